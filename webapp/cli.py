@@ -1,0 +1,42 @@
+"""The `k8s-netviz` command line. Each subcommand lives with the part of the product it drives and
+registers itself here through a `register(subparsers)` function."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules that contribute subcommands, in the order they appear in --help.
+COMMAND_MODULES = (
+    "webapp.loaders.commands",   # validate, show
+    "webapp.engine.commands",    # trace, rules
+    "webapp.app.commands",       # serve
+    "webapp.lab.commands",       # lab up | verify | down
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="k8s-netviz",
+        description="See how packets travel through a Kubernetes cluster.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""The trace contract: Trace → Hop, with the packet as it leaves every hop (docs/trace-contract.md).
+
+Shaped after pybatfish's trace model: closed, typed hop kinds and actions, a disposition, NAT recorded as
+field diffs, `__str__` for people and `to_dict` for machines. Version 1 of the JSON form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from ipaddress import IPv4Address
+
+TRACE_FORMAT_VERSION = 1
+
+
+class Disposition(StrEnum):
+    DELIVERED = "delivered"
+    DROPPED = "dropped"
+    REJECTED = "rejected"
+    NO_ROUTE = "no-route"
+
+
+class HopKind(StrEnum):
+    APP = "app"                    # the sending or receiving application (a container's socket)
+    LOOPBACK = "loopback"          # lo inside a network namespace
+    INTERFACE = "interface"        # a NIC, a pod's eth0, one end of a veth pair
+    BRIDGE = "bridge"              # a Linux bridge: cni0, docker0, cbr0
+    OVS = "ovs"                    # an Open vSwitch bridge
+    VXLAN = "vxlan"                # a VXLAN device or tunnel port: flannel.1, vxlan0
+    ROUTE = "route"                # a routing-table lookup
+    NETFILTER = "netfilter"        # an iptables chain that decided (mark, DNAT, SNAT, drop, reject)
+    IPVS = "ipvs"                  # an IPVS virtual server choosing a real server
+    PROXY = "proxy"                # kube-proxy's userspace proxy, terminating and reopening the connection
+    DNS = "dns"                    # kube-dns / CoreDNS answering a query
+    LOADBALANCER = "loadbalancer"  # a cloud load balancer outside the nodes
+    WIRE = "wire"                  # the physical network between hosts
+
+
+class Action(StrEnum):
+    SEND = "send"
+    RECEIVE = "receive"
+    FORWARD = "forward"
+    LOOKUP = "lookup"
+    ENCAPSULATE = "encapsulate"
+    DECAPSULATE = "decapsulate"
+    MARK = "mark"
+    DNAT = "dnat"
+    SNAT = "snat"
+    MASQUERADE = "masquerade"
+    REDIRECT = "redirect"
+    UNDNAT = "un-dnat"             # conntrack reversing a DNAT on the reply
+    UNSNAT = "un-snat"             # conntrack reversing an SNAT/masquerade on the reply
+    RESOLVE = "resolve"
+    PROXY = "proxy"
+    DELIVER = "deliver"
+    DROP = "drop"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, order=True)
+class SocketAddress:
+    ip: IPv4Address
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> SocketAddress:
+        host, _, port = text.rpartition(":")
+        return cls(IPv4Address(host), int(port))
+
+
+@dataclass(frozen=True)
+class OuterHeader:
+    """The encapsulating headers while a packet is inside a VXLAN tunnel."""
+
+    src: SocketAddress
+    dst: SocketAddress
+    proto: str = "udp"
+    vni: int = 1
+
+    def to_dict(self) -> dict[str, object]:
+        return {"src": str(self.src), "dst": str(self.dst), "proto": self.proto, "vni": self.vni}
+
+
+@dataclass(frozen=True)
+class Packet:
+    src: SocketAddress
+    dst: SocketAddress
+    proto: str = "tcp"
+    outer: OuterHeader | None = None
+
+    def with_src(self, src: SocketAddress) -> Packet:
+        return replace(self, src=src)
+
+    def with_dst(self, dst: SocketAddress) -> Packet:
+        return replace(self, dst=dst)
+
+    def reversed(self) -> Packet:
+        """The reply's headers: source and destination swapped, no tunnel."""
+        return Packet(self.dst, self.src, self.proto, None)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "src": str(self.src),
+            "dst": str(self.dst),
+            "proto": self.proto,
+            "outer": self.outer.to_dict() if self.outer else None,
+        }
+
+    def __str__(self) -> str:
+        inner = f"{self.proto} {self.src} → {self.dst}"
+        if self.outer:
+            return f"[{self.outer.proto} {self.outer.src} → {self.outer.dst} vni {self.outer.vni}] {inner}"
+        return inner
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One candidate of a load-balancing choice."""
+
+    dst: SocketAddress
+    probability: float
+    chosen: bool = False
+    rule: str = ""
+    """The chain or real server that leads to this candidate (e.g. `KUBE-SEP-…`)."""
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"dst": str(self.dst), "probability": round(self.probability, 10)}
+        if self.chosen:
+            out["chosen"] = True
+        if self.rule:
+            out["rule"] = self.rule
+        return out
+
+
+@dataclass(frozen=True)
+class Hop:
+    node: str | None
+    netns: str
+    device: str
+    kind: HopKind
+    action: Action
+    packet: Packet
+    """The packet as it leaves this hop, after this hop's own changes."""
+    rule: str = ""
+    explain: str = ""
+    alternatives: tuple[Alternative, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "node": self.node,
+            "netns": self.netns,
+            "device": self.device,
+            "kind": str(self.kind),
+            "action": str(self.action),
+            "packet": self.packet.to_dict(),
+            "rule": self.rule or None,
+            "explain": self.explain,
+        }
+        if self.alternatives:
+            out["alternatives"] = [a.to_dict() for a in self.alternatives]
+        return out
+
+    def __str__(self) -> str:
+        where = f"{self.node or '-'} {self.netns} {self.device}"
+        rule = f"  [{self.rule}]" if self.rule else ""
+        return f"{where:<40} {self.kind}/{self.action:<11} {self.packet}{rule}"
+
+
+@dataclass(frozen=True)
+class NatChange:
+    """One address change: which hop made it, which field, before and after (pybatfish-style field diff)."""
+
+    hop: int
+    """Index into the hop list (request or reply) where the change happened."""
+    field: str
+    """`src` or `dst`."""
+    before: str
+    after: str
+    rule: str = ""
+    reply: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {"hop": self.hop, "field": self.field, "before": self.before, "after": self.after,
+                "rule": self.rule or None, "reply": self.reply}
+
+
+def nat_changes(hops: tuple[Hop, ...], first: Packet, *, reply: bool = False) -> tuple[NatChange, ...]:
+    """Every change of the inner source or destination address along `hops`, starting from `first`."""
+    changes: list[NatChange] = []
+    previous = first
+    for index, hop in enumerate(hops):
+        for name in ("src", "dst"):
+            before, after = getattr(previous, name), getattr(hop.packet, name)
+            if before != after:
+                changes.append(NatChange(index, name, str(before), str(after), hop.rule, reply))
+        previous = hop.packet
+    return tuple(changes)
+
+
+@dataclass(frozen=True)
+class Flow:
+    type: str
+    """A FlowType value (webapp.engine.flows): e.g. `pod-to-pod-cross-node`."""
+    src: str
+    dst: str
+    proto: str = "tcp"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.type, "src": self.src, "dst": self.dst, "proto": self.proto}
+
+
+@dataclass(frozen=True)
+class Trace:
+    flow: Flow
+    disposition: Disposition
+    hops: tuple[Hop, ...]
+    reply: tuple[Hop, ...] = ()
+    reason: str | None = None
+    notes: tuple[str, ...] = field(default=())
+    """Extra sentences for people, e.g. which no-NAT principle the flow illustrates."""
+
+    @property
+    def nat(self) -> tuple[NatChange, ...]:
+        """Where the request's addresses changed (empty for pod-to-pod: the seed's no-NAT principles)."""
+        if not self.hops:
+            return ()
+        return nat_changes(self.hops[1:], self.hops[0].packet)
+
+    @property
+    def reply_nat(self) -> tuple[NatChange, ...]:
+        if not self.reply:
+            return ()
+        return nat_changes(self.reply[1:], self.reply[0].packet, reply=True)
+
+    @property
+    def no_nat(self) -> bool:
+        """True when the destination saw exactly the addresses the source sent (the seed's principles hold)."""
+        return not self.nat
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": TRACE_FORMAT_VERSION,
+            "flow": self.flow.to_dict(),
+            "disposition": str(self.disposition),
+            "reason": self.reason,
+            "hops": [h.to_dict() for h in self.hops],
+            "reply": [h.to_dict() for h in self.reply],
+            "nat": [c.to_dict() for c in (*self.nat, *self.reply_nat)],
+            "notes": list(self.notes),
+        }
+
+    def __str__(self) -> str:
+        lines = [f"{self.flow.type}: {self.flow.src} → {self.flow.dst} ({self.flow.proto})"]
+        lines += [f"  {i:>2}. {hop}" for i, hop in enumerate(self.hops, 1)]
+        verdict = f"  => {self.disposition}"
+        if self.reason:
+            verdict += f": {self.reason}"
+        lines.append(verdict)
+        nat = self.nat
+        lines.append("  NAT: none (pod addresses seen end to end)" if not nat else
+                     "  NAT: " + "; ".join(f"{c.field} {c.before} → {c.after}" for c in nat))
+        if self.reply:
+            lines.append("  reply:")
+            lines += [f"  {i:>2}. {hop}" for i, hop in enumerate(self.reply, 1)]
+        return "\n".join(lines)

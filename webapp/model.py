@@ -1,0 +1,361 @@
+"""The typed cluster model: frozen value objects that every loader produces and every later stage reads.
+
+A `Cluster` is complete and canonical: every gap of the input (node podCIDRs, pod IPs, clusterIPs,
+nodePorts, endpoints) has already been filled by the loader, deterministically. Nothing here imports dash.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from ipaddress import IPv4Address, IPv4Network
+from typing import Mapping
+
+Labels = tuple[tuple[str, str], ...]
+"""Labels as sorted (key, value) pairs: hashable, picklable, ordered."""
+
+
+def labels_of(mapping: Mapping[str, str] | None) -> Labels:
+    """Canonical `Labels` from a mapping (sorted by key)."""
+    return tuple(sorted((str(k), str(v)) for k, v in (mapping or {}).items()))
+
+
+def selector_matches(selector: Labels, labels: Labels) -> bool:
+    """Equality-based label selection as a Service's `spec.selector` does it (an empty selector matches nothing)."""
+    if not selector:
+        return False
+    present = dict(labels)
+    return all(present.get(k) == v for k, v in selector)
+
+
+class Protocol(StrEnum):
+    TCP = "TCP"
+    UDP = "UDP"
+    SCTP = "SCTP"
+
+
+class ServiceType(StrEnum):
+    CLUSTER_IP = "ClusterIP"
+    NODE_PORT = "NodePort"
+    LOAD_BALANCER = "LoadBalancer"
+    EXTERNAL_NAME = "ExternalName"
+
+
+class TrafficPolicy(StrEnum):
+    CLUSTER = "Cluster"
+    LOCAL = "Local"
+
+
+class SessionAffinity(StrEnum):
+    NONE = "None"
+    CLIENT_IP = "ClientIP"
+
+
+class KubeProxyMode(StrEnum):
+    IPTABLES = "iptables"
+    IPVS = "ipvs"
+    USERSPACE = "userspace"
+
+
+class Overlay(StrEnum):
+    """How pod traffic crosses between nodes."""
+
+    FLANNEL_VXLAN = "flannel-vxlan"      # flannel.1, VNI 1, UDP 8472 (flannel's Linux default)
+    FLANNEL_HOST_GW = "flannel-host-gw"  # plain routes via the peer node's IP, no encapsulation
+    OVS_VXLAN = "ovs-vxlan"              # the seed article's drawing: an OVS bridge with a VXLAN port, UDP 4789
+
+
+class Bridge(StrEnum):
+    CNI0 = "cni0"        # CNI bridge plugin default (flannel)
+    DOCKER0 = "docker0"  # Docker's default bridge (the seed article)
+    CBR0 = "cbr0"        # kubenet / old kube-up
+
+
+PAUSE_CONTAINER = "pause"
+"""The implicit infra container that holds every pod's network namespace."""
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where an object came from: file, 1-based line and column of its start, and its document path."""
+
+    file: str
+    line: int
+    col: int
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Cluster-wide network settings: CNI, overlay, CIDRs and kube-proxy."""
+
+    cni: str = "flannel"
+    overlay: Overlay = Overlay.FLANNEL_VXLAN
+    bridge: Bridge = Bridge.CNI0
+    pod_cidr: IPv4Network = IPv4Network("10.244.0.0/16")
+    node_cidr_mask: int = 24
+    service_cidr: IPv4Network = IPv4Network("10.96.0.0/12")
+    cluster_dns_ip: IPv4Address = IPv4Address("10.96.0.10")
+    cluster_domain: str = "cluster.local"
+    kube_proxy_mode: KubeProxyMode = KubeProxyMode.IPTABLES
+    node_port_range: tuple[int, int] = (30000, 32767)
+    vxlan_vni: int = 1
+    vxlan_port: int = 8472
+    mtu: int = 1500
+    ip_masq: bool = True
+    node_network: IPv4Network | None = None
+    """The underlay the nodes' NICs sit on, when known (e.g. 192.168.0.0/24)."""
+
+    @property
+    def overlay_mtu(self) -> int:
+        """MTU of pod interfaces: the NIC MTU minus 50 bytes of VXLAN overhead when encapsulating."""
+        return self.mtu - 50 if self.overlay in (Overlay.FLANNEL_VXLAN, Overlay.OVS_VXLAN) else self.mtu
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    internal_ip: IPv4Address
+    pod_cidr: IPv4Network
+    nic: str = "eth0"
+    labels: Labels = ()
+    ready: bool = True
+    external_ip: IPv4Address | None = None
+    source: SourceRef | None = None
+
+    @property
+    def bridge_ip(self) -> IPv4Address:
+        """The gateway address the bridge holds: the first address of the podCIDR (host-local IPAM)."""
+        return self.pod_cidr.network_address + 1
+
+    @property
+    def vtep_ip(self) -> IPv4Address:
+        """flannel.1's /32 address: the podCIDR's network address."""
+        return self.pod_cidr.network_address
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    container_port: int
+    protocol: Protocol = Protocol.TCP
+    name: str | None = None
+    host_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str = ""
+    ports: tuple[ContainerPort, ...] = ()
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    name: str
+    node: str
+    pod_ip: IPv4Address
+    containers: tuple[Container, ...]
+    labels: Labels = ()
+    ready: bool = True
+    host_network: bool = False
+    owner: str | None = None
+    """The controller that made it, as `Kind/name` (e.g. `ReplicaSet/frontend-5d8f7c9b4`)."""
+    source: SourceRef | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def container_names(self) -> tuple[str, ...]:
+        """Every container in the pod's network namespace, the implicit pause container first."""
+        return (PAUSE_CONTAINER, *(c.name for c in self.containers))
+
+    def find_port(self, port: int | str, protocol: Protocol = Protocol.TCP) -> tuple[Container, ContainerPort] | None:
+        """The container and port that listen on a port number or a named port."""
+        for container in self.containers:
+            for cport in container.ports:
+                if cport.protocol != protocol:
+                    continue
+                if (isinstance(port, int) and cport.container_port == port) or (
+                    isinstance(port, str) and cport.name == port
+                ):
+                    return container, cport
+        return None
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    port: int
+    target_port: int | str
+    protocol: Protocol = Protocol.TCP
+    name: str | None = None
+    node_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    namespace: str
+    name: str
+    type: ServiceType
+    cluster_ip: IPv4Address | None
+    """None for ExternalName services and headless services (`clusterIP: None`)."""
+    ports: tuple[ServicePort, ...] = ()
+    selector: Labels = ()
+    external_ips: tuple[IPv4Address, ...] = ()
+    load_balancer_ips: tuple[IPv4Address, ...] = ()
+    """`status.loadBalancer.ingress[].ip` (or the requested `spec.loadBalancerIP`)."""
+    load_balancer_source_ranges: tuple[IPv4Network, ...] = ()
+    external_name: str | None = None
+    external_traffic_policy: TrafficPolicy = TrafficPolicy.CLUSTER
+    internal_traffic_policy: TrafficPolicy = TrafficPolicy.CLUSTER
+    session_affinity: SessionAffinity = SessionAffinity.NONE
+    session_affinity_timeout: int = 10800
+    health_check_node_port: int | None = None
+    source: SourceRef | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def headless(self) -> bool:
+        return self.cluster_ip is None and self.type != ServiceType.EXTERNAL_NAME
+
+    def port_named(self, port: int | str) -> ServicePort | None:
+        """The service port with this name, or this port number."""
+        for sport in self.ports:
+            if (isinstance(port, str) and sport.name == port) or (isinstance(port, int) and sport.port == port):
+                return sport
+        return None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One backend of one service port: what an EndpointSlice entry says, flattened per port."""
+
+    service: str
+    """`namespace/name` of the service."""
+    port_name: str | None
+    ip: IPv4Address
+    port: int
+    protocol: Protocol = Protocol.TCP
+    node: str | None = None
+    pod: str | None = None
+    """`namespace/name` of the backing pod, when known."""
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """Kept as read, for later issues: namespace, name, pod selector, policy types and the raw rules."""
+
+    namespace: str
+    name: str
+    pod_selector: Labels = ()
+    policy_types: tuple[str, ...] = ()
+    ingress_json: str = "[]"
+    egress_json: str = "[]"
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True)
+class ExternalHost:
+    """A host outside the cluster: a client on the internet, or the target of an ExternalName."""
+
+    name: str
+    ip: IPv4Address
+    dns_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A whole, canonical cluster. Collections are tuples in a deterministic order."""
+
+    name: str
+    settings: NetworkSettings
+    nodes: tuple[Node, ...]
+    pods: tuple[Pod, ...]
+    services: tuple[Service, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    network_policies: tuple[NetworkPolicy, ...] = ()
+    external_hosts: tuple[ExternalHost, ...] = ()
+    description: str = ""
+    down_pods: frozenset[str] = field(default_factory=frozenset)
+    """Pods (`namespace/name`) the user marked as not answering, though still listed as ready endpoints."""
+
+    # Indexes, computed once on first use. cached_property writes the instance __dict__ directly,
+    # which a frozen dataclass allows.
+    @cached_property
+    def node_by_name(self) -> dict[str, Node]:
+        return {n.name: n for n in self.nodes}
+
+    @cached_property
+    def pod_by_key(self) -> dict[str, Pod]:
+        return {p.key: p for p in self.pods}
+
+    @cached_property
+    def pod_by_ip(self) -> dict[IPv4Address, Pod]:
+        """Pods by their own IP (hostNetwork pods share the node's IP and are left out)."""
+        return {p.pod_ip: p for p in self.pods if not p.host_network}
+
+    @cached_property
+    def pods_by_node(self) -> dict[str, tuple[Pod, ...]]:
+        grouped: dict[str, list[Pod]] = {n.name: [] for n in self.nodes}
+        for pod in self.pods:
+            grouped.setdefault(pod.node, []).append(pod)
+        return {k: tuple(v) for k, v in grouped.items()}
+
+    @cached_property
+    def node_by_ip(self) -> dict[IPv4Address, Node]:
+        return {n.internal_ip: n for n in self.nodes}
+
+    @cached_property
+    def service_by_key(self) -> dict[str, Service]:
+        return {s.key: s for s in self.services}
+
+    @cached_property
+    def service_by_cluster_ip(self) -> dict[IPv4Address, Service]:
+        return {s.cluster_ip: s for s in self.services if s.cluster_ip is not None}
+
+    @cached_property
+    def endpoints_by_service(self) -> dict[str, tuple[Endpoint, ...]]:
+        grouped: dict[str, list[Endpoint]] = {}
+        for ep in self.endpoints:
+            grouped.setdefault(ep.service, []).append(ep)
+        return {k: tuple(v) for k, v in grouped.items()}
+
+    def endpoints_for(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
+        """The endpoints of one service port, in their canonical order (by IP, then port)."""
+        return tuple(
+            ep
+            for ep in self.endpoints_by_service.get(service.key, ())
+            if ep.port_name == port.name and ep.protocol == port.protocol
+        )
+
+    def node_of_ip(self, ip: IPv4Address) -> Node | None:
+        """The node whose podCIDR holds `ip`, or whose InternalIP it is."""
+        if ip in self.node_by_ip:
+            return self.node_by_ip[ip]
+        for node in self.nodes:
+            if ip in node.pod_cidr:
+                return node
+        return None
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return tuple(sorted({p.namespace for p in self.pods} | {s.namespace for s in self.services}))
+
+
+def ip(text: str) -> IPv4Address:
+    """Parse an IPv4 address (raises ValueError)."""
+    return ipaddress.IPv4Address(text)

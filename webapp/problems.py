@@ -1,0 +1,51 @@
+"""One small problem type for every input error and warning, with 1-based line:col."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTICE = "notice"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem in the input: where it is (file, 1-based line and column, path in the document) and what."""
+
+    severity: Severity
+    file: str
+    line: int
+    col: int
+    message: str
+    path: str = ""
+    """Where inside the document, e.g. `spec.ports[0].nodePort`; empty when the problem is the document itself."""
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f" ({self.path})" if self.path else ""
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}{where}{hint}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "severity": str(self.severity),
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class LoadError(Exception):
+    """A load that found errors; carries every problem found, errors and warnings alike."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        errors = [p for p in problems if p.severity == Severity.ERROR]
+        super().__init__("\n".join(str(p) for p in errors) or "load failed")
