@@ -187,11 +187,18 @@ class NatChange:
                 "rule": self.rule or None, "reply": self.reply}
 
 
-def nat_changes(hops: tuple[Hop, ...], first: Packet, *, reply: bool = False) -> tuple[NatChange, ...]:
-    """Every change of the inner source or destination address along `hops`, starting from `first`."""
+def nat_changes(hops: tuple[Hop, ...], *, reply: bool = False) -> tuple[NatChange, ...]:
+    """Every change of the inner source or destination address along `hops`, from the first hop's packet."""
     changes: list[NatChange] = []
-    previous = first
-    for index, hop in enumerate(hops):
+    if not hops:
+        return ()
+    previous = hops[0].packet
+    for index, hop in enumerate(hops[1:], 1):
+        if hop.kind == HopKind.DNS:
+            continue  # a DNS answer is not the connection's packet
+        if hop.kind == HopKind.APP and hop.action == Action.SEND:
+            previous = hop.packet  # the application opens its connection (e.g. after a DNS exchange)
+            continue
         for name in ("src", "dst"):
             before, after = getattr(previous, name), getattr(hop.packet, name)
             if before != after:
@@ -225,15 +232,11 @@ class Trace:
     @property
     def nat(self) -> tuple[NatChange, ...]:
         """Where the request's addresses changed (empty for pod-to-pod: the seed's no-NAT principles)."""
-        if not self.hops:
-            return ()
-        return nat_changes(self.hops[1:], self.hops[0].packet)
+        return nat_changes(self.hops)
 
     @property
     def reply_nat(self) -> tuple[NatChange, ...]:
-        if not self.reply:
-            return ()
-        return nat_changes(self.reply[1:], self.reply[0].packet, reply=True)
+        return nat_changes(self.reply, reply=True)
 
     @property
     def no_nat(self) -> bool:

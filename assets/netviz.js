@@ -1,0 +1,268 @@
+/* k8s-netviz browser side: the packet player, keys, presentation mode and the URL.
+ * Everything lives in one namespace, window.dash_clientside.netviz. The player plays Trace.to_dict() as the
+ * server sent it (with one point per hop); it animates with requestAnimationFrame, no server round trip per
+ * frame. */
+(function () {
+  "use strict";
+
+  var GRAPH_ID = "diagram";
+  var STEP_STORE = "step";
+  var SEGMENT_MS = 1100;      // one hop at 1x: dwell, then travel
+  var DWELL = 0.35;           // share of a segment spent resting on the hop
+  var COLORS = {
+    request: "#2563eb", requestNat: "#7c3aed", reply: "#16a34a", replyNat: "#0f766e", dead: "#dc2626",
+    highlight: "#f59e0b", envelope: "rgba(234,88,12,0.30)"
+  };
+  var ACTION_LABELS = {
+    dnat: "DNAT", snat: "SNAT", masquerade: "MASQUERADE", encapsulate: "VXLAN encap", decapsulate: "decap",
+    "un-dnat": "un-DNAT", "un-snat": "un-SNAT", redirect: "REDIRECT", proxy: "proxy", resolve: "DNS"
+  };
+
+  var player = {
+    frames: [], index: 0, t: 0, playing: false, speed: 1, lastTs: 0, raf: 0, initialUsed: false, flowKey: ""
+  };
+
+  function graphDiv() {
+    var outer = document.getElementById(GRAPH_ID);
+    return outer ? outer.querySelector(".js-plotly-plot") : null;
+  }
+
+  function traceIndex(gd, name) {
+    if (!gd || !gd.data) { return -1; }
+    for (var i = gd.data.length - 1; i >= 0; i--) {
+      if (gd.data[i].name === name) { return i; }
+    }
+    return -1;
+  }
+
+  function buildFrames(pb) {
+    var frames = [];
+    var trace = pb.trace || {};
+    function add(hops, points, phase) {
+      var first = hops.length ? hops[0].packet : null;
+      hops.forEach(function (hop, i) {
+        var p = hop.packet || {};
+        var point = points[i] || [null, null];
+        frames.push({
+          x: point[0], y: point[1], phase: phase, ref: (phase === "request" ? "q" : "r") + i, hop: hop,
+          outer: !!p.outer, nat: !!first && (p.src !== first.src || p.dst !== first.dst), dead: false
+        });
+      });
+    }
+    add(trace.hops || [], pb.points || [], "request");
+    add(trace.reply || [], pb.reply_points || [], "reply");
+    if (trace.disposition && trace.disposition !== "delivered") {
+      var last = -1;
+      frames.forEach(function (f, i) { if (f.phase === "request") { last = i; } });
+      if (last >= 0) {
+        frames[last].dead = true;
+        frames[last].reason = trace.reason || trace.disposition;
+        frames = frames.slice(0, last + 1);
+      }
+    }
+    return frames;
+  }
+
+  function frameStyle(f) {
+    var color = f.dead ? COLORS.dead : f.phase === "reply" ? (f.nat ? COLORS.replyNat : COLORS.reply)
+      : (f.nat ? COLORS.requestNat : COLORS.request);
+    var label = ACTION_LABELS[f.hop.action] || "";
+    if (f.dead) { label = "✖ " + String(f.reason).slice(0, 60); }
+    else if (f.phase === "reply" && f.ref === "r0") { label = "reply"; }
+    return { color: color, symbol: f.dead ? "x" : f.nat ? "diamond" : "circle", label: label };
+  }
+
+  function groupOf(gd, index) {
+    var layer = gd.querySelector(".scatterlayer");
+    return layer && index >= 0 ? layer.children[index] : null;
+  }
+
+  function clearShift(gd) {
+    ["packet", "envelope"].forEach(function (name) {
+      var g = groupOf(gd, traceIndex(gd, name));
+      if (g) { g.removeAttribute("transform"); }
+    });
+  }
+
+  function commit(i) {
+    var gd = graphDiv();
+    var f = player.frames[i];
+    if (!gd || !f || !window.Plotly) { return; }
+    var h = traceIndex(gd, "highlight"), e = traceIndex(gd, "envelope"), k = traceIndex(gd, "packet");
+    if (h < 0 || e < 0 || k < 0) { return; }
+    clearShift(gd);
+    var style = frameStyle(f);
+    var ex = f.outer ? f.x : null, ey = f.outer ? f.y : null;
+    window.Plotly.restyle(gd, {
+      x: [[f.x], [ex], [f.x]], y: [[f.y], [ey], [f.y]],
+      "marker.color": [COLORS.highlight, COLORS.envelope, style.color],
+      "marker.symbol": ["square-open", "square", style.symbol],
+      text: [[""], [""], [style.label]], "textfont.color": ["#000", "#000", style.color]
+    }, [h, e, k]);
+  }
+
+  function shift(from, to, s) {
+    var gd = graphDiv();
+    if (!gd || !gd._fullLayout || !from || !to) { return; }
+    var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    var dx = (xa.l2p(to.x) - xa.l2p(from.x)) * s, dy = (ya.l2p(to.y) - ya.l2p(from.y)) * s;
+    var names = from.outer ? ["packet", "envelope"] : ["packet"];
+    names.forEach(function (name) {
+      var g = groupOf(gd, traceIndex(gd, name));
+      if (g) { g.setAttribute("transform", "translate(" + dx.toFixed(2) + "," + dy.toFixed(2) + ")"); }
+    });
+  }
+
+  function markCurrent(ref) {
+    document.querySelectorAll("[data-hop].current").forEach(function (el) { el.classList.remove("current"); });
+    document.querySelectorAll('[data-hop="' + ref + '"]').forEach(function (el) {
+      el.classList.add("current");
+      if (el.tagName === "BUTTON" && el.scrollIntoView) { el.scrollIntoView({ block: "nearest" }); }
+    });
+  }
+
+  function setPlayButton() {
+    var b = document.getElementById("player-play");
+    if (b) { b.textContent = player.playing ? b.getAttribute("data-pause") : b.getAttribute("data-play"); }
+    document.body.classList.toggle("playing", player.playing);
+  }
+
+  function arrive(i) {
+    if (!player.frames.length) { return; }
+    i = Math.max(0, Math.min(i, player.frames.length - 1));
+    player.index = i;
+    player.t = 0;
+    commit(i);
+    markCurrent(player.frames[i].ref);
+    if (window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props(STEP_STORE, { data: i });
+    }
+  }
+
+  function ease(s) { return s < 0.5 ? 2 * s * s : 1 - Math.pow(-2 * s + 2, 2) / 2; }
+
+  function tick(ts) {
+    if (!player.playing) { return; }
+    if (!player.lastTs) { player.lastTs = ts; }
+    var dt = Math.min(ts - player.lastTs, 100);
+    player.lastTs = ts;
+    player.t += dt * player.speed / SEGMENT_MS;
+    var here = player.frames[player.index], next = player.frames[player.index + 1];
+    if (!next || here.dead) { pause(); return; }
+    if (player.t >= 1) {
+      arrive(player.index + 1);
+    } else if (player.t > DWELL) {
+      shift(here, next, ease((player.t - DWELL) / (1 - DWELL)));
+    }
+    player.raf = window.requestAnimationFrame(tick);
+  }
+
+  function play() {
+    if (!player.frames.length) { return; }
+    if (player.index >= player.frames.length - 1 || player.frames[player.index].dead) { arrive(0); }
+    player.playing = true;
+    player.lastTs = 0;
+    setPlayButton();
+    player.raf = window.requestAnimationFrame(tick);
+  }
+
+  function pause() {
+    player.playing = false;
+    if (player.raf) { window.cancelAnimationFrame(player.raf); }
+    var gd = graphDiv();
+    if (gd) { clearShift(gd); }
+    setPlayButton();
+  }
+
+  function step(delta) { pause(); arrive(player.index + delta); }
+
+  function togglePresent() {
+    document.body.classList.toggle("presenting");
+    window.setTimeout(function () {
+      var gd = graphDiv();
+      if (gd && window.Plotly) { window.Plotly.Plots.resize(gd); }
+    }, 60);
+  }
+
+  function whenGraphReady(count, done, tries) {
+    var gd = graphDiv();
+    if (gd && gd.data && gd.data.length === count && traceIndex(gd, "packet") >= 0 && gd._fullLayout) {
+      if (!gd.__netvizBound && gd.on) {
+        gd.__netvizBound = true;
+        gd.on("plotly_afterplot", function () {
+          var f = player.frames[player.index], k = traceIndex(gd, "packet");
+          if (f && k >= 0 && gd.data[k].x && gd.data[k].x[0] !== f.x) { commit(player.index); }
+        });
+      }
+      done();
+    } else if ((tries || 0) < 200) {
+      window.setTimeout(function () { whenGraphReady(count, done, (tries || 0) + 1); }, 50);
+    }
+  }
+
+  document.addEventListener("keydown", function (ev) {
+    var t = ev.target;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) { return; }
+    if (ev.key === "ArrowRight") { ev.preventDefault(); step(1); }
+    else if (ev.key === "ArrowLeft") { ev.preventDefault(); step(-1); }
+    else if (ev.key === " " || ev.key === "Spacebar") { ev.preventDefault(); if (player.playing) { pause(); } else { play(); } }
+    else if (ev.key === "p" || ev.key === "P") { ev.preventDefault(); togglePresent(); }
+  });
+
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest ? ev.target.closest("button") : null;
+    if (!button) { return; }
+    var hop = button.getAttribute("data-hop");
+    if (hop) {
+      pause();
+      for (var i = 0; i < player.frames.length; i++) {
+        if (player.frames[i].ref === hop) { arrive(i); break; }
+      }
+      button.blur();
+      return;
+    }
+    switch (button.id) {
+      case "player-play": if (player.playing) { pause(); } else { play(); } break;
+      case "player-back": step(-1); break;
+      case "player-forward": step(1); break;
+      case "player-restart": pause(); arrive(0); play(); break;
+      case "present-toggle": togglePresent(); break;
+      default: return;
+    }
+    button.blur();
+  });
+
+  var ns = (window.dash_clientside = window.dash_clientside || {});
+  ns.netviz = {
+    /* A new trace (or none): rebuild the frames and show the first (or the URL's) hop once the graph is drawn. */
+    load: function (pb, initialStep) {
+      pause();
+      player.frames = pb ? buildFrames(pb) : [];
+      if (!pb) { return window.dash_clientside.no_update; }
+      var start = 0;
+      if (!player.initialUsed && typeof initialStep === "number") { start = initialStep; }
+      player.initialUsed = true;
+      whenGraphReady(pb.trace_count, function () { arrive(start); });
+      return window.dash_clientside.no_update;
+    },
+    setSpeed: function (speed) {
+      player.speed = Number(speed) || 1;
+      return window.dash_clientside.no_update;
+    },
+    /* The URL mirrors the state, so a bookmark or a reload restores it. */
+    syncUrl: function (key, sample, type, src, dst, mode, overlay, policy, down, namespace, view, stepIndex) {
+      var params = new URLSearchParams();
+      if (sample) { params.set("sample", sample); } else if (key) { params.set("cluster", key); }
+      [["type", type], ["src", src], ["dst", dst], ["mode", mode], ["overlay", overlay], ["etp", policy],
+       ["ns", namespace]].forEach(function (kv) { if (kv[1]) { params.set(kv[0], kv[1]); } });
+      if (down && down.length) { params.set("down", down.join(",")); }
+      if (view && view.expanded && view.expanded.length) { params.set("expand", view.expanded.join(",")); }
+      if (stepIndex) { params.set("step", String(stepIndex)); }
+      var query = params.toString();
+      window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
+      return window.dash_clientside.no_update;
+    }
+  };
+  window.netvizPlayer = player;
+})();

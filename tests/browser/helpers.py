@@ -1,0 +1,36 @@
+"""Reading the page the way a person sees it: the packet marker's position, the current hop, the cluster."""
+
+from __future__ import annotations
+
+MARKER_JS = """() => {
+  const gd = document.querySelector('#diagram .js-plotly-plot');
+  if (!gd || !gd.data) return null;
+  const index = gd.data.map(t => t.name).lastIndexOf('packet');
+  const group = gd.querySelector('.scatterlayer').children[index];
+  const point = group && group.querySelector('path.point');
+  if (!point) return null;
+  const box = point.getBoundingClientRect();
+  return [Math.round(box.x + box.width / 2), Math.round(box.y + box.height / 2)];
+}"""
+
+
+def wait_ready(page, hop: str = "q0") -> None:
+    """Until the diagram is drawn and the player sits on `hop`."""
+    page.wait_for_selector(f'.hop-panel.current[data-hop="{hop}"]', state="attached")
+    page.wait_for_function(MARKER_JS)
+
+
+def marker(page) -> tuple[int, int]:
+    return tuple(page.evaluate(MARKER_JS))
+
+
+def current_hop(page) -> str:
+    return page.get_attribute(".hop-panel.current", "data-hop")
+
+
+def pod_targets(page) -> list[str]:
+    return page.evaluate("""() => {
+      const gd = document.querySelector('#diagram .js-plotly-plot');
+      const t = gd.data.find(t => t.name === 'targets');
+      return t ? t.customdata.filter(r => r.startsWith('pod:')).sort() : [];
+    }""")

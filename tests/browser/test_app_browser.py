@@ -1,0 +1,128 @@
+"""The web app in real headless Chromium: samples load cleanly, uploads replace (or keep) the cluster, the packet
+marker moves for every communication type, keys step the inspector, the URL restores the state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from helpers import current_hop, marker, pod_targets, wait_ready
+
+from webapp.engine.flows import candidate_flows, trace_flow
+from webapp.loaders import list_samples, load_sample
+
+pytestmark = pytest.mark.browser
+
+GUESTBOOK = Path("/work/shared/public-manifests/kubernetes-examples__web_guestbook_all-in-one_"
+                 "guestbook-all-in-one.yaml")
+SEED_TYPES = ["container-to-container", "pod-to-pod-same-node", "pod-to-pod-cross-node", "pod-to-service",
+              "nodeport", "loadbalancer", "externalname", "externalips", "pod-to-external"]
+
+
+def test_every_sample_loads_without_console_errors(page, server_url):
+    for sample in list_samples():
+        page.goto(f"{server_url}/?sample={sample.name}")
+        wait_ready(page)
+        cluster = load_sample(sample.name)
+        page.wait_for_function("name => document.getElementById('cluster-name').textContent === name", arg=cluster.name)
+        assert pod_targets(page) == sorted(f"pod:{p.key}" for p in cluster.pods) or len(cluster.nodes) >= 5
+    assert page.console_errors == []
+
+
+INTERESTING = {"encapsulate", "dnat", "snat", "masquerade", "resolve", "proxy"}
+
+
+def _interesting_hop(hops: list[dict]) -> int:
+    """The first hop that changes the headers (or leaves the node), where a mid-animation screenshot says most."""
+    for index, hop in enumerate(hops[1:], 1):
+        if hop["action"] in INTERESTING or hop["kind"] in ("loadbalancer", "wire"):
+            return index
+    return len(hops) // 2
+
+
+@pytest.mark.parametrize("flow_type", SEED_TYPES)
+def test_play_moves_the_packet_marker(page, server_url, artifacts, flow_type):
+    cluster = load_sample("seed-article")
+    src, dst = candidate_flows(cluster)[flow_type][0]
+    page.goto(f"{server_url}/?" + urlencode({"sample": "seed-article", "type": flow_type, "src": src, "dst": dst}))
+    wait_ready(page)
+    start = marker(page)
+    page.click("#player-play")
+    page.wait_for_timeout(1_500)
+    moved = marker(page)
+    assert moved != start and current_hop(page) != "q0"
+    # Mid-animation picture: from just before the hop that changes the headers, play on for a moment.
+    hop = _interesting_hop(trace_flow(cluster, src, dst).to_dict()["hops"])
+    hop = page.evaluate("""k => { const f = window.netvizPlayer.frames;
+        for (let i = k - 1; i < f.length - 1; i++) { if (f[i].x !== f[i + 1].x || f[i].y !== f[i + 1].y) return i; }
+        return k - 1; }""", hop)
+    page.click(f'button[data-hop="q{hop}"]')
+    before = marker(page)
+    page.click("#player-play")
+    page.wait_for_timeout(700)
+    gliding = marker(page)
+    page.screenshot(path=str(artifacts / f"flow-{flow_type}.png"))
+    assert gliding != before
+    assert page.console_errors == []
+    assert page.console_errors == []
+
+
+def test_keyboard_steps_the_inspector_and_p_presents(page, server_url):
+    page.goto(f"{server_url}/?sample=seed-article&type=pod-to-pod-cross-node")
+    wait_ready(page)
+    first_caption = page.inner_text(".hop-caption.current")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector('.hop-panel.current[data-hop="q1"]', state="attached")
+    assert page.inner_text(".hop-caption.current") != first_caption
+    assert page.inner_text(".hop-panel.current .where").startswith("route · lookup at eth0")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowLeft")
+    assert current_hop(page) == "q1"
+    page.keyboard.press("p")
+    assert "presenting" in page.evaluate("document.body.className")
+    assert not page.is_visible(".side") and page.is_visible("#caption") and page.is_visible("#diagram")
+    page.keyboard.press("p")
+    assert page.is_visible(".side")
+    assert page.console_errors == []
+
+
+def test_url_restores_flow_settings_and_step(page, server_url):
+    src, dst = next(pair for pair in candidate_flows(load_sample("seed-article"))["pod-to-service"]
+                    if pair[1] == "svc/default/api-lb:80")
+    query = urlencode({"sample": "seed-article", "type": "pod-to-service", "src": src, "dst": dst,
+                       "mode": "ipvs", "step": "5"})
+    page.goto(f"{server_url}/?{query}")
+    wait_ready(page, "q5")
+    assert page.inner_text(".hop-panel.current .where").startswith("ipvs · ")
+    assert "ipvs" in page.inner_text("#setting-mode")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('step') === '6'")
+    page.reload()
+    wait_ready(page, "q6")
+    params = page.evaluate("Object.fromEntries(new URLSearchParams(location.search))")
+    assert params == {"sample": "seed-article", "type": "pod-to-service", "src": src, "dst": dst,
+                      "mode": "ipvs", "step": "6"}
+    assert page.console_errors == []
+
+
+def test_upload_replaces_the_diagram_and_a_bad_one_keeps_it(page, server_url, tmp_path):
+    page.goto(f"{server_url}/?sample=seed-article")
+    wait_ready(page)
+    page.set_input_files("#upload input[type=file]", str(GUESTBOOK))
+    page.wait_for_selector(".upload-status .loaded")
+    wait_ready(page)
+    pods = pod_targets(page)
+    assert "pod:default/redis-master-1" in pods or any(p.startswith("pod:default/frontend") for p in pods)
+    assert "pod:default/api-1" not in pods
+    name = page.inner_text("#cluster-name")
+    assert "cluster=" in page.url
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Pod\nspec: [unclosed\n")
+    page.set_input_files("#upload input[type=file]", str(bad))
+    page.wait_for_selector(".upload-status .problem.error")
+    assert page.inner_text(".upload-status .problem.error code") == "bad.yaml:4"
+    assert page.inner_text(".upload-status .kept") == "The cluster on screen was kept as it was."
+    assert page.inner_text("#cluster-name") == name
+    assert pod_targets(page) == pods
+    assert page.console_errors == []

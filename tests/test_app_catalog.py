@@ -1,0 +1,31 @@
+"""The message catalogue: one place for every sentence, every flow type labelled."""
+
+import pytest
+
+from webapp.app.catalog import ENGLISH, flow_type_label, text
+from webapp.engine.flows import FlowType
+
+
+def test_fields_are_filled_in():
+    assert text("upload.too_big", file="big.yaml", size_mb=61.25, limit_mb=50) == (
+        "big.yaml: 61.2 MB is over the upload limit of 50 MB (serve --max-upload-mb)")
+    assert text("verdict.dropped", reason="no endpoints") == "Dropped: no endpoints"
+
+
+def test_unknown_language_falls_back_to_english():
+    assert text("hops.reply", language="xx") == "Reply"
+
+
+@pytest.mark.parametrize("flow_type", list(FlowType))
+def test_every_engine_flow_type_has_a_label(flow_type):
+    assert f"flowtype.{flow_type}" in ENGLISH
+    assert flow_type_label(flow_type) == ENGLISH[f"flowtype.{flow_type}"]
+
+
+def test_unknown_flow_type_is_shown_as_is():
+    assert flow_type_label("teleport") == "teleport"
+
+
+def test_missing_key_is_an_error():
+    with pytest.raises(KeyError):
+        text("no.such.message")

@@ -1,0 +1,151 @@
+"""The diagram and the player's hop points: devices drawn with the datapath's names, every hop of a real trace
+landing on the device it names, overview of big clusters, namespace filter, focus."""
+
+import json
+
+import plotly.graph_objects as go
+import pytest
+
+from factories import big_cluster, two_node_cluster
+from webapp.engine.datapath import veth_name
+from webapp.engine.flows import candidate_flows, trace_flow
+from webapp.figures import DiagramView, build_diagram, hop_points, playback, position_key
+from webapp.figures.player import hop_point
+from webapp.figures.devices import netns_key, node_devices
+from webapp.loaders import load_sample
+from webapp.model import Overlay
+
+
+@pytest.fixture(scope="module")
+def seed():
+    return load_sample("seed-article")
+
+
+def texts(figure: dict) -> list[str]:
+    return [t for trace in figure["data"] if trace.get("mode") == "text" for t in trace["text"]]
+
+
+def targets(figure: dict) -> list[str]:
+    return [ref for trace in figure["data"] if trace.get("name") == "targets" for ref in trace["customdata"]]
+
+
+def test_netns_key_reads_the_trace_contract_spellings():
+    assert netns_key("host/node-1") == "host"
+    assert netns_key("pod/default/web") == "default/web"
+    assert netns_key(None) == "host"
+    assert netns_key("external") == "external"
+
+
+def test_seed_diagram_draws_every_device_with_the_datapath_names(seed):
+    diagram = build_diagram(seed)
+    labels = texts(diagram.figure)
+    assert "<b>OVS obr0</b>" in labels
+    assert "eth0  192.168.0.11" in labels and "eth0  192.168.0.12" in labels
+    assert any(label.startswith("docker0  10.244.1.1/24") for label in labels)
+    assert "<b>kube-proxy</b> (iptables)" in labels
+    for node in seed.nodes:
+        for pod in node_devices(seed, node).pods:
+            assert position_key(node.name, "host", pod.host_veth) in diagram.positions
+            assert pod.host_veth == veth_name(pod.pod)
+    # Every pod with its own netns shows the pause container, and every pod is clickable.
+    assert labels.count("▢ pause") == sum(1 for p in seed.pods if not p.host_network)
+    assert sorted(targets(diagram.figure)) == sorted(
+        [f"pod:{p.key}" for p in seed.pods] + [f"svc:{s.key}" for s in seed.services]
+        + [f"node:{n.name}" for n in seed.nodes] + [f"ext:{h.name}" for h in seed.external_hosts])
+
+
+def test_the_figure_is_valid_plotly_and_ends_with_the_three_player_traces(seed):
+    diagram = build_diagram(seed)
+    assert [t["name"] for t in diagram.figure["data"][-3:]] == ["highlight", "envelope", "packet"]
+    figure = diagram.to_plotly()
+    assert isinstance(figure, go.Figure)
+    assert len(json.dumps(diagram.figure)) < 200_000
+
+
+def test_cross_node_hops_land_on_the_devices_they_name(seed):
+    diagram = build_diagram(seed)
+    trace = trace_flow(seed, "pod/default/api-1", "pod/default/api-2:8080").to_dict()
+    points = hop_points(diagram, trace["hops"])
+    assert len(points) == len(trace["hops"]) == 19
+    pos = diagram.positions
+    by_device = {(h["node"], h["device"], h["kind"]): p for h, p in zip(trace["hops"], points)}
+    assert by_device[("node-1", "api", "app")] == pos["node-1|default/api-1|api"]
+    assert by_device[("node-1", veth_name("default/api-1"), "interface")] == pos[f"node-1|host|{veth_name('default/api-1')}"]
+    assert by_device[("node-1", "obr0", "ovs")] == pos["node-1|host|obr0"]
+    assert by_device[("node-1", "vxlanc0a8000c", "vxlan")] == pos["node-1|host|vxlanc0a8000c"]
+    assert by_device[("node-2", "api", "app")] == pos["node-2|default/api-2|api"]
+    wire = points[[h["kind"] for h in trace["hops"]].index("wire")]
+    assert wire[1] == pos["wire|"][1]  # on the physical network line
+
+
+def test_outside_hops_land_outside_the_nodes(seed):
+    diagram = build_diagram(seed)
+    trace = trace_flow(seed, "203.0.113.10", "203.0.113.100:80").to_dict()
+    data = playback(diagram, trace)
+    assert data["points"][0] == diagram.positions["external|client"]
+    assert data["points"][1] == diagram.positions["external|loadbalancer"]
+    assert len(data["reply_points"]) == len(trace["reply"])
+    assert data["trace"] is not trace and data["trace"] == trace
+
+
+@pytest.mark.parametrize("overlay, label", [
+    (Overlay.FLANNEL_VXLAN, "<b>flannel.1</b>  10.244.0.0/32"),
+    (Overlay.OVS_VXLAN, "<b>OVS obr0</b>"),
+])
+def test_overlay_device_and_tunnel(overlay, label):
+    figure = build_diagram(two_node_cluster(overlay)).figure
+    assert label in texts(figure)
+    assert any(t.get("name") == "overlay tunnel" for t in figure["data"])
+
+
+def test_host_gw_has_no_tunnel():
+    figure = build_diagram(two_node_cluster(Overlay.FLANNEL_HOST_GW)).figure
+    assert not any(t.get("name") == "overlay tunnel" for t in figure["data"])
+    assert not any("VXLAN" in label for label in texts(figure))
+
+
+def test_big_cluster_opens_as_an_overview_of_tiles():
+    cluster = big_cluster(12, 6)
+    diagram = build_diagram(cluster)
+    assert diagram.overview and diagram.detail_nodes == ()
+    refs = targets(diagram.figure)
+    assert not any(r.startswith("pod:") for r in refs)
+    assert sorted(r for r in refs if r.startswith("node:")) == sorted(f"node:{n.name}" for n in cluster.nodes)
+    assert texts(diagram.figure).count("6 pods") == 12
+
+
+def test_expanding_a_node_draws_its_pods_only():
+    cluster = big_cluster(12, 6)
+    node = cluster.nodes[3].name
+    diagram = build_diagram(cluster, DiagramView(expanded=frozenset({node})))
+    assert diagram.detail_nodes == (node,)
+    pods = sorted(r[4:] for r in targets(diagram.figure) if r.startswith("pod:"))
+    assert pods == sorted(p.key for p in cluster.pods_by_node[node])
+
+
+def test_namespace_filter_hides_other_pods(seed):
+    diagram = build_diagram(seed, DiagramView(namespace="kube-system"))
+    pods = sorted(r[4:] for r in targets(diagram.figure) if r.startswith("pod:"))
+    assert pods == ["kube-system/coredns-868cd75d4-2mcc9", "kube-system/coredns-868cd75d4-9v5v2"]
+    assert sorted(r[4:] for r in targets(diagram.figure) if r.startswith("svc:")) == ["kube-system/kube-dns"]
+
+
+def test_focus_centres_the_view_on_the_pod(seed):
+    diagram = build_diagram(seed, DiagramView(focus="default/db-1"))
+    cx, cy = diagram.positions[position_key("node-2", "default/db-1", "")]
+    x_range, y_range = diagram.figure["layout"]["xaxis"]["range"], diagram.figure["layout"]["yaxis"]["range"]
+    assert (x_range[0] + x_range[1]) / 2 == pytest.approx(cx, abs=0.01)
+    assert (y_range[0] + y_range[1]) / 2 == pytest.approx(cy, abs=0.01)
+
+
+def test_every_sample_and_flow_type_resolves_each_hop_to_a_drawn_point():
+    for name in ("seed-article", "flannel-vxlan", "flannel-host-gw", "guestbook"):
+        cluster = load_sample(name)
+        diagram = build_diagram(cluster)
+        for flow_type, pairs in candidate_flows(cluster).items():
+            src, dst = pairs[0]
+            trace = trace_flow(cluster, src, dst).to_dict()
+            for hop in [*trace["hops"], *trace["reply"]]:
+                if hop["kind"] == "wire" and not hop["node"]:
+                    continue  # placed between its neighbours on the physical network
+                assert hop_point(diagram.positions, hop, None) is not None, (name, flow_type, hop)

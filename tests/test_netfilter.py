@@ -1,0 +1,205 @@
+"""Evaluating the generated rules: one packet through a hook's tables, the hops that decide, and the index."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from ipaddress import IPv4Address, IPv4Network
+
+from factories import service_cluster
+from webapp.engine.netfilter import Hook, PacketContext, Ruleset, Verdict, node_ruleset, traverse
+from webapp.engine.trace import Action, HopKind, Packet, SocketAddress
+from webapp.model import ServiceType, SessionAffinity, TrafficPolicy
+
+SVC = "KUBE-SVC-CDGGSHYLG3RE2FKL"
+SEP_A = "KUBE-SEP-UF6OOORCMXPJJDSV"
+SEP_B = "KUBE-SEP-PBQ62IOVWGYEN623"
+
+
+def addr(text: str) -> SocketAddress:
+    return SocketAddress.parse(text)
+
+
+def pkt(src: str, dst: str, proto: str = "tcp") -> Packet:
+    return Packet(addr(src), addr(dst), proto)
+
+
+def run(cluster, node, hook, packet, in_dev=None, out_dev=None, mark=0, backend=None):
+    ctx = PacketContext(packet, node, in_dev, out_dev, mark, IPv4Address(backend) if backend else None)
+    return traverse(cluster, node_ruleset(cluster, node), hook, ctx)
+
+
+def test_pod_to_cluster_ip_chooses_an_endpoint_and_dnats():
+    cluster = service_cluster()
+    out = run(cluster, "node-1", Hook.PREROUTING, pkt("10.244.0.2:40000", "10.96.0.20:80"), in_dev="cni0")
+    assert out.verdict == Verdict.ACCEPT and out.mark == 0
+    assert out.packet == pkt("10.244.0.2:40000", "10.244.0.3:80")
+    choice, dnat = out.hops
+    assert (choice.kind, choice.action, choice.device) == (HopKind.NETFILTER, Action.LOOKUP, "iptables")
+    assert choice.rule == (f'nat -A {SVC} -m comment --comment "default/web:http -> 10.244.0.3:80" -m statistic '
+                           f"--mode random --probability 0.5000000000 -j {SEP_A}")
+    assert [(str(a.dst), a.probability, a.chosen, a.rule) for a in choice.alternatives] == [
+        ("10.244.0.3:80", 0.5, True, SEP_A), ("10.244.1.2:80", 0.5, False, SEP_B)]
+    assert dnat.action == Action.DNAT
+    assert dnat.rule == (f"nat -A {SEP_A} -m comment --comment default/web:http -m tcp -p tcp -j DNAT "
+                         "--to-destination 10.244.0.3:80")
+    assert dnat.packet == out.packet
+
+
+def test_backend_choice_is_user_selectable_and_probabilities_are_uniform():
+    cluster = service_cluster(endpoints=3)
+    out = run(cluster, "node-1", Hook.PREROUTING, pkt("10.244.0.2:40000", "10.96.0.20:80"), in_dev="cni0",
+              backend="10.244.1.3")
+    assert out.packet.dst == addr("10.244.1.3:80")
+    alts = out.hops[0].alternatives
+    assert [a.chosen for a in alts] == [False, False, True]
+    assert [a.probability for a in alts] == [1 / 3] * 3
+    assert [a.to_dict()["probability"] for a in alts] == [0.3333333333] * 3
+
+
+def test_hairpin_is_marked_and_masqueraded_to_the_bridge_address():
+    cluster = service_cluster()
+    pre = run(cluster, "node-1", Hook.PREROUTING, pkt("10.244.0.3:40000", "10.96.0.20:80"), in_dev="cni0",
+              backend="10.244.0.3")
+    assert [h.action for h in pre.hops] == [Action.LOOKUP, Action.MARK, Action.DNAT]
+    assert pre.hops[1].rule == f"nat -A {SEP_A} -m comment --comment default/web:http -s 10.244.0.3 -j KUBE-MARK-MASQ"
+    assert pre.mark == 0x4000
+    post = run(cluster, "node-1", Hook.POSTROUTING, pre.packet, in_dev="cni0", out_dev="cni0", mark=pre.mark)
+    assert post.packet == pkt("10.244.0.1:40000", "10.244.0.3:80")
+    assert [(h.action, h.rule) for h in post.hops] == [(
+        Action.MASQUERADE,
+        'nat -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE')]
+    assert post.mark == 0  # KUBE-POSTROUTING clears the bit (--xor-mark) before masquerading
+
+
+def test_pod_to_remote_endpoint_keeps_its_source():
+    cluster = service_cluster()
+    pre = run(cluster, "node-1", Hook.PREROUTING, pkt("10.244.0.2:40000", "10.96.0.20:80"), in_dev="cni0",
+              backend="10.244.1.2")
+    post = run(cluster, "node-1", Hook.POSTROUTING, pre.packet, in_dev="cni0", out_dev="flannel.1", mark=pre.mark)
+    assert post.packet == pkt("10.244.0.2:40000", "10.244.1.2:80")
+    assert post.hops == ()
+
+
+def test_node_to_cluster_ip_from_outside_the_cluster_cidr_is_masqueraded():
+    cluster = service_cluster()
+    out = run(cluster, "node-1", Hook.OUTPUT, pkt("192.168.0.11:40000", "10.96.0.20:80"), out_dev="eth0",
+              backend="10.244.1.2")
+    assert [h.action for h in out.hops] == [Action.MARK, Action.LOOKUP, Action.DNAT]
+    assert out.hops[0].rule == (
+        f'nat -A {SVC} -m comment --comment "default/web:http cluster IP" -m tcp -p tcp -d 10.96.0.20 --dport 80 '
+        "! -s 10.244.0.0/16 -j KUBE-MARK-MASQ")
+    post = run(cluster, "node-1", Hook.POSTROUTING, out.packet, out_dev="flannel.1", mark=out.mark)
+    assert post.packet.src == addr("10.244.0.0:40000")  # flannel.1's /32 address
+
+
+def test_nodeport_cluster_policy_masquerades_external_clients():
+    cluster = service_cluster(type=ServiceType.NODE_PORT, node_port=30080)
+    pre = run(cluster, "node-1", Hook.PREROUTING, pkt("203.0.113.7:50000", "192.168.0.11:30080"), in_dev="eth0",
+              backend="10.244.1.2")
+    assert [h.action for h in pre.hops] == [Action.MARK, Action.LOOKUP, Action.DNAT]
+    assert pre.hops[0].rule == ('nat -A KUBE-EXT-CDGGSHYLG3RE2FKL -m comment --comment "masquerade traffic for '
+                                'default/web:http external destinations" -j KUBE-MARK-MASQ')
+    fwd = run(cluster, "node-1", Hook.FORWARD, pre.packet, in_dev="eth0", out_dev="flannel.1", mark=pre.mark)
+    assert fwd.verdict == Verdict.ACCEPT
+    post = run(cluster, "node-1", Hook.POSTROUTING, pre.packet, in_dev="eth0", out_dev="flannel.1", mark=pre.mark)
+    assert post.packet == pkt("10.244.0.0:50000", "10.244.1.2:80")
+
+
+def test_nodeport_local_policy_preserves_source_and_uses_only_local_endpoints():
+    cluster = service_cluster(endpoints=3, type=ServiceType.NODE_PORT, node_port=30080,
+                              external_traffic_policy=TrafficPolicy.LOCAL)
+    pre = run(cluster, "node-2", Hook.PREROUTING, pkt("203.0.113.7:50000", "192.168.0.12:30080"), in_dev="eth0")
+    assert [str(a.dst) for a in pre.hops[0].alternatives] == ["10.244.1.2:80", "10.244.1.3:80"]
+    assert pre.hops[0].rule.startswith("nat -A KUBE-SVL-CDGGSHYLG3RE2FKL ")
+    assert pre.mark == 0
+    post = run(cluster, "node-2", Hook.POSTROUTING, pre.packet, in_dev="eth0", out_dev="cni0", mark=pre.mark)
+    assert post.packet == pkt("203.0.113.7:50000", "10.244.1.2:80")
+
+
+def test_nodeport_local_policy_drops_on_a_node_without_endpoint():
+    cluster = service_cluster(endpoints=3, type=ServiceType.NODE_PORT, node_port=30080,
+                              external_traffic_policy=TrafficPolicy.LOCAL)
+    cluster = replace(cluster, endpoints=tuple(e for e in cluster.endpoints if e.pod != "default/web-a"))
+    pre = run(cluster, "node-1", Hook.PREROUTING, pkt("203.0.113.7:50000", "192.168.0.11:30080"), in_dev="eth0")
+    assert pre.packet.dst == addr("192.168.0.11:30080") and pre.hops == ()
+    inp = run(cluster, "node-1", Hook.INPUT, pre.packet, in_dev="eth0")
+    assert inp.verdict == Verdict.DROP
+    assert inp.reason == ("KUBE-EXTERNAL-SERVICES drops it: service default/web:http has no endpoint on this node "
+                          "and its traffic policy is Local")
+    assert inp.hops[0].action == Action.DROP
+
+
+def test_no_endpoints_is_rejected_with_the_selector_named():
+    cluster = service_cluster(endpoints=0)
+    pre = run(cluster, "node-1", Hook.PREROUTING, pkt("10.244.0.2:40000", "10.96.0.20:80"), in_dev="cni0")
+    assert pre.hops == ()
+    fwd = run(cluster, "node-1", Hook.FORWARD, pre.packet, in_dev="cni0", out_dev="eth0")
+    assert fwd.verdict == Verdict.REJECT
+    assert fwd.reason == ("KUBE-SERVICES rejects it (icmp-port-unreachable): service default/web:http has no ready "
+                          "endpoints — no ready pod matches its selector app=web")
+    assert fwd.hops[0].rule == ('filter -A KUBE-SERVICES -m comment --comment "default/web:http has no endpoints" '
+                                "-m tcp -p tcp -d 10.96.0.20 --dport 80 -j REJECT")
+
+
+def test_load_balancer_source_ranges_drop_other_clients():
+    cluster = service_cluster(type=ServiceType.LOAD_BALANCER, node_port=30080,
+                              load_balancer_ips=(IPv4Address("198.51.100.10"),),
+                              load_balancer_source_ranges=(IPv4Network("203.0.113.0/24"),))
+    allowed = run(cluster, "node-1", Hook.PREROUTING, pkt("203.0.113.7:50000", "198.51.100.10:80"), in_dev="eth0")
+    assert allowed.packet.dst.ip in (IPv4Address("10.244.0.3"), IPv4Address("10.244.1.2"))
+    other = pkt("192.0.2.9:50000", "198.51.100.10:80")
+    pre = run(cluster, "node-1", Hook.PREROUTING, other, in_dev="eth0")
+    assert pre.packet == other
+    fwd = run(cluster, "node-1", Hook.FORWARD, other, in_dev="eth0", out_dev="eth0")
+    assert fwd.verdict == Verdict.DROP
+    assert fwd.reason == ("KUBE-PROXY-FIREWALL drops it: default/web:http traffic not accepted by "
+                          "KUBE-FW-CDGGSHYLG3RE2FKL")
+
+
+def test_session_affinity_first_connection_draws_and_records():
+    cluster = service_cluster(session_affinity=SessionAffinity.CLIENT_IP)
+    out = run(cluster, "node-1", Hook.PREROUTING, pkt("10.244.0.2:40000", "10.96.0.20:80"), in_dev="cni0")
+    assert out.hops[0].explain.endswith("its next connections match the --rcheck rules above and skip the draw.")
+    assert "-m recent --name KUBE-SEP-UF6OOORCMXPJJDSV --set" in out.hops[1].rule
+
+
+def test_parses_iptables_save_canonical_form():
+    """The form a real node prints (real-node-iptables-save.md): /32, -p first, --set-xmark, 11 decimals."""
+    text = """*nat
+:PREROUTING ACCEPT [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
+:KUBE-SEP-6E7XQMQ4RAYOWTTM - [0:0]
+:KUBE-SEP-WXWGHGKZOCNYRYI7 - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+-A KUBE-SERVICES -d 10.96.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
+-A KUBE-SEP-6E7XQMQ4RAYOWTTM -s 10.244.0.3/32 -m comment --comment "kube-system/kube-dns:dns" -j KUBE-MARK-MASQ
+-A KUBE-SEP-6E7XQMQ4RAYOWTTM -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp -j DNAT --to-destination 10.244.0.3:53
+-A KUBE-SEP-WXWGHGKZOCNYRYI7 -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp -j DNAT --to-destination 10.244.0.4:53
+-A KUBE-SVC-TCOU7JCQXEZGVUNU ! -s 10.244.0.0/16 -d 10.96.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-MARK-MASQ
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 10.244.0.3:53" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-6E7XQMQ4RAYOWTTM
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 10.244.0.4:53" -j KUBE-SEP-WXWGHGKZOCNYRYI7
+COMMIT
+"""
+    cluster = service_cluster()
+    ruleset = Ruleset.parse(text)
+    ruleset.local_addresses = frozenset({IPv4Address("192.168.0.11")})
+    ctx = PacketContext(pkt("192.168.0.11:5353", "10.96.0.10:53", "udp"), "node-1", None, "eth0",
+                        backend=IPv4Address("10.244.0.4"))
+    out = traverse(cluster, ruleset, Hook.PREROUTING, ctx)
+    assert out.packet.dst == addr("10.244.0.4:53")
+    assert out.mark == 0x4000
+    assert [(str(a.dst), a.probability) for a in out.hops[1].alternatives] == [
+        ("10.244.0.3:53", 0.5), ("10.244.0.4:53", 0.5)]
+
+
+def test_big_chains_are_indexed():
+    cluster = service_cluster()
+    ruleset = Ruleset.parse("*nat\n:KUBE-SERVICES - [0:0]\n" + "".join(
+        f"-A KUBE-SERVICES -m tcp -p tcp -d 10.96.{i // 250}.{i % 250 + 1} --dport 80 -j KUBE-SVC-{i:016d}\n"
+        for i in range(1000)) + "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\nCOMMIT\n")
+    chain = ruleset.chain("nat", "KUBE-SERVICES")
+    assert chain.candidates(pkt("10.244.0.2:1", "10.96.2.8:80")) == [507, 1000]
+    assert chain.candidates(pkt("10.244.0.2:1", "10.96.2.8:443")) == [1000]

@@ -1,0 +1,68 @@
+"""`create_app`: the Dash app with its layout, callbacks and error handler; everything served locally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from dash import Dash, set_props
+
+from webapp.app.cache import ClusterCache, open_cache
+from webapp.app.callbacks import register_callbacks
+from webapp.app.catalog import text
+from webapp.app.layout import Id, build_layout
+from webapp.paths import ASSETS_DIR
+
+DEFAULT_MAX_UPLOAD_MB = 50
+
+
+def _show_callback_error(error: Exception) -> None:
+    """Any uncaught callback error becomes a banner on the page; the other outputs keep their last state."""
+    set_props(Id.ERROR_BANNER, {"children": text("error.callback", error=f"{type(error).__name__}: {error}")})
+
+
+def warm_up_encoder() -> None:
+    """Encode one response holding a Dash component, in the thread that builds the app, before any request
+    thread does.
+
+    Dash encodes responses with plotly's encoder, which uses orjson when installed. The first time orjson
+    meets an object it cannot encode (a component) it looks up numpy's types; with orjson 3.8, several threads
+    doing that first look-up at once kill the process with SIGILL (8 threads encoding draw_view outputs in a
+    fresh process: 3 crashes out of 3 runs; after this warm-up, none in 4). See docs/deployment.md.
+    """
+    from dash import html
+    from plotly.io.json import to_json_plotly
+
+    to_json_plotly({"children": html.Div("warm-up"), "x": [0.5]})
+
+
+def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | str | None = None, *,
+               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> Dash:
+    """The app. `paths`: files or folders to open instead of the default sample; `cache`: a ClusterCache, a
+    folder, `redis://…`, or None for the on-disk default."""
+    from webapp.loaders import DEFAULT_SAMPLE, list_samples, load_paths
+
+    cluster_cache = cache if isinstance(cache, ClusterCache) else open_cache(cache)
+    max_bytes = int(max_upload_mb * 1_000_000)
+    default = DEFAULT_SAMPLE
+    if paths:
+        from webapp.app.state import preload_paths
+
+        default = preload_paths(cluster_cache, [Path(p) for p in paths], load_paths)
+    app = Dash(
+        __name__,
+        title="k8s-netviz",
+        assets_folder=str(ASSETS_DIR),
+        serve_locally=True,
+        update_title=None,
+        suppress_callback_exceptions=False,
+        on_error=_show_callback_error,
+    )
+    app.scripts.config.serve_locally = True
+    app.css.config.serve_locally = True
+    app.server.config["MAX_CONTENT_LENGTH"] = int(max_bytes * 1.4) + 1_000_000  # base64 + JSON envelope
+    samples = [(s.name, s.title) for s in list_samples()]
+    app.layout = build_layout(samples, max_bytes)
+    register_callbacks(app, cluster_cache, default, max_bytes)
+    warm_up_encoder()
+    return app

@@ -1,0 +1,165 @@
+"""The page: header (cluster, samples, upload, paste), flow picker, diagram with the player, side panel
+(settings, view, hop list, inspector). Every component id is declared once, here, in `Id`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from dash import dcc, html
+
+from webapp.app.catalog import text
+from webapp.model import KubeProxyMode, Overlay, TrafficPolicy
+
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "showSendToCloud": False,
+    "showEditInChartStudio": False,
+    "showLink": False,
+    "scrollZoom": True,
+    "responsive": True,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "toImage"],
+}
+"""plotly config: no logo link, no 'send to cloud' / Chart Studio buttons (offline first)."""
+
+SPEEDS = (0.5, 1.0, 2.0, 4.0)
+
+
+class Id(StrEnum):
+    URL = "url"
+    CLUSTER_KEY = "cluster-key"
+    VIEW = "view-state"
+    PLAYBACK = "playback"
+    STEP = "step"
+    INITIAL_STEP = "initial-step"
+    PLAYER_SINK = "player-sink"
+    URL_SINK = "url-sink"
+    SPEED_SINK = "speed-sink"
+    ERROR_BANNER = "error-banner"
+    CLUSTER_NAME = "cluster-name"
+    SAMPLE = "sample-picker"
+    UPLOAD = "upload"
+    PASTE = "paste-box"
+    PASTE_LOAD = "paste-load"
+    UPLOAD_STATUS = "upload-status"
+    FLOW_TYPE = "flow-type"
+    FLOW_SRC = "flow-src"
+    FLOW_DST = "flow-dst"
+    DIAGRAM = "diagram"
+    PLAY = "player-play"
+    BACK = "player-back"
+    FORWARD = "player-forward"
+    RESTART = "player-restart"
+    SPEED = "player-speed"
+    PRESENT = "present-toggle"
+    CAPTION = "caption"
+    VERDICT = "verdict"
+    NAT_BADGE = "nat-badge"
+    HOP_LIST = "hop-list"
+    INSPECTOR = "inspector"
+    MODE = "setting-mode"
+    OVERLAY = "setting-overlay"
+    POLICY = "setting-policy"
+    DOWN_PODS = "setting-down"
+    NAMESPACE = "view-namespace"
+    SEARCH = "view-search"
+    SEARCH_RESULT = "view-search-result"
+    OVERVIEW_NOTE = "view-overview-note"
+
+
+def _labelled(label: str, control) -> html.Label:
+    return html.Label([html.Span(label, className="label"), control], className="field")
+
+
+def _setting(id_: Id, label: str, values: list[str]) -> html.Label:
+    options = [{"label": v, "value": v} for v in values]
+    return _labelled(label, dcc.Dropdown(id=id_, options=options, value=None, clearable=True,
+                                         placeholder=text("settings.cluster_value", value="…")))
+
+
+def build_layout(samples: list[tuple[str, str]], max_upload_bytes: int) -> html.Div:
+    """The whole page. `samples` are (name, title) pairs, default first."""
+    header = html.Header(className="header", children=[
+        html.Div(className="brand", children=[
+            html.H1(text("app.title")),
+            html.Span(text("app.tagline"), className="tagline"),
+        ]),
+        html.Div(className="cluster", children=[
+            html.Span(text("header.cluster"), className="label"),
+            html.Strong(id=Id.CLUSTER_NAME, children="…"),
+        ]),
+        _labelled(text("header.sample"), dcc.Dropdown(
+            id=Id.SAMPLE, options=[{"label": title, "value": name} for name, title in samples], value=None,
+            clearable=False, placeholder=text("header.sample.placeholder"), className="sample-picker")),
+        html.Div(className="loading", children=[
+            dcc.Upload(id=Id.UPLOAD, multiple=True, max_size=max_upload_bytes, className="upload",
+                       children=html.Div(text("upload.prompt")), accept=".yaml,.yml,.json"),
+            html.Details(className="paste", children=[
+                html.Summary(text("upload.paste.summary")),
+                dcc.Textarea(id=Id.PASTE, placeholder=text("upload.paste.placeholder"), className="paste-box"),
+                html.Button(text("upload.paste.button"), id=Id.PASTE_LOAD, n_clicks=0, className="button"),
+            ]),
+            html.Div(id=Id.UPLOAD_STATUS, className="upload-status", role="status"),
+        ]),
+    ])
+    picker = html.Div(className="picker", children=[
+        _labelled(text("flow.type"), dcc.Dropdown(id=Id.FLOW_TYPE, clearable=False, className="flow-type")),
+        _labelled(text("flow.src"), dcc.Dropdown(id=Id.FLOW_SRC, clearable=False, className="flow-end")),
+        _labelled(text("flow.dst"), dcc.Dropdown(id=Id.FLOW_DST, clearable=False, className="flow-end")),
+        html.Span(id=Id.NAT_BADGE, className="badge"),
+    ])
+    player = html.Div(className="player", children=[
+        html.Button(text("player.restart"), id=Id.RESTART, className="button"),
+        html.Button(text("player.back"), id=Id.BACK, className="button"),
+        html.Button(text("player.play"), id=Id.PLAY, className="button primary",
+                    **{"data-play": text("player.play"), "data-pause": text("player.pause")}),
+        html.Button(text("player.forward"), id=Id.FORWARD, className="button"),
+        html.Span(text("player.speed"), className="label"),
+        dcc.RadioItems(id=Id.SPEED, options=[{"label": f"{s:g}×", "value": s} for s in SPEEDS], value=1.0,
+                       inline=True, className="speed"),
+        html.Button(text("player.present"), id=Id.PRESENT, className="button"),
+        html.Span(text("player.keys"), className="keys"),
+    ])
+    stage = html.Main(className="stage", children=[
+        picker,
+        html.Div(id=Id.ERROR_BANNER, className="error-banner", role="alert"),
+        dcc.Graph(id=Id.DIAGRAM, config=GRAPH_CONFIG, className="diagram", clear_on_unhover=True,
+                  figure={"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}}}),
+        player,
+        html.Div(className="caption-row", children=[
+            html.Div(id=Id.VERDICT, className="verdict"),
+            html.Div(id=Id.CAPTION, className="caption", **{"aria-live": "polite"}),
+        ]),
+    ])
+    side = html.Aside(className="side", children=[
+        html.Section(className="panel", children=[
+            html.H2(text("settings.title")),
+            _setting(Id.MODE, text("settings.mode"), [str(m) for m in KubeProxyMode]),
+            _setting(Id.OVERLAY, text("settings.overlay"), [str(o) for o in Overlay]),
+            _setting(Id.POLICY, text("settings.policy"), [str(p) for p in TrafficPolicy]),
+            _labelled(text("settings.down"), dcc.Dropdown(id=Id.DOWN_PODS, multi=True, value=[])),
+        ]),
+        html.Section(className="panel", children=[
+            html.H2(text("view.title")),
+            html.Div(id=Id.OVERVIEW_NOTE, className="note"),
+            _labelled(text("view.namespace"), dcc.Dropdown(id=Id.NAMESPACE, placeholder=text("view.namespace.all"))),
+            dcc.Input(id=Id.SEARCH, type="search", debounce=True, placeholder=text("view.search"),
+                      className="search"),
+            html.Div(id=Id.SEARCH_RESULT, className="note"),
+        ]),
+        html.Section(className="panel hops", children=[html.H2(text("hops.title")), html.Div(id=Id.HOP_LIST)]),
+        html.Section(className="panel", children=[html.H2(text("inspector.title")),
+                                                  html.Div(id=Id.INSPECTOR, children=text("inspector.none"))]),
+    ])
+    stores = [
+        dcc.Location(id=Id.URL, refresh=False),
+        dcc.Store(id=Id.CLUSTER_KEY),
+        dcc.Store(id=Id.VIEW, data={"expanded": [], "focus": None}),
+        dcc.Store(id=Id.PLAYBACK),
+        dcc.Store(id=Id.STEP, data=0),
+        dcc.Store(id=Id.INITIAL_STEP),
+        dcc.Store(id=Id.PLAYER_SINK),
+        dcc.Store(id=Id.URL_SINK),
+        dcc.Store(id=Id.SPEED_SINK),
+    ]
+    return html.Div(id="page", className="page", children=[*stores, header, html.Div(className="body",
+                                                                                    children=[stage, side])])

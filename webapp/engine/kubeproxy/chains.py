@@ -1,0 +1,174 @@
+"""Chain names and the per-node view of a service port that every kube-proxy mode starts from.
+
+Hashing follows kube-proxy's pkg/proxy/iptables/proxier.go (`portProtoHash`, `servicePortEndpointChainName`):
+the first 16 characters of base32(sha256(servicePortName + protocol)), protocol in lower case; a KUBE-SEP
+chain hashes the same string followed by the endpoint's `IP:port`. servicePortName is `namespace/name`, plus
+`:portname` when the port is named (proxy.ServicePortName.String()).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from ipaddress import IPv4Address
+
+from webapp.model import Cluster, Endpoint, Service, ServicePort, ServiceType, TrafficPolicy
+
+MASQUERADE_MARK = 0x4000
+"""kube-proxy's default `--iptables-masquerade-bit` 14 → mark 0x4000."""
+
+
+@lru_cache(maxsize=1 << 18)
+def port_proto_hash(service_port_name: str, protocol: str, endpoint: str = "") -> str:
+    """kube-proxy's 16-character chain hash of a service port (and, for KUBE-SEP, an endpoint `IP:port`).
+
+    16 base32 characters carry 80 bits: encoding the digest's first 10 bytes gives exactly the first 16
+    characters of encoding all of it."""
+    digest = hashlib.sha256(f"{service_port_name}{protocol}{endpoint}".encode()).digest()
+    return base64.b32encode(digest[:10]).decode()
+
+
+def service_port_name(service: Service, port: ServicePort) -> str:
+    """`ns/name` or `ns/name:port` — proxy.ServicePortName.String()."""
+    return f"{service.key}:{port.name}" if port.name else service.key
+
+
+def probability(n: int) -> str:
+    """kube-proxy's `computeProbability`: `%0.10f` of 1/n."""
+    return f"{1.0 / n:0.10f}"
+
+
+@dataclass(frozen=True)
+class ServicePortInfo:
+    """One proxied service port as kube-proxy on `node` sees it: chain names and endpoint categories."""
+
+    service: Service
+    port: ServicePort
+    node: str
+    endpoints: tuple[Endpoint, ...]
+    """Ready endpoints in kube-proxy's order (by IP, then port)."""
+
+    @cached_property
+    def name(self) -> str:
+        return service_port_name(self.service, self.port)
+
+    @property
+    def protocol(self) -> str:
+        return str(self.port.protocol).lower()
+
+    @cached_property
+    def hash(self) -> str:
+        return port_proto_hash(self.name, self.protocol)
+
+    @property
+    def svc_chain(self) -> str:
+        return f"KUBE-SVC-{self.hash}"
+
+    @property
+    def svl_chain(self) -> str:
+        return f"KUBE-SVL-{self.hash}"
+
+    @property
+    def ext_chain(self) -> str:
+        return f"KUBE-EXT-{self.hash}"
+
+    @property
+    def fw_chain(self) -> str:
+        return f"KUBE-FW-{self.hash}"
+
+    def sep_chain(self, endpoint: Endpoint) -> str:
+        return f"KUBE-SEP-{port_proto_hash(self.name, self.protocol, endpoint_address(endpoint))}"
+
+    @cached_property
+    def local_endpoints(self) -> tuple[Endpoint, ...]:
+        return tuple(ep for ep in self.endpoints if ep.node == self.node)
+
+    @property
+    def has_endpoints(self) -> bool:
+        return bool(self.endpoints)
+
+    @property
+    def internal_local(self) -> bool:
+        return self.service.internal_traffic_policy == TrafficPolicy.LOCAL
+
+    @property
+    def external_local(self) -> bool:
+        return self.externally_accessible and self.service.external_traffic_policy == TrafficPolicy.LOCAL
+
+    @property
+    def externally_accessible(self) -> bool:
+        """NodePort, LoadBalancer IPs or externalIPs (proxy.ServicePort.ExternallyAccessible)."""
+        return bool(self.node_port or self.service.external_ips or self.load_balancer_ips)
+
+    @property
+    def node_port(self) -> int | None:
+        if self.service.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER):
+            return self.port.node_port
+        return None
+
+    @property
+    def load_balancer_ips(self) -> tuple[IPv4Address, ...]:
+        return self.service.load_balancer_ips if self.service.type == ServiceType.LOAD_BALANCER else ()
+
+    @property
+    def uses_cluster_endpoints(self) -> bool:
+        return not self.internal_local or (self.externally_accessible and not self.external_local)
+
+    @property
+    def uses_local_endpoints(self) -> bool:
+        return self.internal_local or self.external_local
+
+    @property
+    def has_internal_endpoints(self) -> bool:
+        return self.has_endpoints and (not self.internal_local or bool(self.local_endpoints))
+
+    @property
+    def has_external_endpoints(self) -> bool:
+        return self.has_endpoints and (not self.external_local or bool(self.local_endpoints))
+
+    @property
+    def uses_fw_chain(self) -> bool:
+        return self.has_endpoints and bool(self.load_balancer_ips) and bool(
+            self.service.load_balancer_source_ranges)
+
+    @property
+    def reachable_endpoints(self) -> tuple[Endpoint, ...]:
+        """Endpoints that get a KUBE-SEP chain (proxy.CategorizeEndpoints' allReachableEndpoints)."""
+        if not self.uses_cluster_endpoints:
+            return self.local_endpoints
+        return self.endpoints
+
+
+def endpoint_address(endpoint: Endpoint) -> str:
+    """`IP:port` as kube-proxy writes it (memoised: formatting addresses dominates big rule sets)."""
+    return _address(endpoint.ip, endpoint.port)
+
+
+@lru_cache(maxsize=1 << 18)
+def _address(ip: IPv4Address, port: int) -> str:
+    return f"{ip}:{port}"
+
+
+def service_ports(cluster: Cluster, node_name: str) -> list[ServicePortInfo]:
+    """Every service port kube-proxy proxies, in cluster order (headless and ExternalName services excluded)."""
+    return [ServicePortInfo(service, port, node_name, endpoints) for service, port, endpoints in _proxied(cluster)]
+
+
+def _proxied(cluster: Cluster) -> list[tuple[Service, ServicePort, tuple[Endpoint, ...]]]:
+    """The node-independent part: each proxied service port with its ready endpoints (by IP, then port)."""
+    from webapp.engine.datapath import cluster_cached
+
+    def build() -> list[tuple[Service, ServicePort, tuple[Endpoint, ...]]]:
+        out = []
+        for service in cluster.services:
+            if service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME:
+                continue
+            for port in service.ports:
+                endpoints = tuple(sorted((ep for ep in cluster.endpoints_for(service, port) if ep.ready),
+                                         key=lambda ep: (ep.ip, ep.port)))
+                out.append((service, port, endpoints))
+        return out
+
+    return cluster_cached(cluster, "kube-proxy-service-ports", build)

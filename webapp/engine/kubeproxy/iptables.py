@@ -1,0 +1,253 @@
+"""kube-proxy's iptables mode: the `iptables-restore` input it writes for one node (nat and filter tables).
+
+Rule shapes, comments and ordering follow kubernetes/kubernetes pkg/proxy/iptables/proxier.go (v1.31 layout:
+`syncProxyRules`, `writeServiceToEndpointRules`, `iptablesJumpChains`) and the goldens in proxier_test.go.
+The text is kube-proxy's *input* form (`-m tcp -p tcp -d 10.96.0.1 --dport 443`); `iptables-save` would
+re-render it (`/32` appended, `-p` first, `--set-xmark`), see /work/shared/reference/real-node-iptables-save.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webapp.engine.kubeproxy.chains import (
+    MASQUERADE_MARK, ServicePortInfo, endpoint_address, probability, service_ports,
+)
+from webapp.model import Cluster, Endpoint, SessionAffinity
+
+LARGE_CLUSTER_ENDPOINTS = 1000
+"""kube-proxy's `largeClusterEndpointsThreshold`: above it, per-endpoint comments are left out."""
+
+MARK = f"{MASQUERADE_MARK:#x}"
+
+
+@dataclass(frozen=True)
+class JumpRule:
+    """A rule kube-proxy inserts into a built-in chain with `iptables -I` (not part of the restore input)."""
+
+    table: str
+    src_chain: str
+    dst_chain: str
+    comment: str
+    extra: str = ""
+
+    @property
+    def rule(self) -> str:
+        extra = f"{self.extra} " if self.extra else ""
+        return f'-A {self.src_chain} {extra}-m comment --comment "{self.comment}" -j {self.dst_chain}'
+
+
+_NEW = "-m conntrack --ctstate NEW"
+
+# proxier.go `iptablesJumpChains`, in list order. Each is prepended (`EnsureRule(Prepend, …)`), so on a node the
+# later entries end up first; `base_chains_restore` reproduces that order.
+JUMP_RULES = (
+    JumpRule("filter", "INPUT", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", _NEW),
+    JumpRule("filter", "FORWARD", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", _NEW),
+    JumpRule("filter", "INPUT", "KUBE-NODEPORTS", "kubernetes health check service ports"),
+    JumpRule("filter", "FORWARD", "KUBE-SERVICES", "kubernetes service portals", _NEW),
+    JumpRule("filter", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", _NEW),
+    JumpRule("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules"),
+    JumpRule("filter", "INPUT", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", _NEW),
+    JumpRule("filter", "OUTPUT", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", _NEW),
+    JumpRule("filter", "FORWARD", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", _NEW),
+    JumpRule("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals"),
+    JumpRule("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals"),
+    JumpRule("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules"),
+)
+
+BUILTIN_CHAINS = {
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+}
+
+
+def base_chains_restore(jumps: tuple[JumpRule, ...] = JUMP_RULES) -> str:
+    """The built-in chains with the jump rules as they end up on a node (prepended → reverse order)."""
+    out = []
+    for table, chains in BUILTIN_CHAINS.items():
+        out.append(f"*{table}")
+        out += [f":{chain} ACCEPT [0:0]" for chain in chains]
+        out += [j.rule for j in reversed(jumps) if j.table == table]
+        out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
+def _q(text: str) -> str:
+    """A comment as kube-proxy writes it: quoted only when it was formatted with quotes (contains a space)."""
+    return f'"{text}"' if " " in text else text
+
+
+class _Writer:
+    """The four buffers of `syncProxyRules`: filter chains/rules, nat chains/rules."""
+
+    def __init__(self) -> None:
+        self.filter_chains = [f":{c} - [0:0]" for c in (
+            "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL")]
+        self.filter_rules: list[str] = []
+        self.nat_chains = [f":{c} - [0:0]" for c in (
+            "KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ")]
+        self.nat_rules: list[str] = []
+
+    def text(self) -> str:
+        return "\n".join(["*filter", *self.filter_chains, *self.filter_rules, "COMMIT",
+                          "*nat", *self.nat_chains, *self.nat_rules, "COMMIT"]) + "\n"
+
+
+def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
+    """What kube-proxy (iptables mode) on `node_name` feeds to `iptables-restore --noflush`."""
+    if node_name not in cluster.node_by_name:
+        raise KeyError(f"no node named {node_name!r}")
+    infos = service_ports(cluster, node_name)
+    cluster_cidr = str(cluster.settings.pod_cidr)
+    large = sum(len(i.endpoints) for i in infos) > LARGE_CLUSTER_ENDPOINTS
+    w = _Writer()
+    w.nat_rules += [
+        f"-A KUBE-POSTROUTING -m mark ! --mark {MARK}/{MARK} -j RETURN",
+        f"-A KUBE-POSTROUTING -j MARK --xor-mark {MARK}",
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE',
+        f"-A KUBE-MARK-MASQ -j MARK --or-mark {MARK}",
+    ]
+    w.filter_chains.append(":KUBE-FIREWALL - [0:0]")
+    w.filter_rules.append(
+        '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
+        "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
+    for info in infos:
+        _write_service_port(w, info, cluster_cidr, large)
+    w.nat_rules.append(
+        '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in '
+        'this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
+    w.filter_rules += [
+        "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+        f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MARK}/{MARK} -j ACCEPT',
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack '
+        "--ctstate RELATED,ESTABLISHED -j ACCEPT",
+    ]
+    return w.text()
+
+
+def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, large: bool) -> None:
+    """One service port's rules, in `syncProxyRules` order."""
+    name, proto, svc = info.name, info.protocol, info.service
+    match = f"-m {proto} -p {proto}"
+    internal_chain = info.svl_chain if info.internal_local else info.svc_chain
+    external_policy_chain = info.svl_chain if info.external_local else info.svc_chain
+    if not info.has_endpoints:
+        int_target, int_comment = "REJECT", f"{name} has no endpoints"
+        ext_target, ext_comment = "REJECT", int_comment
+    else:
+        int_target, int_comment = "DROP", f"{name} has no local endpoints"
+        ext_target, ext_comment = int_target, int_comment
+    lb_chain = info.fw_chain if info.uses_fw_chain else info.ext_chain
+    port = info.port.port
+
+    # Capture the clusterIP.
+    cip = f"-d {svc.cluster_ip} --dport {port}"
+    if info.has_internal_endpoints:
+        w.nat_rules.append(f'-A KUBE-SERVICES -m comment --comment "{name} cluster IP" {match} {cip} -j {internal_chain}')
+    else:
+        w.filter_rules.append(f'-A KUBE-SERVICES -m comment --comment "{int_comment}" {match} {cip} -j {int_target}')
+    # Capture externalIPs.
+    for eip in svc.external_ips:
+        dst = f"-d {eip} --dport {port}"
+        if info.has_endpoints:
+            w.nat_rules.append(f'-A KUBE-SERVICES -m comment --comment "{name} external IP" {match} {dst} -j {info.ext_chain}')
+        if not info.has_external_endpoints:
+            w.filter_rules.append(
+                f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{ext_comment}" {match} {dst} -j {ext_target}')
+    # Capture load-balancer ingress.
+    for lbip in info.load_balancer_ips:
+        dst = f"-d {lbip} --dport {port}"
+        if info.has_endpoints:
+            w.nat_rules.append(f'-A KUBE-SERVICES -m comment --comment "{name} loadbalancer IP" {match} {dst} -j {lb_chain}')
+        if info.uses_fw_chain:
+            w.filter_rules.append(
+                f'-A KUBE-PROXY-FIREWALL -m comment --comment "{name} traffic not accepted by {info.fw_chain}" '
+                f"{match} {dst} -j DROP")
+    if not info.has_external_endpoints:
+        for lbip in info.load_balancer_ips:
+            w.filter_rules.append(
+                f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{ext_comment}" {match} -d {lbip} --dport {port} '
+                f"-j {ext_target}")
+    # Capture nodeports.
+    if info.node_port:
+        if info.has_endpoints:
+            w.nat_rules.append(
+                f"-A KUBE-NODEPORTS -m comment --comment {_q(name)} {match} --dport {info.node_port} -j {info.ext_chain}")
+        if not info.has_external_endpoints:
+            w.filter_rules.append(
+                f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{ext_comment}" -m addrtype --dst-type LOCAL '
+                f"{match} --dport {info.node_port} -j {ext_target}")
+    # Capture healthCheckNodePorts.
+    if svc.health_check_node_port and info.external_local:
+        w.filter_rules.append(
+            f'-A KUBE-NODEPORTS -m comment --comment "{name} health check node port" -m tcp -p tcp '
+            f"--dport {svc.health_check_node_port} -j ACCEPT")
+
+    # Internal traffic: masquerade what comes from outside the cluster CIDR (LocalDetector, ClusterCIDR mode).
+    if info.has_internal_endpoints:
+        w.nat_rules.append(
+            f'-A {internal_chain} -m comment --comment "{name} cluster IP" {match} {cip} ! -s {cluster_cidr} '
+            "-j KUBE-MARK-MASQ")
+    # External destinations.
+    if info.has_endpoints and info.externally_accessible:
+        ext = info.ext_chain
+        w.nat_chains.append(f":{ext} - [0:0]")
+        if not info.external_local:
+            w.nat_rules.append(
+                f'-A {ext} -m comment --comment "masquerade traffic for {name} external destinations" -j KUBE-MARK-MASQ')
+        else:
+            w.nat_rules += [
+                f'-A {ext} -m comment --comment "pod traffic for {name} external destinations" -s {cluster_cidr} '
+                f"-j {info.svc_chain}",
+                f'-A {ext} -m comment --comment "masquerade LOCAL traffic for {name} external destinations" '
+                "-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
+                f'-A {ext} -m comment --comment "route LOCAL traffic for {name} external destinations" '
+                f"-m addrtype --src-type LOCAL -j {info.svc_chain}",
+            ]
+        if info.has_external_endpoints:
+            w.nat_rules.append(f"-A {ext} -j {external_policy_chain}")
+    # Firewall chain (loadBalancerSourceRanges).
+    if info.uses_fw_chain:
+        fw = info.fw_chain
+        w.nat_chains.append(f":{fw} - [0:0]")
+        head = f'-A {fw} -m comment --comment "{name} loadbalancer IP"'
+        for cidr in svc.load_balancer_source_ranges:
+            w.nat_rules.append(f"{head} -s {cidr} -j {info.ext_chain}")
+        w.nat_rules.append(
+            f'-A {fw} -m comment --comment "other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"')
+    # KUBE-SVC (Cluster policy) and KUBE-SVL (Local policy).
+    if info.endpoints and info.uses_cluster_endpoints:
+        w.nat_chains.append(f":{info.svc_chain} - [0:0]")
+        _write_service_to_endpoints(w, info, info.svc_chain, info.endpoints, large)
+    if info.local_endpoints and info.uses_local_endpoints:
+        w.nat_chains.append(f":{info.svl_chain} - [0:0]")
+        _write_service_to_endpoints(w, info, info.svl_chain, info.local_endpoints, large)
+    # KUBE-SEP per endpoint.
+    for ep in info.reachable_endpoints:
+        sep = info.sep_chain(ep)
+        w.nat_chains.append(f":{sep} - [0:0]")
+        head = f"-A {sep}" if large else f"-A {sep} -m comment --comment {_q(name)}"
+        w.nat_rules.append(f"{head} -s {ep.ip} -j KUBE-MARK-MASQ")
+        recent = f" -m recent --name {sep} --set" if svc.session_affinity == SessionAffinity.CLIENT_IP else ""
+        w.nat_rules.append(f"{head}{recent} {match} -j DNAT --to-destination {endpoint_address(ep)}")
+
+
+def _write_service_to_endpoints(w: _Writer, info: ServicePortInfo, chain: str, endpoints: tuple[Endpoint, ...],
+                                large: bool) -> None:
+    """`writeServiceToEndpointRules`: affinity checks first, then the 1/(n−i) probability ladder."""
+    def head(ep: Endpoint) -> str:
+        if large:
+            return f"-A {chain}"
+        return f'-A {chain} -m comment --comment "{info.name} -> {endpoint_address(ep)}"'
+
+    if info.service.session_affinity == SessionAffinity.CLIENT_IP:
+        for ep in endpoints:
+            sep = info.sep_chain(ep)
+            w.nat_rules.append(
+                f"{head(ep)} -m recent --name {sep} --rcheck --seconds {info.service.session_affinity_timeout} "
+                f"--reap -j {sep}")
+    n = len(endpoints)
+    for i, ep in enumerate(endpoints):
+        stat = f" -m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
+        w.nat_rules.append(f"{head(ep)}{stat} -j {info.sep_chain(ep)}")

@@ -1,0 +1,212 @@
+"""kube-proxy's IPVS mode on one node: the virtual servers (`ipvsadm -Ln`), the ipsets (`ipset list`) and the
+constant set of iptables rules that match those ipsets.
+
+Sources: kubernetes/kubernetes pkg/proxy/ipvs/README.md, proxier.go (`defaultScheduler = "rr"`,
+`defaultDummyDevice = "kube-ipvs0"`), ipset.go (set names and comments); see
+/work/shared/reference/kube-proxy-ipvs-and-userspace.md. Every service VIP is bound to the kube-ipvs0 dummy
+device, so the kernel treats it as local: the packet reaches INPUT, where IPVS DNATs it to a real server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from webapp.engine.kubeproxy.chains import MASQUERADE_MARK, ServicePortInfo, service_ports
+from webapp.engine.kubeproxy.iptables import JumpRule
+from webapp.engine.netfilter import IPSet
+from webapp.model import Cluster, Endpoint, SessionAffinity
+
+DUMMY_DEVICE = "kube-ipvs0"
+SCHEDULER = "rr"
+MARK = f"{MASQUERADE_MARK:#x}"
+
+# (name, type, comment) — ipset.go.
+SET_INFO = (
+    ("KUBE-LOOP-BACK", "hash:ip,port,ip", "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"),
+    ("KUBE-CLUSTER-IP", "hash:ip,port", "Kubernetes service cluster ip + port for masquerade purpose"),
+    ("KUBE-EXTERNAL-IP", "hash:ip,port", "Kubernetes service external ip + port for masquerade and filter purpose"),
+    ("KUBE-EXTERNAL-IP-LOCAL", "hash:ip,port", "Kubernetes service external ip + port with externalTrafficPolicy=local"),
+    ("KUBE-LOAD-BALANCER", "hash:ip,port", "Kubernetes service lb portal"),
+    ("KUBE-LOAD-BALANCER-LOCAL", "hash:ip,port",
+     "Kubernetes service load balancer ip + port with externalTrafficPolicy=local"),
+    ("KUBE-NODE-PORT-TCP", "bitmap:port", "Kubernetes nodeport TCP port for masquerade purpose"),
+    ("KUBE-NODE-PORT-LOCAL-TCP", "bitmap:port", "Kubernetes nodeport TCP port with externalTrafficPolicy=local"),
+    ("KUBE-NODE-PORT-UDP", "bitmap:port", "Kubernetes nodeport UDP port for masquerade purpose"),
+    ("KUBE-NODE-PORT-LOCAL-UDP", "bitmap:port", "Kubernetes nodeport UDP port with externalTrafficPolicy=local"),
+)
+
+JUMP_RULES = (
+    JumpRule("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules"),
+    JumpRule("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals"),
+    JumpRule("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals"),
+    JumpRule("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules"),
+)
+
+
+@dataclass(frozen=True)
+class RealServer:
+    ip: IPv4Address
+    port: int
+    endpoint: Endpoint
+
+
+@dataclass(frozen=True)
+class VirtualServer:
+    """One IPVS virtual service: `PROTO VIP:port rr [persistent N]` and its real servers (forward: Masq)."""
+
+    proto: str
+    ip: IPv4Address
+    port: int
+    info: ServicePortInfo
+    real_servers: tuple[RealServer, ...]
+    kind: str
+    """cluster IP, external IP, load balancer IP or node port."""
+
+    @property
+    def persistent(self) -> int | None:
+        svc = self.info.service
+        return svc.session_affinity_timeout if svc.session_affinity == SessionAffinity.CLIENT_IP else None
+
+
+def virtual_servers(cluster: Cluster, node_name: str) -> list[VirtualServer]:
+    """Every virtual server kube-proxy creates on this node (nodePorts on the node's IP)."""
+    node = cluster.node_by_name[node_name]
+    out: list[VirtualServer] = []
+    for info in service_ports(cluster, node_name):
+        proto = str(info.port.protocol)
+
+        def reals(endpoints: tuple[Endpoint, ...]) -> tuple[RealServer, ...]:
+            return tuple(RealServer(ep.ip, ep.port, ep) for ep in endpoints)
+
+        internal = info.local_endpoints if info.internal_local else info.endpoints
+        external = info.local_endpoints if info.external_local else info.endpoints
+        out.append(VirtualServer(proto, info.service.cluster_ip, info.port.port, info, reals(internal), "cluster IP"))
+        for eip in info.service.external_ips:
+            out.append(VirtualServer(proto, eip, info.port.port, info, reals(external), "external IP"))
+        for lbip in info.load_balancer_ips:
+            out.append(VirtualServer(proto, lbip, info.port.port, info, reals(external), "load balancer IP"))
+        if info.node_port:
+            out.append(VirtualServer(proto, node.internal_ip, info.node_port, info, reals(external), "node port"))
+    return out
+
+
+def find_virtual_server(cluster: Cluster, node_name: str, proto: str, ip: IPv4Address, port: int
+                        ) -> VirtualServer | None:
+    from webapp.engine.datapath import cluster_cached
+
+    table = cluster_cached(cluster, f"ipvs-virtual-servers/{node_name}", lambda: {
+        (vs.proto.lower(), vs.ip, vs.port): vs for vs in virtual_servers(cluster, node_name)})
+    return table.get((proto.lower(), ip, port))
+
+
+def dummy_addresses(cluster: Cluster) -> frozenset[IPv4Address]:
+    """The addresses bound to kube-ipvs0: every cluster IP, external IP and load-balancer IP."""
+    out: set[IPv4Address] = set()
+    for info in service_ports(cluster, cluster.nodes[0].name) if cluster.nodes else ():
+        out.add(info.service.cluster_ip)
+        out.update(info.service.external_ips)
+        out.update(info.load_balancer_ips)
+    return frozenset(out)
+
+
+def node_ipsets(cluster: Cluster, node_name: str) -> list[IPSet]:
+    entries: dict[str, set[str]] = {name: set() for name, _, _ in SET_INFO}
+    for info in service_ports(cluster, node_name):
+        proto = info.protocol
+        vip = f"{info.service.cluster_ip},{proto}:{info.port.port}"
+        entries["KUBE-CLUSTER-IP"].add(vip)
+        for ep in info.local_endpoints:
+            entries["KUBE-LOOP-BACK"].add(f"{ep.ip},{proto}:{ep.port},{ep.ip}")
+        for eip in info.service.external_ips:
+            entries["KUBE-EXTERNAL-IP-LOCAL" if info.external_local else "KUBE-EXTERNAL-IP"].add(
+                f"{eip},{proto}:{info.port.port}")
+        for lbip in info.load_balancer_ips:
+            entries["KUBE-LOAD-BALANCER"].add(f"{lbip},{proto}:{info.port.port}")
+            if info.external_local:
+                entries["KUBE-LOAD-BALANCER-LOCAL"].add(f"{lbip},{proto}:{info.port.port}")
+        if info.node_port and proto in ("tcp", "udp"):
+            entries[f"KUBE-NODE-PORT-{proto.upper()}"].add(str(info.node_port))
+            if info.external_local:
+                entries[f"KUBE-NODE-PORT-LOCAL-{proto.upper()}"].add(str(info.node_port))
+    return [IPSet(name, kind, frozenset(entries[name]), comment) for name, kind, comment in SET_INFO]
+
+
+def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
+    """The iptables rules kube-proxy's IPVS mode writes: a constant set that matches the ipsets."""
+    cidr = cluster.settings.pod_cidr
+    nat_chains = ("KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER", "KUBE-MARK-MASQ")
+    comment = {name: c for name, _, c in SET_INFO}
+
+    def match(name: str, flags: str) -> str:
+        return f'-m comment --comment "{comment[name]}" -m set --match-set {name} {flags}'
+
+    nat = [
+        f"-A KUBE-POSTROUTING {match('KUBE-LOOP-BACK', 'dst,dst,src')} -j MASQUERADE",
+        f"-A KUBE-POSTROUTING -m mark ! --mark {MARK}/{MARK} -j RETURN",
+        f"-A KUBE-POSTROUTING -j MARK --xor-mark {MARK}",
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE',
+        f"-A KUBE-MARK-MASQ -j MARK --or-mark {MARK}",
+        f"-A KUBE-SERVICES {match('KUBE-LOAD-BALANCER', 'dst,dst')} -j KUBE-LOAD-BALANCER",
+        f"-A KUBE-SERVICES ! -s {cidr} {match('KUBE-CLUSTER-IP', 'dst,dst')} -j KUBE-MARK-MASQ",
+        f"-A KUBE-SERVICES {match('KUBE-EXTERNAL-IP-LOCAL', 'dst,dst')} -j ACCEPT",
+        f"-A KUBE-SERVICES {match('KUBE-EXTERNAL-IP', 'dst,dst')} -j KUBE-MARK-MASQ",
+        f"-A KUBE-SERVICES {match('KUBE-EXTERNAL-IP', 'dst,dst')} -j ACCEPT",
+        "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT",
+        "-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT",
+        "-A KUBE-SERVICES -m set --match-set KUBE-LOAD-BALANCER dst,dst -j ACCEPT",
+        f"-A KUBE-LOAD-BALANCER {match('KUBE-LOAD-BALANCER-LOCAL', 'dst,dst')} -j RETURN",
+        "-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ",
+    ]
+    for proto in ("tcp", "udp"):
+        up = proto.upper()
+        nat += [
+            f"-A KUBE-NODE-PORT -p {proto} {match(f'KUBE-NODE-PORT-LOCAL-{up}', 'dst')} -j RETURN",
+            f"-A KUBE-NODE-PORT -p {proto} {match(f'KUBE-NODE-PORT-{up}', 'dst')} -j KUBE-MARK-MASQ",
+        ]
+    filt = [
+        "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+        f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MARK}/{MARK} -j ACCEPT',
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack '
+        "--ctstate RELATED,ESTABLISHED -j ACCEPT",
+    ]
+    return "\n".join(["*filter", ":KUBE-FORWARD - [0:0]", *filt, "COMMIT",
+                      "*nat", *(f":{c} - [0:0]" for c in nat_chains), *nat, "COMMIT"]) + "\n"
+
+
+def render_ipvsadm(cluster: Cluster, node_name: str) -> str:
+    """`ipvsadm -Ln` for the node (connection counters 0)."""
+    lines = ["IP Virtual Server version 1.2.1 (size=4096)",
+             "Prot LocalAddress:Port Scheduler Flags",
+             "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"]
+    for vs in sorted(virtual_servers(cluster, node_name), key=lambda v: (v.proto, v.ip, v.port)):
+        persistent = f" persistent {vs.persistent}" if vs.persistent else ""
+        lines.append(f"{vs.proto}  {vs.ip}:{vs.port} {SCHEDULER}{persistent}")
+        for rs in vs.real_servers:
+            lines.append(f"  -> {f'{rs.ip}:{rs.port}':<28} Masq    1      0          0")
+    return "\n".join(lines) + "\n"
+
+
+def render_ipset(cluster: Cluster, node_name: str) -> str:
+    """`ipset list` for the sets kube-proxy uses (IPv4)."""
+    out = []
+    for s in node_ipsets(cluster, node_name):
+        header = "range 0-65535 comment" if s.type.startswith("bitmap") else "family inet hashsize 1024 maxelem 65536 comment"
+        out += [f"Name: {s.name}", f"Type: {s.type}", f"Header: {header}",
+                f"Comment: {s.comment}", f"Number of entries: {len(s.entries)}", "Members:"]
+        out += sorted(s.entries)
+        out.append("")
+    return "\n".join(out)
+
+
+def render_dummy_device(cluster: Cluster, node_name: str) -> str:
+    """`ip addr show kube-ipvs0` on the node: the dummy device holding every VIP (state DOWN), as the node's
+    datapath tables have it."""
+    from webapp.engine.datapath import node_datapath
+
+    device = node_datapath(cluster, node_name).device_by_name.get(DUMMY_DEVICE)
+    index, mac = (device.ifindex, device.mac) if device else (0, "00:00:00:00:00:00")
+    lines = [f"{index}: {DUMMY_DEVICE}: <BROADCAST,NOARP> mtu 1500 qdisc noop state DOWN group default",
+             f"    link/ether {mac} brd ff:ff:ff:ff:ff:ff"]
+    lines += [f"    inet {ip}/32 scope global {DUMMY_DEVICE}" for ip in sorted(dummy_addresses(cluster))]
+    return "\n".join(lines) + "\n"

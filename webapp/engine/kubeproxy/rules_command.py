@@ -1,0 +1,62 @@
+"""`k8s-netviz rules PATH... --node NODE [--mode iptables|ipvs|userspace]`: what kube-proxy programs on a node.
+
+Registered from webapp.engine.commands (`register_rules`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+
+from webapp.engine.kubeproxy import ipvs, userspace
+from webapp.engine.kubeproxy.iptables import JUMP_RULES, render_iptables_restore
+from webapp.model import Cluster, KubeProxyMode
+
+
+def render_node_rules(cluster: Cluster, node_name: str, mode: KubeProxyMode | None = None) -> str:
+    """A node's kube-proxy state as the node's tools would show it, for `mode` (default: the cluster's)."""
+    if node_name not in cluster.node_by_name:
+        known = ", ".join(n.name for n in cluster.nodes)
+        raise KeyError(f"no node named {node_name!r} (nodes: {known})")
+    mode = mode or cluster.settings.kube_proxy_mode
+    if mode == KubeProxyMode.IPVS:
+        return (f"# ip addr show {ipvs.DUMMY_DEVICE}\n{ipvs.render_dummy_device(cluster, node_name)}\n"
+                f"# ipvsadm -Ln\n{ipvs.render_ipvsadm(cluster, node_name)}\n"
+                f"# ipset list\n{ipvs.render_ipset(cluster, node_name)}\n"
+                f"# iptables-restore input (kube-proxy, IPVS mode)\n{ipvs.render_iptables_restore(cluster, node_name)}")
+    if mode == KubeProxyMode.USERSPACE:
+        return (f"# iptables rules of the userspace proxier (KUBE-PORTALS-*, KUBE-NODEPORT-*)\n"
+                f"{userspace.render_iptables_restore(cluster, node_name)}")
+    jumps = "\n".join(f"# iptables -t {j.table} -I {j.rule[3:]}" for j in JUMP_RULES)
+    return (f"# jump rules kube-proxy inserts into the built-in chains, in this order (each goes first)\n{jumps}\n"
+            f"# iptables-restore --noflush input written by kube-proxy (iptables mode)\n"
+            f"{render_iptables_restore(cluster, node_name)}")
+
+
+def register_rules(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("rules", help="print the rules kube-proxy programs on a node",
+                            description="Print a node's kube-proxy rules: iptables-restore input (iptables mode), "
+                                        "ipvsadm -Ln and ipset list (IPVS), or the KUBE-PORTALS rules (userspace).")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="cluster YAML or manifests (files or folders)")
+    parser.add_argument("--sample", metavar="NAME", help="use a built-in sample instead of PATHs")
+    parser.add_argument("--node", required=True, help="the node whose rules to print")
+    parser.add_argument("--mode", choices=[m.value for m in KubeProxyMode],
+                        help="kube-proxy mode (default: the cluster's setting)")
+    parser.set_defaults(run=run_rules)
+
+
+def run_rules(args: argparse.Namespace) -> int:
+    from webapp.engine.commands import load_cluster
+
+    cluster = load_cluster(args.paths, args.sample)
+    if cluster is None:
+        return 1
+    mode = KubeProxyMode(args.mode) if args.mode else None
+    if mode is not None and mode != cluster.settings.kube_proxy_mode:
+        cluster = replace(cluster, settings=replace(cluster.settings, kube_proxy_mode=mode))
+    try:
+        sys.stdout.write(render_node_rules(cluster, args.node, mode))
+    except KeyError as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
+    return 0

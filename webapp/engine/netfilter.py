@@ -1,0 +1,627 @@
+"""Netfilter as the path engine evaluates it: iptables-restore text → indexed chains, and one packet's walk
+through the tables of one hook in the kernel's order, with a hop for every rule that decided.
+
+Only the matches and targets kube-proxy and flannel write are understood (see `Rule`); anything else makes a
+rule never match, so an unknown rule cannot change a trace silently. Big chains (KUBE-SERVICES,
+KUBE-NODEPORTS) are indexed by destination address, port and protocol, so a lookup does not scan them.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import insort
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network
+
+from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
+from webapp.model import Cluster, KubeProxyMode
+
+
+class Hook(StrEnum):
+    PREROUTING = "PREROUTING"
+    INPUT = "INPUT"
+    FORWARD = "FORWARD"
+    OUTPUT = "OUTPUT"
+    POSTROUTING = "POSTROUTING"
+
+
+class Verdict(StrEnum):
+    ACCEPT = "accept"
+    DROP = "drop"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class PacketContext:
+    """One packet at one hook of one node's host network namespace."""
+
+    packet: Packet
+    node: str
+    in_dev: str | None
+    out_dev: str | None
+    mark: int = 0
+    backend: IPv4Address | None = None
+    """Preferred endpoint IP for a load-balancing choice; None → the first candidate in rule order."""
+
+
+@dataclass(frozen=True)
+class HookOutcome:
+    """The packet after the hook's NAT, the verdict, the skb mark, and one hop per decisive rule."""
+
+    packet: Packet
+    verdict: Verdict
+    mark: int
+    hops: tuple[Hop, ...]
+    reason: str | None = None
+
+
+# The tables a hook runs, in the kernel's priority order (raw and mangle hold nothing we generate).
+HOOK_TABLES: dict[Hook, tuple[str, ...]] = {
+    Hook.PREROUTING: ("nat",),
+    Hook.INPUT: ("filter", "nat"),
+    Hook.FORWARD: ("filter",),
+    Hook.OUTPUT: ("nat", "filter"),
+    Hook.POSTROUTING: ("nat",),
+}
+
+_TOKEN = re.compile(r'"[^"]*"|\S+')
+_TERMINAL_NAT = {"DNAT", "SNAT", "MASQUERADE", "REDIRECT"}
+
+
+def _net(text: str) -> IPv4Network:
+    return IPv4Network(text if "/" in text else f"{text}/32", strict=False)
+
+
+def _mark(text: str) -> tuple[int, int]:
+    value, _, mask = text.partition("/")
+    return int(value, 0), int(mask, 0) if mask else 0xFFFFFFFF
+
+
+@dataclass
+class Rule:
+    """One parsed `-A CHAIN …` line. `text` is the line as written; `chain` the chain it belongs to."""
+
+    chain: str
+    text: str
+    src: tuple[IPv4Network, bool] | None = None
+    dst: tuple[IPv4Network, bool] | None = None
+    proto: str | None = None
+    dport: int | None = None
+    in_dev: tuple[str, bool] | None = None
+    out_dev: tuple[str, bool] | None = None
+    comment: str = ""
+    src_type: tuple[str, bool] | None = None
+    dst_type: tuple[str, bool] | None = None
+    mark: tuple[int, int, bool] | None = None
+    probability: float | None = None
+    recent: tuple[str, str] | None = None
+    """(--name, "rcheck" | "set")."""
+    sets: list[tuple[str, str, bool]] = field(default_factory=list)
+    ctstate: tuple[frozenset[str], bool] | None = None
+    target: str = ""
+    to: str | None = None
+    """--to-destination / --to-source / --to-ports."""
+    mark_op: tuple[str, int, int] | None = None
+    """("or" | "xor" | "xset" | "set", value, mask): --or-mark, --xor-mark, --set-xmark, --set-mark."""
+    unknown: bool = False
+
+    @classmethod
+    def parse(cls, chain: str, text: str) -> Rule:
+        tokens = [t[1:-1] if t.startswith('"') else t for t in _TOKEN.findall(text)]
+        rule = cls(chain, text)
+        neg = False
+        i = 2  # skip "-A CHAIN"
+        n = len(tokens)
+        while i < n:
+            tok = tokens[i]
+            arg = tokens[i + 1] if i + 1 < n else ""
+            if tok == "!":
+                neg = True
+                i += 1
+                continue
+            step = 2
+            if tok == "-s":
+                rule.src = (_net(arg), neg)
+            elif tok == "-d":
+                rule.dst = (_net(arg), neg)
+            elif tok == "-p":
+                rule.proto = arg
+            elif tok == "-i":
+                rule.in_dev = (arg, neg)
+            elif tok == "-o":
+                rule.out_dev = (arg, neg)
+            elif tok == "--dport":
+                rule.dport = int(arg)
+            elif tok == "-m":
+                pass
+            elif tok == "--comment":
+                rule.comment = arg
+            elif tok == "--src-type":
+                rule.src_type = (arg, neg)
+            elif tok == "--dst-type":
+                rule.dst_type = (arg, neg)
+            elif tok == "--mark":
+                value, mask = _mark(arg)
+                rule.mark = (value, mask, neg)
+            elif tok == "--mode":
+                pass
+            elif tok == "--probability":
+                rule.probability = float(arg)
+            elif tok == "--name":
+                rule.recent = (arg, rule.recent[1] if rule.recent else "")
+            elif tok in ("--rcheck", "--set"):  # -m recent (the ipset match's --match-set is read whole below)
+                rule.recent = (rule.recent[0] if rule.recent else "", tok[2:])
+                step = 1
+            elif tok in ("--reap", "--rsource", "--random-fully", "--random", "--persistent", "--fully-random"):
+                step = 1
+            elif tok in ("--seconds", "--mask"):
+                pass
+            elif tok == "--match-set":
+                rule.sets.append((arg, tokens[i + 2], neg))
+                step = 3
+            elif tok in ("--ctstate", "--state"):
+                rule.ctstate = (frozenset(arg.split(",")), neg)
+            elif tok == "-j":
+                rule.target = arg
+            elif tok in ("--to-destination", "--to-source", "--to-ports"):
+                rule.to = arg
+            elif tok in ("--or-mark", "--xor-mark"):
+                rule.mark_op = (tok[2:-5], int(arg, 0), 0)
+            elif tok in ("--set-xmark", "--set-mark"):
+                value, mask = _mark(arg)
+                rule.mark_op = ("xset" if tok == "--set-xmark" else "set", value, mask)
+            elif tok == "--reject-with":
+                pass
+            else:
+                rule.unknown = True
+                step = 1
+            neg = False
+            i += step
+        return rule
+
+    @property
+    def index_key(self) -> tuple | None:
+        """(dst ip, dport, proto) or (None, dport, proto) when a lookup table can find this rule."""
+        if self.dport is None or self.proto is None or self.unknown:
+            return None
+        if self.dst is None:
+            return (None, self.dport, self.proto)
+        net, neg = self.dst
+        if not neg and net.prefixlen == 32:
+            return (net.network_address, self.dport, self.proto)
+        return None
+
+
+class Chain:
+    """A chain's rule lines, parsed on first use; big chains get a lookup index."""
+
+    INDEX_THRESHOLD = 32
+
+    def __init__(self, name: str, policy: str | None = None) -> None:
+        self.name = name
+        self.policy = policy
+        self.lines: list[str] = []
+        self._rules: list[Rule] | None = None
+        self._index: tuple[list[int], dict[tuple, list[int]]] | None = None
+
+    @property
+    def rules(self) -> list[Rule]:
+        if self._rules is None:
+            self._rules = [Rule.parse(self.name, line) for line in self.lines]
+        return self._rules
+
+    def build_index(self) -> tuple[list[int], dict[tuple, list[int]]]:
+        generic: list[int] = []
+        keyed: dict[tuple, list[int]] = {}
+        for i, rule in enumerate(self.rules):
+            key = rule.index_key
+            if key is None:
+                generic.append(i)
+            else:
+                keyed.setdefault(key, []).append(i)
+        self._index = (generic, keyed)
+        return self._index
+
+    def candidates(self, packet: Packet) -> list[int]:
+        """Indices of the rules that can match `packet`, in order (an index lookup for big chains)."""
+        rules = self.rules
+        if len(rules) < self.INDEX_THRESHOLD:
+            return list(range(len(rules)))
+        generic, keyed = self._index or self.build_index()
+        out = list(generic)
+        for key in ((packet.dst.ip, packet.dst.port, packet.proto), (None, packet.dst.port, packet.proto)):
+            for i in keyed.get(key, ()):
+                insort(out, i)
+        return out
+
+
+@dataclass(frozen=True)
+class IPSet:
+    """An ipset as `ipset list` shows it: name, type and entries (`10.96.0.1,tcp:443`, `30080`, …)."""
+
+    name: str
+    type: str
+    entries: frozenset[str]
+    comment: str = ""
+
+
+class Ruleset:
+    """The iptables tables of one node (table → chain name → Chain), plus the ipsets its rules use."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, Chain]] = {}
+        self.ipsets: dict[str, IPSet] = {}
+        self.local_addresses: frozenset[IPv4Address] = frozenset()
+        """Addresses `-m addrtype --dst-type LOCAL` matches (node IPs; IPVS VIPs on kube-ipvs0)."""
+
+    @classmethod
+    def parse(cls, text: str, into: Ruleset | None = None) -> Ruleset:
+        """Read iptables-restore/-save text; several texts may be merged into one Ruleset via `into`."""
+        ruleset = into or cls()
+        table: dict[str, Chain] | None = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line[0] == "#" or line == "COMMIT":
+                continue
+            if line[0] == "*":
+                table = ruleset.tables.setdefault(line[1:], {})
+            elif line[0] == ":":
+                name, policy = line[1:].split(" ", 2)[:2]
+                chain = table.get(name)
+                if chain is None:
+                    table[name] = Chain(name, None if policy == "-" else policy)
+                elif policy != "-":
+                    chain.policy = policy
+            elif line.startswith("-A "):
+                name = line[3:line.index(" ", 3)] if " " in line[3:] else line[3:]
+                chain = table.get(name)
+                if chain is None:
+                    chain = table[name] = Chain(name)
+                chain.lines.append(line)
+            elif line.startswith("-X "):
+                table.pop(line[3:], None)
+            else:
+                raise ValueError(f"cannot read iptables line: {line!r}")
+        return ruleset
+
+    def prepare(self) -> Ruleset:
+        """Parse and index the big chains now, so that no trace pays for it."""
+        for chains in self.tables.values():
+            for chain in chains.values():
+                if len(chain.lines) >= Chain.INDEX_THRESHOLD:
+                    chain.build_index()
+        return self
+
+    def chain(self, table: str, name: str) -> Chain | None:
+        return self.tables.get(table, {}).get(name)
+
+    def find_target(self, table: str, chain: str, target: str) -> Rule | None:
+        """The first rule of `chain` with this target (e.g. the DNAT of a KUBE-SEP chain)."""
+        found = self.chain(table, chain)
+        for rule in found.rules if found else ():
+            if rule.target == target:
+                return rule
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The node's ruleset
+
+def node_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
+    """The kube-proxy rules (for the cluster's kube-proxy mode) plus the CNI's rules of one node (cached)."""
+    from webapp.engine.datapath import cluster_cached
+
+    return cluster_cached(cluster, f"netfilter-ruleset/{node_name}", lambda: _build_ruleset(cluster, node_name))
+
+
+def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
+    from webapp.engine.datapath import node_datapath
+    from webapp.engine.kubeproxy import iptables as kp_iptables
+
+    node = cluster.node_by_name[node_name]
+    mode = cluster.settings.kube_proxy_mode
+    ruleset = Ruleset()
+    local = set(node_datapath(cluster, node_name).local_addresses) | {node.internal_ip}
+    if mode == KubeProxyMode.IPTABLES:
+        Ruleset.parse(kp_iptables.base_chains_restore(), ruleset)
+        Ruleset.parse(kp_iptables.render_iptables_restore(cluster, node_name), ruleset)
+    elif mode == KubeProxyMode.IPVS:
+        from webapp.engine.kubeproxy import ipvs
+
+        Ruleset.parse(kp_iptables.base_chains_restore(ipvs.JUMP_RULES), ruleset)
+        Ruleset.parse(ipvs.render_iptables_restore(cluster, node_name), ruleset)
+        ruleset.ipsets = {s.name: s for s in ipvs.node_ipsets(cluster, node_name)}
+        local |= ipvs.dummy_addresses(cluster)
+    else:
+        from webapp.engine.kubeproxy import userspace
+
+        Ruleset.parse(userspace.render_iptables_restore(cluster, node_name), ruleset)
+    try:
+        from webapp.engine.cni_rules import render_cni_rules
+    except ImportError:  # the CNI's rules arrive with the walk (issue 3); kube-proxy's stand alone until then
+        render_cni_rules = None
+    if render_cni_rules is not None:
+        Ruleset.parse(render_cni_rules(cluster, node_name), ruleset)
+    ruleset.local_addresses = frozenset(local)
+    return ruleset.prepare()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluation
+
+@dataclass
+class _State:
+    packet: Packet
+    mark: int
+    hops: list[Hop]
+    ctx: PacketContext
+    cluster: Cluster
+    ruleset: Ruleset
+    hook: Hook
+    table: str = ""
+    caller: Rule | None = None
+
+
+class _Stop(Exception):
+    """A terminal verdict for the hook (DROP/REJECT) or the table (ACCEPT, NAT)."""
+
+    def __init__(self, verdict: Verdict, reason: str | None = None) -> None:
+        super().__init__(verdict)
+        self.verdict = verdict
+        self.reason = reason
+
+
+def traverse(cluster: Cluster, ruleset: Ruleset, hook: Hook, ctx: PacketContext) -> HookOutcome:
+    """Run the packet through every table of `hook` (kernel order); stop at the first DROP or REJECT."""
+    state = _State(ctx.packet, ctx.mark, [], ctx, cluster, ruleset, hook)
+    for table in HOOK_TABLES[hook]:
+        chain = ruleset.chain(table, str(hook))
+        if chain is None:
+            continue
+        state.table = table
+        try:
+            _run_chain(state, chain, depth=0)
+        except _Stop as stop:
+            if stop.verdict != Verdict.ACCEPT:
+                return HookOutcome(state.packet, stop.verdict, state.mark, tuple(state.hops), stop.reason)
+    return HookOutcome(state.packet, Verdict.ACCEPT, state.mark, tuple(state.hops))
+
+
+def _run_chain(state: _State, chain: Chain, depth: int) -> None:
+    """Evaluate one chain; returns normally on RETURN or at its end, raises _Stop on a terminal target."""
+    if depth > 32:
+        raise _Stop(Verdict.DROP, f"iptables chain loop at {chain.name}")
+    rules = chain.rules
+    for i in chain.candidates(state.packet):
+        rule = rules[i]
+        if rule.target.startswith("KUBE-SEP-") and rule.recent is None:
+            _choose_endpoint(state, chain, i, depth)
+            return
+        if not _matches(state, rule):
+            continue
+        if _apply(state, rule, depth):
+            return
+    if chain.policy is not None and chain.policy != "ACCEPT":
+        raise _Stop(Verdict.DROP, f"{state.table} {chain.name} policy {chain.policy}")
+
+
+def _apply(state: _State, rule: Rule, depth: int) -> bool:
+    """Apply a matched rule's target; True when the chain returns."""
+    target = rule.target
+    if not target:
+        return False
+    if target == "RETURN":
+        return True
+    if target == "ACCEPT":
+        raise _Stop(Verdict.ACCEPT)
+    if target in ("DROP", "REJECT"):
+        verdict = Verdict.DROP if target == "DROP" else Verdict.REJECT
+        reason = _drop_reason(state.cluster, rule, verdict)
+        state.hops.append(_hop(state, Action.DROP if target == "DROP" else Action.REJECT, state.packet, rule,
+                               reason))
+        raise _Stop(verdict, reason)
+    if target == "MARK":
+        op, value, mask = rule.mark_op or ("or", 0, 0)
+        before = state.mark
+        if op == "or":
+            state.mark |= value
+        elif op == "xor":
+            state.mark ^= value
+        elif op == "xset":  # --set-xmark value/mask: zero the mask's bits, then XOR value in
+            state.mark = (state.mark & ~mask) ^ value
+        else:  # --set-mark value/mask: zero the mask's bits, then OR value in
+            state.mark = (state.mark & ~mask) | value
+        if state.mark & ~before:
+            decided = state.caller or rule
+            state.hops.append(_hop(state, Action.MARK, state.packet, decided,
+                                   f"{decided.chain} sends the packet to {rule.chain}, which sets mark "
+                                   f"{state.mark:#x}: it will be masqueraded on the way out (KUBE-POSTROUTING)."))
+        return False
+    if target in _TERMINAL_NAT:
+        _nat(state, rule)
+        raise _Stop(Verdict.ACCEPT)
+    sub = state.ruleset.chain(state.table, target)
+    if sub is None:
+        return False  # LOG and other non-terminating targets
+    caller, state.caller = state.caller, rule
+    try:
+        _run_chain(state, sub, depth + 1)
+    finally:
+        state.caller = caller
+    return False
+
+
+def _matches(state: _State, rule: Rule) -> bool:
+    if rule.unknown:
+        return False
+    packet, ctx = state.packet, state.ctx
+    if rule.proto is not None and rule.proto != packet.proto:
+        return False
+    if rule.dport is not None and rule.dport != packet.dst.port:
+        return False
+    if rule.dst is not None and (packet.dst.ip in rule.dst[0]) == rule.dst[1]:
+        return False
+    if rule.src is not None and (packet.src.ip in rule.src[0]) == rule.src[1]:
+        return False
+    if rule.in_dev is not None and _dev_matches(ctx.in_dev, rule.in_dev[0]) == rule.in_dev[1]:
+        return False
+    if rule.out_dev is not None and _dev_matches(ctx.out_dev, rule.out_dev[0]) == rule.out_dev[1]:
+        return False
+    local = state.ruleset.local_addresses
+    if rule.dst_type is not None and ((packet.dst.ip in local) == (rule.dst_type[0] == "LOCAL")) == rule.dst_type[1]:
+        return False
+    if rule.src_type is not None:
+        is_local = packet.src.ip in local or state.hook == Hook.OUTPUT and ctx.in_dev is None
+        if (is_local == (rule.src_type[0] == "LOCAL")) == rule.src_type[1]:
+            return False
+    if rule.mark is not None:
+        value, mask, neg = rule.mark
+        if ((state.mark & mask) == value) == neg:
+            return False
+    if rule.ctstate is not None:
+        states, neg = rule.ctstate
+        if ("NEW" in states) == neg:  # every traced request opens a new connection
+            return False
+    if rule.recent is not None and rule.recent[1] == "rcheck":
+        return False  # a first connection: the affinity table has no entry for this client yet
+    for name, flags, neg in rule.sets:
+        if _in_set(state.ruleset.ipsets.get(name), flags, packet) == neg:
+            return False
+    return True
+
+
+def _dev_matches(dev: str | None, pattern: str) -> bool:
+    if dev is None:
+        return False
+    return dev.startswith(pattern[:-1]) if pattern.endswith("+") else dev == pattern
+
+
+def _in_set(ipset: IPSet | None, flags: str, packet: Packet) -> bool:
+    if ipset is None:
+        return False
+    parts = []
+    kinds = ipset.type.split(":", 1)[1].split(",")
+    for kind, flag in zip(kinds, flags.split(",")):
+        addr = packet.src if flag == "src" else packet.dst
+        if kind == "port":
+            parts.append(f"{packet.proto}:{addr.port}" if ipset.type.startswith("hash") else str(addr.port))
+        else:
+            parts.append(str(addr.ip))
+    return ",".join(parts) in ipset.entries
+
+
+def _choose_endpoint(state: _State, chain: Chain, start: int, depth: int) -> None:
+    """The KUBE-SVC/KUBE-SVL probability ladder: one hop listing every endpoint, then the chosen KUBE-SEP."""
+    ladder = [r for r in chain.rules[start:] if r.target.startswith("KUBE-SEP-") and r.recent is None]
+    remaining = 1.0
+    options: list[tuple[Rule, SocketAddress, float]] = []
+    for rule in ladder:
+        p = 1.0 if rule.probability is None else rule.probability
+        dnat = state.ruleset.find_target(state.table, rule.target, "DNAT")
+        if dnat is None or dnat.to is None:
+            continue
+        options.append((rule, SocketAddress.parse(dnat.to), remaining * p))
+        remaining *= 1.0 - p
+        if rule.probability is None:
+            break
+    if not options:
+        return
+    want = state.ctx.backend
+    chosen = next((o for o in options if want is not None and o[1].ip == want), options[0])
+    uniform = 1.0 / len(options)
+    alternatives = tuple(
+        # 1/(n−i) written with 10 decimals multiplies out to 1/n within 1e-9: report the uniform value
+        Alternative(dst, uniform if abs(prob - uniform) < 1e-9 else round(prob, 10), chosen=(rule is chosen[0]),
+                    rule=rule.target)
+        for rule, dst, prob in options)
+    notes = ""
+    if want is not None and chosen[1].ip != want:
+        notes = f" The requested backend {want} is not a candidate here."
+    if any(r.recent for r in chain.rules[:start]):
+        notes += (" sessionAffinity ClientIP: the chosen KUBE-SEP records this client (-m recent --set); its "
+                    "next connections match the --rcheck rules above and skip the draw.")
+    state.hops.append(_hop(
+        state, Action.LOOKUP, state.packet, chosen[0],
+        f"{chain.name} picks one of {len(options)} endpoint(s) with -m statistic --mode random "
+        f"(each equally likely); this trace follows {chosen[1]}.{notes}", alternatives))
+    sub = state.ruleset.chain(state.table, chosen[0].target)
+    caller, state.caller = state.caller, chosen[0]
+    try:
+        _run_chain(state, sub, depth + 1)
+    finally:
+        state.caller = caller
+
+
+def _nat(state: _State, rule: Rule) -> None:
+    packet = state.packet
+    node = state.cluster.node_by_name[state.ctx.node]
+    if rule.target == "DNAT":
+        new = replace(packet, dst=_to_address(rule.to, packet.dst))
+        action, explain = Action.DNAT, f"{rule.chain} rewrites the destination {packet.dst} → {new.dst}."
+        service = state.cluster.service_by_cluster_ip.get(packet.dst.ip)
+        if service is not None:
+            explain += (f" {packet.dst.ip} is the cluster IP of {service.key}: a virtual address no interface owns, "
+                        "which exists only in these rules.")
+    elif rule.target == "REDIRECT":
+        ip = IPv4Address("127.0.0.1") if state.hook == Hook.OUTPUT else _device_address(
+            state.cluster, node, state.ctx.in_dev)
+        new = replace(packet, dst=SocketAddress(ip, int(rule.to.split("-")[0]) if rule.to else packet.dst.port))
+        action = Action.REDIRECT
+        explain = f"{rule.chain} redirects the packet to port {new.dst.port} on this node (kube-proxy listens there)."
+    elif rule.target == "SNAT":
+        new = replace(packet, src=_to_address(rule.to, packet.src))
+        action, explain = Action.SNAT, f"{rule.chain} rewrites the source {packet.src} → {new.src}."
+    else:
+        ip = _device_address(state.cluster, node, state.ctx.out_dev)
+        new = replace(packet, src=SocketAddress(ip, packet.src.port))
+        action = Action.MASQUERADE
+        explain = (f"{rule.chain} masquerades: the source becomes {ip}, the address of "
+                   f"{state.ctx.out_dev or 'the outgoing interface'}; conntrack will undo it on the reply.")
+    state.packet = new
+    state.hops.append(_hop(state, action, new, rule, explain))
+
+
+def _to_address(to: str | None, default: SocketAddress) -> SocketAddress:
+    if not to:
+        return default
+    host, _, port = to.partition(":")
+    return SocketAddress(IPv4Address(host), int(port.split("-")[0]) if port else default.port)
+
+
+def _device_address(cluster: Cluster, node, device: str | None) -> IPv4Address:
+    """The primary IPv4 address of a host device (what MASQUERADE and REDIRECT use); the node IP by default."""
+    from webapp.engine.datapath import node_datapath
+
+    found = node_datapath(cluster, node.name).device_by_name.get(device) if device else None
+    # The kernel asks for a universe-scope address (inet_select_addr): lo's 127.0.0.1 is host scope, so a packet
+    # masqueraded on lo gets the first global address of the namespace instead — the NIC's (seen in `lab verify`).
+    if found is None or not found.addresses or found.addresses[0].ip.is_loopback:
+        return node.internal_ip
+    return found.addresses[0].ip
+
+
+def _hop(state: _State, action: Action, packet: Packet, rule: Rule, explain: str,
+         alternatives: tuple[Alternative, ...] = ()) -> Hop:
+    return Hop(node=state.ctx.node, netns=f"host/{state.ctx.node}", device="iptables", kind=HopKind.NETFILTER,
+               action=action, packet=packet, rule=f"{state.table} {rule.text}", explain=explain,
+               alternatives=alternatives)
+
+
+_COMMENT_SERVICE = re.compile(r"^(?P<svc>[^/ ]+/[^: ]+)(?::(?P<port>\S+))? has no (?P<what>local )?endpoints$")
+
+
+def _drop_reason(cluster: Cluster, rule: Rule, verdict: Verdict) -> str:
+    """A sentence that names the rule and, for kube-proxy's own rejects, the service and its selector."""
+    found = _COMMENT_SERVICE.match(rule.comment)
+    if found:
+        svc = cluster.service_by_key.get(found["svc"])
+        name = found["svc"] + (f":{found['port']}" if found["port"] else "")
+        if found["what"]:
+            return (f"{rule.chain} drops it: service {name} has no endpoint on this node and its traffic policy "
+                    "is Local")
+        selector = ",".join(f"{k}={v}" for k, v in svc.selector) if svc else ""
+        return (f"{rule.chain} rejects it (icmp-port-unreachable): service {name} has no ready endpoints — no "
+                f"ready pod matches its selector {selector or '(none)'}")
+    what = "drops" if verdict == Verdict.DROP else "rejects"
+    return f"{rule.chain} {what} it: {rule.comment or rule.text}"

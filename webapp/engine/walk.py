@@ -1,0 +1,654 @@
+"""The hop-by-hop walk: a packet moves through network namespaces and devices, and every step is decided by
+the datapath tables of the device it is on — a routing-table lookup, a bridge FDB lookup, a VXLAN neighbour
+and FDB lookup, an OVS flow, the netfilter hooks of a node — never by a list of hops per flow type.
+
+Host namespaces run netfilter in the kernel's order (`_netfilter`, the one call site):
+arriving → PREROUTING → routing → INPUT → local delivery (IPVS / userspace proxy via services.local_service)
+                               ↘ FORWARD → POSTROUTING → out;  locally generated → OUTPUT → routing → POSTROUTING.
+Bridged frames pass PREROUTING, FORWARD and POSTROUTING too (br_netfilter, bridge-nf-call-iptables=1, which
+kubeadm requires). The reply walks back from the receiving application; netfilter's nat table is not consulted
+again — conntrack reverses each NAT at the node that made it (un-snat at PREROUTING/OUTPUT, un-dnat at
+POSTROUTING/INPUT). See docs/trace-contract.md.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address
+
+from webapp.engine import netfilter
+from webapp.engine.datapath import (
+    cluster_cached, Device, DeviceKind, NodeDatapath, PodDatapath, Route, bridge_mac, host_netns, mac_address, node_nic_mac,
+    pod_datapath, pod_mac, pod_netns, underlay_gateway, underlay_network,
+)
+from webapp.engine.netfilter import Hook, PacketContext, Verdict
+from webapp.engine.topology import Topology, topology
+from webapp.engine.trace import Action, Disposition, Hop, HopKind, OuterHeader, Packet, SocketAddress
+from webapp.model import Cluster, Node, Overlay, Pod, Protocol
+
+EXTERNAL_NETNS = "external"
+UNDERLAY_NETNS = "underlay"
+ROUTER_NETNS = "router"
+OUTSIDE = "(outside)"
+"""Conntrack key for NAT done outside every node (a cloud load balancer)."""
+MAX_HOPS = 400
+VXLAN_SPORT_MIN, VXLAN_SPORT_MAX = 32768, 60999
+"""Linux picks a VXLAN outer source port from a hash of the inner flow within the local port range."""
+
+
+@dataclass(frozen=True)
+class Socket:
+    """Where an application sits: a container of a pod, a process of a node, a host outside the cluster."""
+
+    netns: str
+    node: str | None
+    app: str
+    """Container name, `socket` for a node's own process, `kube-proxy`, or the external host's name."""
+    kind: HopKind = HopKind.APP
+
+
+@dataclass
+class Leg:
+    """One connection of the request: the userspace proxy ends one leg and opens the next."""
+
+    start: Socket
+    sent: Packet
+    end: Socket | None = None
+    delivered: Packet | None = None
+
+
+@dataclass(frozen=True)
+class ConntrackEntry:
+    """One NAT a node applied to the request: the packet before and after, and the rule that did it."""
+
+    node: str
+    before: Packet
+    after: Packet
+    rule: str
+    kind: HopKind = HopKind.NETFILTER
+    device: str = "conntrack"
+
+
+@dataclass
+class WalkResult:
+    hops: tuple[Hop, ...]
+    disposition: Disposition
+    reason: str | None
+    legs: list[Leg]
+    conntrack: list[ConntrackEntry]
+
+
+class _End(Exception):
+    def __init__(self, disposition: Disposition, reason: str | None = None):
+        super().__init__(reason)
+        self.disposition = disposition
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _L2Peer:
+    """Who answered ARP on a link: the namespace and device that own the next hop, and its MAC."""
+
+    netns: str
+    device: str
+    mac: str
+
+
+def ephemeral_port(*parts: str) -> int:
+    """A deterministic client port in Linux's ephemeral range: 40000 + CRC-32 of the flow spec mod 20000."""
+    return 40000 + zlib.crc32("|".join(parts).encode()) % 20000
+
+
+def vxlan_source_port(inner: Packet) -> int:
+    """The outer UDP source port: a CRC-32 of the inner 5-tuple spread over 32768–60999 (as Linux hashes)."""
+    key = f"{inner.proto}|{inner.src}|{inner.dst}".encode()
+    return VXLAN_SPORT_MIN + zlib.crc32(key) % (VXLAN_SPORT_MAX - VXLAN_SPORT_MIN + 1)
+
+
+def source_address(cluster: Cluster, netns: str, dst: IPv4Address) -> IPv4Address:
+    """The source address the kernel picks for a socket in `netns` talking to `dst`: the route's `src`, else
+    the first address of the route's device."""
+    tables = _tables(cluster, netns)
+    if tables.is_local(dst):
+        return dst
+    route = tables.route_table.lookup(dst)
+    if route is None:
+        raise ValueError(f"{netns} has no route to {dst}")
+    if route.src is not None:
+        return route.src
+    device = tables.device_by_name[route.dev]
+    return device.addresses[0].ip if device.addresses else _tables_first_address(tables)
+
+
+def _tables_first_address(tables: NodeDatapath | PodDatapath) -> IPv4Address:
+    return next(a.ip for d in tables.devices if d.kind != DeviceKind.LOOPBACK for a in d.addresses)
+
+
+def _tables(cluster: Cluster, netns: str) -> NodeDatapath | PodDatapath:
+    kind, _, name = netns.partition("/")
+    if kind == "host":
+        return topology(cluster).ensure_node(name)
+    if kind == "pod":
+        datapath = pod_datapath(cluster, name)
+        topology(cluster).ensure_node(datapath.node)
+        return datapath
+    raise ValueError(f"{netns} has no datapath tables")
+
+
+def _is_host(netns: str) -> bool:
+    return netns.startswith("host/")
+
+
+class Walker:
+    """Walks one request (and then its reply) through the cluster's datapath."""
+
+    def __init__(self, cluster: Cluster, *, backend: IPv4Address | None = None):
+        self.cluster = cluster
+        self.topology: Topology = topology(cluster)
+        self.backend = backend
+        self.hops: list[Hop] = []
+        self.legs: list[Leg] = []
+        self.conntrack: list[ConntrackEntry] = []
+        self.reply = False
+        self.reply_target: Socket | None = None
+        self.mark = 0
+
+    # --- entry points ------------------------------------------------------------------------------------
+
+    def request(self, source: Socket, packet: Packet) -> WalkResult:
+        try:
+            self.legs.append(Leg(source, packet))
+            self._send(source, packet, "sends")
+            raise _End(Disposition.NO_ROUTE, "the walk ended without reaching a socket")  # pragma: no cover
+        except _End as end:
+            return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack)
+
+    def request_via(self, source: Socket, sent: Packet, prelude: tuple[Hop, ...], arriving: Packet) -> WalkResult:
+        """A request whose first steps happened outside the nodes (a cloud load balancer): `prelude` took
+        `sent` to `arriving`, which the network now delivers."""
+        self.hops.extend(prelude)
+        self.legs.append(Leg(source, sent))
+        if arriving != sent:
+            rule = prelude[-1].rule if prelude else ""
+            device = prelude[-1].device if prelude else "load-balancer"
+            self.conntrack.append(ConntrackEntry(OUTSIDE, sent, arriving, rule, HopKind.LOADBALANCER, device))
+        try:
+            self._router(arriving)
+            raise _End(Disposition.NO_ROUTE, "the walk ended without reaching a socket")  # pragma: no cover
+        except _End as end:
+            return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack)
+
+    def reply_to(self, request: WalkResult) -> tuple[tuple[Hop, ...], str | None]:
+        """The reply of a delivered request, leg by leg in reverse; returns (hops, problem or None)."""
+        self.reply, self.hops, self.conntrack = True, [], list(request.conntrack)
+        problem = None
+        for leg in reversed(request.legs):
+            assert leg.end is not None and leg.delivered is not None
+            self.legs = [Leg(leg.end, leg.delivered.reversed())]
+            self.reply_target = leg.start
+            self.mark = 0
+            try:
+                self._send(leg.end, leg.delivered.reversed(), "answers")
+            except _End as end:
+                if end.disposition != Disposition.DELIVERED:
+                    return tuple(self.hops), end.reason
+            got = self.legs[-1].delivered
+            if got != leg.sent.reversed():
+                problem = f"the reply reached {leg.start.netns} as {got}, not as {leg.sent.reversed()}"
+        return tuple(self.hops), problem
+
+    # --- hops ---------------------------------------------------------------------------------------------
+
+    def _hop(self, netns: str, device: str, kind: HopKind, action: Action, packet: Packet, rule: str = "",
+             explain: str = "") -> None:
+        if len(self.hops) >= MAX_HOPS:
+            raise _End(Disposition.DROPPED, f"routing loop: more than {MAX_HOPS} hops")
+        node = netns.partition("/")[2] if _is_host(netns) else None
+        if netns.startswith("pod/"):
+            pod = self.cluster.pod_by_key.get(netns[4:])
+            node = pod.node if pod else None
+        self.hops.append(Hop(node, netns, device, kind, action, packet, rule, explain))
+
+    def _send(self, source: Socket, packet: Packet, verb: str) -> None:
+        what = "the reply" if self.reply else "a new connection"
+        self._hop(source.netns, source.app, source.kind, Action.SEND, packet,
+                  explain=f"{source.app} {verb}: {what} from {packet.src} to {packet.dst} ({packet.proto}).")
+        if source.netns == EXTERNAL_NETNS:
+            self._router(packet)
+        else:
+            self._local_out(source.netns, packet)
+
+    # --- IP layer -----------------------------------------------------------------------------------------
+
+    def _route(self, netns: str, packet: Packet, address: IPv4Address) -> Route:
+        tables = _tables(self.cluster, netns)
+        route = tables.route_table.lookup(address)
+        if route is None:
+            self._hop(netns, "-", HopKind.ROUTE, Action.DROP, packet, explain=f"No route to {address}.")
+            raise _End(Disposition.NO_ROUTE, f"{netns} has no route to {address}")
+        via = f"via {route.via}" if route.via else "directly (on-link)"
+        self._hop(netns, route.dev, HopKind.ROUTE, Action.LOOKUP, packet, str(route),
+                  f"Routing table: {address} goes out {route.dev} {via}.")
+        return route
+
+    def _local_out(self, netns: str, packet: Packet) -> None:
+        """A packet generated by a socket in `netns`: OUTPUT, routing, POSTROUTING, out."""
+        tables = _tables(self.cluster, netns)
+        if _is_host(netns):
+            packet = self._netfilter(netns, Hook.OUTPUT, packet, None, None)
+        if tables.is_local(packet.dst.ip):
+            self._hop(netns, "lo", HopKind.LOOPBACK, Action.FORWARD, packet,
+                      explain=f"{packet.dst.ip} is an address of this namespace: the packet loops back over lo.")
+            if _is_host(netns):
+                # IPVS also hooks LOCAL_OUT: a node's own connection to a VIP is scheduled before it loops back.
+                if not self.reply and self._local_service(netns, netns[5:], packet, "lo"):
+                    return
+                packet = self._netfilter(netns, Hook.POSTROUTING, packet, None, "lo")
+                packet = self._netfilter(netns, Hook.INPUT, packet, "lo", None)
+            self._deliver(netns, packet, "lo")
+        route = self._route(netns, packet, packet.dst.ip)
+        if _is_host(netns):
+            packet = self._netfilter(netns, Hook.POSTROUTING, packet, None, route.dev)
+        self._output(netns, route, packet)
+
+    def _receive(self, netns: str, device: str, packet: Packet) -> None:
+        """A packet arriving on `device`: PREROUTING, then local delivery or forwarding."""
+        tables = _tables(self.cluster, netns)
+        host = _is_host(netns)
+        if host:
+            packet = self._netfilter(netns, Hook.PREROUTING, packet, device, None)
+        if tables.is_local(packet.dst.ip):
+            if host:
+                packet = self._netfilter(netns, Hook.INPUT, packet, device, None)
+            self._deliver(netns, packet, device)
+        if not host:
+            self._hop(netns, device, HopKind.INTERFACE, Action.DROP, packet,
+                      explain="A pod does not forward packets that are not addressed to it.")
+            raise _End(Disposition.DROPPED, f"{netns} received a packet for {packet.dst.ip}, which it does not own")
+        route = self._route(netns, packet, packet.dst.ip)
+        packet = self._netfilter(netns, Hook.FORWARD, packet, device, route.dev)
+        packet = self._netfilter(netns, Hook.POSTROUTING, packet, device, route.dev)
+        self._output(netns, route, packet)
+
+    def _output(self, netns: str, route: Route, packet: Packet) -> None:
+        """Send out of the route's device: neighbour resolution, then the device's own transmit."""
+        tables = _tables(self.cluster, netns)
+        device = tables.device_by_name[route.dev]
+        next_hop = route.via or packet.dst.ip
+        if device.kind == DeviceKind.VXLAN:
+            self._vxlan_xmit(netns, tables, device, next_hop, packet)
+            return
+        peer = self._arp(netns, device, next_hop)
+        if peer is None:
+            self._hop(netns, device.name, HopKind.INTERFACE, Action.DROP, packet,
+                      explain=f"Nobody answers ARP for {next_hop} on {device.name}.")
+            raise _End(Disposition.DROPPED, f"no host answers ARP for {next_hop} on {device.name} in {netns}")
+        self._xmit(netns, device, packet, peer)
+
+    def _netfilter(self, netns: str, hook: Hook, packet: Packet, in_dev: str | None, out_dev: str | None) -> Packet:
+        """The one place the walk meets netfilter: the request runs the node's rules; the reply meets conntrack."""
+        node = netns.partition("/")[2]
+        if self.reply:
+            return self._conntrack(node, netns, hook, packet, in_dev or out_dev or "")
+        ruleset = netfilter.node_ruleset(self.cluster, node)
+        outcome = netfilter.traverse(self.cluster, ruleset, hook,
+                                     PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend))
+        self.hops.extend(outcome.hops)
+        self.mark = outcome.mark
+        if outcome.packet != packet:
+            rule = next((h.rule for h in reversed(outcome.hops) if h.packet == outcome.packet), "")
+            self.conntrack.append(ConntrackEntry(node, packet, outcome.packet, rule))
+        if outcome.verdict != Verdict.ACCEPT:
+            rejected = outcome.verdict == Verdict.REJECT
+            raise _End(Disposition.REJECTED if rejected else Disposition.DROPPED,
+                       outcome.reason or f"{hook} on {node} {'rejects' if rejected else 'drops'} the packet")
+        return outcome.packet
+
+    def _conntrack(self, node: str, netns: str, hook: Hook, packet: Packet, device: str) -> Packet:
+        """Reverse the request's NAT on its reply: un-snat where a reply arrives (PREROUTING, OUTPUT), un-dnat
+        where it leaves or is delivered (POSTROUTING, INPUT)."""
+        if hook == Hook.FORWARD:
+            return packet
+        un_snat = hook in (Hook.PREROUTING, Hook.OUTPUT)
+        for entry in reversed(self.conntrack):
+            if entry.node != node or packet.src != entry.after.dst or packet.dst != entry.after.src:
+                continue
+            if un_snat and entry.before.src != entry.after.src:
+                new = replace(packet, dst=entry.before.src)
+                action, what = Action.UNSNAT, f"destination {packet.dst} → {new.dst}"
+            elif not un_snat and entry.before.dst != entry.after.dst:
+                new = replace(packet, src=entry.before.dst)
+                action, what = Action.UNDNAT, f"source {packet.src} → {new.src}"
+            else:
+                continue
+            self._hop(netns, entry.device, entry.kind, action, new, f"conntrack (request: {entry.rule})",
+                      f"conntrack recognises the reply and undoes the request's NAT: {what}.")
+            packet = new
+        return packet
+
+    # --- delivery ----------------------------------------------------------------------------------------
+
+    def _deliver(self, netns: str, packet: Packet, device: str) -> None:
+        if self.reply:
+            target = self.reply_target
+            if target is None or target.netns != netns:
+                self._hop(netns, device, HopKind.INTERFACE, Action.DROP, packet,
+                          explain="No socket here expects this reply.")
+                raise _End(Disposition.DROPPED, f"the reply arrived in {netns}, not at the client")
+            self._arrive(target, packet)
+        if _is_host(netns):
+            node = netns[5:]
+            if self._local_service(netns, node, packet, device):
+                return
+            socket = self._host_socket(node, packet)
+        else:
+            socket = self._pod_socket(netns[4:], packet, device)
+        self._arrive(socket, packet)
+
+    def _arrive(self, socket: Socket, packet: Packet) -> None:
+        self._hop(socket.netns, socket.app, socket.kind, Action.DELIVER, packet,
+                  explain=f"{socket.app} receives it from {packet.src} on {packet.dst}.")
+        self.legs[-1].end, self.legs[-1].delivered = socket, packet
+        raise _End(Disposition.DELIVERED)
+
+    def _local_service(self, netns: str, node: str, packet: Packet, device: str) -> bool:
+        """IPVS virtual servers and the userspace proxy take local deliveries first (services.local_service)."""
+        try:
+            from webapp.engine import services
+        except ImportError:
+            return False
+        ctx = PacketContext(packet, node, device, None, self.mark, self.backend)
+        outcome = services.local_service(self.cluster, node, ctx)
+        if outcome is None:
+            return False
+        self.hops.extend(outcome.hops)
+        if outcome.verdict != Verdict.ACCEPT:
+            rejected = outcome.verdict == Verdict.REJECT
+            raise _End(Disposition.REJECTED if rejected else Disposition.DROPPED, outcome.reason)
+        if outcome.locally_generated:
+            # The userspace proxy: this connection ends at kube-proxy, which opens a new one to the backend.
+            proxy = Socket(netns, node, "kube-proxy", HopKind.PROXY)
+            self.legs[-1].end, self.legs[-1].delivered = proxy, packet
+            self.legs.append(Leg(proxy, outcome.packet))
+            self.mark = 0
+            self._local_out(netns, outcome.packet)
+            return True
+        # IPVS: the virtual server rewrote the destination; the packet goes on to routing and POSTROUTING.
+        new = outcome.packet
+        if new != packet:
+            rule = next((h.rule for h in reversed(outcome.hops) if h.packet == new), "")
+            self.conntrack.append(ConntrackEntry(node, packet, new, rule, HopKind.IPVS))
+        route = self._route(netns, new, new.dst.ip)
+        new = self._netfilter(netns, Hook.POSTROUTING, new, None, route.dev)
+        self._output(netns, route, new)
+        return True
+
+    def _pod_socket(self, pod_key: str, packet: Packet, device: str) -> Socket:
+        pod = self.cluster.pod_by_key[pod_key]
+        if pod_key in self.cluster.down_pods and not self.reply:  # issue 4: a backend marked down (services.py)
+            from webapp.engine.services import down_pod_reason
+
+            reason = down_pod_reason(self.cluster, pod_key, via_service=bool(self.conntrack))
+            self._hop(pod_netns(pod_key), device, HopKind.APP, Action.DROP, packet, explain=reason)
+            raise _End(Disposition.DROPPED, reason)
+        try:
+            return Socket(pod_netns(pod_key), pod.node, listener(pod, packet))
+        except _End as end:
+            action = Action.REJECT if end.disposition == Disposition.REJECTED else Action.DROP
+            self._hop(pod_netns(pod_key), device, HopKind.APP, action, packet, explain=end.reason or "")
+            raise
+
+    def _host_socket(self, node: str, packet: Packet) -> Socket:
+        proto = Protocol(packet.proto.upper())
+        for pod in self.cluster.pods_by_node.get(node, ()):
+            if pod.host_network and pod.find_port(packet.dst.port, proto):
+                return Socket(host_netns(node), node, listener(pod, packet))
+        return Socket(host_netns(node), node, "socket")
+
+    # --- devices -----------------------------------------------------------------------------------------
+
+    def _arp(self, netns: str, device: Device, address: IPv4Address) -> _L2Peer | None:
+        """Who owns `address` on the link of `device` (answers its ARP request)."""
+        cluster = self.cluster
+        if device.kind == DeviceKind.NIC:
+            node = cluster.node_by_ip.get(address)
+            if node is not None:
+                return _L2Peer(host_netns(node.name), node.nic, node_nic_mac(node))
+            here = cluster.node_by_name[netns[5:]]
+            if address == underlay_gateway(cluster, here):
+                return _L2Peer(ROUTER_NETNS, "gateway", mac_address("router", str(address)))
+            return None
+        here_node = self._node_of(netns)
+        shared_l2 = cluster.settings.overlay == Overlay.OVS_VXLAN  # the seed's OVS design: one L2 pod network
+        if address == here_node.bridge_ip and not _is_host(netns):
+            bridge = str(cluster.settings.bridge)
+            return _L2Peer(host_netns(here_node.name), bridge, bridge_mac(cluster, here_node))
+        pod = cluster.pod_by_ip.get(address)
+        if pod is not None and (pod.node == here_node.name or shared_l2):
+            return _L2Peer(pod_netns(pod.key), "eth0", pod_mac(pod))
+        if shared_l2:  # another node's bridge address, across the OVS tunnels
+            other = cluster_cached(cluster, "node-by-bridge-ip", lambda: {n.bridge_ip: n for n in cluster.nodes}).get(
+                address)
+            if other is not None:
+                return _L2Peer(host_netns(other.name), str(cluster.settings.bridge), bridge_mac(cluster, other))
+        return None
+
+    def _node_of(self, netns: str) -> Node:
+        if _is_host(netns):
+            return self.cluster.node_by_name[netns[5:]]
+        return self.cluster.node_by_name[self.cluster.pod_by_key[netns[4:]].node]
+
+    def _xmit(self, netns: str, device: Device, packet: Packet, peer: _L2Peer, inner_mac: str | None = None) -> None:
+        """Transmit on a device by its kind: a veth hands the frame to its peer, a bridge switches it, a NIC
+        puts it on the wire."""
+        if device.kind == DeviceKind.BRIDGE:
+            self._bridge(netns, device, packet, peer.mac, None)
+            return
+        self._hop(netns, device.name, HopKind.INTERFACE, Action.SEND, packet,
+                  explain=f"Leaves by {device.name} towards {peer.mac}.")
+        self.mark = 0
+        if device.kind == DeviceKind.VETH:
+            other_netns, other_dev = self.topology.peer(netns, device.name)
+            self._l2_receive(other_netns, other_dev, packet, peer.mac, inner_mac)
+        elif device.kind == DeviceKind.NIC:
+            self._wire(netns, device, packet, peer, inner_mac)
+        else:
+            raise _End(Disposition.DROPPED, f"cannot transmit on {device.kind} device {device.name}")
+
+    def _l2_receive(self, netns: str, device_name: str, packet: Packet, mac: str, inner_mac: str | None) -> None:
+        tables = _tables(self.cluster, netns)
+        device = tables.device_by_name[device_name]
+        if device.master and isinstance(tables, NodeDatapath):
+            master = tables.device_by_name[device.master]
+            self._hop(netns, device.name, HopKind.INTERFACE, Action.FORWARD, packet,
+                      explain=f"{device.name} is a port of {master.name}: the frame enters the bridge.")
+            self._bridge(netns, master, packet, mac, device.name)
+            return
+        if mac != device.mac:
+            self._hop(netns, device.name, HopKind.INTERFACE, Action.DROP, packet,
+                      explain=f"The frame is for {mac}, not {device.name} ({device.mac}).")
+            raise _End(Disposition.DROPPED, f"{netns} {device.name} received a frame for another MAC ({mac})")
+        self._hop(netns, device.name, HopKind.INTERFACE, Action.RECEIVE, packet,
+                  explain=f"Arrives on {device.name}.")
+        if packet.outer is not None:
+            self._decapsulate(netns, tables, packet, inner_mac)
+            return
+        self._receive(netns, device.name, packet)
+
+    def _bridge(self, netns: str, bridge: Device, packet: Packet, mac: str, in_port: str | None) -> None:
+        """A Linux bridge: frames for its own MAC go up to the host's IP stack; others follow the FDB."""
+        tables = _tables(self.cluster, netns)
+        assert isinstance(tables, NodeDatapath)
+        if mac == bridge.mac and in_port is not None:
+            self._hop(netns, bridge.name, HopKind.BRIDGE, Action.RECEIVE, packet, f"{mac} is {bridge.name}'s own address",
+                      f"The frame is addressed to {bridge.name} itself (the pods' gateway): up to the host's IP stack.")
+            self._receive(netns, bridge.name, packet)
+            return
+        entry = tables.fdb_lookup(bridge.name, mac)
+        if entry is None:
+            self._hop(netns, bridge.name, HopKind.BRIDGE, Action.DROP, packet,
+                      explain=f"No FDB entry for {mac}: flooded, and no port answers.")
+            raise _End(Disposition.DROPPED, f"{bridge.name} on {tables.node} has no FDB entry for {mac}")
+        if in_port is not None:  # bridged, not routed: br_netfilter runs the IP hooks with -i/-o = the bridge
+            packet = self._netfilter(netns, Hook.PREROUTING, packet, bridge.name, None)
+            packet = self._netfilter(netns, Hook.FORWARD, packet, bridge.name, bridge.name)
+            packet = self._netfilter(netns, Hook.POSTROUTING, packet, bridge.name, bridge.name)
+        self._hop(netns, bridge.name, HopKind.BRIDGE, Action.FORWARD, packet, str(entry),
+                  f"Bridge FDB: {mac} is behind port {entry.dev}.")
+        out = tables.device_by_name[entry.dev]
+        if out.kind == DeviceKind.OVS_BRIDGE:
+            self._ovs(netns, tables, out, packet, mac, "LOCAL")
+            return
+        self._xmit(netns, out, packet, _L2Peer("", "", mac))
+
+    def _ovs(self, netns: str, tables: NodeDatapath, ovs: Device, packet: Packet, mac: str, in_port: str) -> None:
+        """The OVS bridge: the highest-priority matching OpenFlow entry picks the output port."""
+        flows = [f for f in tables.ovs_flows if f.protocol == "ip" and f.matches(in_port, packet.dst.ip)]
+        if not flows:
+            self._hop(netns, ovs.name, HopKind.OVS, Action.DROP, packet,
+                      explain=f"No OpenFlow entry matches in_port={in_port}, nw_dst={packet.dst.ip}.")
+            raise _End(Disposition.DROPPED, f"{ovs.name} on {tables.node} has no flow for {packet.dst.ip}")
+        flow = max(flows, key=lambda f: f.priority)
+        self._hop(netns, ovs.name, HopKind.OVS, Action.FORWARD, packet, str(flow),
+                  f"OpenFlow: packets for {flow.nw_dst} leave by {flow.output}.")
+        if flow.output == "LOCAL":
+            self._bridge(netns, tables.device_by_name[ovs.master or ""], packet, mac, ovs.name)
+            return
+        port = tables.device_by_name[flow.output]
+        assert port.vxlan is not None and port.vxlan.remote is not None and port.vxlan.local is not None
+        self._encapsulate(netns, port, packet, port.vxlan.local, port.vxlan.remote, mac)
+
+    def _vxlan_xmit(self, netns: str, tables: NodeDatapath | PodDatapath, device: Device, next_hop: IPv4Address,
+                    packet: Packet) -> None:
+        """flannel.1: the permanent neighbour entry gives the remote VTEP MAC, the FDB entry its node IP."""
+        assert isinstance(tables, NodeDatapath) and device.vxlan is not None
+        neighbour = tables.neighbour_lookup(device.name, next_hop)
+        if neighbour is None:
+            self._hop(netns, device.name, HopKind.VXLAN, Action.DROP, packet,
+                      explain=f"No neighbour entry for {next_hop} on {device.name}.")
+            raise _End(Disposition.DROPPED, f"{device.name} on {tables.node} has no neighbour entry for {next_hop}")
+        self._hop(netns, device.name, HopKind.VXLAN, Action.LOOKUP, packet, str(neighbour),
+                  f"Neighbour table: the gateway {next_hop} is the remote VTEP {neighbour.lladdr}.")
+        entry = tables.fdb_lookup(device.name, neighbour.lladdr)
+        if entry is None or entry.dst is None:
+            self._hop(netns, device.name, HopKind.VXLAN, Action.DROP, packet,
+                      explain=f"No FDB entry for {neighbour.lladdr} on {device.name}.")
+            raise _End(Disposition.DROPPED, f"{device.name} on {tables.node} has no FDB entry for {neighbour.lladdr}")
+        self._hop(netns, device.name, HopKind.VXLAN, Action.LOOKUP, packet, str(entry),
+                  f"VXLAN FDB: {neighbour.lladdr} lives on node {entry.dst}.")
+        local = device.vxlan.local or self._node_of(netns).internal_ip
+        self._encapsulate(netns, device, packet, local, entry.dst, neighbour.lladdr)
+
+    def _encapsulate(self, netns: str, device: Device, packet: Packet, local: IPv4Address, remote: IPv4Address,
+                     inner_mac: str) -> None:
+        assert device.vxlan is not None
+        outer = OuterHeader(SocketAddress(local, vxlan_source_port(packet)),
+                            SocketAddress(remote, device.vxlan.dstport), "udp", device.vxlan.vni)
+        wrapped = replace(packet, outer=outer)
+        kind = HopKind.VXLAN
+        self._hop(netns, device.name, kind, Action.ENCAPSULATE, wrapped, str(device.vxlan),
+                  f"{device.name} wraps the frame in UDP {local} → {remote}:{device.vxlan.dstport}, "
+                  f"VNI {device.vxlan.vni}.")
+        # The outer UDP packet is routed by the host; kube-proxy's and flannel's rules never match it, so the
+        # hooks it passes are not shown.
+        route = self._route(netns, wrapped, remote)
+        tables = _tables(self.cluster, netns)
+        nic = tables.device_by_name[route.dev]
+        peer = self._arp(netns, nic, route.via or remote)
+        if peer is None:
+            raise _End(Disposition.DROPPED, f"no host answers ARP for {route.via or remote} on {nic.name}")
+        self._xmit(netns, nic, wrapped, peer, inner_mac)
+
+    def _decapsulate(self, netns: str, tables: NodeDatapath | PodDatapath, packet: Packet,
+                     inner_mac: str | None) -> None:
+        """A VXLAN packet for this node: the device bound to its UDP port (and remote) takes it."""
+        assert packet.outer is not None and isinstance(tables, NodeDatapath)
+        outer = packet.outer
+        for device in tables.devices:
+            params = device.vxlan
+            if params is None or params.dstport != outer.dst.port or params.vni != outer.vni:
+                continue
+            if params.remote is not None and params.remote != outer.src.ip:
+                continue
+            inner = replace(packet, outer=None)
+            self._hop(netns, device.name, HopKind.VXLAN, Action.DECAPSULATE, inner, str(params),
+                      f"UDP port {outer.dst.port}, VNI {outer.vni}: {device.name} strips the outer headers.")
+            if device.kind == DeviceKind.OVS_VXLAN_PORT:
+                self._ovs(netns, tables, tables.device_by_name[device.master or ""], inner, inner_mac or "",
+                          device.name)
+            else:
+                self._receive(netns, device.name, inner)
+            return
+        self._hop(netns, "-", HopKind.VXLAN, Action.DROP, packet,
+                  explain=f"No VXLAN device listens on UDP {outer.dst.port} with VNI {outer.vni}.")
+        raise _End(Disposition.DROPPED, f"{tables.node}: no VXLAN device for UDP {outer.dst.port} VNI {outer.vni}")
+
+    # --- outside the nodes -------------------------------------------------------------------------------
+
+    def _wire(self, netns: str, nic: Device, packet: Packet, peer: _L2Peer, inner_mac: str | None) -> None:
+        node = self.cluster.node_by_name[netns[5:]]
+        network = str(underlay_network(self.cluster, node))
+        self._hop(UNDERLAY_NETNS, network, HopKind.WIRE, Action.FORWARD, packet,
+                  explain=f"On the node network {network}, to {peer.netns} ({peer.mac}).")
+        if peer.netns == ROUTER_NETNS:
+            self._router(packet, inner_mac)
+        else:
+            self._l2_receive(peer.netns, peer.device, packet, peer.mac, inner_mac)
+
+    def _router(self, packet: Packet, inner_mac: str | None = None) -> None:
+        """The node network's gateway: it knows the nodes and the outside world, not the pod or service ranges.
+        A tunnelled packet is routed by its outer header."""
+        cluster = self.cluster
+        if self.reply and packet.outer is None:
+            packet = self._conntrack(OUTSIDE, EXTERNAL_NETNS, Hook.POSTROUTING, packet, "")
+        dst = (packet.outer or packet).dst.ip
+        node = cluster.node_by_ip.get(dst) or self._external_ip_node(dst)
+        if node is not None:
+            self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, packet, f"{dst} → node {node.name}",
+                      f"The network delivers {dst} to node {node.name} ({node.internal_ip}).")
+            self.topology.ensure_node(node.name)
+            self._l2_receive(host_netns(node.name), node.nic, packet, node_nic_mac(node), inner_mac)
+            return
+        settings = cluster.settings
+        if dst in settings.pod_cidr or dst in settings.service_cidr:
+            what = "pod network" if dst in settings.pod_cidr else "service range"
+            self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.DROP, packet,
+                      explain=f"{dst} is in the cluster's {what}, which is not routed outside the cluster.")
+            raise _End(Disposition.NO_ROUTE, f"the network outside the nodes has no route to {dst}: the cluster's "
+                       f"{what} is not routed outside the cluster; expose the pod through a Service")
+        self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, packet, f"default route to {dst}",
+                  f"The gateway sends the packet on towards {dst}, outside the cluster.")
+        self._arrive(Socket(EXTERNAL_NETNS, None, external_name(cluster, dst)), packet)
+
+    def _external_ip_node(self, address: IPv4Address) -> Node | None:
+        """externalIPs are routed to a node by the network's operator; here: to the first ready node."""
+        if any(address in svc.external_ips for svc in self.cluster.services):
+            return next((n for n in self.cluster.nodes if n.ready), None)
+        return None
+
+
+def external_name(cluster: Cluster, address: IPv4Address) -> str:
+    """The name of a host outside the cluster (a declared external host, else its address)."""
+    for host in cluster.external_hosts:
+        if host.ip == address:
+            return host.name
+    return str(address)
+
+
+def listener(pod: Pod, packet: Packet) -> str:
+    """The container of `pod` that listens on the packet's destination port (see `ListenerError`)."""
+    proto = Protocol(packet.proto.upper())
+    owners = [c.name for c in pod.containers for p in c.ports
+              if p.container_port == packet.dst.port and p.protocol == proto]
+    if len(owners) > 1:
+        raise _End(Disposition.DROPPED,
+                   f"containers {' and '.join(owners)} of pod {pod.key} both listen on {packet.dst.port}/{proto}: "
+                   "they share the pause container's network namespace, so only one can bind the port")
+    if owners:
+        return owners[0]
+    declared = [f"{c.name} {p.container_port}/{p.protocol}" for c in pod.containers for p in c.ports]
+    if declared:
+        raise _End(Disposition.REJECTED, f"nothing listens on {packet.dst.port}/{proto} in pod {pod.key} "
+                   f"(its containers declare {', '.join(declared)})")
+    return pod.containers[0].name if pod.containers else "pause"

@@ -1,0 +1,484 @@
+"""The cluster diagram: nodes as boxes with their NIC, bridge, overlay device and kube-proxy; pods with
+their containers and veth links; the services band; the outside world; the physical network underneath.
+
+Big clusters start as an overview: nodes are tiles with pod counts and health, services are aggregated by
+namespace, and only the nodes in `DiagramView.expanded` (clicked, searched, or on a flow's path) are drawn in
+detail. Every drawn device has a position, so the browser-side player can move a packet marker along a
+trace's hops (see `webapp.figures.player`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from webapp.figures.canvas import BoxStyle, Canvas, LineStyle, Point, TextStyle
+from webapp.engine.datapath import OVS_VXLAN_PORT
+from webapp.figures.devices import HOST_NETNS, NodeDevices, node_devices
+from webapp.model import Cluster, KubeProxyMode, Node, Overlay, Pod, Service, ServiceType
+
+# Sizes in diagram units. A detail node is about POD_W wide per pod column.
+POD_W, POD_H, POD_GAP = 3.6, 2.1, 0.35
+DEVICE_W = 4.2
+"""Width of the kube-proxy and overlay boxes."""
+TARGET_PIXELS = 1000
+"""The plot width the fonts are sized for (a 1366-px projector minus the side panel)."""
+PIXELS_PER_UNIT = 34
+NODE_PAD, NODE_GAP = 0.35, 1.4
+SVC_W, SVC_H, SVC_GAP = 3.4, 1.6, 0.25
+TILE_W, TILE_H, TILE_GAP = 2.6, 1.1, 0.25
+EXT_W = 3.4
+MAX_CONTAINER_LINES = 3
+
+OVERVIEW_MIN_NODES = 5
+OVERVIEW_MIN_PODS = 60
+"""A cluster at least this big opens as an overview (either threshold)."""
+
+MAX_DETAIL_SERVICES = 12
+"""More services than this (after filtering) are aggregated by namespace in the band."""
+
+PACKET_TRACES = ("highlight", "envelope", "packet")
+"""Names of the three last traces of every diagram, which the player moves: they are always present."""
+
+NODE_FILL = BoxStyle("#eef2f7", "#52606d", 1.6)
+NODE_DOWN_FILL = BoxStyle("#fde8e8", "#b91c1c", 1.6)
+POD_FILL = BoxStyle("#ffffff", "#3e4c59", 1.2)
+POD_DOWN_FILL = BoxStyle("#fee2e2", "#b91c1c", 1.4, "dot")
+BRIDGE_FILL = BoxStyle("#d1fae5", "#047857", 1.2)
+OVERLAY_FILL = BoxStyle("#ffedd5", "#c2410c", 1.2)
+PROXY_FILL = BoxStyle("#ede9fe", "#6d28d9", 1.2)
+NIC_FILL = BoxStyle("#e0f2fe", "#0369a1", 1.2)
+SVC_FILL = BoxStyle("#fef9c3", "#a16207", 1.1)
+DNS_FILL = BoxStyle("#fde68a", "#a16207", 1.6)
+SVC_BAND = BoxStyle("rgba(254,249,195,0.35)", "#d6c27a", 1.0, "dot")
+EXT_FILL = BoxStyle("#f1f5f9", "#334155", 1.2)
+LB_FILL = BoxStyle("#e0e7ff", "#3730a3", 1.2)
+TILE_FILL = BoxStyle("#eef2f7", "#52606d", 1.0)
+TILE_NOTREADY = BoxStyle("#fde8e8", "#b91c1c", 1.2)
+
+TITLE = TextStyle(13, "#111827")
+LABEL = TextStyle(11, "#1f2933")
+SMALL = TextStyle(10, "#52606d")
+BRIDGE_TEXT = TextStyle(11, "#065f46", position="middle right")
+OVERLAY_TEXT = TextStyle(11, "#9a3412")
+PROXY_TEXT = TextStyle(11, "#5b21b6")
+NIC_TEXT = TextStyle(11, "#075985")
+SVC_TEXT = TextStyle(10, "#713f12")
+
+VETH = LineStyle("#047857", 2.0, name="veth")
+UPLINK = LineStyle("#64748b", 1.5, name="uplink")
+UNDERLAY = LineStyle("#334155", 4.0, name="physical network")
+TUNNEL = LineStyle("#ea580c", 2.5, "dash", name="overlay tunnel")
+SVC_LINK = LineStyle("#ca8a04", 1.0, "dot", name="service")
+
+
+@dataclass(frozen=True)
+class DiagramView:
+    """What the viewer chose to see: expanded nodes, a namespace filter, a pod to centre, services on a path."""
+
+    expanded: frozenset[str] = frozenset()
+    namespace: str | None = None
+    focus: str | None = None
+    """A pod key to centre the view on (search result)."""
+    services: frozenset[str] = frozenset()
+    """Services always drawn individually (the ones on the current flow's path)."""
+    overview: bool | None = None
+    """None: decided by the cluster's size (`is_big`)."""
+
+
+@dataclass
+class Diagram:
+    """A plotly figure (as a JSON-ready dict) and where every device is drawn."""
+
+    figure: dict
+    positions: dict[str, Point] = field(default_factory=dict)
+    overview: bool = False
+    detail_nodes: tuple[str, ...] = ()
+
+    def to_plotly(self):
+        """The same figure as a `plotly.graph_objects.Figure` (validated)."""
+        import plotly.graph_objects as go
+
+        return go.Figure(self.figure)
+
+
+def position_key(node: str | None, netns: str, device: str) -> str:
+    """Key of a drawn device in `Diagram.positions`: `node|netns|device` (netns canonical, see devices.netns_key)."""
+    return f"{node or ''}|{netns}|{device}"
+
+
+def is_big(cluster: Cluster) -> bool:
+    return len(cluster.nodes) >= OVERVIEW_MIN_NODES or len(cluster.pods) >= OVERVIEW_MIN_PODS
+
+
+def _vxlan_port(cluster: Cluster) -> int:
+    return OVS_VXLAN_PORT if cluster.settings.overlay == Overlay.OVS_VXLAN else cluster.settings.vxlan_port
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _visible_pods(cluster: Cluster, node: str, namespace: str | None) -> list[Pod]:
+    return [p for p in cluster.pods_by_node.get(node, ()) if namespace in (None, "", p.namespace)]
+
+
+def _pod_columns(count: int) -> int:
+    """Pods per row inside a node: up to 4 in one row, then a roughly 1.6:1 grid."""
+    return max(1, count if count <= 4 else max(3, math.ceil(math.sqrt(count * 1.6))))
+
+
+@dataclass(frozen=True)
+class _NodeFrame:
+    node: Node
+    x0: float
+    width: float
+    pod_rows: int
+
+
+def _node_width(pod_count: int) -> float:
+    cols = _pod_columns(pod_count)
+    return max(2, cols) * (POD_W + POD_GAP) + 2 * NODE_PAD - POD_GAP + 0.4
+
+
+def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float, positions: dict[str, Point],
+              node_name: str, eth: str) -> Point:
+    """A pod box with name, IP and containers (pause first). Returns its eth0 point (bottom centre)."""
+    down = pod.key in cluster.down_pods or not pod.ready
+    canvas.box(x0, top - POD_H, x0 + POD_W, top, POD_DOWN_FILL if down else POD_FILL)
+    cx = x0 + POD_W / 2
+    canvas.text(cx, top - 0.3, f"<b>{_short(pod.name, 17)}</b>", LABEL)
+    status = " · down" if pod.key in cluster.down_pods else ("" if pod.ready else " · not ready")
+    canvas.text(cx, top - 0.65, f"{pod.pod_ip}{status}", SMALL if not down else TextStyle(10, "#b91c1c"))
+    names = pod.container_names
+    shown = list(names[:MAX_CONTAINER_LINES])
+    more = len(names) - len(shown)
+    for i, name in enumerate(shown):
+        y = top - 1.0 - i * 0.34
+        label = "▢ pause" if i == 0 else f"▣ {_short(name, 20)}"
+        canvas.text(cx, y, label, SMALL)
+        positions[position_key(node_name, pod.key, name)] = (cx, y)
+    if not pod.host_network:
+        canvas.text(x0 + POD_W - 0.3, top - 1.17, "lo", TextStyle(9, "#075985"))
+        positions[position_key(node_name, pod.key, "lo")] = (x0 + POD_W - 0.3, top - 1.17)
+    if more:
+        canvas.text(cx, top - 1.0 - len(shown) * 0.34, f"+{more} more", SMALL)
+    eth_point = (cx, top - POD_H)
+    canvas.box(cx - 0.42, top - POD_H - 0.14, cx + 0.42, top - POD_H + 0.2, NIC_FILL)
+    canvas.text(cx, top - POD_H + 0.03, eth, TextStyle(9, "#075985"))
+    positions[position_key(node_name, pod.key, eth)] = eth_point
+    positions[position_key(node_name, pod.key, "")] = (cx, top - 1.0)
+    kind = "hostNetwork pod" if pod.host_network else "pod"
+    canvas.target(cx, top - 0.5, f"pod:{pod.key}", f"{kind} {pod.key}<br>{pod.pod_ip} on {node_name}")
+    return eth_point
+
+
+def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: float, namespace: str | None,
+                      positions: dict[str, Point]) -> float:
+    """One node in detail. Returns the y of the node's bottom edge."""
+    node, x0, width = frame.node, frame.x0, frame.width
+    devices: NodeDevices = node_devices(cluster, node)
+    veth_of = {d.pod: d for d in devices.pods}
+    settings = cluster.settings
+    pods_top = top - 0.75
+    pods_bottom = pods_top - frame.pod_rows * (POD_H + 0.55) + 0.55
+    bridge_y = pods_bottom - 1.05
+    lower_y = bridge_y - 1.2
+    nic_y = lower_y - 1.15
+    bottom = nic_y - 0.35
+    canvas.box(x0, bottom, x0 + width, top, NODE_FILL if node.ready else NODE_DOWN_FILL)
+    ready = "" if node.ready else "  (NotReady)"
+    canvas.text(x0 + width / 2, top - 0.32, f"<b>{node.name}</b>  podCIDR {node.pod_cidr}{ready}", TITLE)
+    canvas.target(x0 + 0.4, top - 0.32, f"node:{node.name}", f"node {node.name}<br>{node.internal_ip}")
+    positions[position_key(node.name, HOST_NETNS, "")] = (x0 + width / 2, lower_y)
+
+    # Bridge bar across the pods.
+    bx0, bx1 = x0 + NODE_PAD, x0 + width - NODE_PAD
+    canvas.box(bx0, bridge_y - 0.2, bx1, bridge_y + 0.2, BRIDGE_FILL)
+    bridge_label = f"{devices.bridge}  {node.bridge_ip}/{node.pod_cidr.prefixlen}"
+    if settings.overlay == Overlay.OVS_VXLAN:
+        bridge_label += "  (port on OVS)"
+    canvas.text(bx0 + 0.1, bridge_y, bridge_label, BRIDGE_TEXT)
+    positions[position_key(node.name, HOST_NETNS, devices.bridge)] = ((bx0 + bx1) / 2, bridge_y)
+
+    pods = _visible_pods(cluster, node.name, namespace)
+    cols = _pod_columns(len(pods))
+    hidden = len(cluster.pods_by_node.get(node.name, ())) - len(pods)
+    for index, pod in enumerate(pods):
+        row, col = divmod(index, cols)
+        px = x0 + NODE_PAD + 0.2 + col * (POD_W + POD_GAP)
+        ptop = pods_top - row * (POD_H + 0.55)
+        devs = veth_of.get(pod.key)
+        eth = devs.eth if devs else "eth0"
+        ex, ey = _draw_pod(canvas, cluster, pod, px, ptop, positions, node.name, eth)
+        if pod.host_network:
+            continue
+        veth = devs.host_veth if devs else "veth"
+        # veth pair: pod eth0 → host veth (on the bridge). Lower rows route beside upper pods.
+        vx, vy = ex + 0.55, bridge_y + 0.2
+        canvas.line([(ex, ey - 0.14), (ex, ey - 0.3), (vx, ey - 0.3), (vx, vy)] if row else
+                    [(ex, ey - 0.14), (ex, vy + 0.25), (vx, vy + 0.25), (vx, vy)], VETH)
+        canvas.text(vx + 0.05, (ey + vy) / 2 - 0.02 if not row else ey - 0.45, _short(veth, 15), TextStyle(9, "#047857"))
+        positions[position_key(node.name, HOST_NETNS, veth)] = (vx, vy + 0.12)
+    if hidden:
+        canvas.text(x0 + width - 1.6, top - 0.32, f"+{hidden} pods filtered", SMALL)
+
+    # kube-proxy with its iptables or IPVS box, the routing table, the overlay device.
+    mode = settings.kube_proxy_mode
+    kx0 = x0 + NODE_PAD
+    canvas.box(kx0, lower_y - 0.45, kx0 + DEVICE_W, lower_y + 0.45, PROXY_FILL)
+    rules = {KubeProxyMode.IPTABLES: "iptables: KUBE-SERVICES", KubeProxyMode.IPVS: "IPVS: kube-ipvs0",
+             KubeProxyMode.USERSPACE: "userspace proxy"}[mode]
+    canvas.text(kx0 + DEVICE_W / 2, lower_y + 0.17, f"<b>kube-proxy</b> ({mode})", PROXY_TEXT)
+    canvas.text(kx0 + DEVICE_W / 2, lower_y - 0.2, rules, PROXY_TEXT)
+    proxy_point = (kx0 + DEVICE_W / 2, lower_y)
+    for name in ("kube-proxy", "iptables", "netfilter", "KUBE-SERVICES", "ipvs", "userspace"):
+        positions[position_key(node.name, HOST_NETNS, name)] = proxy_point
+    if devices.ipvs:
+        positions[position_key(node.name, HOST_NETNS, devices.ipvs)] = proxy_point
+    route_x = x0 + width / 2
+    canvas.text(route_x, lower_y + 0.62, "routes", SMALL)
+    positions[position_key(node.name, HOST_NETNS, "route")] = (route_x, lower_y)
+
+    nic_x = x0 + width / 2
+    canvas.box(nic_x - 1.7, nic_y - 0.22, nic_x + 1.7, nic_y + 0.22, NIC_FILL)
+    canvas.text(nic_x, nic_y, f"{devices.nic}  {node.internal_ip}", NIC_TEXT)
+    positions[position_key(node.name, HOST_NETNS, devices.nic)] = (nic_x, nic_y)
+    canvas.line([((bx0 + bx1) / 2, bridge_y - 0.2), (nic_x, nic_y + 0.22)], UPLINK)
+
+    overlay_point: Point | None = None
+    if devices.overlay:
+        ox = x0 + width - NODE_PAD - DEVICE_W / 2
+        canvas.box(ox - DEVICE_W / 2, lower_y - 0.45, ox + DEVICE_W / 2, lower_y + 0.45, OVERLAY_FILL)
+        if settings.overlay == Overlay.OVS_VXLAN:
+            canvas.text(ox, lower_y + 0.17, f"<b>OVS {devices.overlay}</b>", OVERLAY_TEXT)
+            canvas.text(ox, lower_y - 0.2, f"VXLAN ports, UDP {OVS_VXLAN_PORT}", OVERLAY_TEXT)
+            for port in devices.tunnel_ports:
+                positions[position_key(node.name, HOST_NETNS, port)] = (ox, lower_y)
+        else:
+            canvas.text(ox, lower_y + 0.17, f"<b>{devices.overlay}</b>  {node.vtep_ip}/32", OVERLAY_TEXT)
+            canvas.text(ox, lower_y - 0.2, f"VNI {settings.vxlan_vni}, UDP {settings.vxlan_port}", OVERLAY_TEXT)
+        overlay_point = (ox, lower_y)
+        positions[position_key(node.name, HOST_NETNS, devices.overlay)] = overlay_point
+        canvas.line([(ox, lower_y - 0.45), (ox, nic_y), (nic_x + 1.7, nic_y)], UPLINK)
+        if settings.overlay == Overlay.OVS_VXLAN:
+            canvas.line([(bx1 - 0.5, bridge_y - 0.2), (ox, lower_y + 0.45)], UPLINK)
+    positions[f"{node.name}|overlay-drop"] = (overlay_point[0] if overlay_point else nic_x, bottom)
+    return bottom
+
+
+def _draw_service(canvas: Canvas, cluster: Cluster, svc: Service, x0: float, y0: float,
+                  positions: dict[str, Point]) -> None:
+    dns = svc.cluster_ip is not None and svc.cluster_ip == cluster.settings.cluster_dns_ip
+    canvas.box(x0, y0, x0 + SVC_W, y0 + SVC_H, DNS_FILL if dns else SVC_FILL)
+    cx = x0 + SVC_W / 2
+    canvas.text(cx, y0 + SVC_H - 0.25, f"<b>{_short(svc.name, 22)}</b>{' (DNS)' if dns else ''}", LABEL)
+    canvas.text(cx, y0 + SVC_H - 0.53, f"{svc.type}", SVC_TEXT)
+    lines: list[str] = []
+    if svc.type == ServiceType.EXTERNAL_NAME:
+        lines.append(f"→ {_short(svc.external_name or '?', 24)}")
+    elif svc.cluster_ip is None:
+        lines.append("headless")
+    else:
+        ports = ",".join(str(p.port) for p in svc.ports[:3])
+        lines.append(f"{svc.cluster_ip}:{ports}" if ports else str(svc.cluster_ip))
+    node_ports = [str(p.node_port) for p in svc.ports if p.node_port]
+    if node_ports:
+        lines.append("NodePort " + ",".join(node_ports[:3]))
+    extra = [f"LB {ip}" for ip in svc.load_balancer_ips[:1]] + [f"extIP {ip}" for ip in svc.external_ips[:1]]
+    if extra:
+        lines.append(" · ".join(extra))
+    for i, line in enumerate(lines[:3]):
+        canvas.text(cx, y0 + SVC_H - 0.81 - i * 0.27, line, SVC_TEXT)
+    point = (cx, y0 + SVC_H / 2)
+    positions[f"svc|{svc.key}"] = point
+    if svc.cluster_ip is not None:
+        positions[f"vip|{svc.cluster_ip}"] = point
+    for ipaddr in (*svc.load_balancer_ips, *svc.external_ips):
+        positions.setdefault(f"vip|{ipaddr}", point)
+    canvas.target(cx, y0 + SVC_H / 2, f"svc:{svc.key}", f"service {svc.key} ({svc.type})")
+
+
+def _services_band(canvas: Canvas, cluster: Cluster, view: DiagramView, x0: float, width: float, bottom: float,
+                   positions: dict[str, Point], big: bool) -> None:
+    services = [s for s in cluster.services if view.namespace in (None, "", s.namespace)]
+    detailed = services if (not big and len(services) <= MAX_DETAIL_SERVICES) else \
+        [s for s in services if s.key in view.services or s.cluster_ip == cluster.settings.cluster_dns_ip]
+    aggregated: dict[str, int] = {}
+    shown = {s.key for s in detailed}
+    for svc in services:
+        if svc.key not in shown:
+            aggregated[svc.namespace] = aggregated.get(svc.namespace, 0) + 1
+    per_row = max(1, int((width + SVC_GAP) // (SVC_W + SVC_GAP)))
+    cells = len(detailed) + len(aggregated)
+    rows = max(1, math.ceil(cells / per_row))
+    band_top = bottom + 0.5 + rows * (SVC_H + SVC_GAP) + 0.2
+    canvas.box(x0, bottom + 0.3, x0 + width, band_top, SVC_BAND)
+    canvas.text(x0 + 1.3, band_top - 0.2, "<b>Services</b>", TextStyle(11, "#a16207"))
+    for index in range(cells):
+        row, col = divmod(index, per_row)
+        sx = x0 + 0.2 + col * (SVC_W + SVC_GAP)
+        sy = bottom + 0.5 + (rows - 1 - row) * (SVC_H + SVC_GAP)
+        if index < len(detailed):
+            _draw_service(canvas, cluster, detailed[index], sx, sy, positions)
+        else:
+            namespace = list(aggregated)[index - len(detailed)]
+            canvas.box(sx, sy, sx + SVC_W, sy + SVC_H, SVC_FILL)
+            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 + 0.2, f"<b>{_short(namespace, 22)}</b>", LABEL)
+            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 - 0.2, f"{aggregated[namespace]} services", SVC_TEXT)
+            canvas.target(sx + SVC_W / 2, sy + SVC_H / 2, f"ns:{namespace}",
+                          f"namespace {namespace}: {aggregated[namespace]} services (click to filter)")
+
+
+def _draw_tiles(canvas: Canvas, cluster: Cluster, nodes: list[Node], namespace: str | None, x0: float, top: float,
+                width: float, positions: dict[str, Point]) -> float:
+    """Collapsed nodes as tiles (pod count, health). Returns the bottom y."""
+    per_row = max(1, int((width + TILE_GAP) // (TILE_W + TILE_GAP)))
+    rows = math.ceil(len(nodes) / per_row) if nodes else 0
+    for index, node in enumerate(nodes):
+        row, col = divmod(index, per_row)
+        tx = x0 + col * (TILE_W + TILE_GAP)
+        ty = top - row * (TILE_H + TILE_GAP)
+        pods = _visible_pods(cluster, node.name, namespace)
+        not_ready = sum(1 for p in pods if not p.ready)
+        canvas.box(tx, ty - TILE_H, tx + TILE_W, ty, TILE_FILL if node.ready and not not_ready else TILE_NOTREADY)
+        canvas.text(tx + TILE_W / 2, ty - 0.33, _short(node.name, 18), SMALL)
+        health = "" if node.ready else " ✖"
+        canvas.text(tx + TILE_W / 2, ty - 0.72, f"{len(pods)} pods{health}" + (f" · {not_ready}✖" if not_ready else ""),
+                    LABEL)
+        center = (tx + TILE_W / 2, ty - TILE_H / 2)
+        positions[position_key(node.name, HOST_NETNS, "")] = center
+        canvas.target(center[0], center[1], f"node:{node.name}",
+                      f"node {node.name} ({node.internal_ip}): {len(pods)} pods — click to expand")
+    return top - rows * (TILE_H + TILE_GAP)
+
+
+def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagram:
+    """The whole diagram of `cluster` as seen through `view`."""
+    canvas = Canvas()
+    positions: dict[str, Point] = {}
+    big = is_big(cluster) if view.overview is None else view.overview
+    if big:
+        detail = [n for n in cluster.nodes if n.name in view.expanded]
+        tiles = [n for n in cluster.nodes if n.name not in view.expanded]
+    else:
+        detail, tiles = list(cluster.nodes), []
+
+    frames: list[_NodeFrame] = []
+    x = 0.0
+    for node in detail:
+        pods = _visible_pods(cluster, node.name, view.namespace)
+        width = _node_width(len(pods))
+        frames.append(_NodeFrame(node, x, width, max(1, math.ceil(len(pods) / _pod_columns(len(pods))))))
+        x += width + NODE_GAP
+    rows = max((f.pod_rows for f in frames), default=1)
+    frames = [_NodeFrame(f.node, f.x0, f.width, rows) for f in frames]
+    detail_width = max(x - NODE_GAP, 0.0)
+    tile_width = max(detail_width, 12.0 if not tiles else min(60.0, math.sqrt(len(tiles)) * 2.2 * (TILE_W + TILE_GAP)))
+    width = max(detail_width, tile_width if tiles else 0.0, 8.0)
+
+    top = 0.0
+    bottom = top
+    for frame in frames:
+        bottom = min(bottom, _draw_detail_node(canvas, cluster, frame, top, view.namespace, positions))
+    underlay_y = bottom - 1.3
+    tunnel_y = bottom - 0.6
+
+    # The physical network underneath and the overlay tunnel between nodes.
+    canvas.line([(0.0, underlay_y), (width, underlay_y)], UNDERLAY)
+    network = cluster.settings.node_network
+    canvas.text(width / 2, underlay_y - 0.3,
+                f"physical network{'  ' + str(network) if network else ''}", TextStyle(11, "#334155"))
+    for frame in frames:
+        nic = positions.get(position_key(frame.node.name, HOST_NETNS, node_devices(cluster, frame.node).nic))
+        if nic:
+            canvas.line([(nic[0], nic[1] - 0.22), (nic[0], underlay_y)], UPLINK)
+            positions[f"wire|{frame.node.name}"] = (nic[0], underlay_y)
+    drops = [positions[f"{f.node.name}|overlay-drop"] for f in frames if f"{f.node.name}|overlay-drop" in positions]
+    if len(drops) >= 2 and cluster.settings.overlay != Overlay.FLANNEL_HOST_GW:
+        canvas.line([(drops[0][0], tunnel_y), (drops[-1][0], tunnel_y)], TUNNEL)
+        canvas.text(drops[0][0] + 2.6, tunnel_y + 0.22,
+                    f"VXLAN tunnel (VNI {cluster.settings.vxlan_vni}, UDP {_vxlan_port(cluster)})",
+                    TextStyle(10, "#c2410c"))
+        for px, _ in drops:
+            canvas.line([(px, tunnel_y + 0.6), (px, tunnel_y)], TUNNEL)
+
+    tiles_bottom = underlay_y
+    if tiles:
+        canvas.text(width / 2, underlay_y - 2.2,
+                    f"<b>{len(tiles)} nodes</b> (click a tile to expand it)", TextStyle(11, "#334155"))
+        tiles_bottom = _draw_tiles(canvas, cluster, tiles, view.namespace, 0.0, underlay_y - 2.55, width, positions)
+        for node in tiles:
+            tile = positions[position_key(node.name, HOST_NETNS, "")]
+            positions[f"wire|{node.name}"] = tile
+
+    # The outside world, under the physical network: external hosts from the left, the cloud LB on the right.
+    ext_y = underlay_y - 1.25
+    hosts = list(cluster.external_hosts)
+    for offset, host in enumerate(hosts or [None]):
+        hx = offset * (EXT_W + 0.4) + EXT_W / 2
+        canvas.box(hx - EXT_W / 2, ext_y - 0.55, hx + EXT_W / 2, ext_y + 0.55, EXT_FILL)
+        title = "external client" if offset == 0 else _short(host.dns_name or host.name, 22)
+        canvas.text(hx, ext_y + 0.22, f"<b>{title}</b>", LABEL)
+        canvas.text(hx, ext_y - 0.18, f"{host.name} {host.ip}" if host and offset == 0 else
+                    str(host.ip) if host else "internet", SMALL)
+        canvas.line([(hx, ext_y + 0.55), (hx, underlay_y)], UPLINK)
+        if offset == 0:
+            positions["external|client"] = (hx, ext_y)
+        if host is None:
+            continue
+        for alias in {host.name, str(host.ip), host.dns_name or host.name}:
+            positions[f"external|{alias}"] = (hx, ext_y)
+        canvas.target(hx, ext_y, f"ext:{host.name}", f"external host {host.name} {host.ip}")
+    lb_ips = [str(ip) for s in cluster.services for ip in s.load_balancer_ips]
+    lx = width - EXT_W / 2
+    canvas.box(lx - EXT_W / 2, ext_y - 0.55, lx + EXT_W / 2, ext_y + 0.55, LB_FILL)
+    canvas.text(lx, ext_y + 0.22, "<b>cloud load balancer</b>", LABEL)
+    canvas.text(lx, ext_y - 0.18, ", ".join(lb_ips[:2]) if lb_ips else "(no LoadBalancer IP)", SMALL)
+    canvas.line([(lx, ext_y + 0.55), (lx, underlay_y)], UPLINK)
+    positions["external|loadbalancer"] = (lx, ext_y)
+    positions["wire|"] = (width / 2, underlay_y)
+
+    _services_band(canvas, cluster, view, 0.0, width, top, positions, big)
+
+    span = max(canvas.max_x - canvas.min_x, 1.0)
+    font_scale = max(0.72, min(1.15, TARGET_PIXELS / span / PIXELS_PER_UNIT))
+    traces = canvas.traces(font_scale)
+    traces += [
+        {"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": "highlight", "hoverinfo": "skip",
+         "showlegend": False, "marker": {"size": 34, "symbol": "square-open", "color": "#f59e0b",
+                                         "line": {"width": 4, "color": "#f59e0b"}}},
+        {"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": "envelope", "hoverinfo": "skip",
+         "showlegend": False, "marker": {"size": 30, "symbol": "square", "color": "rgba(234,88,12,0.35)",
+                                         "line": {"width": 2.5, "color": "#c2410c"}}},
+        {"type": "scatter", "mode": "markers+text", "x": [None], "y": [None], "name": "packet", "hoverinfo": "skip",
+         "showlegend": False, "text": [""], "textposition": "top center",
+         "textfont": {"size": 12, "color": "#1d4ed8"},
+         "marker": {"size": 18, "symbol": "circle", "color": "#2563eb", "line": {"width": 2, "color": "#ffffff"}}},
+    ]
+    pad = 0.6
+    x_range = [round(canvas.min_x - pad, 2), round(canvas.max_x + pad, 2)]
+    y_range = [round(min(canvas.min_y, tiles_bottom) - pad, 2), round(canvas.max_y + pad, 2)]
+    if view.focus:
+        pod = cluster.pod_by_key.get(view.focus)
+        point = positions.get(position_key(pod.node, view.focus, "")) if pod else None
+        if point:
+            x_range = [round(point[0] - 12, 2), round(point[0] + 12, 2)]
+            y_range = [round(point[1] - 7, 2), round(point[1] + 7, 2)]
+    figure = {
+        "data": traces,
+        "layout": {
+            "shapes": canvas.shapes,
+            "xaxis": {"visible": False, "range": x_range, "fixedrange": False},
+            "yaxis": {"visible": False, "range": y_range, "fixedrange": False},
+            "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
+            "plot_bgcolor": "#ffffff",
+            "paper_bgcolor": "#ffffff",
+            "hovermode": "closest",
+            "dragmode": "pan",
+            "showlegend": False,
+            "uirevision": f"{cluster.name}|{view.focus}|{','.join(n.name for n in detail)}",
+        },
+    }
+    rounded = {key: (round(x, 3), round(y, 3)) for key, (x, y) in positions.items()}
+    return Diagram(figure, rounded, big, tuple(n.name for n in detail))

@@ -1,0 +1,89 @@
+"""Where each hop of a trace is drawn: the bridge between `Trace.to_dict()` and the diagram's device positions.
+
+The browser-side player (assets/netviz.js) receives the trace dict unchanged plus one point per hop; it only
+interpolates between those points. No path is computed here: hops come from the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from webapp.figures.canvas import Point
+from webapp.figures.devices import HOST_NETNS, netns_key
+from webapp.figures.diagram import Diagram, position_key
+
+_PROXY_KINDS = {"netfilter", "ipvs", "proxy"}
+_OUTSIDE = {"loadbalancer"}
+
+
+def _ip_of(address: str | None) -> str:
+    return (address or "").rpartition(":")[0]
+
+
+def hop_point(positions: Mapping[str, Point], hop: Mapping[str, Any], previous: Point | None) -> Point | None:
+    """The drawn point of one hop, most specific first: the device itself, its pod, its node's device of that
+    kind, the service VIP it addressed, the outside world; None when nothing fits."""
+    node = hop.get("node")
+    netns = netns_key(hop.get("netns"))
+    device = str(hop.get("device") or "")
+    kind = str(hop.get("kind") or "")
+    packet = hop.get("packet") or {}
+    candidates: list[str] = [position_key(node, netns, device)]
+    if node:
+        if netns != HOST_NETNS:
+            candidates.append(position_key(node, netns, "eth0"))
+            candidates.append(position_key(node, netns, ""))
+        candidates.append(position_key(node, HOST_NETNS, device))
+        if kind in _PROXY_KINDS:
+            candidates.append(position_key(node, HOST_NETNS, "kube-proxy"))
+        if kind == "route":
+            candidates.append(position_key(node, HOST_NETNS, "route"))
+        if kind == "wire":
+            candidates.append(f"wire|{node}")
+        candidates.append(position_key(node, HOST_NETNS, ""))
+    else:
+        if kind == "loadbalancer":
+            candidates.append("external|loadbalancer")
+        if kind == "dns":
+            candidates += [f"svc|{device}", f"vip|{_ip_of(str(packet.get('dst')))}"]
+        candidates += [f"external|{device}", f"external|{netns}", f"external|{_ip_of(str(packet.get('src')))}",
+                       f"external|{_ip_of(str(packet.get('dst')))}"]
+        if kind == "wire":
+            candidates.append("wire|")
+        if kind not in _OUTSIDE:
+            candidates.append("external|client")
+    for key in candidates:
+        if key in positions:
+            return positions[key]
+    return previous
+
+
+def hop_points(diagram: Diagram, hops: Iterable[Mapping[str, Any]]) -> list[Point]:
+    """One point per hop. Wire hops sit on the physical network between their neighbours' x."""
+    hop_list = list(hops)
+    points: list[Point | None] = []
+    previous: Point | None = None
+    for hop in hop_list:
+        point = hop_point(diagram.positions, hop, previous)
+        points.append(point)
+        previous = point or previous
+    resolved: list[Point] = []
+    fallback = diagram.positions.get("wire|", (0.0, 0.0))
+    for index, (hop, point) in enumerate(zip(hop_list, points)):
+        if hop.get("kind") == "wire" and not hop.get("node"):
+            before = next((p for p in reversed(points[:index]) if p), None)
+            after = next((p for p in points[index + 1:] if p), None)
+            wire_y = fallback[1]
+            if before and after:
+                point = ((before[0] + after[0]) / 2, wire_y)
+        resolved.append(point or (resolved[-1] if resolved else fallback))
+    return [(round(x, 3), round(y, 3)) for x, y in resolved]
+
+
+def playback(diagram: Diagram, trace: Mapping[str, Any]) -> dict[str, Any]:
+    """What the browser player needs: the trace dict as the engine wrote it, and the points of its hops."""
+    return {
+        "trace": dict(trace),
+        "points": hop_points(diagram, trace.get("hops", [])),
+        "reply_points": hop_points(diagram, trace.get("reply", [])),
+    }

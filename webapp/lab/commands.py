@@ -1,0 +1,179 @@
+"""`k8s-netviz lab up|verify|down|fault`: the loaded cluster's datapath in real network namespaces (needs root)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from webapp.lab import build
+from webapp.lab import netns as nx
+from webapp.lab.plan import DEFAULT_LAB_ID, LabPlan, PlanError, lab_prefix
+
+DEFAULT_TIMEOUT = 1.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    lab = subparsers.add_parser("lab", help="build the cluster in real network namespaces and verify the traces "
+                                            "against the kernel (root)")
+    sub = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
+
+    up = sub.add_parser("up", help="build the cluster's nodes, pods, bridges, VXLAN and kube-proxy rules")
+    _inputs(up)
+    up.set_defaults(run=run_up)
+
+    verify = sub.add_parser("verify", help="run real traffic for every flow and compare with the engine; "
+                                           "exit 1 on any disagreement")
+    _inputs(verify)
+    verify.add_argument("--type", action="append", default=[], metavar="FLOW_TYPE",
+                        help="only flows of this type (repeatable), e.g. pod-to-service")
+    verify.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                        help=f"seconds to wait before a probe counts as dropped (default {DEFAULT_TIMEOUT})")
+    verify.add_argument("--keep", action="store_true",
+                        help="keep a lab that verify had to build (default: take it down again)")
+    verify.set_defaults(run=run_verify)
+
+    down = sub.add_parser("down", help="remove everything the lab made (also after a crash halfway through up)")
+    down.add_argument("--lab", default=DEFAULT_LAB_ID, metavar="ID", help="lab id (default 0)")
+    down.add_argument("--all", action="store_true", help="every lab on this machine")
+    down.set_defaults(run=run_down)
+
+    fault = sub.add_parser("fault", help="break the running lab on purpose, to watch verify catch it")
+    fault.add_argument("kind", choices=("wrong-route", "missing-fdb", "missing-sep"))
+    _inputs(fault)
+    fault.add_argument("--node", metavar="NODE", help="node to break (default: the first)")
+    fault.set_defaults(run=run_fault)
+
+
+def _inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="files, folders or a sample name (default: the seed-article sample)")
+    parser.add_argument("--lab", default=DEFAULT_LAB_ID, metavar="ID",
+                        help="lab id: namespaces are named knv<ID>-… (default 0)")
+
+
+def _cluster(args: argparse.Namespace):
+    from webapp.loaders.commands import _load, print_problems
+
+    result = _load(args.paths, 10_000_000)
+    if result.cluster is None:
+        print_problems(result, sys.stderr)
+    return result.cluster
+
+
+def _refuse() -> int | None:
+    reason = nx.lab_support()
+    if reason:
+        print(f"lab: not available here: {reason}", file=sys.stderr)
+        return 2
+    return None
+
+
+def _print_plan(plan: LabPlan) -> None:
+    print(f"lab {plan.lab_id} is up: {len(plan.namespaces)} network namespaces, {len(plan.listeners)} listeners")
+    for ns in plan.namespaces:
+        what = f"{ns.role} {ns.owner}".strip()
+        print(f"  {ns.name:<48} {what}")
+    node = next((ns for ns in plan.namespaces if ns.role == "node"), None)
+    if node is not None:
+        overlay = next((d.name for d in node.devices if d.kind == "vxlan"), None)
+        bridge = next((d.name for d in node.devices if d.kind == "bridge"), "cni0")
+        print("watch packets, e.g.:")
+        if overlay:
+            print(f"  ip netns exec {node.name} tcpdump -ni {overlay}")
+        print(f"  ip netns exec {node.name} tcpdump -ni {bridge}")
+        print(f"  ip netns exec {plan.names.underlay} tcpdump -ni underlay0 udp")
+    for note in plan.notes:
+        print(f"note: {note}")
+
+
+def run_up(args: argparse.Namespace) -> int:
+    refused = _refuse()
+    if refused:
+        return refused
+    cluster = _cluster(args)
+    if cluster is None:
+        return 1
+    from webapp.lab.runner import prepare, up
+
+    try:
+        prepared = prepare(cluster, args.lab)
+        report = up(prepared, sources=tuple(args.paths))
+    except (nx.LabError, PlanError) as exc:
+        print(f"lab up: {exc}", file=sys.stderr)
+        print(f"(clean up with: k8s-netviz lab down --lab {args.lab})", file=sys.stderr)
+        return 1
+    _print_plan(prepared.plan)
+    print(f"lab up took {report.seconds:.2f} s")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    refused = _refuse()
+    if refused:
+        return refused
+    cluster = _cluster(args)
+    if cluster is None:
+        return 1
+    from webapp.lab.runner import prepare, up, verify
+    from webapp.lab.verify import render_report
+
+    try:
+        prepared = prepare(cluster, args.lab)
+        state = build.read_state(args.lab)
+        built_here = False
+        if state is None or not state.get("complete"):
+            if state is not None or any(n.startswith(lab_prefix(args.lab)) for n in nx.existing_netns()):
+                build.lab_down(args.lab)
+            up(prepared, sources=tuple(args.paths))
+            built_here = True
+        elif state.get("digest") != prepared.plan.cluster_digest:
+            print(f"lab verify: lab {args.lab} runs another cluster ({', '.join(state.get('sources', [])) or '?'}); "
+                  f"take it down first or use another --lab", file=sys.stderr)
+            return 1
+        flows = [f for f in prepared.flows if not args.type or f.type in args.type]
+        report = verify(prepared, flows, timeout=args.timeout)
+    except (nx.LabError, PlanError) as exc:
+        print(f"lab verify: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if "built_here" in locals() and built_here and not args.keep:
+            build.lab_down(args.lab)
+    print(render_report(report))
+    return 1 if report.disagreements else 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    refused = _refuse()
+    if refused:
+        return refused
+    labs = build.running_labs() if args.all else [args.lab]
+    for lab_id in labs:
+        try:
+            removed = build.lab_down(lab_id)
+        except (nx.LabError, PlanError) as exc:
+            print(f"lab down {lab_id}: {exc}", file=sys.stderr)
+            return 1
+        print(f"lab {lab_id}: removed {len(removed)} network namespaces")
+    return 0
+
+
+def run_fault(args: argparse.Namespace) -> int:
+    refused = _refuse()
+    if refused:
+        return refused
+    cluster = _cluster(args)
+    if cluster is None:
+        return 1
+    from webapp.lab.faults import inject
+
+    state = build.read_state(args.lab)
+    if state is None:
+        print(f"lab fault: lab {args.lab} is not up", file=sys.stderr)
+        return 1
+    try:
+        fault = inject(args.kind, cluster, args.lab, args.node, state.get("iptables", "iptables-nft"))
+    except (ValueError, KeyError, nx.LabError) as exc:
+        print(f"lab fault: {exc}", file=sys.stderr)
+        return 1
+    print(f"{fault.kind} on node {fault.node}: {fault.what}")
+    return 0

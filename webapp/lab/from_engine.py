@@ -1,0 +1,235 @@
+"""The lab plan built from the engine's own tables: `node_datapath` / `pod_datapath` for devices, addresses,
+routes, FDB and neighbour entries, and kube-proxy's and the CNI's iptables-restore texts for each node.
+
+What the lab adds around them, because a real cluster has it outside the nodes:
+- the underlay: one bridge (`underlay0`) in its own namespace, a port (`port<i>`) per node NIC;
+- the `external` namespace: the physical network's router. It holds the node network's gateway address (the
+  engine's default route points at it) and every outside client's and outside host's address, and routes
+  load-balancer IPs and externalIPs to a node (set per flow, as a cloud's routing does).
+
+Open vSwitch is not in this kernel. An OVS overlay is emulated with Linux parts, and the plan says so in its
+notes: the OVS bridge and its per-remote VXLAN tunnel ports become one Linux VXLAN device named like the OVS
+bridge (`obr0`, same VNI, UDP 4789), enslaved to the pod bridge where the OVS bridge sits. Its FDB sends each
+remote pod's MAC to the node the OVS flow for that pod's subnet names, and broadcasts (ARP) to every remote
+node. (A Linux bridge in between would pass every frame through br_netfilter a second time — conntrack would
+then see each forwarded packet twice, which OVS never causes.)
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Iterable
+
+from webapp.engine import datapath as dp
+from webapp.lab.plan import LabDevice, LabFdb, LabListener, LabNames, LabNeighbour, LabNetns, LabPlan, LabRoute, \
+    VxlanParams, digest_text
+from webapp.model import Cluster, KubeProxyMode, Overlay, Protocol
+
+UNDERLAY_BRIDGE = "underlay0"
+FLOOD_MAC = "00:00:00:00:00:00"
+NODE_SYSCTLS = (
+    ("net.ipv4.ip_forward", "1"),                  # a node routes pod traffic (kubelet/CNI require it)
+    ("net.bridge.bridge-nf-call-iptables", "1"),   # br_netfilter: kube-proxy needs bridged traffic in iptables
+)
+ROUTER_SYSCTLS = (("net.ipv4.ip_forward", "1"),)
+UNDERLAY_SYSCTLS = (("net.bridge.bridge-nf-call-iptables", "1"),)   # count crossings with iptables counters
+
+
+class Unverifiable(Exception):
+    """The cluster uses a part this machine cannot build (e.g. IPVS)."""
+
+
+def node_restore_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:
+    """The iptables-restore inputs of one node, in load order — the pieces `webapp.engine.netfilter.node_ruleset`
+    evaluates: kube-proxy's tables, then its jump rules from the built-in chains (as kube-proxy does: chains
+    first, then `iptables -I` of the jumps), then the CNI's rules. Every chain ends up as the engine reads it."""
+    from webapp.engine.cni_rules import render_cni_rules
+    from webapp.engine.kubeproxy import iptables as kp_iptables
+
+    mode = cluster.settings.kube_proxy_mode
+    if mode == KubeProxyMode.IPTABLES:
+        texts = [kp_iptables.render_iptables_restore(cluster, node_name), kp_iptables.base_chains_restore()]
+    elif mode == KubeProxyMode.USERSPACE:
+        from webapp.engine.kubeproxy import userspace
+
+        texts = [userspace.render_iptables_restore(cluster, node_name)]
+    else:
+        texts = []   # IPVS: not in this kernel; the node keeps only the CNI's rules and IPVS flows are reported
+    texts.append(render_cni_rules(cluster, node_name))
+    return tuple(t for t in texts if t.strip())
+
+
+def _cidr(address: IPv4Interface) -> str:
+    return str(address.with_prefixlen)
+
+
+def _route(route: dp.Route) -> LabRoute:
+    return LabRoute("default" if route.dst.prefixlen == 0 else str(route.dst), route.dev,
+                    str(route.via) if route.via else None, str(route.src) if route.src else None,
+                    route.scope, route.onlink)
+
+
+def _peer_ns(names: LabNames, engine_netns: str) -> str:
+    kind, _, rest = engine_netns.partition("/")
+    if kind == "pod":
+        return names.pod(rest)
+    if kind == "host":
+        return names.node(rest)
+    raise ValueError(f"unknown engine namespace {engine_netns!r}")
+
+
+def _ovs_emulation(node_dp: dp.NodeDatapath, cluster: Cluster) -> tuple[list[LabDevice], list[LabFdb]]:
+    """Linux stand-ins for the OVS bridge and its tunnel ports (see the module docstring)."""
+    ovs = next((d for d in node_dp.devices if d.kind == dp.DeviceKind.OVS_BRIDGE), None)
+    ports = {d.name: d for d in node_dp.devices if d.kind == dp.DeviceKind.OVS_VXLAN_PORT and d.vxlan}
+    if ovs is None or not ports:
+        return [], []
+    first = next(iter(ports.values())).vxlan
+    assert first is not None
+    nic = next(d.name for d in node_dp.devices if d.kind == dp.DeviceKind.NIC)
+    device = LabDevice(ovs.name, "vxlan", cluster.settings.overlay_mtu, ovs.mac, ovs.master,
+                       vxlan=VxlanParams(first.vni, first.dstport, str(first.local), nic, False))
+    fdb: list[LabFdb] = []
+    for port in ports.values():   # broadcast (ARP) goes to every remote node, as the flows' arp entries do
+        fdb.append(LabFdb(FLOOD_MAC, ovs.name, dst=str(port.vxlan.remote)))
+    for flow in node_dp.ovs_flows:
+        if flow.protocol != "ip" or flow.output not in ports or flow.nw_dst is None:
+            continue
+        remote = ports[flow.output].vxlan.remote
+        for pod in cluster.pods:
+            if not pod.host_network and pod.pod_ip in flow.nw_dst:
+                fdb.append(LabFdb(dp.pod_mac(pod), ovs.name, dst=str(remote)))
+    return [device], fdb
+
+
+def _node_netns(cluster: Cluster, names: LabNames, node_name: str, port: str) -> LabNetns:
+    node_dp = dp.node_datapath(cluster, node_name)
+    own = names.node(node_name)
+    devices: list[LabDevice] = []
+    for dev in node_dp.devices:
+        addresses = tuple(_cidr(a) for a in dev.addresses)
+        if dev.kind == dp.DeviceKind.NIC:
+            devices.append(LabDevice(dev.name, "veth", dev.mtu, dev.mac, None, names.underlay, port, addresses))
+        elif dev.kind == dp.DeviceKind.BRIDGE:
+            devices.append(LabDevice(dev.name, "bridge", dev.mtu, dev.mac, dev.master, addresses=addresses))
+        elif dev.kind == dp.DeviceKind.VXLAN and dev.vxlan is not None:
+            vx = dev.vxlan
+            devices.append(LabDevice(dev.name, "vxlan", dev.mtu, dev.mac, dev.master, addresses=addresses,
+                                     vxlan=VxlanParams(vx.vni, vx.dstport, str(vx.local) if vx.local else None,
+                                                       vx.dev, vx.learning)))
+        elif dev.kind == dp.DeviceKind.VETH and dev.peer is not None:
+            devices.append(LabDevice(dev.name, "veth", dev.mtu, dev.mac, dev.master,
+                                     _peer_ns(names, dev.peer.netns), dev.peer.name, addresses,
+                                     hairpin=dev.master is not None))
+    ovs_devices, ovs_fdb = _ovs_emulation(node_dp, cluster)
+    devices += ovs_devices
+    made = {d.name for d in devices}
+    fdb = [LabFdb(e.mac, e.dev, str(e.dst) if e.dst else None, master=e.master is not None)
+           for e in (*node_dp.bridge_fdb, *node_dp.vxlan_fdb)
+           if e.dev in made and not (e.master and e.permanent)]   # a port's own MAC: the kernel adds it
+    neighbours = [LabNeighbour(str(n.ip), n.lladdr, n.dev) for n in node_dp.neighbours]
+    routes = [_route(r) for r in node_dp.routes if r.proto != "kernel"]
+    return LabNetns(own, "node", node_name, tuple(devices), tuple(routes), tuple(neighbours),
+                    tuple(fdb + ovs_fdb), NODE_SYSCTLS, node_restore_texts(cluster, node_name))
+
+
+def _pod_netns(cluster: Cluster, names: LabNames, pod_key: str) -> LabNetns:
+    pod_dp = dp.pod_datapath(cluster, pod_key)
+    devices = []
+    for dev in pod_dp.devices:
+        if dev.kind == dp.DeviceKind.VETH and dev.peer is not None:
+            devices.append(LabDevice(dev.name, "veth", dev.mtu, dev.mac, None, _peer_ns(names, dev.peer.netns),
+                                     dev.peer.name, tuple(_cidr(a) for a in dev.addresses)))
+    routes = tuple(_route(r) for r in pod_dp.routes if r.proto != "kernel")
+    return LabNetns(names.pod(pod_key), "pod", pod_key, tuple(devices), routes)
+
+
+def _declared_ports(pod) -> dict[tuple[str, int], str]:
+    """(proto, port) → container, for every port the pod's containers declare (the first container wins)."""
+    ports: dict[tuple[str, int], str] = {}
+    for container in pod.containers:
+        for cport in container.ports:
+            if cport.protocol in (Protocol.TCP, Protocol.UDP):
+                ports.setdefault((str(cport.protocol).lower(), cport.container_port), container.name)
+    return ports
+
+
+def _listeners(cluster: Cluster, names: LabNames,
+               receivers: Iterable[tuple[str, str, int, str]]) -> tuple[LabListener, ...]:
+    """One listener per (namespace, owner): each pod on its declared ports, plus every (engine netns, proto,
+    port, app) where an engine trace delivers (a node's own socket, an outside host, an undeclared pod port)."""
+    wanted: dict[tuple[str, str], dict[tuple[str, int], str]] = {}
+    for pod in cluster.pods:
+        netns = names.node(pod.node) if pod.host_network else names.pod(pod.key)
+        wanted.setdefault((netns, pod.key), {}).update(_declared_ports(pod))
+    for engine_netns, proto, port, app in receivers:
+        kind, _, rest = engine_netns.partition("/")
+        if kind == "pod":
+            key = (names.pod(rest), rest)
+        elif kind == "host":
+            pod = next((p for p in cluster.pods_by_node.get(rest, ()) if p.host_network
+                        and (proto, port) in _declared_ports(p)), None)
+            key = (names.node(rest), pod.key if pod else f"node/{rest}")
+        elif engine_netns == "external":
+            key = (names.external, "external")
+        else:
+            continue
+        taken = any((proto, port) in ports for (ns, _), ports in wanted.items() if ns == key[0])
+        if not taken:
+            wanted.setdefault(key, {})[(proto, port)] = app
+    listeners = []
+    for (netns, owner), ports in wanted.items():
+        tcp = tuple(sorted((port, app) for (proto, port), app in ports.items() if proto == "tcp"))
+        udp = tuple(sorted((port, app) for (proto, port), app in ports.items() if proto == "udp"))
+        if tcp or udp:
+            listeners.append(LabListener(netns, owner, tcp, udp))
+    return tuple(listeners)
+
+
+def cluster_digest(cluster: Cluster) -> str:
+    """A short hash of the cluster, so `verify` can tell whether the running lab was built from it."""
+    return digest_text(repr((cluster.settings, cluster.nodes, cluster.pods, cluster.services, cluster.endpoints)))
+
+
+def plan_for_cluster(cluster: Cluster, lab_id: str, *, outside: Iterable[IPv4Address] = (),
+                     receivers: Iterable[tuple[str, str, int, str]] = ()) -> LabPlan:
+    """The lab for `cluster`: node, pod, underlay and external namespaces, from the engine's tables.
+
+    `outside`: addresses of outside clients to hold in the external namespace (the cluster's external hosts
+    are always added); `receivers`: (engine netns, proto, port, app) where traces deliver, to listen on."""
+    names = LabNames(lab_id)
+    notes: list[str] = []
+    settings = cluster.settings
+    if settings.overlay == Overlay.OVS_VXLAN:
+        notes.append(f"Open vSwitch is not available here: the OVS bridge {dp.OVS_BRIDGE} and its VXLAN tunnel "
+                     f"ports are emulated by one Linux VXLAN device {dp.OVS_BRIDGE} (VNI {settings.vxlan_vni}, UDP "
+                     f"{dp.OVS_VXLAN_PORT}) on the pod bridge, with an FDB entry per remote pod.")
+    if settings.kube_proxy_mode == KubeProxyMode.IPVS:
+        notes.append("IPVS is not built into this kernel: service flows are not verifiable here.")
+    namespaces: list[LabNetns] = []
+    underlay_devices = [LabDevice(UNDERLAY_BRIDGE, "bridge")]
+    gateways: dict[str, str] = {}
+    for index, node in enumerate(cluster.nodes):
+        port = f"port{index}"
+        underlay_devices.append(LabDevice(port, "veth", master=UNDERLAY_BRIDGE, peer_netns=names.node(node.name),
+                                          peer=node.nic))
+        ns = _node_netns(cluster, names, node.name, port)
+        namespaces.append(ns)
+        gateway = dp.underlay_gateway(cluster, node)
+        network = dp.underlay_network(cluster, node)
+        gateways.setdefault(f"{gateway}/{network.prefixlen}", node.name)
+    for node in cluster.nodes:
+        for pod in dp.pods_with_netns(cluster, node.name):
+            namespaces.append(_pod_netns(cluster, names, pod.key))
+    underlay_devices.append(LabDevice("port-ext", "veth", master=UNDERLAY_BRIDGE, peer_netns=names.external,
+                                      peer="eth0"))
+    namespaces.append(LabNetns(names.underlay, "underlay", "", tuple(underlay_devices), sysctls=UNDERLAY_SYSCTLS))
+    clients = sorted({*outside, *(h.ip for h in cluster.external_hosts)})
+    external_devices = (
+        LabDevice("eth0", "veth", peer_netns=names.underlay, peer="port-ext", addresses=tuple(gateways)),
+        LabDevice("lo", "loopback", addresses=tuple(f"{ip}/32" for ip in clients)),
+    )
+    namespaces.append(LabNetns(names.external, "external", "", external_devices, sysctls=ROUTER_SYSCTLS))
+    listeners = _listeners(cluster, names, receivers)
+    return LabPlan(lab_id, tuple(namespaces), listeners, tuple(notes), cluster_digest(cluster))
+

@@ -1,0 +1,113 @@
+"""Running commands inside lab network namespaces, and entering one from Python (setns) to open sockets."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+IFNAMSIZ = 15
+"""Linux device names hold at most 15 characters (IFNAMSIZ 16 with the terminating NUL)."""
+
+IPTABLES_VARIANTS = ("iptables-nft", "iptables-legacy")
+"""Preferred first. Debian 12's `iptables` is the nf_tables backend; both load kube-proxy's rules in a netns."""
+
+
+class LabError(RuntimeError):
+    """A lab command failed: carries the command, the namespace and what the tool printed."""
+
+
+def lab_support() -> str | None:
+    """Why the lab cannot run here (not root, no `ip`, no netns support), or None when it can."""
+    if os.geteuid() != 0:
+        return "the lab needs root (network namespaces, veth, VXLAN and iptables)"
+    for tool in ("ip", "bridge", "iptables-restore"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed (Debian packages iproute2 and iptables)"
+    if not Path("/proc/self/ns/net").exists():
+        return "this kernel has no network namespaces"
+    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"`ip netns` does not work here: {probe.stderr.strip()}"
+    return None
+
+
+def run(argv: Sequence[str], *, netns: str | None = None, stdin: str | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a tool, inside `netns` when given (through `ip netns exec`); raise LabError when it fails."""
+    full = ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
+    done = subprocess.run(full, input=stdin, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        where = f" in netns {netns}" if netns else ""
+        raise LabError(f"`{' '.join(argv)}`{where} failed ({done.returncode}): {done.stderr.strip()}")
+    return done
+
+
+def ip_batch(lines: Sequence[str], *, netns: str | None = None, tool: str = "ip") -> None:
+    """Feed `ip` (or `bridge`) commands to one `-batch -` process; the error names the failing line."""
+    if not lines:
+        return
+    argv = [tool] + (["-n", netns] if netns else []) + ["-batch", "-"]
+    done = subprocess.run(argv, input="\n".join(lines) + "\n", capture_output=True, text=True)
+    if done.returncode != 0:
+        where = f" in netns {netns}" if netns else ""
+        raise LabError(f"`{tool} -batch`{where} failed: {done.stderr.strip()}")
+
+
+def iptables_tool(variant: str, tool: str) -> str:
+    """`iptables-nft-restore` style names for a variant and a tool (`restore`, `save`, or '' for iptables)."""
+    return f"{variant}-{tool}" if tool else variant
+
+
+def pick_iptables_variant() -> str:
+    """The first iptables variant installed here."""
+    for variant in IPTABLES_VARIANTS:
+        if shutil.which(iptables_tool(variant, "restore")):
+            return variant
+    return "iptables"
+
+
+def existing_netns() -> list[str]:
+    """Names of every named network namespace (`ip netns list`)."""
+    if not NETNS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in NETNS_DIR.iterdir())
+
+
+def netns_pids(name: str) -> list[int]:
+    """Processes living in a lab namespace (`ip netns pids`)."""
+    done = run(["ip", "netns", "pids", name], check=False)
+    return [int(tok) for tok in done.stdout.split() if tok.isdigit()]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+@contextmanager
+def entered(name: str) -> Iterator[None]:
+    """Run the block with this thread inside lab namespace `name`; sockets made here stay in it."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(NETNS_DIR / name, os.O_RDONLY)
+        try:
+            _setns(target)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _setns(home)
+    finally:
+        os.close(home)

@@ -1,0 +1,91 @@
+"""Real traffic from inside a lab namespace: one TCP connection or UDP datagram, and what came back."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+
+from webapp.lab import netns as nx
+
+DEFAULT_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the kernel did with one probe."""
+
+    disposition: str
+    """`delivered`, `rejected` (connection refused / ICMP port unreachable), `dropped` (timeout) or
+    `no-route` (network or host unreachable)."""
+    local: str = ""
+    """The client's own address for this probe (`ip:port`)."""
+    pod: str = ""
+    """Which pod answered (`namespace/name`), from the listener's answer."""
+    container: str = ""
+    at: str = ""
+    """The address the listener answered on (the backend after DNAT)."""
+    saw: str = ""
+    """The source address the listener saw."""
+    error: str = ""
+
+
+def parse_answer(text: str) -> dict[str, str]:
+    """`pod=a/b container=c at=ip:port saw=ip:port` → fields."""
+    return dict(word.split("=", 1) for word in text.split() if "=" in word)
+
+
+def _observed(local: str, answer: bytes) -> Observation:
+    fields = parse_answer(answer.decode(errors="replace"))
+    if "pod" not in fields:
+        return Observation("delivered", local, error=f"unexpected answer {answer[:80]!r}")
+    return Observation("delivered", local, fields["pod"], fields.get("container", ""), fields.get("at", ""),
+                       fields.get("saw", ""))
+
+
+def _failed(exc: OSError, local: str) -> Observation:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return Observation("dropped", local, error="timeout")
+    if exc.errno == errno.ECONNREFUSED:
+        return Observation("rejected", local, error="connection refused")
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return Observation("no-route", local, error=exc.strerror or str(exc))
+    if exc.errno == errno.ECONNRESET:
+        return Observation("rejected", local, error="connection reset")
+    return Observation("dropped", local, error=f"{exc.strerror or exc}")
+
+
+def probe(netns: str, dst_ip: str, dst_port: int, proto: str = "tcp", *, src_ip: str | None = None,
+          timeout: float = DEFAULT_TIMEOUT) -> Observation:
+    """Connect (TCP) or send one datagram (UDP) from inside `netns` and read the listener's answer."""
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    with nx.entered(netns):
+        sock = socket.socket(socket.AF_INET, kind)
+    local = ""
+    try:
+        sock.settimeout(timeout)
+        if src_ip:
+            sock.bind((src_ip, 0))
+        sock.connect((dst_ip, dst_port))
+        host, port = sock.getsockname()
+        local = f"{host}:{port}"
+        if proto == "udp":
+            sock.send(b"probe\n")
+            return _observed(local, sock.recv(512))
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = sock.recv(512)
+            if not chunk:
+                break
+            answer += chunk
+        return _observed(local, answer)
+    except OSError as exc:
+        if not local:
+            try:
+                host, port = sock.getsockname()
+                local = f"{host}:{port}"
+            except OSError:
+                pass
+        return _failed(exc, local)
+    finally:
+        sock.close()

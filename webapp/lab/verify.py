@@ -1,0 +1,317 @@
+"""`lab verify`: real traffic for every flow the engine can trace, compared with the engine's prediction —
+disposition, which backend answered, the source address it saw, and the packets that crossed the underlay.
+
+Flows run one after another (the underlay counters then belong to one flow). A load-balanced flow is repeated
+until every alternative the engine lists has answered (at most COVERAGE_TRIES × alternatives attempts): a
+backend that never answers is a disagreement (e.g. a missing KUBE-SEP rule). With ClientIP session affinity
+every attempt must reach the same backend instead.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+
+from webapp.engine.trace import Disposition, SocketAddress, Trace
+from webapp.lab import netns as nx
+from webapp.lab.expect import Crossing, Expectation, expectation, lab_netns
+from webapp.lab.plan import LabNames
+from webapp.lab.probe import DEFAULT_TIMEOUT, Observation, probe
+from webapp.lab.underlay import ANY_ENCAPSULATED, UnderlayCounters
+from webapp.model import Cluster, SessionAffinity, Service
+
+COVERAGE_TRIES = 12
+"""Attempts per alternative: a backend chosen with probability 1/n is missed in 12n tries with p ≈ e^-12."""
+AFFINITY_TRIES = 4
+LB_CHAIN = "KNV-LB"
+OUTSIDE_ROUTE_PROTO = "99"
+"""Routes the lab sets per flow in the external namespace carry this protocol number (flushed per flow)."""
+
+OK, DISAGREE, NOT_VERIFIABLE = "ok", "DISAGREE", "not verifiable here"
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    type: str
+    src: str
+    dst: str
+    proto: str = "tcp"
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    spec: FlowSpec
+    status: str
+    predicted: str
+    observed: str
+    problems: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()
+
+
+@dataclass
+class VerifyReport:
+    results: list[FlowResult] = field(default_factory=list)
+    seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def disagreements(self) -> list[FlowResult]:
+        return [r for r in self.results if r.status == DISAGREE]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+def trace_for(cluster: Cluster, spec: FlowSpec, backend: IPv4Address | None = None) -> Trace:
+    """The engine's trace of one flow (optionally for a given backend of a load-balancing choice)."""
+    from webapp.engine.flows import trace_flow
+
+    if backend is None:
+        return trace_flow(cluster, spec.src, spec.dst, spec.proto)
+    return trace_flow(cluster, spec.src, spec.dst, spec.proto, backend=backend)
+
+
+def all_flows(cluster: Cluster) -> list[FlowSpec]:
+    """Every flow `candidate_flows` offers, each with the protocol of its destination port."""
+    from webapp.engine.flows import candidate_flows
+
+    specs: list[FlowSpec] = []
+    for flow_type, pairs in candidate_flows(cluster).items():
+        for pair in pairs:
+            src, dst, *rest = pair
+            proto = str(rest[0]).lower() if rest else "tcp"
+            specs.append(FlowSpec(str(flow_type), src, dst, proto))
+    return specs
+
+
+def service_for(cluster: Cluster, dst: SocketAddress) -> Service | None:
+    """The service a destination address belongs to (clusterIP, externalIP, LB IP, or a node's nodePort)."""
+    for svc in cluster.services:
+        if dst.ip == svc.cluster_ip or dst.ip in svc.external_ips or dst.ip in svc.load_balancer_ips:
+            return svc
+        if dst.ip in cluster.node_by_ip and any(p.node_port == dst.port for p in svc.ports):
+            return svc
+    return None
+
+
+def port_clash(cluster: Cluster, names: LabNames, exp: Expectation) -> str | None:
+    """Why a flow to a pod port that two of its containers declare cannot be built (only one can bind it)."""
+    if exp.dst.ip.is_loopback:
+        pod = next((p for p in cluster.pods if names.pod(p.key) == exp.client_netns), None)
+    else:
+        pod = cluster.pod_by_ip.get(exp.dst.ip)
+    if pod is None or not any(hop.netns == f"pod/{pod.key}" for hop in exp.trace.hops):
+        return None
+    owners = [c.name for c in pod.containers for p in c.ports
+              if p.container_port == exp.dst.port and str(p.protocol).lower() == exp.proto]
+    if len(owners) < 2:
+        return None
+    return (f"containers {' and '.join(owners)} of pod {pod.key} both declare {exp.dst.port}/{exp.proto}; a real "
+            "pod cannot bind it twice, so the lab cannot build this pod as declared")
+
+
+def _addr(text: str) -> SocketAddress | None:
+    try:
+        return SocketAddress.parse(text)
+    except ValueError:
+        return None
+
+
+def describe_prediction(exp: Expectation) -> str:
+    if exp.unverifiable:
+        return f"{exp.disposition}"
+    if exp.disposition != Disposition.DELIVERED:
+        return exp.disposition
+    backends = exp.alternatives or ((exp.backend,) if exp.backend else ())
+    return f"delivered at {'|'.join(str(b) for b in backends)} saw {exp.saw.ip if exp.saw else '?'}"
+
+
+def describe_observations(observations: list[Observation]) -> str:
+    if not observations:
+        return "-"
+    first = observations[0]
+    if first.disposition != "delivered":
+        return f"{first.disposition} ({first.error})" if first.error else first.disposition
+    ats = sorted({o.at for o in observations if o.at})
+    saws = sorted({o.saw.rpartition(':')[0] for o in observations if o.saw})
+    tries = f" in {len(observations)} tries" if len(observations) > 1 else ""
+    return f"delivered at {'|'.join(ats)} saw {'|'.join(saws)}{tries}"
+
+
+class LabVerifier:
+    """Runs flows in a lab that is up, one at a time."""
+
+    def __init__(self, cluster: Cluster, lab_id: str, variant: str, *, timeout: float = DEFAULT_TIMEOUT):
+        self.cluster, self.names, self.variant, self.timeout = cluster, LabNames(lab_id), variant, timeout
+        ports = {cluster.settings.vxlan_port, 4789}
+        self.counters = UnderlayCounters(self.names.underlay, variant, tuple(ports))
+        nx.run([nx.iptables_tool(variant, "restore"), "--noflush"], netns=self.names.external,
+               stdin=f"*nat\n:{LB_CHAIN} - [0:0]\n-A OUTPUT -j {LB_CHAIN}\nCOMMIT\n")
+
+    # --- the outside world, per flow ---------------------------------------------------------------------
+
+    def _route_outside(self, exp: Expectation) -> None:
+        """For a client outside the cluster: route its destination to the node the engine says the outside
+        network delivers to, with the cloud load balancer's DNAT in front when the flow has one. Routes of the
+        previous flow are flushed first (they carry their own protocol number)."""
+        nx.run(["ip", "-n", self.names.external, "route", "flush", "proto", OUTSIDE_ROUTE_PROTO])
+        lines = ["*nat", f":{LB_CHAIN} - [0:0]"]
+        if exp.client_netns == self.names.external and exp.load_balancer is not None:
+            vip, target = exp.load_balancer.vip, exp.load_balancer.target
+            lines.append(f"-A {LB_CHAIN} -d {vip.ip}/32 -p {exp.proto} -m {exp.proto} --dport {vip.port} "
+                         f"-j DNAT --to-destination {target}")
+        lines.append("COMMIT")
+        nx.run([nx.iptables_tool(self.variant, "restore"), "--noflush"], netns=self.names.external,
+               stdin="\n".join(lines) + "\n")
+        if exp.client_netns != self.names.external or exp.entry_node is None:
+            return
+        if exp.dst.ip not in self.cluster.node_by_ip:
+            node = self.cluster.node_by_name[exp.entry_node]
+            nx.run(["ip", "-n", self.names.external, "route", "replace", f"{exp.dst.ip}/32", "via",
+                    str(node.internal_ip), "proto", OUTSIDE_ROUTE_PROTO])
+
+    # --- one flow --------------------------------------------------------------------------------------------
+
+    def _send(self, exp: Expectation) -> Observation:
+        return probe(exp.client_netns, str(exp.dst.ip), exp.dst.port, exp.proto,
+                     src_ip=str(exp.sent.ip) if exp.bind_source else None, timeout=self.timeout)
+
+    def _expect_for(self, spec: FlowSpec, exp: Expectation, seen: SocketAddress) -> Expectation:
+        """The prediction for the backend that actually answered (the engine traces that choice)."""
+        if exp.backend == seen or seen not in exp.alternatives:
+            return exp
+        return expectation(trace_for(self.cluster, spec, seen.ip), self.names)
+
+    def _check_one(self, spec: FlowSpec, exp: Expectation, obs: Observation) -> tuple[list[str], Expectation]:
+        problems: list[str] = []
+        if obs.disposition != exp.disposition:
+            problems.append(f"engine says {exp.disposition}, kernel: {obs.disposition}"
+                            + (f" ({obs.error})" if obs.error else ""))
+            return problems, exp
+        if obs.disposition != Disposition.DELIVERED:
+            return problems, exp
+        if obs.error:
+            problems.append(obs.error)
+            return problems, exp
+        at = _addr(obs.at)
+        if at is None:
+            problems.append(f"listener answered from {obs.at!r}")
+            return problems, exp
+        if exp.alternatives and at not in exp.alternatives:
+            problems.append(f"backend {at} ({obs.pod}) is not one of the engine's alternatives "
+                            f"{', '.join(str(a) for a in exp.alternatives)}")
+            return problems, exp
+        exp = self._expect_for(spec, exp, at)
+        if exp.backend is not None and at != exp.backend:
+            problems.append(f"engine delivers to {exp.backend}, kernel to {at} ({obs.pod})")
+        backend_ns = exp.backend_netns
+        if backend_ns.startswith("pod/") and obs.pod != backend_ns[4:]:
+            problems.append(f"engine delivers to pod {backend_ns[4:]}, pod {obs.pod} answered")
+        saw = _addr(obs.saw)
+        if exp.saw is not None and saw is not None:
+            if saw.ip != exp.saw.ip:
+                problems.append(f"backend saw source {saw.ip}, engine says {exp.saw.ip}")
+            elif not exp.src_translated and obs.local and saw != _addr(obs.local):
+                problems.append(f"backend saw {saw}, the client sent from {obs.local} and the engine has no SNAT")
+        local = _addr(obs.local)
+        if local is not None and local.ip != exp.sent.ip:
+            problems.append(f"client sent from {local.ip}, engine says {exp.sent.ip}")
+        return problems, exp
+
+    def _crossing_problems(self, predicted: list[Crossing], counts: dict[str, int], order: list[Crossing]) -> list[str]:
+        problems = []
+        for crossing in predicted:
+            if counts.get(f"c{order.index(crossing)}", 0) == 0:
+                problems.append(f"no packet {crossing} crossed the underlay")
+        encapsulated = [c for c in predicted if c.port is not None]
+        if not encapsulated and counts.get(ANY_ENCAPSULATED, 0) > 0:
+            problems.append(f"{counts[ANY_ENCAPSULATED]} encapsulated packet(s) crossed the underlay; "
+                            "the engine predicts none")
+        return problems
+
+    def run(self, spec: FlowSpec) -> FlowResult:
+        try:
+            trace = trace_for(self.cluster, spec)
+        except (ValueError, KeyError) as exc:
+            return FlowResult(spec, NOT_VERIFIABLE, "-", "-", (f"the engine cannot trace it: {exc}",))
+        exp = expectation(trace, self.names)
+        clash = port_clash(self.cluster, self.names, exp)
+        if exp.unverifiable or clash:
+            return FlowResult(spec, NOT_VERIFIABLE, describe_prediction(exp), "-", (exp.unverifiable or clash,))
+        self._route_outside(exp)
+        # Arm the counters for every crossing any alternative may take (traced per backend).
+        variants = [exp] + [expectation(trace_for(self.cluster, spec, alt.ip), self.names)
+                            for alt in exp.alternatives if alt != exp.backend]
+        order: list[Crossing] = []
+        for variant in variants:
+            order += [c for c in variant.crossings if c not in order]
+        addresses = {a.ip for v in variants for a in (v.sent, v.dst, v.backend, v.saw) if a is not None}
+        self.counters.arm(tuple(order), tuple(addresses))
+        service = service_for(self.cluster, exp.dst)
+        affinity = service is not None and service.session_affinity == SessionAffinity.CLIENT_IP
+        distinct = set(exp.alternatives)
+        tries = 1
+        if len(distinct) > 1:
+            tries = AFFINITY_TRIES if affinity else COVERAGE_TRIES * len(distinct)
+        observations: list[Observation] = []
+        problems: list[str] = []
+        predicted: list[Crossing] = []
+        answered: set[SocketAddress] = set()
+        for _ in range(tries):
+            obs = self._send(exp)
+            observations.append(obs)
+            found, used = self._check_one(spec, exp, obs)
+            problems += [p for p in found if p not in problems]
+            predicted += [c for c in used.crossings if c not in predicted]
+            at = _addr(obs.at)
+            if at is not None:
+                answered.add(at)
+            if found or (not affinity and distinct and answered >= distinct):
+                break
+        if not problems and len(distinct) > 1:
+            if affinity and len(answered) > 1:
+                problems.append(f"session affinity ClientIP: the client reached {len(answered)} backends")
+            missing = distinct - answered
+            if not affinity and missing:
+                problems.append(f"backend(s) {', '.join(str(m) for m in sorted(missing))} never answered in "
+                                f"{len(observations)} tries")
+        if not problems:
+            problems += self._crossing_problems(predicted, self.counters.read(), order)
+        return FlowResult(spec, DISAGREE if problems else OK, describe_prediction(exp),
+                          describe_observations(observations), tuple(problems),
+                          (exp.caveat,) if exp.caveat else ())
+
+
+def verify_lab(cluster: Cluster, lab_id: str, variant: str, flows: list[FlowSpec] | None = None, *,
+               timeout: float = DEFAULT_TIMEOUT) -> VerifyReport:
+    """Run `flows` (default: every candidate flow) in the running lab and compare."""
+    started = time.monotonic()
+    verifier = LabVerifier(cluster, lab_id, variant, timeout=timeout)
+    report = VerifyReport()
+    for spec in flows if flows is not None else all_flows(cluster):
+        report.results.append(verifier.run(spec))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def render_report(report: VerifyReport) -> str:
+    """One row per flow: predicted against observed, and the verdict; problems listed under the row."""
+    header = ("#", "flow type", "from → to", "proto", "engine predicts", "kernel did", "result")
+    rows = []
+    for index, result in enumerate(report.results, 1):
+        spec = result.spec
+        rows.append((str(index), spec.type, f"{spec.src} → {spec.dst}", spec.proto, result.predicted,
+                     result.observed, result.status))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    for result, row in zip(report.results, rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        for problem in result.problems:
+            lines.append(f"      - {problem}")
+        for caveat in result.caveats:
+            lines.append(f"      · {caveat}")
+    lines.append(f"{len(report.results)} flows: {report.count(OK)} agree, {report.count(DISAGREE)} disagree, "
+                 f"{report.count(NOT_VERIFIABLE)} not verifiable here ({report.seconds:.1f} s)")
+    lines += [f"note: {n}" for n in report.notes]
+    return "\n".join(lines)

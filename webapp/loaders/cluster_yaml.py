@@ -1,0 +1,141 @@
+"""Input A: the project's short cluster YAML, canonicalized early into drafts (defaults layered
+cluster network settings → node → pod)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webapp.loaders.documents import Document
+from webapp.loaders.drafts import Inputs, NodeDraft, Origin, PodDraft, PortDraft, ServiceDraft
+from webapp.loaders.schema import OBJECTS, Validator
+from webapp.model import (
+    Container,
+    ContainerPort,
+    ExternalHost,
+    Protocol,
+    ServiceType,
+    SessionAffinity,
+    TrafficPolicy,
+    labels_of,
+)
+
+CLUSTER_KEYS = frozenset(OBJECTS["cluster"].fields)
+"""A document with any of these keys and no Kubernetes `kind` is cluster YAML (or `kind: Cluster`)."""
+
+# network key → NetworkSettings field
+_SETTING_FIELDS = {
+    "cni": "cni", "overlay": "overlay", "bridge": "bridge", "podCIDR": "pod_cidr", "nodeCIDRMask": "node_cidr_mask",
+    "serviceCIDR": "service_cidr", "clusterDNS": "cluster_dns_ip", "clusterDomain": "cluster_domain",
+    "kubeProxy": "kube_proxy_mode", "nodePortRange": "node_port_range", "nodeNetwork": "node_network",
+    "mtu": "mtu", "vxlanVNI": "vxlan_vni", "vxlanPort": "vxlan_port", "ipMasq": "ip_masq", "nic": "nic",
+}
+
+
+def is_cluster_yaml(data: Any) -> bool:
+    if not isinstance(data, dict):
+        return False
+    if data.get("kind") == "Cluster":
+        return True
+    return "kind" not in data and "apiVersion" not in data and any(k in CLUSTER_KEYS for k in data)
+
+
+def read_cluster_yaml(doc: Document, inputs: Inputs) -> None:
+    """Validate one cluster YAML document and add what it describes to `inputs`."""
+    origin = Origin(doc)
+    validator = Validator(origin)
+    cluster = validator.object("cluster", doc.data, ())
+    inputs.problems.extend(validator.problems)
+    if cluster is None:
+        return
+    if "name" in cluster:
+        inputs.name = cluster["name"]
+    if "description" in cluster:
+        inputs.description = cluster["description"]
+    namespace = cluster.get("namespace", "default")
+    network = cluster.get("network", {})
+    for key, value in network.items():
+        inputs.settings.set(_SETTING_FIELDS[key], value, origin.child("network", key))
+    for i, node in enumerate(cluster.get("nodes", [])):
+        node_origin = origin.child("nodes", i)
+        inputs.nodes.append(NodeDraft(
+            name=node["name"],
+            origin=node_origin,
+            internal_ip=node.get("ip"),
+            pod_cidr=node.get("podCIDR"),
+            nic=node.get("nic"),
+            labels=labels_of(node.get("labels")),
+            ready=node.get("ready", True),
+            schedulable=node.get("schedulable", True),
+            external_ip=node.get("externalIP"),
+        ))
+        node_namespace = node.get("namespace", namespace)
+        for j, pod in enumerate(node.get("pods", [])):
+            inputs.pods.append(_pod(pod, node_origin.child("pods", j), node_namespace, node["name"]))
+    for i, pod in enumerate(cluster.get("pods", [])):
+        inputs.pods.append(_pod(pod, origin.child("pods", i), namespace, pod.get("node")))
+    for i, service in enumerate(cluster.get("services", [])):
+        inputs.services.append(_service(service, origin.child("services", i), namespace))
+    for host in cluster.get("external", []):
+        inputs.external_hosts.append(ExternalHost(host["name"], host["ip"], host.get("dnsName")))
+
+
+def _pod(pod: dict[str, Any], origin: Origin, namespace: str, node: str | None) -> PodDraft:
+    containers = pod.get("containers") or [{"name": pod["name"]}]
+    return PodDraft(
+        namespace=pod.get("namespace", namespace),
+        name=pod["name"],
+        origin=origin,
+        containers=tuple(
+            Container(
+                name=c["name"],
+                image=c.get("image", ""),
+                ports=tuple(
+                    ContainerPort(
+                        container_port=p["port"],
+                        protocol=Protocol(p.get("protocol", "TCP")),
+                        name=p.get("name"),
+                        host_port=p.get("hostPort"),
+                    )
+                    for p in c.get("ports", [])
+                ),
+            )
+            for c in containers
+        ),
+        node=node,
+        pod_ip=pod.get("ip"),
+        labels=labels_of(pod.get("labels")),
+        ready=pod.get("ready", True),
+        host_network=pod.get("hostNetwork", False),
+        down=pod.get("down", False),
+    )
+
+
+def _service(service: dict[str, Any], origin: Origin, namespace: str) -> ServiceDraft:
+    headless = "clusterIP" in service and service["clusterIP"] is None
+    return ServiceDraft(
+        namespace=service.get("namespace", namespace),
+        name=service["name"],
+        origin=origin,
+        type=ServiceType(service.get("type", "ClusterIP")),
+        cluster_ip=service.get("clusterIP"),
+        headless=headless,
+        ports=[
+            PortDraft(
+                port=p["port"],
+                target_port=p.get("targetPort", p["port"]),
+                protocol=Protocol(p.get("protocol", "TCP")),
+                name=p.get("name"),
+                node_port=p.get("nodePort"),
+            )
+            for p in service.get("ports", [])
+        ],
+        selector=labels_of(service.get("selector")),
+        external_ips=tuple(service.get("externalIPs", ())),
+        load_balancer_ips=tuple(service.get("loadBalancerIP", ())),
+        load_balancer_source_ranges=tuple(service.get("loadBalancerSourceRanges", ())),
+        external_name=service.get("externalName"),
+        external_traffic_policy=TrafficPolicy(service.get("externalTrafficPolicy", "Cluster")),
+        internal_traffic_policy=TrafficPolicy(service.get("internalTrafficPolicy", "Cluster")),
+        session_affinity=SessionAffinity(service.get("sessionAffinity", "None")),
+        session_affinity_timeout=service.get("sessionAffinityTimeout", 10800),
+    )

@@ -1,0 +1,133 @@
+"""`validate` and `show`: check inputs the way the app loads them, and print the cluster they make."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from webapp.loaders import DEFAULT_SAMPLE, LoadResult, list_samples, load_paths
+from webapp.loaders.documents import MAX_BYTES
+from webapp.model import Cluster, ServiceType
+from webapp.problems import Severity
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    validate = subparsers.add_parser("validate", help="check cluster YAML / manifests; exit 1 on errors")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    _common(validate)
+    validate.add_argument("-v", "--verbose", action="store_true", help="also print notices (skipped kinds, defaults)")
+    validate.set_defaults(run=run_validate)
+
+    show = subparsers.add_parser("show", help="print the cluster: nodes, pods, services and endpoints")
+    show.add_argument("paths", nargs="*", metavar="PATH",
+                      help=f"files, folders or a sample name (default: the {DEFAULT_SAMPLE} sample)")
+    show.add_argument("--node", metavar="NODE", help="also print this node's datapath tables")
+    _common(show)
+    show.set_defaults(run=run_show)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, metavar="N",
+                        help=f"size limit of one input file (default {MAX_BYTES})")
+
+
+def _load(paths: list[str], max_bytes: int) -> LoadResult:
+    samples = {s.name: s.path for s in list_samples()}
+    resolved = [str(samples[p]) if p in samples and not _exists(p) else p for p in paths or [DEFAULT_SAMPLE]]
+    return load_paths(resolved, max_bytes=max_bytes)
+
+
+def _exists(path: str) -> bool:
+    from pathlib import Path
+
+    return Path(path).exists()
+
+
+def print_problems(result: LoadResult, out: TextIO, verbose: bool = False) -> None:
+    for problem in result.problems:
+        if problem.severity != Severity.NOTICE or verbose:
+            out.write(f"{problem}\n")
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    result = _load(args.paths, args.max_bytes)
+    print_problems(result, sys.stdout, args.verbose)
+    errors, warnings = len(result.errors), len(result.warnings)
+    print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    result = _load(args.paths, args.max_bytes)
+    if result.cluster is None:
+        print_problems(result, sys.stderr)
+        return 1
+    print_problems(result, sys.stderr)
+    cluster = result.cluster
+    sys.stdout.write(render_summary(cluster))
+    if args.node:
+        if args.node not in cluster.node_by_name:
+            print(f"no node named {args.node!r}; nodes: {', '.join(n.name for n in cluster.nodes)}", file=sys.stderr)
+            return 1
+        from webapp.engine.datapath import render_node_tables
+
+        sys.stdout.write(f"\nDatapath of {args.node}\n")
+        sys.stdout.write(render_node_tables(cluster, args.node))
+    return 0
+
+
+def render_summary(cluster: Cluster) -> str:
+    """The readable summary `show` prints: settings, nodes with their pods, services with their endpoints."""
+    s = cluster.settings
+    lines = [
+        f"Cluster {cluster.name}" + (f" — {cluster.description}" if cluster.description else ""),
+        f"  network: {s.cni} {s.overlay}, bridge {s.bridge}, pods {s.pod_cidr}, services {s.service_cidr}, "
+        f"DNS {s.cluster_dns_ip}, kube-proxy {s.kube_proxy_mode}, nodePorts {s.node_port_range[0]}-"
+        f"{s.node_port_range[1]}",
+        "",
+        "Nodes",
+    ]
+    for node in cluster.nodes:
+        state = "" if node.ready else "  (NotReady)"
+        lines.append(f"  {node.name}  {node.internal_ip} ({node.nic})  podCIDR {node.pod_cidr}{state}")
+        for pod in cluster.pods_by_node.get(node.name, ()):
+            flags = [f for f, on in (("hostNetwork", pod.host_network), ("not ready", not pod.ready),
+                                     ("down", pod.key in cluster.down_pods)) if on]
+            names = ", ".join(c.name for c in pod.containers)
+            lines.append(f"    {pod.key:<40} {str(pod.pod_ip):<15} [{names}]" + (f"  ({', '.join(flags)})"
+                                                                                   if flags else ""))
+    lines += ["", "Services"]
+    for service in cluster.services:
+        if service.type == ServiceType.EXTERNAL_NAME:
+            lines.append(f"  {service.key:<40} ExternalName → {service.external_name}")
+            continue
+        address = "None (headless)" if service.cluster_ip is None else str(service.cluster_ip)
+        extra = ""
+        if service.external_ips:
+            extra += "  externalIPs " + ",".join(map(str, service.external_ips))
+        if service.load_balancer_ips:
+            extra += "  loadBalancer " + ",".join(map(str, service.load_balancer_ips))
+        lines.append(f"  {service.key:<40} {service.type} {address}{extra}")
+        for port in service.ports:
+            node_port = f" nodePort {port.node_port}" if port.node_port else ""
+            label = f"{port.name}: " if port.name else ""
+            backends = [
+                ep.address + ("" if ep.ready else " (not ready)") for ep in cluster.endpoints_for(service, port)
+            ]
+            lines.append(f"    {label}{port.port}/{port.protocol} → {port.target_port}{node_port}: "
+                         + (", ".join(backends) or "no endpoints"))
+    orphans = sorted(set(cluster.endpoints_by_service) - set(cluster.service_by_key))
+    if orphans:
+        lines += ["", "Endpoints without a Service"]
+        for key in orphans:
+            lines.append(f"  {key}")
+            for ep in cluster.endpoints_by_service[key]:
+                where = ", ".join(x for x in (ep.node and f"node {ep.node}", ep.pod and f"pod {ep.pod}") if x)
+                lines.append(f"    {ep.port_name + ': ' if ep.port_name else ''}{ep.address}/{ep.protocol}"
+                             + (f" ({where})" if where else "") + ("" if ep.ready else " (not ready)"))
+    if cluster.external_hosts:
+        lines += ["", "Outside the cluster"]
+        for host in cluster.external_hosts:
+            lines.append(f"  {host.name}  {host.ip}" + (f"  ({host.dns_name})" if host.dns_name else ""))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,500 @@
+"""Drafts → a complete, canonical `Cluster`: every gap filled deterministically, the way a real cluster fills it,
+then the cross-object checks (IP and port clashes, selectors that match nothing).
+
+Facts used (see /work/shared/reference/flannel-and-cidrs.md):
+- node-ipam carves `--node-cidr-mask-size` (default /24) subnets of the cluster CIDR into `node.spec.podCIDR`;
+- host-local IPAM: the bridge holds the subnet's first address (gateway), pods get addresses from `.2` up;
+- kubeadm: service CIDR 10.96.0.0/12, the `kubernetes` Service takes its 1st address, kube-dns its 10th;
+- NodePort range 30000-32767; the API server listens on the control-plane node's InternalIP:6443.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from dataclasses import fields, replace
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Iterable
+
+from webapp.loaders.drafts import Inputs, NodeDraft, Origin, PodDraft, PortDraft, ServiceDraft, loader_origin
+from webapp.loaders.schema import did_you_mean
+from webapp.loaders.workloads import coredns_pods
+from webapp.model import (
+    Bridge,
+    Cluster,
+    Endpoint,
+    KubeProxyMode,
+    NetworkSettings,
+    Node,
+    Overlay,
+    Pod,
+    Protocol,
+    Service,
+    ServicePort,
+    ServiceType,
+    TrafficPolicy,
+)
+from webapp.problems import Problem, Severity
+
+DEFAULT_NODE_NETWORK = IPv4Network("192.168.0.0/24")
+FIRST_NODE_HOST = 11
+"""Default node InternalIPs start at .11 of the node network (node-1 = 192.168.0.11)."""
+DEFAULT_NODES = ("node-1", "node-2")
+API_SERVER_PORT = 6443
+DNS_PORTS = (("dns", 53, Protocol.UDP), ("dns-tcp", 53, Protocol.TCP), ("metrics", 9153, Protocol.TCP))
+FIRST_DYNAMIC_SERVICE_OFFSET = 11
+"""Allocated clusterIPs start after the addresses kubeadm pins (1st: kubernetes, 10th: kube-dns)."""
+
+_ENUMS = {"overlay": Overlay, "bridge": Bridge, "kube_proxy_mode": KubeProxyMode}
+_SETTINGS_FIELDS = {f.name for f in fields(NetworkSettings)}
+
+
+class Filler:
+    """One fill of one load: holds the problems found and a place to report load-wide notices."""
+
+    def __init__(self, inputs: Inputs, anchor: str):
+        self.inputs = inputs
+        self.anchor = anchor
+        self.problems: list[Problem] = list(inputs.problems)
+
+    def notice(self, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(Severity.NOTICE, self.anchor, 1, 1, message, hint=hint))
+
+    def report(self, origin: Origin, severity: Severity, message: str, *path: str | int, hint: str = "") -> None:
+        self.problems.append(origin.problem(severity, message, *path, hint=hint))
+
+    # ------------------------------------------------------------------------------------------ settings
+
+    def settings(self) -> tuple[NetworkSettings, str]:
+        values: dict[str, Any] = dict(self.inputs.settings.values)
+        nic = values.pop("nic", "eth0")
+        for key, enum in _ENUMS.items():
+            if key in values:
+                values[key] = enum(values[key])
+        overlay = values.get("overlay", Overlay.FLANNEL_VXLAN)
+        values.setdefault("cni", "ovs" if overlay == Overlay.OVS_VXLAN else "flannel")
+        values.setdefault("vxlan_port", 4789 if overlay == Overlay.OVS_VXLAN else 8472)
+        if "pod_cidr" not in values:
+            inferred = _supernet(n.pod_cidr for n in self.inputs.nodes if n.pod_cidr is not None)
+            if inferred is not None and not inferred.subnet_of(NetworkSettings.pod_cidr):
+                values["pod_cidr"] = inferred
+                self.notice(f"pod network taken as {inferred}, the range holding the nodes' podCIDRs")
+        if "node_cidr_mask" not in values:
+            first = next((n.pod_cidr for n in self.inputs.nodes if n.pod_cidr is not None), None)
+            if first is not None:
+                values["node_cidr_mask"] = first.prefixlen
+        if "service_cidr" not in values:
+            inferred = _supernet(ipaddress.IPv4Network(s.cluster_ip) for s in self.inputs.services if s.cluster_ip)
+            if inferred is not None and not inferred.subnet_of(NetworkSettings.service_cidr):
+                values["service_cidr"] = inferred
+                self.notice(f"service network taken as {inferred}, the range holding the services' clusterIPs")
+        service_cidr = values.get("service_cidr", NetworkSettings.service_cidr)
+        values.setdefault("cluster_dns_ip", service_cidr.network_address + 10)
+        settings = NetworkSettings(**{k: v for k, v in values.items() if k in _SETTINGS_FIELDS})
+        return settings, nic
+
+    # --------------------------------------------------------------------------------------------- nodes
+
+    def nodes(self, settings: NetworkSettings, nic: str) -> list[Node]:
+        drafts = self._unique(self.inputs.nodes, lambda n: n.name, "node")
+        if not drafts:
+            named = list(dict.fromkeys(p.node for p in self.inputs.pods if p.node))
+            names = named or list(DEFAULT_NODES)
+            drafts = [NodeDraft(name=name, origin=loader_origin(self.anchor)) for name in names]
+            if named:
+                self.notice(f"no nodes given: made nodes {', '.join(names)}, named by the pods")
+            else:
+                self.notice(f"no nodes given: using the default nodes {', '.join(names)}")
+        given_ip = next((n.internal_ip for n in drafts if n.internal_ip is not None), None)
+        node_network = settings.node_network or (
+            IPv4Network(f"{given_ip}/24", strict=False) if given_ip is not None else DEFAULT_NODE_NETWORK
+        )
+        used_ips = {n.internal_ip for n in drafts if n.internal_ip is not None}
+        free_ips = (node_network.network_address + i for i in range(FIRST_NODE_HOST, node_network.num_addresses - 1))
+        used_cidrs = [n.pod_cidr for n in drafts if n.pod_cidr is not None]
+        free_cidrs = (c for c in settings.pod_cidr.subnets(new_prefix=settings.node_cidr_mask)
+                      if not any(c.overlaps(u) for u in used_cidrs))
+        nodes: list[Node] = []
+        for draft in drafts:
+            internal_ip = draft.internal_ip
+            if internal_ip is None:
+                internal_ip = next((a for a in free_ips if a not in used_ips), None)
+                if internal_ip is None:
+                    self._node_problem(draft, f"no free address left in the node network {node_network}")
+                    continue
+                if not draft.origin.added_by_loader and given_ip is not None:
+                    self.notice(f"node {draft.name} has no InternalIP: gave it {internal_ip}")
+            pod_cidr = draft.pod_cidr
+            if pod_cidr is None:
+                pod_cidr = next(free_cidrs, None)
+                if pod_cidr is None:
+                    self._node_problem(draft, f"no free /{settings.node_cidr_mask} left in {settings.pod_cidr}")
+                    continue
+            nodes.append(Node(
+                name=draft.name,
+                internal_ip=internal_ip,
+                pod_cidr=pod_cidr,
+                nic=draft.nic or nic,
+                labels=draft.labels,
+                ready=draft.ready,
+                external_ip=draft.external_ip,
+                source=draft.origin.source_ref(),
+            ))
+        return nodes
+
+    def _node_problem(self, draft: NodeDraft, message: str) -> None:
+        self.report(draft.origin, Severity.ERROR, f"node {draft.name}: {message}")
+
+    def _unique(self, drafts: list[Any], key: Any, what: str) -> list[Any]:
+        seen: dict[str, Any] = {}
+        out = []
+        for draft in drafts:
+            k = key(draft)
+            if k in seen:
+                first = seen[k].origin.source_ref()
+                where = f"first at {first.file}:{first.line}" if first else ""
+                self.report(draft.origin, Severity.ERROR, f"{what} {k} is defined twice", hint=where)
+                continue
+            seen[k] = draft
+            out.append(draft)
+        return out
+
+    # ---------------------------------------------------------------------------------------------- pods
+
+    def pods(self, nodes: list[Node], schedulable: set[str]) -> list[Pod]:
+        by_name = {n.name: n for n in nodes}
+        drafts = self._unique(self.inputs.pods, lambda p: p.key, "pod")
+        load: dict[str, int] = {n.name: 0 for n in nodes}
+        placed: list[tuple[PodDraft, str]] = []
+        waiting: list[PodDraft] = []
+        for draft in drafts:
+            if draft.node is None:
+                waiting.append(draft)
+            elif draft.node not in by_name:
+                self.report(draft.origin, Severity.ERROR, f"node '{draft.node}' of pod {draft.key} is not defined",
+                            *draft.node_at, hint=_names_hint(draft.node, by_name))
+            else:
+                load[draft.node] += 1
+                placed.append((draft, draft.node))
+        targets = [n.name for n in nodes if n.name in schedulable and n.ready] or [n.name for n in nodes]
+        for draft in sorted(waiting, key=lambda d: d.key):
+            target = min(targets, key=lambda name: load[name])  # least loaded, ties: node order
+            load[target] += 1
+            placed.append((draft, target))
+        return self._address(placed, by_name)
+
+    def _address(self, placed: list[tuple[PodDraft, str]], by_name: dict[str, Node]) -> list[Pod]:
+        """Pod IPs: hostNetwork pods share the node IP; others keep theirs or get host-local's next free one."""
+        used: dict[str, set[int]] = defaultdict(set)
+        for draft, node in placed:
+            if draft.pod_ip is not None and not draft.host_network:
+                used[node].add(int(draft.pod_ip))
+        cursor: dict[str, int] = {}
+        pods: list[Pod] = []
+        for draft, node_name in placed:  # host-local hands out addresses in the order pods arrive
+            node = by_name[node_name]
+            if draft.host_network:
+                pod_ip = node.internal_ip
+            elif draft.pod_ip is not None:
+                pod_ip = draft.pod_ip
+            else:
+                cidr = node.pod_cidr
+                last = int(cidr.broadcast_address) - 1
+                candidate = cursor.get(node_name, int(cidr.network_address) + 2)
+                while candidate in used[node_name]:
+                    candidate += 1
+                if candidate > last:
+                    self.report(draft.origin, Severity.ERROR,
+                                f"no free pod IP left in {node_name}'s podCIDR {cidr} for {draft.key}")
+                    continue
+                used[node_name].add(candidate)
+                cursor[node_name] = candidate + 1
+                pod_ip = IPv4Address(candidate)
+            pods.append(Pod(
+                namespace=draft.namespace,
+                name=draft.name,
+                node=node_name,
+                pod_ip=pod_ip,
+                containers=draft.containers,
+                labels=draft.labels,
+                ready=draft.ready,
+                host_network=draft.host_network,
+                owner=draft.owner,
+                source=draft.origin.source_ref(),
+            ))
+        self._check_pod_ips(pods, placed, by_name)
+        return pods
+
+    def _check_pod_ips(self, pods: list[Pod], placed: list[tuple[PodDraft, str]], by_name: dict[str, Node]) -> None:
+        drafts = {d.key: d for d, _ in placed}
+        owner_of_ip: dict[IPv4Address, str] = {}
+        for pod in pods:
+            if pod.host_network:
+                continue
+            draft = drafts[pod.key]
+            node = by_name[pod.node]
+            if pod.pod_ip not in node.pod_cidr:
+                self.report(draft.origin, Severity.ERROR,
+                            f"pod IP {pod.pod_ip} of {pod.key} is outside {node.name}'s podCIDR {node.pod_cidr}",
+                            *draft.ip_at)
+            first = owner_of_ip.setdefault(pod.pod_ip, pod.key)
+            if first != pod.key:
+                self.report(draft.origin, Severity.ERROR,
+                            f"pod IP {pod.pod_ip} of {pod.key} is already used by {first}", *draft.ip_at)
+
+    # ------------------------------------------------------------------------------------------ services
+
+    def well_known(self, settings: NetworkSettings, nodes: list[Node]) -> None:
+        """Add what every real cluster has when the input lacks it: default/kubernetes, kube-dns and CoreDNS."""
+        keys = {s.key for s in self.inputs.services}
+        anchor = loader_origin(self.anchor)
+        if "default/kubernetes" not in keys and nodes:
+            self.inputs.services.append(ServiceDraft(
+                namespace="default", name="kubernetes", origin=anchor,
+                ports=[PortDraft(443, API_SERVER_PORT, name="https")],
+            ))
+            self.notice(f"added Service default/kubernetes ({settings.service_cidr.network_address + 1}:443 → "
+                        f"the API server at {nodes[0].internal_ip}:{API_SERVER_PORT}), as every cluster has it")
+        if "kube-system/kube-dns" not in keys:
+            self.inputs.services.append(ServiceDraft(
+                namespace="kube-system", name="kube-dns", origin=anchor, cluster_ip=settings.cluster_dns_ip,
+                ports=[PortDraft(port, port, proto, name) for name, port, proto in DNS_PORTS],
+                selector=(("k8s-app", "kube-dns"),),
+            ))
+            self.notice(f"added Service kube-system/kube-dns ({settings.cluster_dns_ip}), as every cluster has it")
+        has_dns_pods = any(
+            p.namespace == "kube-system" and dict(p.labels).get("k8s-app") == "kube-dns" for p in self.inputs.pods
+        ) or any(c.makes_dns_pods() for c in self.inputs.controllers)
+        if not has_dns_pods:
+            self.inputs.pods.extend(coredns_pods(anchor, DNS_PORTS))
+            self.notice("added 2 CoreDNS pods (kube-system, k8s-app=kube-dns), as every cluster has them")
+
+    def services(self, settings: NetworkSettings) -> list[Service]:
+        drafts = sorted(self._unique(self.inputs.services, lambda s: s.key, "service"), key=lambda s: s.key)
+        cidr = settings.service_cidr
+        pinned = {"default/kubernetes": cidr.network_address + 1, "kube-system/kube-dns": settings.cluster_dns_ip}
+        used_ips = {int(s.cluster_ip) for s in drafts if s.cluster_ip is not None} | {int(a) for a in pinned.values()}
+        next_ip = int(cidr.network_address) + FIRST_DYNAMIC_SERVICE_OFFSET
+        low, high = settings.node_port_range
+        used_ports = {p.node_port for s in drafts for p in s.ports if p.node_port is not None}
+        used_ports |= {s.health_check_node_port for s in drafts if s.health_check_node_port is not None}
+        next_port = low
+        owner_of_ip: dict[IPv4Address, str] = {}
+        owner_of_port: dict[int, str] = {}
+        services = []
+        for draft in drafts:
+            cluster_ip = draft.cluster_ip
+            if cluster_ip is None and not draft.headless and draft.type != ServiceType.EXTERNAL_NAME:
+                if draft.key in pinned:
+                    cluster_ip = pinned[draft.key]
+                else:
+                    while next_ip in used_ips:
+                        next_ip += 1
+                    if next_ip >= int(cidr.broadcast_address):
+                        self.report(draft.origin, Severity.ERROR, f"no free clusterIP left in {cidr}")
+                        continue
+                    cluster_ip = IPv4Address(next_ip)
+                    used_ips.add(next_ip)
+            if draft.type == ServiceType.EXTERNAL_NAME:
+                cluster_ip = None
+            if cluster_ip is not None:
+                first = owner_of_ip.setdefault(cluster_ip, draft.key)
+                if first != draft.key:
+                    self.report(draft.origin, Severity.ERROR,
+                                f"clusterIP {cluster_ip} of {draft.key} is already used by {first}",
+                                *draft.cluster_ip_at)
+            wants_node_ports = draft.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
+            ports = []
+            own_ports: dict[int, Protocol] = {}
+            for i, port in enumerate(draft.ports):
+                node_port = port.node_port
+                if node_port is not None:
+                    at = (*draft.ports_at, i, "nodePort")
+                    if not low <= node_port <= high:
+                        self.report(draft.origin, Severity.ERROR,
+                                    f"nodePort {node_port} is outside the range {low}-{high}", *at,
+                                    hint="pick a port in the range, or change network.nodePortRange")
+                    first = owner_of_port.setdefault(node_port, draft.key)
+                    if (first != draft.key or own_ports.get(node_port) == port.protocol):
+                        self.report(draft.origin, Severity.ERROR,
+                                    f"nodePort {node_port} is already used by {first}", *at)
+                    own_ports[node_port] = port.protocol
+                elif wants_node_ports:
+                    while next_port in used_ports:
+                        next_port += 1
+                    node_port = next_port
+                    used_ports.add(node_port)
+                    owner_of_port[node_port] = draft.key
+                    own_ports[node_port] = port.protocol
+                ports.append(ServicePort(port.port, port.target_port, port.protocol, port.name, node_port))
+            health_port = draft.health_check_node_port
+            if (health_port is None and draft.type == ServiceType.LOAD_BALANCER
+                    and draft.external_traffic_policy == TrafficPolicy.LOCAL):
+                while next_port in used_ports:
+                    next_port += 1
+                health_port = next_port
+                used_ports.add(health_port)
+            services.append(Service(
+                namespace=draft.namespace,
+                name=draft.name,
+                type=draft.type,
+                cluster_ip=cluster_ip,
+                ports=tuple(ports),
+                selector=draft.selector,
+                external_ips=draft.external_ips,
+                load_balancer_ips=draft.load_balancer_ips,
+                load_balancer_source_ranges=draft.load_balancer_source_ranges,
+                external_name=draft.external_name,
+                external_traffic_policy=draft.external_traffic_policy,
+                internal_traffic_policy=draft.internal_traffic_policy,
+                session_affinity=draft.session_affinity,
+                session_affinity_timeout=draft.session_affinity_timeout,
+                health_check_node_port=health_port,
+                source=draft.origin.source_ref(),
+            ))
+        return services
+
+    # ----------------------------------------------------------------------------------------- endpoints
+
+    def endpoints(self, services: list[Service], pods: list[Pod], nodes: list[Node]) -> list[Endpoint]:
+        given: dict[str, tuple[str, list[Endpoint]]] = {}
+        for draft in self.inputs.endpoints:
+            kind, eps = given.get(draft.service, (draft.kind, []))
+            if kind == "Endpoints" and draft.kind == "EndpointSlice":
+                kind, eps = draft.kind, []  # kube-proxy reads EndpointSlices: they win over Endpoints
+            if kind == draft.kind:
+                eps = eps + draft.endpoints
+            given[draft.service] = (kind, eps)
+        service_drafts = {s.key: s for s in self.inputs.services}
+        index = _LabelIndex(pods)
+        endpoints: list[Endpoint] = []
+        for service in services:
+            draft = service_drafts[service.key]
+            selected = index.select(service.namespace, service.selector) if service.selector else []
+            if service.selector and not selected and service.type != ServiceType.EXTERNAL_NAME:
+                self.report(draft.origin, Severity.WARNING,
+                            f"selector {_selector_text(service.selector)} of Service {service.key} matches no pod",
+                            *_selector_at(draft))
+            for i, port in enumerate(service.ports):
+                if isinstance(port.target_port, str) and selected and not any(
+                    p.find_port(port.target_port, port.protocol) for p in selected
+                ):
+                    self.report(draft.origin, Severity.WARNING,
+                                f"no pod selected by Service {service.key} has a port named '{port.target_port}'",
+                                *draft.ports_at, i, "targetPort")
+            if service.key in given:
+                endpoints.extend(given.pop(service.key)[1])
+            elif service.key == "default/kubernetes" and nodes:
+                endpoints.extend(
+                    Endpoint(service.key, p.name, nodes[0].internal_ip, API_SERVER_PORT, p.protocol, nodes[0].name)
+                    for p in service.ports
+                )
+            elif service.type != ServiceType.EXTERNAL_NAME:
+                endpoints.extend(_derive(service, selected))
+        for key, (kind, eps) in given.items():
+            endpoints.extend(eps)  # endpoints of a service not in the input: kept as read
+            self.notice(f"{kind} of {key} kept, though there is no Service {key}")
+        return endpoints
+
+
+def _derive(service: Service, selected: list[Pod]) -> Iterable[Endpoint]:
+    """The endpoints the EndpointSlice controller would write: one per selected pod and port it serves."""
+    for port in service.ports:
+        for pod in selected:
+            if isinstance(port.target_port, int):
+                number = port.target_port
+            else:
+                found = pod.find_port(port.target_port, port.protocol)
+                if found is None:
+                    continue
+                number = found[1].container_port
+            yield Endpoint(
+                service=service.key, port_name=port.name, ip=pod.pod_ip, port=number, protocol=port.protocol,
+                node=pod.node, pod=pod.key, ready=pod.ready, serving=pod.ready,
+            )
+
+
+class _LabelIndex:
+    """Pods by (namespace, label, value), for selector matching in large clusters."""
+
+    def __init__(self, pods: list[Pod]):
+        self.pods = pods
+        self.by_label: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        for i, pod in enumerate(pods):
+            for key, value in pod.labels:
+                self.by_label[(pod.namespace, key, value)].append(i)
+
+    def select(self, namespace: str, selector: tuple[tuple[str, str], ...]) -> list[Pod]:
+        sets = sorted((self.by_label.get((namespace, k, v), []) for k, v in selector), key=len)
+        if not sets or not sets[0]:
+            return []
+        chosen = set(sets[0])
+        for other in sets[1:]:
+            chosen.intersection_update(other)
+        return [self.pods[i] for i in sorted(chosen)]
+
+
+def _selector_text(selector: tuple[tuple[str, str], ...]) -> str:
+    return ",".join(f"{k}={v}" for k, v in selector)
+
+
+def _selector_at(draft: ServiceDraft) -> tuple[str, ...]:
+    return ("spec", "selector") if draft.ports_at[:1] == ("spec",) else ("selector",)
+
+
+def _names_hint(name: str, names: Iterable[str]) -> str:
+    return did_you_mean(name, list(names))
+
+
+def _supernet(networks: Iterable[IPv4Network]) -> IPv4Network | None:
+    """The smallest network holding all of `networks`, widened to at least a /16."""
+    result: IPv4Network | None = None
+    for net in networks:
+        if result is None:
+            result = net
+        while not net.subnet_of(result):
+            result = result.supernet()
+    if result is not None and result.prefixlen > 16:
+        result = result.supernet(new_prefix=16)
+    return result
+
+
+def build_cluster(inputs: Inputs, anchor: str) -> tuple[Cluster | None, list[Problem]]:
+    """Fill every gap of `inputs` and check the result; the cluster is None when there are errors."""
+    filler = Filler(inputs, anchor)
+    settings, nic = filler.settings()
+    nodes = filler.nodes(settings, nic)
+    if not settings.node_network and any(n.internal_ip in DEFAULT_NODE_NETWORK for n in nodes) and not any(
+        d.internal_ip for d in inputs.nodes
+    ):
+        settings = replace(settings, node_network=DEFAULT_NODE_NETWORK)
+    for controller in inputs.controllers:
+        if (controller.namespace, f"{controller.kind}/{controller.name}") not in inputs.owned:
+            inputs.pods.extend(controller.expand([n.name for n in nodes]))
+    filler.well_known(settings, nodes)
+    schedulable = {d.name for d in inputs.nodes if d.schedulable} if inputs.nodes else {n.name for n in nodes}
+    pods = filler.pods(nodes, schedulable)
+    services = filler.services(settings)
+    endpoints = filler.endpoints(services, pods, nodes)
+    problems = filler.problems
+    down = frozenset(d.key for d in inputs.pods if d.down)
+    if any(p.severity == Severity.ERROR for p in problems):
+        return None, problems
+    cluster = Cluster(
+        name=inputs.name or "cluster",
+        settings=settings,
+        nodes=tuple(nodes),
+        pods=tuple(sorted(pods, key=lambda p: (p.namespace, p.name))),
+        services=tuple(sorted(services, key=lambda s: (s.namespace, s.name))),
+        endpoints=tuple(sorted(endpoints, key=_endpoint_order)),
+        network_policies=tuple(sorted(inputs.network_policies, key=lambda n: (n.namespace, n.name))),
+        external_hosts=tuple(inputs.external_hosts),
+        description=inputs.description,
+        down_pods=down,
+    )
+    return cluster, problems
+
+
+def _endpoint_order(ep: Endpoint) -> tuple[Any, ...]:
+    return (ep.service, ep.port_name or "", int(ep.ip), ep.port, str(ep.protocol), ep.pod or "")
+

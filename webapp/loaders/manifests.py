@@ -1,0 +1,530 @@
+"""Input B: real Kubernetes objects (as `kubectl get -o yaml|json` prints them, or as applied) → drafts.
+
+The fields read are listed in docs/kubernetes-fields.md. Kinds not read are skipped with one notice per kind.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from dataclasses import dataclass, field
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Callable
+
+import yaml
+
+from webapp.loaders.documents import Document
+from webapp.loaders.drafts import EndpointsDraft, Inputs, NodeDraft, Origin, PodDraft, PortDraft, ServiceDraft
+from webapp.loaders.schema import describe, did_you_mean
+from webapp.loaders.workloads import PodTemplate, Workload
+from webapp.model import (
+    Container,
+    ContainerPort,
+    Endpoint,
+    KubeProxyMode,
+    NetworkPolicy,
+    Overlay,
+    Protocol,
+    ServiceType,
+    SessionAffinity,
+    TrafficPolicy,
+    labels_of,
+)
+from webapp.problems import Severity
+
+WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+FLANNEL_CONFIGMAP = "kube-flannel-cfg"
+KUBE_PROXY_CONFIGMAP = "kube-proxy"
+FINISHED_PHASES = ("Succeeded", "Failed")
+"""Pods in these phases hold no IP any more (kubelet tore their sandbox down); they are left out."""
+
+
+class Bad(Exception):
+    """A field with a wrong value: where it is (below the object) and what is wrong."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str, hint: str = ""):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        self.hint = hint
+
+
+@dataclass
+class _Skipped:
+    origin: Origin
+    reason: str
+    count: int = 0
+
+
+@dataclass
+class ManifestReader:
+    inputs: Inputs
+    skipped: dict[str, _Skipped] = field(default_factory=dict)
+    origin: Origin | None = None
+    """The object being read (field problems are located below it)."""
+
+    def field(self, reader: Callable[..., Any], value: Any, at: tuple[str | int, ...], *extra: Any) -> Any:
+        """`reader(value, at)`, or None after recording its problem: one object can have several bad fields."""
+        try:
+            return reader(value, at, *extra)
+        except Bad as bad:
+            assert self.origin is not None
+            self.inputs.problems.append(self.origin.problem(Severity.ERROR, bad.message, *bad.path, hint=bad.hint))
+            return None
+
+    def read(self, data: Any, origin: Origin) -> None:
+        if not isinstance(data, dict):
+            self.inputs.problems.append(origin.problem(
+                Severity.ERROR, f"expected a Kubernetes object or cluster YAML mapping, got {describe(data)}"))
+            return
+        kind = data.get("kind")
+        if kind is None or "apiVersion" not in data:
+            missing = "kind" if kind is None else "apiVersion"
+            self.inputs.problems.append(origin.problem(
+                Severity.ERROR, f"document has no '{missing}': neither a Kubernetes object nor cluster YAML",
+                hint="cluster YAML has nodes, network, services, pods or external at the top"))
+            return
+        if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list)):
+            for i, item in enumerate(data.get("items") or ()):
+                self.read(item, origin.child("items", i))
+            return
+        handler = _HANDLERS.get(kind)
+        if handler is None or (kind == "ConfigMap" and not _is_read_configmap(data)):
+            self._skip(str(kind), origin)
+            return
+        self.origin = origin
+        try:
+            handler(self, data, origin)
+        except Bad as bad:
+            self.inputs.problems.append(origin.problem(Severity.ERROR, bad.message, *bad.path, hint=bad.hint))
+
+    def _skip(self, kind: str, origin: Origin, reason: str = "not part of the network model") -> None:
+        entry = self.skipped.setdefault(kind, _Skipped(origin, reason))
+        entry.count += 1
+
+    def finish(self) -> None:
+        """One notice per skipped kind, at its first object."""
+        for kind, entry in self.skipped.items():
+            what = f"{entry.count} {kind} objects" if entry.count > 1 else f"a {kind}"
+            self.inputs.problems.append(entry.origin.problem(Severity.NOTICE, f"skipped {what}: {entry.reason}"))
+        self.skipped.clear()
+
+    # ----------------------------------------------------------------------------------------- kinds
+
+    def node(self, data: dict[str, Any], origin: Origin) -> None:
+        meta = _meta(data)
+        spec = _mapping(data, "spec")
+        status = _mapping(data, "status")
+        internal = external = None
+        internal_at: tuple[str | int, ...] = ("status", "addresses")
+        for i, address in enumerate(_list(status, "addresses", ("status",))):
+            if not isinstance(address, dict):
+                continue
+            kind = address.get("type")
+            if kind == "InternalIP" and internal is None and _is_ipv4(address.get("address")):
+                internal = self.field(_ip, address.get("address"), ("status", "addresses", i, "address"))
+                internal_at = ("status", "addresses", i, "address")
+            elif kind == "ExternalIP" and external is None and _is_ipv4(address.get("address")):
+                external = self.field(_ip, address.get("address"), ("status", "addresses", i, "address"))
+        cidr_at: tuple[str | int, ...] = ("spec", "podCIDR")
+        pod_cidr = self.field(_cidr, spec.get("podCIDR"), cidr_at) if spec.get("podCIDR") else None
+        if pod_cidr is None:
+            for i, text in enumerate(_list(spec, "podCIDRs", ("spec",))):
+                if isinstance(text, str) and ":" not in text:
+                    cidr_at = ("spec", "podCIDRs", i)
+                    pod_cidr = self.field(_cidr, text, cidr_at)
+                    break
+        ready = True
+        for condition in _list(status, "conditions", ("status",)):
+            if isinstance(condition, dict) and condition.get("type") == "Ready":
+                ready = condition.get("status") == "True"
+        self.inputs.nodes.append(NodeDraft(
+            name=meta.name, origin=origin, internal_ip=internal, pod_cidr=pod_cidr, labels=meta.labels,
+            ready=ready, schedulable=not spec.get("unschedulable", False) and not _no_schedule(spec),
+            external_ip=external,
+            ip_at=internal_at, pod_cidr_at=cidr_at,
+        ))
+
+    def pod(self, data: dict[str, Any], origin: Origin) -> None:
+        meta = _meta(data)
+        spec = _mapping(data, "spec")
+        status = _mapping(data, "status")
+        if status.get("phase") in FINISHED_PHASES:
+            self._skip(f"{status['phase']} Pod", origin, "a finished pod holds no IP")
+            return
+        pod_ip = None
+        ip_at: tuple[str | int, ...] = ("status", "podIP")
+        if status.get("podIP"):
+            if _is_ipv4(status["podIP"]):
+                pod_ip = self.field(_ip, status["podIP"], ip_at)
+            else:
+                for i, entry in enumerate(_list(status, "podIPs", ("status",))):
+                    if isinstance(entry, dict) and _is_ipv4(entry.get("ip")):
+                        ip_at = ("status", "podIPs", i, "ip")
+                        pod_ip = self.field(_ip, entry["ip"], ip_at)
+                        break
+                if pod_ip is None:
+                    raise Bad(ip_at, f"expected an IPv4 address, got {describe(status['podIP'])}")
+        ready = True
+        for condition in _list(status, "conditions", ("status",)):
+            if isinstance(condition, dict) and condition.get("type") == "Ready":
+                ready = condition.get("status") == "True"
+        containers, host_network, node = _pod_spec(self.field, spec, ("spec",))
+        self.inputs.pods.append(PodDraft(
+            namespace=meta.namespace, name=meta.name, origin=origin, containers=containers, node=node,
+            pod_ip=pod_ip, labels=meta.labels, ready=ready, host_network=host_network, owner=meta.controller,
+            ip_at=ip_at, node_at=("spec", "nodeName"),
+        ))
+        if meta.controller:
+            self.inputs.owned.add((meta.namespace, meta.controller))
+
+    def service(self, data: dict[str, Any], origin: Origin) -> None:
+        meta = _meta(data)
+        spec = _mapping(data, "spec")
+        status = _mapping(data, "status")
+        kind = self.field(_enum, spec.get("type", "ClusterIP"), ("spec", "type"), ServiceType)
+        cluster_ip_text = spec.get("clusterIP")
+        headless = cluster_ip_text == "None"
+        cluster_ip = None
+        if cluster_ip_text and not headless and kind != ServiceType.EXTERNAL_NAME:
+            cluster_ip = self.field(_ip, cluster_ip_text, ("spec", "clusterIP"))
+        ports = []
+        for i, port in enumerate(_list(spec, "ports", ("spec",))):
+            at = ("spec", "ports", i)
+            if not isinstance(port, dict):
+                raise Bad(at, f"expected a port mapping, got {describe(port)}")
+            number = self.field(_port, port.get("port"), at + ("port",))
+            target = port.get("targetPort", number)
+            if isinstance(target, str) and target.isdigit():
+                target = int(target)
+            if isinstance(target, int):
+                target = self.field(_port, target, at + ("targetPort",))
+            elif not isinstance(target, str) or not target:
+                raise Bad(at + ("targetPort",), f"expected a port number or a port name, got {describe(target)}")
+            node_port = port.get("nodePort")
+            ports.append(PortDraft(
+                port=number,
+                target_port=target,
+                protocol=self.field(_enum, port.get("protocol", "TCP"), at + ("protocol",), Protocol),
+                name=port.get("name") or None,
+                node_port=self.field(_port, node_port, at + ("nodePort",)) if node_port is not None else None,
+            ))
+        lb_ips = [
+            self.field(_ip, entry["ip"], ("status", "loadBalancer", "ingress", i, "ip"))
+            for i, entry in enumerate(_list(_mapping(status, "loadBalancer"), "ingress", ("status", "loadBalancer")))
+            if isinstance(entry, dict) and entry.get("ip")
+        ]
+        if not lb_ips and spec.get("loadBalancerIP"):
+            lb_ips = [self.field(_ip, spec["loadBalancerIP"], ("spec", "loadBalancerIP"))]
+        affinity = _mapping(_mapping(spec, "sessionAffinityConfig"), "clientIP")
+        health = spec.get("healthCheckNodePort")
+        self.inputs.services.append(ServiceDraft(
+            namespace=meta.namespace, name=meta.name, origin=origin, type=kind, cluster_ip=cluster_ip,
+            headless=headless, ports=ports, selector=labels_of(_mapping(spec, "selector")),
+            external_ips=tuple(self.field(_ip, a, ("spec", "externalIPs", i))
+                               for i, a in enumerate(_list(spec, "externalIPs", ("spec",)))),
+            load_balancer_ips=tuple(lb_ips),
+            load_balancer_source_ranges=tuple(
+                self.field(_cidr, c, ("spec", "loadBalancerSourceRanges", i), False)
+                for i, c in enumerate(_list(spec, "loadBalancerSourceRanges", ("spec",)))),
+            external_name=spec.get("externalName"),
+            external_traffic_policy=self.field(_policy, spec.get("externalTrafficPolicy"),
+                                               ("spec", "externalTrafficPolicy")),
+            internal_traffic_policy=self.field(_policy, spec.get("internalTrafficPolicy"),
+                                               ("spec", "internalTrafficPolicy")),
+            session_affinity=self.field(_enum, spec.get("sessionAffinity", "None"), ("spec", "sessionAffinity"),
+                                        SessionAffinity),
+            session_affinity_timeout=int(affinity.get("timeoutSeconds", 10800)),
+            health_check_node_port=self.field(_port, health, ("spec", "healthCheckNodePort")) if health else None,
+            cluster_ip_at=("spec", "clusterIP"), ports_at=("spec", "ports"),
+        ))
+
+    def endpoints(self, data: dict[str, Any], origin: Origin) -> None:
+        meta = _meta(data)
+        service = f"{meta.namespace}/{meta.name}"
+        endpoints = []
+        for s, subset in enumerate(_list(data, "subsets", ())):
+            if not isinstance(subset, dict):
+                continue
+            ports = _endpoint_ports(self.field, subset, ("subsets", s))
+            for field_name, ready in (("addresses", True), ("notReadyAddresses", False)):
+                for a, address in enumerate(_list(subset, field_name, ("subsets", s))):
+                    at = ("subsets", s, field_name, a)
+                    if not isinstance(address, dict):
+                        raise Bad(at, f"expected an address mapping, got {describe(address)}")
+                    ip = self.field(_ip, address.get("ip"), at + ("ip",))
+                    for name, port, proto in ports:
+                        endpoints.append(Endpoint(service, name, ip, port, proto, address.get("nodeName"),
+                                                  _target(address.get("targetRef")), ready, ready))
+        self.inputs.endpoints.append(EndpointsDraft(service, "Endpoints", origin, endpoints))
+
+    def endpoint_slice(self, data: dict[str, Any], origin: Origin) -> None:
+        meta = _meta(data)
+        if data.get("addressType", "IPv4") != "IPv4":
+            self._skip(f"{data.get('addressType')} EndpointSlice", origin, "only IPv4 is modelled")
+            return
+        owner = dict(meta.labels).get("kubernetes.io/service-name", meta.name)
+        service = f"{meta.namespace}/{owner}"
+        ports = _endpoint_ports(self.field, data, ())
+        endpoints = []
+        for e, entry in enumerate(_list(data, "endpoints", ())):
+            at = ("endpoints", e)
+            if not isinstance(entry, dict):
+                raise Bad(at, f"expected an endpoint mapping, got {describe(entry)}")
+            conditions = _mapping(entry, "conditions")
+            ready = conditions.get("ready") is not False  # nil means ready
+            serving = conditions.get("serving", ready) is not False
+            terminating = conditions.get("terminating") is True
+            for a, address in enumerate(_list(entry, "addresses", at)):
+                ip = self.field(_ip, address, at + ("addresses", a))
+                for name, port, proto in ports:
+                    endpoints.append(Endpoint(service, name, ip, port, proto, entry.get("nodeName"),
+                                              _target(entry.get("targetRef")), ready, serving, terminating))
+        self.inputs.endpoints.append(EndpointsDraft(service, "EndpointSlice", origin, endpoints))
+
+    def network_policy(self, data: dict[str, Any], origin: Origin) -> None:
+        meta = _meta(data)
+        spec = _mapping(data, "spec")
+        self.inputs.network_policies.append(NetworkPolicy(
+            namespace=meta.namespace, name=meta.name,
+            pod_selector=labels_of(_mapping(_mapping(spec, "podSelector"), "matchLabels")),
+            policy_types=tuple(str(t) for t in _list(spec, "policyTypes", ("spec",))),
+            ingress_json=json.dumps(spec.get("ingress") or [], sort_keys=True),
+            egress_json=json.dumps(spec.get("egress") or [], sort_keys=True),
+            source=origin.source_ref(),
+        ))
+
+    def workload(self, data: dict[str, Any], origin: Origin) -> None:
+        meta = _meta(data)
+        spec = _mapping(data, "spec")
+        template = _mapping(spec, "template")
+        labels = labels_of(_mapping(_mapping(template, "metadata"), "labels"))
+        containers, host_network, node = _pod_spec(self.field, _mapping(template, "spec"), ("spec", "template", "spec"))
+        replicas = spec.get("replicas", 1)
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise Bad(("spec", "replicas"), f"expected a number of replicas, got {describe(replicas)}")
+        self.inputs.controllers.append(Workload(
+            kind=data["kind"], namespace=meta.namespace, name=meta.name, origin=origin,
+            template=PodTemplate(labels, containers, host_network, node, raw=template), replicas=replicas,
+        ))
+        if meta.controller:
+            self.inputs.owned.add((meta.namespace, meta.controller))
+
+    def configmap(self, data: dict[str, Any], origin: Origin) -> None:
+        values = _mapping(data, "data")
+        if _meta(data).name == FLANNEL_CONFIGMAP:
+            self._flannel(values, origin)
+        else:
+            self._kube_proxy_conf(values.get("config.conf"), origin.child("data", "config.conf"), ("data",))
+
+    def _flannel(self, values: dict[str, Any], origin: Origin) -> None:
+        at = ("data", "net-conf.json")
+        try:
+            conf = json.loads(values.get("net-conf.json") or "{}")
+        except json.JSONDecodeError as exc:
+            raise Bad(at, f"net-conf.json is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+        if not isinstance(conf, dict):
+            raise Bad(at, "net-conf.json is not a JSON object")
+        settings = self.inputs.settings
+        here = origin.child(*at)
+        settings.set("cni", "flannel", here)
+        if "Network" in conf:
+            settings.set("pod_cidr", self.field(_cidr, conf["Network"], at), here)
+        backend = conf.get("Backend") or {}
+        backend_type = str(backend.get("Type", "vxlan")).lower()
+        overlays = {"vxlan": Overlay.FLANNEL_VXLAN, "host-gw": Overlay.FLANNEL_HOST_GW}
+        if backend_type not in overlays:
+            raise Bad(at, f"flannel backend '{backend_type}' is not supported", hint="use vxlan or host-gw")
+        settings.set("overlay", overlays[backend_type], here)
+        if "VNI" in backend:
+            settings.set("vxlan_vni", int(backend["VNI"]), here)
+        if backend.get("Port"):
+            settings.set("vxlan_port", int(backend["Port"]), here)
+
+    def kube_proxy_configuration(self, data: dict[str, Any], origin: Origin) -> None:
+        mode = data.get("mode") or "iptables"
+        modes = [str(m) for m in KubeProxyMode]
+        if mode not in modes:
+            raise Bad(("mode",), f"kube-proxy mode '{mode}' is not supported", hint="use " + ", ".join(modes))
+        self.inputs.settings.set("kube_proxy_mode", KubeProxyMode(mode), origin.child("mode"))
+        if data.get("clusterCIDR"):
+            cidr = str(data["clusterCIDR"]).split(",")[0]
+            self.inputs.settings.set("pod_cidr", self.field(_cidr, cidr, ("clusterCIDR",)),
+                                     origin.child("clusterCIDR"))
+
+    def _kube_proxy_conf(self, text: Any, origin: Origin, at: tuple[str, ...]) -> None:
+        """kubeadm's `kube-proxy` ConfigMap: its `config.conf` holds a KubeProxyConfiguration."""
+        try:
+            conf = yaml.safe_load(text) if isinstance(text, str) else None
+        except yaml.YAMLError:
+            conf = None
+        if not isinstance(conf, dict) or conf.get("kind") != "KubeProxyConfiguration":
+            raise Bad(at, "config.conf of the kube-proxy ConfigMap holds no KubeProxyConfiguration")
+        self.kube_proxy_configuration(conf, origin)
+
+
+_HANDLERS: dict[str, Callable[[ManifestReader, dict[str, Any], Origin], None]] = {
+    "Node": ManifestReader.node,
+    "Pod": ManifestReader.pod,
+    "Service": ManifestReader.service,
+    "Endpoints": ManifestReader.endpoints,
+    "EndpointSlice": ManifestReader.endpoint_slice,
+    "NetworkPolicy": ManifestReader.network_policy,
+    "ConfigMap": ManifestReader.configmap,
+    "KubeProxyConfiguration": ManifestReader.kube_proxy_configuration,
+    **{kind: ManifestReader.workload for kind in WORKLOAD_KINDS},
+}
+
+
+def _is_read_configmap(data: dict[str, Any]) -> bool:
+    meta = data.get("metadata") or {}
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name == FLANNEL_CONFIGMAP or (name == KUBE_PROXY_CONFIGMAP and "config.conf" in (data.get("data") or {}))
+
+
+def read_manifest(doc: Document, reader: ManifestReader) -> None:
+    """Add one manifest document (a single object or a List) to the reader's inputs."""
+    reader.read(doc.data, Origin(doc))
+
+
+# ----------------------------------------------------------------------------------------- field readers
+
+
+@dataclass(frozen=True)
+class _Meta:
+    name: str
+    namespace: str
+    labels: tuple[tuple[str, str], ...]
+    controller: str | None
+
+
+def _meta(data: dict[str, Any]) -> _Meta:
+    meta = data.get("metadata")
+    if not isinstance(meta, dict):
+        raise Bad(("metadata",), "object has no metadata")
+    name = meta.get("name")
+    if not name or not isinstance(name, str):
+        raise Bad(("metadata",), "object has no metadata.name")
+    labels = meta.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise Bad(("metadata", "labels"), f"expected a map of labels, got {describe(labels)}")
+    controller = None
+    for ref in meta.get("ownerReferences") or ():
+        if isinstance(ref, dict) and ref.get("controller"):
+            controller = f"{ref.get('kind')}/{ref.get('name')}"
+    return _Meta(name, str(meta.get("namespace") or "default"), labels_of(labels), controller)
+
+
+def _no_schedule(spec: dict[str, Any]) -> bool:
+    """A NoSchedule/NoExecute taint keeps the loader's scheduler away (tolerations are not modelled)."""
+    return any(isinstance(t, dict) and t.get("effect") in ("NoSchedule", "NoExecute")
+               for t in spec.get("taints") or ())
+
+
+def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _list(data: dict[str, Any], key: str, at: tuple[str | int, ...]) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Bad(at + (key,), f"expected a list, got {describe(value)}")
+    return value
+
+
+def _is_ipv4(text: Any) -> bool:
+    return isinstance(text, str) and text.count(".") == 3 and ":" not in text
+
+
+def _ip(text: Any, at: tuple[str | int, ...]) -> IPv4Address:
+    try:
+        return _parse_ip(text)
+    except (ValueError, TypeError, OSError):
+        raise Bad(at, f"expected an IPv4 address, got {describe(text)}") from None
+
+
+@lru_cache(maxsize=131072)
+def _parse_ip(text: str) -> IPv4Address:
+    """Dotted-quad IPv4 (inet_pton is strict: four decimal octets), cached: a dump repeats each pod IP."""
+    return IPv4Address(socket.inet_pton(socket.AF_INET, text))
+
+
+def _cidr(text: Any, at: tuple[str | int, ...], strict: bool = True) -> IPv4Network:
+    try:
+        if not isinstance(text, str) or "/" not in text:
+            raise ValueError
+        return ipaddress.IPv4Network(text, strict=strict)
+    except ValueError:
+        raise Bad(at, f"expected an IPv4 CIDR such as 10.244.0.0/16, got {describe(text)}") from None
+
+
+def _port(value: Any, at: tuple[str | int, ...]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise Bad(at, f"expected a port number (1-65535), got {describe(value)}")
+    return value
+
+
+def _enum(value: Any, at: tuple[str | int, ...], enum: Any) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        choices = [str(v) for v in enum]
+        raise Bad(at, f"expected one of {', '.join(choices)}, got {describe(value)}",
+                  did_you_mean(str(value), choices)) from None
+
+
+def _policy(value: Any, at: tuple[str | int, ...]) -> TrafficPolicy:
+    return TrafficPolicy.CLUSTER if value in (None, "") else _enum(value, at, TrafficPolicy)
+
+
+def _target(ref: Any) -> str | None:
+    if isinstance(ref, dict) and ref.get("kind") == "Pod" and ref.get("name"):
+        return f"{ref.get('namespace') or 'default'}/{ref['name']}"
+    return None
+
+
+def _endpoint_ports(check: Callable[..., Any], data: dict[str, Any], at: tuple[str | int, ...]
+                    ) -> list[tuple[str | None, int, Protocol]]:
+    ports = []
+    for p, port in enumerate(_list(data, "ports", at)):
+        here = at + ("ports", p)
+        if not isinstance(port, dict):
+            raise Bad(here, f"expected a port mapping, got {describe(port)}")
+        ports.append((
+            port.get("name") or None,
+            check(_port, port.get("port"), here + ("port",)),
+            check(_enum, port.get("protocol", "TCP"), here + ("protocol",), Protocol),
+        ))
+    return ports
+
+
+def _pod_spec(check: Callable[..., Any], spec: dict[str, Any], at: tuple[str | int, ...]
+              ) -> tuple[tuple[Container, ...], bool, str | None]:
+    """containers (with their ports), hostNetwork and nodeName of a pod spec."""
+    containers = []
+    for c, container in enumerate(_list(spec, "containers", at)):
+        here = at + ("containers", c)
+        if not isinstance(container, dict):
+            raise Bad(here, f"expected a container mapping, got {describe(container)}")
+        ports = []
+        for p, port in enumerate(_list(container, "ports", here)):
+            port_at = here + ("ports", p)
+            if not isinstance(port, dict):
+                raise Bad(port_at, f"expected a port mapping, got {describe(port)}")
+            host_port = port.get("hostPort")
+            ports.append(ContainerPort(
+                container_port=check(_port, port.get("containerPort"), port_at + ("containerPort",)),
+                protocol=check(_enum, port.get("protocol", "TCP"), port_at + ("protocol",), Protocol),
+                name=port.get("name") or None,
+                host_port=check(_port, host_port, port_at + ("hostPort",)) if host_port else None,
+            ))
+        containers.append(Container(str(container.get("name", f"container-{c}")), str(container.get("image", "")),
+                                    tuple(ports)))
+    node = spec.get("nodeName") or None
+    return tuple(containers), spec.get("hostNetwork") is True, node
+

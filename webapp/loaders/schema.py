@@ -1,0 +1,429 @@
+"""The cluster YAML format, declared once: field table → validation (unknown keys with a "did you mean" hint,
+types, ranges) and → the published JSON Schema (`webapp/schema/cluster.schema.json`)."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, Callable
+
+from webapp.loaders.drafts import Origin
+from webapp.model import Bridge, KubeProxyMode, Overlay, Protocol, ServiceType, SessionAffinity, TrafficPolicy
+from webapp.problems import Problem, Severity
+
+SCHEMA_FILE = FsPath(__file__).resolve().parent.parent / "schema" / "cluster.schema.json"
+SCHEMA_ID = "https://k8s-netviz.invalid/schema/cluster.schema.json"
+
+
+@dataclass(frozen=True)
+class Scalar:
+    kind: str
+    """string, integer, boolean, ipv4, cidr, port, target-port, port-range, cluster-ip, enum, labels."""
+    doc: str
+    values: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: "Spec"
+    doc: str
+
+
+@dataclass(frozen=True)
+class Obj:
+    name: str
+    doc: str
+    shorthand: Scalar | None = None
+    """A scalar that may stand for the whole object (e.g. a port number for a port)."""
+    shorthand_key: str = ""
+
+
+Spec = Scalar | ListOf | Obj
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    title: str
+    fields: dict[str, Spec]
+    required: tuple[str, ...] = ()
+    doc: str = ""
+
+
+def _enum(enum: type, doc: str, default: Any = None) -> Scalar:
+    return Scalar("enum", doc, tuple(str(v) for v in enum), default=default)
+
+
+_PORT = Scalar("port", "A TCP/UDP port number, 1-65535.")
+_PROTOCOL = _enum(Protocol, "Transport protocol.", "TCP")
+_LABELS = Scalar("labels", "Labels: a map of strings.")
+_NAMESPACE = Scalar("string", "Namespace (inherited: cluster → node → pod).", default="default")
+
+OBJECTS: dict[str, ObjectSpec] = {
+    "cluster": ObjectSpec("cluster", {
+        "kind": Scalar("enum", "Optional marker of the format.", ("Cluster",)),
+        "apiVersion": Scalar("enum", "Optional marker of the format.", ("k8s-netviz/v1",)),
+        "name": Scalar("string", "Cluster name shown in the app.", default="cluster"),
+        "title": Scalar("string", "Short title in the sample picker (default: the name)."),
+        "description": Scalar("string", "One line shown in the sample list.", default=""),
+        "namespace": _NAMESPACE,
+        "network": Obj("network", "Cluster-wide network settings."),
+        "nodes": ListOf(Obj("node", "A node."), "The nodes, in display order (default: node-1 and node-2)."),
+        "pods": ListOf(Obj("pod", "A pod."), "Pods not placed under a node: scheduled onto the nodes."),
+        "services": ListOf(Obj("service", "A Service."), "Services."),
+        "external": ListOf(Obj("external", "An outside host."), "Hosts outside the cluster (clients)."),
+    }, doc="A whole cluster in the project's short authoring format."),
+    "network": ObjectSpec("network", {
+        "cni": Scalar("string", "CNI name (default follows the overlay: flannel, or ovs)."),
+        "overlay": _enum(Overlay, "How pod traffic crosses nodes.", "flannel-vxlan"),
+        "bridge": _enum(Bridge, "The node bridge pods attach to.", "cni0"),
+        "podCIDR": Scalar("cidr", "Cluster pod network; node podCIDRs are carved from it.", default="10.244.0.0/16"),
+        "nodeCIDRMask": Scalar("integer", "Prefix length of each node's podCIDR.", minimum=8, maximum=30, default=24),
+        "serviceCIDR": Scalar("cidr", "Service (clusterIP) range.", default="10.96.0.0/12"),
+        "clusterDNS": Scalar("ipv4", "kube-dns clusterIP (default: 10th address of serviceCIDR)."),
+        "clusterDomain": Scalar("string", "DNS domain of the cluster.", default="cluster.local"),
+        "kubeProxy": _enum(KubeProxyMode, "kube-proxy mode.", "iptables"),
+        "nodePortRange": Scalar("port-range", "NodePort range, `FIRST-LAST`.", default="30000-32767"),
+        "nodeNetwork": Scalar("cidr", "The underlay the nodes' NICs sit on.", default="192.168.0.0/24"),
+        "nic": Scalar("string", "Default node NIC name.", default="eth0"),
+        "mtu": Scalar("integer", "NIC MTU.", minimum=576, maximum=9216, default=1500),
+        "vxlanVNI": Scalar("integer", "VXLAN network identifier.", minimum=0, maximum=16777215),
+        "vxlanPort": Scalar("port", "VXLAN UDP port (flannel 8472, OVS 4789)."),
+        "ipMasq": Scalar("boolean", "Masquerade pod traffic leaving the pod network.", default=True),
+    }, doc="Cluster-wide network settings."),
+    "node": ObjectSpec("node", {
+        "name": Scalar("string", "Node name."),
+        "ip": Scalar("ipv4", "InternalIP (default: next free address of nodeNetwork from .11)."),
+        "podCIDR": Scalar("cidr", "Node pod subnet (default: next free /nodeCIDRMask of podCIDR)."),
+        "nic": Scalar("string", "NIC name (default: network.nic)."),
+        "externalIP": Scalar("ipv4", "ExternalIP."),
+        "labels": _LABELS,
+        "ready": Scalar("boolean", "Node Ready condition.", default=True),
+        "schedulable": Scalar("boolean", "Pods without a node may be scheduled here.", default=True),
+        "namespace": Scalar("string", "Default namespace of this node's pods (inherits cluster namespace)."),
+        "pods": ListOf(Obj("pod", "A pod."), "Pods running on this node."),
+    }, required=("name",), doc="A node and the pods on it."),
+    "pod": ObjectSpec("pod", {
+        "name": Scalar("string", "Pod name."),
+        "namespace": Scalar("string", "Namespace (default: node's, then cluster's)."),
+        "node": Scalar("string", "Node (only for top-level pods; default: scheduled)."),
+        "ip": Scalar("ipv4", "Pod IP (default: host-local allocation, .2 upwards)."),
+        "labels": _LABELS,
+        "ready": Scalar("boolean", "Readiness (not-ready pods are not-ready endpoints).", default=True),
+        "hostNetwork": Scalar("boolean", "Share the node's network namespace and IP.", default=False),
+        "down": Scalar("boolean", "The pod stops answering though still listed as ready.", default=False),
+        "containers": ListOf(
+            Obj("container", "A container.", Scalar("string", "Container name."), "name"),
+            "Containers besides the implicit pause container (default: one named after the pod).",
+        ),
+    }, required=("name",), doc="A pod."),
+    "container": ObjectSpec("container", {
+        "name": Scalar("string", "Container name."),
+        "image": Scalar("string", "Image.", default=""),
+        "ports": ListOf(
+            Obj("containerPort", "A port.", _PORT, "port"),
+            "Ports it listens on: numbers or {port, name, protocol, hostPort}.",
+        ),
+    }, required=("name",), doc="A container."),
+    "containerPort": ObjectSpec("containerPort", {
+        "port": _PORT,
+        "name": Scalar("string", "Port name, referenced by a service's targetPort."),
+        "protocol": _PROTOCOL,
+        "hostPort": _PORT,
+    }, required=("port",), doc="A container port."),
+    "service": ObjectSpec("service", {
+        "name": Scalar("string", "Service name."),
+        "namespace": Scalar("string", "Namespace (default: cluster's)."),
+        "type": _enum(ServiceType, "Service type.", "ClusterIP"),
+        "clusterIP": Scalar("cluster-ip", "clusterIP, or `None` for a headless service (default: allocated)."),
+        "selector": _LABELS,
+        "ports": ListOf(
+            Obj("servicePort", "A port.", _PORT, "port"),
+            "Ports: numbers or {name, port, targetPort, nodePort, protocol}.",
+        ),
+        "externalIPs": ListOf(Scalar("ipv4", "An address."), "spec.externalIPs."),
+        "loadBalancerIP": ListOf(Scalar("ipv4", "An address."), "Load-balancer ingress IPs."),
+        "loadBalancerSourceRanges": ListOf(Scalar("cidr", "A range."), "Allowed client ranges."),
+        "externalName": Scalar("string", "DNS name of an ExternalName service."),
+        "externalTrafficPolicy": _enum(TrafficPolicy, "externalTrafficPolicy.", "Cluster"),
+        "internalTrafficPolicy": _enum(TrafficPolicy, "internalTrafficPolicy.", "Cluster"),
+        "sessionAffinity": _enum(SessionAffinity, "sessionAffinity.", "None"),
+        "sessionAffinityTimeout": Scalar("integer", "ClientIP affinity timeout, s.", minimum=1, maximum=86400,
+                                         default=10800),
+    }, required=("name",), doc="A Service."),
+    "servicePort": ObjectSpec("servicePort", {
+        "name": Scalar("string", "Port name (needed when there are several)."),
+        "port": _PORT,
+        "targetPort": Scalar("target-port", "Container port number or name (default: port)."),
+        "nodePort": _PORT,
+        "protocol": _PROTOCOL,
+    }, required=("port",), doc="A service port."),
+    "external": ObjectSpec("external", {
+        "name": Scalar("string", "Host name shown in the app."),
+        "ip": Scalar("ipv4", "Its address."),
+        "dnsName": Scalar("string", "DNS name (e.g. the target of an ExternalName service)."),
+    }, required=("name", "ip"), doc="A host outside the cluster."),
+}
+
+_KIND_WORDS = {
+    "string": "a string", "integer": "an integer", "boolean": "true or false", "ipv4": "an IPv4 address",
+    "cidr": "an IPv4 CIDR such as 10.244.0.0/16", "port": "a port number (1-65535)",
+    "target-port": "a port number or a port name", "port-range": "a range such as 30000-32767",
+    "cluster-ip": "an IPv4 address or None", "labels": "a map of label names to strings",
+}
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """The "did you mean" hint, or the list of choices when nothing is close."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "expected one of: " + ", ".join(choices)
+
+
+@dataclass
+class Validator:
+    """Checks one cluster YAML document against OBJECTS, collecting problems; returns cleaned values."""
+
+    origin: Origin
+    problems: list[Problem] = field(default_factory=list)
+
+    def error(self, path: tuple[str | int, ...], message: str, hint: str = "", key: bool = False) -> None:
+        self.problems.append(self.origin.problem(Severity.ERROR, message, *path, hint=hint, key=key))
+
+    def object(self, name: str, value: Any, path: tuple[str | int, ...]) -> dict[str, Any] | None:
+        spec = OBJECTS[name]
+        if not isinstance(value, dict):
+            self.error(path, f"expected a {spec.title} mapping, got {describe(value)}")
+            return None
+        cleaned: dict[str, Any] = {}
+        ok = True
+        for key, item in value.items():
+            if not isinstance(key, str) or key not in spec.fields:
+                self.error(path + (str(key),), f"unknown key '{key}' in {spec.title}",
+                           did_you_mean(str(key), list(spec.fields)), key=True)
+                ok = False
+                continue
+            checked = self.value(spec.fields[key], item, path + (key,))
+            if checked is _INVALID:
+                ok = False
+            else:
+                cleaned[key] = checked
+        for key in spec.required:
+            if key not in value:
+                self.error(path, f"{spec.title} needs '{key}'")
+                ok = False
+        return cleaned if ok else None
+
+    def value(self, spec: Spec, item: Any, path: tuple[str | int, ...]) -> Any:
+        if isinstance(spec, Obj):
+            if spec.shorthand is not None and not isinstance(item, dict):
+                short = self.value(spec.shorthand, item, path)
+                return _INVALID if short is _INVALID else {spec.shorthand_key: short}
+            result = self.object(spec.name, item, path)
+            return _INVALID if result is None else result
+        if isinstance(spec, ListOf):
+            if item is None:
+                return []
+            if not isinstance(item, list):
+                self.error(path, f"expected a list, got {describe(item)}")
+                return _INVALID
+            out = [self.value(spec.item, element, path + (i,)) for i, element in enumerate(item)]
+            return _INVALID if any(o is _INVALID for o in out) else out
+        return self.scalar(spec, item, path)
+
+    def scalar(self, spec: Scalar, item: Any, path: tuple[str | int, ...]) -> Any:
+        parse = _SCALARS.get(spec.kind)
+        try:
+            if spec.kind == "enum":
+                if isinstance(item, str) and item in spec.values:
+                    return item
+                self.error(path, f"expected one of {', '.join(spec.values)}, got {describe(item)}",
+                           did_you_mean(str(item), list(spec.values)) if isinstance(item, str) else "")
+                return _INVALID
+            assert parse is not None
+            result = parse(item)
+            if spec.kind == "integer" and (
+                (spec.minimum is not None and result < spec.minimum)
+                or (spec.maximum is not None and result > spec.maximum)
+            ):
+                raise ValueError(f"{spec.minimum}-{spec.maximum}")
+            return result
+        except (ValueError, TypeError):
+            if spec.kind == "integer":
+                what = f"an integer ({spec.minimum}-{spec.maximum})" if spec.minimum is not None else "an integer"
+            else:
+                what = _KIND_WORDS[spec.kind]
+            self.error(path, f"expected {what}, got {describe(item)}")
+            return _INVALID
+
+
+_INVALID = object()
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _string(value: Any) -> str:
+    if isinstance(value, bool) or isinstance(value, (dict, list)) or value is None:
+        raise TypeError
+    if isinstance(value, (int, float)):
+        return str(value)
+    return str(value)
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError
+    return value
+
+
+def _ipv4(value: Any) -> ipaddress.IPv4Address:
+    if not isinstance(value, str):
+        raise TypeError
+    return ipaddress.IPv4Address(value)
+
+
+def _cidr(value: Any) -> ipaddress.IPv4Network:
+    if not isinstance(value, str) or "/" not in value:
+        raise TypeError
+    return ipaddress.IPv4Network(value, strict=True)
+
+
+def _port(value: Any) -> int:
+    port = _integer(value)
+    if not 1 <= port <= 65535:
+        raise ValueError
+    return port
+
+
+def _target_port(value: Any) -> int | str:
+    if isinstance(value, str):
+        if value.isdigit():
+            return _port(int(value))
+        if not value or len(value) > 15:
+            raise ValueError
+        return value
+    return _port(value)
+
+
+def _port_range(value: Any) -> tuple[int, int]:
+    if not isinstance(value, str) or value.count("-") != 1:
+        raise TypeError
+    first, last = (_port(int(part)) for part in value.split("-"))
+    if first > last:
+        raise ValueError
+    return first, last
+
+
+def _cluster_ip(value: Any) -> ipaddress.IPv4Address | None:
+    if value is None or value == "None":
+        return None
+    return _ipv4(value)
+
+
+def _labels(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError
+    return {_string(k): str(v).lower() if isinstance(v, bool) else _string(v) for k, v in value.items()}
+
+
+_SCALARS: dict[str, Callable[[Any], Any]] = {
+    "string": _string, "integer": _integer, "boolean": _boolean, "ipv4": _ipv4, "cidr": _cidr, "port": _port,
+    "target-port": _target_port, "port-range": _port_range, "cluster-ip": _cluster_ip, "labels": _labels,
+}
+
+
+# ------------------------------------------------------------------------------------------- JSON Schema
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the cluster YAML format, generated from OBJECTS."""
+    defs = {name: _object_schema(spec) for name, spec in OBJECTS.items() if name != "cluster"}
+    root = _object_schema(OBJECTS["cluster"])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "k8s-netviz cluster YAML",
+        **root,
+        "$defs": defs,
+    }
+
+
+def _object_schema(spec: ObjectSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": "object",
+        "description": spec.doc,
+        "additionalProperties": False,
+        "properties": {key: _spec_schema(value) for key, value in spec.fields.items()},
+    }
+    if spec.required:
+        out["required"] = list(spec.required)
+    return out
+
+
+def _spec_schema(spec: Spec) -> dict[str, Any]:
+    if isinstance(spec, Obj):
+        ref = {"$ref": f"#/$defs/{spec.name}"}
+        if spec.shorthand is not None:
+            return {"description": spec.doc, "oneOf": [_spec_schema(spec.shorthand), ref]}
+        return {"description": spec.doc, **ref}
+    if isinstance(spec, ListOf):
+        return {"description": spec.doc, "type": "array", "items": _spec_schema(spec.item)}
+    base: dict[str, Any] = {"description": spec.doc}
+    if spec.default is not None:
+        base["default"] = spec.default
+    kind = spec.kind
+    if kind == "enum":
+        base["enum"] = list(spec.values)
+    elif kind == "string":
+        base["type"] = "string"
+    elif kind == "integer":
+        base["type"] = "integer"
+        if spec.minimum is not None:
+            base["minimum"] = spec.minimum
+        if spec.maximum is not None:
+            base["maximum"] = spec.maximum
+    elif kind == "boolean":
+        base["type"] = "boolean"
+    elif kind == "ipv4":
+        base.update(type="string", format="ipv4")
+    elif kind == "cidr":
+        base.update(type="string", pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+    elif kind == "port":
+        base.update(type="integer", minimum=1, maximum=65535)
+    elif kind == "target-port":
+        base["oneOf"] = [{"type": "integer", "minimum": 1, "maximum": 65535},
+                         {"type": "string", "maxLength": 15}]
+    elif kind == "port-range":
+        base.update(type="string", pattern=r"^\d{1,5}-\d{1,5}$")
+    elif kind == "cluster-ip":
+        base["oneOf"] = [{"type": "string", "format": "ipv4"}, {"const": "None"}]
+    elif kind == "labels":
+        base.update(type="object", additionalProperties={"type": "string"})
+    return base
+
+
+def write_schema(path: FsPath = SCHEMA_FILE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
