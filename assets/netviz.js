@@ -69,7 +69,7 @@
     var label = ACTION_LABELS[f.hop.action] || "";
     if (f.dead) { label = "✖ " + String(f.reason).slice(0, 60); }
     else if (f.phase === "reply" && f.ref === "r0") { label = "reply"; }
-    return { color: color, symbol: f.dead ? "x" : f.nat ? "diamond" : "circle", label: label };
+    return { color: color, symbol: f.dead ? "x" : f.nat ? "diamond" : "circle", label: label ? "<b>" + label + "</b>" : "" };
   }
 
   function groupOf(gd, index) {
@@ -176,11 +176,28 @@
 
   function step(delta) { pause(); arrive(player.index + delta); }
 
+  var baseFont = new WeakMap();
+  var PRESENT_FONT = 1.4;
+
+  /* Presentation mode enlarges the diagram's labels too (the figure's font sizes are in pixels). */
+  function applyFontScale(gd) {
+    if (!gd || !gd.data || !window.Plotly) { return; }
+    var factor = document.body.classList.contains("presenting") ? PRESENT_FONT : 1;
+    var indices = [], sizes = [];
+    gd.data.forEach(function (trace, i) {
+      if (trace.mode !== "text" || !trace.textfont) { return; }
+      if (!baseFont.has(trace)) { baseFont.set(trace, trace.textfont.size); }
+      var size = Math.round(baseFont.get(trace) * factor * 10) / 10;
+      if (size !== trace.textfont.size) { indices.push(i); sizes.push(size); }
+    });
+    if (indices.length) { window.Plotly.restyle(gd, { "textfont.size": sizes }, indices); }
+  }
+
   function togglePresent() {
     document.body.classList.toggle("presenting");
     window.setTimeout(function () {
       var gd = graphDiv();
-      if (gd && window.Plotly) { window.Plotly.Plots.resize(gd); }
+      if (gd && window.Plotly) { window.Plotly.Plots.resize(gd); applyFontScale(gd); }
     }, 60);
   }
 
@@ -194,6 +211,7 @@
           if (f && k >= 0 && gd.data[k].x && gd.data[k].x[0] !== f.x) { commit(player.index); }
         });
       }
+      applyFontScale(gd);
       done();
     } else if ((tries || 0) < 200) {
       window.setTimeout(function () { whenGraphReady(count, done, (tries || 0) + 1); }, 50);

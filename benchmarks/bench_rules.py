@@ -76,7 +76,8 @@ def main() -> None:
         times.append(time.perf_counter() - start)
         assert out.packet.dst.port == 8080, out
     print(f"trace PREROUTING pod → cluster IP (first lookup of a chain parses it): "
-          f"first {times[0] * 1e3:.2f} ms, median {statistics.median(times) * 1e3:.2f} ms, max {max(times) * 1e3:.2f} ms"
+          f"first {times[0] * 1e3:.2f} ms, median {statistics.median(times) * 1e3:.2f} ms, "
+          f"max {max(times) * 1e3:.2f} ms"
           "   (target < 10 ms)")
     warm = []
     for _ in range(20):
@@ -98,7 +99,8 @@ def main() -> None:
         start = time.perf_counter()
         trace = trace_flow(cluster, f"pod/{client.key}", target)
         walks.append(time.perf_counter() - start)
-    print(f"trace_flow pod → service → pod (+ reply), {len(trace.hops)} + {len(trace.reply)} hops, {trace.disposition}: "
+    print(f"trace_flow pod → service → pod (+ reply), {len(trace.hops)} + {len(trace.reply)} hops, "
+          f"{trace.disposition}: "
           f"first {first_s:.2f} s (builds both nodes' rules and tables), then median "
           f"{statistics.median(walks) * 1e3:.2f} ms")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

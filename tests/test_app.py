@@ -176,3 +176,9 @@ def test_find_pod_by_ip_label_and_name(cache, seed_key):
     assert state.find_pod(cluster, "web-2") == "default/web-2"
     assert state.find_pod(cluster, "k8s-app=kube-dns") == "kube-system/coredns-868cd75d4-2mcc9"
     assert state.find_pod(cluster, "nothing-like-this") is None
+
+
+def test_without_a_full_flow_the_page_asks_for_one(cache, seed_key):
+    out = draw_view(cache, seed_key, "pod-to-service", None, None, ViewSettings(), None, None)
+    assert out["verdict"] == "Pick a communication type, a source and a destination."
+    assert out["playback"] is None and out["figure"]["data"]

@@ -43,3 +43,14 @@ def test_a_trace_builds_only_the_nodes_it_crosses():
     assert len(topology(cluster).built_nodes) == 50
     # 50 hosts × (lo, eth0, cni0, flannel.1, 4 veths) + 200 pod eth0 + one underlay segment
     assert topology(cluster).graph.number_of_nodes() == 50 * 8 + 200 + 1
+
+
+def test_threads_tracing_one_fresh_cluster_all_get_complete_graphs():
+    from concurrent.futures import ThreadPoolExecutor
+
+    cluster = big_cluster(60, 3)
+    flows = [(f"pod/ns-0/pod-{n}-0", f"pod/ns-1/pod-{(n * 7 + 3) % 60}-1:8080") for n in range(60)]
+    with ThreadPoolExecutor(8) as pool:
+        traces = list(pool.map(lambda f: trace_flow(cluster, *f), flows))
+    assert {t.disposition for t in traces} == {"delivered"}
+    assert all(t.reply[-1].packet == t.hops[0].packet.reversed() for t in traces)

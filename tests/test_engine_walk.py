@@ -395,13 +395,183 @@ def test_every_overlay_delivers_every_pod_pair_both_ways(overlay):
 
 @pytest.mark.parametrize(("overlay", "port"), [(Overlay.FLANNEL_VXLAN, 8472), (Overlay.OVS_VXLAN, 4789)])
 def test_tunnels_between_node_subnets_cross_the_gateway_by_their_outer_header(overlay, port):
-    """Nodes on different /24s (no nodeNetwork): the outer packet goes via the default gateway."""
+    """node-290 (10.0.1.44) is outside node-0's network 10.0.0.0/24: the outer packet goes via the gateway."""
+    from ipaddress import IPv4Network
+
     from factories import big_cluster
 
-    cluster = with_settings(big_cluster(300, 2), overlay=overlay, node_network=None)
+    cluster = with_settings(big_cluster(300, 2), overlay=overlay, node_network=IPv4Network("10.0.0.0/24"))
     trace = trace_flow(cluster, "pod/ns-0/pod-0-0", "pod/ns-1/pod-290-1:8080")
     assert trace.disposition == Disposition.DELIVERED
     gateway = next(h for h in trace.hops if h.device == "gateway")
     assert gateway.rule == "10.0.1.44 → node node-290"
     assert str(gateway.packet.outer.dst) == f"10.0.1.44:{port}"
     assert trace.nat == () and trace.reply[-1].packet == trace.hops[0].packet.reversed()
+
+
+def test_without_a_node_network_all_nodes_share_one_inferred_segment():
+    from factories import big_cluster
+
+    from webapp.engine.datapath import underlay_gateway, underlay_network
+
+    cluster = with_settings(big_cluster(300, 2), node_network=None)
+    node = cluster.nodes[0]
+    assert str(underlay_network(cluster, node)) == "10.0.0.0/23"
+    assert str(underlay_gateway(cluster, node)) == "10.0.0.1"
+    trace = trace_flow(cluster, "pod/ns-0/pod-0-0", "pod/ns-1/pod-290-1:8080")
+    assert "underlay 10.0.0.0/23 wire/forward" in steps(trace.hops)
+    assert trace.disposition == Disposition.DELIVERED
+
+
+def test_userspace_proxy_splits_the_connection_and_the_reply_returns_leg_by_leg():
+    trace = trace_flow(two_node_cluster(mode=KubeProxyMode.USERSPACE), "pod/client", "svc/web", backend="10.244.1.2")
+    port = ephemeral_port("pod/client", "svc/web", "tcp")
+    proxy = [h for h in trace.hops if h.kind == HopKind.PROXY]
+    assert [(h.netns, h.device, h.action) for h in proxy] == [("host/node-1", "kube-proxy", Action.PROXY)]
+    assert str(trace.hops[-1].packet).startswith("tcp 10.244.0.0:")  # the backend sees node-1 (flannel.1), not the pod
+    middle = [(h.device, h.kind, h.action) for h in trace.reply if h.kind == HopKind.PROXY]
+    assert middle == [("kube-proxy", HopKind.PROXY, Action.DELIVER), ("kube-proxy", HopKind.PROXY, Action.SEND)]
+    assert steps(trace.reply)[-1] == "pod/default/client client app/deliver"
+    assert str(trace.reply[-1].packet) == f"tcp 10.96.0.20:80 → 10.244.0.2:{port}"
+    assert trace.notes == ()
+
+
+def test_headless_service_goes_straight_to_a_ready_pod():
+    base = two_node_cluster()
+    cluster = replace(base, services=(replace(base.services[0], cluster_ip=None),))
+    trace = trace_flow(cluster, "pod/client", "svc/web")
+    assert trace.flow.type == "pod-to-pod-same-node"
+    assert str(trace.hops[-1].packet).endswith("→ 10.244.0.3:80") and trace.nat == ()
+    with pytest.raises(ValueError, match=r"^svc/web: headless service default/web has no ready endpoints "
+                                         r"\(selector app=web\)$"):
+        trace_flow(replace(cluster, endpoints=()), "pod/client", "svc/web")
+
+
+def hook_calls(monkeypatch, src, dst, cluster=None):
+    """(node, hook, in_dev, out_dev) of every netfilter.traverse call the walk makes, in order."""
+    from webapp.engine import netfilter
+
+    calls = []
+    real = netfilter.traverse
+
+    def recording(cluster_, ruleset, hook, ctx):
+        calls.append((ctx.node, str(hook), ctx.in_dev, ctx.out_dev))
+        return real(cluster_, ruleset, hook, ctx)
+
+    monkeypatch.setattr(netfilter, "traverse", recording)
+    trace_flow(cluster or two_node_cluster(), src, dst)
+    return calls
+
+
+def test_netfilter_hooks_run_in_the_kernels_order(monkeypatch):
+    # forwarded on both nodes; routed in by cni0 / flannel.1
+    assert hook_calls(monkeypatch, "pod/client", "pod/web-b:80") == [
+        ("node-1", "PREROUTING", "cni0", None), ("node-1", "FORWARD", "cni0", "flannel.1"),
+        ("node-1", "POSTROUTING", "cni0", "flannel.1"),
+        ("node-2", "PREROUTING", "flannel.1", None), ("node-2", "FORWARD", "flannel.1", "cni0"),
+        ("node-2", "POSTROUTING", "flannel.1", "cni0"),
+    ]
+
+
+def test_bridged_frames_pass_the_hooks_with_the_bridge_as_device(monkeypatch):
+    assert hook_calls(monkeypatch, "pod/client", "pod/web-a:80") == [
+        ("node-1", "PREROUTING", "cni0", None), ("node-1", "FORWARD", "cni0", "cni0"),
+        ("node-1", "POSTROUTING", "cni0", "cni0"),
+    ]
+
+
+def test_locally_generated_and_locally_delivered_hooks(monkeypatch):
+    assert hook_calls(monkeypatch, "node/node-1", "node/node-2:10250") == [
+        ("node-1", "OUTPUT", None, None), ("node-1", "POSTROUTING", None, "eth0"),
+        ("node-2", "PREROUTING", "eth0", None), ("node-2", "INPUT", "eth0", None),
+    ]
+    assert hook_calls(monkeypatch, "node/node-1", "localhost:10250") == [
+        ("node-1", "OUTPUT", None, None), ("node-1", "POSTROUTING", None, "lo"), ("node-1", "INPUT", "lo", None),
+    ]
+
+
+def lb_cluster():
+    from ipaddress import IPv4Address
+
+    from webapp.model import ServiceType
+
+    base = two_node_cluster()
+    web = base.services[0]
+    lb = replace(web, type=ServiceType.LOAD_BALANCER, ports=(replace(web.ports[0], node_port=30080),),
+                 load_balancer_ips=(IPv4Address("203.0.113.100"),), external_ips=(IPv4Address("192.168.0.100"),))
+    return replace(base, services=(lb,))
+
+
+def test_outside_client_through_the_cloud_load_balancer_and_back():
+    trace = trace_flow(lb_cluster(), "203.0.113.10", "203.0.113.100:80", backend="10.244.1.2")
+    assert trace.flow.type == "loadbalancer"
+    assert steps(trace.hops)[:5] == [
+        "external eth0 app/send", "external cloud-load-balancer loadbalancer/dnat", "underlay gateway wire/forward",
+        "host/node-1 eth0 interface/receive", "host/node-1 iptables netfilter/mark"]
+    assert trace.hops[2].rule == "192.168.0.11 → node node-1"
+    assert trace.hops[-1].netns == "pod/default/web-b"
+    lb_undo = [h for h in trace.reply if h.kind == HopKind.LOADBALANCER]
+    assert [(h.device, h.action) for h in lb_undo] == [("cloud-load-balancer", Action.UNDNAT)]
+    assert lb_undo[0].node is None
+    assert str(trace.reply[-1].packet) == str(trace.hops[0].packet.reversed())
+    assert steps(trace.reply)[-1] == "external example app/deliver"
+    assert trace.notes == ()
+
+
+def test_external_ips_are_routed_to_the_first_ready_node():
+    trace = trace_flow(lb_cluster(), "203.0.113.10", "192.168.0.100:80", backend="10.244.0.3")
+    assert trace.flow.type == "externalips"
+    assert trace.hops[1].rule == "192.168.0.100 → node node-1"
+    assert trace.disposition == Disposition.DELIVERED
+    assert str(trace.reply[-1].packet).startswith("tcp 192.168.0.100:80 → 203.0.113.10:")
+
+
+def test_node_to_pod_exact_path_over_flannel_vxlan():
+    trace = trace_flow(two_node_cluster(), "node/node-1", "pod/web-b:80")
+    port = ephemeral_port("node/node-1", "pod/web-b:80", "tcp")
+    assert steps(trace.hops) == [
+        "host/node-1 socket app/send",
+        "host/node-1 flannel.1 route/lookup",
+        "host/node-1 flannel.1 vxlan/lookup",
+        "host/node-1 flannel.1 vxlan/lookup",
+        "host/node-1 flannel.1 vxlan/encapsulate",
+        "host/node-1 eth0 route/lookup",
+        "host/node-1 eth0 interface/send",
+        "underlay 192.168.0.0/24 wire/forward",
+        "host/node-2 eth0 interface/receive",
+        "host/node-2 flannel.1 vxlan/decapsulate",
+        "host/node-2 cni0 route/lookup",
+        "host/node-2 cni0 bridge/forward",
+        f"host/node-2 {WEB_B_VETH} interface/send",
+        "pod/default/web-b eth0 interface/receive",
+        "pod/default/web-b nginx app/deliver",
+    ]
+    inner = f"tcp 10.244.0.0:{port} → 10.244.1.2:80"
+    outer = f"[udp 192.168.0.11:{vxlan_source_port(trace.hops[0].packet)} → 192.168.0.12:8472 vni 1] {inner}"
+    assert packets(trace.hops) == [inner] * 4 + [outer] * 5 + [inner] * 6
+    assert steps(trace.reply)[-3:] == [
+        "host/node-1 eth0 interface/receive", "host/node-1 flannel.1 vxlan/decapsulate", "host/node-1 socket app/deliver"]
+
+
+def test_pod_to_its_own_node_exact_path_both_ways():
+    trace = trace_flow(two_node_cluster(), "pod/client", "node/node-1:10250")
+    port = ephemeral_port("pod/client", "node/node-1:10250", "tcp")
+    assert steps(trace.hops) == [
+        "pod/default/client client app/send",
+        "pod/default/client eth0 route/lookup",
+        "pod/default/client eth0 interface/send",
+        f"host/node-1 {CLIENT_VETH} interface/forward",
+        "host/node-1 cni0 bridge/receive",
+        "host/node-1 socket app/deliver",
+    ]
+    assert set(packets(trace.hops)) == {f"tcp 10.244.0.2:{port} → 192.168.0.11:10250"}
+    assert trace.hops[1].rule == "default via 10.244.0.1 dev eth0"
+    assert steps(trace.reply) == [
+        "host/node-1 socket app/send",
+        "host/node-1 cni0 route/lookup",
+        "host/node-1 cni0 bridge/forward",
+        f"host/node-1 {CLIENT_VETH} interface/send",
+        "pod/default/client eth0 interface/receive",
+        "pod/default/client client app/deliver",
+    ]
+    assert trace.nat == () and trace.reply_nat == ()

@@ -149,3 +149,20 @@ def test_every_sample_and_flow_type_resolves_each_hop_to_a_drawn_point():
                 if hop["kind"] == "wire" and not hop["node"]:
                     continue  # placed between its neighbours on the physical network
                 assert hop_point(diagram.positions, hop, None) is not None, (name, flow_type, hop)
+
+
+def test_a_flow_in_the_overview_expands_only_the_nodes_on_its_path():
+    cluster = big_cluster(12, 6)
+    a, b = cluster.pods_by_node[cluster.nodes[2].name][1], cluster.pods_by_node[cluster.nodes[7].name][2]
+    diagram = build_diagram(cluster, DiagramView(path_nodes=frozenset({a.node, b.node})))
+    assert diagram.detail_nodes == (a.node, b.node)
+    assert sorted(r[4:] for r in targets(diagram.figure) if r.startswith("pod:")) == sorted(
+        p.key for p in (*cluster.pods_by_node[a.node], *cluster.pods_by_node[b.node]))
+    assert len([r for r in targets(diagram.figure) if r.startswith("node:")]) == 12
+    assert texts(diagram.figure).count("6 pods") == 10
+
+
+def test_namespace_filter_says_how_many_pods_it_hides():
+    cluster = load_sample("seed-article")
+    labels = texts(build_diagram(cluster, DiagramView(namespace="default")).figure)
+    assert labels.count("2 pods of other namespaces hidden") == 1

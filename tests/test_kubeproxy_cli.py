@@ -43,3 +43,20 @@ def test_rules_unknown_node(capsys):
     assert main(["rules", str(SAMPLE), "--node", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no node named 'nope' (nodes: ")
+
+
+def test_trace_json_lists_the_endpoint_choice(capsys):
+    """`trace --json` through kube-proxy: the load-balancing hop carries every endpoint and its probability."""
+    import json
+
+    assert main(["trace", str(SAMPLE), "--from", "pod/default/backend-1", "--to", "svc/default/frontend:80",
+                 "--backend", "10.244.1.2", "--json"]) == 0
+    trace = json.loads(capsys.readouterr().out)
+    (choice,) = [h for h in trace["hops"] if "alternatives" in h]
+    assert (choice["kind"], choice["action"], choice["device"]) == ("netfilter", "lookup", "iptables")
+    assert [(a["dst"], a["probability"], a.get("chosen", False)) for a in choice["alternatives"]] == [
+        ("10.244.0.2:80", 0.3333333333, False), ("10.244.1.2:80", 0.3333333333, True),
+        ("10.244.2.2:80", 0.3333333333, False)]
+    assert all(a["rule"].startswith("KUBE-SEP-") for a in choice["alternatives"])
+    assert trace["hops"][-1]["packet"]["dst"] == "10.244.1.2:80"
+    assert [n["field"] for n in trace["nat"]] == ["dst", "src"]  # the DNAT, and its reversal on the reply

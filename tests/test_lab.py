@@ -22,7 +22,7 @@ from webapp.lab.plan import LabNames
 from webapp.lab.runner import prepare, up, verify
 from webapp.lab.verify import DISAGREE, NOT_VERIFIABLE, OK, trace_for
 from webapp.loaders import load_sample
-from webapp.model import ServiceType, SessionAffinity, TrafficPolicy
+from webapp.model import KubeProxyMode, ServiceType, SessionAffinity, TrafficPolicy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from factories import service_cluster  # noqa: E402
@@ -34,10 +34,26 @@ _ids = itertools.count()
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _base35(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxy"
+    out = ""
+    while True:
+        number, rest = divmod(number, 35)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+def _new_id() -> str:
+    """A lab id no other test of this process, nor another test process, uses: the pid and a counter in base
+    35, joined by `z` (not a base-35 digit)."""
+    return f"t{_base35(os.getpid())}z{_base35(next(_ids))}"
+
+
 @pytest.fixture
 def lab_id():
-    """A lab id no other test (or test process) uses; the lab is always taken down."""
-    lab = f"t{os.getpid() % 100000}{next(_ids)}"[:8]
+    """A fresh lab id; the lab is always taken down."""
+    lab = _new_id()
     try:
         yield lab
     finally:
@@ -117,6 +133,58 @@ def test_service_edge_cases_agree_with_the_kernel(variant, lab_id):
         assert web.observed.endswith("in 4 tries") and web.observed.count("|") == 0
     else:
         assert web.observed.startswith("delivered at 10.244.")
+
+
+def test_userspace_mode_runs_through_the_labs_own_proxy(lab_id):
+    cluster = service_cluster(mode=KubeProxyMode.USERSPACE, endpoints=2)
+    prepared = _running(cluster, lab_id)
+    assert "round-robin proxy" in prepared.plan.notes[0]
+    flows = [f for f in prepared.flows if f.type in ("pod-to-service", "node-to-service")]
+    report = verify(prepared, flows, timeout=TIMEOUT)
+    assert [f"{r.spec}: {r.problems}" for r in report.disagreements] == []
+    assert report.count(OK) == len(flows) == 6
+    rows = {(r.spec.src, r.spec.dst): r for r in report.results}
+    # kube-proxy opens a new connection: the backend sees the node (cni0's address on node-1, flannel.1's for
+    # the backend on node-2), and round-robin reaches both backends in two tries.
+    assert rows[("pod/default/client", "svc/default/web:http")].observed == (
+        "delivered at 10.244.0.3:80|10.244.1.2:80 saw 10.244.0.0|10.244.0.1 in 2 tries")
+    assert rows[("pod/default/client", "svc/kube-system/kube-dns:dns")].observed == (
+        "delivered at 10.244.1.4:53 saw 10.244.0.0")
+
+
+@pytest.mark.parametrize("mode", [KubeProxyMode.IPTABLES, KubeProxyMode.USERSPACE])
+def test_a_backend_marked_down_times_out_or_is_retried_as_the_engine_says(mode, lab_id):
+    """The seed's point: iptables mode cannot retry a dead backend, the userspace proxy can."""
+    cluster = replace(service_cluster(mode=mode, endpoints=3), down_pods=frozenset({"default/web-b"}))
+    prepared = _running(cluster, lab_id)
+    flows = [f for f in prepared.flows if f.dst in ("svc/default/web:http", "pod/default/web-b:80")]
+    report = verify(prepared, flows, timeout=TIMEOUT)
+    assert [f"{r.spec}: {r.problems}" for r in report.disagreements] == []
+    rows = {(r.spec.src, r.spec.dst): r for r in report.results}
+    assert rows[("pod/default/client", "pod/default/web-b:80")].observed == "dropped (timeout)"
+    service = rows[("pod/default/client", "svc/default/web:http")].observed
+    assert service.startswith("delivered at 10.244.0.3:80|10.244.1.3:80 saw ")
+    if mode == KubeProxyMode.IPTABLES:
+        assert "; dropped (timeout) ×" in service      # kube-proxy DNATed to web-b: the connection times out
+    else:
+        assert "dropped" not in service                 # the proxy retried the next backend
+
+
+def test_ipvs_service_flows_are_reported_not_verifiable(lab_id):
+    cluster = service_cluster(mode=KubeProxyMode.IPVS, endpoints=2)
+    prepared = _running(cluster, lab_id)
+    report = verify(prepared, timeout=TIMEOUT)
+    assert report.disagreements == []
+    ipvs = {(r.spec.type, r.problems) for r in report.results if r.status == NOT_VERIFIABLE
+            and r.spec.dst not in ("localhost:8080", "pod/default/clash:8080")}
+    assert ipvs == {("pod-to-service", ("IPVS is not built into this kernel",)),
+                    ("node-to-service", ("IPVS is not built into this kernel",))}
+    assert report.count(NOT_VERIFIABLE) == 6 + 6   # 6 service flows, 6 to the clash pod
+    assert rows_ok(report, "pod-to-pod-cross-node") > 0
+
+
+def rows_ok(report, flow_type: str) -> int:
+    return sum(1 for r in report.results if r.spec.type == flow_type and r.status == OK)
 
 
 def _crossing_pairs(cluster, lab, spec):
@@ -206,7 +274,7 @@ def test_a_lab_never_touches_the_host(lab_id):
 
 
 def test_two_labs_run_side_by_side(lab_id):
-    other = f"{lab_id}x"[:8]
+    other = _new_id()
     try:
         one = _running(load_sample("flannel-host-gw"), lab_id)
         two = _running(load_sample("flannel-host-gw"), other)
@@ -226,7 +294,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_up_fault_verify_down(lab_id):
     done = _cli("up", "flannel-host-gw", "--lab", lab_id)
     assert done.returncode == 0, done.stderr
-    assert f"lab {lab_id} is up: 11 network namespaces" in done.stdout
+    assert f"lab {lab_id} is up: 10 network namespaces" in done.stdout
     assert f"ip netns exec knv{lab_id}-node-node-1 tcpdump -ni cni0" in done.stdout
     again = _cli("up", "flannel-host-gw", "--lab", lab_id)
     assert again.returncode == 1 and f"lab {lab_id} is already up" in again.stderr
@@ -235,10 +303,60 @@ def test_cli_up_fault_verify_down(lab_id):
     assert re.search(r"^\d+ flows: (\d+) agree, 0 disagree, 0 not verifiable here", good.stdout, re.M)
     broken = _cli("fault", "wrong-route", "flannel-host-gw", "--lab", lab_id)
     assert broken.stdout == "wrong-route on node node-1: ip route replace 10.244.1.0/24 via 192.168.0.1 dev eth0\n"
-    bad = _cli("verify", "flannel-host-gw", "--lab", lab_id, "--type", "pod-to-pod-cross-node", "--timeout", "0.5")
+    bad = _cli("verify", "flannel-host-gw", "--lab", lab_id, "--type", "pod-to-pod-cross-node", "--timeout", "0.3")
     assert bad.returncode == 1
     assert "DISAGREE" in bad.stdout and "- engine says delivered, kernel: " in bad.stdout
     other = _cli("verify", "flannel-vxlan", "--lab", lab_id)
     assert other.returncode == 1 and "runs another cluster" in other.stderr
     down = _cli("down", "--lab", lab_id)
-    assert down.returncode == 0 and down.stdout == f"lab {lab_id}: removed 11 network namespaces\n"
+    assert down.returncode == 0 and down.stdout == f"lab {lab_id}: removed 10 network namespaces\n"
+
+
+def _verify_one(prepared, src: str, dst: str):
+    flow = next(f for f in prepared.flows if (f.src, f.dst) == (src, dst))
+    return verify(prepared, [flow], timeout=TIMEOUT).results[0]
+
+
+def test_an_unencapsulated_detour_is_caught_on_the_underlay(lab_id):
+    """node-1 reaches node-2's pods by a plain route instead of flannel.1: the packet still arrives, from the
+    same source — only the underlay counters see that it never was encapsulated."""
+    cluster = load_sample("flannel-vxlan")
+    prepared = _running(cluster, lab_id)
+    src, dst = "pod/default/backend-1", "pod/default/backend-2:8080"
+    assert _verify_one(prepared, src, dst).status == OK
+    nx.run(["ip", "-n", LabNames(lab_id).node("node-1"), "route", "replace", "10.244.1.0/24", "via",
+            "192.168.0.12", "dev", "eth0"])
+    row = _verify_one(prepared, src, dst)
+    assert row.status == DISAGREE
+    assert row.observed.startswith("delivered at 10.244.1.3:8080 saw 10.244.0.3")
+    assert row.problems == ("no packet 192.168.0.11→192.168.0.12 udp/8472 [10.244.0.3→10.244.1.3] crossed the "
+                            "underlay",)
+
+
+def test_a_source_address_the_engine_does_not_predict_is_caught(lab_id):
+    cluster = load_sample("flannel-vxlan")
+    prepared = _running(cluster, lab_id)
+    nx.run(["iptables-nft", "-t", "nat", "-I", "POSTROUTING", "-d", "10.244.1.3/32", "-j", "MASQUERADE"],
+           netns=LabNames(lab_id).node("node-1"))
+    row = _verify_one(prepared, "pod/default/backend-1", "pod/default/backend-2:8080")
+    assert row.status == DISAGREE
+    assert row.problems == ("backend saw source 10.244.0.0, engine says 10.244.0.3",)
+
+
+def test_a_backend_outside_the_alternatives_is_caught(lab_id):
+    cluster = load_sample("flannel-vxlan")
+    prepared = _running(cluster, lab_id)
+    node = LabNames(lab_id).node("node-1")
+    saved = nx.run(["iptables-nft-save", "-t", "nat"], netns=node).stdout.splitlines()
+    dnat = [line for line in saved if '--comment "default/redis"' in line and " -j DNAT " in line]
+    assert len(dnat) == 2
+    # Every redis endpoint DNAT now points at CoreDNS's TCP port 53, which is no redis backend.
+    for line in dnat:
+        chain = line.split()[1]
+        nx.run(["iptables-nft", "-t", "nat", "-F", chain], netns=node)
+        nx.run(["iptables-nft", "-t", "nat", "-A", chain, "-p", "tcp", "-j", "DNAT", "--to-destination",
+                "10.244.1.5:53"], netns=node)
+    row = _verify_one(prepared, "pod/default/backend-1", "svc/default/redis:6379")
+    assert row.status == DISAGREE
+    assert row.problems == ("backend 10.244.1.5:53 (kube-system/coredns-868cd75d4-2mcc9) is not one of the engine's "
+                            "alternatives 10.244.0.5:6379, 10.244.2.4:6379",)

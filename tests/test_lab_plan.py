@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 
 from webapp.lab.expect import Crossing, expectation
 from webapp.lab.from_engine import node_restore_texts, plan_for_cluster
-from webapp.lab.listener import answer
+from webapp.lab.listener import RoundRobin, answer
 from webapp.lab.plan import (
     LabDevice, LabFdb, LabNames, LabNeighbour, LabNetns, LabPlan, LabRoute, PlanError, VxlanParams,
     bridge_commands, check_plan, config_commands, lab_prefix, link_commands,
@@ -17,7 +19,12 @@ from webapp.lab.probe import parse_answer
 from webapp.lab.runner import flow_protocol, prepare
 from webapp.lab.underlay import crossing_rule
 from webapp.lab.verify import FlowSpec, trace_for
+from webapp.engine.kubeproxy.userspace import portals
 from webapp.loaders import load_sample
+from webapp.model import KubeProxyMode
+
+sys.path.insert(0, str(Path(__file__).parent))
+from factories import service_cluster  # noqa: E402
 
 A = IPv4Address
 
@@ -35,9 +42,9 @@ def test_names_carry_the_lab_prefix():
     assert names.external == "knv7-external"
 
 
-@pytest.mark.parametrize("bad", ["", "a-b", "123456789", "x y"])
+@pytest.mark.parametrize("bad", ["", "a-b", "1234567890123", "x y", "ä"])
 def test_lab_id_must_be_short_and_alphanumeric(bad):
-    with pytest.raises(PlanError, match="must be 1 to 8 letters or digits"):
+    with pytest.raises(PlanError, match="must be 1 to 12 letters or digits"):
         lab_prefix(bad)
 
 
@@ -214,3 +221,22 @@ def test_listener_answer_round_trips():
     assert text == "pod=default/web-1 container=nginx at=10.244.1.3:80 saw=10.244.0.2:41000\n"
     assert parse_answer(text) == {"pod": "default/web-1", "container": "nginx", "at": "10.244.1.3:80",
                                   "saw": "10.244.0.2:41000"}
+
+
+def test_userspace_proxy_hands_out_backends_in_turn_and_lists_the_rest_for_retries():
+    backends = RoundRobin([("10.244.0.3", 80), ("10.244.1.2", 80), ("10.244.1.3", 80)])
+    assert backends.order() == [("10.244.0.3", 80), ("10.244.1.2", 80), ("10.244.1.3", 80)]
+    assert backends.order() == [("10.244.1.2", 80), ("10.244.1.3", 80), ("10.244.0.3", 80)]
+    assert backends.order()[0] == ("10.244.1.3", 80)
+    assert backends.order()[0] == ("10.244.0.3", 80)
+
+
+def test_userspace_plan_runs_a_proxy_on_the_engines_proxy_ports():
+    cluster = service_cluster(mode=KubeProxyMode.USERSPACE, endpoints=2)
+    plan = plan_for_cluster(cluster, "u1")
+    proxy = next(l for l in plan.listeners if l.owner == "kube-proxy/node-1")
+    web = next(p for p in portals(cluster, "node-1") if p.info.name == "default/web:http")
+    dns = next(p for p in portals(cluster, "node-1") if p.info.name == "kube-system/kube-dns:dns")
+    assert proxy.netns == "knvu1-node-node-1"
+    assert proxy.proxy_tcp == ((web.proxy_port, ("10.244.0.3:80", "10.244.1.2:80")),)
+    assert proxy.proxy_udp == ((dns.proxy_port, ("10.244.1.4:53",)),)

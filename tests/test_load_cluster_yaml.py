@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from ipaddress import IPv4Address, IPv4Network
 
 import jsonschema
@@ -190,6 +191,12 @@ services:
     assert cluster.service_by_key["default/h"].headless
 
 
+def test_unnamed_ports_of_a_multi_port_service_get_names() -> None:
+    cluster = load("services: [{name: s, ports: [80, {port: 53, protocol: UDP}, {port: 443, name: https}]}]")
+    assert [p.name for p in cluster.service_by_key["default/s"].ports] == ["tcp-80", "udp-53", "https"]
+    assert [p.name for p in load("services: [{name: t, ports: [80]}]").service_by_key["default/t"].ports] == [None]
+
+
 def test_named_target_ports_resolve_per_pod() -> None:
     cluster = load("""
 nodes:
@@ -253,6 +260,8 @@ nodes: [{name: n1}]
      "c.yaml:1:26: error: expected a range such as 30000-32767, got '32000-31000' (network.nodePortRange)"),
     ("network: {mtu: 100}",
      "c.yaml:1:16: error: expected an integer (576-9216), got 100 (network.mtu)"),
+    ("network: {podCIDR: 10.244.0.0/24, nodeCIDRMask: 16}\nnodes: [{name: n1}]",
+     "c.yaml:1:49: error: nodeCIDRMask /16 is wider than the pod network 10.244.0.0/24 (network.nodeCIDRMask)"),
     ("nodes: [{ip: 10.0.0.1}]",
      "c.yaml:1:9: error: node needs 'name' (nodes[0])"),
     ("nodes: {name: n1}",
@@ -269,6 +278,16 @@ nodes: [{name: n1}]
      "c.yaml:2:1: error: duplicate key 'nodes' (nodes) (hint: first defined at line 1)"),
     ("nodes: [{name: n1}, {name: n1}]",
      "c.yaml:1:21: error: node n1 is defined twice (nodes[1]) (hint: first at c.yaml:1)"),
+    ("nodes: [{name: a, ip: 10.0.0.1}, {name: b, ip: 10.0.0.1}]",
+     "c.yaml:1:48: error: InternalIP 10.0.0.1 of node b is already used by node a (nodes[1].ip)"),
+    ("nodes: [{name: a, podCIDR: 10.244.0.0/23}, {name: b, podCIDR: 10.244.1.0/24}]",
+     "c.yaml:1:63: error: podCIDR 10.244.1.0/24 of node b overlaps node a's 10.244.0.0/23 (nodes[1].podCIDR)"),
+    ("network: {podCIDR: 10.244.0.0/16}\nnodes: [{name: a, podCIDR: 10.50.0.0/24}]",
+     "c.yaml:2:28: error: podCIDR 10.50.0.0/24 of node a is outside the pod network 10.244.0.0/16 "
+     "(nodes[0].podCIDR)"),
+    ("network: {serviceCIDR: 10.96.0.0/16}\nservices: [{name: s, clusterIP: 10.100.0.5, ports: [80]}]",
+     "c.yaml:2:33: error: clusterIP 10.100.0.5 of default/s is outside the service network 10.96.0.0/16 "
+     "(services[0].clusterIP)"),
     ("pods: [{name: p, node: n9}]\nnodes: [{name: n1}]",
      "c.yaml:1:24: error: node 'n9' of pod default/p is not defined (pods[0].node) (hint: expected one of: n1)"),
 ])
@@ -296,6 +315,15 @@ def test_published_json_schema_is_generated_from_the_field_table() -> None:
 def test_samples_validate_against_the_json_schema(name: str) -> None:
     sample = next(s for s in list_samples() if s.name == name)
     jsonschema.validate(yaml.safe_load(sample.path.read_text()), json_schema())
+
+
+def test_every_field_is_documented() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "cluster-yaml.md").read_text()
+    for name, spec in OBJECTS.items():
+        assert f"### {name}\n" in doc
+        section = doc.split(f"### {name}\n", 1)[1].split("\n### ", 1)[0]
+        for key in spec.fields:
+            assert f"| `{key}` |" in section, (name, key)
 
 
 def test_json_schema_rejects_unknown_keys() -> None:

@@ -160,6 +160,11 @@ def test_invalid_utf8_is_located() -> None:
     ]
 
 
+def test_utf16_is_named() -> None:
+    result = load_sources([("win.yaml", "name: x\n".encode("utf-16"))])
+    assert [(p.message, p.hint) for p in result.errors] == [("file is UTF-16 text", "save it as UTF-8")]
+
+
 def test_control_characters_are_binary() -> None:
     result = load_sources([("x.yaml", b"name: a\x01b\n")])
     assert [(p.line, p.col, p.message, p.hint) for p in result.errors] == [
@@ -187,8 +192,9 @@ def test_json_syntax_error_is_located() -> None:
 
 
 def test_json_duplicate_key_is_an_error() -> None:
-    result = load_sources([("dup.json", b'{"kind": "Pod", "kind": "Service"}')])
-    assert [p.message for p in result.errors] == ["duplicate key 'kind'"]
+    result = load_sources([("dup.json", b'{\n  "kind": "Pod",\n  "kind": "Service"\n}\n')])
+    assert [str(p) for p in result.errors] == ["dup.json:3:3: error: duplicate key 'kind' (kind) "
+                                               "(hint: first defined at line 2)"]
 
 
 def test_missing_file_and_empty_folder(tmp_path: Path) -> None:

@@ -12,13 +12,13 @@ from webapp.loaders.documents import FAST_PATH_BYTES, parse_file
 PODS = 600
 
 
-def pod(i: int, ip: str | None = None) -> dict:
+def pod(i: int, ip: str | None = None, padding: int = 20) -> dict:
     node = f"node-{i % 3}"
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": f"app-{i:04d}", "namespace": "default", "labels": {"app": f"app-{i % 50}"},
-                     "annotations": {"note": "padding " * 20}},
+                     "annotations": {"note": "padding " * padding}},
         "spec": {"nodeName": node, "containers": [{"name": "main", "image": "busybox",
                                                    "ports": [{"containerPort": 8080, "name": "http"}]}]},
         "status": {"phase": "Running", "podIP": ip or f"10.244.{i % 3}.{2 + i // 3}",
@@ -125,6 +125,16 @@ def test_duplicate_key_in_a_big_yaml_file_is_located() -> None:
     ]
 
 
+def test_duplicate_key_in_a_huge_yaml_document_is_found_by_a_targeted_scan() -> None:
+    content = dump(NODES + [pod(i, padding=300) for i in range(PODS)], "yaml")
+    assert len(content) > 1_000_000  # too big to re-compose: the key is found by scanning for it
+    line, _ = line_of(content, b'name: "app-0321"')
+    broken = content.replace(b'    name: "app-0321"\n', b'    name: "app-0321"\n    name: "again"\n', 1)
+    assert [str(p) for p in load_sources([("d.yaml", broken)]).errors] == [
+        f"d.yaml:{line + 1}:5: error: duplicate key 'name' (hint: first defined at line {line})"
+    ]
+
+
 def test_a_tag_in_a_big_file_sends_it_to_pyyaml_which_rejects_it() -> None:
     content = dump(NODES + [pod(i) for i in range(PODS)], "yaml")
     broken = content.replace(b'podIP: "10.244.0.2"', b"podIP: !!python/object:os.system x", 1)
@@ -156,3 +166,24 @@ def test_many_documents_in_a_big_file_keep_their_lines() -> None:
         f"m.yaml:{line}:{col}: error: pod IP 10.244.9.9 of default/app-0550 is outside node-1's podCIDR "
         "10.244.1.0/24 (status.podIP)"
     ]
+
+
+def test_generated_dump_loads_the_same_from_yaml_and_json() -> None:
+    from benchmarks.generate_cluster import dump_json, dump_yaml, generate_dump
+
+    dump = generate_dump(12, pods_per_node=25, services_per_node=2)
+    assert min(len(dump_yaml(dump)), len(dump_json(dump))) >= FAST_PATH_BYTES
+    as_yaml = load_sources([("d.yaml", dump_yaml(dump).encode())])
+    as_json = load_sources([("d.json", dump_json(dump).encode())])
+    assert as_yaml.errors == () and as_json.errors == ()
+    a, b = as_yaml.cluster, as_json.cluster
+
+    def shape(cluster):
+        return ([(n.name, n.internal_ip, n.pod_cidr, n.ready) for n in cluster.nodes],
+                [(p.key, p.node, p.pod_ip, p.ready, p.host_network, p.labels, p.containers) for p in cluster.pods],
+                [(s.key, s.type, s.cluster_ip, s.ports, s.selector) for s in cluster.services],
+                cluster.endpoints, cluster.settings)
+
+    assert shape(a) == shape(b)
+    assert len(a.pods) == 12 * 25 and len(a.nodes) == 12
+    assert [p.source.line for p in a.pods[:2]] != [p.source.line for p in b.pods[:2]]  # each its own file's lines

@@ -213,6 +213,21 @@ def test_kubectl_list_json_with_owned_pods_slices_and_kube_proxy_config() -> Non
     assert cluster.pod_by_key["shop/web-5d8f7c9b4-abcde"].source.line == 5
 
 
+def test_a_given_kube_dns_service_sets_the_cluster_dns_ip() -> None:
+    text = b"""apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system}
+spec:
+  clusterIP: 10.96.0.53
+  selector: {k8s-app: kube-dns}
+  ports: [{name: dns, port: 53, protocol: UDP}]
+"""
+    cluster = ok(load_sources([("dns.yaml", text)]))
+    assert cluster.settings.cluster_dns_ip == IPv4Address("10.96.0.53")
+    dns = cluster.service_by_key["kube-system/kube-dns"]
+    assert [e.address for e in cluster.endpoints_for(dns, dns.ports[0])] == ["10.244.0.2:53", "10.244.1.2:53"]
+
+
 def test_kube_proxy_configmap_of_kubeadm() -> None:
     text = b"""apiVersion: v1
 kind: ConfigMap
@@ -283,6 +298,20 @@ spec: {nodeName: n7, containers: [{name: c}]}
     assert [str(p) for p in load_sources([("x.yaml", text)]).errors] == [
         "x.yaml:6:18: error: node 'n7' of pod default/lost is not defined (spec.nodeName) "
         "(hint: expected one of: n1)"
+    ]
+
+
+def test_cluster_api_cluster_objects_are_not_our_format() -> None:
+    text = b"apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata: {name: prod}\nspec: {}\n"
+    result = load_sources([("capi.yaml", text)])
+    assert result.ok
+    assert "skipped a Cluster: not part of the network model" in [p.message for p in result.notices]
+
+
+def test_a_multi_port_service_needs_port_names() -> None:
+    text = b"apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports: [{port: 80}, {port: 81}]\n"
+    assert [str(p) for p in load_sources([("s.yaml", text)]).errors] == [
+        "s.yaml:5:10: error: Service default/s has 2 ports: each needs a name (spec.ports)"
     ]
 
 

@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.generate_cluster import dump_yaml, generate_dump
+from webapp.app import gunicorn_runner
+from webapp.app.cache import default_cache_dir
 from webapp.app.layout import Id
-
-pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENTS = 50
@@ -236,6 +236,7 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
+@pytest.mark.slow
 def test_fifty_clients_two_workers_never_see_each_others_cluster(server):
     port = server
     callbacks = _callbacks(port)
@@ -287,3 +288,32 @@ def test_fifty_clients_two_workers_never_see_each_others_cluster(server):
     assert stats.traces_with_hops == len(stats.latencies["trace"])
     assert len(stats.served_by["upload"] | stats.served_by["trace"]) == WORKERS
     assert stats.cross_worker > 0  # a cluster uploaded through one worker was traced by the other
+
+
+def test_runner_fixes_one_cache_location_for_all_workers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert gunicorn_runner.resolve_cache("rel/cache") == str(tmp_path / "rel" / "cache")
+    assert (tmp_path / "rel" / "cache").is_dir()
+    assert gunicorn_runner.resolve_cache("redis://cache.internal:6379/0") == "redis://cache.internal:6379/0"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert gunicorn_runner.resolve_cache(None) == str(default_cache_dir()) == str(
+        tmp_path / "home" / ".cache" / "k8s-netviz" / "clusters")
+
+
+def test_runner_environment_and_gunicorn_options(tmp_path):
+    env = gunicorn_runner.worker_environment([str(tmp_path / "a.yaml"), str(tmp_path / "b")], "/c", 75.0, True)
+    assert env == {
+        "K8S_NETVIZ_PATHS": f"{tmp_path / 'a.yaml'}:{tmp_path / 'b'}",
+        "K8S_NETVIZ_CACHE": "/c",
+        "K8S_NETVIZ_MAX_UPLOAD_MB": "75.0",
+        "K8S_NETVIZ_WORKER_HEADER": "1",
+    }
+    assert gunicorn_runner.worker_environment([], "/c") == {"K8S_NETVIZ_PATHS": "", "K8S_NETVIZ_CACHE": "/c"}
+    options = gunicorn_runner.gunicorn_options("127.0.0.1", 8050, 2)
+    assert (options["bind"], options["workers"], options["worker_class"], options["threads"]) == (
+        "127.0.0.1:8050", 2, "gthread", 4)
+    assert options["preload_app"] is False and options["timeout"] == 120
+    assert gunicorn_runner.gunicorn_options("::1", 8050, 1)["bind"] == "[::1]:8050"
+    with pytest.raises(ValueError) as info:
+        gunicorn_runner.gunicorn_options("127.0.0.1", 8050, 0)
+    assert str(info.value) == "workers must be at least 1, got 0"

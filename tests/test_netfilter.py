@@ -203,3 +203,48 @@ def test_big_chains_are_indexed():
     chain = ruleset.chain("nat", "KUBE-SERVICES")
     assert chain.candidates(pkt("10.244.0.2:1", "10.96.2.8:80")) == [507, 1000]
     assert chain.candidates(pkt("10.244.0.2:1", "10.96.2.8:443")) == [1000]
+
+
+def test_generic_targets_snat_interface_negation_and_policy():
+    cluster = service_cluster()
+    ruleset = Ruleset.parse("""*nat
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -s 10.244.0.0/24 ! -o cni0 -j SNAT --to-source 192.168.0.11
+COMMIT
+*filter
+:FORWARD DROP [0:0]
+-A FORWARD -i cni+ -j ACCEPT
+COMMIT
+""")
+    out = traverse(cluster, ruleset, Hook.POSTROUTING,
+                   PacketContext(pkt("10.244.0.2:40000", "203.0.113.10:80"), "node-1", "cni0", "eth0"))
+    assert out.packet == pkt("192.168.0.11:40000", "203.0.113.10:80")
+    assert [(h.action, h.rule) for h in out.hops] == [
+        (Action.SNAT, "nat -A POSTROUTING -s 10.244.0.0/24 ! -o cni0 -j SNAT --to-source 192.168.0.11")]
+    same_bridge = traverse(cluster, ruleset, Hook.POSTROUTING,
+                           PacketContext(pkt("10.244.0.2:40000", "10.244.0.3:80"), "node-1", "cni0", "cni0"))
+    assert same_bridge.hops == ()
+    assert traverse(cluster, ruleset, Hook.FORWARD,
+                    PacketContext(pkt("10.244.0.2:1", "10.244.1.2:80"), "node-1", "cni0", "flannel.1")).verdict \
+        == Verdict.ACCEPT
+    dropped = traverse(cluster, ruleset, Hook.FORWARD,
+                       PacketContext(pkt("203.0.113.7:1", "10.244.0.2:80"), "node-1", "eth0", "cni0"))
+    assert (dropped.verdict, dropped.reason) == (Verdict.DROP, "filter FORWARD policy DROP")
+    assert [(h.action, h.rule) for h in dropped.hops] == [(Action.DROP, "filter :FORWARD DROP")]
+
+
+def test_unknown_matches_never_match():
+    cluster = service_cluster()
+    ruleset = Ruleset.parse("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m physdev --physdev-is-in -j DROP\nCOMMIT\n")
+    out = traverse(cluster, ruleset, Hook.INPUT, PacketContext(pkt("1.2.3.4:1", "192.168.0.11:22"), "node-1",
+                                                                 "eth0", None))
+    assert out.verdict == Verdict.ACCEPT
+
+
+def test_unreadable_line_is_an_error():
+    try:
+        Ruleset.parse("*nat\n-Z KUBE-SERVICES\nCOMMIT\n")
+    except ValueError as error:
+        assert str(error) == "cannot read iptables line: '-Z KUBE-SERVICES'"
+    else:
+        raise AssertionError("expected a ValueError")

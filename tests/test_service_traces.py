@@ -237,3 +237,34 @@ def test_dead_backend_ipvs_cannot_retry_either():
                                    "virtual server handed the connection to it, and IPVS does not retry another "
                                    "real server")
     assert trace.hops[-1].netns == "pod/default/web-b" and trace.hops[-1].action == Action.DROP
+
+
+def test_load_balancer_shows_the_nesting_of_service_types():
+    """LoadBalancer ⊃ NodePort ⊃ ClusterIP: the LB hop, then the node's chains down to the cluster-IP chain."""
+    trace = trace_flow(full(), "203.0.113.7", "svc/default/web:80", backend="10.244.1.2")
+    lb, choice = [h for h in trace.hops if h.alternatives]
+    assert lb.kind == HopKind.LOADBALANCER and "(LoadBalancer ⊃ NodePort ⊃ ClusterIP)" in lb.explain
+    assert choice.explain.startswith("PREROUTING → KUBE-SERVICES → KUBE-NODEPORTS → KUBE-EXT-CDGGSHYLG3RE2FKL → "
+                                     "KUBE-SVC-CDGGSHYLG3RE2FKL: KUBE-SVC-CDGGSHYLG3RE2FKL picks one of 2 endpoint(s)")
+    # the ClusterIP path ends in the same KUBE-SVC chain, entered directly from KUBE-SERVICES
+    inside = trace_flow(full(), "pod/default/client", "svc/default/web:80", backend="10.244.1.2")
+    (direct,) = [h for h in inside.hops if h.alternatives]
+    assert direct.explain.startswith("PREROUTING → KUBE-SERVICES → KUBE-SVC-CDGGSHYLG3RE2FKL: ")
+
+
+@pytest.mark.parametrize("mode, steps", [
+    (KubeProxyMode.IPTABLES, [(HopKind.NETFILTER, Action.LOOKUP), (HopKind.NETFILTER, Action.MARK),
+                              (HopKind.NETFILTER, Action.DNAT), (HopKind.NETFILTER, Action.MASQUERADE)]),
+    (KubeProxyMode.IPVS, [(HopKind.IPVS, Action.DNAT), (HopKind.NETFILTER, Action.MASQUERADE)]),
+    (KubeProxyMode.USERSPACE, [(HopKind.NETFILTER, Action.REDIRECT), (HopKind.PROXY, Action.PROXY)]),
+])
+def test_hairpin_a_pod_reaching_itself_through_its_service_is_masqueraded(mode, steps):
+    trace = trace_flow(full(mode), "pod/default/web-a", "svc/default/web:80", backend="10.244.0.3")
+    assert trace.disposition == Disposition.DELIVERED
+    assert [(h.kind, h.action) for h in trace.hops
+            if h.kind in (HopKind.NETFILTER, HopKind.IPVS, HopKind.PROXY)] == steps
+    last = trace.hops[-1]
+    # the pod sees the connection come from cni0's address, so its reply goes back through the node
+    assert (last.netns, str(last.packet.src.ip), str(last.packet.dst)) == ("pod/default/web-a", "10.244.0.1",
+                                                                           "10.244.0.3:80")
+    assert str(trace.reply[-1].packet.src) == "10.96.0.20:80"

@@ -34,3 +34,23 @@ def pod_targets(page) -> list[str]:
       const t = gd.data.find(t => t.name === 'targets');
       return t ? t.customdata.filter(r => r.startsWith('pod:')).sort() : [];
     }""")
+
+
+def click_target(page, ref: str) -> None:
+    """Click the diagram element whose customdata is `ref` (`pod:ns/name`, `node:name` …) where it is drawn."""
+    x, y = page.evaluate("""ref => {
+      const gd = document.querySelector('#diagram .js-plotly-plot');
+      const t = gd.data.find(t => t.name === 'targets');
+      const i = t.customdata.indexOf(ref);
+      const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+      return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])];
+    }""", ref)
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+
+
+PACKET_STYLE_JS = """() => {
+  const gd = document.querySelector('#diagram .js-plotly-plot');
+  const t = gd.data[gd.data.map(t => t.name).lastIndexOf('packet')];
+  return {symbol: t.marker.symbol, color: t.marker.color, text: t.text[0]};
+}"""

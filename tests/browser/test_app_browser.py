@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from helpers import current_hop, marker, pod_targets, wait_ready
+from helpers import PACKET_STYLE_JS, click_target, current_hop, marker, pod_targets, wait_ready
 
 from webapp.engine.flows import candidate_flows, trace_flow
 from webapp.loaders import list_samples, load_sample
@@ -20,10 +20,11 @@ SEED_TYPES = ["container-to-container", "pod-to-pod-same-node", "pod-to-pod-cros
               "nodeport", "loadbalancer", "externalname", "externalips", "pod-to-external"]
 
 
-def test_every_sample_loads_without_console_errors(page, server_url):
+def test_every_sample_loads_without_console_errors(page, server_url, artifacts):
     for sample in list_samples():
         page.goto(f"{server_url}/?sample={sample.name}")
         wait_ready(page)
+        page.screenshot(path=str(artifacts / f"sample-{sample.name}.png"))
         cluster = load_sample(sample.name)
         page.wait_for_function("name => document.getElementById('cluster-name').textContent === name", arg=cluster.name)
         assert pod_targets(page) == sorted(f"pod:{p.key}" for p in cluster.pods) or len(cluster.nodes) >= 5
@@ -125,4 +126,62 @@ def test_upload_replaces_the_diagram_and_a_bad_one_keeps_it(page, server_url, tm
     assert page.inner_text(".upload-status .kept") == "The cluster on screen was kept as it was."
     assert page.inner_text("#cluster-name") == name
     assert pod_targets(page) == pods
+    assert page.console_errors == []
+
+
+def test_search_finds_a_pod_by_ip_and_centres_it(page, server_url):
+    cluster = load_sample("seed-article")
+    pod = cluster.pod_by_key["default/db-1"]
+    page.goto(f"{server_url}/?sample=seed-article")
+    wait_ready(page)
+    page.fill("#view-search", str(pod.pod_ip))
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('view-search-result').textContent.startsWith('Found ')")
+    assert page.inner_text("#view-search-result") == f"Found default/db-1 on {pod.node} ({pod.pod_ip})"
+    centre = page.evaluate("""() => { const gd = document.querySelector('#diagram .js-plotly-plot');
+        const r = gd._fullLayout.xaxis.range; const t = gd.data.find(t => t.name === 'targets');
+        const i = t.customdata.indexOf('pod:default/db-1');
+        return [(r[0] + r[1]) / 2, t.x[i]]; }""")
+    assert centre[0] == pytest.approx(centre[1], abs=0.01)
+    assert page.console_errors == []
+
+
+def test_a_failing_callback_shows_a_message_and_the_page_stays(page, server_url, monkeypatch):
+    from webapp.app import state
+
+    def broken(cluster, query):
+        raise RuntimeError("search index exploded")
+
+    page.goto(f"{server_url}/?sample=seed-article")
+    wait_ready(page)
+    pods = pod_targets(page)
+    monkeypatch.setattr(state, "find_pod", broken)  # the server runs in this process, in a thread
+    page.fill("#view-search", "web")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#error-banner:not(:empty)")
+    assert page.inner_text("#error-banner") == (
+        "Something went wrong (RuntimeError: search index exploded). The page kept its last good state.")
+    assert pod_targets(page) == pods and page.is_visible("#diagram")
+
+
+def test_clicking_a_pod_picks_it_and_a_dead_backend_stops_the_packet(page, server_url):
+    page.goto(f"{server_url}/?sample=seed-article&type=pod-to-pod-cross-node&src=pod/default/api-1")
+    wait_ready(page)
+    click_target(page, "pod:default/db-1")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('dst') === 'pod/default/db-1:5432'")
+    assert "pod/default/db-1:5432" in page.inner_text("#flow-dst")
+    # Both api-lb backends marked down: the request dies at the chosen backend, red ✖ with the reason.
+    page.goto(f"{server_url}/?sample=seed-article&type=pod-to-service&src=pod/default/web-1"
+              "&dst=svc/default/api-lb:80&down=default/api-1,default/api-2")
+    wait_ready(page)
+    assert page.inner_text("#verdict").startswith("Dropped: backend pod default/api-")
+    last = page.evaluate("window.netvizPlayer.frames.length") - 1
+    for _ in range(last):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_selector(f'.hop-panel.current[data-hop="q{last}"]', state="attached")
+    style = page.evaluate(PACKET_STYLE_JS)
+    assert style["symbol"] == "x" and style["color"] == "#dc2626"
+    assert style["text"].startswith("<b>✖ backend pod default/api-")
+    page.keyboard.press("ArrowRight")  # nothing after death: the reply never starts
+    assert current_hop(page) == f"q{last}"
     assert page.console_errors == []

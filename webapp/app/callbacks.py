@@ -8,12 +8,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, html, no_update
+from dash.exceptions import PreventUpdate
 
 from webapp.app import state
 from webapp.app.cache import ClusterCache, is_key
 from webapp.app.catalog import flow_type_label, text
 from webapp.app.inspector import nat_badge, render_trace, verdict
 from webapp.app.layout import Id
+from webapp.figures import is_big
 from webapp.model import Cluster, ServiceType
 from webapp.problems import Severity
 from webapp.variants import ViewSettings, backend_pods
@@ -71,12 +73,14 @@ def _options(values: list[str]) -> list[dict[str, str]]:
     return [{"label": v, "value": v} for v in values]
 
 
-def _flow_outputs(out: dict, choices: dict, flow_type: str | None, src: str | None, dst: str | None) -> None:
-    """Fill the picker outputs: keep each chosen value when it is still valid, else take the first valid one."""
+def _flow_outputs(out: dict, choices: dict, flow_type: str | None, src: str | None, dst: str | None, *,
+                  auto: bool = True) -> None:
+    """Fill the picker outputs: keep each chosen value when it is still valid, else take the first valid one
+    (`auto=False`: leave the source empty, so a big cluster first shows its overview, untraced)."""
     types = list(choices)
     flow_type = flow_type if flow_type in choices else (types[0] if types else None)
     sources = state.sources_for(choices, flow_type)
-    src = src if src in sources else (sources[0] if sources else None)
+    src = src if src in sources else (sources[0] if sources and auto else None)
     targets = state.destinations_for(choices, flow_type, src)
     dst = dst if dst in targets else (targets[0] if targets else None)
     out.update(type_options=[{"label": flow_type_label(t), "value": t} for t in types], type=flow_type,
@@ -147,7 +151,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
                     out["status"] = html.Div(text("cache.expired"), className="problem warning")
             _cluster_outputs(out, new_key, cluster)
             _flow_outputs(out, state.flow_choices(new_key, cluster), _first(params, "type"), _first(params, "src"),
-                          _first(params, "dst"))
+                          _first(params, "dst"), auto=not is_big(cluster))
             settings = ViewSettings.parse(_first(params, "mode"), _first(params, "overlay"), _first(params, "etp"),
                                           (_first(params, "down") or "").split(","))
             out.update(mode=settings.kube_proxy_mode and str(settings.kube_proxy_mode),
@@ -194,7 +198,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             if outcome.key is None:
                 return out
             _cluster_outputs(out, outcome.key, outcome.cluster)
-            _flow_outputs(out, state.flow_choices(outcome.key, outcome.cluster), flow_type, None, None)
+            _flow_outputs(out, state.flow_choices(outcome.key, outcome.cluster), flow_type, None, None,
+                          auto=not is_big(outcome.cluster))
             out["initial_step"] = None
             return out
 
@@ -257,6 +262,10 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
     )
     def draw(key, flow_type, src, dst, mode, overlay, policy, down, namespace, view):
         """Apply the live settings, trace the chosen flow, draw the diagram around it."""
+        loaded = cache.get(key)
+        if (loaded is not None and flow_type and src and dst
+                and (src, dst) not in state.flow_choices(key, loaded).get(flow_type, [])):
+            raise PreventUpdate  # the picker is mid-change: `control` is about to send a valid (src, dst)
         return draw_view(cache, key, flow_type, src, dst, ViewSettings.parse(mode, overlay, policy, down),
                          namespace, view)
 
@@ -328,7 +337,7 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: str | None, src: 
         except (ImportError, ValueError, KeyError) as error:
             out["verdict"] = text("flow.error", src=src, dst=dst, error=error)
             out["verdict_class"] = "verdict error"
-    elif not flow_type:
+    else:
         out["verdict"] = text("flow.pick")
     diagram, data = state.diagram_and_playback(cluster, state.view_of(view, namespace), trace)
     out["figure"] = diagram.figure

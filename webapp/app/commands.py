@@ -38,5 +38,6 @@ def run(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     print(f"k8s-netviz: http://{args.host}:{args.port}/", file=sys.stderr)
-    app.run(host=args.host, port=args.port, debug=False, dev_tools_ui=False, dev_tools_props_check=False)
+    app.run(host=args.host, port=args.port, debug=False, dev_tools_ui=False, dev_tools_props_check=False,
+            dev_tools_disable_version_check=True)
     return 0

@@ -10,6 +10,7 @@ from dash import Dash, set_props
 from webapp.app.cache import ClusterCache, open_cache
 from webapp.app.callbacks import register_callbacks
 from webapp.app.catalog import text
+from webapp.app.compress import enable_gzip, precompress
 from webapp.app.layout import Id, build_layout
 from webapp.paths import ASSETS_DIR
 
@@ -37,9 +38,10 @@ def warm_up_encoder() -> None:
 
 
 def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | str | None = None, *,
-               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> Dash:
+               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, warm: bool = True) -> Dash:
     """The app. `paths`: files or folders to open instead of the default sample; `cache`: a ClusterCache, a
-    folder, `redis://…`, or None for the on-disk default."""
+    folder, `redis://…`, or None for the on-disk default. `warm`: load the default cluster and trace its first
+    flow now, so the first visitor does not wait for it."""
     from webapp.loaders import DEFAULT_SAMPLE, list_samples, load_paths
 
     cluster_cache = cache if isinstance(cache, ClusterCache) else open_cache(cache)
@@ -61,8 +63,35 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     app.scripts.config.serve_locally = True
     app.css.config.serve_locally = True
     app.server.config["MAX_CONTENT_LENGTH"] = int(max_bytes * 1.4) + 1_000_000  # base64 + JSON envelope
+    enable_gzip(app.server)
     samples = [(s.name, s.title) for s in list_samples()]
     app.layout = build_layout(samples, max_bytes)
     register_callbacks(app, cluster_cache, default, max_bytes)
     warm_up_encoder()
+    if warm:
+        _warm(cluster_cache, default)
+        precompress(app.server)
     return app
+
+
+def _warm(cache: ClusterCache, default: str) -> None:
+    """Load the default cluster into this process, trace its first flow and encode its diagram once (fills the
+    engine's caches and the encoder's lazy imports before the first visitor)."""
+    import plotly.io.json
+
+    from webapp.app import state
+    from webapp.app.cache import is_key
+
+    key = default if is_key(default) else state.load_sample_into(cache, default).key
+    cluster = cache.get(key)
+    if cluster is None:
+        return
+    trace = None
+    for flow_type, pairs in list(state.flow_choices(key, cluster).items())[:1]:
+        src, dst = pairs[0]
+        try:
+            trace = state.trace_dict(cluster, flow_type, src, dst)
+        except (ImportError, ValueError, KeyError):
+            pass
+    diagram, _ = state.diagram_and_playback(cluster, state.view_of(None, None), trace)
+    plotly.io.json.to_json_plotly(diagram.figure)

@@ -131,6 +131,9 @@ def build_layout(samples: list[tuple[str, str]], max_upload_bytes: int) -> html.
         ]),
     ])
     side = html.Aside(className="side", children=[
+        html.Section(className="panel", children=[html.H2(text("inspector.title")),
+                                                  html.Div(id=Id.INSPECTOR, children=text("inspector.none"))]),
+        html.Section(className="panel hops", children=[html.H2(text("hops.title")), html.Div(id=Id.HOP_LIST)]),
         html.Section(className="panel", children=[
             html.H2(text("settings.title")),
             _setting(Id.MODE, text("settings.mode"), [str(m) for m in KubeProxyMode]),
@@ -146,9 +149,6 @@ def build_layout(samples: list[tuple[str, str]], max_upload_bytes: int) -> html.
                       className="search"),
             html.Div(id=Id.SEARCH_RESULT, className="note"),
         ]),
-        html.Section(className="panel hops", children=[html.H2(text("hops.title")), html.Div(id=Id.HOP_LIST)]),
-        html.Section(className="panel", children=[html.H2(text("inspector.title")),
-                                                  html.Div(id=Id.INSPECTOR, children=text("inspector.none"))]),
     ])
     stores = [
         dcc.Location(id=Id.URL, refresh=False),

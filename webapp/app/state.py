@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,18 +107,26 @@ def _flows_module():
     return flows
 
 
-@functools.lru_cache(maxsize=32)
-def _candidates(key: str, cluster: Cluster) -> dict[str, list[tuple[str, str]]]:
-    flows = _flows_module()
-    if flows is None:
-        return {}
-    return {str(kind): [(str(s), str(d)) for s, d in pairs] for kind, pairs in flows.candidate_flows(cluster).items()
-            if pairs}
+_choices: dict[str, dict[str, list[tuple[str, str]]]] = {}
+_choices_lock = threading.Lock()
 
 
 def flow_choices(key: str, cluster: Cluster) -> dict[str, list[tuple[str, str]]]:
-    """Valid (source, destination) specs per flow type, from the engine (memoised per cache key)."""
-    return _candidates(key, cluster)
+    """Valid (source, destination) specs per flow type, from the engine (memoised per cache key: the key is the
+    hash of the input, so it names the cluster's content)."""
+    with _choices_lock:
+        known = _choices.get(key)
+    if known is not None:
+        return known
+    flows = _flows_module()
+    found = {} if flows is None else {
+        str(kind): [(str(s), str(d)) for s, d in pairs] for kind, pairs in flows.candidate_flows(cluster).items()
+        if pairs}
+    with _choices_lock:
+        _choices[key] = found
+        while len(_choices) > 64:
+            _choices.pop(next(iter(_choices)))
+    return found
 
 
 def sources_for(choices: Mapping[str, list[tuple[str, str]]], flow_type: str | None) -> list[str]:
@@ -195,8 +202,9 @@ def diagram_and_playback(cluster: Cluster, view: DiagramView,
                          trace: Mapping[str, Any] | None) -> tuple[Diagram, dict[str, Any] | None]:
     """The diagram for this view, with the trace's nodes and services drawn in detail, and the player's data."""
     if trace is not None:
-        view = DiagramView(expanded=view.expanded | path_nodes(trace), namespace=view.namespace, focus=view.focus,
-                           services=path_services(cluster, trace), overview=view.overview)
+        view = DiagramView(expanded=view.expanded, namespace=view.namespace, focus=view.focus,
+                           services=path_services(cluster, trace), overview=view.overview,
+                           path_nodes=path_nodes(trace))
     diagram = build_diagram(cluster, view)
     if trace is None:
         return diagram, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import threading
 import weakref
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -331,6 +332,7 @@ DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 _T = TypeVar("_T")
 _CACHE: dict[tuple[int, str], object] = {}
 _WATCHED: set[int] = set()
+_BUILDING = threading.RLock()
 
 
 def cluster_cached(cluster: Cluster, key: str, build: Callable[[], _T]) -> _T:
@@ -340,26 +342,49 @@ def cluster_cached(cluster: Cluster, key: str, build: Callable[[], _T]) -> _T:
         return _CACHE[slot]  # type: ignore[return-value]
     except KeyError:
         pass
-    if id(cluster) not in _WATCHED:
-        _WATCHED.add(id(cluster))
-        weakref.finalize(cluster, _forget, id(cluster))
-    value = build()
-    _CACHE[slot] = value
-    return value
+    with _BUILDING:  # the web app's threads: build each value once (re-entrant: builds nest)
+        if slot in _CACHE:
+            return _CACHE[slot]  # type: ignore[return-value]
+        if id(cluster) not in _WATCHED:
+            _WATCHED.add(id(cluster))
+            weakref.finalize(cluster, _forget, id(cluster))
+        value = build()
+        _CACHE[slot] = value
+        return value
 
 
 def _forget(cluster_id: int) -> None:
     _WATCHED.discard(cluster_id)
     for slot in [k for k in _CACHE if k[0] == cluster_id]:
-        del _CACHE[slot]
+        _CACHE.pop(slot, None)  # dropping a value may collect another cluster and re-enter here
+
+
+def drop_cached(cluster: Cluster) -> None:
+    """Forget everything memoised for this cluster (tables, graph, rulesets): for benchmarks."""
+    _forget(id(cluster))
 
 
 def underlay_network(cluster: Cluster, node: Node) -> IPv4Network:
-    """The network the node's NIC sits on: settings.node_network, else the node IP's /24."""
+    """The network the node's NIC sits on: `network.nodeNetwork` when it holds the node, else one segment
+    shared by all nodes — the smallest network (at most /24) that holds every node IP and a free address
+    for the gateway."""
     net = cluster.settings.node_network
     if net is not None and node.internal_ip in net:
         return net
-    return IPv4Network(f"{node.internal_ip}/24", strict=False)
+    return cluster_cached(cluster, "inferred-node-network", lambda: _inferred_node_network(cluster))
+
+
+def _inferred_node_network(cluster: Cluster) -> IPv4Network:
+    addresses = [int(n.internal_ip) for n in cluster.nodes]
+    low, high = min(addresses), max(addresses)
+    prefix = 24
+    while prefix > 8:
+        network = IPv4Network((low, prefix), strict=False)
+        if high in range(int(network.network_address), int(network.broadcast_address) + 1) \
+                and network.num_addresses - 2 > len(addresses):
+            return network
+        prefix -= 1
+    return IPv4Network((low, 8), strict=False)
 
 
 def underlay_gateway(cluster: Cluster, node: Node) -> IPv4Address:
@@ -494,7 +519,8 @@ def _node(cluster: Cluster, node_name: str) -> Node:
 
 def node_datapath(cluster: Cluster, node_name: str) -> NodeDatapath:
     """Everything the CNI programs in one node's host network namespace (cached per cluster and node)."""
-    return cluster_cached(cluster, f"node/{node_name}", lambda: _build_node_datapath(cluster, _node(cluster, node_name)))
+    return cluster_cached(cluster, f"node/{node_name}",
+                          lambda: _build_node_datapath(cluster, _node(cluster, node_name)))
 
 
 def _build_node_datapath(cluster: Cluster, node: Node) -> NodeDatapath:
@@ -538,8 +564,8 @@ def _build_node_datapath(cluster: Cluster, node: Node) -> NodeDatapath:
             if other.name == node.name:
                 continue
             port = ovs_vxlan_port_name(other.internal_ip)
-            devices.append(Device(port, DeviceKind.OVS_VXLAN_PORT, settings.mtu, mac_address("ovs-port", node.name, port),
-                                  index, master=OVS_BRIDGE, state="UNKNOWN",
+            devices.append(Device(port, DeviceKind.OVS_VXLAN_PORT, settings.mtu,
+                                  mac_address("ovs-port", node.name, port), index, master=OVS_BRIDGE, state="UNKNOWN",
                                   vxlan=VxlanParams(settings.vxlan_vni, OVS_VXLAN_PORT, node.internal_ip,
                                                     remote=other.internal_ip)))
             index += 1
@@ -562,7 +588,8 @@ def _build_node_datapath(cluster: Cluster, node: Node) -> NodeDatapath:
     for offset, pod in enumerate(pods_with_netns(cluster, node.name)):
         name = veth_name(pod.key)
         devices.append(Device(name, DeviceKind.VETH, pod_mtu, mac_address("veth", pod.key),
-                              FIRST_VETH_IFINDEX + offset, master=bridge, peer=PeerRef(pod_netns(pod.key), "eth0", POD_ETH0_IFINDEX)))
+                              FIRST_VETH_IFINDEX + offset, master=bridge,
+                              peer=PeerRef(pod_netns(pod.key), "eth0", POD_ETH0_IFINDEX)))
         bridge_fdb.append(FdbEntry(mac_address("veth", pod.key), name, master=bridge, permanent=True))
         bridge_fdb.append(FdbEntry(pod_mac(pod), name, master=bridge))
     return NodeDatapath(node.name, netns, tuple(devices), remote.merged_routes(node.name, routes), tuple(bridge_fdb),

@@ -4,16 +4,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
 
 from webapp.engine import services
-from webapp.engine.datapath import host_netns, pod_netns
-from webapp.engine.trace import Action, Disposition, Flow, Hop, HopKind, Packet, SocketAddress, Trace
+from webapp.engine.datapath import cluster_cached, host_netns, pod_netns
+from webapp.engine.trace import Disposition, Flow, Hop, Packet, SocketAddress, Trace
 from webapp.engine.walk import (
-    EXTERNAL_NETNS, Leg, Socket, Walker, WalkResult, ephemeral_port, external_name, source_address,
+    EXTERNAL_NETNS, Socket, Walker, WalkResult, ephemeral_port, external_name, source_address,
 )
 from webapp.model import Cluster, Node, Pod, Protocol, Service, ServicePort, ServiceType
 
@@ -161,10 +160,9 @@ def parse_target(cluster: Cluster, spec: str, proto: str = "tcp") -> Target:
         if service is None:
             raise ValueError(f"{spec}: service {key} not found")
         sport = _service_port(service, port, protocol, spec)
-        if service.type == ServiceType.EXTERNAL_NAME or service.cluster_ip is None:
-            ip = service.cluster_ip or IPv4Address("0.0.0.0")
-        else:
-            ip = service.cluster_ip
+        if service.headless:
+            return _headless_target(cluster, spec, service, sport)
+        ip = service.cluster_ip or IPv4Address("0.0.0.0")  # ExternalName: resolved by DNS in the trace
         number = sport.port if sport else (_port_number(port, spec) if port else 80)
         return Target(spec, SocketAddress(ip, number), service=service, service_port=sport)
     path, sep, port = text.rpartition(":")
@@ -188,6 +186,17 @@ def parse_target(cluster: Cluster, spec: str, proto: str = "tcp") -> Target:
     number = _port_number(port, spec)
     return Target(spec, SocketAddress(address, number), pod=cluster.pod_by_ip.get(address),
                   node=cluster.node_by_ip.get(address))
+
+
+def _headless_target(cluster: Cluster, spec: str, service: Service, sport: ServicePort | None) -> Target:
+    """A headless service has no VIP: its DNS name answers with the ready pods' own IPs; take the first."""
+    ready = [ep for ep in (cluster.endpoints_for(service, sport) if sport else ()) if ep.ready]
+    if not ready:
+        selector = ",".join(f"{k}={v}" for k, v in service.selector) or "(none)"
+        raise ValueError(f"{spec}: headless service {service.key} has no ready endpoints (selector {selector})")
+    endpoint = ready[0]
+    pod = cluster.pod_by_key.get(endpoint.pod or "") or cluster.pod_by_ip.get(endpoint.ip)
+    return Target(spec, SocketAddress(endpoint.ip, endpoint.port), pod=pod, node=cluster.node_by_ip.get(endpoint.ip))
 
 
 def _service_port(service: Service, port: str, protocol: Protocol, spec: str) -> ServicePort | None:
@@ -216,17 +225,27 @@ def _pod_port(pod: Pod, port: str, protocol: Protocol, spec: str) -> int:
 
 def _service_by_address(cluster: Cluster, address: SocketAddress) -> tuple[FlowType, Service] | None:
     """The service a destination address belongs to, and how (cluster IP, external IP, LB IP, node port)."""
+    index = cluster_cached(cluster, "flows/service-addresses", lambda: _service_addresses(cluster))
+    found = index.get((address.ip, address.port))
+    if found is None and address.ip in cluster.node_by_ip:
+        found = index.get((None, address.port))
+    return found
+
+
+def _service_addresses(cluster: Cluster) -> dict[tuple[IPv4Address | None, int], tuple[FlowType, Service]]:
+    """(VIP, port) → how a service owns it; (None, nodePort) for node ports (the first service wins)."""
+    index: dict[tuple[IPv4Address | None, int], tuple[FlowType, Service]] = {}
     for service in cluster.services:
         for sport in service.ports:
-            if service.cluster_ip == address.ip and sport.port == address.port:
-                return FlowType.POD_TO_SERVICE, service
-            if address.ip in service.external_ips and sport.port == address.port:
-                return FlowType.EXTERNALIPS, service
-            if address.ip in service.load_balancer_ips and sport.port == address.port:
-                return FlowType.LOADBALANCER, service
-            if sport.node_port == address.port and address.ip in cluster.node_by_ip:
-                return FlowType.NODEPORT, service
-    return None
+            if service.cluster_ip is not None:
+                index.setdefault((service.cluster_ip, sport.port), (FlowType.POD_TO_SERVICE, service))
+            for ip in service.external_ips:
+                index.setdefault((ip, sport.port), (FlowType.EXTERNALIPS, service))
+            for ip in service.load_balancer_ips:
+                index.setdefault((ip, sport.port), (FlowType.LOADBALANCER, service))
+            if sport.node_port is not None:
+                index.setdefault((None, sport.node_port), (FlowType.NODEPORT, service))
+    return index
 
 
 def classify(cluster: Cluster, source: Source, target: Target) -> FlowType:
@@ -293,7 +312,7 @@ def trace_flow(cluster: Cluster, src: str, dst: str, proto: str = "tcp", *,
     proto = proto.lower()
     if proto not in ("tcp", "udp"):
         raise ValueError(f"protocol {proto!r}: use tcp or udp")
-    named = services.service_for_dns_name(cluster, dst)  # NAME.NS.svc.cluster.local:PORT: resolve through kube-dns first
+    named = services.service_for_dns_name(cluster, dst)  # NAME.NS.svc.cluster.local:PORT: ask kube-dns first
     if named is not None:
         return _trace_dns_name(cluster, src, dst, proto, named, backend)
     source = parse_source(cluster, src)
@@ -449,7 +468,7 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
         add(FlowType.POD_TO_EXTERNAL, _pod_spec(client), str(outside))
     for server, port in servers[:CANDIDATE_LIMIT]:
         add(FlowType.EXTERNAL_TO_POD, str(client_ip), f"{_pod_spec(server)}:{port}")
-    for service in cluster.services[:200]:
+    for service in cluster.services:  # constant work per service: each bucket stops filling at the limit
         for sport in service.ports[:1] or (None,):
             svc = f"svc/{service.key}" + (f":{sport.name or sport.port}" if sport else "")
             if service.type == ServiceType.EXTERNAL_NAME:
@@ -472,5 +491,5 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
     return {kind: pairs for kind, pairs in out.items() if pairs}
 
 
-__all__ = ["CANDIDATE_LIMIT", "FlowType", "Leg", "Source", "Target", "candidate_flows", "classify",
+__all__ = ["CANDIDATE_LIMIT", "FlowType", "Source", "Target", "candidate_flows", "classify",
            "parse_source", "parse_target", "trace_flow"]

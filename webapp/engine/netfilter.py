@@ -12,7 +12,8 @@ import re
 from bisect import insort
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
+from typing import NamedTuple
 
 from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
 from webapp.model import Cluster, KubeProxyMode
@@ -69,8 +70,26 @@ _TOKEN = re.compile(r'"[^"]*"|\S+')
 _TERMINAL_NAT = {"DNAT", "SNAT", "MASQUERADE", "REDIRECT"}
 
 
-def _net(text: str) -> IPv4Network:
-    return IPv4Network(text if "/" in text else f"{text}/32", strict=False)
+class Net(NamedTuple):
+    """An address match (`-s`/`-d`) as integers: cheap to build from rule text, cheap to test."""
+
+    value: int
+    mask: int
+
+    @classmethod
+    def parse(cls, text: str) -> Net:
+        address, _, length = text.partition("/")
+        bits = int(length) if length else 32
+        mask = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
+        return cls(int(IPv4Address(address)) & mask, mask)
+
+    def __contains__(self, address: object) -> bool:
+        return isinstance(address, IPv4Address) and int(address) & self.mask == self.value
+
+    @property
+    def host(self) -> IPv4Address | None:
+        """The address when this is a /32."""
+        return IPv4Address(self.value) if self.mask == 0xFFFFFFFF else None
 
 
 def _mark(text: str) -> tuple[int, int]:
@@ -84,8 +103,8 @@ class Rule:
 
     chain: str
     text: str
-    src: tuple[IPv4Network, bool] | None = None
-    dst: tuple[IPv4Network, bool] | None = None
+    src: tuple[Net, bool] | None = None
+    dst: tuple[Net, bool] | None = None
     proto: str | None = None
     dport: int | None = None
     in_dev: tuple[str, bool] | None = None
@@ -122,9 +141,9 @@ class Rule:
                 continue
             step = 2
             if tok == "-s":
-                rule.src = (_net(arg), neg)
+                rule.src = (Net.parse(arg), neg)
             elif tok == "-d":
-                rule.dst = (_net(arg), neg)
+                rule.dst = (Net.parse(arg), neg)
             elif tok == "-p":
                 rule.proto = arg
             elif tok == "-i":
@@ -188,8 +207,8 @@ class Rule:
         if self.dst is None:
             return (None, self.dport, self.proto)
         net, neg = self.dst
-        if not neg and net.prefixlen == 32:
-            return (net.network_address, self.dport, self.proto)
+        if not neg and net.host is not None:
+            return (net.host, self.dport, self.proto)
         return None
 
 
@@ -344,6 +363,7 @@ def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
     if render_cni_rules is not None:
         Ruleset.parse(render_cni_rules(cluster, node_name), ruleset)
     ruleset.local_addresses = frozenset(local)
+    cluster.service_by_cluster_ip  # noqa: B018 — build the model's index DNAT hops consult, here and not mid-trace
     return ruleset.prepare()
 
 
@@ -361,6 +381,9 @@ class _State:
     hook: Hook
     table: str = ""
     caller: Rule | None = None
+    """The rule that jumped into the chain being evaluated."""
+    path: list[str] = field(default_factory=list)
+    """The chains from the hook's built-in chain down to the one being evaluated."""
 
 
 class _Stop(Exception):
@@ -379,7 +402,7 @@ def traverse(cluster: Cluster, ruleset: Ruleset, hook: Hook, ctx: PacketContext)
         chain = ruleset.chain(table, str(hook))
         if chain is None:
             continue
-        state.table = table
+        state.table, state.path = table, [chain.name]
         try:
             _run_chain(state, chain, depth=0)
         except _Stop as stop:
@@ -403,7 +426,11 @@ def _run_chain(state: _State, chain: Chain, depth: int) -> None:
         if _apply(state, rule, depth):
             return
     if chain.policy is not None and chain.policy != "ACCEPT":
-        raise _Stop(Verdict.DROP, f"{state.table} {chain.name} policy {chain.policy}")
+        reason = f"{state.table} {chain.name} policy {chain.policy}"
+        state.hops.append(Hop(state.ctx.node, f"host/{state.ctx.node}", "iptables", HopKind.NETFILTER, Action.DROP,
+                              state.packet, rule=f"{state.table} :{chain.name} {chain.policy}",
+                              explain=f"No rule of {chain.name} accepts the packet: the chain's policy drops it."))
+        raise _Stop(Verdict.DROP, reason)
 
 
 def _apply(state: _State, rule: Rule, depth: int) -> bool:
@@ -442,14 +469,20 @@ def _apply(state: _State, rule: Rule, depth: int) -> bool:
         _nat(state, rule)
         raise _Stop(Verdict.ACCEPT)
     sub = state.ruleset.chain(state.table, target)
-    if sub is None:
-        return False  # LOG and other non-terminating targets
+    if sub is not None:  # (LOG and other non-terminating targets fall through)
+        _jump(state, rule, sub, depth)
+    return False
+
+
+def _jump(state: _State, rule: Rule, sub: Chain, depth: int) -> None:
+    """`-j CHAIN`: evaluate the chain, remembering who jumped and the path taken."""
     caller, state.caller = state.caller, rule
+    state.path.append(sub.name)
     try:
         _run_chain(state, sub, depth + 1)
     finally:
         state.caller = caller
-    return False
+        state.path.pop()
 
 
 def _matches(state: _State, rule: Rule) -> bool:
@@ -540,17 +573,12 @@ def _choose_endpoint(state: _State, chain: Chain, start: int, depth: int) -> Non
         notes = f" The requested backend {want} is not a candidate here."
     if any(r.recent for r in chain.rules[:start]):
         notes += (" sessionAffinity ClientIP: the chosen KUBE-SEP records this client (-m recent --set); its "
-                    "next connections match the --rcheck rules above and skip the draw.")
+                  "next connections match the --rcheck rules above and skip the draw.")
     state.hops.append(_hop(
         state, Action.LOOKUP, state.packet, chosen[0],
-        f"{chain.name} picks one of {len(options)} endpoint(s) with -m statistic --mode random "
-        f"(each equally likely); this trace follows {chosen[1]}.{notes}", alternatives))
-    sub = state.ruleset.chain(state.table, chosen[0].target)
-    caller, state.caller = state.caller, chosen[0]
-    try:
-        _run_chain(state, sub, depth + 1)
-    finally:
-        state.caller = caller
+        f"{' → '.join(state.path)}: {chain.name} picks one of {len(options)} endpoint(s) with -m statistic "
+        f"--mode random (each equally likely); this trace follows {chosen[1]}.{notes}", alternatives))
+    _jump(state, chosen[0], state.ruleset.chain(state.table, chosen[0].target), depth)
 
 
 def _nat(state: _State, rule: Rule) -> None:
@@ -615,13 +643,12 @@ def _drop_reason(cluster: Cluster, rule: Rule, verdict: Verdict) -> str:
     """A sentence that names the rule and, for kube-proxy's own rejects, the service and its selector."""
     found = _COMMENT_SERVICE.match(rule.comment)
     if found:
-        svc = cluster.service_by_key.get(found["svc"])
+        from webapp.engine.kubeproxy.chains import no_endpoints_text, no_local_endpoint_text
+
         name = found["svc"] + (f":{found['port']}" if found["port"] else "")
         if found["what"]:
-            return (f"{rule.chain} drops it: service {name} has no endpoint on this node and its traffic policy "
-                    "is Local")
-        selector = ",".join(f"{k}={v}" for k, v in svc.selector) if svc else ""
-        return (f"{rule.chain} rejects it (icmp-port-unreachable): service {name} has no ready endpoints — no "
-                f"ready pod matches its selector {selector or '(none)'}")
+            return f"{rule.chain} drops it: {no_local_endpoint_text(name)}"
+        service = cluster.service_by_key.get(found["svc"])
+        return f"{rule.chain} rejects it (icmp-port-unreachable): {no_endpoints_text(name, service)}"
     what = "drops" if verdict == Verdict.DROP else "rejects"
     return f"{rule.chain} {what} it: {rule.comment or rule.text}"

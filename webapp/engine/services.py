@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 
 from webapp.engine.kubeproxy import ipvs, userspace
+from webapp.engine.kubeproxy.chains import no_endpoints_text, no_local_endpoint_text
 from webapp.engine.netfilter import PacketContext, Verdict
 from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
 from webapp.model import Cluster, ExternalHost, KubeProxyMode, Service, ServicePort, ServiceType, TrafficPolicy
@@ -34,15 +35,6 @@ class LocalServiceOutcome:
     reason: str | None = None
 
 
-def selector_text(service: Service) -> str:
-    return ",".join(f"{k}={v}" for k, v in service.selector) or "(none)"
-
-
-def no_endpoints_reason(service: Service, port: ServicePort) -> str:
-    name = f"{service.key}:{port.name}" if port.name else service.key
-    return (f"service {name} has no ready endpoints — no ready pod matches its selector {selector_text(service)}")
-
-
 def local_service(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalServiceOutcome | None:
     """IPVS or the userspace proxy taking a packet delivered locally on a node; None → ordinary delivery."""
     mode = cluster.settings.kube_proxy_mode
@@ -55,7 +47,8 @@ def local_service(cluster: Cluster, node_name: str, ctx: PacketContext) -> Local
 
 def _equal_alternatives(candidates: list[SocketAddress], chosen: int, rule: str = "") -> tuple[Alternative, ...]:
     n = len(candidates)
-    return tuple(Alternative(dst, round(1.0 / n, 10), chosen=(i == chosen), rule=rule) for i, dst in enumerate(candidates))
+    return tuple(Alternative(dst, round(1.0 / n, 10), chosen=(i == chosen), rule=rule)
+                 for i, dst in enumerate(candidates))
 
 
 def _preferred(candidates: list[SocketAddress], backend: IPv4Address | None) -> int:
@@ -71,11 +64,12 @@ def _ipvs(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalServiceO
     vs = ipvs.find_virtual_server(cluster, node_name, packet.proto, packet.dst.ip, packet.dst.port)
     if vs is None:
         return None
-    vs_text = f"{vs.proto} {vs.ip}:{vs.port} {ipvs.SCHEDULER}" + (f" persistent {vs.persistent}" if vs.persistent else "")
+    persistent = f" persistent {vs.persistent}" if vs.persistent else ""
+    vs_text = f"{vs.proto} {vs.ip}:{vs.port} {ipvs.SCHEDULER}{persistent}"
     if not vs.real_servers:
         reason = (f"IPVS virtual server {vs.ip}:{vs.port} has no real servers on {node_name}: "
-                  + (no_endpoints_reason(vs.info.service, vs.info.port) if not vs.info.endpoints else
-                     f"service {vs.info.name} has no endpoint on this node and its traffic policy is Local"))
+                  + (no_endpoints_text(vs.info.name, vs.info.service) if not vs.info.endpoints else
+                     no_local_endpoint_text(vs.info.name)))
         hop = Hop(node_name, f"host/{node_name}", ipvs.DUMMY_DEVICE, HopKind.IPVS, Action.REJECT, packet,
                   rule=vs_text, explain=reason)
         return LocalServiceOutcome((hop,), packet, False, Verdict.REJECT, reason)
@@ -101,7 +95,8 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
     info = portal.info
     where = (node_name, f"host/{node_name}", "kube-proxy", HopKind.PROXY)
     if not info.endpoints:
-        reason = f"kube-proxy accepts on port {portal.proxy_port} and closes: " + no_endpoints_reason(info.service, info.port)
+        reason = (f"kube-proxy accepts on port {portal.proxy_port} and closes: "
+                  + no_endpoints_text(info.name, info.service))
         return LocalServiceOutcome((Hop(*where, Action.REJECT, packet, rule=f"proxy port {portal.proxy_port}",
                                         explain=reason),), packet, True, Verdict.REJECT, reason)
     candidates = [SocketAddress(ep.ip, ep.port) for ep in info.endpoints]
@@ -222,7 +217,8 @@ def dns_answer(cluster: Cluster, service: Service, query: Packet, server: Socket
         explain = "A headless service: CoreDNS answers with the ready pods' own addresses."
     else:
         answer = f"{fqdn}. A {service.cluster_ip}"
-        explain = f"CoreDNS answers with the service's cluster IP {service.cluster_ip}, which only kube-proxy's rules know."
+        explain = (f"CoreDNS answers with the service's cluster IP {service.cluster_ip}, which only kube-proxy's "
+                   "rules know.")
     return Hop(None, "dns", DNS_DEVICE, HopKind.DNS, Action.RESOLVE, query.with_dst(server), rule=answer,
                explain=explain)
 

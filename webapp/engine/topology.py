@@ -7,6 +7,8 @@ crosses; `build_all()` builds everything (the diagram, the benchmark).
 
 from __future__ import annotations
 
+import threading
+
 import networkx as nx
 
 from webapp.engine.datapath import (
@@ -34,13 +36,20 @@ class Topology:
         self.cluster = cluster
         self.graph = nx.Graph()
         self._built: set[str] = set()
+        self._lock = threading.Lock()
 
     def ensure_node(self, node_name: str) -> NodeDatapath:
         """Add one node's host namespace, its pods' eth0 ends and their links (once)."""
         datapath = node_datapath(self.cluster, node_name)
         if node_name in self._built:
             return datapath
-        self._built.add(node_name)
+        with self._lock:
+            if node_name not in self._built:
+                self._add_node(node_name, datapath)
+                self._built.add(node_name)  # only once its devices and links are in the graph
+        return datapath
+
+    def _add_node(self, node_name: str, datapath: NodeDatapath) -> None:
         graph = self.graph
         netns = datapath.netns
         node = self.cluster.node_by_name[node_name]
@@ -61,7 +70,6 @@ class Topology:
                 add_link(vertex, wire, link=LinkKind.WIRE)
             if dev.vxlan is not None:
                 add_link(vertex, (netns, dev.vxlan.dev or node.nic), link=LinkKind.UNDERLAY)
-        return datapath
 
     def build_all(self) -> Topology:
         for node in self.cluster.nodes:

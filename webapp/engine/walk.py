@@ -3,8 +3,8 @@ the datapath tables of the device it is on — a routing-table lookup, a bridge 
 and FDB lookup, an OVS flow, the netfilter hooks of a node — never by a list of hops per flow type.
 
 Host namespaces run netfilter in the kernel's order (`_netfilter`, the one call site):
-arriving → PREROUTING → routing → INPUT → local delivery (IPVS / userspace proxy via services.local_service)
-                               ↘ FORWARD → POSTROUTING → out;  locally generated → OUTPUT → routing → POSTROUTING.
+arriving → PREROUTING → routing → INPUT → local delivery (IPVS / userspace proxy via services.local_service),
+or → FORWARD → POSTROUTING → out; locally generated → OUTPUT → routing → POSTROUTING.
 Bridged frames pass PREROUTING, FORWARD and POSTROUTING too (br_netfilter, bridge-nf-call-iptables=1, which
 kubeadm requires). The reply walks back from the receiving application; netfilter's nat table is not consulted
 again — conntrack reverses each NAT at the node that made it (un-snat at PREROUTING/OUTPUT, un-dnat at
@@ -14,13 +14,14 @@ POSTROUTING/INPUT). See docs/trace-contract.md.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 
 from webapp.engine import netfilter
 from webapp.engine.datapath import (
-    cluster_cached, Device, DeviceKind, NodeDatapath, PodDatapath, Route, bridge_mac, host_netns, mac_address, node_nic_mac,
-    pod_datapath, pod_mac, pod_netns, underlay_gateway, underlay_network,
+    Device, DeviceKind, NodeDatapath, PodDatapath, Route, bridge_mac, cluster_cached, host_netns, mac_address,
+    node_nic_mac, pod_datapath, pod_mac, pod_netns, underlay_gateway, underlay_network,
 )
 from webapp.engine.netfilter import Hook, PacketContext, Verdict
 from webapp.engine.topology import Topology, topology
@@ -157,12 +158,8 @@ class Walker:
     # --- entry points ------------------------------------------------------------------------------------
 
     def request(self, source: Socket, packet: Packet) -> WalkResult:
-        try:
-            self.legs.append(Leg(source, packet))
-            self._send(source, packet, "sends")
-            raise _End(Disposition.NO_ROUTE, "the walk ended without reaching a socket")  # pragma: no cover
-        except _End as end:
-            return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack)
+        self.legs.append(Leg(source, packet))
+        return self._until_end(lambda: self._send(source, packet, "sends"))
 
     def request_via(self, source: Socket, sent: Packet, prelude: tuple[Hop, ...], arriving: Packet) -> WalkResult:
         """A request whose first steps happened outside the nodes (a cloud load balancer): `prelude` took
@@ -173,8 +170,12 @@ class Walker:
             rule = prelude[-1].rule if prelude else ""
             device = prelude[-1].device if prelude else "load-balancer"
             self.conntrack.append(ConntrackEntry(OUTSIDE, sent, arriving, rule, HopKind.LOADBALANCER, device))
+        return self._until_end(lambda: self._router(arriving))
+
+    def _until_end(self, step: Callable[[], None]) -> WalkResult:
+        """Run the walk until it delivers, drops, rejects or finds no route (every path ends in `_End`)."""
         try:
-            self._router(arriving)
+            step()
             raise _End(Disposition.NO_ROUTE, "the walk ended without reaching a socket")  # pragma: no cover
         except _End as end:
             return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack)
@@ -481,7 +482,8 @@ class Walker:
         tables = _tables(self.cluster, netns)
         assert isinstance(tables, NodeDatapath)
         if mac == bridge.mac and in_port is not None:
-            self._hop(netns, bridge.name, HopKind.BRIDGE, Action.RECEIVE, packet, f"{mac} is {bridge.name}'s own address",
+            self._hop(netns, bridge.name, HopKind.BRIDGE, Action.RECEIVE, packet,
+                      f"{mac} is {bridge.name}'s own address",
                       f"The frame is addressed to {bridge.name} itself (the pods' gateway): up to the host's IP stack.")
             self._receive(netns, bridge.name, packet)
             return

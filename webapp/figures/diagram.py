@@ -23,6 +23,7 @@ DEVICE_W = 4.2
 """Width of the kube-proxy and overlay boxes."""
 TARGET_PIXELS = 1000
 """The plot width the fonts are sized for (a 1366-px projector minus the side panel)."""
+TARGET_HEIGHT_PIXELS = 560
 PIXELS_PER_UNIT = 34
 NODE_PAD, NODE_GAP = 0.35, 1.4
 SVC_W, SVC_H, SVC_GAP = 3.4, 1.6, 0.25
@@ -84,6 +85,8 @@ class DiagramView:
     """Services always drawn individually (the ones on the current flow's path)."""
     overview: bool | None = None
     """None: decided by the cluster's size (`is_big`)."""
+    path_nodes: frozenset[str] = frozenset()
+    """Nodes a traced flow crosses: expanded in the overview like clicked ones."""
 
 
 @dataclass
@@ -134,11 +137,13 @@ class _NodeFrame:
     x0: float
     width: float
     pod_rows: int
+    pods: tuple[Pod, ...]
 
 
 def _node_width(pod_count: int) -> float:
+    """Wide enough for its pod columns, and for kube-proxy and the overlay device side by side."""
     cols = _pod_columns(pod_count)
-    return max(2, cols) * (POD_W + POD_GAP) + 2 * NODE_PAD - POD_GAP + 0.4
+    return max(max(2, cols) * (POD_W + POD_GAP) + 2 * NODE_PAD - POD_GAP + 0.4, 2 * DEVICE_W + 2 * NODE_PAD + 1.2)
 
 
 def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float, positions: dict[str, Point],
@@ -201,7 +206,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
     canvas.text(bx0 + 0.1, bridge_y, bridge_label, BRIDGE_TEXT)
     positions[position_key(node.name, HOST_NETNS, devices.bridge)] = ((bx0 + bx1) / 2, bridge_y)
 
-    pods = _visible_pods(cluster, node.name, namespace)
+    pods = frame.pods
     cols = _pod_columns(len(pods))
     hidden = len(cluster.pods_by_node.get(node.name, ())) - len(pods)
     for index, pod in enumerate(pods):
@@ -221,7 +226,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
         canvas.text(vx + 0.05, (ey + vy) / 2 - 0.02 if not row else ey - 0.45, _short(veth, 15), TextStyle(9, "#047857"))
         positions[position_key(node.name, HOST_NETNS, veth)] = (vx, vy + 0.12)
     if hidden:
-        canvas.text(x0 + width - 1.6, top - 0.32, f"+{hidden} pods filtered", SMALL)
+        canvas.text(x0 + width / 2, top - 0.62, f"{hidden} pods of other namespaces hidden", SMALL)
 
     # kube-proxy with its iptables or IPVS box, the routing table, the overlay device.
     mode = settings.kube_proxy_mode
@@ -358,23 +363,24 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     canvas = Canvas()
     positions: dict[str, Point] = {}
     big = is_big(cluster) if view.overview is None else view.overview
+    shown = view.expanded | view.path_nodes
     if big:
-        detail = [n for n in cluster.nodes if n.name in view.expanded]
-        tiles = [n for n in cluster.nodes if n.name not in view.expanded]
+        detail = [n for n in cluster.nodes if n.name in shown]
+        tiles = [n for n in cluster.nodes if n.name not in shown]
     else:
         detail, tiles = list(cluster.nodes), []
 
     frames: list[_NodeFrame] = []
     x = 0.0
     for node in detail:
-        pods = _visible_pods(cluster, node.name, view.namespace)
+        pods = tuple(_visible_pods(cluster, node.name, view.namespace))
         width = _node_width(len(pods))
-        frames.append(_NodeFrame(node, x, width, max(1, math.ceil(len(pods) / _pod_columns(len(pods))))))
+        frames.append(_NodeFrame(node, x, width, max(1, math.ceil(len(pods) / _pod_columns(len(pods)))), pods))
         x += width + NODE_GAP
     rows = max((f.pod_rows for f in frames), default=1)
-    frames = [_NodeFrame(f.node, f.x0, f.width, rows) for f in frames]
+    frames = [_NodeFrame(f.node, f.x0, f.width, rows, f.pods) for f in frames]
     detail_width = max(x - NODE_GAP, 0.0)
-    tile_width = max(detail_width, 12.0 if not tiles else min(60.0, math.sqrt(len(tiles)) * 2.2 * (TILE_W + TILE_GAP)))
+    tile_width = max(detail_width, 12.0 if not tiles else min(60.0, math.sqrt(len(tiles)) * 1.5 * (TILE_W + TILE_GAP)))
     width = max(detail_width, tile_width if tiles else 0.0, 8.0)
 
     top = 0.0
@@ -441,8 +447,10 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
 
     _services_band(canvas, cluster, view, 0.0, width, top, positions, big)
 
-    span = max(canvas.max_x - canvas.min_x, 1.0)
-    font_scale = max(0.72, min(1.15, TARGET_PIXELS / span / PIXELS_PER_UNIT))
+    x_span = max(canvas.max_x - canvas.min_x, 1.0)
+    y_span = max(canvas.max_y - min(canvas.min_y, tiles_bottom), 1.0)
+    font_scale = max(0.72, min(1.15, TARGET_PIXELS / x_span / PIXELS_PER_UNIT,
+                               TARGET_HEIGHT_PIXELS / y_span / PIXELS_PER_UNIT))
     traces = canvas.traces(font_scale)
     traces += [
         {"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": "highlight", "hoverinfo": "skip",
@@ -453,7 +461,7 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
                                          "line": {"width": 2.5, "color": "#c2410c"}}},
         {"type": "scatter", "mode": "markers+text", "x": [None], "y": [None], "name": "packet", "hoverinfo": "skip",
          "showlegend": False, "text": [""], "textposition": "top center",
-         "textfont": {"size": 12, "color": "#1d4ed8"},
+         "textfont": {"size": 14, "color": "#1d4ed8"},
          "marker": {"size": 18, "symbol": "circle", "color": "#2563eb", "line": {"width": 2, "color": "#ffffff"}}},
     ]
     pad = 0.6

@@ -73,6 +73,8 @@ def _start_listener(lab_id: str, listener: LabListener) -> tuple[int, Path]:
             "--pod", listener.owner, "--ready", str(ready)]
     argv += [f"--tcp={port}={container}" for port, container in listener.tcp]
     argv += [f"--udp={port}={container}" for port, container in listener.udp]
+    argv += [f"--proxy-tcp={port}={','.join(backends)}" for port, backends in listener.proxy_tcp]
+    argv += [f"--proxy-udp={port}={','.join(backends)}" for port, backends in listener.proxy_udp]
     with open(logs / f"{listener.netns}.log", "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     return proc.pid, ready

@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="only flows of this type (repeatable), e.g. pod-to-service")
     verify.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
                         help=f"seconds to wait before a probe counts as dropped (default {DEFAULT_TIMEOUT})")
+    verify.add_argument("--from", dest="src", metavar="SRC",
+                        help="verify one flow from SRC (trace grammar: pod/NS/NAME, node/NAME, an IP) …")
+    verify.add_argument("--to", dest="dst", metavar="DST", help="… to DST (IP:PORT, pod/…:PORT, svc/…, node/…:PORT), "
+                                                             "and print the engine's trace first")
+    verify.add_argument("--proto", choices=("tcp", "udp"), help="protocol of --from/--to (default: the port's)")
     verify.add_argument("--keep", action="store_true",
                         help="keep a lab that verify had to build (default: take it down again)")
     verify.set_defaults(run=run_verify)
@@ -60,14 +65,6 @@ def _cluster(args: argparse.Namespace):
     return result.cluster
 
 
-def _refuse() -> int | None:
-    reason = nx.lab_support()
-    if reason:
-        print(f"lab: not available here: {reason}", file=sys.stderr)
-        return 2
-    return None
-
-
 def _print_plan(plan: LabPlan) -> None:
     print(f"lab {plan.lab_id} is up: {len(plan.namespaces)} network namespaces, {len(plan.listeners)} listeners")
     for ns in plan.namespaces:
@@ -75,24 +72,33 @@ def _print_plan(plan: LabPlan) -> None:
         print(f"  {ns.name:<48} {what}")
     node = next((ns for ns in plan.namespaces if ns.role == "node"), None)
     if node is not None:
-        overlay = next((d.name for d in node.devices if d.kind == "vxlan"), None)
+        overlay = next((d for d in node.devices if d.kind == "vxlan" and d.vxlan), None)
         bridge = next((d.name for d in node.devices if d.kind == "bridge"), "cni0")
-        print("watch packets, e.g.:")
-        if overlay:
-            print(f"  ip netns exec {node.name} tcpdump -ni {overlay}")
+        print("watch packets (docs/lab.md), e.g.:")
         print(f"  ip netns exec {node.name} tcpdump -ni {bridge}")
-        print(f"  ip netns exec {plan.names.underlay} tcpdump -ni underlay0 udp")
+        if overlay is not None and overlay.vxlan is not None:
+            print(f"  ip netns exec {node.name} tcpdump -ni {overlay.name}")
+            print(f"  ip netns exec {plan.names.underlay} tcpdump -ni underlay0 -T vxlan udp port {overlay.vxlan.port}")
+        else:
+            print(f"  ip netns exec {plan.names.underlay} tcpdump -ni underlay0 tcp or udp")
     for note in plan.notes:
         print(f"note: {note}")
 
 
-def run_up(args: argparse.Namespace) -> int:
-    refused = _refuse()
-    if refused:
-        return refused
+def _ready(args: argparse.Namespace):
+    """(exit code, None) when the lab cannot run here or the input does not load; else (0, cluster)."""
+    reason = nx.lab_support()
+    if reason:
+        print(f"lab: not available here: {reason}", file=sys.stderr)
+        return 2, None
     cluster = _cluster(args)
+    return (1, None) if cluster is None else (0, cluster)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    code, cluster = _ready(args)
     if cluster is None:
-        return 1
+        return code
     from webapp.lab.runner import prepare, up
 
     try:
@@ -108,12 +114,9 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    refused = _refuse()
-    if refused:
-        return refused
-    cluster = _cluster(args)
+    code, cluster = _ready(args)
     if cluster is None:
-        return 1
+        return code
     from webapp.lab.runner import prepare, up, verify
     from webapp.lab.verify import render_report
 
@@ -131,6 +134,11 @@ def run_verify(args: argparse.Namespace) -> int:
                   f"take it down first or use another --lab", file=sys.stderr)
             return 1
         flows = [f for f in prepared.flows if not args.type or f.type in args.type]
+        if args.src or args.dst:
+            single = _single_flow(cluster, args)
+            if single is None:
+                return 1
+            flows = [single]
         report = verify(prepared, flows, timeout=args.timeout)
     except (nx.LabError, PlanError) as exc:
         print(f"lab verify: {exc}", file=sys.stderr)
@@ -142,10 +150,30 @@ def run_verify(args: argparse.Namespace) -> int:
     return 1 if report.disagreements else 0
 
 
+def _single_flow(cluster, args: argparse.Namespace):
+    """The --from/--to flow, with its engine trace printed; None (and a message) when it cannot be traced."""
+    from webapp.lab.runner import flow_protocol
+    from webapp.lab.verify import FlowSpec, trace_for
+
+    if not (args.src and args.dst):
+        print("lab verify: --from and --to go together", file=sys.stderr)
+        return None
+    proto = args.proto or flow_protocol(cluster, args.dst)
+    try:
+        trace = trace_for(cluster, FlowSpec("", args.src, args.dst, proto))
+    except (ValueError, KeyError) as exc:
+        print(f"lab verify: {exc}", file=sys.stderr)
+        return None
+    print(trace)
+    print()
+    return FlowSpec(trace.flow.type, args.src, args.dst, proto)
+
+
 def run_down(args: argparse.Namespace) -> int:
-    refused = _refuse()
-    if refused:
-        return refused
+    reason = nx.lab_support()
+    if reason:
+        print(f"lab: not available here: {reason}", file=sys.stderr)
+        return 2
     labs = build.running_labs() if args.all else [args.lab]
     for lab_id in labs:
         try:
@@ -158,12 +186,9 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def run_fault(args: argparse.Namespace) -> int:
-    refused = _refuse()
-    if refused:
-        return refused
-    cluster = _cluster(args)
+    code, cluster = _ready(args)
     if cluster is None:
-        return 1
+        return code
     from webapp.lab.faults import inject
 
     state = build.read_state(args.lab)

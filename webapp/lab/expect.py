@@ -14,8 +14,8 @@ GATEWAY_DEVICE = "gateway"
 """The engine's name for the node network's router (webapp.engine.walk: the `underlay gateway` hops)."""
 UNVERIFIABLE_KINDS = {
     HopKind.IPVS: "IPVS is not built into this kernel",
-    HopKind.PROXY: "the lab does not run kube-proxy's userspace proxy",
 }
+"""Hop kinds the lab cannot build. (kube-proxy's userspace proxy it runs itself: webapp/lab/listener.py.)"""
 DNS_CAVEAT = ("the DNS step is the engine's (the lab runs no kube-dns); the connection to the address it "
               "resolved is verified")
 
@@ -72,18 +72,6 @@ class Expectation:
     unverifiable: str | None = None
     caveat: str | None = None
     """A part of the trace the lab takes from the engine instead of checking it (e.g. the DNS answer)."""
-
-
-def lab_netns(names: LabNames, engine_netns: str) -> str:
-    """`pod/NS/NAME` → the pod's lab namespace; `host/NODE` → the node's; `external` → the external one."""
-    kind, _, rest = engine_netns.partition("/")
-    if kind == "pod":
-        return names.pod(rest)
-    if kind == "host":
-        return names.node(rest)
-    if engine_netns == "external":
-        return names.external
-    raise ValueError(f"no lab namespace for engine namespace {engine_netns!r}")
 
 
 def _on_wire(hops: tuple[Hop, ...], index: int) -> bool:
@@ -144,7 +132,7 @@ def expectation(trace: Trace, names: LabNames) -> Expectation:
         load_balancer = LoadBalancerStep(first.packet.dst, lb_hop.packet.dst)
     entry_node = next((h.node for h in trace.hops if h.node is not None), None)
     try:
-        client = lab_netns(names, first.netns)
+        client = names.for_engine(first.netns)
     except ValueError as exc:
         return Expectation(trace, "", first.packet.src, first.packet.dst, proto, str(trace.disposition),
                            unverifiable=str(exc), caveat=caveat)

@@ -32,6 +32,9 @@ NODE_SYSCTLS = (
     ("net.bridge.bridge-nf-call-iptables", "1"),   # br_netfilter: kube-proxy needs bridged traffic in iptables
 )
 ROUTER_SYSCTLS = (("net.ipv4.ip_forward", "1"),)
+DOWN_POD_RULES = ("*filter\n-A INPUT -m conntrack --ctstate NEW -m comment --comment "
+                  '"k8s-netviz lab: this pod is marked down, its application does not answer" -j DROP\nCOMMIT\n')
+"""A pod the user marked down keeps its address but its application never answers a new connection."""
 UNDERLAY_SYSCTLS = (("net.bridge.bridge-nf-call-iptables", "1"),)   # count crossings with iptables counters
 
 
@@ -67,15 +70,6 @@ def _route(route: dp.Route) -> LabRoute:
     return LabRoute("default" if route.dst.prefixlen == 0 else str(route.dst), route.dev,
                     str(route.via) if route.via else None, str(route.src) if route.src else None,
                     route.scope, route.onlink)
-
-
-def _peer_ns(names: LabNames, engine_netns: str) -> str:
-    kind, _, rest = engine_netns.partition("/")
-    if kind == "pod":
-        return names.pod(rest)
-    if kind == "host":
-        return names.node(rest)
-    raise ValueError(f"unknown engine namespace {engine_netns!r}")
 
 
 def _ovs_emulation(node_dp: dp.NodeDatapath, cluster: Cluster) -> tuple[list[LabDevice], list[LabFdb]]:
@@ -119,7 +113,7 @@ def _node_netns(cluster: Cluster, names: LabNames, node_name: str, port: str) ->
                                                        vx.dev, vx.learning)))
         elif dev.kind == dp.DeviceKind.VETH and dev.peer is not None:
             devices.append(LabDevice(dev.name, "veth", dev.mtu, dev.mac, dev.master,
-                                     _peer_ns(names, dev.peer.netns), dev.peer.name, addresses,
+                                     names.for_engine(dev.peer.netns), dev.peer.name, addresses,
                                      hairpin=dev.master is not None))
     ovs_devices, ovs_fdb = _ovs_emulation(node_dp, cluster)
     devices += ovs_devices
@@ -138,10 +132,11 @@ def _pod_netns(cluster: Cluster, names: LabNames, pod_key: str) -> LabNetns:
     devices = []
     for dev in pod_dp.devices:
         if dev.kind == dp.DeviceKind.VETH and dev.peer is not None:
-            devices.append(LabDevice(dev.name, "veth", dev.mtu, dev.mac, None, _peer_ns(names, dev.peer.netns),
+            devices.append(LabDevice(dev.name, "veth", dev.mtu, dev.mac, None, names.for_engine(dev.peer.netns),
                                      dev.peer.name, tuple(_cidr(a) for a in dev.addresses)))
     routes = tuple(_route(r) for r in pod_dp.routes if r.proto != "kernel")
-    return LabNetns(names.pod(pod_key), "pod", pod_key, tuple(devices), routes)
+    rules = (DOWN_POD_RULES,) if pod_key in cluster.down_pods else ()
+    return LabNetns(names.pod(pod_key), "pod", pod_key, tuple(devices), routes, iptables=rules)
 
 
 def _declared_ports(pod) -> dict[tuple[str, int], str]:
@@ -177,13 +172,31 @@ def _listeners(cluster: Cluster, names: LabNames,
         taken = any((proto, port) in ports for (ns, _), ports in wanted.items() if ns == key[0])
         if not taken:
             wanted.setdefault(key, {})[(proto, port)] = app
-    listeners = []
+    listeners = list(_userspace_proxies(cluster, names))
     for (netns, owner), ports in wanted.items():
         tcp = tuple(sorted((port, app) for (proto, port), app in ports.items() if proto == "tcp"))
         udp = tuple(sorted((port, app) for (proto, port), app in ports.items() if proto == "udp"))
         if tcp or udp:
             listeners.append(LabListener(netns, owner, tcp, udp))
     return tuple(listeners)
+
+
+def _userspace_proxies(cluster: Cluster, names: LabNames) -> Iterable[LabListener]:
+    """kube-proxy userspace mode: on each node, a proxy on every portal's proxy port (the engine's portals),
+    handing connections to the portal's endpoints round-robin."""
+    if cluster.settings.kube_proxy_mode != KubeProxyMode.USERSPACE:
+        return
+    from webapp.engine.kubeproxy.userspace import portals
+
+    for node in cluster.nodes:
+        tcp, udp = [], []
+        for portal in portals(cluster, node.name):
+            backends = tuple(ep.address for ep in portal.info.endpoints)
+            if backends:
+                (udp if portal.info.protocol == "udp" else tcp).append((portal.proxy_port, backends))
+        if tcp or udp:
+            yield LabListener(names.node(node.name), f"kube-proxy/{node.name}", proxy_tcp=tuple(tcp),
+                              proxy_udp=tuple(udp))
 
 
 def cluster_digest(cluster: Cluster) -> str:
@@ -206,6 +219,9 @@ def plan_for_cluster(cluster: Cluster, lab_id: str, *, outside: Iterable[IPv4Add
                      f"{dp.OVS_VXLAN_PORT}) on the pod bridge, with an FDB entry per remote pod.")
     if settings.kube_proxy_mode == KubeProxyMode.IPVS:
         notes.append("IPVS is not built into this kernel: service flows are not verifiable here.")
+    if settings.kube_proxy_mode == KubeProxyMode.USERSPACE:
+        notes.append("kube-proxy userspace mode: each node runs the lab's own round-robin proxy (webapp/lab/"
+                     "listener.py) on the proxy ports of the engine's rules, in place of kube-proxy's.")
     namespaces: list[LabNetns] = []
     underlay_devices = [LabDevice(UNDERLAY_BRIDGE, "bridge")]
     gateways: dict[str, str] = {}

@@ -2,7 +2,12 @@
 `pod=<namespace/name> container=<name> at=<ip:port> saw=<ip:port>` — who answered, on which local address,
 and the source address the kernel delivered. Standalone (stdlib only): `ip netns exec` starts it with `-I`.
 
-Usage: listener.py --pod NS/NAME --ready FILE [--tcp PORT=CONTAINER ...] [--udp PORT=CONTAINER ...]
+With `--proxy-tcp PORT=IP:PORT,IP:PORT…` / `--proxy-udp …` it is also kube-proxy's userspace proxy on a node:
+it accepts on the proxy port, opens a new connection to the next backend (round-robin) and, when a backend
+does not answer, retries the next one, as the removed pkg/proxy/userspace proxier did.
+
+Usage: listener.py --pod OWNER --ready FILE [--tcp PORT=CONTAINER ...] [--udp PORT=CONTAINER ...]
+                   [--proxy-tcp PORT=BACKENDS ...] [--proxy-udp PORT=BACKENDS ...]
 """
 
 from __future__ import annotations
@@ -10,7 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
+import struct
 import sys
+
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+PROXY_TIMEOUT = 0.25
+"""Seconds the userspace proxy waits for a backend before it tries the next one: the first of the removed
+pkg/proxy/userspace proxysocket.go `endpointDialTimeout` steps (250 ms, 500 ms, 1 s, 2 s)."""
 
 
 def answer(pod: str, container: str, local: tuple, peer: tuple) -> bytes:
@@ -26,26 +37,119 @@ def _port_map(items: list[str]) -> dict[int, str]:
     return out
 
 
-IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
-
-
 def _udp_answer(sock: socket.socket, pod: str, container: str) -> None:
     """Answer one datagram from the address it was sent to (IP_PKTINFO names the local address)."""
-    try:
-        _, ancillary, _, peer = sock.recvmsg(512, socket.CMSG_SPACE(12))
-    except BlockingIOError:
+    received = _receive(sock)
+    if received is None:
         return
-    local_ip = "0.0.0.0"
-    for level, kind, data in ancillary:
-        if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
-            local_ip = socket.inet_ntoa(data[8:12])   # struct in_pktinfo: ifindex, spec_dst, addr
+    _, local_ip, peer = received
     port = sock.getsockname()[1]
-    sock.sendmsg([answer(pod, container, (local_ip, port), peer)], [], 0, peer)
+    sock.sendmsg([answer(pod, container, (local_ip, port), peer)], _pktinfo(local_ip), 0, peer)
 
 
-async def serve(pod: str, tcp: dict[int, str], udp: dict[int, str], ready: str) -> None:
+class RoundRobin:
+    """The backends of one proxy port, handed out in turn; `order()` also lists the rest for retries."""
+
+    def __init__(self, backends: list[tuple[str, int]]):
+        self.backends, self.next = backends, 0
+
+    def order(self) -> list[tuple[str, int]]:
+        start = self.next
+        self.next = (self.next + 1) % len(self.backends)
+        return self.backends[start:] + self.backends[:start]
+
+
+def _backends(items: list[str]) -> dict[int, RoundRobin]:
+    out: dict[int, RoundRobin] = {}
+    for item in items:
+        port, _, rest = item.partition("=")
+        pairs = [b.rpartition(":") for b in rest.split(",") if b]
+        out[int(port)] = RoundRobin([(host, int(number)) for host, _, number in pairs])
+    return out
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
+async def _proxy_tcp(reader, writer, backends: RoundRobin) -> None:
+    for host, port in backends.order():
+        try:
+            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, port), PROXY_TIMEOUT)
+        except (OSError, asyncio.TimeoutError):
+            continue
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        return
+    writer.close()
+
+
+def _pktinfo(local_ip: str) -> list[tuple[int, int, bytes]]:
+    """Ancillary data that makes a reply leave from `local_ip` (struct in_pktinfo's ipi_spec_dst)."""
+    return [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("i4s4s", 0, socket.inet_aton(local_ip), bytes(4)))]
+
+
+def _receive(sock: socket.socket) -> tuple[bytes, str, tuple] | None:
+    """One datagram, the local address it was sent to, and its sender."""
+    try:
+        data, ancillary, _, peer = sock.recvmsg(65535, socket.CMSG_SPACE(12))
+    except BlockingIOError:
+        return None
+    local_ip = "0.0.0.0"
+    for level, kind, info in ancillary:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+            local_ip = socket.inet_ntoa(info[8:12])   # struct in_pktinfo: ifindex, spec_dst, addr
+    return data, local_ip, peer
+
+
+async def _proxy_udp(sock: socket.socket, backends: RoundRobin, data: bytes, local_ip: str, client: tuple) -> None:
+    loop = asyncio.get_running_loop()
+    for host, port in backends.order():
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        upstream.setblocking(False)
+        try:
+            upstream.connect((host, port))
+            await loop.sock_sendall(upstream, data)
+            reply = await asyncio.wait_for(loop.sock_recv(upstream, 65535), PROXY_TIMEOUT)
+        except (OSError, asyncio.TimeoutError):
+            continue
+        finally:
+            upstream.close()
+        sock.sendmsg([reply], _pktinfo(local_ip), 0, client)
+        return
+
+
+def _on_proxy_datagram(sock: socket.socket, backends: RoundRobin) -> None:
+    received = _receive(sock)
+    if received is not None:
+        data, local_ip, client = received
+        asyncio.ensure_future(_proxy_udp(sock, backends, data, local_ip, client))
+
+
+def _udp_socket(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+    sock.setblocking(False)
+    sock.bind(("0.0.0.0", port))
+    return sock
+
+
+async def serve(pod: str, tcp: dict[int, str], udp: dict[int, str], ready: str,
+                proxy_tcp: dict[int, RoundRobin] | None = None, proxy_udp: dict[int, RoundRobin] | None = None) -> None:
     loop = asyncio.get_running_loop()
     servers = []
+    for port, backends in (proxy_tcp or {}).items():
+        servers.append(await asyncio.start_server(
+            lambda r, w, b=backends: _proxy_tcp(r, w, b), "0.0.0.0", port, reuse_address=True))
+    for port, backends in (proxy_udp or {}).items():
+        sock = _udp_socket(port)
+        loop.add_reader(sock.fileno(), _on_proxy_datagram, sock, backends)
     for port, container in tcp.items():
         async def on_connect(reader, writer, container=container):
             sock = writer.get_extra_info("socket")
@@ -56,10 +160,7 @@ async def serve(pod: str, tcp: dict[int, str], udp: dict[int, str], ready: str) 
                 writer.close()
         servers.append(await asyncio.start_server(on_connect, "0.0.0.0", port, reuse_address=True))
     for port, container in udp.items():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-        sock.setblocking(False)
-        sock.bind(("0.0.0.0", port))
+        sock = _udp_socket(port)
         loop.add_reader(sock.fileno(), _udp_answer, sock, pod, container)
     with open(ready, "w") as out:
         out.write("ready\n")
@@ -72,9 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready", required=True, help="file written once every port listens")
     parser.add_argument("--tcp", action="append", default=[])
     parser.add_argument("--udp", action="append", default=[])
+    parser.add_argument("--proxy-tcp", action="append", default=[])
+    parser.add_argument("--proxy-udp", action="append", default=[])
     args = parser.parse_args(argv)
     try:
-        asyncio.run(serve(args.pod, _port_map(args.tcp), _port_map(args.udp), args.ready))
+        asyncio.run(serve(args.pod, _port_map(args.tcp), _port_map(args.udp), args.ready,
+                          _backends(args.proxy_tcp), _backends(args.proxy_udp)))
     except OSError as exc:
         with open(args.ready, "w") as out:
             out.write(f"error: {exc}\n")

@@ -73,6 +73,15 @@ def pick_iptables_variant() -> str:
     return "iptables"
 
 
+def ensure_jump(netns: str, variant: str, table: str, chain: str, target: str) -> None:
+    """Create `target` (empty) and append `-A chain -j target` once, however often this is called."""
+    iptables = iptables_tool(variant, "")
+    if run([iptables, "-t", table, "-C", chain, "-j", target], netns=netns, check=False).returncode == 0:
+        return
+    run([iptables_tool(variant, "restore"), "--noflush"], netns=netns,
+        stdin=f"*{table}\n:{target} - [0:0]\n-A {chain} -j {target}\nCOMMIT\n")
+
+
 def existing_netns() -> list[str]:
     """Names of every named network namespace (`ip netns list`)."""
     if not NETNS_DIR.is_dir():

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from webapp.lab.netns import IFNAMSIZ
 
 DEFAULT_LAB_ID = "0"
+MAX_LAB_ID = 12
+"""Namespace names may be long (they are file names); device names never carry the lab id."""
 
 
 class PlanError(ValueError):
@@ -21,8 +23,8 @@ class PlanError(ValueError):
 
 def lab_prefix(lab_id: str) -> str:
     """The prefix of every namespace of one lab: `knv<id>-`."""
-    if not lab_id or not all(c.isalnum() for c in lab_id) or len(lab_id) > 8:
-        raise PlanError(f"lab id {lab_id!r} must be 1 to 8 letters or digits")
+    if not lab_id or not all(c.isascii() and c.isalnum() for c in lab_id) or len(lab_id) > MAX_LAB_ID:
+        raise PlanError(f"lab id {lab_id!r} must be 1 to {MAX_LAB_ID} letters or digits")
     return f"knv{lab_id}-"
 
 
@@ -50,6 +52,17 @@ class LabNames:
     @property
     def external(self) -> str:
         return f"{self.prefix}external"
+
+    def for_engine(self, engine_netns: str) -> str:
+        """The lab namespace of an engine namespace: `pod/NS/NAME`, `host/NODE` or `external`."""
+        kind, _, rest = engine_netns.partition("/")
+        if kind == "pod":
+            return self.pod(rest)
+        if kind == "host":
+            return self.node(rest)
+        if engine_netns == "external":
+            return self.external
+        raise ValueError(f"no lab namespace for engine namespace {engine_netns!r}")
 
 
 @dataclass(frozen=True)
@@ -138,12 +151,16 @@ class LabNetns:
 
 @dataclass(frozen=True)
 class LabListener:
-    """The listener of one pod (or of the external namespace): ports → container names."""
+    """The listener of one pod (or of a node or the external namespace): ports → container names; on a node of
+    a userspace-mode cluster also kube-proxy's proxy ports."""
 
     netns: str
     owner: str
     tcp: tuple[tuple[int, str], ...] = ()
     udp: tuple[tuple[int, str], ...] = ()
+    proxy_tcp: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    """kube-proxy userspace mode: proxy port → backends (`ip:port`, kube-proxy's order)."""
+    proxy_udp: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

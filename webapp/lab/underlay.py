@@ -35,8 +35,7 @@ class UnderlayCounters:
     def __init__(self, netns: str, variant: str, tunnel_ports: tuple[int, ...]):
         self.netns, self.variant = netns, variant
         self.tunnel_ports = tuple(sorted(set(tunnel_ports)))
-        nx.run([nx.iptables_tool(variant, "restore"), "--noflush"], netns=netns,
-               stdin=f"*filter\n:{CHAIN} - [0:0]\n-A FORWARD -j {CHAIN}\nCOMMIT\n")
+        nx.ensure_jump(netns, variant, "filter", "FORWARD", CHAIN)
 
     def arm(self, crossings: tuple[Crossing, ...], addresses: tuple[IPv4Address, ...] = ()) -> None:
         """Count each expected crossing, plus (as ANY_ENCAPSULATED) every encapsulated IPv4 packet whose inner

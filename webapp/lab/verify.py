@@ -15,7 +15,7 @@ from ipaddress import IPv4Address
 
 from webapp.engine.trace import Disposition, SocketAddress, Trace
 from webapp.lab import netns as nx
-from webapp.lab.expect import Crossing, Expectation, expectation, lab_netns
+from webapp.lab.expect import Crossing, Expectation, expectation
 from webapp.lab.plan import LabNames
 from webapp.lab.probe import DEFAULT_TIMEOUT, Observation, probe
 from webapp.lab.underlay import ANY_ENCAPSULATED, UnderlayCounters
@@ -128,15 +128,24 @@ def describe_prediction(exp: Expectation) -> str:
 
 
 def describe_observations(observations: list[Observation]) -> str:
+    """What the kernel did over all tries of one flow: where it delivered, and how often it failed how."""
     if not observations:
         return "-"
-    first = observations[0]
-    if first.disposition != "delivered":
-        return f"{first.disposition} ({first.error})" if first.error else first.disposition
-    ats = sorted({o.at for o in observations if o.at})
-    saws = sorted({o.saw.rpartition(':')[0] for o in observations if o.saw})
+    parts = []
+    delivered = [o for o in observations if o.disposition == Disposition.DELIVERED]
+    if delivered:
+        ats = sorted({o.at for o in delivered if o.at})
+        saws = sorted({o.saw.rpartition(":")[0] for o in delivered if o.saw})
+        parts.append(f"delivered at {'|'.join(ats)} saw {'|'.join(saws)}")
+    failures: dict[str, int] = {}
+    for obs in observations:
+        if obs.disposition != Disposition.DELIVERED:
+            what = f"{obs.disposition} ({obs.error})" if obs.error else obs.disposition
+            failures[what] = failures.get(what, 0) + 1
+    for what, count in failures.items():
+        parts.append(what if count == 1 and len(observations) == 1 else f"{what} ×{count}")
     tries = f" in {len(observations)} tries" if len(observations) > 1 else ""
-    return f"delivered at {'|'.join(ats)} saw {'|'.join(saws)}{tries}"
+    return "; ".join(parts) + tries
 
 
 class LabVerifier:
@@ -146,8 +155,7 @@ class LabVerifier:
         self.cluster, self.names, self.variant, self.timeout = cluster, LabNames(lab_id), variant, timeout
         ports = {cluster.settings.vxlan_port, 4789}
         self.counters = UnderlayCounters(self.names.underlay, variant, tuple(ports))
-        nx.run([nx.iptables_tool(variant, "restore"), "--noflush"], netns=self.names.external,
-               stdin=f"*nat\n:{LB_CHAIN} - [0:0]\n-A OUTPUT -j {LB_CHAIN}\nCOMMIT\n")
+        nx.ensure_jump(self.names.external, variant, "nat", "OUTPUT", LB_CHAIN)
 
     # --- the outside world, per flow ---------------------------------------------------------------------
 
@@ -177,33 +185,32 @@ class LabVerifier:
         return probe(exp.client_netns, str(exp.dst.ip), exp.dst.port, exp.proto,
                      src_ip=str(exp.sent.ip) if exp.bind_source else None, timeout=self.timeout)
 
-    def _expect_for(self, spec: FlowSpec, exp: Expectation, seen: SocketAddress) -> Expectation:
-        """The prediction for the backend that actually answered (the engine traces that choice)."""
-        if exp.backend == seen or seen not in exp.alternatives:
-            return exp
-        return expectation(trace_for(self.cluster, spec, seen.ip), self.names)
-
-    def _check_one(self, spec: FlowSpec, exp: Expectation, obs: Observation) -> tuple[list[str], Expectation]:
-        problems: list[str] = []
+    def _check_one(self, exp: Expectation, by_backend: dict[SocketAddress, Expectation],
+                   obs: Observation) -> tuple[list[str], Expectation, set[SocketAddress]]:
+        """Problems with one observation, the prediction it was checked against (the engine's trace for the
+        backend that answered — or, for a load-balanced flow that failed, for the backends the engine says
+        fail that way), and the alternatives the observation accounts for."""
         if obs.disposition != exp.disposition:
-            problems.append(f"engine says {exp.disposition}, kernel: {obs.disposition}"
-                            + (f" ({obs.error})" if obs.error else ""))
-            return problems, exp
+            failing = {alt for alt, variant in by_backend.items() if variant.disposition == obs.disposition}
+            if obs.disposition != Disposition.DELIVERED and failing:
+                return [], by_backend[min(failing)], failing
+            return [f"engine says {exp.disposition}, kernel: {obs.disposition}"
+                    + (f" ({obs.error})" if obs.error else "")], exp, set()
         if obs.disposition != Disposition.DELIVERED:
-            return problems, exp
+            return [], exp, set()
         if obs.error:
-            problems.append(obs.error)
-            return problems, exp
+            return [obs.error], exp, set()
         at = _addr(obs.at)
         if at is None:
-            problems.append(f"listener answered from {obs.at!r}")
-            return problems, exp
-        if exp.alternatives and at not in exp.alternatives:
-            problems.append(f"backend {at} ({obs.pod}) is not one of the engine's alternatives "
-                            f"{', '.join(str(a) for a in exp.alternatives)}")
-            return problems, exp
-        exp = self._expect_for(spec, exp, at)
-        if exp.backend is not None and at != exp.backend:
+            return [f"listener answered from {obs.at!r}"], exp, set()
+        if by_backend and at not in by_backend:
+            return [f"backend {at} ({obs.pod}) is not one of the engine's alternatives "
+                    f"{', '.join(str(a) for a in by_backend)}"], exp, set()
+        exp = by_backend.get(at, exp)
+        problems: list[str] = []
+        if exp.disposition != Disposition.DELIVERED:
+            problems.append(f"backend {at} ({obs.pod}) answered; the engine says {exp.disposition} for it")
+        elif exp.backend is not None and at != exp.backend:
             problems.append(f"engine delivers to {exp.backend}, kernel to {at} ({obs.pod})")
         backend_ns = exp.backend_netns
         if backend_ns.startswith("pod/") and obs.pod != backend_ns[4:]:
@@ -217,7 +224,11 @@ class LabVerifier:
         local = _addr(obs.local)
         if local is not None and local.ip != exp.sent.ip:
             problems.append(f"client sent from {local.ip}, engine says {exp.sent.ip}")
-        return problems, exp
+        # A backend the engine says hands over to this one (the userspace proxy retrying past a dead backend)
+        # is accounted for as well.
+        handed_over = {alt for alt, variant in by_backend.items()
+                       if variant.disposition == Disposition.DELIVERED and variant.backend == at}
+        return problems, exp, {at} | handed_over
 
     def _crossing_problems(self, predicted: list[Crossing], counts: dict[str, int], order: list[Crossing]) -> list[str]:
         problems = []
@@ -240,9 +251,10 @@ class LabVerifier:
         if exp.unverifiable or clash:
             return FlowResult(spec, NOT_VERIFIABLE, describe_prediction(exp), "-", (exp.unverifiable or clash,))
         self._route_outside(exp)
-        # Arm the counters for every crossing any alternative may take (traced per backend).
-        variants = [exp] + [expectation(trace_for(self.cluster, spec, alt.ip), self.names)
-                            for alt in exp.alternatives if alt != exp.backend]
+        # The engine's trace for each backend a load-balancing hop may choose.
+        by_backend = {alt: exp if alt == exp.backend else expectation(trace_for(self.cluster, spec, alt.ip), self.names)
+                      for alt in exp.alternatives}
+        variants = [exp, *by_backend.values()]
         order: list[Crossing] = []
         for variant in variants:
             order += [c for c in variant.crossings if c not in order]
@@ -250,7 +262,7 @@ class LabVerifier:
         self.counters.arm(tuple(order), tuple(addresses))
         service = service_for(self.cluster, exp.dst)
         affinity = service is not None and service.session_affinity == SessionAffinity.CLIENT_IP
-        distinct = set(exp.alternatives)
+        distinct = set(by_backend)
         tries = 1
         if len(distinct) > 1:
             tries = AFFINITY_TRIES if affinity else COVERAGE_TRIES * len(distinct)
@@ -261,12 +273,10 @@ class LabVerifier:
         for _ in range(tries):
             obs = self._send(exp)
             observations.append(obs)
-            found, used = self._check_one(spec, exp, obs)
+            found, used, covered = self._check_one(exp, by_backend, obs)
             problems += [p for p in found if p not in problems]
             predicted += [c for c in used.crossings if c not in predicted]
-            at = _addr(obs.at)
-            if at is not None:
-                answered.add(at)
+            answered |= covered
             if found or (not affinity and distinct and answered >= distinct):
                 break
         if not problems and len(distinct) > 1:

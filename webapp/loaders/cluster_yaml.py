@@ -6,19 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.loaders.documents import Document
-from webapp.loaders.drafts import Inputs, NodeDraft, Origin, PodDraft, PortDraft, ServiceDraft
+from webapp.loaders.drafts import Inputs, NodeDraft, Origin, PodDraft, ServiceDraft
 from webapp.loaders.schema import OBJECTS, Validator
 from webapp.model import (
     Container,
     ContainerPort,
     ExternalHost,
     Protocol,
+    Service,
+    ServicePort,
     ServiceType,
     SessionAffinity,
     TrafficPolicy,
     labels_of,
 )
 
+API_VERSION = "k8s-netviz/v1"
 CLUSTER_KEYS = frozenset(OBJECTS["cluster"].fields)
 """A document with any of these keys and no Kubernetes `kind` is cluster YAML (or `kind: Cluster`)."""
 
@@ -34,8 +37,8 @@ _SETTING_FIELDS = {
 def is_cluster_yaml(data: Any) -> bool:
     if not isinstance(data, dict):
         return False
-    if data.get("kind") == "Cluster":
-        return True
+    if data.get("kind") == "Cluster":  # ours, not Cluster API's `cluster.x-k8s.io` Cluster
+        return data.get("apiVersion", API_VERSION) == API_VERSION
     return "kind" not in data and "apiVersion" not in data and any(k in CLUSTER_KEYS for k in data)
 
 
@@ -111,31 +114,35 @@ def _pod(pod: dict[str, Any], origin: Origin, namespace: str, node: str | None) 
 
 
 def _service(service: dict[str, Any], origin: Origin, namespace: str) -> ServiceDraft:
-    headless = "clusterIP" in service and service["clusterIP"] is None
+    ports = service.get("ports", [])
+    several = len(ports) > 1  # Kubernetes requires a name on each port then: unnamed ones get `tcp-80` …
     return ServiceDraft(
-        namespace=service.get("namespace", namespace),
-        name=service["name"],
-        origin=origin,
-        type=ServiceType(service.get("type", "ClusterIP")),
-        cluster_ip=service.get("clusterIP"),
-        headless=headless,
-        ports=[
-            PortDraft(
-                port=p["port"],
-                target_port=p.get("targetPort", p["port"]),
-                protocol=Protocol(p.get("protocol", "TCP")),
-                name=p.get("name"),
-                node_port=p.get("nodePort"),
-            )
-            for p in service.get("ports", [])
-        ],
-        selector=labels_of(service.get("selector")),
-        external_ips=tuple(service.get("externalIPs", ())),
-        load_balancer_ips=tuple(service.get("loadBalancerIP", ())),
-        load_balancer_source_ranges=tuple(service.get("loadBalancerSourceRanges", ())),
-        external_name=service.get("externalName"),
-        external_traffic_policy=TrafficPolicy(service.get("externalTrafficPolicy", "Cluster")),
-        internal_traffic_policy=TrafficPolicy(service.get("internalTrafficPolicy", "Cluster")),
-        session_affinity=SessionAffinity(service.get("sessionAffinity", "None")),
-        session_affinity_timeout=service.get("sessionAffinityTimeout", 10800),
+        Service(
+            namespace=service.get("namespace", namespace),
+            name=service["name"],
+            type=ServiceType(service.get("type", "ClusterIP")),
+            cluster_ip=service.get("clusterIP"),
+            ports=tuple(
+                ServicePort(
+                    port=p["port"],
+                    target_port=p.get("targetPort", p["port"]),
+                    protocol=Protocol(p.get("protocol", "TCP")),
+                    name=p.get("name") or (f"{p.get('protocol', 'TCP').lower()}-{p['port']}" if several else None),
+                    node_port=p.get("nodePort"),
+                )
+                for p in ports
+            ),
+            selector=labels_of(service.get("selector")),
+            external_ips=tuple(service.get("externalIPs", ())),
+            load_balancer_ips=tuple(service.get("loadBalancerIP", ())),
+            load_balancer_source_ranges=tuple(service.get("loadBalancerSourceRanges", ())),
+            external_name=service.get("externalName"),
+            external_traffic_policy=TrafficPolicy(service.get("externalTrafficPolicy", "Cluster")),
+            internal_traffic_policy=TrafficPolicy(service.get("internalTrafficPolicy", "Cluster")),
+            session_affinity=SessionAffinity(service.get("sessionAffinity", "None")),
+            session_affinity_timeout=service.get("sessionAffinityTimeout", 10800),
+            source=origin.source_ref(),
+        ),
+        origin,
+        headless="clusterIP" in service and service["clusterIP"] is None,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from webapp.loaders import DEFAULT_SAMPLE, LoadResult, list_samples, load_paths
@@ -14,7 +15,7 @@ from webapp.problems import Severity
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     validate = subparsers.add_parser("validate", help="check cluster YAML / manifests; exit 1 on errors")
-    validate.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or sample names")
     _common(validate)
     validate.add_argument("-v", "--verbose", action="store_true", help="also print notices (skipped kinds, defaults)")
     validate.set_defaults(run=run_validate)
@@ -32,26 +33,25 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help=f"size limit of one input file (default {MAX_BYTES})")
 
 
-def _load(paths: list[str], max_bytes: int) -> LoadResult:
+def load_arguments(paths: list[str], max_bytes: int = MAX_BYTES) -> LoadResult:
+    """Load command-line PATHs: files, folders or sample names (no PATH: the default sample)."""
     samples = {s.name: s.path for s in list_samples()}
-    resolved = [str(samples[p]) if p in samples and not _exists(p) else p for p in paths or [DEFAULT_SAMPLE]]
+    resolved = [str(samples[p]) if p in samples and not Path(p).exists() else p for p in paths or [DEFAULT_SAMPLE]]
     return load_paths(resolved, max_bytes=max_bytes)
 
 
-def _exists(path: str) -> bool:
-    from pathlib import Path
-
-    return Path(path).exists()
+_load = load_arguments  # the name webapp/lab/commands.py imports
 
 
 def print_problems(result: LoadResult, out: TextIO, verbose: bool = False) -> None:
+    """`FILE:LINE:COL: severity: message` lines (notices only when verbose)."""
     for problem in result.problems:
         if problem.severity != Severity.NOTICE or verbose:
             out.write(f"{problem}\n")
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    result = _load(args.paths, args.max_bytes)
+    result = load_arguments(args.paths, args.max_bytes)
     print_problems(result, sys.stdout, args.verbose)
     errors, warnings = len(result.errors), len(result.warnings)
     print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}", file=sys.stderr)
@@ -59,11 +59,10 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    result = _load(args.paths, args.max_bytes)
-    if result.cluster is None:
-        print_problems(result, sys.stderr)
-        return 1
+    result = load_arguments(args.paths, args.max_bytes)
     print_problems(result, sys.stderr)
+    if result.cluster is None:
+        return 1
     cluster = result.cluster
     sys.stdout.write(render_summary(cluster))
     if args.node:

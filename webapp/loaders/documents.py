@@ -7,6 +7,11 @@ Two parsing paths (issue 7):
   Nothing is marked while parsing; a field is located only when a problem needs it, by re-composing just the
   list item or document at fault with PyYAML.
 
+What yaml-rs 0.1.6 does with hostile YAML (checked): `!!python/...` tags are refused ("Invalid tag"), other
+tags are dropped silently and `<<` merge keys stay plain keys — so files holding either take the PyYAML path;
+aliases are replayed under `AliasLimits`; duplicate keys are an error naming the key but not its place (found
+by a targeted scan); deep nesting stops at its recursion limit; scalars follow YAML 1.2 (`yes` is a string).
+
 PyYAML marks become 1-based positions in exactly one place: `_position`.
 """
 
@@ -16,11 +21,10 @@ import json
 import json.scanner
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import yaml
 import yaml_rs
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from webapp.problems import Problem, Severity
@@ -34,6 +38,8 @@ MAX_DEPTH = 64
 MAX_EXPANDED_NODES = 2_000_000
 """Most nodes a document may have once its aliases are expanded (stops "billion laughs")."""
 # Composing is recursive in PyYAML: MAX_DEPTH stops it well before Python's recursion limit.
+_MAX_RECOMPOSE_CHARS = 2_000_000
+"""Biggest slice re-composed by PyYAML to locate a problem (about 2 s)."""
 _YAML_RS_LIMITS = dict(max_total_replayed_events=200_000, max_replay_stack_depth=16)
 
 Path = tuple[str | int, ...]
@@ -136,6 +142,8 @@ class Document:
             line0 = self.item_lines[item]
         else:
             start, end, line0 = 0, len(self.text), self.start_line
+        if end - start > _MAX_RECOMPOSE_CHARS:
+            return line0, 1  # no item index into a huge document: its start is the best cheap answer
         if item not in self._composed:
             line_start = self.text.rfind("\n", 0, start) + 1
             prefix = " " * (start - line_start) if self.text[line_start:start].strip() else self.text[line_start:start]
@@ -210,6 +218,8 @@ def _megabytes(size: int) -> str:
 
 
 def _decode(name: str, content: bytes) -> tuple[str | None, Problem | None]:
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, _problem(name, 1, 1, "file is UTF-16 text", hint="save it as UTF-8")
     if b"\x00" in content:
         return None, _problem(name, 1, 1, "file is binary, not YAML or JSON text")
     try:
@@ -389,7 +399,8 @@ _YAML_RS_AT = re.compile(r"at line (\d+), column (\d+)")
 
 
 def _yaml_rs_problem(name: str, message: str, line0: int, chunk: str) -> Problem:
-    """A yaml-rs error: re-parse the failing document with PyYAML for the canonical message and mark."""
+    """A yaml-rs error: the failing document re-parsed by PyYAML gives the canonical message and mark (under
+    1 MB); a bigger one keeps yaml-rs's own position, or, for a duplicated key, a targeted scan finds it."""
     if len(chunk) < 4 * FAST_PATH_BYTES:
         reparsed = _parse_yaml_marked(name, "\n" * (line0 - 1) + chunk)
         if reparsed.problems:
@@ -399,9 +410,37 @@ def _yaml_rs_problem(name: str, message: str, line0: int, chunk: str) -> Problem
     if "alias replay limit" in message:
         return _problem(name, line0, 1, "too many alias expansions",
                         hint="an alias bomb? write the data out instead of repeating anchors")
+    duplicate = _YAML_RS_DUPLICATE.search(message)
+    if duplicate is not None:
+        found = _find_duplicate_key(chunk, duplicate.group(1))
+        if found is not None:
+            (line, col), first = found
+            return _problem(name, line0 + line - 1, col, f"duplicate key '{duplicate.group(1)}'",
+                            hint=f"first defined at line {line0 + first - 1}")
+        return _problem(name, line0, 1, f"duplicate key '{duplicate.group(1)}'")
     if at is None:
         return _problem(name, line0, 1, f"syntax error: {last}")
     return _problem(name, line0 + int(at.group(1)) - 1, int(at.group(2)), f"syntax error: {last}")
+
+
+_YAML_RS_DUPLICATE = re.compile(r"duplicate mapping key: '([^'\n]+)'")
+
+
+def _find_duplicate_key(text: str, key: str) -> tuple[tuple[int, int], int] | None:
+    """Where a block-style key repeats in one mapping: two `key:` lines at one indentation with no line
+    indented less between them. yaml-rs names the key but not the place; this scan runs only on that error."""
+    pattern = re.compile(rf"^( *)(?:- )?{re.escape(key)}[ \t]*:", re.MULTILINE)
+    last_at: dict[int, int] = {}
+    for match in pattern.finditer(text):
+        indent = match.end(1) - match.start(1) + (2 if text.startswith("- ", match.end(1)) else 0)
+        key_at = match.start(1) + indent
+        previous = last_at.get(indent)
+        if previous is not None and not re.search(rf"\n {{0,{max(indent - 1, 0)}}}\S", text[previous:key_at]) \
+                and "\n" + " " * (indent - 2) + "- " not in text[previous:key_at]:
+            line = text.count("\n", 0, key_at) + 1
+            return (line, key_at - text.rfind("\n", 0, key_at)), text.count("\n", 0, previous) + 1
+        last_at[indent] = key_at
+    return None
 
 
 def _index_items(doc: Document) -> None:
@@ -476,8 +515,10 @@ def _parse_json(name: str, text: str) -> ParsedFile | None:
             index += 1
             pos = _WS.match(text, end).end()  # type: ignore[union-attr]
     except _DuplicateKey as exc:
+        located = _parse_yaml_marked(name, text).problems  # small file: PyYAML finds the key's own mark
+        duplicate = [p for p in located if p.message == f"duplicate key '{exc.key}'"]
         line, col = _json_position(text, pos)
-        return ParsedFile(documents, [_problem(name, line, col, f"duplicate key '{exc.key}'")])
+        return ParsedFile(documents, duplicate[:1] or [_problem(name, line, col, f"duplicate key '{exc.key}'")])
     except (json.JSONDecodeError, StopIteration) as exc:
         if not name.lower().endswith(".json"):
             return None  # YAML that merely starts like JSON (e.g. JSON documents between `---` lines)
@@ -544,8 +585,3 @@ def _scan_json_array(text: str, pos: int, scan: Any) -> tuple[list[Any], list[tu
         if text[pos : pos + 1] == "]":
             return values, spans, pos + 1
         raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-
-
-def iter_documents(parsed: Sequence[ParsedFile]) -> Iterator[Document]:
-    for pf in parsed:
-        yield from pf.documents

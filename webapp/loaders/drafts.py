@@ -7,18 +7,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from webapp.loaders.documents import Document, Path, render_path
-from webapp.model import (
-    Container,
-    Endpoint,
-    ExternalHost,
-    Labels,
-    NetworkPolicy,
-    Protocol,
-    ServiceType,
-    SessionAffinity,
-    SourceRef,
-    TrafficPolicy,
-)
+from webapp.model import Container, Endpoint, ExternalHost, Labels, NetworkPolicy, Service, SourceRef
 from webapp.problems import Problem, Severity
 
 
@@ -97,39 +86,20 @@ class PodDraft:
 
 
 @dataclass
-class PortDraft:
-    port: int
-    target_port: int | str
-    protocol: Protocol = Protocol.TCP
-    name: str | None = None
-    node_port: int | None = None
-
-
-@dataclass
 class ServiceDraft:
-    namespace: str
-    name: str
+    """A Service as read: `service.cluster_ip` is None when not given, port `node_port`s likewise."""
+
+    service: Service
     origin: Origin
-    type: ServiceType = ServiceType.CLUSTER_IP
-    cluster_ip: IPv4Address | None = None
     headless: bool = False
-    ports: list[PortDraft] = field(default_factory=list)
-    selector: Labels = ()
-    external_ips: tuple[IPv4Address, ...] = ()
-    load_balancer_ips: tuple[IPv4Address, ...] = ()
-    load_balancer_source_ranges: tuple[IPv4Network, ...] = ()
-    external_name: str | None = None
-    external_traffic_policy: TrafficPolicy = TrafficPolicy.CLUSTER
-    internal_traffic_policy: TrafficPolicy = TrafficPolicy.CLUSTER
-    session_affinity: SessionAffinity = SessionAffinity.NONE
-    session_affinity_timeout: int = 10800
-    health_check_node_port: int | None = None
+    """`clusterIP: None` was given."""
     cluster_ip_at: Path = ("clusterIP",)
     ports_at: Path = ("ports",)
+    selector_at: Path = ("selector",)
 
     @property
     def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+        return self.service.key
 
 
 @dataclass

@@ -10,13 +10,12 @@ Facts used (see /work/shared/reference/flannel-and-cidrs.md):
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 from dataclasses import fields, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Iterable
 
-from webapp.loaders.drafts import Inputs, NodeDraft, Origin, PodDraft, PortDraft, ServiceDraft, loader_origin
+from webapp.loaders.drafts import Inputs, NodeDraft, Origin, PodDraft, ServiceDraft, loader_origin
 from webapp.loaders.schema import did_you_mean
 from webapp.loaders.workloads import coredns_pods
 from webapp.model import (
@@ -84,13 +83,20 @@ class Filler:
             if first is not None:
                 values["node_cidr_mask"] = first.prefixlen
         if "service_cidr" not in values:
-            inferred = _supernet(ipaddress.IPv4Network(s.cluster_ip) for s in self.inputs.services if s.cluster_ip)
+            inferred = _supernet(IPv4Network(d.service.cluster_ip) for d in self.inputs.services
+                               if d.service.cluster_ip)
             if inferred is not None and not inferred.subnet_of(NetworkSettings.service_cidr):
                 values["service_cidr"] = inferred
                 self.notice(f"service network taken as {inferred}, the range holding the services' clusterIPs")
         service_cidr = values.get("service_cidr", NetworkSettings.service_cidr)
-        values.setdefault("cluster_dns_ip", service_cidr.network_address + 10)
+        given_dns = next((d.service.cluster_ip for d in self.inputs.services if d.key == "kube-system/kube-dns"), None)
+        values.setdefault("cluster_dns_ip", given_dns or service_cidr.network_address + 10)
         settings = NetworkSettings(**{k: v for k, v in values.items() if k in _SETTINGS_FIELDS})
+        if settings.node_cidr_mask < settings.pod_cidr.prefixlen:
+            origin = self.inputs.settings.origins.get("node_cidr_mask") or self.inputs.settings.origins["pod_cidr"]
+            self.report(origin, Severity.ERROR, f"nodeCIDRMask /{settings.node_cidr_mask} is wider than the pod "
+                                                f"network {settings.pod_cidr}")
+            settings = replace(settings, node_cidr_mask=settings.pod_cidr.prefixlen)
         return settings, nic
 
     # --------------------------------------------------------------------------------------------- nodes
@@ -140,7 +146,32 @@ class Filler:
                 external_ip=draft.external_ip,
                 source=draft.origin.source_ref(),
             ))
+        self._check_nodes(nodes, {d.name: d for d in drafts}, settings)
         return nodes
+
+    def _check_nodes(self, nodes: list[Node], drafts: dict[str, NodeDraft], settings: NetworkSettings) -> None:
+        """Node addresses must be unique, podCIDRs inside the pod network and disjoint (sorted: O(n log n))."""
+        owner_of_ip: dict[IPv4Address, str] = {}
+        for node in nodes:
+            first = owner_of_ip.setdefault(node.internal_ip, node.name)
+            if first != node.name:
+                self.report(drafts[node.name].origin, Severity.ERROR,
+                            f"InternalIP {node.internal_ip} of node {node.name} is already used by node {first}",
+                            *drafts[node.name].ip_at)
+            if not node.pod_cidr.subnet_of(settings.pod_cidr):
+                self.report(drafts[node.name].origin, Severity.ERROR,
+                            f"podCIDR {node.pod_cidr} of node {node.name} is outside the pod network "
+                            f"{settings.pod_cidr}", *drafts[node.name].pod_cidr_at)
+        reach: tuple[int, Node] | None = None
+        for node in sorted(nodes, key=lambda n: (int(n.pod_cidr.network_address), -n.pod_cidr.num_addresses)):
+            start = int(node.pod_cidr.network_address)
+            if reach is not None and start <= reach[0]:
+                self.report(drafts[node.name].origin, Severity.ERROR,
+                            f"podCIDR {node.pod_cidr} of node {node.name} overlaps node {reach[1].name}'s "
+                            f"{reach[1].pod_cidr}", *drafts[node.name].pod_cidr_at)
+            end = int(node.pod_cidr.broadcast_address)
+            if reach is None or end > reach[0]:
+                reach = (end, node)
 
     def _node_problem(self, draft: NodeDraft, message: str) -> None:
         self.report(draft.origin, Severity.ERROR, f"node {draft.name}: {message}")
@@ -172,7 +203,7 @@ class Filler:
                 waiting.append(draft)
             elif draft.node not in by_name:
                 self.report(draft.origin, Severity.ERROR, f"node '{draft.node}' of pod {draft.key} is not defined",
-                            *draft.node_at, hint=_names_hint(draft.node, by_name))
+                            *draft.node_at, hint=did_you_mean(draft.node, list(by_name)))
             else:
                 load[draft.node] += 1
                 placed.append((draft, draft.node))
@@ -249,18 +280,16 @@ class Filler:
         keys = {s.key for s in self.inputs.services}
         anchor = loader_origin(self.anchor)
         if "default/kubernetes" not in keys and nodes:
-            self.inputs.services.append(ServiceDraft(
-                namespace="default", name="kubernetes", origin=anchor,
-                ports=[PortDraft(443, API_SERVER_PORT, name="https")],
-            ))
+            kubernetes = Service("default", "kubernetes", ServiceType.CLUSTER_IP, None,
+                                 (ServicePort(443, API_SERVER_PORT, name="https"),))
+            self.inputs.services.append(ServiceDraft(kubernetes, anchor))
             self.notice(f"added Service default/kubernetes ({settings.service_cidr.network_address + 1}:443 → "
                         f"the API server at {nodes[0].internal_ip}:{API_SERVER_PORT}), as every cluster has it")
         if "kube-system/kube-dns" not in keys:
-            self.inputs.services.append(ServiceDraft(
-                namespace="kube-system", name="kube-dns", origin=anchor, cluster_ip=settings.cluster_dns_ip,
-                ports=[PortDraft(port, port, proto, name) for name, port, proto in DNS_PORTS],
-                selector=(("k8s-app", "kube-dns"),),
-            ))
+            kube_dns = Service("kube-system", "kube-dns", ServiceType.CLUSTER_IP, settings.cluster_dns_ip,
+                               tuple(ServicePort(port, port, proto, name) for name, port, proto in DNS_PORTS),
+                               selector=(("k8s-app", "kube-dns"),))
+            self.inputs.services.append(ServiceDraft(kube_dns, anchor))
             self.notice(f"added Service kube-system/kube-dns ({settings.cluster_dns_ip}), as every cluster has it")
         has_dns_pods = any(
             p.namespace == "kube-system" and dict(p.labels).get("k8s-app") == "kube-dns" for p in self.inputs.pods
@@ -273,18 +302,22 @@ class Filler:
         drafts = sorted(self._unique(self.inputs.services, lambda s: s.key, "service"), key=lambda s: s.key)
         cidr = settings.service_cidr
         pinned = {"default/kubernetes": cidr.network_address + 1, "kube-system/kube-dns": settings.cluster_dns_ip}
-        used_ips = {int(s.cluster_ip) for s in drafts if s.cluster_ip is not None} | {int(a) for a in pinned.values()}
+        used_ips = {int(d.service.cluster_ip) for d in drafts if d.service.cluster_ip is not None}
+        used_ips |= {int(a) for a in pinned.values()}
         next_ip = int(cidr.network_address) + FIRST_DYNAMIC_SERVICE_OFFSET
         low, high = settings.node_port_range
-        used_ports = {p.node_port for s in drafts for p in s.ports if p.node_port is not None}
-        used_ports |= {s.health_check_node_port for s in drafts if s.health_check_node_port is not None}
+        used_ports = {p.node_port for d in drafts for p in d.service.ports if p.node_port is not None}
+        used_ports |= {d.service.health_check_node_port for d in drafts if d.service.health_check_node_port}
         next_port = low
         owner_of_ip: dict[IPv4Address, str] = {}
         owner_of_port: dict[int, str] = {}
         services = []
         for draft in drafts:
-            cluster_ip = draft.cluster_ip
-            if cluster_ip is None and not draft.headless and draft.type != ServiceType.EXTERNAL_NAME:
+            service = draft.service
+            cluster_ip = service.cluster_ip
+            if service.type == ServiceType.EXTERNAL_NAME:
+                cluster_ip = None
+            elif cluster_ip is None and not draft.headless:
                 if draft.key in pinned:
                     cluster_ip = pinned[draft.key]
                 else:
@@ -295,18 +328,23 @@ class Filler:
                         continue
                     cluster_ip = IPv4Address(next_ip)
                     used_ips.add(next_ip)
-            if draft.type == ServiceType.EXTERNAL_NAME:
-                cluster_ip = None
             if cluster_ip is not None:
+                if cluster_ip not in cidr:
+                    self.report(draft.origin, Severity.ERROR,
+                                f"clusterIP {cluster_ip} of {draft.key} is outside the service network {cidr}",
+                                *draft.cluster_ip_at)
                 first = owner_of_ip.setdefault(cluster_ip, draft.key)
                 if first != draft.key:
                     self.report(draft.origin, Severity.ERROR,
                                 f"clusterIP {cluster_ip} of {draft.key} is already used by {first}",
                                 *draft.cluster_ip_at)
-            wants_node_ports = draft.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
+            if len(service.ports) > 1 and any(p.name is None for p in service.ports):
+                self.report(draft.origin, Severity.ERROR,
+                            f"Service {draft.key} has {len(service.ports)} ports: each needs a name", *draft.ports_at)
+            wants_node_ports = service.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
             ports = []
             own_ports: dict[int, Protocol] = {}
-            for i, port in enumerate(draft.ports):
+            for i, port in enumerate(service.ports):
                 node_port = port.node_port
                 if node_port is not None:
                     at = (*draft.ports_at, i, "nodePort")
@@ -315,7 +353,7 @@ class Filler:
                                     f"nodePort {node_port} is outside the range {low}-{high}", *at,
                                     hint="pick a port in the range, or change network.nodePortRange")
                     first = owner_of_port.setdefault(node_port, draft.key)
-                    if (first != draft.key or own_ports.get(node_port) == port.protocol):
+                    if first != draft.key or own_ports.get(node_port) == port.protocol:
                         self.report(draft.origin, Severity.ERROR,
                                     f"nodePort {node_port} is already used by {first}", *at)
                     own_ports[node_port] = port.protocol
@@ -326,32 +364,16 @@ class Filler:
                     used_ports.add(node_port)
                     owner_of_port[node_port] = draft.key
                     own_ports[node_port] = port.protocol
-                ports.append(ServicePort(port.port, port.target_port, port.protocol, port.name, node_port))
-            health_port = draft.health_check_node_port
-            if (health_port is None and draft.type == ServiceType.LOAD_BALANCER
-                    and draft.external_traffic_policy == TrafficPolicy.LOCAL):
+                ports.append(replace(port, node_port=node_port) if node_port != port.node_port else port)
+            health_port = service.health_check_node_port
+            if (health_port is None and service.type == ServiceType.LOAD_BALANCER
+                    and service.external_traffic_policy == TrafficPolicy.LOCAL):
                 while next_port in used_ports:
                     next_port += 1
                 health_port = next_port
                 used_ports.add(health_port)
-            services.append(Service(
-                namespace=draft.namespace,
-                name=draft.name,
-                type=draft.type,
-                cluster_ip=cluster_ip,
-                ports=tuple(ports),
-                selector=draft.selector,
-                external_ips=draft.external_ips,
-                load_balancer_ips=draft.load_balancer_ips,
-                load_balancer_source_ranges=draft.load_balancer_source_ranges,
-                external_name=draft.external_name,
-                external_traffic_policy=draft.external_traffic_policy,
-                internal_traffic_policy=draft.internal_traffic_policy,
-                session_affinity=draft.session_affinity,
-                session_affinity_timeout=draft.session_affinity_timeout,
-                health_check_node_port=health_port,
-                source=draft.origin.source_ref(),
-            ))
+            services.append(replace(service, cluster_ip=cluster_ip, ports=tuple(ports),
+                                    health_check_node_port=health_port))
         return services
 
     # ----------------------------------------------------------------------------------------- endpoints
@@ -374,7 +396,7 @@ class Filler:
             if service.selector and not selected and service.type != ServiceType.EXTERNAL_NAME:
                 self.report(draft.origin, Severity.WARNING,
                             f"selector {_selector_text(service.selector)} of Service {service.key} matches no pod",
-                            *_selector_at(draft))
+                            *draft.selector_at)
             for i, port in enumerate(service.ports):
                 if isinstance(port.target_port, str) and selected and not any(
                     p.find_port(port.target_port, port.protocol) for p in selected
@@ -438,24 +460,16 @@ def _selector_text(selector: tuple[tuple[str, str], ...]) -> str:
     return ",".join(f"{k}={v}" for k, v in selector)
 
 
-def _selector_at(draft: ServiceDraft) -> tuple[str, ...]:
-    return ("spec", "selector") if draft.ports_at[:1] == ("spec",) else ("selector",)
-
-
-def _names_hint(name: str, names: Iterable[str]) -> str:
-    return did_you_mean(name, list(names))
-
-
-def _supernet(networks: Iterable[IPv4Network]) -> IPv4Network | None:
-    """The smallest network holding all of `networks`, widened to at least a /16."""
+def _supernet(networks: Iterable[IPv4Network], widest_prefix: int = 16) -> IPv4Network | None:
+    """The smallest network holding all of `networks`, at least a /`widest_prefix`."""
     result: IPv4Network | None = None
     for net in networks:
         if result is None:
             result = net
         while not net.subnet_of(result):
             result = result.supernet()
-    if result is not None and result.prefixlen > 16:
-        result = result.supernet(new_prefix=16)
+    if result is not None and result.prefixlen > widest_prefix:
+        result = result.supernet(new_prefix=widest_prefix)
     return result
 
 
@@ -464,10 +478,9 @@ def build_cluster(inputs: Inputs, anchor: str) -> tuple[Cluster | None, list[Pro
     filler = Filler(inputs, anchor)
     settings, nic = filler.settings()
     nodes = filler.nodes(settings, nic)
-    if not settings.node_network and any(n.internal_ip in DEFAULT_NODE_NETWORK for n in nodes) and not any(
-        d.internal_ip for d in inputs.nodes
-    ):
-        settings = replace(settings, node_network=DEFAULT_NODE_NETWORK)
+    if settings.node_network is None and nodes:
+        covering = _supernet((IPv4Network(n.internal_ip) for n in nodes), widest_prefix=24)
+        settings = replace(settings, node_network=covering)  # the underlay: the /24 (or more) holding the nodes
     for controller in inputs.controllers:
         if (controller.namespace, f"{controller.kind}/{controller.name}") not in inputs.owned:
             inputs.pods.extend(controller.expand([n.name for n in nodes]))

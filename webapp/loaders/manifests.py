@@ -16,7 +16,7 @@ from typing import Any, Callable
 import yaml
 
 from webapp.loaders.documents import Document
-from webapp.loaders.drafts import EndpointsDraft, Inputs, NodeDraft, Origin, PodDraft, PortDraft, ServiceDraft
+from webapp.loaders.drafts import EndpointsDraft, Inputs, NodeDraft, Origin, PodDraft, ServiceDraft
 from webapp.loaders.schema import describe, did_you_mean
 from webapp.loaders.workloads import PodTemplate, Workload
 from webapp.model import (
@@ -27,6 +27,8 @@ from webapp.model import (
     NetworkPolicy,
     Overlay,
     Protocol,
+    Service,
+    ServicePort,
     ServiceType,
     SessionAffinity,
     TrafficPolicy,
@@ -86,19 +88,32 @@ class ManifestReader:
                 Severity.ERROR, f"document has no '{missing}': neither a Kubernetes object nor cluster YAML",
                 hint="cluster YAML has nodes, network, services, pods or external at the top"))
             return
-        if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list)):
-            for i, item in enumerate(data.get("items") or ()):
+        if not isinstance(kind, str):
+            self.inputs.problems.append(origin.problem(
+                Severity.ERROR, f"expected a kind name, got {describe(kind)}", "kind"))
+            return
+        if kind == "List" or (kind.endswith("List") and isinstance(data.get("items"), list)):
+            items = data.get("items") or []
+            if not isinstance(items, list):
+                self.inputs.problems.append(origin.problem(
+                    Severity.ERROR, f"expected a list, got {describe(items)}", "items"))
+                return
+            for i, item in enumerate(items):
                 self.read(item, origin.child("items", i))
             return
         handler = _HANDLERS.get(kind)
         if handler is None or (kind == "ConfigMap" and not _is_read_configmap(data)):
-            self._skip(str(kind), origin)
+            self._skip(kind, origin)
             return
         self.origin = origin
         try:
             handler(self, data, origin)
         except Bad as bad:
             self.inputs.problems.append(origin.problem(Severity.ERROR, bad.message, *bad.path, hint=bad.hint))
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a shape no reader expected
+            self.inputs.problems.append(origin.problem(
+                Severity.ERROR, f"{kind} could not be read: {type(exc).__name__}: {exc}",
+                hint=f"compare it with `kubectl explain {kind.lower()}`"))
 
     def _skip(self, kind: str, origin: Origin, reason: str = "not part of the network model") -> None:
         entry = self.skipped.setdefault(kind, _Skipped(origin, reason))
@@ -204,7 +219,7 @@ class ManifestReader:
             elif not isinstance(target, str) or not target:
                 raise Bad(at + ("targetPort",), f"expected a port number or a port name, got {describe(target)}")
             node_port = port.get("nodePort")
-            ports.append(PortDraft(
+            ports.append(ServicePort(
                 port=number,
                 target_port=target,
                 protocol=self.field(_enum, port.get("protocol", "TCP"), at + ("protocol",), Protocol),
@@ -221,24 +236,28 @@ class ManifestReader:
         affinity = _mapping(_mapping(spec, "sessionAffinityConfig"), "clientIP")
         health = spec.get("healthCheckNodePort")
         self.inputs.services.append(ServiceDraft(
-            namespace=meta.namespace, name=meta.name, origin=origin, type=kind, cluster_ip=cluster_ip,
-            headless=headless, ports=ports, selector=labels_of(_mapping(spec, "selector")),
-            external_ips=tuple(self.field(_ip, a, ("spec", "externalIPs", i))
-                               for i, a in enumerate(_list(spec, "externalIPs", ("spec",)))),
-            load_balancer_ips=tuple(lb_ips),
-            load_balancer_source_ranges=tuple(
-                self.field(_cidr, c, ("spec", "loadBalancerSourceRanges", i), False)
-                for i, c in enumerate(_list(spec, "loadBalancerSourceRanges", ("spec",)))),
-            external_name=spec.get("externalName"),
-            external_traffic_policy=self.field(_policy, spec.get("externalTrafficPolicy"),
-                                               ("spec", "externalTrafficPolicy")),
-            internal_traffic_policy=self.field(_policy, spec.get("internalTrafficPolicy"),
-                                               ("spec", "internalTrafficPolicy")),
-            session_affinity=self.field(_enum, spec.get("sessionAffinity", "None"), ("spec", "sessionAffinity"),
-                                        SessionAffinity),
-            session_affinity_timeout=int(affinity.get("timeoutSeconds", 10800)),
-            health_check_node_port=self.field(_port, health, ("spec", "healthCheckNodePort")) if health else None,
-            cluster_ip_at=("spec", "clusterIP"), ports_at=("spec", "ports"),
+            Service(
+                namespace=meta.namespace, name=meta.name, type=kind, cluster_ip=cluster_ip, ports=tuple(ports),
+                selector=labels_of(_mapping(spec, "selector")),
+                external_ips=tuple(self.field(_ip, a, ("spec", "externalIPs", i))
+                                   for i, a in enumerate(_list(spec, "externalIPs", ("spec",)))),
+                load_balancer_ips=tuple(lb_ips),
+                load_balancer_source_ranges=tuple(
+                    self.field(_cidr, c, ("spec", "loadBalancerSourceRanges", i), False)
+                    for i, c in enumerate(_list(spec, "loadBalancerSourceRanges", ("spec",)))),
+                external_name=spec.get("externalName"),
+                external_traffic_policy=self.field(_policy, spec.get("externalTrafficPolicy"),
+                                                   ("spec", "externalTrafficPolicy")),
+                internal_traffic_policy=self.field(_policy, spec.get("internalTrafficPolicy"),
+                                                   ("spec", "internalTrafficPolicy")),
+                session_affinity=self.field(_enum, spec.get("sessionAffinity", "None"), ("spec", "sessionAffinity"),
+                                            SessionAffinity),
+                session_affinity_timeout=int(affinity.get("timeoutSeconds", 10800)),
+                health_check_node_port=self.field(_port, health, ("spec", "healthCheckNodePort")) if health else None,
+                source=origin.source_ref(),
+            ),
+            origin, headless=headless, cluster_ip_at=("spec", "clusterIP"), ports_at=("spec", "ports"),
+            selector_at=("spec", "selector"),
         ))
 
     def endpoints(self, data: dict[str, Any], origin: Origin) -> None:

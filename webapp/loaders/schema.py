@@ -89,7 +89,7 @@ OBJECTS: dict[str, ObjectSpec] = {
         "clusterDomain": Scalar("string", "DNS domain of the cluster.", default="cluster.local"),
         "kubeProxy": _enum(KubeProxyMode, "kube-proxy mode.", "iptables"),
         "nodePortRange": Scalar("port-range", "NodePort range, `FIRST-LAST`.", default="30000-32767"),
-        "nodeNetwork": Scalar("cidr", "The underlay the nodes' NICs sit on.", default="192.168.0.0/24"),
+        "nodeNetwork": Scalar("cidr", "The underlay the nodes' NICs sit on (default: the /24 or wider holding them)."),
         "nic": Scalar("string", "Default node NIC name.", default="eth0"),
         "mtu": Scalar("integer", "NIC MTU.", minimum=576, maximum=9216, default=1500),
         "vxlanVNI": Scalar("integer", "VXLAN network identifier.", minimum=0, maximum=16777215),
@@ -277,10 +277,8 @@ def describe(value: Any) -> str:
 
 
 def _string(value: Any) -> str:
-    if isinstance(value, bool) or isinstance(value, (dict, list)) or value is None:
+    if isinstance(value, (bool, dict, list)) or value is None:
         raise TypeError
-    if isinstance(value, (int, float)):
-        return str(value)
     return str(value)
 
 

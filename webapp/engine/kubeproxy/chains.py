@@ -20,7 +20,7 @@ MASQUERADE_MARK = 0x4000
 """kube-proxy's default `--iptables-masquerade-bit` 14 → mark 0x4000."""
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def port_proto_hash(service_port_name: str, protocol: str, endpoint: str = "") -> str:
     """kube-proxy's 16-character chain hash of a service port (and, for KUBE-SEP, an endpoint `IP:port`).
 
@@ -33,6 +33,17 @@ def port_proto_hash(service_port_name: str, protocol: str, endpoint: str = "") -
 def service_port_name(service: Service, port: ServicePort) -> str:
     """`ns/name` or `ns/name:port` — proxy.ServicePortName.String()."""
     return f"{service.key}:{port.name}" if port.name else service.key
+
+
+def no_endpoints_text(port_name: str, service: Service | None) -> str:
+    """Why a service port has nothing to send to: no ready endpoint, naming the selector that finds none."""
+    selector = ",".join(f"{k}={v}" for k, v in service.selector) if service else ""
+    return f"service {port_name} has no ready endpoints — no ready pod matches its selector {selector or '(none)'}"
+
+
+def no_local_endpoint_text(port_name: str) -> str:
+    """Why a node drops a service port's traffic under a Local traffic policy."""
+    return f"service {port_name} has no endpoint on this node and its traffic policy is Local"
 
 
 def probability(n: int) -> str:
@@ -146,7 +157,7 @@ def endpoint_address(endpoint: Endpoint) -> str:
     return _address(endpoint.ip, endpoint.port)
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def _address(ip: IPv4Address, port: int) -> str:
     return f"{ip}:{port}"
 

@@ -144,14 +144,16 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
     # Capture the clusterIP.
     cip = f"-d {svc.cluster_ip} --dport {port}"
     if info.has_internal_endpoints:
-        w.nat_rules.append(f'-A KUBE-SERVICES -m comment --comment "{name} cluster IP" {match} {cip} -j {internal_chain}')
+        w.nat_rules.append(
+            f'-A KUBE-SERVICES -m comment --comment "{name} cluster IP" {match} {cip} -j {internal_chain}')
     else:
         w.filter_rules.append(f'-A KUBE-SERVICES -m comment --comment "{int_comment}" {match} {cip} -j {int_target}')
     # Capture externalIPs.
     for eip in svc.external_ips:
         dst = f"-d {eip} --dport {port}"
         if info.has_endpoints:
-            w.nat_rules.append(f'-A KUBE-SERVICES -m comment --comment "{name} external IP" {match} {dst} -j {info.ext_chain}')
+            w.nat_rules.append(
+                f'-A KUBE-SERVICES -m comment --comment "{name} external IP" {match} {dst} -j {info.ext_chain}')
         if not info.has_external_endpoints:
             w.filter_rules.append(
                 f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{ext_comment}" {match} {dst} -j {ext_target}')
@@ -159,7 +161,8 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
     for lbip in info.load_balancer_ips:
         dst = f"-d {lbip} --dport {port}"
         if info.has_endpoints:
-            w.nat_rules.append(f'-A KUBE-SERVICES -m comment --comment "{name} loadbalancer IP" {match} {dst} -j {lb_chain}')
+            w.nat_rules.append(
+                f'-A KUBE-SERVICES -m comment --comment "{name} loadbalancer IP" {match} {dst} -j {lb_chain}')
         if info.uses_fw_chain:
             w.filter_rules.append(
                 f'-A KUBE-PROXY-FIREWALL -m comment --comment "{name} traffic not accepted by {info.fw_chain}" '
@@ -173,7 +176,8 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
     if info.node_port:
         if info.has_endpoints:
             w.nat_rules.append(
-                f"-A KUBE-NODEPORTS -m comment --comment {_q(name)} {match} --dport {info.node_port} -j {info.ext_chain}")
+                f"-A KUBE-NODEPORTS -m comment --comment {_q(name)} {match} --dport {info.node_port} "
+                f"-j {info.ext_chain}")
         if not info.has_external_endpoints:
             w.filter_rules.append(
                 f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{ext_comment}" -m addrtype --dst-type LOCAL '
@@ -195,7 +199,8 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
         w.nat_chains.append(f":{ext} - [0:0]")
         if not info.external_local:
             w.nat_rules.append(
-                f'-A {ext} -m comment --comment "masquerade traffic for {name} external destinations" -j KUBE-MARK-MASQ')
+                f'-A {ext} -m comment --comment "masquerade traffic for {name} external destinations" '
+                "-j KUBE-MARK-MASQ")
         else:
             w.nat_rules += [
                 f'-A {ext} -m comment --comment "pod traffic for {name} external destinations" -s {cluster_cidr} '

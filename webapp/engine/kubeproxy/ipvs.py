@@ -26,7 +26,8 @@ SET_INFO = (
     ("KUBE-LOOP-BACK", "hash:ip,port,ip", "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"),
     ("KUBE-CLUSTER-IP", "hash:ip,port", "Kubernetes service cluster ip + port for masquerade purpose"),
     ("KUBE-EXTERNAL-IP", "hash:ip,port", "Kubernetes service external ip + port for masquerade and filter purpose"),
-    ("KUBE-EXTERNAL-IP-LOCAL", "hash:ip,port", "Kubernetes service external ip + port with externalTrafficPolicy=local"),
+    ("KUBE-EXTERNAL-IP-LOCAL", "hash:ip,port",
+     "Kubernetes service external ip + port with externalTrafficPolicy=local"),
     ("KUBE-LOAD-BALANCER", "hash:ip,port", "Kubernetes service lb portal"),
     ("KUBE-LOAD-BALANCER-LOCAL", "hash:ip,port",
      "Kubernetes service load balancer ip + port with externalTrafficPolicy=local"),
@@ -191,7 +192,8 @@ def render_ipset(cluster: Cluster, node_name: str) -> str:
     """`ipset list` for the sets kube-proxy uses (IPv4)."""
     out = []
     for s in node_ipsets(cluster, node_name):
-        header = "range 0-65535 comment" if s.type.startswith("bitmap") else "family inet hashsize 1024 maxelem 65536 comment"
+        header = ("range 0-65535 comment" if s.type.startswith("bitmap")
+                  else "family inet hashsize 1024 maxelem 65536 comment")
         out += [f"Name: {s.name}", f"Type: {s.type}", f"Header: {header}",
                 f"Comment: {s.comment}", f"Number of entries: {len(s.entries)}", "Members:"]
         out += sorted(s.entries)

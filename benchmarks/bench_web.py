@@ -1,0 +1,167 @@
+"""Web benchmark: prints the figures issue 5 and issue 7 ask for (never asserted by unit tests).
+
+1. The default sample's first page load on localhost, driven by headless Chromium: the server time (sum of
+   every request's handling time), the payload bytes as sent (after gzip), the number of requests, and the
+   browser's time until the player sits on the first hop. Targets: < 1.5 s, < 1 MB.
+2. The seed sample's figure JSON size. Target: < 200 KB.
+3. The diagram-plus-trace callback for a 50-node, 1,500-pod cluster (cold: first trace on that cluster; warm:
+   the same callback again, as every later callback on that cluster is). Target: < 300 ms.
+4. The overview callback for a 1,000-node (30,000-pod) cluster, and its figure JSON size. Targets: ≤ 1 s,
+   ≤ 1 MB.
+
+Run: `python3 benchmarks/bench_web.py [--skip-browser] [--skip-1000]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from plotly.utils import PlotlyJSONEncoder  # noqa: E402
+
+from benchmarks.generate_cluster import dump_json, generate_dump  # noqa: E402
+from webapp.app import state  # noqa: E402
+from webapp.app.cache import cache_key, open_cache  # noqa: E402
+from webapp.app.callbacks import draw_view  # noqa: E402
+from webapp.figures import build_diagram  # noqa: E402
+from webapp.loaders import load_sample, load_sources  # noqa: E402
+from webapp.variants import ViewSettings  # noqa: E402
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+class RequestMeter:
+    """WSGI middleware: time and bytes of every response."""
+
+    def __init__(self, app):
+        self.app = app
+        self.records: list[tuple[str, float, int]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        body = b"".join(self.app(environ, start_response))
+        with self.lock:
+            self.records.append((environ.get("PATH_INFO", ""), time.perf_counter() - started, len(body)))
+        return [body]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def page_load(cache_dir: str) -> None:
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    from webapp.app import create_app
+
+    app = create_app(cache=cache_dir)
+    meter = RequestMeter(app.server.wsgi_app)
+    app.server.wsgi_app = meter
+    server = make_server("127.0.0.1", _free_port(), app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for label in ("first visit (empty browser cache)", "second visit"):
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            page = context.new_page()
+            meter.records.clear()
+            started = time.perf_counter()
+            page.goto(url)
+            page.wait_for_selector('.hop-panel.current[data-hop="q0"]', state="attached", timeout=60_000)
+            ready = time.perf_counter() - started
+            page.wait_for_timeout(300)
+            records = list(meter.records)
+            server_time = sum(r[1] for r in records)
+            payload = sum(r[2] for r in records)
+            slowest = sorted(records, key=lambda r: -r[1])[:3]
+            print(f"page load, {label}: server time {server_time:.3f} s over {len(records)} requests, "
+                  f"payload {payload / 1e6:.3f} MB, browser until the player is ready {ready:.2f} s")
+            print("    slowest: " + ", ".join(f"{path.rsplit('/', 1)[-1][:40]} {sec * 1000:.0f} ms"
+                                            for path, sec, _ in slowest))
+            context.close()
+        browser.close()
+    server.shutdown()
+
+
+def seed_figure() -> None:
+    cluster = load_sample("seed-article")
+    diagram = build_diagram(cluster)
+    size = len(json.dumps(diagram.figure, cls=PlotlyJSONEncoder))
+    print(f"seed-article figure JSON: {size / 1000:.1f} KB")
+
+
+def _cached_dump(cache, nodes: int):
+    data = dump_json(generate_dump(nodes, 30)).encode()
+    started = time.perf_counter()
+    result = load_sources([(f"dump-{nodes}.json", data)], max_bytes=200_000_000)
+    loaded = time.perf_counter() - started
+    key = cache_key([(f"dump-{nodes}.json", data)])
+    cache.put(key, result.cluster)
+    return key, result.cluster, loaded
+
+
+def _callback(cache, key, flow) -> tuple[float, int]:
+    """Time of draw_view plus the JSON encoding Dash does for the response; the figure's JSON size."""
+    started = time.perf_counter()
+    out = draw_view(cache, key, *flow, ViewSettings(), None, None)
+    body = json.dumps({"response": out}, cls=PlotlyJSONEncoder)
+    elapsed = time.perf_counter() - started
+    return elapsed, len(json.dumps(out["figure"], cls=PlotlyJSONEncoder)) if body else 0
+
+
+def big_callbacks(cache_dir: str, skip_1000: bool) -> None:
+    cache = open_cache(cache_dir)
+    key, cluster, loaded = _cached_dump(cache, 50)
+    choices = state.flow_choices(key, cluster)
+    src, dst = choices["pod-to-pod-cross-node"][0]
+    flow = ("pod-to-pod-cross-node", src, dst)
+    cold, size = _callback(cache, key, flow)
+    warm = [_callback(cache, key, flow)[0] for _ in range(5)]
+    print(f"50 nodes / {len(cluster.pods)} pods (loaded in {loaded:.2f} s): diagram+trace callback "
+          f"cold {cold * 1000:.0f} ms, warm median {statistics.median(warm) * 1000:.0f} ms, figure {size / 1000:.0f} KB")
+    if skip_1000:
+        return
+    key, cluster, loaded = _cached_dump(cache, 1000)
+    overview = [_callback(cache, key, (None, None, None)) for _ in range(3)]
+    print(f"1000 nodes / {len(cluster.pods)} pods (loaded in {loaded:.2f} s): overview callback "
+          f"first {overview[0][0] * 1000:.0f} ms, median {statistics.median(o[0] for o in overview) * 1000:.0f} ms, "
+          f"figure JSON {overview[0][1] / 1e6:.3f} MB")
+    src, dst = state.flow_choices(key, cluster)["pod-to-pod-cross-node"][0]
+    flow = ("pod-to-pod-cross-node", src, dst)
+    cold, size = _callback(cache, key, flow)
+    warm = _callback(cache, key, flow)[0]
+    print(f"1000 nodes: cross-node flow with its nodes expanded: cold {cold * 1000:.0f} ms, warm {warm * 1000:.0f} ms, "
+          f"figure JSON {size / 1e6:.3f} MB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="web benchmark")
+    parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-1000", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        if not args.skip_browser:
+            page_load(str(Path(folder) / "page"))
+        seed_figure()
+        big_callbacks(str(Path(folder) / "big"), args.skip_1000)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
