@@ -86,12 +86,17 @@ def run_kube_diagrams(manifest: Path, timeout_s: float) -> ExternalRun:
     work.mkdir(parents=True, exist_ok=True)
     output = work / f"{manifest.stem}.png"
     output.unlink(missing_ok=True)
+    output.with_suffix("").unlink(missing_ok=True)
     return run_with_limit([str(kube_diagrams_command()), "-o", str(output), str(manifest)], timeout_s, output, work)
 
 
 def describe(run: ExternalRun) -> str:
     if run.timed_out:
-        return f"timed out after {run.seconds:.0f} s (peak {run.peak_mb:.0f} MB so far)"
+        text = f"timed out after {run.seconds:.0f} s (peak >= {run.peak_mb:.0f} MB)"
+        graph = run.output.with_suffix("")  # kube-diagrams writes the Graphviz source there, then runs dot on it
+        if graph.exists():
+            text += f"; its {graph.stat().st_size / 1e6:.1f} MB Graphviz graph was written, dot was still laying it out"
+        return text
     if run.returncode != 0 or not run.output.exists():
         return f"failed (exit {run.returncode}) after {run.seconds:.1f} s: {run.stderr_tail}"
     return f"{run.seconds:.1f} s, peak {run.peak_mb:.0f} MB, {run.output.stat().st_size / 1e6:.1f} MB PNG"

@@ -182,3 +182,27 @@ def test_without_a_full_flow_the_page_asks_for_one(cache, seed_key):
     out = draw_view(cache, seed_key, "pod-to-service", None, None, ViewSettings(), None, None)
     assert out["verdict"] == "Pick a communication type, a source and a destination."
     assert out["playback"] is None and out["figure"]["data"]
+
+
+def test_inspector_lists_candidate_endpoints_with_probabilities(cache, seed_key):
+    cluster = cache.get(seed_key)
+    trace = state.trace_dict(cluster, "pod-to-service", "pod/default/web-1", "svc/default/api-lb:80")
+    index, hop = next((i, h) for i, h in enumerate(trace["hops"]) if h.get("alternatives"))
+    table = next(t for t in walk(hop_panel(hop, trace["hops"][index - 1], f"q{index}"))
+                 if isinstance(t, html.Table) and t.className == "alternatives")
+    rows = [r for r in walk(table) if isinstance(r, html.Tr)]
+    cells = [[c.children if not isinstance(c.children, html.Code) else c.children.children for c in r.children]
+             for r in rows]
+    expected = [[alt["dst"], "50.0 %", "chosen" if alt.get("chosen") else "", alt["rule"]]
+                for alt in hop["alternatives"]]
+    assert cells == expected and len(expected) == 2
+    assert sorted(r.className or "" for r in rows) == ["", "chosen"]
+
+
+def test_serve_paths_are_loaded_once_into_the_cache(cache):
+    from webapp.loaders import load_paths
+    from webapp.paths import SAMPLES_DIR
+
+    key = state.preload_paths(cache, [SAMPLES_DIR / "guestbook"], load_paths)
+    assert cache.get(key) == load_sample("guestbook")
+    assert state.preload_paths(cache, [SAMPLES_DIR / "guestbook"], load_paths) == key

@@ -506,7 +506,7 @@ def test_outside_client_through_the_cloud_load_balancer_and_back():
     trace = trace_flow(lb_cluster(), "203.0.113.10", "203.0.113.100:80", backend="10.244.1.2")
     assert trace.flow.type == "loadbalancer"
     assert steps(trace.hops)[:5] == [
-        "external eth0 app/send", "external cloud-load-balancer loadbalancer/dnat", "underlay gateway wire/forward",
+        "external example app/send", "external cloud-load-balancer loadbalancer/dnat", "underlay gateway wire/forward",
         "host/node-1 eth0 interface/receive", "host/node-1 iptables netfilter/mark"]
     assert trace.hops[2].rule == "192.168.0.11 → node node-1"
     assert trace.hops[-1].netns == "pod/default/web-b"

@@ -22,14 +22,19 @@ from webapp.lab.plan import LabNames
 from webapp.lab.runner import prepare, up, verify
 from webapp.lab.verify import DISAGREE, NOT_VERIFIABLE, OK, trace_for
 from webapp.loaders import load_sample
-from webapp.model import KubeProxyMode, ServiceType, SessionAffinity, TrafficPolicy
+from webapp.model import (
+    Endpoint, KubeProxyMode, Protocol, Service, ServicePort, ServiceType, SessionAffinity, TrafficPolicy, labels_of,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
-from factories import service_cluster  # noqa: E402
+from factories import make_container, make_pod, service_cluster  # noqa: E402
 
 SKIP = nx.lab_support()
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(SKIP is not None, reason=f"lab: {SKIP}")]
-TIMEOUT = 0.5
+TIMEOUT = 1.0
+"""Seconds before a probe counts as dropped; where many flows are expected to time out (faults, a pod marked
+down) FAULT_TIMEOUT keeps the test short."""
+FAULT_TIMEOUT = 0.5
 _ids = itertools.count()
 REPO = Path(__file__).resolve().parent.parent
 
@@ -158,7 +163,7 @@ def test_a_backend_marked_down_times_out_or_is_retried_as_the_engine_says(mode, 
     cluster = replace(service_cluster(mode=mode, endpoints=3), down_pods=frozenset({"default/web-b"}))
     prepared = _running(cluster, lab_id)
     flows = [f for f in prepared.flows if f.dst in ("svc/default/web:http", "pod/default/web-b:80")]
-    report = verify(prepared, flows, timeout=TIMEOUT)
+    report = verify(prepared, flows, timeout=FAULT_TIMEOUT)
     assert [f"{r.spec}: {r.problems}" for r in report.disagreements] == []
     rows = {(r.spec.src, r.spec.dst): r for r in report.results}
     assert rows[("pod/default/client", "pod/default/web-b:80")].observed == "dropped (timeout)"
@@ -187,6 +192,26 @@ def rows_ok(report, flow_type: str) -> int:
     return sum(1 for r in report.results if r.spec.type == flow_type and r.status == OK)
 
 
+def test_a_host_network_pod_answers_from_its_nodes_namespace(lab_id):
+    base = service_cluster(endpoints=2)
+    exporter = make_pod("monitoring", "node-exporter-a", "node-1", "192.168.0.11", make_container("exporter", 9100),
+                        labels={"app": "exporter"}, host_network=True)
+    service = Service("monitoring", "exporter", ServiceType.CLUSTER_IP, IPv4Address("10.96.0.30"),
+                      ports=(ServicePort(9100, 9100, Protocol.TCP, "metrics"),),
+                      selector=labels_of({"app": "exporter"}))
+    endpoint = Endpoint("monitoring/exporter", "metrics", IPv4Address("192.168.0.11"), 9100, node="node-1",
+                        pod="monitoring/node-exporter-a")
+    cluster = replace(base, pods=(*base.pods, exporter), services=(*base.services, service),
+                      endpoints=(*base.endpoints, endpoint))
+    prepared = _running(cluster, lab_id)
+    listener = next(l for l in prepared.plan.listeners if l.owner == "monitoring/node-exporter-a")
+    assert (listener.netns, listener.tcp) == (LabNames(lab_id).node("node-1"), ((9100, "exporter"),))
+    flows = [f for f in prepared.flows if f.dst == "svc/monitoring/exporter:metrics"]
+    report = verify(prepared, flows, timeout=TIMEOUT)
+    assert [r.status for r in report.results] == [OK] * len(flows) and len(flows) >= 2
+    assert all(r.observed.startswith("delivered at 192.168.0.11:9100 saw ") for r in report.results)
+
+
 def _crossing_pairs(cluster, lab, spec):
     """(outer src, outer dst) of every encapsulated crossing of a flow, over all its alternatives."""
     names = LabNames(lab)
@@ -205,7 +230,7 @@ def test_a_broken_overlay_link_is_caught(kind, lab_id):
     fault = inject(kind, cluster, lab_id)
     assert fault.node == "node-1"
     flows = [f for f in prepared.flows if f.type in FAULT_FLOW_TYPES]
-    report = verify(prepared, flows, timeout=TIMEOUT)
+    report = verify(prepared, flows, timeout=FAULT_TIMEOUT)
     # node-1 can no longer send to node-2's pods: exactly the flows whose request or reply the engine
     # encapsulates from node-1 (192.168.0.11) to node-2 (192.168.0.12) must disagree.
     broken = {(f.src, f.dst) for f in flows
@@ -224,7 +249,7 @@ def test_a_missing_kube_sep_rule_is_caught(lab_id):
     fault = inject("missing-sep", cluster, lab_id)
     chain = re.search(r"KUBE-SEP-[A-Z0-9]+", fault.what).group(0)
     flows = [f for f in prepared.flows if f.type in FAULT_FLOW_TYPES]
-    report = verify(prepared, flows, timeout=TIMEOUT)
+    report = verify(prepared, flows, timeout=FAULT_TIMEOUT)
 
     def uses_chain(spec) -> bool:
         trace = trace_for(cluster, spec)
@@ -303,7 +328,7 @@ def test_cli_up_fault_verify_down(lab_id):
     assert re.search(r"^\d+ flows: (\d+) agree, 0 disagree, 0 not verifiable here", good.stdout, re.M)
     broken = _cli("fault", "wrong-route", "flannel-host-gw", "--lab", lab_id)
     assert broken.stdout == "wrong-route on node node-1: ip route replace 10.244.1.0/24 via 192.168.0.1 dev eth0\n"
-    bad = _cli("verify", "flannel-host-gw", "--lab", lab_id, "--type", "pod-to-pod-cross-node", "--timeout", "0.3")
+    bad = _cli("verify", "flannel-host-gw", "--lab", lab_id, "--type", "pod-to-pod-cross-node", "--timeout", "0.5")
     assert bad.returncode == 1
     assert "DISAGREE" in bad.stdout and "- engine says delivered, kernel: " in bad.stdout
     other = _cli("verify", "flannel-vxlan", "--lab", lab_id)

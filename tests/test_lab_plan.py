@@ -16,9 +16,9 @@ from webapp.lab.plan import (
     bridge_commands, check_plan, config_commands, lab_prefix, link_commands,
 )
 from webapp.lab.probe import parse_answer
-from webapp.lab.runner import flow_protocol, prepare
+from webapp.lab.runner import prepare
 from webapp.lab.underlay import crossing_rule
-from webapp.lab.verify import FlowSpec, trace_for
+from webapp.lab.verify import FlowSpec, flow_protocol, trace_for
 from webapp.engine.kubeproxy.userspace import portals
 from webapp.loaders import load_sample
 from webapp.model import KubeProxyMode
@@ -240,3 +240,13 @@ def test_userspace_plan_runs_a_proxy_on_the_engines_proxy_ports():
     assert proxy.netns == "knvu1-node-node-1"
     assert proxy.proxy_tcp == ((web.proxy_port, ("10.244.0.3:80", "10.244.1.2:80")),)
     assert proxy.proxy_udp == ((dns.proxy_port, ("10.244.1.4:53",)),)
+
+
+def test_lab_support_names_what_is_missing(monkeypatch):
+    from webapp.lab import netns
+
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    assert netns.lab_support() == "the lab needs root (network namespaces, veth, VXLAN and iptables)"
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(netns.shutil, "which", lambda tool: None if tool == "bridge" else f"/usr/sbin/{tool}")
+    assert netns.lab_support() == "`bridge` is not installed (Debian packages iproute2 and iptables)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from webapp.app.factory import DEFAULT_MAX_UPLOAD_MB
+from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

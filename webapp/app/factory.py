@@ -12,9 +12,8 @@ from webapp.app.callbacks import register_callbacks
 from webapp.app.catalog import text
 from webapp.app.compress import enable_gzip, precompress
 from webapp.app.layout import Id, build_layout
+from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB
 from webapp.paths import ASSETS_DIR
-
-DEFAULT_MAX_UPLOAD_MB = 50
 
 
 def _show_callback_error(error: Exception) -> None:
@@ -62,10 +61,12 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     )
     app.scripts.config.serve_locally = True
     app.css.config.serve_locally = True
-    app.server.config["MAX_CONTENT_LENGTH"] = int(max_bytes * 1.4) + 1_000_000  # base64 + JSON envelope
+    # Uploads arrive base64-encoded (4/3) in a JSON callback body; up to twice the limit still reaches
+    # state.decode_upload, which answers with the limit and the file's size.
+    app.server.config["MAX_CONTENT_LENGTH"] = int(max_bytes * 4 / 3 * 2) + 1_000_000
     enable_gzip(app.server)
     samples = [(s.name, s.title) for s in list_samples()]
-    app.layout = build_layout(samples, max_bytes)
+    app.layout = build_layout(samples)
     register_callbacks(app, cluster_cache, default, max_bytes)
     warm_up_encoder()
     if warm:

@@ -50,7 +50,7 @@ def hop_panel(hop: Hop, previous: Hop | None, ref: str) -> html.Div:
                if before and before.get(name) != packet.get(name)]
     if changes:
         children.append(html.H3(text("inspector.nat")))
-        children.append(html.Ul(className="nat", children=[
+        children.append(html.Ul(className="nat-changes", children=[
             html.Li([html.Span(name, className="field-name"), " ", html.Span(old, className="before"), " → ",
                      html.Span(new, className="after changed")]) for name, old, new in changes]))
     if hop.get("rule"):

@@ -76,8 +76,9 @@ def _setting(id_: Id, label: str, values: list[str]) -> html.Label:
                                          placeholder=text("settings.cluster_value", value="…")))
 
 
-def build_layout(samples: list[tuple[str, str]], max_upload_bytes: int) -> html.Div:
-    """The whole page. `samples` are (name, title) pairs, default first."""
+def build_layout(samples: list[tuple[str, str]]) -> html.Div:
+    """The whole page. `samples` are (name, title) pairs, default first. Upload sizes are checked on the server
+    (`state.decode_upload`), so a file over the limit gets a message instead of being dropped silently."""
     header = html.Header(className="header", children=[
         html.Div(className="brand", children=[
             html.H1(text("app.title")),
@@ -91,7 +92,7 @@ def build_layout(samples: list[tuple[str, str]], max_upload_bytes: int) -> html.
             id=Id.SAMPLE, options=[{"label": title, "value": name} for name, title in samples], value=None,
             clearable=False, placeholder=text("header.sample.placeholder"), className="sample-picker")),
         html.Div(className="loading", children=[
-            dcc.Upload(id=Id.UPLOAD, multiple=True, max_size=max_upload_bytes, className="upload",
+            dcc.Upload(id=Id.UPLOAD, multiple=True, max_size=-1, className="upload",
                        children=html.Div(text("upload.prompt")), accept=".yaml,.yml,.json"),
             html.Details(className="paste", children=[
                 html.Summary(text("upload.paste.summary")),

@@ -162,7 +162,9 @@ def load_balancer_prelude(cluster: Cluster, client: SocketAddress, service: Serv
     else:
         healthy = ready
         check = "externalTrafficPolicy Cluster: every ready node passes the health check"
-    app = Hop(None, "external", "eth0", HopKind.APP, Action.SEND, request,
+    from webapp.engine.walk import external_name
+
+    app = Hop(None, "external", external_name(cluster, client.ip), HopKind.APP, Action.SEND, request,
               explain=f"An external client connects to the load balancer's address {vip}.")
     ranges = service.load_balancer_source_ranges
     if ranges and not any(client.ip in net for net in ranges):

@@ -187,18 +187,27 @@ class NatChange:
                 "rule": self.rule or None, "reply": self.reply}
 
 
+def connection_start(hops: tuple[Hop, ...]) -> int:
+    """Index of the hop where the traced connection opens: the last application send.
+
+    Hops before it belong to an earlier exchange the application made first (a DNS lookup)."""
+    for index in range(len(hops) - 1, -1, -1):
+        if hops[index].kind == HopKind.APP and hops[index].action == Action.SEND:
+            return index
+    return 0
+
+
 def nat_changes(hops: tuple[Hop, ...], *, reply: bool = False) -> tuple[NatChange, ...]:
-    """Every change of the inner source or destination address along `hops`, from the first hop's packet."""
-    changes: list[NatChange] = []
-    if not hops:
+    """Every change of the connection's inner source or destination address along `hops`.
+
+    Indexes point into `hops`; changes made to an earlier exchange (see `connection_start`) are left out."""
+    start = connection_start(hops)
+    if start >= len(hops):
         return ()
-    previous = hops[0].packet
-    for index, hop in enumerate(hops[1:], 1):
-        if hop.kind == HopKind.DNS:
-            continue  # a DNS answer is not the connection's packet
-        if hop.kind == HopKind.APP and hop.action == Action.SEND:
-            previous = hop.packet  # the application opens its connection (e.g. after a DNS exchange)
-            continue
+    changes: list[NatChange] = []
+    previous = hops[start].packet
+    for index in range(start + 1, len(hops)):
+        hop = hops[index]
         for name in ("src", "dst"):
             before, after = getattr(previous, name), getattr(hop.packet, name)
             if before != after:
@@ -265,6 +274,7 @@ class Trace:
         nat = self.nat
         lines.append("  NAT: none (pod addresses seen end to end)" if not nat else
                      "  NAT: " + "; ".join(f"{c.field} {c.before} → {c.after}" for c in nat))
+        lines += [f"  note: {note}" for note in self.notes]
         if self.reply:
             lines.append("  reply:")
             lines += [f"  {i:>2}. {hop}" for i, hop in enumerate(self.reply, 1)]

@@ -67,7 +67,7 @@ def _load_iptables(ns: LabNetns, variant: str) -> None:
 
 def _start_listener(lab_id: str, listener: LabListener) -> tuple[int, Path]:
     logs = log_dir(lab_id)
-    ready = logs / f"{listener.netns}.ready"
+    ready = logs / f"{listener.netns}.{listener.owner.replace('/', '_')}.ready"   # one per listener
     ready.unlink(missing_ok=True)
     argv = ["ip", "netns", "exec", listener.netns, sys.executable, "-I", str(LISTENER_SCRIPT),
             "--pod", listener.owner, "--ready", str(ready)]

@@ -7,6 +7,7 @@ import sys
 
 from webapp.lab import build
 from webapp.lab import netns as nx
+from webapp.lab.faults import FAULTS
 from webapp.lab.plan import DEFAULT_LAB_ID, LabPlan, PlanError, lab_prefix
 
 DEFAULT_TIMEOUT = 1.0
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     down.set_defaults(run=run_down)
 
     fault = sub.add_parser("fault", help="break the running lab on purpose, to watch verify catch it")
-    fault.add_argument("kind", choices=("wrong-route", "missing-fdb", "missing-sep"))
+    fault.add_argument("kind", choices=FAULTS)
     _inputs(fault)
     fault.add_argument("--node", metavar="NODE", help="node to break (default: the first)")
     fault.set_defaults(run=run_fault)
@@ -57,9 +58,9 @@ def _inputs(parser: argparse.ArgumentParser) -> None:
 
 
 def _cluster(args: argparse.Namespace):
-    from webapp.loaders.commands import _load, print_problems
+    from webapp.loaders.commands import load_arguments, print_problems
 
-    result = _load(args.paths, 10_000_000)
+    result = load_arguments(args.paths)
     if result.cluster is None:
         print_problems(result, sys.stderr)
     return result.cluster
@@ -152,8 +153,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _single_flow(cluster, args: argparse.Namespace):
     """The --from/--to flow, with its engine trace printed; None (and a message) when it cannot be traced."""
-    from webapp.lab.runner import flow_protocol
-    from webapp.lab.verify import FlowSpec, trace_for
+    from webapp.lab.verify import FlowSpec, flow_protocol, trace_for
 
     if not (args.src and args.dst):
         print("lab verify: --from and --to go together", file=sys.stderr)

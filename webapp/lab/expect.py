@@ -16,8 +16,8 @@ UNVERIFIABLE_KINDS = {
     HopKind.IPVS: "IPVS is not built into this kernel",
 }
 """Hop kinds the lab cannot build. (kube-proxy's userspace proxy it runs itself: webapp/lab/listener.py.)"""
-DNS_CAVEAT = ("the DNS step is the engine's (the lab runs no kube-dns); the connection to the address it "
-              "resolved is verified")
+DNS_CAVEAT = ("the DNS answer (the CNAME) is the engine's: the lab's kube-dns pods answer with who they are, "
+              "not with DNS; the query to kube-dns and the connection to the resolved address are verified")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ class Expectation:
     disposition: str
     backend_netns: str = ""
     """The engine namespace of the receiving application (`pod/NS/NAME`, `host/NODE`, `external`)."""
+    backend_app: str = ""
+    """The receiving application: the container of a pod (the last hop's device)."""
     backend: SocketAddress | None = None
     alternatives: tuple[SocketAddress, ...] = ()
     saw: SocketAddress | None = None
@@ -72,6 +74,8 @@ class Expectation:
     unverifiable: str | None = None
     caveat: str | None = None
     """A part of the trace the lab takes from the engine instead of checking it (e.g. the DNS answer)."""
+    dns_query: Expectation | None = None
+    """ExternalName: the query to kube-dns, checked as a flow of its own before the connection."""
 
 
 def _on_wire(hops: tuple[Hop, ...], index: int) -> bool:
@@ -104,20 +108,25 @@ def _crossings(trace: Trace) -> tuple[Crossing, ...]:
     return tuple(seen)
 
 
-def _after_dns(trace: Trace) -> tuple[Trace, str | None]:
-    """An ExternalName trace asks kube-dns first: the lab checks the connection that follows the answer."""
+def split_dns(trace: Trace) -> tuple[Trace | None, Trace]:
+    """An ExternalName trace asks kube-dns first: (the query, up to the DNS server's socket, as a delivered
+    trace of its own; the connection that follows the answer). A trace without a DNS step: (None, trace)."""
     last_dns = max((i for i, hop in enumerate(trace.hops) if hop.kind == HopKind.DNS), default=None)
     if last_dns is None:
-        return trace, None
+        return None, trace
     client = trace.hops[0].netns
+    query_end = max(i for i in range(last_dns) if trace.hops[i].kind == HopKind.APP)
+    query = Trace(replace(trace.flow, proto=trace.hops[0].packet.proto), Disposition.DELIVERED,
+                  trace.hops[:query_end + 1])
     start = next((i for i in range(last_dns + 1, len(trace.hops)) if trace.hops[i].netns == client
                   and trace.hops[i].kind == HopKind.APP and trace.hops[i].action == Action.SEND), len(trace.hops))
-    return replace(trace, hops=trace.hops[start:]), DNS_CAVEAT
+    return query, replace(trace, hops=trace.hops[start:])
 
 
 def expectation(trace: Trace, names: LabNames) -> Expectation:
     """Read a trace as the lab will check it."""
-    trace, caveat = _after_dns(trace)
+    query, trace = split_dns(trace)
+    caveat = DNS_CAVEAT if query is not None else None
     if not trace.hops:
         return Expectation(trace, "", SocketAddress(IPv4Address(0), 0), SocketAddress(IPv4Address(0), 0),
                            trace.flow.proto, str(trace.disposition),
@@ -139,7 +148,7 @@ def expectation(trace: Trace, names: LabNames) -> Expectation:
     base = dict(trace=trace, client_netns=client, sent=first.packet.src, dst=first.packet.dst, proto=proto,
                 disposition=str(trace.disposition), crossings=_crossings(trace), entry_node=entry_node,
                 load_balancer=load_balancer, bind_source=first.netns == "external", unverifiable=unverifiable,
-                caveat=caveat)
+                caveat=caveat, dns_query=expectation(query, names) if query is not None else None)
     if trace.disposition != Disposition.DELIVERED:
         return Expectation(**base)
     last = trace.hops[-1]
@@ -147,5 +156,5 @@ def expectation(trace: Trace, names: LabNames) -> Expectation:
                          if hop.kind != HopKind.LOADBALANCER)
     src_translated = any(change.field == "src" for change in trace.nat) or any(
         hop.action in (Action.SNAT, Action.MASQUERADE) for hop in trace.hops)
-    return Expectation(**base, backend_netns=last.netns, backend=last.packet.dst, alternatives=alternatives,
-                       saw=last.packet.src, src_translated=src_translated)
+    return Expectation(**base, backend_netns=last.netns, backend_app=last.device, backend=last.packet.dst,
+                       alternatives=alternatives, saw=last.packet.src, src_translated=src_translated)

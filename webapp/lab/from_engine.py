@@ -38,10 +38,6 @@ DOWN_POD_RULES = ("*filter\n-A INPUT -m conntrack --ctstate NEW -m comment --com
 UNDERLAY_SYSCTLS = (("net.bridge.bridge-nf-call-iptables", "1"),)   # count crossings with iptables counters
 
 
-class Unverifiable(Exception):
-    """The cluster uses a part this machine cannot build (e.g. IPVS)."""
-
-
 def node_restore_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:
     """The iptables-restore inputs of one node, in load order — the pieces `webapp.engine.netfilter.node_ruleset`
     evaluates: kube-proxy's tables, then its jump rules from the built-in chains (as kube-proxy does: chains

@@ -19,7 +19,7 @@ from webapp.lab.expect import Crossing, Expectation, expectation
 from webapp.lab.plan import LabNames
 from webapp.lab.probe import DEFAULT_TIMEOUT, Observation, probe
 from webapp.lab.underlay import ANY_ENCAPSULATED, UnderlayCounters
-from webapp.model import Cluster, SessionAffinity, Service
+from webapp.model import Cluster, Protocol, SessionAffinity, Service
 
 COVERAGE_TRIES = 12
 """Attempts per alternative: a backend chosen with probability 1/n is missed in 12n tries with p ≈ e^-12."""
@@ -72,17 +72,38 @@ def trace_for(cluster: Cluster, spec: FlowSpec, backend: IPv4Address | None = No
     return trace_flow(cluster, spec.src, spec.dst, spec.proto, backend=backend)
 
 
-def all_flows(cluster: Cluster) -> list[FlowSpec]:
-    """Every flow `candidate_flows` offers, each with the protocol of its destination port."""
+def flow_protocol(cluster: Cluster, dst: str) -> str:
+    """The protocol of a destination: a service port's or a pod's declared protocol; TCP otherwise."""
+    if dst.startswith("svc/"):
+        path, _, port = dst[4:].partition(":")
+        namespace, _, name = path.rpartition("/")
+        service = cluster.service_by_key.get(f"{namespace or 'default'}/{name}")
+        sport = service.port_named(int(port) if port.isdigit() else port) if service and port else None
+        return str(sport.protocol).lower() if sport else "tcp"
+    path, _, port = dst.rpartition(":")
+    if path.startswith("pod/") and port.isdigit():
+        pod = cluster.pod_by_key.get(path[4:] if "/" in path[4:] else f"default/{path[4:]}")
+        if pod and pod.find_port(int(port), Protocol.TCP) is None and pod.find_port(int(port), Protocol.UDP):
+            return "udp"
+        return "tcp"
+    try:
+        address = SocketAddress.parse(dst)
+    except ValueError:
+        return "tcp"
+    for service in cluster.services:
+        if address.ip in (service.cluster_ip, *service.external_ips, *service.load_balancer_ips):
+            sport = service.port_named(address.port)
+            if sport is not None:
+                return str(sport.protocol).lower()
+    return "tcp"
+
+
+def lab_flows(cluster: Cluster) -> list[FlowSpec]:
+    """Every flow `candidate_flows` offers, each with its destination's protocol."""
     from webapp.engine.flows import candidate_flows
 
-    specs: list[FlowSpec] = []
-    for flow_type, pairs in candidate_flows(cluster).items():
-        for pair in pairs:
-            src, dst, *rest = pair
-            proto = str(rest[0]).lower() if rest else "tcp"
-            specs.append(FlowSpec(str(flow_type), src, dst, proto))
-    return specs
+    return [FlowSpec(str(flow_type), src, dst, flow_protocol(cluster, dst))
+            for flow_type, pairs in candidate_flows(cluster).items() for src, dst in pairs]
 
 
 def service_for(cluster: Cluster, dst: SocketAddress) -> Service | None:
@@ -215,6 +236,8 @@ class LabVerifier:
         backend_ns = exp.backend_netns
         if backend_ns.startswith("pod/") and obs.pod != backend_ns[4:]:
             problems.append(f"engine delivers to pod {backend_ns[4:]}, pod {obs.pod} answered")
+        elif backend_ns.startswith("pod/") and exp.backend_app and obs.container != exp.backend_app:
+            problems.append(f"engine delivers to container {exp.backend_app}, container {obs.container} answered")
         saw = _addr(obs.saw)
         if exp.saw is not None and saw is not None:
             if saw.ip != exp.saw.ip:
@@ -229,6 +252,19 @@ class LabVerifier:
         handed_over = {alt for alt, variant in by_backend.items()
                        if variant.disposition == Disposition.DELIVERED and variant.backend == at}
         return problems, exp, {at} | handed_over
+
+    def _check_query(self, query: Expectation) -> list[str]:
+        """ExternalName's DNS query: it must reach one of kube-dns's endpoints, from the source the engine says."""
+        obs = self._send(query)
+        if obs.disposition != query.disposition:
+            return [f"DNS query to {query.dst}: engine says {query.disposition}, kernel: {obs.disposition}"]
+        at, saw = _addr(obs.at), _addr(obs.saw)
+        if at is None or at not in (query.alternatives or (query.backend,)):
+            return [f"DNS query to {query.dst} answered by {obs.at} ({obs.pod}), not by a kube-dns endpoint "
+                    f"of the trace"]
+        if at == query.backend and query.saw is not None and saw is not None and saw.ip != query.saw.ip:
+            return [f"DNS query: kube-dns saw source {saw.ip}, engine says {query.saw.ip}"]
+        return []
 
     def _crossing_problems(self, predicted: list[Crossing], counts: dict[str, int], order: list[Crossing]) -> list[str]:
         problems = []
@@ -267,7 +303,7 @@ class LabVerifier:
         if len(distinct) > 1:
             tries = AFFINITY_TRIES if affinity else COVERAGE_TRIES * len(distinct)
         observations: list[Observation] = []
-        problems: list[str] = []
+        problems: list[str] = self._check_query(exp.dns_query) if exp.dns_query is not None else []
         predicted: list[Crossing] = []
         answered: set[SocketAddress] = set()
         for _ in range(tries):
@@ -299,7 +335,7 @@ def verify_lab(cluster: Cluster, lab_id: str, variant: str, flows: list[FlowSpec
     started = time.monotonic()
     verifier = LabVerifier(cluster, lab_id, variant, timeout=timeout)
     report = VerifyReport()
-    for spec in flows if flows is not None else all_flows(cluster):
+    for spec in flows if flows is not None else lab_flows(cluster):
         report.results.append(verifier.run(spec))
     report.seconds = time.monotonic() - started
     return report

@@ -1,0 +1,486 @@
+"""End-to-end sweep of the path engine: every sample × kube-proxy mode × overlay (webapp.variants), every
+(src, dst) pair `candidate_flows` offers, traced in text and JSON, and checked against invariants that any
+correct trace must satisfy (docs/trace-contract.md). The whole file runs in a few seconds: the engine traces
+~3,000 flows per second, so no pair needs to be skipped.
+
+THE INVARIANTS (`violations()` checks each; its messages start with the invariant's tag):
+
+I1  first hop: kind app, action send.
+I2  disposition delivered ⇔ reason is None.
+I3  delivered: the last hop is app/deliver, has no outer header, sits in the destination's namespace
+    (pod/NS/NAME for pod/…, host/NODE for node/…, `external` for an outside address, a ready endpoint's pod
+    for a service), and its packet is what that destination sees: dst = the pod's IP:port, the node's
+    InternalIP:port, the outside IP:port, or one ready endpoint's IP:port of the service.
+I4  reply is empty unless delivered; a request that is not delivered ends in a drop or reject hop.
+I5  delivered: reply[0] is app/send in the last hop's namespace with the last hop's packet reversed;
+    reply[-1] is app/deliver back in the namespace of the request's last app/send hop (the connection's
+    opener — after a DNS exchange, the real connection) with exactly that hop's packet reversed (conntrack
+    restores every address).
+I6  pod-to-pod (same / cross node), container-to-container and node-to-pod: no NAT in either direction, and
+    the destination sees exactly the packet that was sent (the seed's three no-NAT principles).
+I7  every outer header: UDP, VNI = network.vxlanVNI, dst port 8472 for flannel-vxlan / 4789 for ovs-vxlan,
+    src port in Linux's local port range 32768–60999, src and dst the InternalIPs of two different nodes;
+    none at all under flannel-host-gw. A cross-node pod-to-pod trace under a VXLAN overlay carries the
+    request from the source pod's node to the destination pod's node, and the reply the other way.
+I8  every dnat/snat/masquerade/redirect/mark/drop/reject hop of kind netfilter names in `rule` an iptables
+    rule (`TABLE -A CHAIN …`) whose chain exists in that node's ruleset (or a built-in chain's DROP policy);
+    IPVS hops name the virtual server (`TCP VIP:PORT rr … -> RIP:PORT Masq`); the load balancer's hop names
+    its frontend; conntrack's un-dnat/un-snat hops name the request's rule (`conntrack (request: …)`).
+I9  the inner addresses change only at a hop whose action rewrites them (dnat, snat, masquerade, redirect,
+    un-dnat, un-snat, proxy) or where a new packet starts (app/send, kube-proxy's proxy/send relaying the
+    reply onto the client's connection, dns/resolve); the outer header appears
+    only at vxlan/encapsulate and disappears only at vxlan/decapsulate.
+I10 alternatives: probabilities in (0, 1], summing to 1 (±1e-9), distinct destinations, exactly one chosen;
+    the chosen destination is where the packet goes next (this hop's dst, or the next dnat/redirect hop's dst).
+I11 every hop's device is a device of its namespace (webapp.engine.datapath.node_datapath/pod_datapath)
+    or one of the named non-device components in COMPONENTS, with a hop kind that component can have.
+I12 `node` agrees with `netns`: host/N → N; pod/NS/NAME → the pod's node; external and underlay → null.
+I13 every hop carries the flow's protocol, except the udp hops of a DNS exchange.
+I14 the JSON form (`to_dict`) round-trips through json, has version 1, the flow's type, one object per
+    hop, closed kind/action values; the text form prints one line per hop and per reply hop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from functools import lru_cache
+from ipaddress import IPv4Address
+
+import pytest
+
+from webapp.engine import commands, netfilter
+from webapp.engine.datapath import node_datapath, pod_datapath, underlay_network
+from webapp.engine.flows import FlowType, candidate_flows, parse_source, trace_flow
+from webapp.engine.trace import Action, Disposition, Hop, HopKind, Trace
+from webapp.loaders import load_sample
+from webapp.model import Cluster, KubeProxyMode, Overlay, ServiceType, TrafficPolicy
+from webapp.variants import ViewSettings, apply_view_settings
+
+SAMPLES = ("seed-article", "flannel-vxlan", "flannel-host-gw", "guestbook")
+MODES = tuple(KubeProxyMode)          # iptables, ipvs, userspace
+OVERLAYS = tuple(Overlay)             # flannel-vxlan, flannel-host-gw, ovs-vxlan
+VXLAN_PORT = {Overlay.FLANNEL_VXLAN: 8472, Overlay.OVS_VXLAN: 4789}
+"""flannel: the Linux kernel's VXLAN default 8472 (flannel Documentation/backends.md); OVS: IANA 4789."""
+LOCAL_PORT_RANGE = range(32768, 61000)
+"""net.ipv4.ip_local_port_range default (32768 60999): Linux hashes VXLAN source ports into it."""
+
+COMPONENTS: dict[str, frozenset[HopKind]] = {
+    "socket": frozenset({HopKind.APP}),                     # a node's own process
+    "iptables": frozenset({HopKind.NETFILTER}),             # a rule that decided
+    "conntrack": frozenset({HopKind.NETFILTER, HopKind.IPVS}),  # NAT undone on the reply
+    "kube-proxy": frozenset({HopKind.PROXY}),               # the userspace proxy
+    "kube-dns": frozenset({HopKind.DNS}),                   # CoreDNS answering
+    "cloud-load-balancer": frozenset({HopKind.LOADBALANCER}),
+    "gateway": frozenset({HopKind.WIRE}),                   # the node network's router
+}
+"""The named non-device components the engine uses (docs/trace-contract.md, `device`). Besides these: a
+container's name for an app hop in a pod (or a hostNetwork pod's container on its node), the external host's
+name (or address) for an app hop outside, and the node network's CIDR for a wire hop."""
+
+NO_NAT_TYPES = (FlowType.POD_TO_POD_SAME_NODE, FlowType.POD_TO_POD_CROSS_NODE, FlowType.CONTAINER_TO_CONTAINER,
+                FlowType.NODE_TO_POD)
+REWRITING = frozenset({Action.DNAT, Action.SNAT, Action.MASQUERADE, Action.REDIRECT, Action.UNDNAT,
+                       Action.UNSNAT, Action.PROXY})
+RULED = frozenset({Action.DNAT, Action.SNAT, Action.MASQUERADE, Action.REDIRECT, Action.MARK, Action.DROP,
+                   Action.REJECT})
+IPTABLES_RULE = re.compile(r"^(nat|filter) -A (\S+) ")
+CHAIN_POLICY = re.compile(r"^(nat|filter) :([A-Z]+) DROP$")
+IPVS_RULE = re.compile(r"^(TCP|UDP) \d+\.\d+\.\d+\.\d+:\d+ rr( persistent \d+)? -> \d+\.\d+\.\d+\.\d+:\d+ Masq$")
+
+
+# --- the clusters ------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def sample(name: str) -> Cluster:
+    return load_sample(name)
+
+
+@lru_cache(maxsize=None)
+def variant(name: str, mode: KubeProxyMode, overlay: Overlay, policy: TrafficPolicy | None = None,
+            down: tuple[str, ...] = ()) -> Cluster:
+    return apply_view_settings(sample(name), ViewSettings(mode, overlay, policy, frozenset(down)))
+
+
+def sweep_params() -> list:
+    params = []
+    for name in SAMPLES:
+        for mode in MODES:
+            for overlay in OVERLAYS:
+                for kind in candidate_flows(variant(name, mode, overlay)):
+                    params.append(pytest.param(name, mode, overlay, kind,
+                                               id=f"{name}-{mode}-{overlay}-{kind}"))
+    return params
+
+
+# --- the invariants ----------------------------------------------------------------------------------------
+
+def endpoint_pod_addresses(cluster: Cluster, service_keys: set[str]) -> set[tuple[str, str]]:
+    """(netns, IP:port) of every ready endpoint of these services."""
+    out = set()
+    for key in service_keys:
+        for ep in cluster.endpoints_by_service.get(key, ()):
+            if ep.ready and ep.pod:
+                out.add((f"pod/{ep.pod}", f"{ep.ip}:{ep.port}"))
+    return out
+
+
+def services_of(cluster: Cluster, dst: str) -> set[str]:
+    """The services a destination spec can reach: `svc/…`, or an address/nodePort a service owns."""
+    if dst.startswith("svc/"):
+        path = dst[4:].partition(":")[0]
+        namespace, _, name = path.rpartition("/")
+        return {f"{namespace or 'default'}/{name}"}
+    host, _, port = dst.rpartition(":")
+    found = set()
+    for svc in cluster.services:
+        for sport in svc.ports:
+            addresses = {str(a) for a in (svc.cluster_ip, *svc.external_ips, *svc.load_balancer_ips) if a}
+            if host in addresses and str(sport.port) == port:
+                found.add(svc.key)
+            if sport.node_port is not None and str(sport.node_port) == port and (
+                    host.startswith("node/") or IPv4Address(host) in cluster.node_by_ip):
+                found.add(svc.key)
+    return found
+
+
+def expected_destination(cluster: Cluster, kind: FlowType, src: str, dst: str) -> set[tuple[str, str]]:
+    """(netns, dst IP:port) pairs the request may be delivered to (I3)."""
+    host, _, port = dst.rpartition(":")
+    if kind == FlowType.CONTAINER_TO_CONTAINER:
+        source = parse_source(cluster, src)
+        return {(source.socket.netns, f"127.0.0.1:{port}")}
+    if kind == FlowType.EXTERNALNAME:
+        return set()  # checked by the hand-written tests: the external host behind the CNAME
+    if kind in (FlowType.POD_TO_SERVICE, FlowType.NODE_TO_SERVICE, FlowType.NODEPORT, FlowType.LOADBALANCER,
+                FlowType.EXTERNALIPS):
+        return endpoint_pod_addresses(cluster, services_of(cluster, dst))
+    if dst.startswith("pod/"):
+        pod = cluster.pod_by_key[(lambda p: p if "/" in p else f"default/{p}")(host[4:])]
+        return {(f"pod/{pod.key}", f"{pod.pod_ip}:{port}")}
+    if dst.startswith("node/"):
+        node = cluster.node_by_name[host[5:]]
+        return {(f"host/{node.name}", f"{node.internal_ip}:{port}")}
+    return {("external", dst)}
+
+
+def in_dns_exchange(trace: Trace) -> int:
+    """Index of the hop that opens the traced connection (the last app/send of the request)."""
+    return max(i for i, h in enumerate(trace.hops) if h.kind == HopKind.APP and h.action == Action.SEND)
+
+
+def device_violations(cluster: Cluster, hop: Hop, where: str) -> list[str]:
+    """I11 and I12 for one hop."""
+    out = []
+    netns, device, kind = hop.netns, hop.device, hop.kind
+    if device in COMPONENTS:
+        if kind not in COMPONENTS[device]:
+            out.append(f"I11 {where}: component {device} cannot be a {kind} hop")
+    elif netns.startswith("host/"):
+        node = netns[5:]
+        names = {d.name for d in node_datapath(cluster, node).devices}
+        containers = {c.name for p in cluster.pods_by_node.get(node, ()) if p.host_network for c in p.containers}
+        if device not in names and not (kind == HopKind.APP and device in containers):
+            out.append(f"I11 {where}: {device} is not a device of {netns}")
+    elif netns.startswith("pod/"):
+        pod = cluster.pod_by_key[netns[4:]]
+        names = {d.name for d in pod_datapath(cluster, pod.key).devices}
+        if device not in names and not (kind == HopKind.APP and device in pod.container_names):
+            out.append(f"I11 {where}: {device} is not a device or container of {netns}")
+    elif netns == "external":
+        hosts = {h.name for h in cluster.external_hosts}
+        if kind != HopKind.APP or not (device in hosts or _is_ip(device)):
+            out.append(f"I11 {where}: {kind} hop {device} outside the cluster is neither a host nor a component")
+    elif netns == "underlay":
+        networks = {str(underlay_network(cluster, n)) for n in cluster.nodes}
+        if kind != HopKind.WIRE or device not in networks:
+            out.append(f"I11 {where}: underlay hop {kind} {device} is not the node network")
+    else:
+        out.append(f"I11 {where}: unknown netns {netns}")
+    # I12
+    if netns.startswith("host/"):
+        expected = netns[5:]
+    elif netns.startswith("pod/"):
+        expected = cluster.pod_by_key[netns[4:]].node
+    else:
+        expected = None
+    if hop.node != expected:
+        out.append(f"I12 {where}: node {hop.node!r} for netns {netns} (expected {expected!r})")
+    return out
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def rule_violations(cluster: Cluster, hop: Hop, where: str) -> list[str]:
+    """I8 for one hop."""
+    if hop.action in (Action.UNDNAT, Action.UNSNAT):
+        if not (hop.rule.startswith("conntrack (request: ") and len(hop.rule) > len("conntrack (request: )")):
+            return [f"I8 {where}: {hop.action} hop's rule {hop.rule!r} does not name the request's rule"]
+        return []
+    if hop.action not in RULED:
+        return []
+    if hop.kind == HopKind.NETFILTER:
+        match = IPTABLES_RULE.match(hop.rule)
+        if match is None:
+            policy = CHAIN_POLICY.match(hop.rule)
+            if policy is None or hop.action != Action.DROP:
+                return [f"I8 {where}: {hop.action} rule {hop.rule!r} names no chain"]
+            return []
+        table, chain = match.groups()
+        assert hop.node is not None
+        ruleset = netfilter.node_ruleset(cluster, hop.node)
+        if ruleset.chain(table, chain) is None:
+            return [f"I8 {where}: chain {table} {chain} is not in {hop.node}'s ruleset"]
+        return []
+    if hop.kind == HopKind.IPVS:
+        if hop.action == Action.REJECT and hop.rule:
+            return []
+        if IPVS_RULE.match(hop.rule) is None:
+            return [f"I8 {where}: IPVS {hop.action} rule {hop.rule!r} is not a virtual server line"]
+        return []
+    if hop.kind == HopKind.LOADBALANCER and not hop.rule:
+        return [f"I8 {where}: the load balancer's {hop.action} hop has no rule"]
+    if hop.action in (Action.DNAT, Action.SNAT, Action.MASQUERADE, Action.REDIRECT) and not hop.rule:
+        return [f"I8 {where}: {hop.kind}/{hop.action} hop has no rule"]
+    return []
+
+
+def sequence_violations(cluster: Cluster, hops: tuple[Hop, ...], label: str) -> list[str]:
+    """I9, I10 and I7's per-header checks along one direction."""
+    out = []
+    overlay = cluster.settings.overlay
+    for i, hop in enumerate(hops):
+        where = f"{label}[{i}] {hop.netns} {hop.device} {hop.kind}/{hop.action}"
+        outer = hop.packet.outer
+        if outer is not None:
+            if overlay == Overlay.FLANNEL_HOST_GW:
+                out.append(f"I7 {where}: an outer header under host-gw")
+            elif not (outer.proto == "udp" and outer.vni == cluster.settings.vxlan_vni
+                      and outer.dst.port == VXLAN_PORT[overlay] and outer.src.port in LOCAL_PORT_RANGE
+                      and outer.src.ip in cluster.node_by_ip and outer.dst.ip in cluster.node_by_ip
+                      and outer.src.ip != outer.dst.ip):
+                out.append(f"I7 {where}: bad outer header {outer}")
+        if i:
+            prev = hops[i - 1]
+            restart = (hop.kind in (HopKind.APP, HopKind.PROXY) and hop.action == Action.SEND) \
+                or hop.kind == HopKind.DNS or prev.kind == HopKind.DNS
+            inner = (hop.packet.src, hop.packet.dst, hop.packet.proto)
+            before = (prev.packet.src, prev.packet.dst, prev.packet.proto)
+            if inner != before and hop.action not in REWRITING and not restart:
+                out.append(f"I9 {where}: inner {prev.packet} → {hop.packet} without a NAT action")
+            if outer != prev.packet.outer and not restart:
+                ok = (prev.packet.outer is None and hop.action == Action.ENCAPSULATE) or \
+                     (outer is None and hop.action == Action.DECAPSULATE)
+                if not ok:
+                    out.append(f"I9 {where}: outer {prev.packet.outer} → {outer} at {hop.action}")
+        if hop.alternatives:
+            alts = hop.alternatives
+            total = sum(a.probability for a in alts)
+            if not math.isclose(total, 1.0, abs_tol=1e-9):
+                out.append(f"I10 {where}: probabilities sum to {total}")
+            if any(not 0 < a.probability <= 1 for a in alts):
+                out.append(f"I10 {where}: a probability outside (0, 1]")
+            if len({a.dst for a in alts}) != len(alts):
+                out.append(f"I10 {where}: duplicate candidates")
+            chosen = [a for a in alts if a.chosen]
+            if len(chosen) != 1:
+                out.append(f"I10 {where}: {len(chosen)} candidates chosen")
+            else:
+                goes = hop.packet.dst
+                if hop.kind == HopKind.NETFILTER:  # the KUBE-SVC ladder: the KUBE-SEP's DNAT follows
+                    nxt = next((h for h in hops[i + 1:] if h.action in (Action.DNAT, Action.REDIRECT)), None)
+                    goes = nxt.packet.dst if nxt else None
+                if goes != chosen[0].dst:
+                    out.append(f"I10 {where}: chose {chosen[0].dst} but the packet goes to {goes}")
+    return out
+
+
+def violations(cluster: Cluster, kind: FlowType, src: str, dst: str, trace: Trace) -> list[str]:
+    """Every broken invariant of one trace, as `I<n> …` messages (empty when the trace is sound)."""
+    out: list[str] = []
+    hops, reply = trace.hops, trace.reply
+    first, last = hops[0], hops[-1]
+    # I1
+    if (first.kind, first.action) != (HopKind.APP, Action.SEND):
+        out.append(f"I1 first hop is {first.kind}/{first.action}")
+    # I2
+    delivered = trace.disposition == Disposition.DELIVERED
+    if delivered != (trace.reason is None):
+        out.append(f"I2 {trace.disposition} with reason {trace.reason!r}")
+    if trace.flow.type != kind:
+        out.append(f"flow type {trace.flow.type} != {kind}")
+    opener = hops[in_dns_exchange(trace)]
+    if delivered:
+        # I3
+        if (last.kind, last.action) != (HopKind.APP, Action.DELIVER):
+            out.append(f"I3 last hop is {last.kind}/{last.action}")
+        if last.packet.outer is not None:
+            out.append("I3 the destination sees an outer header")
+        expected = expected_destination(cluster, kind, src, dst)
+        if expected and (last.netns, str(last.packet.dst)) not in expected:
+            out.append(f"I3 delivered to {last.netns} as {last.packet.dst}, expected one of {sorted(expected)}")
+        # I5
+        if not reply:
+            out.append("I5 delivered without a reply")
+        else:
+            r0, rn = reply[0], reply[-1]
+            if (r0.kind, r0.action, r0.netns, r0.packet) != (HopKind.APP, Action.SEND, last.netns,
+                                                             last.packet.reversed()):
+                out.append(f"I5 reply starts {r0.netns} {r0.kind}/{r0.action} {r0.packet}, expected "
+                           f"{last.netns} app/send {last.packet.reversed()}")
+            if (rn.kind, rn.action, rn.netns, rn.packet) != (HopKind.APP, Action.DELIVER, opener.netns,
+                                                             opener.packet.reversed()):
+                out.append(f"I5 reply ends {rn.netns} {rn.kind}/{rn.action} {rn.packet}, expected "
+                           f"{opener.netns} app/deliver {opener.packet.reversed()}")
+    else:
+        # I4
+        if reply:
+            out.append(f"I4 {trace.disposition} trace has {len(reply)} reply hops")
+        if last.action not in (Action.DROP, Action.REJECT):
+            out.append(f"I4 {trace.disposition} trace ends with {last.kind}/{last.action}")
+    # I6
+    if kind in NO_NAT_TYPES:
+        if trace.nat or trace.reply_nat:
+            out.append(f"I6 NAT in a no-NAT flow: {[c.to_dict() for c in (*trace.nat, *trace.reply_nat)]}")
+        if delivered and last.packet != first.packet:
+            out.append(f"I6 sent {first.packet}, delivered {last.packet}")
+    # I7: the tunnel's direction for cross-node pod-to-pod
+    if kind == FlowType.POD_TO_POD_CROSS_NODE and delivered:
+        src_node = cluster.node_by_name[cluster.pod_by_ip[first.packet.src.ip].node].internal_ip
+        dst_pod = cluster.pod_by_ip.get(last.packet.dst.ip)
+        dst_node = cluster.node_by_name[dst_pod.node].internal_ip if dst_pod else None
+        for label, direction, a, b in (("request", hops, src_node, dst_node), ("reply", reply, dst_node, src_node)):
+            outers = {(h.packet.outer.src.ip, h.packet.outer.dst.ip) for h in direction if h.packet.outer}
+            if cluster.settings.overlay in VXLAN_PORT:
+                if outers != {(a, b)}:
+                    out.append(f"I7 {label} tunnel {sorted(outers)}, expected {a} → {b}")
+                actions = [h.action for h in direction if h.kind == HopKind.VXLAN]
+                if Action.ENCAPSULATE not in actions or Action.DECAPSULATE not in actions:
+                    out.append(f"I7 {label} vxlan hops {actions} lack encapsulate/decapsulate")
+            elif outers:
+                out.append(f"I7 {label} tunnel under host-gw: {sorted(outers)}")
+    # I8, I11, I12, I13 per hop; I9, I10, I7 along each direction
+    dns_end = in_dns_exchange(trace)
+    for label, direction in (("hops", hops), ("reply", reply)):
+        for i, hop in enumerate(direction):
+            where = f"{label}[{i}] {hop.netns} {hop.device} {hop.kind}/{hop.action}"
+            out += rule_violations(cluster, hop, where)
+            out += device_violations(cluster, hop, where)
+            in_dns = label == "hops" and i < dns_end
+            if hop.packet.proto != trace.flow.proto and not (in_dns and hop.packet.proto == "udp"):
+                out.append(f"I13 {where}: proto {hop.packet.proto}")
+        out += sequence_violations(cluster, direction, label)
+    # I14
+    data = json.loads(json.dumps(trace.to_dict()))
+    if data["version"] != 1 or data["flow"]["type"] != str(kind) or len(data["hops"]) != len(hops) \
+            or len(data["reply"]) != len(reply) or data["disposition"] != str(trace.disposition):
+        out.append("I14 the JSON form does not match the trace")
+    for h in (*data["hops"], *data["reply"]):
+        if h["kind"] not in set(HopKind) or h["action"] not in set(Action):
+            out.append(f"I14 open kind/action {h['kind']}/{h['action']}")
+    text = str(trace).splitlines()
+    if len([line for line in text if re.match(r"^\s+\d+\. ", line)]) != len(hops) + len(reply):
+        out.append("I14 the text form does not print one line per hop")
+    return out
+
+
+# --- the sweep ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, mode, overlay, kind", sweep_params())
+def test_every_candidate_satisfies_the_invariants(name, mode, overlay, kind):
+    cluster = variant(name, mode, overlay)
+    assert (cluster.settings.kube_proxy_mode, cluster.settings.overlay) == (mode, overlay)
+    problems = []
+    for src, dst in candidate_flows(cluster)[kind]:
+        trace = trace_flow(cluster, src, dst)
+        problems += [f"{src} → {dst}: {p}" for p in violations(cluster, kind, src, dst, trace)]
+    assert problems == []
+
+
+POLICY_KINDS = (FlowType.NODEPORT, FlowType.LOADBALANCER, FlowType.EXTERNALIPS, FlowType.POD_TO_SERVICE,
+                FlowType.NODE_TO_SERVICE)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+@pytest.mark.parametrize("mode", MODES)
+def test_external_traffic_policy_local_and_a_down_backend_keep_the_invariants(name, mode):
+    """The other live settings: externalTrafficPolicy Local everywhere, then each backend pod marked down."""
+    base = variant(name, mode, sample(name).settings.overlay)
+    clusters = [variant(name, mode, base.settings.overlay, TrafficPolicy.LOCAL)]
+    backends = sorted({ep.pod for ep in base.endpoints if ep.pod and ep.ready})
+    clusters += [variant(name, mode, base.settings.overlay, None, (pod,)) for pod in backends[:3]]
+    problems, seen = [], set()
+    for cluster in clusters:
+        for kind, pairs in candidate_flows(cluster).items():
+            if kind not in POLICY_KINDS:
+                continue
+            for src, dst in pairs:
+                trace = trace_flow(cluster, src, dst)
+                seen.add(str(trace.disposition))
+                problems += [f"{sorted(cluster.down_pods)} {src} → {dst}: {p}"
+                             for p in violations(cluster, kind, src, dst, trace)]
+    assert problems == []
+    assert "delivered" in seen
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str]:
+    parser = argparse.ArgumentParser(prog="k8s-netviz")
+    commands.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code = args.run(args)
+    out, err = capsys.readouterr()
+    assert err == ""
+    return code, out
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_cli_text_and_json_agree_with_the_api_for_one_flow_of_each_type(name, capsys):
+    cluster = sample(name)
+    for kind, pairs in candidate_flows(cluster).items():
+        src, dst = pairs[-1]
+        trace = trace_flow(cluster, src, dst)
+        code, out = run_cli(["trace", "--sample", name, "--from", src, "--to", dst, "--json"], capsys)
+        assert code == 0
+        assert json.loads(out) == json.loads(json.dumps(trace.to_dict())), (kind, src, dst)
+        code, out = run_cli(["trace", "--sample", name, "--from", src, "--to", dst], capsys)
+        assert (code, out) == (0, str(trace) + "\n"), (kind, src, dst)
+
+
+def test_the_sweep_covers_every_flow_type_and_every_disposition_it_can():
+    """The sweep is only as good as what candidate_flows offers: make sure it is broad."""
+    kinds = {p.values[3] for p in sweep_params()}
+    assert kinds == set(FlowType)
+    combos = {(p.values[0], p.values[1], p.values[2]) for p in sweep_params()}
+    assert len(combos) == len(SAMPLES) * len(MODES) * len(OVERLAYS) == 36
+
+
+def test_the_invariant_checker_catches_broken_traces():
+    """The checker itself: a sound trace passes; tampered ones are caught by the right invariant."""
+    from dataclasses import replace
+
+    cluster = variant("flannel-vxlan", KubeProxyMode.IPTABLES, Overlay.FLANNEL_VXLAN)
+    kind, (src, dst) = FlowType.POD_TO_POD_CROSS_NODE, candidate_flows(cluster)[FlowType.POD_TO_POD_CROSS_NODE][0]
+    trace = trace_flow(cluster, src, dst)
+    assert violations(cluster, kind, src, dst, trace) == []
+
+    def tags(t: Trace) -> set[str]:
+        return {p.split()[0] for p in violations(cluster, kind, src, dst, t)}
+
+    assert "I1" in tags(replace(trace, hops=trace.hops[1:]))
+    assert "I4" in tags(replace(trace, disposition=Disposition.DROPPED, reason="x"))
+    assert "I5" in tags(replace(trace, reply=trace.reply[:-1]))
+    moved = replace(trace.hops[-1], packet=trace.hops[-1].packet.with_src(trace.reply[0].packet.src))
+    assert {"I3", "I6", "I9"} <= tags(replace(trace, hops=(*trace.hops[:-1], moved)))
+    encap = next(i for i, h in enumerate(trace.hops) if h.action == Action.ENCAPSULATE)
+    bad = replace(trace.hops[encap], device="flannel.9")
+    assert "I11" in tags(replace(trace, hops=(*trace.hops[:encap], bad, *trace.hops[encap + 1:])))
+    host_gw = variant("flannel-vxlan", KubeProxyMode.IPTABLES, Overlay.FLANNEL_HOST_GW)
+    assert any(p.startswith("I7") for p in violations(host_gw, kind, src, dst, trace))
