@@ -63,11 +63,32 @@
     return frames;
   }
 
+  /* The dead packet's label: the reason's first clause, cut at a word (the verdict line has the full reason). */
+  var DEATH_LABEL_MAX = 50;
+  function deathLabel(reason) {
+    var words = String(reason);
+    var colon = words.indexOf(": ");
+    if (colon > 0 && colon <= DEATH_LABEL_MAX) { words = words.slice(0, colon); }
+    if (words.length > DEATH_LABEL_MAX) {
+      var cut = words.lastIndexOf(" ", DEATH_LABEL_MAX - 1);
+      words = words.slice(0, cut > DEATH_LABEL_MAX / 2 ? cut : DEATH_LABEL_MAX - 1) + "…";
+    }
+    return "✖ " + words;
+  }
+
+  /* Labels grow away from the nearer edge of the plot, so a long one is never cut off by it. */
+  function labelPosition(gd, x) {
+    var r = gd._fullLayout && gd._fullLayout.xaxis ? gd._fullLayout.xaxis.range : null;
+    if (!r || x === null || x === undefined) { return "top center"; }
+    var share = (x - r[0]) / (r[1] - r[0]);
+    return share < 0.3 ? "top right" : share > 0.7 ? "top left" : "top center";
+  }
+
   function frameStyle(f) {
     var color = f.dead ? COLORS.dead : f.phase === "reply" ? (f.nat ? COLORS.replyNat : COLORS.reply)
       : (f.nat ? COLORS.requestNat : COLORS.request);
     var label = ACTION_LABELS[f.hop.action] || "";
-    if (f.dead) { label = "✖ " + String(f.reason).slice(0, 60); }
+    if (f.dead) { label = deathLabel(f.reason); }
     else if (f.phase === "reply" && f.ref === "r0") { label = "reply"; }
     return { color: color, symbol: f.dead ? "x" : f.nat ? "diamond" : "circle", label: label ? "<b>" + label + "</b>" : "" };
   }
@@ -97,7 +118,8 @@
       x: [[f.x], [ex], [f.x]], y: [[f.y], [ey], [f.y]],
       "marker.color": [COLORS.highlight, COLORS.envelope, style.color],
       "marker.symbol": ["square-open", "square", style.symbol],
-      text: [[""], [""], [style.label]], "textfont.color": ["#000", "#000", style.color]
+      text: [[""], [""], [style.label]], "textfont.color": ["#000", "#000", style.color],
+      textposition: ["top center", "top center", labelPosition(gd, f.x)]
     }, [h, e, k]);
   }
 
@@ -177,18 +199,25 @@
   function step(delta) { pause(); arrive(player.index + delta); }
 
   var baseFont = new WeakMap();
-  var PRESENT_FONT = 1.4;
+  var FONT_MIN = 0.72, FONT_MAX = 2.0;
 
-  /* Presentation mode enlarges the diagram's labels too (the figure's font sizes are in pixels). */
-  function applyFontScale(gd) {
-    if (!gd || !gd.data || !window.Plotly) { return; }
-    var factor = document.body.classList.contains("presenting") ? PRESENT_FONT : 1;
+  /* The figure's label sizes are in pixels, chosen for a design size (layout.meta: `font_scale` at
+   * `pixels_per_unit`). Rescale them to the plot's real pixels per diagram unit, so labels keep fitting their boxes
+   * and grow with the plot: on a big screen, in presentation mode, when zoomed in. */
+  function fitFonts(gd) {
+    if (!gd || !gd.data || !gd.layout || !gd.layout.meta || !gd._fullLayout || !window.Plotly) { return; }
+    var meta = gd.layout.meta, full = gd._fullLayout, size = full._size;
+    var xr = full.xaxis.range, yr = full.yaxis.range;
+    if (!size || !xr || !yr || !meta.font_scale || !meta.pixels_per_unit) { return; }
+    var ppu = Math.min(size.w / Math.abs(xr[1] - xr[0]), size.h / Math.abs(yr[1] - yr[0]));
+    var scale = Math.max(FONT_MIN, Math.min(FONT_MAX, ppu / meta.pixels_per_unit));
+    var factor = scale / meta.font_scale;
     var indices = [], sizes = [];
     gd.data.forEach(function (trace, i) {
       if (trace.mode !== "text" || !trace.textfont) { return; }
       if (!baseFont.has(trace)) { baseFont.set(trace, trace.textfont.size); }
-      var size = Math.round(baseFont.get(trace) * factor * 10) / 10;
-      if (size !== trace.textfont.size) { indices.push(i); sizes.push(size); }
+      var wanted = Math.round(baseFont.get(trace) * factor * 10) / 10;
+      if (Math.abs(wanted - trace.textfont.size) >= 0.3) { indices.push(i); sizes.push(wanted); }
     });
     if (indices.length) { window.Plotly.restyle(gd, { "textfont.size": sizes }, indices); }
   }
@@ -197,7 +226,7 @@
     document.body.classList.toggle("presenting");
     window.setTimeout(function () {
       var gd = graphDiv();
-      if (gd && window.Plotly) { window.Plotly.Plots.resize(gd); applyFontScale(gd); }
+      if (gd && window.Plotly) { window.Plotly.Plots.resize(gd); fitFonts(gd); }
     }, 60);
   }
 
@@ -209,9 +238,10 @@
         gd.on("plotly_afterplot", function () {
           var f = player.frames[player.index], k = traceIndex(gd, "packet");
           if (f && k >= 0 && gd.data[k].x && gd.data[k].x[0] !== f.x) { commit(player.index); }
+          fitFonts(gd);
         });
       }
-      applyFontScale(gd);
+      fitFonts(gd);
       done();
     } else if ((tries || 0) < 200) {
       window.setTimeout(function () { whenGraphReady(count, done, (tries || 0) + 1); }, 50);

@@ -95,6 +95,15 @@ def test_draw_view_with_a_dead_backend(cache, seed_key):
                     ViewSettings(down_pods=frozenset({"default/api-1", "default/api-2"})), None, None)
     assert out["verdict_class"] == "verdict dropped"
     assert out["verdict"].startswith("Dropped: backend pod default/api-1 does not answer")
+    assert out["verdict_title"] == out["verdict"]  # the line is clamped to two lines on the page; the tooltip has all
+
+
+def test_the_diagram_sits_in_a_frame_that_gives_it_its_height(app):
+    """dcc.Graph sets its own inline height; the page's flex layout sizes `.diagram-frame`, the graph fills it."""
+    frames = [c for c in walk(app.layout) if "diagram-frame" in (getattr(c, "className", None) or "")]
+    assert len(frames) == 1
+    (graph,) = frames[0].children
+    assert graph.id == Id.DIAGRAM and graph.style == {"height": "100%"}
 
 
 def test_draw_view_bad_spec_is_a_message_not_a_crash(cache, seed_key):

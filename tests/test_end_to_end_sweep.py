@@ -168,7 +168,7 @@ def expected_destination(cluster: Cluster, kind: FlowType, src: str, dst: str) -
 
 def in_dns_exchange(trace: Trace) -> int:
     """Index of the hop that opens the traced connection (the last app/send of the request)."""
-    return max(i for i, h in enumerate(trace.hops) if h.kind == HopKind.APP and h.action == Action.SEND)
+    return max((i for i, h in enumerate(trace.hops) if h.kind == HopKind.APP and h.action == Action.SEND), default=0)
 
 
 def device_violations(cluster: Cluster, hop: Hop, where: str) -> list[str]:
@@ -477,7 +477,7 @@ def test_the_invariant_checker_catches_broken_traces():
     assert "I1" in tags(replace(trace, hops=trace.hops[1:]))
     assert "I4" in tags(replace(trace, disposition=Disposition.DROPPED, reason="x"))
     assert "I5" in tags(replace(trace, reply=trace.reply[:-1]))
-    moved = replace(trace.hops[-1], packet=trace.hops[-1].packet.with_src(trace.reply[0].packet.src))
+    moved = replace(trace.hops[-1], packet=trace.hops[-1].packet.with_dst(trace.hops[-1].packet.src))
     assert {"I3", "I6", "I9"} <= tags(replace(trace, hops=(*trace.hops[:-1], moved)))
     encap = next(i for i, h in enumerate(trace.hops) if h.action == Action.ENCAPSULATE)
     bad = replace(trace.hops[encap], device="flannel.9")

@@ -166,3 +166,13 @@ def test_namespace_filter_says_how_many_pods_it_hides():
     cluster = load_sample("seed-article")
     labels = texts(build_diagram(cluster, DiagramView(namespace="default")).figure)
     assert labels.count("2 pods of other namespaces hidden") == 1
+
+
+def test_the_layout_names_the_font_design_size_the_browser_rescales_from(seed):
+    """fitFonts (assets/netviz.js) draws a label of size s at s / font_scale × (pixels per unit) / 34: the seed's
+    30.55 units wide diagram is sized for 1000 px, so its fonts are 1000 / (30.55 × 34) = 0.9627 of the styles'."""
+    figure = build_diagram(seed).figure
+    assert figure["layout"]["meta"] == {"font_scale": 0.9627, "pixels_per_unit": 34}
+    assert figure["layout"]["xaxis"]["range"] == [-0.6, 31.15]
+    title = next(trace for trace in figure["data"] if trace.get("mode") == "text" and "<b>api-1</b>" in trace["text"])
+    assert title["textfont"]["size"] == 10.6  # LABEL's 11 px × 0.9627

@@ -166,3 +166,24 @@ def test_rejects_impossible_sizes(kwargs, message):
     with pytest.raises(ValueError) as info:
         generate_dump(**kwargs)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_duplicated_pod_ip_is_reported_at_its_line(fmt):
+    """The benchmark's semantic fault, on a small dump: the loader names the exact line of the copied podIP."""
+    from benchmarks.bench_scale import duplicate_pod_ip
+    from webapp.loaders import load_sources
+
+    dump = generate_dump(3, pods_per_node=4, services_per_node=1)
+    text = dump_yaml(dump) if fmt == "yaml" else dump_json(dump)
+    faulty, line, col, ip = duplicate_pod_ip(text, fmt)
+    assert faulty.count(ip) == text.count(ip) + 2  # podIP and podIPs of the victim
+    victim = faulty.splitlines()[line - 1]
+    assert victim == f"    podIP: {ip}" if fmt == "yaml" else f'"podIP":"{ip}"' in victim
+    result = load_sources([(f"dump.{fmt}", faulty.encode())])
+    assert result.cluster is None
+    assert [(p.file, p.line, p.col) for p in result.errors] == [(f"dump.{fmt}", line, col)]
+    pods = [p for p in _kind(dump, "Pod") if not p["spec"].get("hostNetwork")]
+    victim_key = "{namespace}/{name}".format(**pods[-1]["metadata"])
+    donor_key = next("{namespace}/{name}".format(**p["metadata"]) for p in pods if p["status"]["podIP"] == ip)
+    assert result.errors[0].message == f"pod IP {ip} of {victim_key} is already used by {donor_key}"

@@ -23,7 +23,8 @@ from webapp.lab.runner import prepare, up, verify
 from webapp.lab.verify import DISAGREE, NOT_VERIFIABLE, OK, trace_for
 from webapp.loaders import load_sample
 from webapp.model import (
-    Endpoint, KubeProxyMode, Protocol, Service, ServicePort, ServiceType, SessionAffinity, TrafficPolicy, labels_of,
+    Endpoint, KubeProxyMode, Overlay, Protocol, Service, ServicePort, ServiceType, SessionAffinity, TrafficPolicy,
+    labels_of,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -84,6 +85,17 @@ def test_every_sample_agrees_with_the_kernel(sample, lab_id):
     assert problems == []
     assert report.count(NOT_VERIFIABLE) == 0
     assert report.count(OK) == len(prepared.flows) > 50
+
+
+@pytest.mark.parametrize(("sample", "overlay"), [("seed-article", Overlay.FLANNEL_VXLAN),
+                                                 ("seed-article", Overlay.FLANNEL_HOST_GW),
+                                                 ("flannel-vxlan", Overlay.OVS_VXLAN)])
+def test_a_sample_on_another_overlay_agrees_with_the_kernel(sample, overlay, lab_id):
+    base = load_sample(sample)
+    prepared = _running(replace(base, settings=replace(base.settings, overlay=overlay)), lab_id)
+    report = verify(prepared, timeout=TIMEOUT)
+    assert [f"{r.spec}: {r.problems}" for r in report.disagreements] == []
+    assert report.count(OK) == len(prepared.flows)
 
 
 def test_seed_article_runs_the_ovs_overlay_on_udp_4789_and_names_the_emulation(lab_id):
@@ -186,6 +198,9 @@ def test_ipvs_service_flows_are_reported_not_verifiable(lab_id):
                     ("node-to-service", ("IPVS is not built into this kernel",))}
     assert report.count(NOT_VERIFIABLE) == 6 + 6   # 6 service flows, 6 to the clash pod
     assert rows_ok(report, "pod-to-pod-cross-node") > 0
+    externalname = [r for r in report.results if r.spec.type == "externalname"]
+    assert [r.caveats[1] for r in externalname] == [
+        "the DNS query to 10.96.0.10:53 is not sent: IPVS is not built into this kernel"] * 2
 
 
 def rows_ok(report, flow_type: str) -> int:
@@ -385,3 +400,17 @@ def test_a_backend_outside_the_alternatives_is_caught(lab_id):
     assert row.status == DISAGREE
     assert row.problems == ("backend 10.244.1.5:53 (kube-system/coredns-868cd75d4-2mcc9) is not one of the engine's "
                             "alternatives 10.244.0.5:6379, 10.244.2.4:6379",)
+
+
+def test_externalname_checks_the_dns_query_to_kube_dns(lab_id):
+    cluster = load_sample("seed-article")
+    prepared = _running(cluster, lab_id)
+    flows = [f for f in prepared.flows if f.type == "externalname"]
+    assert [r.status for r in verify(prepared, flows, timeout=TIMEOUT).results] == [OK] * len(flows) == [OK, OK]
+    names = LabNames(lab_id)
+    for pod in cluster.pods:
+        if pod.key.startswith("kube-system/coredns-"):   # kube-dns stops answering
+            nx.run(["iptables-nft", "-A", "INPUT", "-p", "udp", "--dport", "53", "-j", "DROP"],
+                   netns=names.pod(pod.key))
+    rows = verify(prepared, flows, timeout=FAULT_TIMEOUT).results
+    assert [r.problems[0] for r in rows] == ["DNS query to 10.96.0.10:53: engine says delivered, kernel: dropped"] * 2

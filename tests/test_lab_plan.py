@@ -250,3 +250,16 @@ def test_lab_support_names_what_is_missing(monkeypatch):
     monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
     monkeypatch.setattr(netns.shutil, "which", lambda tool: None if tool == "bridge" else f"/usr/sbin/{tool}")
     assert netns.lab_support() == "`bridge` is not installed (Debian packages iproute2 and iptables)"
+
+
+def test_externalname_is_split_into_the_dns_query_and_the_connection():
+    cluster = load_sample("seed-article")
+    spec = FlowSpec("externalname", "pod/default/api-1", "svc/default/search", "tcp")
+    exp = expectation(trace_for(cluster, spec), LabNames("u1"))
+    query = exp.dns_query
+    assert (query.proto, str(query.dst), query.disposition) == ("udp", "10.96.0.10:53", "delivered")
+    assert [str(a) for a in query.alternatives] == ["10.244.1.4:53", "10.244.1.5:53"]
+    assert query.backend_netns.startswith("pod/kube-system/coredns-")
+    assert (exp.proto, str(exp.dst), exp.client_netns) == ("tcp", "198.51.100.20:80", "knvu1-pod-default.api-1")
+    assert (exp.backend_netns, exp.saw.ip) == ("external", A("192.168.0.11"))
+    assert exp.caveat.startswith("the DNS answer (the CNAME) is the engine's")

@@ -10,6 +10,8 @@ from webapp.model import Cluster, KubeProxyMode, Overlay, ServiceType, TrafficPo
 
 FLANNEL_VXLAN_PORT = 8472
 """Linux kernel's VXLAN default, which flannel uses (flannel Documentation/backends.md)."""
+OVS_VXLAN_PORT = 4789
+"""IANA's VXLAN port (RFC 7348), which Open vSwitch's vxlan ports use by default."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,13 @@ def apply_view_settings(cluster: Cluster, view: ViewSettings) -> Cluster:
         changes["kube_proxy_mode"] = view.kube_proxy_mode
     if view.overlay is not None and view.overlay != settings.overlay:
         changes["overlay"] = view.overlay
+        # The overlay comes with the CNI that programs it, and so with that CNI's masquerade rules: flannel
+        # exempts pod-to-pod traffic (FLANNEL-POSTRTG), where Docker's bridge rule would masquerade it.
+        changes["cni"] = "ovs" if view.overlay == Overlay.OVS_VXLAN else "flannel"
         if view.overlay == Overlay.FLANNEL_VXLAN:
             changes["vxlan_port"] = FLANNEL_VXLAN_PORT
+        elif view.overlay == Overlay.OVS_VXLAN:
+            changes["vxlan_port"] = OVS_VXLAN_PORT
     replaced: dict[str, object] = {}
     if changes:
         replaced["settings"] = dataclasses.replace(settings, **changes)

@@ -241,6 +241,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "caption": Output(Id.CAPTION, "children"),
             "verdict": Output(Id.VERDICT, "children"),
             "verdict_class": Output(Id.VERDICT, "className"),
+            "verdict_title": Output(Id.VERDICT, "title"),
             "badge": Output(Id.NAT_BADGE, "children"),
             "badge_class": Output(Id.NAT_BADGE, "className"),
             "badge_title": Output(Id.NAT_BADGE, "title"),
@@ -322,7 +323,7 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: str | None, src: 
               settings: ViewSettings, namespace: str | None, view: dict | None) -> dict[str, Any]:
     """The outputs of the diagram-plus-trace callback (a plain function so the benchmark can time it)."""
     out: dict[str, Any] = {"figure": no_update, "playback": None, "hops": [], "inspector": text("inspector.none"),
-                           "caption": "", "verdict": "", "verdict_class": "verdict", "badge": "",
+                           "caption": "", "verdict": "", "verdict_class": "verdict", "verdict_title": "", "badge": "",
                            "badge_class": "badge", "badge_title": "", "note": "", "banner": ""}
     loaded = cache.get(key)
     if loaded is None:
@@ -348,6 +349,7 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: str | None, src: 
         out["hops"], out["inspector"], out["caption"] = render_trace(trace)
         out["verdict"], out["verdict_class"] = verdict(trace)
         out["badge"], out["badge_class"], out["badge_title"] = nat_badge(trace)
+    out["verdict_title"] = out["verdict"]  # the verdict line is clamped to two lines; the tooltip has it all
     return out
 
 

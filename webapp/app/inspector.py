@@ -62,7 +62,7 @@ def hop_panel(hop: Hop, previous: Hop | None, ref: str) -> html.Div:
         children.append(html.Table(className="alternatives", children=[html.Tbody([
             html.Tr(className="chosen" if alt.get("chosen") else None, children=[
                 html.Td(str(alt.get("dst"))),
-                html.Td(f"{float(alt.get('probability', 0)) * 100:.1f} %"),
+                html.Td(f"{float(alt.get('probability', 0)) * 100:.1f} %", className="probability"),
                 html.Td(text("inspector.chosen") if alt.get("chosen") else ""),
                 html.Td(html.Code(str(alt.get("rule") or ""))),
             ]) for alt in alternatives])]))

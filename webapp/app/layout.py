@@ -123,8 +123,10 @@ def build_layout(samples: list[tuple[str, str]]) -> html.Div:
     stage = html.Main(className="stage", children=[
         picker,
         html.Div(id=Id.ERROR_BANNER, className="error-banner", role="alert"),
-        dcc.Graph(id=Id.DIAGRAM, config=GRAPH_CONFIG, className="diagram", clear_on_unhover=True,
-                  figure={"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}}}),
+        # The frame takes the height the page leaves (CSS flex); dcc.Graph's own inline height is 100% of it.
+        html.Div(className="diagram-frame", children=[dcc.Graph(
+            id=Id.DIAGRAM, config=GRAPH_CONFIG, className="diagram", clear_on_unhover=True, style={"height": "100%"},
+            figure={"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}}})]),
         player,
         html.Div(className="caption-row", children=[
             html.Div(id=Id.VERDICT, className="verdict"),

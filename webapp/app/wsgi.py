@@ -24,10 +24,19 @@ def _options() -> dict[str, float]:
 app = create_app(paths=_paths(), cache=os.environ.get(ENV_CACHE) or None, **_options())
 server = app.server  # create_app has warmed up the response encoder (factory.warm_up_encoder)
 
-if os.environ.get(ENV_WORKER_HEADER) == "1":
-    _pid = str(os.getpid())
 
-    @server.after_request
-    def _served_by(response):
-        response.headers["X-Served-By"] = _pid
-        return response
+def _served_by(wsgi_app, pid: str):
+    """WSGI middleware adding `X-Served-By: <pid>` to every response (create_app has already served requests
+    of its own to warm up, so Flask's after_request can no longer be registered)."""
+
+    def middleware(environ, start_response):
+        def start(status, headers, exc_info=None):
+            return start_response(status, [*headers, ("X-Served-By", pid)], exc_info)
+
+        return wsgi_app(environ, start)
+
+    return middleware
+
+
+if os.environ.get(ENV_WORKER_HEADER) == "1":
+    server.wsgi_app = _served_by(server.wsgi_app, str(os.getpid()))

@@ -123,6 +123,8 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
                                  "client.")))
         return LocalServiceOutcome(tuple(hops), new, True)
     reason = f"every backend of service {info.name} is down; kube-proxy's retries all failed"
+    hops.append(Hop(*where, Action.DROP, hops[-1].packet, rule=rule,
+                    explain=f"No backend answered: kube-proxy closes the client's connection ({reason})."))
     return LocalServiceOutcome(tuple(hops), packet, True, Verdict.DROP, reason)
 
 
@@ -176,7 +178,9 @@ def load_balancer_prelude(cluster: Cluster, client: SocketAddress, service: Serv
         return LoadBalancerPrelude((app, drop), request, None, reason)
     if not healthy:
         reason = f"no node passes the load balancer's health check for {service.key}: {check}"
-        return LoadBalancerPrelude((app,), request, None, reason)
+        drop = Hop(None, "external", LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, request,
+                   rule=f"{lb_ip}:{port.port} → nodePort {port.node_port} on 0 healthy node(s)", explain=reason)
+        return LoadBalancerPrelude((app, drop), request, None, reason)
     candidates = [SocketAddress(n.internal_ip, port.node_port) for n in healthy]
     chosen = 0
     if node is not None:

@@ -486,6 +486,9 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
             "dragmode": "pan",
             "showlegend": False,
             "uirevision": f"{cluster.name}|{view.focus}|{','.join(n.name for n in detail)}",
+            # The browser rescales the labels to the plot's real size: a font of size s is drawn at
+            # s / font_scale * (pixels per diagram unit) / pixels_per_unit (assets/netviz.js, fitFonts).
+            "meta": {"font_scale": round(font_scale, 4), "pixels_per_unit": PIXELS_PER_UNIT},
         },
     }
     rounded = {key: (round(x, 3), round(y, 3)) for key, (x, y) in positions.items()}

@@ -277,17 +277,9 @@ class LabVerifier:
                             "the engine predicts none")
         return problems
 
-    def run(self, spec: FlowSpec) -> FlowResult:
-        try:
-            trace = trace_for(self.cluster, spec)
-        except (ValueError, KeyError) as exc:
-            return FlowResult(spec, NOT_VERIFIABLE, "-", "-", (f"the engine cannot trace it: {exc}",))
-        exp = expectation(trace, self.names)
-        clash = port_clash(self.cluster, self.names, exp)
-        if exp.unverifiable or clash:
-            return FlowResult(spec, NOT_VERIFIABLE, describe_prediction(exp), "-", (exp.unverifiable or clash,))
-        self._route_outside(exp)
-        # The engine's trace for each backend a load-balancing hop may choose.
+    def _arm_counters(self, spec: FlowSpec, exp: Expectation) -> tuple[dict[SocketAddress, Expectation], list[Crossing]]:
+        """The engine's trace for each backend a load-balancing hop may choose, and the underlay counters
+        armed for every crossing any of them makes."""
         by_backend = {alt: exp if alt == exp.backend else expectation(trace_for(self.cluster, spec, alt.ip), self.names)
                       for alt in exp.alternatives}
         variants = [exp, *by_backend.values()]
@@ -296,14 +288,18 @@ class LabVerifier:
             order += [c for c in variant.crossings if c not in order]
         addresses = {a.ip for v in variants for a in (v.sent, v.dst, v.backend, v.saw) if a is not None}
         self.counters.arm(tuple(order), tuple(addresses))
-        service = service_for(self.cluster, exp.dst)
-        affinity = service is not None and service.session_affinity == SessionAffinity.CLIENT_IP
+        return by_backend, order
+
+    def _probe(self, exp: Expectation, by_backend: dict[SocketAddress, Expectation],
+               affinity: bool) -> tuple[list[Observation], list[str], list[Crossing]]:
+        """Send the flow until every alternative has answered (or the affinity tries are done, or a problem
+        shows); the observations, the problems and the crossings the answering backends imply."""
         distinct = set(by_backend)
         tries = 1
         if len(distinct) > 1:
             tries = AFFINITY_TRIES if affinity else COVERAGE_TRIES * len(distinct)
         observations: list[Observation] = []
-        problems: list[str] = self._check_query(exp.dns_query) if exp.dns_query is not None else []
+        problems: list[str] = []
         predicted: list[Crossing] = []
         answered: set[SocketAddress] = set()
         for _ in range(tries):
@@ -322,11 +318,36 @@ class LabVerifier:
             if not affinity and missing:
                 problems.append(f"backend(s) {', '.join(str(m) for m in sorted(missing))} never answered in "
                                 f"{len(observations)} tries")
+        return observations, problems, predicted
+
+    def run(self, spec: FlowSpec) -> FlowResult:
+        """Verify one flow: the engine's trace, real traffic, the comparison."""
+        try:
+            trace = trace_for(self.cluster, spec)
+        except (ValueError, KeyError) as exc:
+            return FlowResult(spec, NOT_VERIFIABLE, "-", "-", (f"the engine cannot trace it: {exc}",))
+        exp = expectation(trace, self.names)
+        clash = port_clash(self.cluster, self.names, exp)
+        if exp.unverifiable or clash:
+            return FlowResult(spec, NOT_VERIFIABLE, describe_prediction(exp), "-", (exp.unverifiable or clash,))
+        self._route_outside(exp)
+        # ExternalName: the DNS query first, before the counters are armed for the connection.
+        query = exp.dns_query
+        caveats = [exp.caveat] if exp.caveat else []
+        problems: list[str] = []
+        if query is not None and query.unverifiable:
+            caveats.append(f"the DNS query to {query.dst} is not sent: {query.unverifiable}")
+        elif query is not None:
+            problems += self._check_query(query)
+        by_backend, order = self._arm_counters(spec, exp)
+        service = service_for(self.cluster, exp.dst)
+        affinity = service is not None and service.session_affinity == SessionAffinity.CLIENT_IP
+        observations, found, predicted = self._probe(exp, by_backend, affinity)
+        problems += found
         if not problems:
             problems += self._crossing_problems(predicted, self.counters.read(), order)
         return FlowResult(spec, DISAGREE if problems else OK, describe_prediction(exp),
-                          describe_observations(observations), tuple(problems),
-                          (exp.caveat,) if exp.caveat else ())
+                          describe_observations(observations), tuple(problems), tuple(caveats))
 
 
 def verify_lab(cluster: Cluster, lab_id: str, variant: str, flows: list[FlowSpec] | None = None, *,
