@@ -90,7 +90,8 @@
     var label = ACTION_LABELS[f.hop.action] || "";
     if (f.dead) { label = deathLabel(f.reason); }
     else if (f.phase === "reply" && f.ref === "r0") { label = "reply"; }
-    return { color: color, symbol: f.dead ? "x" : f.nat ? "diamond" : "circle", label: label ? "<b>" + label + "</b>" : "" };
+    // No label is a space, never "": once plotly has drawn an empty text it sometimes skips drawing the next one.
+    return { color: color, symbol: f.dead ? "x" : f.nat ? "diamond" : "circle", label: label ? "<b>" + label + "</b>" : " " };
   }
 
   function groupOf(gd, index) {

@@ -215,3 +215,15 @@ def test_serve_paths_are_loaded_once_into_the_cache(cache):
     key = state.preload_paths(cache, [SAMPLES_DIR / "guestbook"], load_paths)
     assert cache.get(key) == load_sample("guestbook")
     assert state.preload_paths(cache, [SAMPLES_DIR / "guestbook"], load_paths) == key
+
+
+def test_ipvs_candidates_name_their_one_virtual_server_once(cache, seed_key):
+    cluster = state.variant(cache.get(seed_key), ViewSettings.parse("ipvs"))
+    trace = state.trace_dict(cluster, "pod-to-service", "pod/default/api-1", "svc/default/api-lb:80")
+    index, hop = next((i, h) for i, h in enumerate(trace["hops"]) if h.get("alternatives"))
+    panel = hop_panel(hop, trace["hops"][index - 1], f"q{index}")
+    table = next(t for t in walk(panel) if isinstance(t, html.Table) and t.className == "alternatives")
+    rows = [[c.children for c in r.children] for r in walk(table) if isinstance(r, html.Tr)]
+    assert rows == [["10.244.1.3:8080", "50.0 %", "chosen"], ["10.244.2.3:8080", "50.0 %", ""]]
+    (note,) = [c for c in walk(panel) if getattr(c, "className", None) == "note shared-rule"]
+    assert note.children[0] == "All through" and note.children[2].children == "TCP 10.96.0.11:80 rr"

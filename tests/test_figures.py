@@ -11,7 +11,8 @@ from webapp.engine.datapath import veth_name
 from webapp.engine.flows import candidate_flows, trace_flow
 from webapp.figures import DiagramView, build_diagram, hop_points, playback, position_key
 from webapp.figures.player import hop_point
-from webapp.figures.devices import netns_key, node_devices
+from webapp.figures.diagram import _short_pod_name
+from webapp.figures.devices import HOST_NETNS, netns_key, node_devices
 from webapp.loaders import load_sample
 from webapp.model import Overlay
 
@@ -176,3 +177,36 @@ def test_the_layout_names_the_font_design_size_the_browser_rescales_from(seed):
     assert figure["layout"]["xaxis"]["range"] == [-0.6, 31.15]
     title = next(trace for trace in figure["data"] if trace.get("mode") == "text" and "<b>api-1</b>" in trace["text"])
     assert title["textfont"]["size"] == 10.6  # LABEL's 11 px × 0.9627
+
+
+def test_three_nodes_put_four_pods_two_per_row_and_upper_veths_run_between_the_columns():
+    """flannel-vxlan: 3 nodes × 4 pods. One row of 4 would make the diagram 53.65 units wide (labels at 0.72,
+    overflowing their boxes on a 1366 projector); 2 per row makes it 34.9 × 16.1 and the labels 0.8728."""
+    cluster = load_sample("flannel-vxlan")
+    diagram = build_diagram(cluster)
+    assert diagram.figure["layout"]["xaxis"]["range"] == [-0.6, 34.3]
+    assert diagram.figure["layout"]["meta"]["font_scale"] == 0.8728
+    node = cluster.node_by_name["node-1"]
+    assert [p.name for p in cluster.pods_by_node["node-1"]] == ["backend-1", "debug", "frontend-1", "redis-1"]
+    centre = {p.name: diagram.positions[position_key("node-1", p.key, "")] for p in cluster.pods_by_node["node-1"]}
+    assert centre["frontend-1"][0] == centre["backend-1"][0] and centre["redis-1"][0] == centre["debug"][0]
+    assert centre["debug"][0] == pytest.approx(centre["backend-1"][0] + 3.95)  # POD_W + POD_GAP
+    assert centre["frontend-1"][1] == pytest.approx(centre["backend-1"][1] - 2.65)  # POD_H + the row gap
+    veth = {d.pod: d.host_veth for d in node_devices(cluster, node).pods}
+    at = {name: diagram.positions[position_key("node-1", HOST_NETNS, veth[f"default/{name}"])] for name in centre}
+    # An upper pod's veth comes down the gap between the columns; a lower pod's just right of its eth0.
+    assert at["backend-1"][0] == pytest.approx((centre["backend-1"][0] + centre["debug"][0]) / 2)
+    assert at["frontend-1"][0] == pytest.approx(centre["frontend-1"][0] + 0.55)
+    assert at["debug"][0] == pytest.approx(centre["debug"][0] + 1.975)  # right of the column, inside the node
+
+
+def test_long_pod_names_are_cut_so_neighbours_never_touch_and_replicas_stay_apart(seed):
+    titles = [t for t in texts(build_diagram(seed).figure) if t.startswith("<b>coredns")]
+    assert titles == ["<b>coredns-…-2mcc9</b>", "<b>coredns-…-9v5v2</b>"]
+    guestbook = [t for t in texts(build_diagram(load_sample("guestbook")).figure)
+                 if t.startswith(("<b>frontend", "<b>redis-")) and "…" in t]
+    assert sorted(guestbook) == ["<b>frontend-…-5nflt</b>", "<b>frontend-…-dkw6m</b>", "<b>frontend-…-drjsp</b>",
+                                 "<b>redis-mas…-zmbjd</b>", "<b>redis-rep…-7qv29</b>", "<b>redis-rep…-m5kk5</b>"]
+    # Only a ReplicaSet hash (has a digit) gives way; a StatefulSet's name part is kept as far as it fits.
+    assert _short_pod_name("statefulset-name-0") == "statefulset-n…-0"
+    assert _short_pod_name("web-1") == "web-1"

@@ -124,10 +124,10 @@ def test_userspace_portal_rules():
     port = proxy_port(cluster)
     assert 32768 <= port <= 60999
     text = userspace.render_iptables_restore(cluster, "node-1")
-    assert (f'-A KUBE-PORTALS-CONTAINER -d 10.96.0.20/32 -m comment --comment "default/web:http" -p tcp -m tcp '
-            f"--dport 80 -j REDIRECT --to-ports {port}") in text
-    assert (f'-A KUBE-PORTALS-HOST -d 10.96.0.20/32 -m comment --comment "default/web:http" -p tcp -m tcp '
-            f"--dport 80 -j DNAT --to-destination 192.168.0.11:{port}") in text
+    assert (f'-A KUBE-PORTALS-CONTAINER -m comment --comment "default/web:http" -p tcp -m tcp --dport 80 '
+            f"-d 10.96.0.20/32 -j REDIRECT --to-ports {port}") in text
+    assert (f'-A KUBE-PORTALS-HOST -m comment --comment "default/web:http" -p tcp -m tcp --dport 80 '
+            f"-d 10.96.0.20/32 -j DNAT --to-destination 192.168.0.11:{port}") in text
 
 
 def test_userspace_redirects_to_the_proxy_port_then_opens_a_new_connection():

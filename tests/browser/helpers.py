@@ -52,5 +52,28 @@ def click_target(page, ref: str) -> None:
 PACKET_STYLE_JS = """() => {
   const gd = document.querySelector('#diagram .js-plotly-plot');
   const t = gd.data[gd.data.map(t => t.name).lastIndexOf('packet')];
-  return {symbol: t.marker.symbol, color: t.marker.color, text: t.text[0]};
+  return {symbol: t.marker.symbol, color: t.marker.color, text: t.text[0], position: t.textposition};
+}"""
+
+
+def label_size(page, label: str) -> float:
+    """The drawn font size of the diagram's text trace that holds `label`."""
+    return page.evaluate("""label => {
+      const gd = document.querySelector('#diagram .js-plotly-plot');
+      return gd.data.find(t => t.mode === 'text' && t.text.includes(label)).textfont.size;
+    }""", label)
+
+
+PIXELS_PER_UNIT_JS = """() => {
+  const gd = document.querySelector('#diagram .js-plotly-plot'), f = gd._fullLayout;
+  return Math.min(f._size.w / Math.abs(f.xaxis.range[1] - f.xaxis.range[0]),
+                  f._size.h / Math.abs(f.yaxis.range[1] - f.yaxis.range[0]));
+}"""
+
+
+DRAWN_LABEL_JS = """() => {
+  const gd = document.querySelector('#diagram .js-plotly-plot');
+  const group = gd.querySelector('.scatterlayer').children[gd.data.map(t => t.name).lastIndexOf('packet')];
+  const text = group && group.querySelector('.textpoint text');
+  return text ? text.textContent : null;
 }"""

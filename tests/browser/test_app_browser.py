@@ -7,7 +7,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from helpers import PACKET_STYLE_JS, click_target, current_hop, marker, pod_targets, wait_ready
+from helpers import (DRAWN_LABEL_JS, PACKET_STYLE_JS, PIXELS_PER_UNIT_JS, click_target, current_hop, label_size, marker,
+                     pod_targets, wait_ready)
 
 from webapp.engine.flows import candidate_flows, trace_flow
 from webapp.loaders import list_samples, load_sample
@@ -80,11 +81,20 @@ def test_keyboard_steps_the_inspector_and_p_presents(page, server_url):
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowLeft")
     assert current_hop(page) == "q1"
+    normal = label_size(page, "<b>api-1</b>")
     page.keyboard.press("p")
     assert "presenting" in page.evaluate("document.body.className")
     assert not page.is_visible(".side") and page.is_visible("#caption") and page.is_visible("#diagram")
+    assert not page.is_visible(".header") and page.is_visible("#flow-type")
+    # The diagram gets the header's and the side panel's room, and its labels grow with it.
+    page.wait_for_function("size => document.querySelector('#diagram .js-plotly-plot').data.find("
+                           "t => t.mode === 'text' && t.text.includes('<b>api-1</b>')).textfont.size > size", arg=normal)
+    assert label_size(page, "<b>api-1</b>") == pytest.approx(11 * page.evaluate(PIXELS_PER_UNIT_JS) / 34, abs=0.15)
     page.keyboard.press("p")
     assert page.is_visible(".side")
+    page.wait_for_function("size => document.querySelector('#diagram .js-plotly-plot').data.find("
+                           "t => t.mode === 'text' && t.text.includes('<b>api-1</b>')).textfont.size === size",
+                           arg=normal)
     assert page.console_errors == []
 
 
@@ -138,6 +148,9 @@ def test_search_finds_a_pod_by_ip_and_centres_it(page, server_url):
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.getElementById('view-search-result').textContent.startsWith('Found ')")
     assert page.inner_text("#view-search-result") == f"Found default/db-1 on {pod.node} ({pod.pod_ip})"
+    # The result line and the re-centred figure come from two callbacks: wait for the figure (the range is ±12 units).
+    page.wait_for_function("() => { const r = document.querySelector('#diagram .js-plotly-plot')._fullLayout.xaxis.range;"
+                           " return Math.abs(r[1] - r[0] - 24) < 0.01; }")
     centre = page.evaluate("""() => { const gd = document.querySelector('#diagram .js-plotly-plot');
         const r = gd._fullLayout.xaxis.range; const t = gd.data.find(t => t.name === 'targets');
         const i = t.customdata.indexOf('pod:default/db-1');
@@ -182,6 +195,88 @@ def test_clicking_a_pod_picks_it_and_a_dead_backend_stops_the_packet(page, serve
     style = page.evaluate(PACKET_STYLE_JS)
     assert style["symbol"] == "x" and style["color"] == "#dc2626"
     assert style["text"].startswith("<b>✖ backend pod default/api-")
+    # The label is the reason's first clause cut at a word; near the left edge it grows to the right.
+    assert style["text"] == "<b>✖ backend pod default/api-1 does not answer but is…</b>"
+    assert style["position"] == "top right"
     page.keyboard.press("ArrowRight")  # nothing after death: the reply never starts
     assert current_hop(page) == f"q{last}"
+    assert page.console_errors == []
+
+
+NO_ENDPOINTS = """name: no-endpoints
+network: {overlay: flannel-host-gw, bridge: cni0, podCIDR: 10.244.0.0/16, nodeNetwork: 192.168.0.0/24}
+nodes:
+  - name: node-1
+    pods:
+      - {name: client-1, containers: [{name: curl, image: curlimages/curl}]}
+  - name: node-2
+    pods:
+      - {name: web-2, labels: {app: web}, containers: [{name: nginx, ports: [{port: 80}]}]}
+services:
+  - {name: orders, selector: {app: orders}, ports: [{port: 8080}]}
+"""
+
+
+def test_a_rejected_service_stops_with_a_readable_label_and_a_full_width_caption(page, server_url, tmp_path):
+    source = tmp_path / "no-endpoints.yaml"
+    source.write_text(NO_ENDPOINTS)
+    page.goto(f"{server_url}/?sample=seed-article")
+    wait_ready(page)
+    page.set_input_files("#upload input[type=file]", str(source))
+    page.wait_for_selector(".upload-status .loaded")
+    key = page.evaluate("new URLSearchParams(location.search).get('cluster')")
+    page.goto(f"{server_url}/?" + urlencode({"cluster": key, "type": "pod-to-service", "src": "pod/default/client-1",
+                                             "dst": "svc/default/orders:8080"}))
+    wait_ready(page)
+    reason = ("KUBE-SERVICES rejects it (icmp-port-unreachable): service default/orders has no ready endpoints — "
+              "no ready pod matches its selector app=orders")
+    assert page.inner_text("#verdict") == f"Rejected: {reason}"
+    assert page.get_attribute("#verdict", "title") == f"Rejected: {reason}"
+    last = page.evaluate("window.netvizPlayer.frames.length") - 1
+    height = page.evaluate("document.querySelector('#diagram .js-plotly-plot')._fullLayout.height")
+    for index in range(1, last + 1):
+        page.keyboard.press("ArrowRight")
+        page.wait_for_selector(f'.hop-panel.current[data-hop="q{index}"]', state="attached")
+        # The caption row has a fixed height: a longer caption never shrinks (and re-lays out) the diagram.
+        assert page.evaluate("document.querySelector('#diagram .js-plotly-plot')._fullLayout.height") == height
+    style = page.evaluate(PACKET_STYLE_JS)
+    assert style == {"symbol": "x", "color": "#dc2626", "position": "top right",
+                     "text": "<b>✖ KUBE-SERVICES rejects it (icmp-port-unreachable)</b>"}
+    assert page.inner_text(".hop-caption.current") == reason
+    # The verdict takes its own line(s); the caption under it gets the stage's whole width.
+    row, caption = page.evaluate("""() => [document.querySelector('.caption-row').getBoundingClientRect().width,
+        document.getElementById('caption').getBoundingClientRect().width]""")
+    assert caption == pytest.approx(row, abs=1)
+    assert page.console_errors == []
+
+
+def test_a_1920_screen_gets_a_taller_diagram_with_larger_labels(browser, server_url):
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/?sample=seed-article&type=pod-to-pod-cross-node")
+        wait_ready(page)
+        sizes = page.evaluate("""() => [document.querySelector('#diagram .js-plotly-plot')._fullLayout.height,
+            document.scrollingElement.scrollHeight]""")
+        assert sizes[0] >= 700 and sizes[1] == 1080  # the diagram takes the room; the page itself does not scroll
+        # api-1's title is LABEL (11 px) drawn at the plot's real scale: 11 × (pixels per unit / 34), at most 2×.
+        # (The figure sends 10.6 px = 11 × its font_scale 0.9627; the browser divides that back out, ±0.1 rounding.)
+        scale = min(2.0, page.evaluate(PIXELS_PER_UNIT_JS) / 34)
+        page.wait_for_function("() => document.querySelector('#diagram .js-plotly-plot').data.find("
+                               "t => t.mode === 'text' && t.text.includes('<b>api-1</b>')).textfont.size > 12")
+        assert label_size(page, "<b>api-1</b>") == pytest.approx(11 * scale, abs=0.15)
+        assert 11 * scale > 15
+    finally:
+        context.close()
+
+
+def test_the_packet_label_is_drawn_every_time_its_hop_is_shown(page, server_url):
+    """Pod to external: hop 6 is POSTROUTING's MASQUERADE. Coming back to it from any hop draws the label again."""
+    page.goto(f"{server_url}/?sample=seed-article&type=pod-to-external&src=pod/default/api-1&dst=203.0.113.10:443")
+    wait_ready(page)
+    for hop, drawn in [("q1", " "), ("q6", "MASQUERADE"), ("q7", " "), ("q6", "MASQUERADE"), ("q0", " "),
+                       ("q6", "MASQUERADE")]:
+        page.click(f'button[data-hop="{hop}"]')
+        page.wait_for_selector(f'.hop-panel.current[data-hop="{hop}"]', state="attached")
+        assert page.evaluate(DRAWN_LABEL_JS) == drawn, hop
     assert page.console_errors == []

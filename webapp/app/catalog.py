@@ -75,6 +75,7 @@ ENGLISH: Mapping[str, str] = {
     "inspector.rule": "Decided by",
     "inspector.alternatives": "Candidate endpoints",
     "inspector.chosen": "chosen",
+    "inspector.alternatives.shared": "All through",
     "inspector.where": "{kind} · {action} at {device} ({where})",
     "inspector.none": "Pick a flow and press play.",
     "badge.no_nat": "No NAT: pod addresses seen end to end (the seed's principles hold)",

@@ -58,14 +58,21 @@ def hop_panel(hop: Hop, previous: Hop | None, ref: str) -> html.Div:
         children.append(html.Code(str(hop["rule"]), className="rule"))
     alternatives = hop.get("alternatives") or []
     if alternatives:
+        # iptables names one KUBE-SEP chain per endpoint; IPVS and userspace name the one virtual server for all,
+        # which is said once under the table instead of on every row.
+        rules = {str(alt.get("rule") or "") for alt in alternatives}
+        shared = rules.pop() if len(rules) == 1 else None
         children.append(html.H3(text("inspector.alternatives")))
         children.append(html.Table(className="alternatives", children=[html.Tbody([
             html.Tr(className="chosen" if alt.get("chosen") else None, children=[
                 html.Td(str(alt.get("dst"))),
                 html.Td(f"{float(alt.get('probability', 0)) * 100:.1f} %", className="probability"),
                 html.Td(text("inspector.chosen") if alt.get("chosen") else ""),
-                html.Td(html.Code(str(alt.get("rule") or ""))),
+                *([] if shared is not None else [html.Td(html.Code(str(alt.get("rule") or "")))]),
             ]) for alt in alternatives])]))
+        if shared:
+            children.append(html.Div([text("inspector.alternatives.shared"), " ", html.Code(shared)],
+                                     className="note shared-rule"))
     return html.Div(children, className="hop-panel", **{"data-hop": ref})
 
 

@@ -9,6 +9,7 @@ trace's hops (see `webapp.figures.player`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -30,6 +31,8 @@ SVC_W, SVC_H, SVC_GAP = 3.4, 1.6, 0.25
 TILE_W, TILE_H, TILE_GAP = 2.6, 1.1, 0.25
 EXT_W = 3.4
 MAX_CONTAINER_LINES = 3
+POD_NAME_CHARS = 16
+"""A pod's bold name is cut to this many characters (… included), so two neighbours' names never touch."""
 
 OVERVIEW_MIN_NODES = 5
 OVERVIEW_MIN_PODS = 60
@@ -65,6 +68,8 @@ OVERLAY_TEXT = TextStyle(11, "#9a3412")
 PROXY_TEXT = TextStyle(11, "#5b21b6")
 NIC_TEXT = TextStyle(11, "#075985")
 SVC_TEXT = TextStyle(10, "#713f12")
+VETH_TEXT = TextStyle(9, "#047857")
+VETH_ROW_TEXT = TextStyle(9, "#047857", position="middle right")
 
 VETH = LineStyle("#047857", 2.0, name="veth")
 UPLINK = LineStyle("#64748b", 1.5, name="uplink")
@@ -122,13 +127,35 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _short_pod_name(name: str, limit: int = POD_NAME_CHARS) -> str:
+    """A pod name cut to `limit` characters keeping its end, the part that tells replicas apart: the ReplicaSet hash
+    of `deploy-<hash>-<suffix>` gives way first, else the middle."""
+    if len(name) <= limit:
+        return name
+    parts = name.split("-")
+    if len(parts) >= 3 and parts[-2].isalnum() and any(c.isdigit() for c in parts[-2]):
+        dropped = f"{'-'.join(parts[:-2])}-…-{parts[-1]}"
+        if len(dropped) <= limit:
+            return dropped
+    tail = min(6, len(parts[-1]) + 1) if len(parts) > 1 else 6
+    return name[: limit - 1 - tail] + "…" + name[-tail:]
+
+
 def _visible_pods(cluster: Cluster, node: str, namespace: str | None) -> list[Pod]:
     return [p for p in cluster.pods_by_node.get(node, ()) if namespace in (None, "", p.namespace)]
 
 
-def _pod_columns(count: int) -> int:
-    """Pods per row inside a node: up to 4 in one row, then a roughly 1.6:1 grid."""
-    return max(1, count if count <= 4 else max(3, math.ceil(math.sqrt(count * 1.6))))
+SIDE_BY_SIDE_NARROW = 3
+"""From this many detailed nodes side by side, a node with up to 4 pods puts them 2 per row: one row of 4 pods per
+node makes a diagram about 4:1 that a 16:9 projector can only draw with unreadably small labels."""
+
+
+def _pod_columns(count: int, nodes: int = 1) -> int:
+    """Pods per row inside a node: up to 4 in one row (2 when `nodes` >= SIDE_BY_SIDE_NARROW), then a roughly
+    1.6:1 grid."""
+    if count <= 4:
+        return max(1, min(count, 2) if nodes >= SIDE_BY_SIDE_NARROW else count)
+    return max(3, math.ceil(math.sqrt(count * 1.6)))
 
 
 @dataclass(frozen=True)
@@ -138,11 +165,11 @@ class _NodeFrame:
     width: float
     pod_rows: int
     pods: tuple[Pod, ...]
+    columns: int
 
 
-def _node_width(pod_count: int) -> float:
-    """Wide enough for its pod columns, and for kube-proxy and the overlay device side by side."""
-    cols = _pod_columns(pod_count)
+def _node_width(cols: int) -> float:
+    """Wide enough for `cols` pod columns, and for kube-proxy and the overlay device side by side."""
     return max(max(2, cols) * (POD_W + POD_GAP) + 2 * NODE_PAD - POD_GAP + 0.4, 2 * DEVICE_W + 2 * NODE_PAD + 1.2)
 
 
@@ -152,7 +179,7 @@ def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float,
     down = pod.key in cluster.down_pods or not pod.ready
     canvas.box(x0, top - POD_H, x0 + POD_W, top, POD_DOWN_FILL if down else POD_FILL)
     cx = x0 + POD_W / 2
-    canvas.text(cx, top - 0.3, f"<b>{_short(pod.name, 17)}</b>", LABEL)
+    canvas.text(cx, top - 0.3, f"<b>{_short_pod_name(pod.name)}</b>", LABEL)
     status = " · down" if pod.key in cluster.down_pods else ("" if pod.ready else " · not ready")
     canvas.text(cx, top - 0.65, f"{pod.pod_ip}{status}", SMALL if not down else TextStyle(10, "#b91c1c"))
     names = pod.container_names
@@ -207,7 +234,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
     positions[position_key(node.name, HOST_NETNS, devices.bridge)] = ((bx0 + bx1) / 2, bridge_y)
 
     pods = frame.pods
-    cols = _pod_columns(len(pods))
+    cols = frame.columns
     hidden = len(cluster.pods_by_node.get(node.name, ())) - len(pods)
     for index, pod in enumerate(pods):
         row, col = divmod(index, cols)
@@ -219,11 +246,17 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
         if pod.host_network:
             continue
         veth = devs.host_veth if devs else "veth"
-        # veth pair: pod eth0 → host veth (on the bridge). Lower rows route beside upper pods.
-        vx, vy = ex + 0.55, bridge_y + 0.2
-        canvas.line([(ex, ey - 0.14), (ex, ey - 0.3), (vx, ey - 0.3), (vx, vy)] if row else
-                    [(ex, ey - 0.14), (ex, vy + 0.25), (vx, vy + 0.25), (vx, vy)], VETH)
-        canvas.text(vx + 0.05, (ey + vy) / 2 - 0.02 if not row else ey - 0.45, _short(veth, 15), TextStyle(9, "#047857"))
+        # veth pair: pod eth0 → host veth (on the bridge). A pod with another pod under it routes its veth through
+        # the gap between the rows and down the gap between the columns, never across the pod below.
+        vy = bridge_y + 0.2
+        if index + cols < len(pods):
+            vx, jog_y = px + POD_W + POD_GAP / 2, ey - 0.48
+            canvas.line([(ex, ey - 0.14), (ex, jog_y), (vx, jog_y), (vx, vy)], VETH)
+            canvas.text(ex + 0.45, ey - 0.3, _short(veth, 15), VETH_ROW_TEXT)
+        else:
+            vx = ex + 0.55
+            canvas.line([(ex, ey - 0.14), (ex, vy + 0.25), (vx, vy + 0.25), (vx, vy)], VETH)
+            canvas.text(vx + 0.05, (ey + vy) / 2 - 0.02, _short(veth, 15), VETH_TEXT)
         positions[position_key(node.name, HOST_NETNS, veth)] = (vx, vy + 0.12)
     if hidden:
         canvas.text(x0 + width / 2, top - 0.62, f"{hidden} pods of other namespaces hidden", SMALL)
@@ -374,11 +407,12 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     x = 0.0
     for node in detail:
         pods = tuple(_visible_pods(cluster, node.name, view.namespace))
-        width = _node_width(len(pods))
-        frames.append(_NodeFrame(node, x, width, max(1, math.ceil(len(pods) / _pod_columns(len(pods)))), pods))
+        cols = _pod_columns(len(pods), len(detail))
+        width = _node_width(cols)
+        frames.append(_NodeFrame(node, x, width, max(1, math.ceil(len(pods) / cols)), pods, cols))
         x += width + NODE_GAP
     rows = max((f.pod_rows for f in frames), default=1)
-    frames = [_NodeFrame(f.node, f.x0, f.width, rows, f.pods) for f in frames]
+    frames = [dataclasses.replace(f, pod_rows=rows) for f in frames]
     detail_width = max(x - NODE_GAP, 0.0)
     tile_width = max(detail_width, 12.0 if not tiles else min(60.0, math.sqrt(len(tiles)) * 1.5 * (TILE_W + TILE_GAP)))
     width = max(detail_width, tile_width if tiles else 0.0, 8.0)

@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     show = subparsers.add_parser("show", help="print the cluster: nodes, pods, services and endpoints")
     show.add_argument("paths", nargs="*", metavar="PATH",
                       help=f"files, folders or a sample name (default: the {DEFAULT_SAMPLE} sample)")
+    show.add_argument("--sample", metavar="NAME", help="a built-in sample instead of PATHs (as in `trace`, `rules`)")
     show.add_argument("--node", metavar="NODE", help="also print this node's datapath tables")
     _common(show)
     show.set_defaults(run=run_show)
@@ -59,7 +60,10 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    result = load_arguments(args.paths, args.max_bytes)
+    if args.sample and args.paths:
+        print("give PATHs or --sample, not both", file=sys.stderr)
+        return 1
+    result = load_arguments([args.sample] if args.sample else args.paths, args.max_bytes)
     print_problems(result, sys.stderr)
     if result.cluster is None:
         return 1

@@ -63,11 +63,12 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
     for portal in portals(cluster, node_name):
         info, proxy = portal.info, portal.proxy_port
         proto = info.protocol
+        # iptablesCommonPortalArgs: comment, -p, -m proto, --dport, then -d (the order kube-proxy wrote them in)
         common = f'-m comment --comment "{info.name}" -p {proto} -m {proto} --dport'
         for ip in (info.service.cluster_ip, *info.service.external_ips, *info.load_balancer_ips):
-            container.append(f"-A KUBE-PORTALS-CONTAINER -d {ip}/32 {common} {info.port.port} "
+            container.append(f"-A KUBE-PORTALS-CONTAINER {common} {info.port.port} -d {ip}/32 "
                              f"-j REDIRECT --to-ports {proxy}")
-            host.append(f"-A KUBE-PORTALS-HOST -d {ip}/32 {common} {info.port.port} "
+            host.append(f"-A KUBE-PORTALS-HOST {common} {info.port.port} -d {ip}/32 "
                         f"-j DNAT --to-destination {node_ip}:{proxy}")
         if info.node_port:
             np_container.append(f"-A KUBE-NODEPORT-CONTAINER {common} {info.node_port} -j REDIRECT --to-ports {proxy}")
