@@ -166,7 +166,8 @@ class Hop:
     def __str__(self) -> str:
         where = f"{self.node or '-'} {self.netns} {self.device}"
         rule = f"  [{self.rule}]" if self.rule else ""
-        return f"{where:<40} {self.kind}/{self.action:<11} {self.packet}{rule}"
+        step = f"{self.kind}/{self.action}"
+        return f"{where:<40} {step:<22} {self.packet}{rule}"
 
 
 @dataclass(frozen=True)
