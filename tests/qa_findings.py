@@ -9,17 +9,6 @@ import pytest
 OPEN_FINDINGS: dict[str, str] = {
     "F2": "F2: MASQUERADE --random-fully keeps the source port; the kernel picks a random one (netfilter.py; "
           "left open: port-only NAT would change the no-NAT contract of node-to-pod under host-gw)",
-    "F3": "F3: IPVS mode delivers a packet for a Service VIP on a port no service has to a node process "
-          "(walk.py Walker._host_socket)",
-    "F4": "F4: a Service cluster IP on another port is classified pod-to-external (flows.py classify)",
-    "F5": "F5: a UDP-only Service port offered by candidate_flows is traced as TCP and ends no-route "
-          "(flows.py candidate_flows / trace_flow)",
-    "F7": "F7: an ExternalName to an undeclared host ends no-route on the DNS answer's app/deliver hop, with no "
-          "hop that says where it stopped (flows.py _trace_external_name)",
-    "F8": "F8: node-owned pod-CIDR addresses (cni0, flannel.1) are classified pod-to-pod-cross-node and an outside "
-          "client to a cluster IP node-to-service (flows.py classify)",
-    "F6": "F6: IPVS sends a packet for a real server on the node itself (the API server behind default/kubernetes, "
-          "a hostNetwork endpoint) out on the wire and back instead of through lo (walk.py Walker._local_service)",
 }
 
 

@@ -44,8 +44,7 @@ I15 a node never puts a packet for one of its own addresses on the wire: the ker
 
 Besides the samples, a small cluster with a hostNetwork endpoint and ClientIP affinity
 (tests/data/qa/host-network.yaml) is swept the same way, and each sample again with externalTrafficPolicy
-Local and with a backend marked down. Cases broken by a bug still open at the QA deadline carry
-xfail(strict=True) from tests/qa_findings.py (write-ups: /work/team/qa-findings.md).
+Local and with a backend marked down. The bugs these sweeps found are written up in /work/team/qa-findings.md.
 """
 
 from __future__ import annotations
@@ -60,7 +59,6 @@ from pathlib import Path
 
 import pytest
 
-from qa_findings import OPEN_FINDINGS, xfail_while_open
 from webapp.engine import commands, netfilter
 from webapp.engine.datapath import node_datapath, pod_datapath, underlay_network
 from webapp.engine.flows import FlowType, candidate_flows, parse_source, trace_flow
@@ -87,8 +85,9 @@ COMPONENTS: dict[str, frozenset[HopKind]] = {
     "gateway": frozenset({HopKind.WIRE}),                   # the node network's router
 }
 """The named non-device components the engine uses (docs/trace-contract.md, `device`). Besides these: a
-container's name for an app hop in a pod (or a hostNetwork pod's container on its node), the external host's
-name (or address) for an app hop outside, and the node network's CIDR for a wire hop."""
+container's name for an app hop in a pod (or a hostNetwork pod's container on its node) and for a dns hop of its
+own resolver (an ExternalName whose host has no known address), the external host's name (or address) for an app
+hop outside, and the node network's CIDR for a wire hop."""
 
 NO_NAT_TYPES = (FlowType.POD_TO_POD_SAME_NODE, FlowType.POD_TO_POD_CROSS_NODE, FlowType.CONTAINER_TO_CONTAINER,
                 FlowType.NODE_TO_POD)
@@ -99,17 +98,6 @@ RULED = frozenset({Action.DNAT, Action.SNAT, Action.MASQUERADE, Action.REDIRECT,
 IPTABLES_RULE = re.compile(r"^(nat|filter) -A (\S+) ")
 CHAIN_POLICY = re.compile(r"^(nat|filter) :([A-Z]+) DROP$")
 IPVS_RULE = re.compile(r"^(TCP|UDP) \d+\.\d+\.\d+\.\d+:\d+ rr( persistent \d+)? -> \d+\.\d+\.\d+\.\d+:\d+ Masq$")
-
-
-KNOWN_OPEN_INVARIANTS = {"I15": "F6"}
-"""Invariants that an open finding breaks: the sweeps leave them to that finding's own strict-xfail test
-(`test_no_node_sends_itself_a_packet_over_the_wire`) and keep asserting every other invariant."""
-
-
-def unknown(problems: list[str]) -> list[str]:
-    """The problems that no open finding (tests/qa_findings.py) explains."""
-    return [p for p in problems
-            if not any(f": {tag} " in p and finding in OPEN_FINDINGS for tag, finding in KNOWN_OPEN_INVARIANTS.items())]
 
 
 # --- the clusters ------------------------------------------------------------------------------------------
@@ -209,8 +197,13 @@ def expected_destination(cluster: Cluster, kind: FlowType, src: str, dst: str) -
 
 
 def in_dns_exchange(trace: Trace) -> int:
-    """Index of the hop that opens the traced connection (the last app/send of the request)."""
-    return max((i for i, h in enumerate(trace.hops) if h.kind == HopKind.APP and h.action == Action.SEND), default=0)
+    """Index of the hop that opens the traced connection: the last app/send of the request (a DNS exchange comes
+    before it); len(hops) when the trace never gets past its DNS exchange (its last DNS hop comes after it)."""
+    sends = [i for i, h in enumerate(trace.hops) if h.kind == HopKind.APP and h.action == Action.SEND]
+    last_dns = max((i for i, h in enumerate(trace.hops) if h.kind == HopKind.DNS), default=-1)
+    if not sends:
+        return 0
+    return sends[-1] if sends[-1] > last_dns else len(trace.hops)
 
 
 def device_violations(cluster: Cluster, hop: Hop, where: str) -> list[str]:
@@ -229,7 +222,7 @@ def device_violations(cluster: Cluster, hop: Hop, where: str) -> list[str]:
     elif netns.startswith("pod/"):
         pod = cluster.pod_by_key[netns[4:]]
         names = {d.name for d in pod_datapath(cluster, pod.key).devices}
-        if device not in names and not (kind == HopKind.APP and device in pod.container_names):
+        if device not in names and not (kind in (HopKind.APP, HopKind.DNS) and device in pod.container_names):
             out.append(f"I11 {where}: {device} is not a device or container of {netns}")
     elif netns == "external":
         hosts = {h.name for h in cluster.external_hosts}
@@ -365,7 +358,7 @@ def violations(cluster: Cluster, kind: FlowType, src: str, dst: str, trace: Trac
         out.append(f"I2 {trace.disposition} with reason {trace.reason!r}")
     if trace.flow.type != kind:
         out.append(f"flow type {trace.flow.type} != {kind}")
-    opener = hops[in_dns_exchange(trace)]
+    opener = hops[min(in_dns_exchange(trace), len(hops) - 1)]
     if delivered:
         # I3
         if (last.kind, last.action) != (HopKind.APP, Action.DELIVER):
@@ -453,7 +446,7 @@ def test_every_candidate_satisfies_the_invariants(name, mode, overlay, kind):
     for src, dst in candidate_flows(cluster)[kind]:
         trace = trace_flow(cluster, src, dst)
         problems += [f"{src} → {dst}: {p}" for p in violations(cluster, kind, src, dst, trace)]
-    assert unknown(problems) == []
+    assert problems == []
 
 
 POLICY_KINDS = (FlowType.NODEPORT, FlowType.LOADBALANCER, FlowType.EXTERNALIPS, FlowType.POD_TO_SERVICE,
@@ -478,7 +471,7 @@ def test_external_traffic_policy_local_and_a_down_backend_keep_the_invariants(na
                 seen.add(str(trace.disposition))
                 problems += [f"{sorted(cluster.down_pods)} {src} → {dst}: {p}"
                              for p in violations(cluster, kind, src, dst, trace)]
-    assert unknown(problems) == []
+    assert problems == []
     # iptables and IPVS cannot retry a down backend they chose: some of these traces end dropped (the seed's point)
     assert seen >= ({"delivered"} if mode == KubeProxyMode.USERSPACE else {"delivered", "dropped"})
 
@@ -507,14 +500,13 @@ def test_host_network_endpoints_and_affinity_keep_the_invariants(mode, overlay):
     for src, dst in pairs:
         trace = trace_flow(cluster, src, dst)
         problems += [f"{src} → {dst}: {p}" for p in violations(cluster, FlowType(trace.flow.type), src, dst, trace)]
-    assert unknown(problems) == []
+    assert problems == []
 
 
-@xfail_while_open("F6")
 @pytest.mark.parametrize("name", SAMPLES)
 def test_no_node_sends_itself_a_packet_over_the_wire(name):
-    """I15 alone, on every sample in IPVS mode, where default/kubernetes's real server is node-1 itself (the
-    hostNetwork cluster's sweep checks it too, once F6 is closed)."""
+    """F6's regression test: I15 alone, on every sample in IPVS mode, where default/kubernetes's real server is
+    node-1 itself (/work/team/qa-findings.md)."""
     problems = []
     for overlay in OVERLAYS:
         cluster = variant(name, KubeProxyMode.IPVS, overlay)

@@ -6,9 +6,9 @@ no-endpoints REJECT naming the selector, the userspace proxy's new connection, I
 and the cloud load balancer's client. Complements tests/test_engine_walk.py and tests/test_service_traces.py,
 which build their clusters from tests/factories.py.
 
-The tests of findings F1–F8 (/work/team/qa-findings.md) state what is right; those still open at the QA
-deadline are xfail(strict=True) through tests/qa_findings.py, so fixing one turns its test into a failure
-until its entry there is removed.
+The tests of findings F1–F8 (/work/team/qa-findings.md) state what is right. F1 and F3–F8 were fixed before
+the QA deadline; F2 is still open and its test is xfail(strict=True) through tests/qa_findings.py, so fixing it
+turns the test into a failure until its entry there is removed.
 """
 
 from __future__ import annotations
@@ -395,28 +395,27 @@ def test_random_fully_masquerade_picks_a_new_source_port():
     assert str(trace.reply[-1].packet) == f"tcp 203.0.113.10:443 → 10.244.0.2:{client_port(src, dst)}"
 
 
-@xfail_while_open("F3")
 def test_ipvs_vip_on_a_port_no_service_has_is_not_delivered():
     cluster = view("flannel-vxlan", KubeProxyMode.IPVS)
     trace = trace_flow(cluster, "pod/default/debug", "10.96.0.11:9999")
     assert (trace.disposition, trace.hops[-1].action, trace.reply) == (Disposition.REJECTED, Action.REJECT, ())
 
 
-@xfail_while_open("F4")
 @pytest.mark.parametrize("mode", list(KubeProxyMode))
 def test_a_cluster_ip_on_an_unknown_port_is_not_external(mode):
     trace = trace_flow(view("flannel-vxlan", mode), "pod/default/debug", "10.96.0.11:9999")
     assert trace.flow.type == "pod-to-service"
 
 
-@xfail_while_open("F5")
 def test_a_udp_only_service_port_from_the_picker_reaches_the_service():
     """F5: the picker offers svc/default/syslog:514 (UDP only); its trace must meet kube-proxy's rules."""
     from webapp.engine.flows import FlowType, candidate_flows
 
     cluster = qa_cluster(extra_service=b"{name: syslog, selector: {app: web}, ports: [{port: 514, protocol: UDP}]}")
     pairs = [p for p in candidate_flows(cluster)[FlowType.POD_TO_SERVICE] if "syslog" in p[1]]
-    assert pairs == [("pod/default/client", "svc/default/syslog:514"), ("pod/default/other", "svc/default/syslog:514")]
+    assert pairs == [("pod/default/client", "svc/default/syslog:514"), ("pod/default/other", "svc/default/syslog:514"),
+                     ("pod/kube-system/coredns-868cd75d4-2mcc9", "svc/default/syslog:514"),
+                     ("pod/kube-system/coredns-868cd75d4-9v5v2", "svc/default/syslog:514")]
     for src, dst in pairs:
         trace = trace_flow(cluster, src, dst)
         dnat = [h for h in trace.hops if h.action == Action.DNAT]
@@ -427,7 +426,6 @@ def test_a_udp_only_service_port_from_the_picker_reaches_the_service():
             "nothing listens on 514/UDP in pod default/web-1 (its containers declare nginx 80/TCP)")
 
 
-@xfail_while_open("F6")
 def test_ipvs_real_server_on_the_node_itself_is_delivered_locally():
     """F6: IPVS DNATs 10.96.0.1:443 to the API server at node-1's own 192.168.0.11:6443; the kernel's local
     table delivers it on node-1 (no POSTROUTING, no masquerade, nothing on the wire)."""
@@ -442,7 +440,6 @@ def test_ipvs_real_server_on_the_node_itself_is_delivered_locally():
     assert str(trace.reply[-1].packet) == f"tcp 10.96.0.1:443 → 10.244.0.2:{port}"
 
 
-@xfail_while_open("F7")
 def test_external_name_to_an_unknown_host_ends_at_a_hop_that_says_so():
     cluster = qa_cluster(extra_service=b"{name: ext, type: ExternalName, externalName: db.example.org}")
     trace = trace_flow(cluster, "pod/default/client", "svc/default/ext")
@@ -453,7 +450,6 @@ def test_external_name_to_an_unknown_host_ends_at_a_hop_that_says_so():
     assert "db.example.org" in trace.hops[-1].rule
 
 
-@xfail_while_open("F8")
 @pytest.mark.parametrize("src, dst, flow_type, ends_at", [
     ("node/node-1", "10.244.0.1:22", "host-network", "host/node-1 socket"),        # node-1's own cni0 address
     ("node/node-1", "10.244.1.1:22", "host-network", "host/node-2 socket"),        # node-2's cni0 address
@@ -465,7 +461,6 @@ def test_an_address_a_node_owns_in_the_pod_cidr_is_that_node(src, dst, flow_type
     assert (trace.flow.type, steps(trace.hops)[-1][:len(ends_at)]) == (flow_type, ends_at)
 
 
-@xfail_while_open("F8")
 @pytest.mark.parametrize("sample, dst", [("flannel-vxlan", "10.96.0.12:80"), ("seed-article", "svc/default/web")])
 def test_an_outside_client_to_a_cluster_ip_is_not_a_node(sample, dst):
     """The service range is not routed outside (no-route at the gateway); the flow is not from a pod or a node."""

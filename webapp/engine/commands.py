@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     trace.add_argument("--sample", metavar="NAME", help="use a built-in sample instead of PATHs")
     trace.add_argument("--from", dest="src", required=True, metavar="SRC")
     trace.add_argument("--to", dest="dst", required=True, metavar="DST")
-    trace.add_argument("--proto", choices=("tcp", "udp"), default="tcp")
+    trace.add_argument("--proto", choices=("tcp", "udp"),
+                       help="default: the protocol the destination port is declared with (tcp if both or none)")
     trace.add_argument("--backend", metavar="IP", help="prefer this endpoint where a load balancer chooses")
     trace.add_argument("--json", action="store_true", help="print the trace as one JSON object")
     trace.set_defaults(run=run_trace)

@@ -504,6 +504,21 @@ def _ipvs_vips(cluster: Cluster) -> tuple[frozenset[IPv4Address], tuple[IPv4Inte
     return cluster_cached(cluster, "ipvs-vips", build)
 
 
+def node_owning(cluster: Cluster, address: IPv4Address) -> Node | None:
+    """The node one of whose own devices holds `address`: its NIC, its bridge (the pods' gateway) or, under
+    flannel VXLAN, flannel.1's /32 — as `_build_node_datapath` assigns them (kube-ipvs0's shared VIPs excluded)."""
+
+    def build() -> dict[IPv4Address, Node]:
+        vxlan = cluster.settings.overlay == Overlay.FLANNEL_VXLAN
+        index: dict[IPv4Address, Node] = {}
+        for node in cluster.nodes:
+            for ip in (node.internal_ip, node.bridge_ip, *((node.vtep_ip,) if vxlan else ())):
+                index.setdefault(ip, node)
+        return index
+
+    return cluster_cached(cluster, "node-owning", build).get(address)
+
+
 def pods_with_netns(cluster: Cluster, node_name: str) -> tuple[Pod, ...]:
     """The node's pods that have their own network namespace (hostNetwork pods share the host's)."""
     return tuple(p for p in cluster.pods_by_node.get(node_name, ()) if not p.host_network)

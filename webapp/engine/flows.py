@@ -4,20 +4,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
 
 from webapp.engine import services
-from webapp.engine.datapath import cluster_cached, host_netns, pod_netns
-from webapp.engine.trace import Disposition, Flow, Hop, Packet, SocketAddress, Trace
+from webapp.engine.datapath import cluster_cached, host_netns, node_owning, pod_netns
+from webapp.engine.trace import Action, Disposition, Flow, Hop, HopKind, Packet, SocketAddress, Trace
 from webapp.engine.walk import (
     EXTERNAL_NETNS, Socket, Walker, WalkResult, ephemeral_port, external_name, source_address,
 )
 from webapp.model import Cluster, Node, Pod, Protocol, Service, ServicePort, ServiceType
 
-CANDIDATE_LIMIT = 12
-"""At most this many (src, dst) choices per flow type in `candidate_flows` (pairs explode on big clusters)."""
+CANDIDATE_LIMIT = 100
+"""At most this many (src, dst) choices per flow type in `candidate_flows` (pairs explode on big clusters); the
+built-in samples stay well under it, so their lists are complete."""
+CANDIDATE_SCOPE = 64
+"""`candidate_flows` takes sources and pod destinations from the first this many pods and nodes."""
 EXTERNAL_CLIENT = IPv4Address("198.51.100.7")
 """The external client the picker offers when the cluster declares none (TEST-NET-2, RFC 5737)."""
 EXTERNAL_SERVER = SocketAddress(IPv4Address("203.0.113.10"), 443)
@@ -54,8 +58,8 @@ NOTES: dict[FlowType, str] = {
     FlowType.POD_TO_NODE: "No NAT between a pod and a node (the seed's second principle).",
     FlowType.POD_TO_EXTERNAL: ("Leaving the cluster, the pod's address is masqueraded to the node's (the CNI's "
                                "ipMasq rule); conntrack undoes it on the reply."),
-    FlowType.EXTERNAL_TO_POD: ("Pod IPs are not routed outside the cluster: reach pods from outside through a "
-                               "Service (NodePort, LoadBalancer or externalIPs)."),
+    FlowType.EXTERNAL_TO_POD: ("Pod IPs and cluster IPs are not routed outside the cluster: reach pods from outside "
+                               "through a Service's NodePort, LoadBalancer or externalIPs."),
 }
 
 
@@ -185,7 +189,7 @@ def parse_target(cluster: Cluster, spec: str, proto: str = "tcp") -> Target:
                          "node/NAME:PORT or localhost:PORT") from None
     number = _port_number(port, spec)
     return Target(spec, SocketAddress(address, number), pod=cluster.pod_by_ip.get(address),
-                  node=cluster.node_by_ip.get(address))
+                  node=node_owning(cluster, address))
 
 
 def _headless_target(cluster: Cluster, spec: str, service: Service, sport: ServicePort | None) -> Target:
@@ -205,7 +209,8 @@ def _service_port(service: Service, port: str, protocol: Protocol, spec: str) ->
     if not port:
         same = [p for p in service.ports if p.protocol == protocol]
         return (same or list(service.ports))[0]
-    found = service.port_named(int(port) if port.isdigit() else port)
+    found = (next((p for p in service.ports if p.port == int(port) and p.protocol == protocol), None)
+             if port.isdigit() else None) or service.port_named(int(port) if port.isdigit() else port)
     if found is None:
         ports = ", ".join(f"{p.name}:{p.port}" if p.name else str(p.port) for p in service.ports)
         raise ValueError(f"{spec}: service {service.key} has no port {port} (ports: {ports})")
@@ -261,12 +266,10 @@ def classify(cluster: Cluster, source: Source, target: Target) -> FlowType:
             return FlowType.EXTERNALNAME
         if source.ip is not None:  # from outside, svc/ resolves to an address reachable from outside
             return _outside_service_type(service)
-        return FlowType.POD_TO_SERVICE if from_pod else FlowType.NODE_TO_SERVICE
+        return _cluster_ip_type(source)
     if found is not None:
         kind, _ = found
-        if kind == FlowType.POD_TO_SERVICE and not from_pod:
-            return FlowType.NODE_TO_SERVICE
-        return kind
+        return _cluster_ip_type(source) if kind == FlowType.POD_TO_SERVICE else kind
     pod = target.pod if target.pod is not None and not target.pod.host_network else None
     if pod is not None:
         if from_pod:
@@ -275,9 +278,20 @@ def classify(cluster: Cluster, source: Source, target: Target) -> FlowType:
         return FlowType.NODE_TO_POD if from_node else FlowType.EXTERNAL_TO_POD
     if target.node is not None or target.pod is not None or target.address.ip in cluster.node_by_ip:
         return FlowType.POD_TO_NODE if from_pod else FlowType.HOST_NETWORK
+    if target.address.ip in cluster.settings.service_cidr:  # a cluster IP on a port no service has, or a free one
+        return _cluster_ip_type(source)
     if target.address.ip in cluster.settings.pod_cidr:
         return FlowType.EXTERNAL_TO_POD if source.ip is not None else FlowType.POD_TO_POD_CROSS_NODE
     return FlowType.POD_TO_EXTERNAL if from_pod else FlowType.HOST_NETWORK
+
+
+def _cluster_ip_type(source: Source) -> FlowType:
+    """A cluster IP (the service range) as destination: only a pod's or a node's packets meet kube-proxy; an
+    outside client's is not routed, like a pod IP's (`external-to-pod`)."""
+    if source.ip is not None:
+        return FlowType.EXTERNAL_TO_POD
+    return FlowType.POD_TO_SERVICE if source.pod is not None and not source.pod.host_network \
+        else FlowType.NODE_TO_SERVICE
 
 
 def _outside_service_type(service: Service) -> FlowType:
@@ -287,7 +301,7 @@ def _outside_service_type(service: Service) -> FlowType:
         return FlowType.EXTERNALIPS
     if service.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER):
         return FlowType.NODEPORT
-    return FlowType.POD_TO_SERVICE
+    return FlowType.EXTERNAL_TO_POD  # a ClusterIP-only service: its cluster IP is not routed outside
 
 
 def _outside_address(cluster: Cluster, target: Target, flow_type: FlowType) -> SocketAddress:
@@ -306,10 +320,55 @@ def _outside_address(cluster: Cluster, target: Target, flow_type: FlowType) -> S
 
 # --- tracing --------------------------------------------------------------------------------------------
 
-def trace_flow(cluster: Cluster, src: str, dst: str, proto: str = "tcp", *,
+def destination_protocol(cluster: Cluster, dst: str) -> str:
+    """The protocol a destination's port is declared with, for a caller that names none: `udp` when the port
+    exists only as UDP (a service port, its name, or an IP:PORT of a service VIP or nodePort; a pod's declared
+    port), `tcp` otherwise. A service DNS name is judged by its `svc/` spec."""
+    try:
+        named = services.service_for_dns_name(cluster, dst)
+    except ValueError:
+        return "tcp"
+    text = named[1] if named is not None else dst.strip()
+    if text.startswith("svc/"):
+        path, _, port = text[4:].partition(":")
+        namespace, _, name = path.rpartition("/")
+        service = cluster.service_by_key.get(f"{namespace or 'default'}/{name}")
+        ports = list(service.ports) if service is not None else []
+        if port and not port.isdigit():
+            ports = [p for p in ports if p.name == port]
+        elif port:
+            ports = [p for p in ports if p.port == int(port)]
+        return _only_udp(p.protocol for p in ports)
+    path, _, port = text.rpartition(":")
+    if path.startswith("pod/"):  # a container port, by number or name
+        pod = cluster.pod_by_key.get(path[4:] if "/" in path[4:] else f"default/{path[4:]}")
+        return _only_udp(p.protocol for c in (pod.containers if pod else ()) for p in c.ports
+                         if port in (p.name, str(p.container_port)))
+    if not port.isdigit():
+        return "tcp"
+    number = int(port)
+    if path.startswith("node/"):
+        path = str(cluster.node_by_name[path[5:]].internal_ip) if path[5:] in cluster.node_by_name else ""
+    try:
+        ip = IPv4Address(path)
+    except ValueError:
+        return "tcp"
+    on_node = ip in cluster.node_by_ip
+    return _only_udp(sport.protocol for svc in cluster.services for sport in svc.ports
+                     if (sport.port == number and ip in (svc.cluster_ip, *svc.external_ips, *svc.load_balancer_ips))
+                     or (on_node and sport.node_port == number))
+
+
+def _only_udp(protocols) -> str:
+    found = set(protocols)
+    return "udp" if found == {Protocol.UDP} else "tcp"
+
+
+def trace_flow(cluster: Cluster, src: str, dst: str, proto: str | None = None, *,
                backend: IPv4Address | str | None = None) -> Trace:
-    """Trace one flow (request and reply). Raises ValueError naming what in SRC/DST was not found."""
-    proto = proto.lower()
+    """Trace one flow (request and reply). `proto` None: the destination port's (`destination_protocol`).
+    Raises ValueError naming what in SRC/DST was not found."""
+    proto = (proto or destination_protocol(cluster, dst)).lower()
     if proto not in ("tcp", "udp"):
         raise ValueError(f"protocol {proto!r}: use tcp or udp")
     named = services.service_for_dns_name(cluster, dst)  # NAME.NS.svc.cluster.local:PORT: ask kube-dns first
@@ -408,7 +467,12 @@ def _trace_external_name(cluster: Cluster, flow: Flow, source: Source, target: T
     if host is None:
         reason = (f"ExternalName service {service.key} points at {service.external_name}, which resolves to no "
                   "known host (declare it under the cluster's external hosts)")
-        return Trace(flow, Disposition.NO_ROUTE, prelude, (), reason, ())
+        last = prelude[-1]  # the CNAME answer, delivered to the client
+        unknown = Hop(last.node, last.netns, source.socket.app, HopKind.DNS, Action.DROP, last.packet,
+                      f"{service.external_name}. (no address known)",
+                      f"The client now resolves {service.external_name}, but the cluster declares no host with that "
+                      "name: there is no address to connect to.")
+        return Trace(flow, Disposition.NO_ROUTE, prelude + (unknown,), (), reason, ())
     address = SocketAddress(host.ip, target.address.port)
     packet = Packet(SocketAddress(_source_ip(cluster, source, host.ip), ephemeral_port(flow.src, flow.dst, flow.proto)),
                     address, flow.proto)
@@ -423,73 +487,137 @@ def _pod_spec(pod: Pod) -> str:
 
 
 def _first_port(pod: Pod) -> int | None:
-    for container in pod.containers:
-        for port in container.ports:
-            if port.protocol == Protocol.TCP:
-                return port.container_port
-    return None
+    """The port a pod serves on: its first TCP port, else its first declared port (traced as UDP if only UDP)."""
+    ports = [port for container in pod.containers for port in container.ports]
+    tcp = [port for port in ports if port.protocol == Protocol.TCP]
+    return (tcp or ports)[0].container_port if ports else None
+
+
+Row = Iterator[tuple[FlowType, str, str]]
+"""One source's (or one service port's) choices, in cluster order."""
+
+
+def _fill(out: dict[FlowType, list[tuple[str, str]]], kinds: tuple[FlowType, ...], rows: Iterable[Row]) -> None:
+    """Take the rows' choices round by round (every row's first, then every row's second, …) until each kind has
+    CANDIDATE_LIMIT or the rows run dry, then list each kind by row and rank: a small cluster gets every choice, a
+    big one a capped list spread over many sources (and services) instead of the first few's."""
+    picked: dict[FlowType, list[tuple[int, int, str, str]]] = {kind: [] for kind in kinds}
+    active = list(enumerate(rows))
+    rank = 0
+
+    def full() -> bool:
+        return all(len(picked[kind]) >= CANDIDATE_LIMIT for kind in kinds)
+
+    while active and not full():
+        still = []
+        for index, row in active:
+            for kind, src, dst in row:  # this row's next choice, if any
+                if len(picked[kind]) < CANDIDATE_LIMIT:
+                    picked[kind].append((index, rank, src, dst))
+                still.append((index, row))
+                break
+            if full():
+                break
+        active, rank = still, rank + 1
+    for kind in kinds:
+        out[kind] = [(src, dst) for _, _, src, dst in sorted(picked[kind])]
 
 
 def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
-    """Valid (src, dst) choices per flow type for the picker, at most CANDIDATE_LIMIT each, in cluster order."""
+    """Valid (src, dst) choices per flow type for the picker, in cluster order: all of them on a small cluster,
+    at most CANDIDATE_LIMIT per type on a big one (from the first CANDIDATE_SCOPE pods and nodes, and every
+    service, with a bounded number of choices per source and per service port)."""
     out: dict[FlowType, list[tuple[str, str]]] = {t: [] for t in FlowType}
-
-    def add(kind: FlowType, src: str, dst: str) -> bool:
-        bucket = out[kind]
-        if len(bucket) < CANDIDATE_LIMIT:
-            bucket.append((src, dst))
-        return len(bucket) >= CANDIDATE_LIMIT
-
     pods = [p for p in cluster.pods if not p.host_network]
-    servers = [(p, port) for p in pods if (port := _first_port(p)) is not None][:64]
-    clients = pods[:64]
-    client_ip = cluster.external_hosts[0].ip if cluster.external_hosts else EXTERNAL_CLIENT
-    outside = (SocketAddress(cluster.external_hosts[0].ip, 443) if cluster.external_hosts else EXTERNAL_SERVER)
-    for pod in clients:
-        for container in pod.containers:
-            for other in pod.containers:
-                if other is not container and other.ports:
-                    add(FlowType.CONTAINER_TO_CONTAINER, f"{_pod_spec(pod)}:{container.name}",
-                        f"localhost:{other.ports[0].container_port}")
-    for client in clients:
+    servers = [(p, port) for p in pods if (port := _first_port(p)) is not None][:CANDIDATE_SCOPE]
+    clients = pods[:CANDIDATE_SCOPE]
+    nodes = cluster.nodes[:CANDIDATE_SCOPE]
+    client_ip = str(cluster.external_hosts[0].ip if cluster.external_hosts else EXTERNAL_CLIENT)
+    outside = str(SocketAddress(cluster.external_hosts[0].ip, 443) if cluster.external_hosts else EXTERNAL_SERVER)
+
+    def localhost(pod: Pod, container) -> Row:
+        ports = dict.fromkeys(port.container_port for other in pod.containers if other is not container
+                              for port in other.ports if port.protocol == Protocol.TCP)
+        for port in ports:  # `localhost:PORT` names no pod, so its protocol is TCP (destination_protocol)
+            yield FlowType.CONTAINER_TO_CONTAINER, f"{_pod_spec(pod)}:{container.name}", f"localhost:{port}"
+
+    def pod_to_pod(client: Pod) -> Row:
         for server, port in servers:
-            if server is client:
-                continue
-            kind = FlowType.POD_TO_POD_SAME_NODE if server.node == client.node else FlowType.POD_TO_POD_CROSS_NODE
-            add(kind, _pod_spec(client), f"{_pod_spec(server)}:{port}")
-    for node in cluster.nodes[:CANDIDATE_LIMIT]:
-        for server, port in servers[:2]:
-            add(FlowType.NODE_TO_POD, f"node/{node.name}", f"{_pod_spec(server)}:{port}")
-        for other in cluster.nodes[:3]:
+            if server is not client:
+                kind = FlowType.POD_TO_POD_SAME_NODE if server.node == client.node else FlowType.POD_TO_POD_CROSS_NODE
+                yield kind, _pod_spec(client), f"{_pod_spec(server)}:{port}"
+
+    def from_node(node: Node) -> Row:
+        for server, port in servers:
+            yield FlowType.NODE_TO_POD, f"node/{node.name}", f"{_pod_spec(server)}:{port}"
+
+    def node_to_node(node: Node) -> Row:
+        for other in nodes:
             if other is not node:
-                add(FlowType.HOST_NETWORK, f"node/{node.name}", f"node/{other.name}:{KUBELET_PORT}")
-    for client in clients[:CANDIDATE_LIMIT]:
-        add(FlowType.POD_TO_NODE, _pod_spec(client), f"node/{client.node}:{KUBELET_PORT}")
-        add(FlowType.POD_TO_EXTERNAL, _pod_spec(client), str(outside))
-    for server, port in servers[:CANDIDATE_LIMIT]:
-        add(FlowType.EXTERNAL_TO_POD, str(client_ip), f"{_pod_spec(server)}:{port}")
-    for service in cluster.services:  # constant work per service: each bucket stops filling at the limit
-        for sport in service.ports[:1] or (None,):
-            svc = f"svc/{service.key}" + (f":{sport.name or sport.port}" if sport else "")
-            if service.type == ServiceType.EXTERNAL_NAME:
-                for client in clients[:2]:
-                    add(FlowType.EXTERNALNAME, _pod_spec(client), svc)
-                continue
-            if sport is None or service.cluster_ip is None:
-                continue
-            for client in clients[:2]:
-                add(FlowType.POD_TO_SERVICE, _pod_spec(client), svc)
-            for node in cluster.nodes[:1]:
-                add(FlowType.NODE_TO_SERVICE, f"node/{node.name}", svc)
-            if sport.node_port:
-                for node in cluster.nodes[:2]:
-                    add(FlowType.NODEPORT, str(client_ip), f"node/{node.name}:{sport.node_port}")
-            for lb_ip in service.load_balancer_ips[:1]:
-                add(FlowType.LOADBALANCER, str(client_ip), f"{lb_ip}:{sport.port}")
-            for ext_ip in service.external_ips[:1]:
-                add(FlowType.EXTERNALIPS, str(client_ip), f"{ext_ip}:{sport.port}")
+                yield FlowType.HOST_NETWORK, f"node/{node.name}", f"node/{other.name}:{KUBELET_PORT}"
+
+    def pod_to_node(client: Pod) -> Row:  # its own node first, then the others
+        for node in sorted(nodes, key=lambda n: n.name != client.node):
+            yield FlowType.POD_TO_NODE, _pod_spec(client), f"node/{node.name}:{KUBELET_PORT}"
+
+    _fill(out, (FlowType.CONTAINER_TO_CONTAINER,), (localhost(p, c) for p in clients for c in p.containers))
+    _fill(out, (FlowType.POD_TO_POD_SAME_NODE, FlowType.POD_TO_POD_CROSS_NODE), map(pod_to_pod, clients))
+    _fill(out, (FlowType.NODE_TO_POD,), map(from_node, nodes))
+    _fill(out, (FlowType.HOST_NETWORK,), map(node_to_node, nodes))
+    _fill(out, (FlowType.POD_TO_NODE,), map(pod_to_node, clients))
+    _fill(out, (FlowType.POD_TO_EXTERNAL,), (iter([(FlowType.POD_TO_EXTERNAL, _pod_spec(c), outside)])
+                                             for c in clients))
+    _fill(out, (FlowType.EXTERNAL_TO_POD,), [iter([(FlowType.EXTERNAL_TO_POD, client_ip, f"{_pod_spec(s)}:{port}")
+                                                   for s, port in servers])])
+    ports = [(service, sport) for service in cluster.services for sport in service.ports or (None,)]
+    dns = services.dns_service(cluster)
+
+    def spec(service: Service, sport: ServicePort | None) -> str:
+        return f"svc/{service.key}" + (f":{sport.name or sport.port}" if sport else "")
+
+    def backends_of(service: Service, sport: ServicePort) -> set[str | None]:
+        return {ep.pod for ep in cluster.endpoints_for(service, sport)}
+
+    def to_service(kind: FlowType, service: Service, sport: ServicePort | None) -> Row:
+        """Pod clients of one service port: every pod whose packets do not come back to it through a Service
+        (hairpin): not the service's own backends, and for ExternalName (resolved by a query to the cluster DNS
+        service) not the DNS service's."""
+        if kind == FlowType.EXTERNALNAME:
+            if service.type != ServiceType.EXTERNAL_NAME:
+                return
+            backends = backends_of(*dns) if dns is not None else set()
+        elif sport is None or service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME:
+            return
+        else:
+            backends = backends_of(service, sport)
+        for client in clients:
+            if client.key not in backends:
+                yield kind, _pod_spec(client), spec(service, sport)
+
+    def node_to_service(service: Service, sport: ServicePort | None) -> Row:
+        if sport is not None and service.cluster_ip is not None and service.type != ServiceType.EXTERNAL_NAME:
+            for node in nodes:
+                yield FlowType.NODE_TO_SERVICE, f"node/{node.name}", spec(service, sport)
+
+    def from_outside(kind: FlowType, service: Service, sport: ServicePort | None) -> Row:
+        """An outside client to one service port: each LB IP, each external IP, or each node's nodePort."""
+        if sport is None or service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME:
+            return
+        if kind == FlowType.NODEPORT:
+            destinations = [f"node/{node.name}:{sport.node_port}" for node in nodes] if sport.node_port else []
+        else:
+            ips = service.load_balancer_ips if kind == FlowType.LOADBALANCER else service.external_ips
+            destinations = [f"{ip}:{sport.port}" for ip in ips]
+        for dst in destinations:
+            yield kind, client_ip, dst
+
+    for kind in (FlowType.POD_TO_SERVICE, FlowType.EXTERNALNAME):
+        _fill(out, (kind,), (to_service(kind, *p) for p in ports))
+    _fill(out, (FlowType.NODE_TO_SERVICE,), (node_to_service(*p) for p in ports))
+    for kind in (FlowType.LOADBALANCER, FlowType.EXTERNALIPS, FlowType.NODEPORT):
+        _fill(out, (kind,), (from_outside(kind, *p) for p in ports))
     return {kind: pairs for kind, pairs in out.items() if pairs}
 
 
-__all__ = ["CANDIDATE_LIMIT", "FlowType", "Source", "Target", "candidate_flows", "classify",
-           "parse_source", "parse_target", "trace_flow"]
+__all__ = ["CANDIDATE_LIMIT", "CANDIDATE_SCOPE", "FlowType", "Source", "Target", "candidate_flows", "classify",
+           "destination_protocol", "parse_source", "parse_target", "trace_flow"]

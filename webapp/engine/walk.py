@@ -20,7 +20,7 @@ from ipaddress import IPv4Address
 
 from webapp.engine import netfilter
 from webapp.engine.datapath import (
-    Device, DeviceKind, NodeDatapath, PodDatapath, Route, bridge_mac, cluster_cached, host_netns, mac_address,
+    IPVS_DUMMY, Device, DeviceKind, NodeDatapath, PodDatapath, Route, bridge_mac, cluster_cached, host_netns, mac_address,
     node_nic_mac, pod_datapath, pod_mac, pod_netns, underlay_gateway, underlay_network,
 )
 from webapp.engine.netfilter import Hook, PacketContext, Verdict
@@ -342,6 +342,7 @@ class Walker:
             node = netns[5:]
             if self._local_service(netns, node, packet, device):
                 return
+            self._no_virtual_server(netns, packet)
             socket = self._host_socket(node, packet)
         else:
             socket = self._pod_socket(netns[4:], packet, device)
@@ -380,10 +381,35 @@ class Walker:
         if new != packet:
             rule = next((h.rule for h in reversed(outcome.hops) if h.packet == new), "")
             self.conntrack.append(ConntrackEntry(node, packet, new, rule, HopKind.IPVS))
+        if _tables(self.cluster, netns).is_local(new.dst.ip):
+            # A real server on this node (the API server, a hostNetwork endpoint): ip_vs_nat_xmit's route lookup
+            # finds the local table's entry and lets the packet continue to local delivery — no POSTROUTING, no
+            # wire (net/netfilter/ipvs/ip_vs_xmit.c, `if (local) ... ip_vs_send_or_cont(..., 1)`).
+            self._hop(netns, "lo", HopKind.ROUTE, Action.LOOKUP, new, f"local {new.dst.ip} dev lo table local",
+                      f"Routing table: {new.dst.ip} is this node's own address; delivered locally.")
+            self._deliver(netns, new, "lo")
         route = self._route(netns, new, new.dst.ip)
         new = self._netfilter(netns, Hook.POSTROUTING, new, None, route.dev)
         self._output(netns, route, new)
         return True
+
+    def _no_virtual_server(self, netns: str, packet: Packet) -> None:
+        """A Service VIP on a port no IPVS virtual server has: kube-ipvs0 holds the VIP only so that IPVS sees
+        the packet at LOCAL_IN, and no process binds a Service IP, so the kernel refuses it (TCP: a RST from
+        tcp_v4_send_reset; UDP: ICMP port unreachable)."""
+        tables = _tables(self.cluster, netns)
+        assert isinstance(tables, NodeDatapath)
+        ip = packet.dst.ip
+        if ip not in tables.service_vips or ip in tables.local_addresses:
+            return
+        answer = "a TCP RST" if packet.proto == "tcp" else "ICMP port unreachable"
+        where = f"{packet.dst.port}/{packet.proto.upper()}"
+        self._hop(netns, IPVS_DUMMY, HopKind.IPVS, Action.REJECT, packet,
+                  f"no virtual server {packet.proto} {packet.dst}",
+                  f"{ip} sits on {IPVS_DUMMY} only so that IPVS sees packets for it; no virtual server has port "
+                  f"{where} and no process binds a Service IP, so the kernel answers {answer}.")
+        raise _End(Disposition.REJECTED, f"nothing listens on {ip}:{where}: no IPVS virtual server has that port "
+                   f"of the Service IP, so the kernel answers {answer}")
 
     def _pod_socket(self, pod_key: str, packet: Packet, device: str) -> Socket:
         pod = self.cluster.pod_by_key[pod_key]
@@ -618,10 +644,22 @@ class Walker:
             self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.DROP, packet,
                       explain=f"{dst} is in the cluster's {what}, which is not routed outside the cluster.")
             raise _End(Disposition.NO_ROUTE, f"the network outside the nodes has no route to {dst}: the cluster's "
-                       f"{what} is not routed outside the cluster; expose the pod through a Service")
+                       f"{what} is not routed outside the cluster; {self._unrouted_advice(packet)}")
         self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, packet, f"default route to {dst}",
                   f"The gateway sends the packet on towards {dst}, outside the cluster.")
         self._arrive(Socket(EXTERNAL_NETNS, None, external_name(cluster, dst)), packet)
+
+    def _unrouted_advice(self, packet: Packet) -> str:
+        """What to do about a packet for the pod network or the service range that reached the gateway."""
+        dst = packet.dst
+        service = self.cluster.service_by_cluster_ip.get(dst.ip)
+        if service is None:
+            return "expose the pod through a Service"
+        if self.legs and self.legs[0].start.netns != EXTERNAL_NETNS:
+            return (f"{dst.ip} is service {service.key}'s cluster IP, but no rule of kube-proxy matched "
+                    f"{packet.proto}/{dst.port}")
+        return (f"{dst.ip} is service {service.key}'s cluster IP, which only kube-proxy on a node translates; "
+                "from outside use a NodePort, LoadBalancer or externalIPs")
 
     def _external_ip_node(self, address: IPv4Address) -> Node | None:
         """externalIPs are routed to a node by the network's operator; here: to the first ready node."""
