@@ -20,7 +20,7 @@ from webapp.lab.expect import expectation
 from webapp.lab.faults import inject
 from webapp.lab.plan import LabNames
 from webapp.lab.runner import prepare, up, verify
-from webapp.lab.verify import DISAGREE, NOT_VERIFIABLE, OK, trace_for
+from webapp.lab.verify import DISAGREE, NOT_VERIFIABLE, OK, FlowSpec, trace_for
 from webapp.loaders import load_sample
 from webapp.model import (
     Endpoint, KubeProxyMode, Overlay, Protocol, Service, ServicePort, ServiceType, SessionAffinity, TrafficPolicy,
@@ -414,3 +414,30 @@ def test_externalname_checks_the_dns_query_to_kube_dns(lab_id):
                    netns=names.pod(pod.key))
     rows = verify(prepared, flows, timeout=FAULT_TIMEOUT).results
     assert [r.problems[0] for r in rows] == ["DNS query to 10.96.0.10:53: engine says delivered, kernel: dropped"] * 5
+
+
+def test_a_pod_reaches_itself_through_its_own_service_over_the_hairpin_port(lab_id):
+    """Hairpin: CoreDNS asks kube-dns (its own Service) and may be sent back to itself, out of and into the same
+    bridge port. kube-proxy's KUBE-SEP `-s <podIP> -j KUBE-MARK-MASQ` makes the pod see the bridge's address;
+    the CNI turns hairpin mode on for every pod port. Without it the bridge drops the packet."""
+    cluster = load_sample("seed-article")
+    client = "pod/kube-system/coredns-868cd75d4-2mcc9"
+    flows = [FlowSpec("pod-to-service", client, "svc/kube-system/kube-dns:dns", "udp"),
+             FlowSpec("pod-to-service", client, "svc/kube-system/kube-dns:dns-tcp", "tcp"),
+             FlowSpec("externalname", client, "svc/default/search:443", "tcp")]
+    prepared = prepare(cluster, lab_id, flows)
+    up(prepared)
+    names = LabNames(lab_id)
+    node_ns = next(ns for ns in prepared.plan.namespaces if ns.name == names.node("node-1"))
+    port = next(d for d in node_ns.devices if d.peer_netns == names.pod(client[4:]))
+    assert (port.master, port.hairpin) == ("docker0", True)
+    shown = nx.run(["bridge", "-d", "-n", node_ns.name, "link", "show", "dev", port.name]).stdout
+    assert "hairpin on" in shown
+    rows = verify(prepared, timeout=TIMEOUT).results
+    assert [(r.status, r.problems) for r in rows] == [(OK, ())] * 3
+    assert [r.predicted for r in rows] == ["delivered at 10.244.1.4:53|10.244.1.5:53 saw 10.244.1.1"] * 2 + [
+        "delivered at 198.51.100.20:443 saw 192.168.0.11"]
+    assert [r.observed.partition(" saw ")[0] for r in rows[:2]] == ["delivered at 10.244.1.4:53|10.244.1.5:53"] * 2
+    nx.run(["bridge", "-n", node_ns.name, "link", "set", "dev", port.name, "hairpin", "off"])
+    rows = verify(prepared, flows[:2], timeout=FAULT_TIMEOUT).results
+    assert [r.problems for r in rows] == [("engine says delivered, kernel: dropped (timeout)",)] * 2

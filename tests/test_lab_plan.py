@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
+from webapp.lab.commands import _single_flow
 from webapp.lab.expect import Crossing, expectation
 from webapp.lab.from_engine import node_restore_texts, plan_for_cluster
 from webapp.lab.listener import RoundRobin, answer
@@ -18,7 +20,8 @@ from webapp.lab.plan import (
 from webapp.lab.probe import parse_answer
 from webapp.lab.runner import prepare
 from webapp.lab.underlay import crossing_rule
-from webapp.lab.verify import FlowSpec, flow_protocol, trace_for
+from webapp.lab.verify import FlowSpec, lab_flows, trace_for
+from webapp.engine.flows import candidate_flows
 from webapp.engine.kubeproxy.userspace import portals
 from webapp.loaders import load_sample
 from webapp.model import KubeProxyMode
@@ -208,12 +211,18 @@ def test_crossing_rules_match_inner_addresses_with_u32():
         "-A KNV-CROSSINGS -s 203.0.113.10/32 -d 192.168.0.12/32 -p tcp -m comment --comment c1")
 
 
-def test_flow_protocol_follows_the_declared_port(vxlan):
-    assert flow_protocol(vxlan, "svc/kube-system/kube-dns:dns") == "udp"
-    assert flow_protocol(vxlan, "svc/kube-system/kube-dns:dns-tcp") == "tcp"
-    assert flow_protocol(vxlan, "pod/kube-system/coredns-868cd75d4-2mcc9:53") == "tcp"
-    assert flow_protocol(vxlan, "10.96.0.10:53") == "udp"
-    assert flow_protocol(vxlan, "203.0.113.10:443") == "tcp"
+def test_lab_flows_take_the_protocol_the_engine_traces_by_default(vxlan, capsys):
+    flows = {(f.src, f.dst): f.proto for f in lab_flows(vxlan)}
+    assert len(flows) == sum(len(pairs) for pairs in candidate_flows(vxlan).values())
+    assert {flows[(src, dst)] for (src, dst) in flows if dst == "svc/kube-system/kube-dns:dns"} == {"udp"}
+    assert {flows[(src, dst)] for (src, dst) in flows if dst == "svc/kube-system/kube-dns:dns-tcp"} == {"tcp"}
+    # 10.96.0.10:53 is declared for UDP and TCP: `lab verify --from/--to` without --proto verifies the flow the
+    # engine traces by default, TCP (`--proto udp` verifies the UDP one).
+    for proto, expected in ((None, "tcp"), ("udp", "udp")):
+        args = argparse.Namespace(src="pod/default/frontend-1", dst="10.96.0.10:53", proto=proto)
+        spec = _single_flow(vxlan, args)
+        assert (spec.type, spec.proto) == ("pod-to-service", expected)
+        assert f"pod-to-service: pod/default/frontend-1 → 10.96.0.10:53 ({expected})" in capsys.readouterr().out
 
 
 def test_listener_answer_round_trips():
@@ -263,3 +272,15 @@ def test_externalname_is_split_into_the_dns_query_and_the_connection():
     assert (exp.proto, str(exp.dst), exp.client_netns) == ("tcp", "198.51.100.20:80", "knvu1-pod-default.api-1")
     assert (exp.backend_netns, exp.saw.ip) == ("external", A("192.168.0.11"))
     assert exp.caveat.startswith("the DNS answer (the CNAME) is the engine's")
+
+
+def test_externalname_from_a_kube_dns_endpoint_replays_the_connection_not_the_dns_reply():
+    """Hairpin: the client is itself a kube-dns endpoint; the DNS server's reply also leaves its namespace."""
+    cluster = load_sample("seed-article")
+    spec = FlowSpec("externalname", "pod/kube-system/coredns-868cd75d4-2mcc9", "svc/default/search:443", "tcp")
+    exp = expectation(trace_for(cluster, spec), LabNames("u1"))
+    assert (exp.proto, str(exp.dst), exp.sent.ip) == ("tcp", "198.51.100.20:443", A("10.244.1.4"))
+    assert (exp.backend_netns, exp.saw.ip, exp.disposition) == ("external", A("192.168.0.11"), "delivered")
+    query = exp.dns_query
+    assert (query.proto, str(query.dst), str(query.backend), query.saw.ip) == (
+        "udp", "10.96.0.10:53", "10.244.1.4:53", A("10.244.1.1"))

@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="verify one flow from SRC (trace grammar: pod/NS/NAME, node/NAME, an IP) …")
     verify.add_argument("--to", dest="dst", metavar="DST", help="… to DST (IP:PORT, pod/…:PORT, svc/…, node/…:PORT), "
                                                              "and print the engine's trace first")
-    verify.add_argument("--proto", choices=("tcp", "udp"), help="protocol of --from/--to (default: the port's)")
+    verify.add_argument("--proto", choices=("tcp", "udp"),
+                        help="protocol of --from/--to (default: the port's, as the engine traces it: tcp when "
+                             "the port is declared for both)")
     verify.add_argument("--keep", action="store_true",
                         help="keep a lab that verify had to build (default: take it down again)")
     verify.set_defaults(run=run_verify)
@@ -153,12 +155,13 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _single_flow(cluster, args: argparse.Namespace):
     """The --from/--to flow, with its engine trace printed; None (and a message) when it cannot be traced."""
-    from webapp.lab.verify import FlowSpec, flow_protocol, trace_for
+    from webapp.engine.flows import destination_protocol
+    from webapp.lab.verify import FlowSpec, trace_for
 
     if not (args.src and args.dst):
         print("lab verify: --from and --to go together", file=sys.stderr)
         return None
-    proto = args.proto or flow_protocol(cluster, args.dst)
+    proto = args.proto or destination_protocol(cluster, args.dst)
     try:
         trace = trace_for(cluster, FlowSpec("", args.src, args.dst, proto))
     except (ValueError, KeyError) as exc:

@@ -118,7 +118,14 @@ def split_dns(trace: Trace) -> tuple[Trace | None, Trace]:
     query_end = max(i for i in range(last_dns) if trace.hops[i].kind == HopKind.APP)
     query = Trace(replace(trace.flow, proto=trace.hops[0].packet.proto), Disposition.DELIVERED,
                   trace.hops[:query_end + 1])
-    start = next((i for i in range(last_dns + 1, len(trace.hops)) if trace.hops[i].netns == client
+    # The connection starts after the answer reaches the client's query socket: the first send from the client
+    # after that. (When the client is itself a kube-dns endpoint — hairpin — the DNS server's reply is also a
+    # send from the client's namespace, and is not the connection.)
+    asked = trace.hops[0].packet.src
+    answered = next((i for i in range(last_dns + 1, len(trace.hops)) if trace.hops[i].netns == client
+                     and trace.hops[i].kind == HopKind.APP and trace.hops[i].action == Action.DELIVER
+                     and trace.hops[i].packet.dst == asked), last_dns)
+    start = next((i for i in range(answered + 1, len(trace.hops)) if trace.hops[i].netns == client
                   and trace.hops[i].kind == HopKind.APP and trace.hops[i].action == Action.SEND), len(trace.hops))
     return query, replace(trace, hops=trace.hops[start:])
 

@@ -19,7 +19,7 @@ from webapp.lab.expect import Crossing, Expectation, expectation
 from webapp.lab.plan import LabNames
 from webapp.lab.probe import DEFAULT_TIMEOUT, Observation, probe
 from webapp.lab.underlay import ANY_ENCAPSULATED, UnderlayCounters
-from webapp.model import Cluster, Protocol, SessionAffinity, Service
+from webapp.model import Cluster, SessionAffinity, Service
 
 COVERAGE_TRIES = 12
 """Attempts per alternative: a backend chosen with probability 1/n is missed in 12n tries with p ≈ e^-12."""
@@ -72,37 +72,12 @@ def trace_for(cluster: Cluster, spec: FlowSpec, backend: IPv4Address | None = No
     return trace_flow(cluster, spec.src, spec.dst, spec.proto, backend=backend)
 
 
-def flow_protocol(cluster: Cluster, dst: str) -> str:
-    """The protocol of a destination: a service port's or a pod's declared protocol; TCP otherwise."""
-    if dst.startswith("svc/"):
-        path, _, port = dst[4:].partition(":")
-        namespace, _, name = path.rpartition("/")
-        service = cluster.service_by_key.get(f"{namespace or 'default'}/{name}")
-        sport = service.port_named(int(port) if port.isdigit() else port) if service and port else None
-        return str(sport.protocol).lower() if sport else "tcp"
-    path, _, port = dst.rpartition(":")
-    if path.startswith("pod/") and port.isdigit():
-        pod = cluster.pod_by_key.get(path[4:] if "/" in path[4:] else f"default/{path[4:]}")
-        if pod and pod.find_port(int(port), Protocol.TCP) is None and pod.find_port(int(port), Protocol.UDP):
-            return "udp"
-        return "tcp"
-    try:
-        address = SocketAddress.parse(dst)
-    except ValueError:
-        return "tcp"
-    for service in cluster.services:
-        if address.ip in (service.cluster_ip, *service.external_ips, *service.load_balancer_ips):
-            sport = service.port_named(address.port)
-            if sport is not None:
-                return str(sport.protocol).lower()
-    return "tcp"
-
-
 def lab_flows(cluster: Cluster) -> list[FlowSpec]:
-    """Every flow `candidate_flows` offers, each with its destination's protocol."""
-    from webapp.engine.flows import candidate_flows
+    """Every flow `candidate_flows` offers, each with the protocol the engine traces it with by default
+    (`destination_protocol`: UDP only where the port is declared only as UDP)."""
+    from webapp.engine.flows import candidate_flows, destination_protocol
 
-    return [FlowSpec(str(flow_type), src, dst, flow_protocol(cluster, dst))
+    return [FlowSpec(str(flow_type), src, dst, destination_protocol(cluster, dst))
             for flow_type, pairs in candidate_flows(cluster).items() for src, dst in pairs]
 
 
