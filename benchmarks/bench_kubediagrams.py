@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_scale import OUT_DIR, dump_path, run_measure  # noqa: E402
+from benchmarks.bench_scale import run_measure  # noqa: E402
+from benchmarks.generate_cluster import OUT_DIR, cached_dump  # noqa: E402
 from benchmarks.generate_cluster import SIZES  # noqa: E402
 
 SETUP_SCRIPT = REPO / "benchmarks" / "setup-kubediagrams.sh"
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for nodes in args.sizes:
-        manifest = dump_path(nodes, "yaml")
+        manifest = cached_dump(nodes, "yaml")
         print(f"{manifest.name}: k8s-netviz …", file=sys.stderr, flush=True)
         ours = run_measure(manifest, "yaml", quick=True)
         print(f"{manifest.name}: kube-diagrams (limit {args.timeout:.0f} s) …", file=sys.stderr, flush=True)

@@ -25,19 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.generate_cluster import SIZES, write_dump  # noqa: E402
+from benchmarks.generate_cluster import SIZES, cached_dump  # noqa: E402
 
-OUT_DIR = REPO / "benchmarks" / "out"
 TARGET_S = {"yaml": 5.0, "json": 3.0}
 TARGET_MB = 1024
 MAX_BYTES = 100_000_000
 
-
-def dump_file(nodes: int, fmt: str) -> Path:
-    path = OUT_DIR / f"cluster-{nodes}.{fmt}"
-    if not path.exists():
-        write_dump(path, nodes, fmt)
-    return path
 
 
 def measure_one(path: str, duplicate_ip: bool) -> dict[str, object]:
@@ -96,7 +89,7 @@ def run(sizes: list[int], formats: list[str]) -> None:
           f"{'target':>10}{'peak MB':>9}{'dup. IP error at line (s)':>28}")
     for nodes in sizes:
         for fmt in formats:
-            path = dump_file(nodes, fmt)
+            path = cached_dump(nodes, fmt)
             figures = _subprocess(path, duplicate=False)
             located = _subprocess(path, duplicate=True)
             where = ("exact" if located["reported_line"] == located["expected_line"] else

@@ -29,9 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.generate_cluster import SIZES, write_dump  # noqa: E402
+from benchmarks.generate_cluster import SIZES, cached_dump  # noqa: E402
 
-OUT_DIR = REPO / "benchmarks" / "out"
 LOAD_LIMIT_S = {"yaml": 5.0, "json": 3.0}
 MEMORY_LIMIT_MB = 1024
 OVERVIEW_LIMIT_S = 1.0
@@ -39,13 +38,6 @@ FIGURE_LIMIT_BYTES = 1_000_000
 MAX_INPUT_BYTES = 100_000_000
 SUBPROCESS_TIMEOUT_S = 600
 
-
-def dump_path(nodes: int, fmt: str) -> Path:
-    """benchmarks/out/cluster-<nodes>.<fmt>, generated (seed 0) when missing."""
-    path = OUT_DIR / f"cluster-{nodes}.{fmt}"
-    if not path.exists():
-        write_dump(path, nodes, fmt)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -288,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for nodes in args.sizes:
         for fmt in args.formats:
-            path = dump_path(nodes, fmt)
+            path = cached_dump(nodes, fmt)
             print(f"measuring {path.name} …", file=sys.stderr, flush=True)
             rows.append((nodes, fmt, run_measure(path, fmt)))
     print(f"k8s-netviz scale benchmark ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")

@@ -542,6 +542,18 @@ def dump_json(dump: dict) -> str:
     return "{" + ",".join(sorted(fields)) + "}\n"
 
 
+OUT_DIR = Path(__file__).resolve().parent / "out"
+"""Where benchmarks keep generated dumps between runs (gitignored)."""
+
+
+def cached_dump(nodes: int, fmt: str) -> Path:
+    """benchmarks/out/cluster-<nodes>.<fmt>, generated (seed 0, default sizes) when missing."""
+    path = OUT_DIR / f"cluster-{nodes}.{fmt}"
+    if not path.exists():
+        write_dump(path, nodes, fmt)
+    return path
+
+
 def write_dump(
     path: str | Path, nodes: int, fmt: str = "yaml", *, pods_per_node: int = 30, services_per_node: int = 3,
     seed: int = 0,
