@@ -16,10 +16,11 @@ import pytest
 
 from webapp.lab import build
 from webapp.lab import netns as nx
-from webapp.lab.expect import expectation
+from webapp.lab.expect import Crossing, expectation
 from webapp.lab.faults import inject
 from webapp.lab.plan import LabNames
 from webapp.lab.runner import prepare, up, verify
+from webapp.lab.underlay import ANY_ENCAPSULATED, UnderlayCounters
 from webapp.lab.verify import DISAGREE, NOT_VERIFIABLE, OK, FlowSpec, trace_for
 from webapp.loaders import load_sample
 from webapp.model import (
@@ -414,6 +415,32 @@ def test_externalname_checks_the_dns_query_to_kube_dns(lab_id):
                    netns=names.pod(pod.key))
     rows = verify(prepared, flows, timeout=FAULT_TIMEOUT).results
     assert [r.problems[0] for r in rows] == ["DNS query to 10.96.0.10:53: engine says delivered, kernel: dropped"] * 5
+
+
+def test_multicast_flooded_over_the_tunnel_is_not_a_flows_crossing(lab_id):
+    """A bridge that comes up sends IGMP reports, and the seed article's OVS VXLAN port floods multicast to the
+    other node. Such packets are not a flow's: the unpredicted-crossing counter takes inner unicast only."""
+    _running(load_sample("seed-article"), lab_id)
+    names = LabNames(lab_id)
+    variant = build.read_state(lab_id)["iptables"]
+    pod = names.pod("default/web-1")
+    counters = UnderlayCounters(names.underlay, variant, (4789,))
+    source = IPv4Address("10.244.1.2")
+    flooded = Crossing(IPv4Address("192.168.0.11"), IPv4Address("192.168.0.12"), "udp", 4789, source,
+                       IPv4Address("224.0.0.251"))
+    unicast = Crossing(IPv4Address("192.168.0.11"), IPv4Address("192.168.0.12"), "udp", 4789, source,
+                       IPv4Address("10.244.2.2"))
+    counters.arm((flooded, unicast), (source,))
+    send = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            "s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1); s.sendto(b'x', ('224.0.0.251', 5353))")
+    nx.run([sys.executable, "-c", send], netns=pod)
+    flooded_only = counters.read()
+    assert (flooded_only["c0"], flooded_only["c1"], flooded_only.get(ANY_ENCAPSULATED, 0)) == (1, 0, 0)
+    nx.run([sys.executable, "-c", "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+            ".sendto(b'x', ('10.244.2.2', 9))"], netns=pod)
+    both = counters.read()
+    # The datagram to web-2 and web-2's ICMP port unreachable back, both unicast.
+    assert (both["c0"], both["c1"], both[ANY_ENCAPSULATED]) == (1, 1, 2)
 
 
 def test_a_pod_reaches_itself_through_its_own_service_over_the_hairpin_port(lab_id):

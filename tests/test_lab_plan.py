@@ -19,7 +19,7 @@ from webapp.lab.plan import (
 )
 from webapp.lab.probe import parse_answer
 from webapp.lab.runner import prepare
-from webapp.lab.underlay import crossing_rule
+from webapp.lab.underlay import crossing_rule, unpredicted_rule
 from webapp.lab.verify import FlowSpec, lab_flows, trace_for
 from webapp.engine.flows import candidate_flows
 from webapp.engine.kubeproxy.userspace import portals
@@ -209,6 +209,12 @@ def test_crossing_rules_match_inner_addresses_with_u32():
     plain = Crossing(A("203.0.113.10"), A("192.168.0.12"), "tcp")
     assert crossing_rule(plain, "c1") == (
         "-A KNV-CROSSINGS -s 203.0.113.10/32 -d 192.168.0.12/32 -p tcp -m comment --comment c1")
+
+
+def test_the_unpredicted_crossing_rule_counts_inner_unicast_only():
+    assert unpredicted_rule(A("10.244.1.1"), 62, (4789, 8472)) == (
+        "-A KNV-CROSSINGS -p udp -m multiport --dports 4789,8472 "
+        '-m u32 --u32 "46&0xFFFF=0x800&&62=0x0af40101&&66>>28=0x0:0xD" -m comment --comment any-encapsulated')
 
 
 def test_lab_flows_take_the_protocol_the_engine_traces_by_default(vxlan, capsys):

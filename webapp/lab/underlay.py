@@ -1,7 +1,11 @@
 """Counting what crosses the underlay bridge, with iptables counters in the underlay namespace (bridged IPv4
 frames traverse its FORWARD chain through br_netfilter). One rule per expected crossing; encapsulated packets
 are matched down to the inner addresses with `-m u32` (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14:
-the inner ethertype is at byte 48, the inner source at 62, the inner destination at 66)."""
+the inner ethertype is at byte 48, the inner source at 62, the inner destination at 66).
+
+The catch-all for "encapsulated packets the engine did not predict" counts inner unicast only: a bridge that
+comes up sends IGMPv3 membership reports (to 224.0.0.22, repeated for a second or two), and a VXLAN port that
+floods multicast carries them to the other nodes; those are not a flow's packets."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from webapp.lab.expect import Crossing
 
 CHAIN = "KNV-CROSSINGS"
 ANY_ENCAPSULATED = "any-encapsulated"
+INNER_UNICAST = "66>>28=0x0:0xD"
+"""The inner destination's first nibble is below 0xE: neither multicast (224/4) nor reserved/broadcast (240/4)."""
 _COUNTED = re.compile(r'^\[(\d+):(\d+)\] -A ' + CHAIN + r' .*--comment "?([\w-]+)"?')
 
 
@@ -29,6 +35,13 @@ def crossing_rule(crossing: Crossing, label: str) -> str:
             f'-m u32 --u32 "{match}" -m comment --comment {label}')
 
 
+def unpredicted_rule(address: IPv4Address, offset: int, tunnel_ports: tuple[int, ...]) -> str:
+    """The ANY_ENCAPSULATED counting rule for `address` as inner source (`offset` 62) or destination (66)."""
+    ports = ",".join(str(p) for p in tunnel_ports)
+    match = f"46&0xFFFF=0x800&&{offset}={_hex(address)}&&{INNER_UNICAST}"
+    return f'-A {CHAIN} -p udp -m multiport --dports {ports} -m u32 --u32 "{match}" -m comment --comment {ANY_ENCAPSULATED}'
+
+
 class UnderlayCounters:
     """Arm counters for a flow's expected crossings, run the flow, then read which ones saw packets."""
 
@@ -38,15 +51,12 @@ class UnderlayCounters:
         nx.ensure_jump(netns, variant, "filter", "FORWARD", CHAIN)
 
     def arm(self, crossings: tuple[Crossing, ...], addresses: tuple[IPv4Address, ...] = ()) -> None:
-        """Count each expected crossing, plus (as ANY_ENCAPSULATED) every encapsulated IPv4 packet whose inner
-        source or destination is one of the flow's `addresses`."""
-        ports = ",".join(str(p) for p in self.tunnel_ports)
+        """Count each expected crossing, plus (as ANY_ENCAPSULATED) every encapsulated unicast IPv4 packet whose
+        inner source or destination is one of the flow's `addresses`."""
         lines = ["*filter", f":{CHAIN} - [0:0]"]
         lines += [crossing_rule(c, f"c{i}") for i, c in enumerate(crossings)]
-        for address in sorted(set(addresses)):
-            for offset in (62, 66):
-                lines.append(f'-A {CHAIN} -p udp -m multiport --dports {ports} -m u32 --u32 '
-                             f'"46&0xFFFF=0x800&&{offset}={_hex(address)}" -m comment --comment {ANY_ENCAPSULATED}')
+        lines += [unpredicted_rule(address, offset, self.tunnel_ports)
+                  for address in sorted(set(addresses)) for offset in (62, 66)]
         lines.append("COMMIT")
         nx.run([nx.iptables_tool(self.variant, "restore"), "--noflush"], netns=self.netns, stdin="\n".join(lines) + "\n")
 
