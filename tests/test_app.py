@@ -140,6 +140,19 @@ def test_inspector_highlights_nat_and_outer_headers(cache, seed_key):
     assert nat_badge(cross) == ("No NAT: pod addresses seen end to end (the seed's principles hold)", "badge ok", "")
 
 
+def test_the_nat_badge_counts_address_changes_and_lists_port_only_ones():
+    """Node → remote pod under host-gw: flannel's MASQUERADE --random-fully keeps the node's address but draws a
+    new source port; pod → outside: the address changes."""
+    cluster = load_sample("flannel-host-gw")
+    node_to_pod = state.trace_dict(cluster, "node-to-pod", "node/node-1", "pod/default/web-2:80")
+    assert nat_badge(node_to_pod) == (
+        "No NAT: pod addresses seen end to end (the seed's principles hold)", "badge ok",
+        "src 192.168.0.11:45606 → 192.168.0.11:61887 (port only)")
+    outside = state.trace_dict(cluster, "pod-to-external", "pod/default/client-1", "203.0.113.10:443")
+    assert nat_badge(outside) == ("NAT on the way: 1 address change(s), not the seed's no-NAT model", "badge nat",
+                                  "src 10.244.0.3:46234 → 192.168.0.11:26639")
+
+
 def test_invalid_upload_reports_file_and_line_and_keeps_no_key(cache):
     outcome = state.load_upload_into(cache, [("bad.yaml", b"apiVersion: v1\nkind: Pod\nspec: [unclosed\n")],
                                      1_000_000)

@@ -17,8 +17,10 @@ I5  delivered: reply[0] is app/send in the last hop's namespace with the last ho
     reply[-1] is app/deliver back in the namespace of the request's last app/send hop (the connection's
     opener — after a DNS exchange, the real connection) with exactly that hop's packet reversed (conntrack
     restores every address).
-I6  pod-to-pod (same / cross node), container-to-container and node-to-pod: no NAT in either direction, and
-    the destination sees exactly the packet that was sent (the seed's three no-NAT principles).
+I6  pod-to-pod (same / cross node), container-to-container and node-to-pod: no address translation in either
+    direction, and the destination sees exactly the addresses that were sent (the seed's three no-NAT
+    principles). The one port change allowed is a port-only NAT step of a `--random-fully` rule (flannel
+    masquerades node → remote pod under host-gw to the node's own address); otherwise the packet is unchanged.
 I7  every outer header: UDP, VNI = network.vxlanVNI, dst port 8472 for flannel-vxlan / 4789 for ovs-vxlan,
     src port in Linux's local port range 32768–60999, src and dst the InternalIPs of two different nodes;
     none at all under flannel-host-gw. A cross-node pod-to-pod trace under a VXLAN overlay carries the
@@ -44,7 +46,7 @@ I15 a node never puts a packet for one of its own addresses on the wire: the ker
 
 Besides the samples, a small cluster with a hostNetwork endpoint and ClientIP affinity
 (tests/data/qa/host-network.yaml) is swept the same way, and each sample again with externalTrafficPolicy
-Local and with a backend marked down. The bugs these sweeps found are written up in /work/team/qa-findings.md.
+Local and with a backend marked down. The bugs these sweeps found are written up in docs/qa-findings.md.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ import argparse
 import json
 import math
 import re
+from dataclasses import replace
 from functools import lru_cache
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -392,9 +395,12 @@ def violations(cluster: Cluster, kind: FlowType, src: str, dst: str, trace: Trac
             out.append(f"I4 {trace.disposition} trace ends with {last.kind}/{last.action}")
     # I6
     if kind in NO_NAT_TYPES:
-        if trace.nat or trace.reply_nat:
-            out.append(f"I6 NAT in a no-NAT flow: {[c.to_dict() for c in (*trace.nat, *trace.reply_nat)]}")
-        if delivered and last.packet != first.packet:
+        changes = (*trace.nat, *trace.reply_nat)
+        if any(not c.port_only or "--random-fully" not in c.rule for c in changes):
+            out.append(f"I6 NAT in a no-NAT flow: {[c.to_dict() for c in changes]}")
+        sent = replace(first.packet, src=replace(first.packet.src, port=last.packet.src.port)) if trace.nat else \
+            first.packet
+        if delivered and last.packet != sent:
             out.append(f"I6 sent {first.packet}, delivered {last.packet}")
     # I7: the tunnel's direction for cross-node pod-to-pod
     src_pod, dst_pod = cluster.pod_by_ip.get(first.packet.src.ip), cluster.pod_by_ip.get(last.packet.dst.ip)
@@ -506,7 +512,7 @@ def test_host_network_endpoints_and_affinity_keep_the_invariants(mode, overlay):
 @pytest.mark.parametrize("name", SAMPLES)
 def test_no_node_sends_itself_a_packet_over_the_wire(name):
     """F6's regression test: I15 alone, on every sample in IPVS mode, where default/kubernetes's real server is
-    node-1 itself (/work/team/qa-findings.md)."""
+    node-1 itself (docs/qa-findings.md)."""
     problems = []
     for overlay in OVERLAYS:
         cluster = variant(name, KubeProxyMode.IPVS, overlay)
@@ -555,7 +561,6 @@ def test_the_sweep_covers_every_flow_type_and_combination():
 
 def test_the_invariant_checker_catches_broken_traces():
     """The checker itself: a sound trace passes; tampered ones are caught by the right invariant."""
-    from dataclasses import replace
 
     cluster = variant("flannel-vxlan", KubeProxyMode.IPTABLES, Overlay.FLANNEL_VXLAN)
     kind, (src, dst) = FlowType.POD_TO_POD_CROSS_NODE, candidate_flows(cluster)[FlowType.POD_TO_POD_CROSS_NODE][0]

@@ -230,12 +230,17 @@ def test_node_to_pod_uses_the_vtep_address_and_no_nat():
 def test_node_to_pod_over_host_gw_keeps_the_node_address():
     trace = trace_flow(two_node_cluster(Overlay.FLANNEL_HOST_GW), "node/node-1", "pod/web-b:80")
     port = ephemeral_port("node/node-1", "pod/web-b:80", "tcp")
-    assert str(trace.hops[-1].packet) == f"tcp 192.168.0.11:{port} → 10.244.1.2:80"
+    assert port == 51026
+    # Masquerading to the node's own address keeps it; --random-fully draws a new source port all the same.
+    assert str(trace.hops[-1].packet) == "tcp 192.168.0.11:61578 → 10.244.1.2:80"
     masq = [h for h in trace.hops if h.kind == HopKind.NETFILTER]
     assert [h.rule for h in masq] == [
         'nat -A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" '
         '-j MASQUERADE --random-fully']
-    assert trace.nat == ()  # masquerading to the node's own address changes nothing
+    assert [str(c) for c in trace.nat] == ["src 192.168.0.11:51026 → 192.168.0.11:61578 (port only)"]
+    assert trace.no_nat and trace.address_nat == ()
+    assert trace.notes == ("No NAT between a node and a pod (the seed's second principle).",)
+    assert str(trace.reply[-1].packet) == "tcp 10.244.1.2:80 → 192.168.0.11:51026"
 
 
 def test_pod_to_own_node_is_not_masqueraded():
@@ -249,7 +254,7 @@ def test_pod_to_other_node_is_masqueraded_by_flannel_and_unmasqueraded_on_reply(
     trace = trace_flow(two_node_cluster(), "pod/web-b", "node/node-1:10250")
     port = ephemeral_port("pod/web-b", "node/node-1:10250", "tcp")
     assert [(c.field, c.before, c.after) for c in trace.nat] == [
-        ("src", f"10.244.1.2:{port}", f"192.168.0.12:{port}")]
+        ("src", f"10.244.1.2:{port}", "192.168.0.12:8000")]
     assert "flannel's ipMasq masquerades" in trace.notes[0]
     unsnat = [h for h in trace.reply if h.action == Action.UNSNAT]
     assert [(h.netns, h.device, str(h.packet)) for h in unsnat] == [
@@ -276,9 +281,10 @@ def test_pod_to_external_is_masqueraded_to_the_node_ip():
     assert trace.hops[5].rule == "default via 192.168.0.1 dev eth0"
     assert trace.hops[6].rule == ('nat -A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment '
                                   '"flanneld masq" -j MASQUERADE --random-fully')
+    # --random-fully: 1024 + CRC-32("tcp|10.244.0.2:47133|203.0.113.10:443") mod 64512 = 31000.
     assert [(c.hop, c.field, c.before, c.after) for c in trace.nat] == [
-        (6, "src", "10.244.0.2:47133", "192.168.0.11:47133")]
-    assert str(trace.hops[-1].packet) == "tcp 192.168.0.11:47133 → 203.0.113.10:443"
+        (6, "src", "10.244.0.2:47133", "192.168.0.11:31000")]
+    assert str(trace.hops[-1].packet) == "tcp 192.168.0.11:31000 → 203.0.113.10:443"
     assert [h.node for h in trace.hops[-3:]] == [None, None, None]
     assert steps(trace.reply) == [
         "external example app/send",
@@ -292,7 +298,7 @@ def test_pod_to_external_is_masqueraded_to_the_node_ip():
         "pod/default/client client app/deliver",
     ]
     assert [(c.field, c.before, c.after) for c in trace.reply_nat] == [
-        ("dst", "192.168.0.11:47133", "10.244.0.2:47133")]
+        ("dst", "192.168.0.11:31000", "10.244.0.2:47133")]
     assert str(trace.reply[-1].packet) == "tcp 203.0.113.10:443 → 10.244.0.2:47133"
 
 

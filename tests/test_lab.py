@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -434,13 +435,26 @@ def test_multicast_flooded_over_the_tunnel_is_not_a_flows_crossing(lab_id):
     send = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
             "s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1); s.sendto(b'x', ('224.0.0.251', 5353))")
     nx.run([sys.executable, "-c", send], netns=pod)
-    flooded_only = counters.read()
+    # The first packet to the other node may wait for node-1's ARP answer for 192.168.0.12: read until it shows.
+    flooded_only = _counts_once(counters, lambda counts: counts["c0"] > 0)
     assert (flooded_only["c0"], flooded_only["c1"], flooded_only.get(ANY_ENCAPSULATED, 0)) == (1, 0, 0)
     nx.run([sys.executable, "-c", "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
             ".sendto(b'x', ('10.244.2.2', 9))"], netns=pod)
-    both = counters.read()
+    both = _counts_once(counters, lambda counts: counts.get(ANY_ENCAPSULATED, 0) >= 2)
     # The datagram to web-2 and web-2's ICMP port unreachable back, both unicast.
     assert (both["c0"], both["c1"], both[ANY_ENCAPSULATED]) == (1, 1, 2)
+
+
+def _counts_once(counters: UnderlayCounters, arrived, deadline: float = 3.0) -> dict[str, int]:
+    """The underlay counters once `arrived(counts)` holds (or at the deadline), then 0.2 s later: a packet still
+    on its way would change them."""
+    stop = time.monotonic() + deadline
+    counts = counters.read()
+    while not arrived(counts) and time.monotonic() < stop:
+        time.sleep(0.05)
+        counts = counters.read()
+    time.sleep(0.2)
+    return counters.read()
 
 
 def test_a_pod_reaches_itself_through_its_own_service_over_the_hairpin_port(lab_id):

@@ -6,9 +6,7 @@ no-endpoints REJECT naming the selector, the userspace proxy's new connection, I
 and the cloud load balancer's client. Complements tests/test_engine_walk.py and tests/test_service_traces.py,
 which build their clusters from tests/factories.py.
 
-The tests of findings F1–F8 (/work/team/qa-findings.md) state what is right. F1 and F3–F8 were fixed before
-the QA deadline; F2 is still open and its test is xfail(strict=True) through tests/qa_findings.py, so fixing it
-turns the test into a failure until its entry there is removed.
+The tests of findings F1–F8 (docs/qa-findings.md) state what is right; all eight are fixed.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from qa_findings import xfail_while_open
 from webapp.engine.datapath import node_datapath
 from webapp.engine.flows import trace_flow
 from webapp.engine.trace import Action, Disposition, HopKind, Trace
@@ -132,7 +129,7 @@ def test_pod_to_external_is_masqueraded_to_the_node_ip_by_flannels_rule_and_rest
     assert masq.rule == ('nat -A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment '
                          '"flanneld masq" -j MASQUERADE --random-fully')
     assert [(c.field, c.before, c.after) for c in trace.nat] == [
-        ("src", f"10.244.0.2:{port}", f"192.168.0.11:{port}")]
+        ("src", f"10.244.0.2:{port}", "192.168.0.11:5780")]
     assert steps(trace.hops)[-3:] == ["underlay 192.168.0.0/24 wire/forward", "underlay gateway wire/forward",
                                       "external client app/deliver"]
     undo = [h for h in trace.reply if h.action == Action.UNSNAT]
@@ -371,7 +368,7 @@ def test_load_balancer_without_a_healthy_node_ends_at_the_load_balancer():
                               "-m tcp -p tcp -d 198.51.100.50 --dport 80 -j REJECT")
 
 
-# --- F1 (/work/team/qa-findings.md) -------------------------------------------------------------------------
+# --- F1 (docs/qa-findings.md) -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("overlay", [Overlay.FLANNEL_VXLAN, Overlay.FLANNEL_HOST_GW])
 def test_the_seed_cluster_switched_to_flannel_keeps_pod_addresses_across_nodes(overlay):
@@ -380,18 +377,20 @@ def test_the_seed_cluster_switched_to_flannel_keeps_pod_addresses_across_nodes(o
     assert delivered_src(trace) == "10.244.1.3"
 
 
-# --- F2–F8 (/work/team/qa-findings.md) ---------------------------------------------------------------------
+# --- F2–F8 (docs/qa-findings.md) ---------------------------------------------------------------------
 
-@xfail_while_open("F2")
 def test_random_fully_masquerade_picks_a_new_source_port():
-    """iptables-extensions(8): MASQUERADE --random-fully fully randomises the source port (1024–65535)."""
+    """iptables-extensions(8): MASQUERADE --random-fully fully randomises the source port (1024–65535). The
+    engine's draw is 1024 + CRC-32 of the connection mod 64512, checked here by hand."""
     src, dst = "pod/default/frontend-1", "203.0.113.10:443"
     trace = trace_flow(load_sample("flannel-vxlan"), src, dst)
     masq = next(h for h in trace.hops if h.action == Action.MASQUERADE)
     assert masq.rule.endswith("-j MASQUERADE --random-fully")
-    assert str(masq.packet.src.ip) == "192.168.0.11"
-    assert masq.packet.src.port != client_port(src, dst)
-    assert 1024 <= masq.packet.src.port <= 65535
+    assert client_port(src, dst) == 44040
+    assert 1024 + zlib.crc32(b"tcp|10.244.0.2:44040|203.0.113.10:443") % 64512 == 5780
+    assert str(masq.packet.src) == "192.168.0.11:5780"
+    assert masq.explain.endswith("--random-fully: the kernel maps the source port anew for every connection "
+                                 "(1024–65535); this trace shows 44040 → 5780, one such draw.")
     assert str(trace.reply[-1].packet) == f"tcp 203.0.113.10:443 → 10.244.0.2:{client_port(src, dst)}"
 
 

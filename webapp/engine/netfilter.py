@@ -9,6 +9,7 @@ KUBE-NODEPORTS) are indexed by destination address, port and protocol, so a look
 from __future__ import annotations
 
 import re
+import zlib
 from bisect import insort
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -123,6 +124,8 @@ class Rule:
     """--to-destination / --to-source / --to-ports."""
     mark_op: tuple[str, int, int] | None = None
     """("or" | "xor" | "xset" | "set", value, mask): --or-mark, --xor-mark, --set-xmark, --set-mark."""
+    random_port: bool = False
+    """SNAT/MASQUERADE `--random` or `--random-fully`: the kernel maps the source port anew."""
     unknown: bool = False
 
     @classmethod
@@ -172,7 +175,10 @@ class Rule:
             elif tok in ("--rcheck", "--set"):  # -m recent (the ipset match's --match-set is read whole below)
                 rule.recent = (rule.recent[0] if rule.recent else "", tok[2:])
                 step = 1
-            elif tok in ("--reap", "--rsource", "--random-fully", "--random", "--persistent", "--fully-random"):
+            elif tok in ("--random-fully", "--random"):
+                rule.random_port = True
+                step = 1
+            elif tok in ("--reap", "--rsource", "--persistent"):
                 step = 1
             elif tok in ("--seconds", "--mask"):
                 pass
@@ -598,16 +604,39 @@ def _nat(state: _State, rule: Rule) -> None:
         action = Action.REDIRECT
         explain = f"{rule.chain} redirects the packet to port {new.dst.port} on this node (kube-proxy listens there)."
     elif rule.target == "SNAT":
-        new = replace(packet, src=_to_address(rule.to, packet.src))
+        new = replace(packet, src=_to_address(rule.to, _mapped_port(rule, packet)))
         action, explain = Action.SNAT, f"{rule.chain} rewrites the source {packet.src} → {new.src}."
     else:
         ip = _device_address(state.cluster, node, state.ctx.out_dev)
-        new = replace(packet, src=SocketAddress(ip, packet.src.port))
+        new = replace(packet, src=SocketAddress(ip, _mapped_port(rule, packet).port))
         action = Action.MASQUERADE
         explain = (f"{rule.chain} masquerades: the source becomes {ip}, the address of "
                    f"{state.ctx.out_dev or 'the outgoing interface'}; conntrack will undo it on the reply.")
+    if new.src.port != packet.src.port and rule.random_port:
+        explain += (f" {'--random-fully' if '--random-fully' in rule.text else '--random'}: the kernel maps the "
+                    f"source port anew for every connection ({RANDOM_PORT_MIN}–{RANDOM_PORT_MAX}); this trace "
+                    f"shows {packet.src.port} → {new.src.port}, one such draw.")
     state.packet = new
     state.hops.append(_hop(state, action, new, rule, explain))
+
+
+RANDOM_PORT_MIN, RANDOM_PORT_MAX = 1024, 65535
+"""The range a randomised source port is drawn from when the rule names no port range: the kernel's
+nf_nat_l4proto_unique_tuple for a source port at or above 1024."""
+
+
+def _mapped_port(rule: Rule, packet: Packet) -> SocketAddress:
+    """The source after the rule's port mapping: unchanged unless the rule randomises it (`--random`,
+    `--random-fully`: NF_NAT_RANGE_PROTO_RANDOM_ALL makes the kernel pick a port even when the original is free).
+    The pick is a CRC-32 of the connection, so a trace is reproducible; it never equals the original port."""
+    if not rule.random_port:
+        return packet.src
+    span = RANDOM_PORT_MAX - RANDOM_PORT_MIN + 1
+    key = f"{packet.proto}|{packet.src}|{packet.dst}".encode()
+    port = RANDOM_PORT_MIN + zlib.crc32(key) % span
+    if port == packet.src.port:
+        port = RANDOM_PORT_MIN + (port - RANDOM_PORT_MIN + 1) % span
+    return SocketAddress(packet.src.ip, port)
 
 
 def _to_address(to: str | None, default: SocketAddress) -> SocketAddress:

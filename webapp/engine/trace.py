@@ -183,9 +183,17 @@ class NatChange:
     rule: str = ""
     reply: bool = False
 
+    @property
+    def port_only(self) -> bool:
+        """The address stayed, only the port changed (e.g. MASQUERADE --random-fully to the node's own IP)."""
+        return self.before.rpartition(":")[0] == self.after.rpartition(":")[0]
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.before} → {self.after}" + (" (port only)" if self.port_only else "")
+
     def to_dict(self) -> dict[str, object]:
         return {"hop": self.hop, "field": self.field, "before": self.before, "after": self.after,
-                "rule": self.rule or None, "reply": self.reply}
+                "rule": self.rule or None, "reply": self.reply, "port_only": self.port_only}
 
 
 def connection_start(hops: tuple[Hop, ...]) -> int:
@@ -249,9 +257,15 @@ class Trace:
         return nat_changes(self.reply, reply=True)
 
     @property
+    def address_nat(self) -> tuple[NatChange, ...]:
+        """The request's changes of an IP address (port-only rewrites left out)."""
+        return tuple(change for change in self.nat if not change.port_only)
+
+    @property
     def no_nat(self) -> bool:
-        """True when the destination saw exactly the addresses the source sent (the seed's principles hold)."""
-        return not self.nat
+        """True when the destination saw the IP addresses the source sent (the seed's principles are about
+        addresses: a port-only rewrite keeps them)."""
+        return not self.address_nat
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -274,7 +288,7 @@ class Trace:
         lines.append(verdict)
         nat = self.nat
         lines.append("  NAT: none (pod addresses seen end to end)" if not nat else
-                     "  NAT: " + "; ".join(f"{c.field} {c.before} → {c.after}" for c in nat))
+                     "  NAT: " + "; ".join(str(c) for c in nat))
         lines += [f"  note: {note}" for note in self.notes]
         if self.reply:
             lines.append("  reply:")
