@@ -88,14 +88,16 @@ def test_candidates_are_capped_and_valid():
     assert flows[FlowType.CONTAINER_TO_CONTAINER] == [
         ("pod/default/duo:app", "localhost:9090"), ("pod/default/duo:metrics", "localhost:8080"),
         ("pod/default/clash:one", "localhost:8080"), ("pod/default/clash:two", "localhost:8080")]
-    # every pod that default/web does not select (web-a and web-b are its backends, not its clients)
+    # every pod, default/web's own backends web-a and web-b included (hairpin), in cluster order
     assert flows[FlowType.POD_TO_SERVICE] == [("pod/default/client", "svc/default/web:http"),
+                                              ("pod/default/web-a", "svc/default/web:http"),
                                               ("pod/default/duo", "svc/default/web:http"),
-                                              ("pod/default/clash", "svc/default/web:http")]
+                                              ("pod/default/clash", "svc/default/web:http"),
+                                              ("pod/default/web-b", "svc/default/web:http")]
     # complete on a small cluster: 4 pods on node-1 and 1 on node-2, 4 of them with a port
     assert {str(kind): len(pairs) for kind, pairs in flows.items()} == {
         "container-to-container": 4, "pod-to-pod-same-node": 9, "pod-to-pod-cross-node": 7, "node-to-pod": 8,
-        "pod-to-node": 10, "pod-to-service": 3, "node-to-service": 2, "pod-to-external": 5, "external-to-pod": 4,
+        "pod-to-node": 10, "pod-to-service": 5, "node-to-service": 2, "pod-to-external": 5, "external-to-pod": 4,
         "host-network": 2}
     for kind, pairs in flows.items():
         for src, dst in pairs:
@@ -178,16 +180,20 @@ def test_rules_command_is_registered_next_to_trace():
 
 
 def test_the_seed_articles_choices_are_complete():
-    """Every pod × every port of every service that does not select it; web-1 → api-lb is among them."""
+    """Every pod × every port of every service with a cluster IP, the service's own backends included (13 of the
+    56 pairs are such hairpin candidates); web-1 → api-lb is among them."""
     from webapp.loaders import load_sample
 
     cluster = load_sample("seed-article")
     flows = candidate_flows(cluster)
     expected = [(f"pod/{pod.key}", f"svc/{svc.key}:{sport.name or sport.port}")
                 for svc in cluster.services if svc.cluster_ip is not None for sport in svc.ports
-                for pod in cluster.pods if pod.key not in {ep.pod for ep in cluster.endpoints_for(svc, sport)}]
+                for pod in cluster.pods]
     assert sorted(flows[FlowType.POD_TO_SERVICE]) == sorted(expected)
-    assert len(expected) == 43
+    assert len(expected) == 56
+    hairpins = [(pod.key, svc.key) for svc in cluster.services for sport in svc.ports for pod in cluster.pods
+                if pod.key in {ep.pod for ep in cluster.endpoints_for(svc, sport)}]
+    assert len(hairpins) == 13
     assert ("pod/default/web-1", "svc/default/api-lb:80") in flows[FlowType.POD_TO_SERVICE]
     assert len(flows[FlowType.POD_TO_POD_SAME_NODE]) + len(flows[FlowType.POD_TO_POD_CROSS_NODE]) == 7 * 6
 

@@ -48,7 +48,7 @@ def test_kernel_agrees_with_every_service_trace(tmp_path, capsys):
                  "--type", "externalips"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "51 flows: 51 agree, 0 disagree, 0 not verifiable here" in out
+    assert "65 flows: 65 agree, 0 disagree, 0 not verifiable here" in out
     # what the kernel did, line by line: Local keeps the client address, Local without an endpoint drops,
     # no endpoints rejects, internalTrafficPolicy Local drops off-node, affinity sticks to one backend
     assert "203.0.113.10 → node/node-2:30082" in out and "saw 203.0.113.10" in out

@@ -155,6 +155,22 @@ def test_userspace_retries_a_backend_that_is_down():
     assert (str(out.packet.src.ip), str(out.packet.dst)) == ("10.244.0.0", "10.244.1.2:80")
 
 
+def test_userspace_session_affinity_keeps_the_client_on_its_backend():
+    """The removed userspace LoadBalancerRR honoured sessionAffinity ClientIP: the client's IP (REDIRECT keeps
+    it) maps to the backend that took its first connection, for timeoutSeconds."""
+    cluster = us_cluster(session_affinity=SessionAffinity.CLIENT_IP)
+    port = proxy_port(cluster)
+    out = local_service(cluster, "node-1", ctx(pkt("10.244.0.2:40000", f"10.244.0.1:{port}"), backend="10.244.1.2"))
+    (hop,) = out.hops
+    assert hop.rule == f"default/web:http proxy port {port} (round-robin, sessionAffinity ClientIP)"
+    assert hop.explain.endswith(
+        "sessionAffinity ClientIP: kube-proxy records client 10.244.0.2 → 10.244.1.2:80; for 10800 s this client's "
+        "next connections skip the round-robin and go to it (while it answers).")
+    plain = local_service(us_cluster(), "node-1", ctx(pkt("10.244.0.2:40000", f"10.244.0.1:{port}")))
+    assert plain.hops[0].rule == f"default/web:http proxy port {port} (round-robin)"
+    assert "sessionAffinity" not in plain.hops[0].explain
+
+
 # --- the cloud load balancer ----------------------------------------------------------------------------------
 
 def test_load_balancer_local_policy_sends_only_to_nodes_with_an_endpoint():

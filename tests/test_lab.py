@@ -161,7 +161,7 @@ def test_userspace_mode_runs_through_the_labs_own_proxy(lab_id):
     flows = [f for f in prepared.flows if f.type in ("pod-to-service", "node-to-service")]
     report = verify(prepared, flows, timeout=TIMEOUT)
     assert [f"{r.spec}: {r.problems}" for r in report.disagreements] == []
-    assert report.count(OK) == len(flows) == 15   # 11 pod-to-service (each pod a service does not select), 4 node
+    assert report.count(OK) == len(flows) == 18   # 14 pod-to-service (3 of them a backend's hairpin), 4 node
     rows = {(r.spec.src, r.spec.dst): r for r in report.results}
     # kube-proxy opens a new connection: the backend sees the node (cni0's address on node-1, flannel.1's for
     # the backend on node-2), and round-robin reaches both backends in two tries.
@@ -169,6 +169,19 @@ def test_userspace_mode_runs_through_the_labs_own_proxy(lab_id):
         "delivered at 10.244.0.3:80|10.244.1.2:80 saw 10.244.0.0|10.244.0.1 in 2 tries")
     assert rows[("pod/default/client", "svc/kube-system/kube-dns:dns")].observed == (
         "delivered at 10.244.1.4:53 saw 10.244.0.0")
+
+
+def test_the_labs_userspace_proxy_keeps_a_client_on_its_backend_with_client_ip_affinity(lab_id):
+    cluster = service_cluster(mode=KubeProxyMode.USERSPACE, endpoints=3, session_affinity=SessionAffinity.CLIENT_IP)
+    prepared = _running(cluster, lab_id)
+    proxy = next(l for l in prepared.plan.listeners if l.owner == "kube-proxy/node-1")
+    assert [seconds for _, seconds in proxy.proxy_affinity] == [10800]
+    flows = [f for f in prepared.flows if f.dst == "svc/default/web:http"]
+    report = verify(prepared, flows, timeout=TIMEOUT)
+    assert [f"{r.spec}: {r.problems}" for r in report.disagreements] == []
+    # verify sends each flow 4 times and fails it when a client reaches more than one backend
+    assert {r.observed.count("|") for r in report.results} == {0}
+    assert {r.observed.endswith("in 4 tries") for r in report.results} == {True}
 
 
 @pytest.mark.parametrize("mode", [KubeProxyMode.IPTABLES, KubeProxyMode.USERSPACE])
@@ -198,11 +211,11 @@ def test_ipvs_service_flows_are_reported_not_verifiable(lab_id):
             and r.spec.dst not in ("localhost:8080", "pod/default/clash:8080")}
     assert ipvs == {("pod-to-service", ("IPVS is not built into this kernel",)),
                     ("node-to-service", ("IPVS is not built into this kernel",))}
-    assert report.count(NOT_VERIFIABLE) == 15 + 10   # 15 service flows, 10 to the clash pod
+    assert report.count(NOT_VERIFIABLE) == 18 + 10   # 18 service flows, 10 to the clash pod
     assert rows_ok(report, "pod-to-pod-cross-node") > 0
     externalname = [r for r in report.results if r.spec.type == "externalname"]
     assert [r.caveats[1] for r in externalname] == [
-        "the DNS query to 10.96.0.10:53 is not sent: IPVS is not built into this kernel"] * 6
+        "the DNS query to 10.96.0.10:53 is not sent: IPVS is not built into this kernel"] * 7   # every pod
 
 
 def rows_ok(report, flow_type: str) -> int:
@@ -408,14 +421,15 @@ def test_externalname_checks_the_dns_query_to_kube_dns(lab_id):
     cluster = load_sample("seed-article")
     prepared = _running(cluster, lab_id)
     flows = [f for f in prepared.flows if f.type == "externalname"]
-    assert [r.status for r in verify(prepared, flows, timeout=TIMEOUT).results] == [OK] * len(flows) == [OK] * 5
+    # From all 7 pods: the two CoreDNS pods' own queries may come back to them (hairpin)
+    assert [r.status for r in verify(prepared, flows, timeout=TIMEOUT).results] == [OK] * len(flows) == [OK] * 7
     names = LabNames(lab_id)
     for pod in cluster.pods:
         if pod.key.startswith("kube-system/coredns-"):   # kube-dns stops answering
             nx.run(["iptables-nft", "-A", "INPUT", "-p", "udp", "--dport", "53", "-j", "DROP"],
                    netns=names.pod(pod.key))
     rows = verify(prepared, flows, timeout=FAULT_TIMEOUT).results
-    assert [r.problems[0] for r in rows] == ["DNS query to 10.96.0.10:53: engine says delivered, kernel: dropped"] * 5
+    assert [r.problems[0] for r in rows] == ["DNS query to 10.96.0.10:53: engine says delivered, kernel: dropped"] * 7
 
 
 def test_multicast_flooded_over_the_tunnel_is_not_a_flows_crossing(lab_id):

@@ -12,7 +12,7 @@ import pytest
 from webapp.lab.commands import _single_flow
 from webapp.lab.expect import Crossing, expectation
 from webapp.lab.from_engine import node_restore_texts, plan_for_cluster
-from webapp.lab.listener import RoundRobin, answer
+from webapp.lab.listener import RoundRobin, answer, parse_proxy_ports
 from webapp.lab.plan import (
     LabDevice, LabFdb, LabNames, LabNeighbour, LabNetns, LabPlan, LabRoute, PlanError, VxlanParams,
     bridge_commands, check_plan, config_commands, lab_prefix, link_commands,
@@ -240,10 +240,27 @@ def test_listener_answer_round_trips():
 
 def test_userspace_proxy_hands_out_backends_in_turn_and_lists_the_rest_for_retries():
     backends = RoundRobin([("10.244.0.3", 80), ("10.244.1.2", 80), ("10.244.1.3", 80)])
-    assert backends.order() == [("10.244.0.3", 80), ("10.244.1.2", 80), ("10.244.1.3", 80)]
-    assert backends.order() == [("10.244.1.2", 80), ("10.244.1.3", 80), ("10.244.0.3", 80)]
-    assert backends.order()[0] == ("10.244.1.3", 80)
-    assert backends.order()[0] == ("10.244.0.3", 80)
+    assert backends.order("10.244.0.2") == [("10.244.0.3", 80), ("10.244.1.2", 80), ("10.244.1.3", 80)]
+    backends.answered("10.244.0.2", ("10.244.0.3", 80))   # no affinity: nothing recorded
+    assert backends.order("10.244.0.2") == [("10.244.1.2", 80), ("10.244.1.3", 80), ("10.244.0.3", 80)]
+    assert backends.order("10.244.0.2")[0] == ("10.244.1.3", 80)
+    assert backends.order("10.244.0.2")[0] == ("10.244.0.3", 80)
+
+
+def test_userspace_proxy_with_client_ip_affinity_sends_a_client_back_to_its_backend():
+    backends = parse_proxy_ports(["40000=10.244.0.3:80,10.244.1.2:80;affinity=10800"])[40000]
+    assert (backends.backends, backends.affinity_seconds) == ([("10.244.0.3", 80), ("10.244.1.2", 80)], 10800)
+    assert backends.order("10.244.0.2")[0] == ("10.244.0.3", 80)
+    backends.answered("10.244.0.2", ("10.244.0.3", 80))
+    assert backends.order("10.244.0.5")[0] == ("10.244.1.2", 80)   # another client: the next in turn
+    # 10.244.1.2 did not answer the second client: it was retried on 10.244.0.3, which becomes its backend
+    backends.answered("10.244.0.5", ("10.244.0.3", 80))
+    assert [backends.order(client)[0] for client in ("10.244.0.2", "10.244.0.5", "10.244.0.2")] == [
+        ("10.244.0.3", 80)] * 3
+    assert backends.order("10.244.0.9")[0] == ("10.244.0.3", 80)   # a new client continues the round-robin
+    expired = parse_proxy_ports(["40000=10.244.0.3:80,10.244.1.2:80;affinity=0"])[40000]
+    expired.answered("10.244.0.2", ("10.244.0.3", 80))
+    assert [expired.order("10.244.0.2")[0] for _ in range(2)] == [("10.244.0.3", 80), ("10.244.1.2", 80)]
 
 
 def test_userspace_plan_runs_a_proxy_on_the_engines_proxy_ports():

@@ -413,6 +413,7 @@ def test_a_udp_only_service_port_from_the_picker_reaches_the_service():
     cluster = qa_cluster(extra_service=b"{name: syslog, selector: {app: web}, ports: [{port: 514, protocol: UDP}]}")
     pairs = [p for p in candidate_flows(cluster)[FlowType.POD_TO_SERVICE] if "syslog" in p[1]]
     assert pairs == [("pod/default/client", "svc/default/syslog:514"), ("pod/default/other", "svc/default/syslog:514"),
+                     ("pod/default/web-1", "svc/default/syslog:514"),  # its only backend (hairpin)
                      ("pod/kube-system/coredns-868cd75d4-2mcc9", "svc/default/syslog:514"),
                      ("pod/kube-system/coredns-868cd75d4-9v5v2", "svc/default/syslog:514")]
     for src, dst in pairs:

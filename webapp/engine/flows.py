@@ -570,29 +570,20 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
     _fill(out, (FlowType.EXTERNAL_TO_POD,), [iter([(FlowType.EXTERNAL_TO_POD, client_ip, f"{_pod_spec(s)}:{port}")
                                                    for s, port in servers])])
     ports = [(service, sport) for service in cluster.services for sport in service.ports or (None,)]
-    dns = services.dns_service(cluster)
 
     def spec(service: Service, sport: ServicePort | None) -> str:
         return f"svc/{service.key}" + (f":{sport.name or sport.port}" if sport else "")
 
-    def backends_of(service: Service, sport: ServicePort) -> set[str | None]:
-        return {ep.pod for ep in cluster.endpoints_for(service, sport)}
-
     def to_service(kind: FlowType, service: Service, sport: ServicePort | None) -> Row:
-        """Pod clients of one service port: every pod whose packets do not come back to it through a Service
-        (hairpin): not the service's own backends, and for ExternalName (resolved by a query to the cluster DNS
-        service) not the DNS service's."""
+        """Every pod client of one service port — the service's own backends included: their packets may come
+        back to them through their own bridge port (hairpin, masqueraded by KUBE-SEP's `-s <podIP>` rule)."""
         if kind == FlowType.EXTERNALNAME:
             if service.type != ServiceType.EXTERNAL_NAME:
                 return
-            backends = backends_of(*dns) if dns is not None else set()
         elif sport is None or service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME:
             return
-        else:
-            backends = backends_of(service, sport)
         for client in clients:
-            if client.key not in backends:
-                yield kind, _pod_spec(client), spec(service, sport)
+            yield kind, _pod_spec(client), spec(service, sport)
 
     def node_to_service(service: Service, sport: ServicePort | None) -> Row:
         if sport is not None and service.cluster_ip is not None and service.type != ServiceType.EXTERNAL_NAME:

@@ -14,7 +14,9 @@ from webapp.engine.kubeproxy import ipvs, userspace
 from webapp.engine.kubeproxy.chains import no_endpoints_text, no_local_endpoint_text
 from webapp.engine.netfilter import PacketContext, Verdict
 from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
-from webapp.model import Cluster, ExternalHost, KubeProxyMode, Service, ServicePort, ServiceType, TrafficPolicy
+from webapp.model import (
+    Cluster, ExternalHost, KubeProxyMode, Service, ServicePort, ServiceType, SessionAffinity, TrafficPolicy,
+)
 
 LB_DEVICE = "cloud-load-balancer"
 DNS_DEVICE = "kube-dns"
@@ -104,7 +106,11 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
     from webapp.engine.walk import ephemeral_port, source_address
 
     hops: list[Hop] = []
-    rule = f"{info.name} proxy port {portal.proxy_port} (round-robin)"
+    sticky = info.service.session_affinity == SessionAffinity.CLIENT_IP
+    rule = f"{info.name} proxy port {portal.proxy_port} (round-robin{', sessionAffinity ClientIP' if sticky else ''})"
+    affinity = (f" sessionAffinity ClientIP: kube-proxy records client {packet.src.ip} → {{backend}}; for "
+                f"{info.service.session_affinity_timeout} s this client's next connections skip the round-robin and "
+                "go to it (while it answers)." if sticky else "")
     for attempt in range(len(candidates)):
         index = (first + attempt) % len(candidates)
         backend, endpoint = candidates[index], info.endpoints[index]
@@ -120,7 +126,7 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
         hops.append(Hop(*where, Action.PROXY, new, rule=rule, alternatives=_equal_alternatives(candidates, index),
                         explain=(f"kube-proxy accepted the client's connection on port {portal.proxy_port} and opens a "
                                  f"new one from {src.ip} to backend {backend}: the backend sees the node, not the "
-                                 "client.")))
+                                 "client." + affinity.format(backend=backend))))
         return LocalServiceOutcome(tuple(hops), new, True)
     reason = f"every backend of service {info.name} is down; kube-proxy's retries all failed"
     hops.append(Hop(*where, Action.DROP, hops[-1].packet, rule=rule,

@@ -73,8 +73,10 @@ def _start_listener(lab_id: str, listener: LabListener) -> tuple[int, Path]:
             "--pod", listener.owner, "--ready", str(ready)]
     argv += [f"--tcp={port}={container}" for port, container in listener.tcp]
     argv += [f"--udp={port}={container}" for port, container in listener.udp]
-    argv += [f"--proxy-tcp={port}={','.join(backends)}" for port, backends in listener.proxy_tcp]
-    argv += [f"--proxy-udp={port}={','.join(backends)}" for port, backends in listener.proxy_udp]
+    affinity = dict(listener.proxy_affinity)
+    for flag, proxies in (("--proxy-tcp", listener.proxy_tcp), ("--proxy-udp", listener.proxy_udp)):
+        argv += [f"{flag}={port}={','.join(backends)}" + (f";affinity={affinity[port]}" if port in affinity else "")
+                 for port, backends in proxies]
     with open(logs / f"{listener.netns}.log", "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     return proc.pid, ready

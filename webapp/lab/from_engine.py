@@ -23,7 +23,7 @@ from typing import Iterable
 from webapp.engine import datapath as dp
 from webapp.lab.plan import LabDevice, LabFdb, LabListener, LabNames, LabNeighbour, LabNetns, LabPlan, LabRoute, \
     VxlanParams, digest_text
-from webapp.model import Cluster, KubeProxyMode, Overlay, Protocol
+from webapp.model import Cluster, KubeProxyMode, Overlay, Protocol, SessionAffinity
 
 UNDERLAY_BRIDGE = "underlay0"
 FLOOD_MAC = "00:00:00:00:00:00"
@@ -179,20 +179,22 @@ def _listeners(cluster: Cluster, names: LabNames,
 
 def _userspace_proxies(cluster: Cluster, names: LabNames) -> Iterable[LabListener]:
     """kube-proxy userspace mode: on each node, a proxy on every portal's proxy port (the engine's portals),
-    handing connections to the portal's endpoints round-robin."""
+    handing connections to the portal's endpoints round-robin (sticky per client IP with sessionAffinity ClientIP)."""
     if cluster.settings.kube_proxy_mode != KubeProxyMode.USERSPACE:
         return
     from webapp.engine.kubeproxy.userspace import portals
 
     for node in cluster.nodes:
-        tcp, udp = [], []
+        tcp, udp, affinity = [], [], []
         for portal in portals(cluster, node.name):
             backends = tuple(ep.address for ep in portal.info.endpoints)
             if backends:
                 (udp if portal.info.protocol == "udp" else tcp).append((portal.proxy_port, backends))
+            if backends and portal.info.service.session_affinity == SessionAffinity.CLIENT_IP:
+                affinity.append((portal.proxy_port, portal.info.service.session_affinity_timeout))
         if tcp or udp:
             yield LabListener(names.node(node.name), f"kube-proxy/{node.name}", proxy_tcp=tuple(tcp),
-                              proxy_udp=tuple(udp))
+                              proxy_udp=tuple(udp), proxy_affinity=tuple(affinity))
 
 
 def cluster_digest(cluster: Cluster) -> str:

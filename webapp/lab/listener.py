@@ -4,10 +4,11 @@ and the source address the kernel delivered. Standalone (stdlib only): `ip netns
 
 With `--proxy-tcp PORT=IP:PORT,IP:PORT…` / `--proxy-udp …` it is also kube-proxy's userspace proxy on a node:
 it accepts on the proxy port, opens a new connection to the next backend (round-robin) and, when a backend
-does not answer, retries the next one, as the removed pkg/proxy/userspace proxier did.
+does not answer, retries the next one, as the removed pkg/proxy/userspace proxier did; `;affinity=SECONDS`
+after the backends is the service's sessionAffinity ClientIP timeout.
 
 Usage: listener.py --pod OWNER --ready FILE [--tcp PORT=CONTAINER ...] [--udp PORT=CONTAINER ...]
-                   [--proxy-tcp PORT=BACKENDS ...] [--proxy-udp PORT=BACKENDS ...]
+                   [--proxy-tcp PORT=BACKENDS[;affinity=SECONDS] ...] [--proxy-udp ...]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import socket
 import struct
 import sys
+import time
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 PROXY_TIMEOUT = 0.25
@@ -48,23 +50,38 @@ def _udp_answer(sock: socket.socket, pod: str, container: str) -> None:
 
 
 class RoundRobin:
-    """The backends of one proxy port, handed out in turn; `order()` also lists the rest for retries."""
+    """The backends of one proxy port, handed out in turn, as the removed userspace LoadBalancerRR did; with
+    sessionAffinity ClientIP (`affinity_seconds`) a client whose connection a backend took goes back to it until
+    the affinity expires. `order(client)` also lists the rest, in turn, for retries."""
 
-    def __init__(self, backends: list[tuple[str, int]]):
-        self.backends, self.next = backends, 0
+    def __init__(self, backends: list[tuple[str, int]], affinity_seconds: int = 0):
+        self.backends, self.next, self.affinity_seconds = backends, 0, affinity_seconds
+        self.sticky: dict[str, tuple[int, float]] = {}
+        """Client IP → (backend index, when the affinity was last used)."""
 
-    def order(self) -> list[tuple[str, int]]:
-        start = self.next
-        self.next = (self.next + 1) % len(self.backends)
+    def order(self, client: str) -> list[tuple[str, int]]:
+        sticky = self.sticky.get(client)
+        if sticky is not None and time.monotonic() - sticky[1] < self.affinity_seconds:
+            start = sticky[0]
+        else:
+            start = self.next
+            self.next = (self.next + 1) % len(self.backends)
         return self.backends[start:] + self.backends[:start]
 
+    def answered(self, client: str, backend: tuple[str, int]) -> None:
+        """`backend` took `client`'s connection: with affinity, the client's next ones go there too."""
+        if self.affinity_seconds:
+            self.sticky[client] = (self.backends.index(backend), time.monotonic())
 
-def _backends(items: list[str]) -> dict[int, RoundRobin]:
+
+def parse_proxy_ports(items: list[str]) -> dict[int, RoundRobin]:
+    """`PORT=IP:PORT,IP:PORT[;affinity=SECONDS]` → the port's round-robin."""
     out: dict[int, RoundRobin] = {}
     for item in items:
         port, _, rest = item.partition("=")
+        rest, _, affinity = rest.partition(";affinity=")
         pairs = [b.rpartition(":") for b in rest.split(",") if b]
-        out[int(port)] = RoundRobin([(host, int(number)) for host, _, number in pairs])
+        out[int(port)] = RoundRobin([(host, int(number)) for host, _, number in pairs], int(affinity or 0))
     return out
 
 
@@ -80,11 +97,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def _proxy_tcp(reader, writer, backends: RoundRobin) -> None:
-    for host, port in backends.order():
+    client = writer.get_extra_info("peername")[0]
+    for host, port in backends.order(client):
         try:
             up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, port), PROXY_TIMEOUT)
         except (OSError, asyncio.TimeoutError):
             continue
+        backends.answered(client, (host, port))
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         return
     writer.close()
@@ -110,7 +129,7 @@ def _receive(sock: socket.socket) -> tuple[bytes, str, tuple] | None:
 
 async def _proxy_udp(sock: socket.socket, backends: RoundRobin, data: bytes, local_ip: str, client: tuple) -> None:
     loop = asyncio.get_running_loop()
-    for host, port in backends.order():
+    for host, port in backends.order(client[0]):
         upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         upstream.setblocking(False)
         try:
@@ -121,6 +140,7 @@ async def _proxy_udp(sock: socket.socket, backends: RoundRobin, data: bytes, loc
             continue
         finally:
             upstream.close()
+        backends.answered(client[0], (host, port))
         sock.sendmsg([reply], _pktinfo(local_ip), 0, client)
         return
 
@@ -178,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         asyncio.run(serve(args.pod, _port_map(args.tcp), _port_map(args.udp), args.ready,
-                          _backends(args.proxy_tcp), _backends(args.proxy_udp)))
+                          parse_proxy_ports(args.proxy_tcp), parse_proxy_ports(args.proxy_udp)))
     except OSError as exc:
         with open(args.ready, "w") as out:
             out.write(f"error: {exc}\n")

@@ -161,6 +161,8 @@ class LabListener:
     proxy_tcp: tuple[tuple[int, tuple[str, ...]], ...] = ()
     """kube-proxy userspace mode: proxy port → backends (`ip:port`, kube-proxy's order)."""
     proxy_udp: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    proxy_affinity: tuple[tuple[int, int], ...] = ()
+    """Proxy ports of services with sessionAffinity ClientIP → the affinity timeout in seconds."""
 
 
 @dataclass(frozen=True)

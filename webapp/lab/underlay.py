@@ -39,7 +39,8 @@ def unpredicted_rule(address: IPv4Address, offset: int, tunnel_ports: tuple[int,
     """The ANY_ENCAPSULATED counting rule for `address` as inner source (`offset` 62) or destination (66)."""
     ports = ",".join(str(p) for p in tunnel_ports)
     match = f"46&0xFFFF=0x800&&{offset}={_hex(address)}&&{INNER_UNICAST}"
-    return f'-A {CHAIN} -p udp -m multiport --dports {ports} -m u32 --u32 "{match}" -m comment --comment {ANY_ENCAPSULATED}'
+    return (f'-A {CHAIN} -p udp -m multiport --dports {ports} -m u32 --u32 "{match}" '
+            f"-m comment --comment {ANY_ENCAPSULATED}")
 
 
 class UnderlayCounters:
@@ -58,7 +59,8 @@ class UnderlayCounters:
         lines += [unpredicted_rule(address, offset, self.tunnel_ports)
                   for address in sorted(set(addresses)) for offset in (62, 66)]
         lines.append("COMMIT")
-        nx.run([nx.iptables_tool(self.variant, "restore"), "--noflush"], netns=self.netns, stdin="\n".join(lines) + "\n")
+        nx.run([nx.iptables_tool(self.variant, "restore"), "--noflush"], netns=self.netns,
+               stdin="\n".join(lines) + "\n")
 
     def read(self) -> dict[str, int]:
         """Packets counted per rule label since `arm`."""
