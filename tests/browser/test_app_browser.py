@@ -15,8 +15,8 @@ from webapp.loaders import list_samples, load_sample
 
 pytestmark = pytest.mark.browser
 
-GUESTBOOK = Path("/work/shared/public-manifests/kubernetes-examples__web_guestbook_all-in-one_"
-                 "guestbook-all-in-one.yaml")
+GUESTBOOK = Path(__file__).resolve().parents[2] / "samples" / "guestbook" / "guestbook-all-in-one.yaml"
+"""kubernetes/examples' guestbook, as public manifests a user uploads (copied into samples/ with its licence)."""
 SEED_TYPES = ["container-to-container", "pod-to-pod-same-node", "pod-to-pod-cross-node", "pod-to-service",
               "nodeport", "loadbalancer", "externalname", "externalips", "pod-to-external"]
 
