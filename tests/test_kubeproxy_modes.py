@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from factories import service_cluster
 from webapp.engine.kubeproxy import ipvs, userspace
@@ -169,6 +169,54 @@ def test_userspace_session_affinity_keeps_the_client_on_its_backend():
     plain = local_service(us_cluster(), "node-1", ctx(pkt("10.244.0.2:40000", f"10.244.0.1:{port}")))
     assert plain.hops[0].rule == f"default/web:http proxy port {port} (round-robin)"
     assert "sessionAffinity" not in plain.hops[0].explain
+
+
+def lb_with_source_ranges(mode: KubeProxyMode):
+    return service_cluster(mode=mode, endpoints=2, type=ServiceType.LOAD_BALANCER, node_port=30080,
+                           load_balancer_ips=(IPv4Address("198.51.100.10"),),
+                           load_balancer_source_ranges=(IPv4Network("10.244.0.0/24"),))
+
+
+def test_ipvs_source_ranges_fill_the_firewall_sets_and_chains():
+    """pkg/proxy/ipvs: KUBE-LOAD-BALANCER-FW holds the LB VIP, KUBE-LOAD-BALANCER-SOURCE-CIDR the allowed ranges;
+    filter INPUT/FORWARD → KUBE-PROXY-FIREWALL → KUBE-SOURCE-RANGES-FIREWALL returns for them and drops the rest."""
+    cluster = lb_with_source_ranges(KubeProxyMode.IPVS)
+    sets = {s.name: s for s in ipvs.node_ipsets(cluster, "node-1")}
+    assert sets["KUBE-LOAD-BALANCER-FW"].entries == {"198.51.100.10,tcp:80"}
+    assert sets["KUBE-LOAD-BALANCER-SOURCE-CIDR"].entries == {"198.51.100.10,tcp:80,10.244.0.0/24"}
+    assert sets["KUBE-LOAD-BALANCER-SOURCE-CIDR"].type == "hash:ip,port,net"
+    assert sets["KUBE-LOAD-BALANCER-SOURCE-IP"].entries == frozenset()  # node IP 192.168.0.11 is outside the range
+    with_nodes = replace(cluster, services=(replace(cluster.services[0], load_balancer_source_ranges=(
+        IPv4Network("10.244.0.0/24"), IPv4Network("192.168.0.0/24"))), *cluster.services[1:]))
+    # a node inside the ranges reaches the VIP on its own kube-ipvs0 with the VIP as source
+    assert {s.name: s for s in ipvs.node_ipsets(with_nodes, "node-1")}["KUBE-LOAD-BALANCER-SOURCE-IP"].entries == {
+        "198.51.100.10,tcp:80,198.51.100.10"}
+    rules = [line for line in ipvs.render_iptables_restore(cluster, "node-1").splitlines()
+             if "FIREWALL" in line and line.startswith("-A")]
+    assert rules == [
+        '-A KUBE-PROXY-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port for load balancer '
+        'with sourceRange" -m set --match-set KUBE-LOAD-BALANCER-FW dst,dst -j KUBE-SOURCE-RANGES-FIREWALL',
+        '-A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port + source '
+        'cidr for packet filter purpose" -m set --match-set KUBE-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN',
+        '-A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port + source IP '
+        'for packet filter purpose" -m set --match-set KUBE-LOAD-BALANCER-SOURCE-IP dst,dst,src -j RETURN',
+        "-A KUBE-SOURCE-RANGES-FIREWALL -j DROP"]
+
+
+def test_source_ranges_admit_and_drop_in_cluster_clients_alike_in_iptables_and_ipvs_mode():
+    from webapp.engine.flows import trace_flow
+
+    for mode in (KubeProxyMode.IPTABLES, KubeProxyMode.IPVS):
+        cluster = lb_with_source_ranges(mode)
+        inside = trace_flow(cluster, "pod/default/client", "198.51.100.10:80", backend="10.244.0.3")
+        assert (inside.disposition, str(inside.hops[-1].packet.dst)) == ("delivered", "10.244.0.3:80"), mode
+        outside = trace_flow(cluster, "pod/default/web-c", "198.51.100.10:80")
+        assert (outside.disposition, outside.hops[-1].action, outside.hops[-1].node) == ("dropped", Action.DROP,
+                                                                                          "node-2"), mode
+    assert outside.reason == (
+        "KUBE-SOURCE-RANGES-FIREWALL drops it: default/web admits only loadBalancerSourceRanges 10.244.0.0/24 to its "
+        "load balancer IP 198.51.100.10, and 10.244.1.3 is outside them")
+    assert outside.hops[-1].rule == "filter -A KUBE-SOURCE-RANGES-FIREWALL -j DROP"
 
 
 # --- the cloud load balancer ----------------------------------------------------------------------------------

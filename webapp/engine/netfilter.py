@@ -13,7 +13,7 @@ import zlib
 from bisect import insort
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import NamedTuple
 
 from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
@@ -450,7 +450,7 @@ def _apply(state: _State, rule: Rule, depth: int) -> bool:
         raise _Stop(Verdict.ACCEPT)
     if target in ("DROP", "REJECT"):
         verdict = Verdict.DROP if target == "DROP" else Verdict.REJECT
-        reason = _drop_reason(state.cluster, rule, verdict)
+        reason = _drop_reason(state.cluster, rule, verdict, state.packet)
         state.hops.append(_hop(state, Action.DROP if target == "DROP" else Action.REJECT, state.packet, rule,
                                reason))
         raise _Stop(verdict, reason)
@@ -537,6 +537,8 @@ def _dev_matches(dev: str | None, pattern: str) -> bool:
 
 
 def _in_set(ipset: IPSet | None, flags: str, packet: Packet) -> bool:
+    """`-m set --match-set NAME FLAGS`: the packet's fields picked by FLAGS (src/dst per dimension) form a
+    member of the set; a `net` dimension (hash:ip,port,net) holds when the address is inside the entry's CIDR."""
     if ipset is None:
         return False
     parts = []
@@ -547,7 +549,10 @@ def _in_set(ipset: IPSet | None, flags: str, packet: Packet) -> bool:
             parts.append(f"{packet.proto}:{addr.port}" if ipset.type.startswith("hash") else str(addr.port))
         else:
             parts.append(str(addr.ip))
-    return ",".join(parts) in ipset.entries
+    if kinds[-1] != "net":
+        return ",".join(parts) in ipset.entries
+    prefix, address = ",".join(parts[:-1]) + ",", IPv4Address(parts[-1])
+    return any(address in IPv4Network(entry[len(prefix):]) for entry in ipset.entries if entry.startswith(prefix))
 
 
 def _choose_endpoint(state: _State, chain: Chain, start: int, depth: int) -> None:
@@ -668,8 +673,15 @@ def _hop(state: _State, action: Action, packet: Packet, rule: Rule, explain: str
 _COMMENT_SERVICE = re.compile(r"^(?P<svc>[^/ ]+/[^: ]+)(?::(?P<port>\S+))? has no (?P<what>local )?endpoints$")
 
 
-def _drop_reason(cluster: Cluster, rule: Rule, verdict: Verdict) -> str:
-    """A sentence that names the rule and, for kube-proxy's own rejects, the service and its selector."""
+def _drop_reason(cluster: Cluster, rule: Rule, verdict: Verdict, packet: Packet) -> str:
+    """A sentence that names the rule and, for kube-proxy's own rejects, the service and its selector (or the
+    loadBalancerSourceRanges that leave the source out)."""
+    if rule.chain == "KUBE-SOURCE-RANGES-FIREWALL":
+        service = next((svc for svc in cluster.services if packet.dst.ip in svc.load_balancer_ips), None)
+        if service is not None:
+            allowed = ", ".join(str(net) for net in service.load_balancer_source_ranges)
+            return (f"{rule.chain} drops it: {service.key} admits only loadBalancerSourceRanges {allowed} to its "
+                    f"load balancer IP {packet.dst.ip}, and {packet.src.ip} is outside them")
     found = _COMMENT_SERVICE.match(rule.comment)
     if found:
         from webapp.engine.kubeproxy.chains import no_endpoints_text, no_local_endpoint_text

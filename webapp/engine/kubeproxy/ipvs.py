@@ -29,8 +29,14 @@ SET_INFO = (
     ("KUBE-EXTERNAL-IP-LOCAL", "hash:ip,port",
      "Kubernetes service external ip + port with externalTrafficPolicy=local"),
     ("KUBE-LOAD-BALANCER", "hash:ip,port", "Kubernetes service lb portal"),
+    ("KUBE-LOAD-BALANCER-FW", "hash:ip,port",
+     "Kubernetes service load balancer ip + port for load balancer with sourceRange"),
     ("KUBE-LOAD-BALANCER-LOCAL", "hash:ip,port",
      "Kubernetes service load balancer ip + port with externalTrafficPolicy=local"),
+    ("KUBE-LOAD-BALANCER-SOURCE-IP", "hash:ip,port,ip",
+     "Kubernetes service load balancer ip + port + source IP for packet filter purpose"),
+    ("KUBE-LOAD-BALANCER-SOURCE-CIDR", "hash:ip,port,net",
+     "Kubernetes service load balancer ip + port + source cidr for packet filter purpose"),
     ("KUBE-NODE-PORT-TCP", "bitmap:port", "Kubernetes nodeport TCP port for masquerade purpose"),
     ("KUBE-NODE-PORT-LOCAL-TCP", "bitmap:port", "Kubernetes nodeport TCP port with externalTrafficPolicy=local"),
     ("KUBE-NODE-PORT-UDP", "bitmap:port", "Kubernetes nodeport UDP port for masquerade purpose"),
@@ -39,6 +45,8 @@ SET_INFO = (
 
 JUMP_RULES = (
     JumpRule("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules"),
+    JumpRule("filter", "INPUT", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
+    JumpRule("filter", "FORWARD", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
     JumpRule("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals"),
     JumpRule("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals"),
     JumpRule("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules"),
@@ -122,10 +130,18 @@ def node_ipsets(cluster: Cluster, node_name: str) -> list[IPSet]:
         for eip in info.service.external_ips:
             entries["KUBE-EXTERNAL-IP-LOCAL" if info.external_local else "KUBE-EXTERNAL-IP"].add(
                 f"{eip},{proto}:{info.port.port}")
+        ranges = info.service.load_balancer_source_ranges
+        node_ip = cluster.node_by_name[node_name].internal_ip
         for lbip in info.load_balancer_ips:
-            entries["KUBE-LOAD-BALANCER"].add(f"{lbip},{proto}:{info.port.port}")
+            vip = f"{lbip},{proto}:{info.port.port}"
+            entries["KUBE-LOAD-BALANCER"].add(vip)
             if info.external_local:
-                entries["KUBE-LOAD-BALANCER-LOCAL"].add(f"{lbip},{proto}:{info.port.port}")
+                entries["KUBE-LOAD-BALANCER-LOCAL"].add(vip)
+            if ranges:  # loadBalancerSourceRanges: only these sources may reach the LB IP on the node
+                entries["KUBE-LOAD-BALANCER-FW"].add(vip)
+                entries["KUBE-LOAD-BALANCER-SOURCE-CIDR"].update(f"{vip},{net}" for net in ranges)
+                if any(node_ip in net for net in ranges):  # the node itself reaches its local VIP from the VIP
+                    entries["KUBE-LOAD-BALANCER-SOURCE-IP"].add(f"{vip},{lbip}")
         if info.node_port and proto in ("tcp", "udp"):
             entries[f"KUBE-NODE-PORT-{proto.upper()}"].add(str(info.node_port))
             if info.external_local:
@@ -166,12 +182,17 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
             f"-A KUBE-NODE-PORT -p {proto} {match(f'KUBE-NODE-PORT-{up}', 'dst')} -j KUBE-MARK-MASQ",
         ]
     filt = [
+        f"-A KUBE-PROXY-FIREWALL {match('KUBE-LOAD-BALANCER-FW', 'dst,dst')} -j KUBE-SOURCE-RANGES-FIREWALL",
+        f"-A KUBE-SOURCE-RANGES-FIREWALL {match('KUBE-LOAD-BALANCER-SOURCE-CIDR', 'dst,dst,src')} -j RETURN",
+        f"-A KUBE-SOURCE-RANGES-FIREWALL {match('KUBE-LOAD-BALANCER-SOURCE-IP', 'dst,dst,src')} -j RETURN",
+        "-A KUBE-SOURCE-RANGES-FIREWALL -j DROP",
         "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
         f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MARK}/{MARK} -j ACCEPT',
         '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack '
         "--ctstate RELATED,ESTABLISHED -j ACCEPT",
     ]
-    return "\n".join(["*filter", ":KUBE-FORWARD - [0:0]", *filt, "COMMIT",
+    filter_chains = ("KUBE-FORWARD", "KUBE-PROXY-FIREWALL", "KUBE-SOURCE-RANGES-FIREWALL")
+    return "\n".join(["*filter", *(f":{c} - [0:0]" for c in filter_chains), *filt, "COMMIT",
                       "*nat", *(f":{c} - [0:0]" for c in nat_chains), *nat, "COMMIT"]) + "\n"
 
 
