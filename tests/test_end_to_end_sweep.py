@@ -17,10 +17,10 @@ I5  delivered: reply[0] is app/send in the last hop's namespace with the last ho
     reply[-1] is app/deliver back in the namespace of the request's last app/send hop (the connection's
     opener — after a DNS exchange, the real connection) with exactly that hop's packet reversed (conntrack
     restores every address).
-I6  pod-to-pod (same / cross node), container-to-container and node-to-pod: no address translation in either
+I6  pod-to-pod (same / cross node), container-to-container and node-to-pod: an empty NAT list in either
     direction, and the destination sees exactly the addresses that were sent (the seed's three no-NAT
-    principles). The one port change allowed is a port-only NAT step of a `--random-fully` rule (flannel
-    masquerades node → remote pod under host-gw to the node's own address); otherwise the packet is unchanged.
+    principles). The one change allowed is a source-port rewrite by a `--random-fully` rule, listed in
+    `port_rewrites` (flannel masquerades node → remote pod under host-gw to the node's own address).
 I7  every outer header: UDP, VNI = network.vxlanVNI, dst port 8472 for flannel-vxlan / 4789 for ovs-vxlan,
     src port in Linux's local port range 32768–60999, src and dst the InternalIPs of two different nodes;
     none at all under flannel-host-gw. A cross-node pod-to-pod trace under a VXLAN overlay carries the
@@ -395,11 +395,13 @@ def violations(cluster: Cluster, kind: FlowType, src: str, dst: str, trace: Trac
             out.append(f"I4 {trace.disposition} trace ends with {last.kind}/{last.action}")
     # I6
     if kind in NO_NAT_TYPES:
-        changes = (*trace.nat, *trace.reply_nat)
-        if any(not c.port_only or "--random-fully" not in c.rule for c in changes):
-            out.append(f"I6 NAT in a no-NAT flow: {[c.to_dict() for c in changes]}")
-        sent = replace(first.packet, src=replace(first.packet.src, port=last.packet.src.port)) if trace.nat else \
-            first.packet
+        if trace.nat or trace.reply_nat:
+            out.append(f"I6 NAT in a no-NAT flow: {[c.to_dict() for c in (*trace.nat, *trace.reply_nat)]}")
+        if any("--random-fully" not in c.rule for c in trace.port_rewrites):
+            out.append(f"I6 a port rewritten by a rule without --random-fully: {trace.port_rewrites}")
+        sent = first.packet
+        if any(not c.reply for c in trace.port_rewrites):
+            sent = replace(sent, src=replace(sent.src, port=last.packet.src.port))
         if delivered and last.packet != sent:
             out.append(f"I6 sent {first.packet}, delivered {last.packet}")
     # I7: the tunnel's direction for cross-node pod-to-pod

@@ -237,8 +237,14 @@ def test_node_to_pod_over_host_gw_keeps_the_node_address():
     assert [h.rule for h in masq] == [
         'nat -A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" '
         '-j MASQUERADE --random-fully']
-    assert [str(c) for c in trace.nat] == ["src 192.168.0.11:51026 → 192.168.0.11:61578 (port only)"]
-    assert trace.no_nat and trace.address_nat == ()
+    assert trace.nat == () and trace.no_nat  # the addresses stay: the seed's second principle holds
+    assert [(str(c), c.hop, c.reply) for c in trace.port_rewrites] == [
+        ("src 192.168.0.11:51026 → 192.168.0.11:61578", 2, False), ("dst 192.168.0.11:61578 → 192.168.0.11:51026",
+                                                                   9, True)]
+    assert (trace.hops[2].action, trace.reply[9].action) == (Action.MASQUERADE, Action.UNSNAT)
+    assert str(trace).splitlines()[len(trace.hops) + 2:len(trace.hops) + 4] == [
+        "  NAT: none (pod addresses seen end to end)",
+        "  ports: src 192.168.0.11:51026 → 192.168.0.11:61578 (the address is kept)"]
     assert trace.notes == ("No NAT between a node and a pod (the seed's second principle).",)
     assert str(trace.reply[-1].packet) == "tcp 10.244.1.2:80 → 192.168.0.11:51026"
 

@@ -219,6 +219,36 @@ def test_load_balancer_source_ranges():
         "-d 198.51.100.10 --dport 80 -j DROP"]
 
 
+def test_source_ranges_that_hold_the_node_admit_the_lb_ip_as_source():
+    """proxier.go: when a range contains the node IP, a request from the node to a VIP routed locally loops back
+    with the VIP as source; `-s <LB IP> -j KUBE-EXT-…` lets it through."""
+    ranges = (IPv4Network("203.0.113.0/24"), IPv4Network("192.168.0.0/24"))
+    text = render_iptables_restore(lb(load_balancer_source_ranges=ranges), "node-1")
+    head = f'-A {FW} -m comment --comment "default/web:http loadbalancer IP"'
+    assert chain(text, "nat", FW) == [
+        f"{head} -s 203.0.113.0/24 -j {EXT}", f"{head} -s 192.168.0.0/24 -j {EXT}",
+        f"{head} -s 198.51.100.10 -j {EXT}",
+        f'-A {FW} -m comment --comment "other traffic to default/web:http will be dropped by KUBE-PROXY-FIREWALL"',
+    ]
+
+
+def test_both_traffic_policies_local_keep_the_cluster_chain_the_short_circuit_needs():
+    """UsesClusterEndpoints is `!InternalPolicyLocal() || ExternallyAccessible()`: under internal and external
+    policy Local, KUBE-EXT's pod short-circuit still jumps to KUBE-SVC, so KUBE-SVC and every KUBE-SEP exist —
+    the real iptables-restore refuses a jump to a chain that is not there."""
+    cluster = lb(external_traffic_policy=TrafficPolicy.LOCAL, internal_traffic_policy=TrafficPolicy.LOCAL)
+    text = render_iptables_restore(cluster, "node-1")
+    assert chain(text, "nat", EXT)[0] == LOCAL_SHORT_CIRCUIT[0]
+    assert {SVC, SVL, SEP_A, SEP_B, SEP_C} <= set(declared(text, "nat"))
+    assert [line.rsplit(" ", 1)[1] for line in chain(text, "nat", SVC)] == [SEP_A, SEP_B, SEP_C]
+    assert chain(text, "nat", SVL) == [  # the internal chain: off-cluster sources masqueraded, then node-1's endpoint
+        f'-A {SVL} -m comment --comment "default/web:http cluster IP" -m tcp -p tcp -d 10.96.0.20 --dport 80 '
+        "! -s 10.244.0.0/16 -j KUBE-MARK-MASQ",
+        f'-A {SVL} -m comment --comment "default/web:http -> 10.244.0.3:80" -j {SEP_A}']
+    saved = kernel_round_trip(text, base_chains_restore())
+    assert f"-A {EXT} -s 10.244.0.0/16 -m comment" in saved
+
+
 def test_external_ips():
     text = render_iptables_restore(service_cluster(external_ips=(IPv4Address("192.168.0.100"),)), "node-1")
     assert chain(text, "nat", "KUBE-SERVICES")[1] == (
@@ -344,6 +374,23 @@ def test_real_iptables_restore_accepts_the_userspace_portals():
             f"--dport 80 -j REDIRECT --to-ports {port}") in saved
 
 
+def test_endpoints_are_ordered_as_strings_like_kube_proxy():
+    """endpointslicecache.go byEndpoint: `e[i].String() < e[j].String()`, so 10.244.0.10:80 precedes 10.244.0.9:80
+    and takes the first KUBE-SVC rule with probability 0.5."""
+    from webapp.model import Endpoint
+
+    base = service_cluster(endpoints=1)
+    two = tuple(Endpoint("default/web", "http", IPv4Address(ip), 80, node="node-1")
+                for ip in ("10.244.0.9", "10.244.0.10"))
+    text = render_iptables_restore(replace(base, endpoints=two), "node-1")
+    sep = {ip: f"KUBE-SEP-{port_proto_hash('default/web:http', 'tcp', f'{ip}:80')}"
+           for ip in ("10.244.0.9", "10.244.0.10")}
+    assert chain(text, "nat", SVC)[1:] == [
+        f'-A {SVC} -m comment --comment "default/web:http -> 10.244.0.10:80" -m statistic --mode random '
+        f"--probability 0.5000000000 -j {sep['10.244.0.10']}",
+        f'-A {SVC} -m comment --comment "default/web:http -> 10.244.0.9:80" -j {sep["10.244.0.9"]}']
+
+
 def test_large_cluster_mode_leaves_endpoint_comments_out():
     """Above 1,000 endpoints kube-proxy drops the per-endpoint comments (largeClusterEndpointsThreshold)."""
     from webapp.model import Endpoint
@@ -357,8 +404,10 @@ def test_large_cluster_mode_leaves_endpoint_comments_out():
         f"-A {sep} -s 10.244.0.3 -j KUBE-MARK-MASQ",
         f"-A {sep} -m tcp -p tcp -j DNAT --to-destination 10.244.0.3:80",
     ]
+    # kube-proxy orders endpoints by the string IP:port: of 10.244.0.3 … 10.244.3.235, 10.244.0.100:80 is first
+    first = f"KUBE-SEP-{port_proto_hash('default/web:http', 'tcp', '10.244.0.100:80')}"
     assert chain(text, "nat", SVC)[1] == (f"-A {SVC} -m statistic --mode random --probability 0.0009990010 "
-                                          f"-j {sep}")
+                                          f"-j {first}")
     # the service-level rules keep theirs
     assert chain(text, "nat", "KUBE-SERVICES")[0].startswith(
         '-A KUBE-SERVICES -m comment --comment "default/web:http cluster IP" ')

@@ -104,14 +104,14 @@ def render_trace(trace: Mapping[str, Any]) -> tuple[list, list, list]:
 
 def nat_badge(trace: Mapping[str, Any]) -> tuple[str, str, str]:
     """(badge text, css class, full list for the tooltip) for the seed's no-NAT principles: the request's own
-    changes of an address (a port-only rewrite keeps the addresses; it is listed in the tooltip)."""
+    address changes; a port-only rewrite keeps the addresses and is only listed in the tooltip."""
     changes = [c for c in trace.get("nat") or [] if not c.get("reply")]
-    summary = "; ".join(f"{c['field']} {c['before']} → {c['after']}" + (" (port only)" if c.get("port_only") else "")
-                        for c in changes)
-    count = sum(1 for c in changes if not c.get("port_only"))
-    if not count:
+    ports = [c for c in trace.get("port_rewrites") or [] if not c.get("reply")]
+    summary = "; ".join([f"{c['field']} {c['before']} → {c['after']}" for c in changes]
+                        + [f"{c['field']} {c['before']} → {c['after']} (port only)" for c in ports])
+    if not changes:
         return text("badge.no_nat"), "badge ok", summary
-    return text("badge.nat", count=count), "badge nat", summary
+    return text("badge.nat", count=len(changes)), "badge nat", summary
 
 
 def verdict(trace: Mapping[str, Any]) -> tuple[str, str]:

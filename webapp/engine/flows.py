@@ -424,7 +424,7 @@ def _finish(flow: Flow, flow_type: FlowType, walker: Walker, result: WalkResult,
     if result.disposition == Disposition.DELIVERED:
         reply, problem = walker.reply_to(result)
     trace = Trace(flow, result.disposition, prelude + result.hops, reply, result.reason)
-    with_nat = not trace.no_nat and flow_type in NOTES_WITH_NAT
+    with_nat = bool(trace.nat) and flow_type in NOTES_WITH_NAT
     notes = [NOTES_WITH_NAT[flow_type] if with_nat else NOTES[flow_type]] if flow_type in NOTES else []
     if problem:
         notes.append(f"The reply does not come back as sent: {problem}.")

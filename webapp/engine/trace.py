@@ -189,11 +189,11 @@ class NatChange:
         return self.before.rpartition(":")[0] == self.after.rpartition(":")[0]
 
     def __str__(self) -> str:
-        return f"{self.field} {self.before} → {self.after}" + (" (port only)" if self.port_only else "")
+        return f"{self.field} {self.before} → {self.after}"
 
     def to_dict(self) -> dict[str, object]:
         return {"hop": self.hop, "field": self.field, "before": self.before, "after": self.after,
-                "rule": self.rule or None, "reply": self.reply, "port_only": self.port_only}
+                "rule": self.rule or None, "reply": self.reply}
 
 
 def connection_start(hops: tuple[Hop, ...]) -> int:
@@ -249,23 +249,25 @@ class Trace:
 
     @property
     def nat(self) -> tuple[NatChange, ...]:
-        """Where the request's addresses changed (empty for pod-to-pod: the seed's no-NAT principles)."""
-        return nat_changes(self.hops)
+        """Where the request's addresses changed — empty for pod-to-pod and node-to-pod: the seed's no-NAT
+        principles. A port-only rewrite keeps the addresses and is listed in `port_rewrites` instead."""
+        return tuple(change for change in nat_changes(self.hops) if not change.port_only)
 
     @property
     def reply_nat(self) -> tuple[NatChange, ...]:
-        return nat_changes(self.reply, reply=True)
+        return tuple(change for change in nat_changes(self.reply, reply=True) if not change.port_only)
 
     @property
-    def address_nat(self) -> tuple[NatChange, ...]:
-        """The request's changes of an IP address (port-only rewrites left out)."""
-        return tuple(change for change in self.nat if not change.port_only)
+    def port_rewrites(self) -> tuple[NatChange, ...]:
+        """Request and reply changes of a port alone (MASQUERADE --random-fully to the address the packet
+        already had: flannel's rule for node → remote pod under host-gw)."""
+        return tuple(change for change in (*nat_changes(self.hops), *nat_changes(self.reply, reply=True))
+                     if change.port_only)
 
     @property
     def no_nat(self) -> bool:
-        """True when the destination saw the IP addresses the source sent (the seed's principles are about
-        addresses: a port-only rewrite keeps them)."""
-        return not self.address_nat
+        """True when the destination saw the addresses the source sent (the seed's principles hold)."""
+        return not self.nat
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -276,6 +278,7 @@ class Trace:
             "hops": [h.to_dict() for h in self.hops],
             "reply": [h.to_dict() for h in self.reply],
             "nat": [c.to_dict() for c in (*self.nat, *self.reply_nat)],
+            "port_rewrites": [c.to_dict() for c in self.port_rewrites],
             "notes": list(self.notes),
         }
 
@@ -289,6 +292,9 @@ class Trace:
         nat = self.nat
         lines.append("  NAT: none (pod addresses seen end to end)" if not nat else
                      "  NAT: " + "; ".join(str(c) for c in nat))
+        rewrites = [c for c in self.port_rewrites if not c.reply]
+        if rewrites:
+            lines.append("  ports: " + "; ".join(str(c) for c in rewrites) + " (the address is kept)")
         lines += [f"  note: {note}" for note in self.notes]
         if self.reply:
             lines.append("  reply:")

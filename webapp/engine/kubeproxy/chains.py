@@ -125,7 +125,9 @@ class ServicePortInfo:
 
     @property
     def uses_cluster_endpoints(self) -> bool:
-        return not self.internal_local or (self.externally_accessible and not self.external_local)
+        """proxy.BaseServicePortInfo.UsesClusterEndpoints: internal policy Cluster, or externally accessible at
+        all (even under externalTrafficPolicy Local, KUBE-EXT's short-circuit rules jump to KUBE-SVC)."""
+        return not self.internal_local or self.externally_accessible
 
     @property
     def uses_local_endpoints(self) -> bool:
@@ -168,7 +170,9 @@ def service_ports(cluster: Cluster, node_name: str) -> list[ServicePortInfo]:
 
 
 def _proxied(cluster: Cluster) -> list[tuple[Service, ServicePort, tuple[Endpoint, ...]]]:
-    """The node-independent part: each proxied service port with its ready endpoints (by IP, then port)."""
+    """The node-independent part: each proxied service port with its ready endpoints, sorted as kube-proxy sorts
+    them (endpointslicecache.go `byEndpoint`: by the string `IP:port`, so 10.244.0.10:80 comes before
+    10.244.0.9:80)."""
     from webapp.engine.datapath import cluster_cached
 
     def build() -> list[tuple[Service, ServicePort, tuple[Endpoint, ...]]]:
@@ -178,7 +182,7 @@ def _proxied(cluster: Cluster) -> list[tuple[Service, ServicePort, tuple[Endpoin
                 continue
             for port in service.ports:
                 endpoints = tuple(sorted((ep for ep in cluster.endpoints_for(service, port) if ep.ready),
-                                         key=lambda ep: (ep.ip, ep.port)))
+                                         key=endpoint_address))
                 out.append((service, port, endpoints))
         return out
 

@@ -9,6 +9,7 @@ re-render it (`/32` appended, `-p` first, `--set-xmark`), see /work/shared/refer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 
 from webapp.engine.kubeproxy.chains import (
     MASQUERADE_MARK, ServicePortInfo, endpoint_address, probability, service_ports,
@@ -112,8 +113,9 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
     w.filter_rules.append(
         '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
         "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
+    node_ip = cluster.node_by_name[node_name].internal_ip
     for info in infos:
-        _write_service_port(w, info, cluster_cidr, large)
+        _write_service_port(w, info, cluster_cidr, large, node_ip)
     w.nat_rules.append(
         '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in '
         'this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
@@ -126,7 +128,8 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
     return w.text()
 
 
-def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, large: bool) -> None:
+def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, large: bool,
+                        node_ip: IPv4Address) -> None:
     """One service port's rules, in `syncProxyRules` order."""
     name, proto, svc = info.name, info.protocol, info.service
     match = f"-m {proto} -p {proto}"
@@ -219,6 +222,9 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
         head = f'-A {fw} -m comment --comment "{name} loadbalancer IP"'
         for cidr in svc.load_balancer_source_ranges:
             w.nat_rules.append(f"{head} -s {cidr} -j {info.ext_chain}")
+        # A node inside the ranges reaches a VIP-like LB IP routed locally with the VIP itself as source.
+        if any(node_ip in cidr for cidr in svc.load_balancer_source_ranges):
+            w.nat_rules += [f"{head} -s {lbip} -j {info.ext_chain}" for lbip in info.load_balancer_ips]
         w.nat_rules.append(
             f'-A {fw} -m comment --comment "other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"')
     # KUBE-SVC (Cluster policy) and KUBE-SVL (Local policy).
