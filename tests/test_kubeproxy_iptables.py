@@ -122,7 +122,10 @@ def test_fixed_chains():
     assert chain(text, "nat", "KUBE-POSTROUTING") == [
         "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
         "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE',
+        # --random-fully: kube-proxy appends it when iptables supports it (every node today; see
+        # /work/shared/reference/real-node-iptables-save.md)
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
+        "--random-fully",
     ]
     assert chain(text, "nat", "KUBE-MARK-MASQ") == ["-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000"]
     assert chain(text, "filter", "KUBE-FORWARD") == [

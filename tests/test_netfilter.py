@@ -64,10 +64,12 @@ def test_hairpin_is_marked_and_masqueraded_to_the_bridge_address():
     assert pre.hops[1].rule == f"nat -A {SEP_A} -m comment --comment default/web:http -s 10.244.0.3 -j KUBE-MARK-MASQ"
     assert pre.mark == 0x4000
     post = run(cluster, "node-1", Hook.POSTROUTING, pre.packet, in_dev="cni0", out_dev="cni0", mark=pre.mark)
-    assert post.packet == pkt("10.244.0.1:40000", "10.244.0.3:80")
+    # the bridge's address, and a source port drawn anew (--random-fully)
+    assert post.packet == pkt("10.244.0.1:39133", "10.244.0.3:80")
     assert [(h.action, h.rule) for h in post.hops] == [(
         Action.MASQUERADE,
-        'nat -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE')]
+        'nat -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
+        "--random-fully")]
     assert post.mark == 0  # KUBE-POSTROUTING clears the bit (--xor-mark) before masquerading
 
 
@@ -89,7 +91,7 @@ def test_node_to_cluster_ip_from_outside_the_cluster_cidr_is_masqueraded():
         f'nat -A {SVC} -m comment --comment "default/web:http cluster IP" -m tcp -p tcp -d 10.96.0.20 --dport 80 '
         "! -s 10.244.0.0/16 -j KUBE-MARK-MASQ")
     post = run(cluster, "node-1", Hook.POSTROUTING, out.packet, out_dev="flannel.1", mark=out.mark)
-    assert post.packet.src == addr("10.244.0.0:40000")  # flannel.1's /32 address
+    assert post.packet.src == addr("10.244.0.0:8098")  # flannel.1's /32 address, a port drawn by --random-fully
 
 
 def test_nodeport_cluster_policy_masquerades_external_clients():
@@ -102,7 +104,7 @@ def test_nodeport_cluster_policy_masquerades_external_clients():
     fwd = run(cluster, "node-1", Hook.FORWARD, pre.packet, in_dev="eth0", out_dev="flannel.1", mark=pre.mark)
     assert fwd.verdict == Verdict.ACCEPT
     post = run(cluster, "node-1", Hook.POSTROUTING, pre.packet, in_dev="eth0", out_dev="flannel.1", mark=pre.mark)
-    assert post.packet == pkt("10.244.0.0:50000", "10.244.1.2:80")
+    assert post.packet == pkt("10.244.0.0:45524", "10.244.1.2:80")
 
 
 def test_nodeport_local_policy_preserves_source_and_uses_only_local_endpoints():

@@ -145,7 +145,7 @@ def test_node_to_cluster_ip_is_masqueraded_to_flannel1_after_the_dnat():
                        backend="10.244.1.5")
     port = client_port("node/node-1", "svc/kube-system/kube-dns:dns", "udp")
     assert [(c.field, c.before, c.after) for c in trace.nat] == [
-        ("dst", "10.96.0.10:53", "10.244.1.5:53"), ("src", f"192.168.0.11:{port}", f"10.244.0.0:{port}")]
+        ("dst", "10.96.0.10:53", "10.244.1.5:53"), ("src", f"192.168.0.11:{port}", "10.244.0.0:27353")]
     mark = next(h for h in trace.hops if h.action == Action.MARK)
     assert mark.rule == ('nat -A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns cluster IP" '
                          '-m udp -p udp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ')
@@ -164,7 +164,7 @@ def test_nodeport_from_outside_with_cluster_policy_is_masqueraded():
         ("10.244.0.2:80", 1 / 3), ("10.244.1.2:80", 1 / 3), ("10.244.2.2:80", 1 / 3)]  # backend-3 is not ready
     masq = next(h for h in trace.hops if h.action == Action.MASQUERADE)
     assert (masq.node, masq.rule) == ("node-3", 'nat -A KUBE-POSTROUTING -m comment --comment "kubernetes service '
-                                                "traffic requiring SNAT\" -j MASQUERADE")
+                                                "traffic requiring SNAT\" -j MASQUERADE --random-fully")
     # MASQUERADE takes the address of the device the packet leaves by: flannel.1 (10.244.2.0/32) on node-3
     assert delivered_src(trace) == "10.244.2.0"
     port = client_port("203.0.113.10", "node/node-3:30080")

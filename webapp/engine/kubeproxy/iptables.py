@@ -106,7 +106,8 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
     w.nat_rules += [
         f"-A KUBE-POSTROUTING -m mark ! --mark {MARK}/{MARK} -j RETURN",
         f"-A KUBE-POSTROUTING -j MARK --xor-mark {MARK}",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE',
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
+        "--random-fully",
         f"-A KUBE-MARK-MASQ -j MARK --or-mark {MARK}",
     ]
     w.filter_chains.append(":KUBE-FIREWALL - [0:0]")

@@ -162,7 +162,8 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
         f"-A KUBE-POSTROUTING {match('KUBE-LOOP-BACK', 'dst,dst,src')} -j MASQUERADE",
         f"-A KUBE-POSTROUTING -m mark ! --mark {MARK}/{MARK} -j RETURN",
         f"-A KUBE-POSTROUTING -j MARK --xor-mark {MARK}",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE',
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
+        "--random-fully",
         f"-A KUBE-MARK-MASQ -j MARK --or-mark {MARK}",
         f"-A KUBE-SERVICES {match('KUBE-LOAD-BALANCER', 'dst,dst')} -j KUBE-LOAD-BALANCER",
         f"-A KUBE-SERVICES ! -s {cidr} {match('KUBE-CLUSTER-IP', 'dst,dst')} -j KUBE-MARK-MASQ",
