@@ -307,3 +307,15 @@ def test_externalname_from_a_kube_dns_endpoint_replays_the_connection_not_the_dn
     query = exp.dns_query
     assert (query.proto, str(query.dst), str(query.backend), query.saw.ip) == (
         "udp", "10.96.0.10:53", "10.244.1.4:53", A("10.244.1.1"))
+
+
+def test_an_ipvs_hop_is_unverifiable_for_the_reason_that_holds_on_this_machine(monkeypatch, tmp_path):
+    from webapp.lab import expect
+
+    monkeypatch.setattr(expect, "IPVS_PROC", tmp_path / "absent")
+    assert expect.ipvs_unverifiable() == "IPVS is not built into this kernel"
+    present = tmp_path / "ip_vs"
+    present.write_text("IP Virtual Server version 1.2.1 (size=4096)\n")
+    monkeypatch.setattr(expect, "IPVS_PROC", present)
+    assert expect.ipvs_unverifiable() == (
+        "the lab does not program IPVS virtual servers (ipvsadm): only iptables and the CNI are built")

@@ -6,16 +6,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
+from pathlib import Path
 
 from webapp.engine.trace import Action, Disposition, Hop, HopKind, SocketAddress, Trace
 from webapp.lab.plan import LabNames
 
 GATEWAY_DEVICE = "gateway"
 """The engine's name for the node network's router (webapp.engine.walk: the `underlay gateway` hops)."""
-UNVERIFIABLE_KINDS = {
-    HopKind.IPVS: "IPVS is not built into this kernel",
-}
-"""Hop kinds the lab cannot build. (kube-proxy's userspace proxy it runs itself: webapp/lab/listener.py.)"""
+IPVS_PROC = Path("/proc/net/ip_vs")
+"""Present when the running kernel has IPVS (the ip_vs module loaded or built in)."""
+
+
+def ipvs_unverifiable() -> str:
+    """Why the lab cannot check an IPVS hop on this machine."""
+    if not IPVS_PROC.exists():
+        return "IPVS is not built into this kernel"
+    return "the lab does not program IPVS virtual servers (ipvsadm): only iptables and the CNI are built"
+
+
+UNVERIFIABLE_KINDS = {HopKind.IPVS: ipvs_unverifiable()}
+"""Hop kinds the lab cannot build, and why. (kube-proxy's userspace proxy it runs itself: webapp/lab/listener.py.)"""
 DNS_CAVEAT = ("the DNS answer (the CNAME) is the engine's: the lab's kube-dns pods answer with who they are, "
               "not with DNS; the query to kube-dns and the connection to the resolved address are verified")
 

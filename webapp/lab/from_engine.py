@@ -21,6 +21,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Iterable
 
 from webapp.engine import datapath as dp
+from webapp.lab.expect import ipvs_unverifiable
 from webapp.lab.plan import LabDevice, LabFdb, LabListener, LabNames, LabNeighbour, LabNetns, LabPlan, LabRoute, \
     VxlanParams, digest_text
 from webapp.model import Cluster, KubeProxyMode, Overlay, Protocol, SessionAffinity
@@ -216,7 +217,7 @@ def plan_for_cluster(cluster: Cluster, lab_id: str, *, outside: Iterable[IPv4Add
                      f"ports are emulated by one Linux VXLAN device {dp.OVS_BRIDGE} (VNI {settings.vxlan_vni}, UDP "
                      f"{dp.OVS_VXLAN_PORT}) on the pod bridge, with an FDB entry per remote pod.")
     if settings.kube_proxy_mode == KubeProxyMode.IPVS:
-        notes.append("IPVS is not built into this kernel: service flows are not verifiable here.")
+        notes.append(f"{ipvs_unverifiable()}: service flows are not verifiable here.")
     if settings.kube_proxy_mode == KubeProxyMode.USERSPACE:
         notes.append("kube-proxy userspace mode: each node runs the lab's own round-robin proxy (webapp/lab/"
                      "listener.py) on the proxy ports of the engine's rules, in place of kube-proxy's.")
