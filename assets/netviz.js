@@ -124,6 +124,17 @@
     }, [h, e, k]);
   }
 
+  /* No trace: no packet, no envelope, no highlight frame (a stale one would sit on whatever is drawn there now). */
+  function clearMarker() {
+    var gd = graphDiv();
+    if (!gd || !window.Plotly) { return; }
+    var h = traceIndex(gd, "highlight"), e = traceIndex(gd, "envelope"), k = traceIndex(gd, "packet");
+    if (h < 0 || e < 0 || k < 0) { return; }
+    clearShift(gd);
+    window.Plotly.restyle(gd, { x: [[null], [null], [null]], y: [[null], [null], [null]], text: [[""], [""], [" "]] },
+                          [h, e, k]);
+  }
+
   function shift(from, to, s) {
     var gd = graphDiv();
     if (!gd || !gd._fullLayout || !from || !to) { return; }
@@ -282,13 +293,56 @@
     button.blur();
   });
 
+  /* dcc.Upload(max_size) drops a file over the server's limit without a word: say which file, its size, the limit
+   * and how to raise it (the templates and the limit come from the page, see layout.py). The cluster stays. */
+  function formatMb(bytes) {
+    var mb = bytes / 1e6;
+    return mb > 0 && mb < 0.01 ? String(Number(mb.toPrecision(3))) : mb.toFixed(2).replace(/\.?0+$/, "");
+  }
+
+  function checkUploadSizes(files, zone) {
+    var limits = zone ? zone.closest("[data-max-bytes]") : null;
+    if (!limits || !files) { return; }
+    var max = Number(limits.getAttribute("data-max-bytes"));
+    var messages = [];
+    Array.prototype.forEach.call(files, function (file) {
+      if (max > 0 && file.size > max) {
+        messages.push(limits.getAttribute("data-too-big").replace("{file}", file.name)
+          .replace("{size}", formatMb(file.size)).replace("{limit}", limits.getAttribute("data-limit-mb")));
+      }
+    });
+    if (!messages.length || !window.dash_clientside || !window.dash_clientside.set_props) { return; }
+    var items = messages.map(function (m) {
+      return { type: "Li", namespace: "dash_html_components", props: { children: m, className: "problem error" } };
+    });
+    window.dash_clientside.set_props("upload-status", { children: [
+      { type: "Ul", namespace: "dash_html_components", props: { children: items, className: "problems too-big" } },
+      { type: "Div", namespace: "dash_html_components",
+        props: { children: limits.getAttribute("data-kept"), className: "kept" } }
+    ] });
+  }
+
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    if (t && t.type === "file" && t.closest && t.closest("#upload")) { checkUploadSizes(t.files, t); }
+  }, true);
+  document.addEventListener("drop", function (ev) {
+    var zone = ev.target && ev.target.closest ? ev.target.closest("#upload") : null;
+    if (zone && ev.dataTransfer) { checkUploadSizes(ev.dataTransfer.files, zone); }
+  }, true);
+
   var ns = (window.dash_clientside = window.dash_clientside || {});
   ns.netviz = {
     /* A new trace (or none): rebuild the frames and show the first (or the URL's) hop once the graph is drawn. */
     load: function (pb, initialStep) {
       pause();
       player.frames = pb ? buildFrames(pb) : [];
-      if (!pb) { return window.dash_clientside.no_update; }
+      if (!pb) {
+        player.index = 0;
+        clearMarker();
+        markCurrent("");
+        return window.dash_clientside.no_update;
+      }
       var start = 0;
       if (!player.initialUsed && typeof initialStep === "number") { start = initialStep; }
       player.initialUsed = true;

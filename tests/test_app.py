@@ -178,7 +178,8 @@ def test_decode_upload_limits_and_errors():
     payload = "data:application/x-yaml;base64," + base64.b64encode(b"x" * 2000).decode()
     assert state.decode_upload(payload, "a.yaml", 10_000) == (b"x" * 2000, None)
     assert state.decode_upload(payload, "a.yaml", 1_000) == (
-        None, "a.yaml: 0.0 MB is over the upload limit of 0 MB (serve --max-upload-mb)")
+        None, "a.yaml is 0.002 MB, over this server's upload limit of 0.001 MB. To load it, restart the server with a "
+              "larger limit: k8s-netviz serve --max-upload-mb N")
     assert state.decode_upload("data:;base64,@@@", "b.yaml", 1000) == (None, "b.yaml: the upload could not be decoded")
 
 

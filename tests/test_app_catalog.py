@@ -7,8 +7,9 @@ from webapp.engine.flows import FlowType
 
 
 def test_fields_are_filled_in():
-    assert text("upload.too_big", file="big.yaml", size_mb=61.25, limit_mb=50) == (
-        "big.yaml: 61.2 MB is over the upload limit of 50 MB (serve --max-upload-mb)")
+    assert text("upload.too_big", file="big.yaml", size="61.25", limit="50") == (
+        "big.yaml is 61.25 MB, over this server's upload limit of 50 MB. To load it, restart the server with a larger "
+        "limit: k8s-netviz serve --max-upload-mb N")
     assert text("verdict.dropped", reason="no endpoints") == "Dropped: no endpoints"
 
 

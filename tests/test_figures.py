@@ -1,6 +1,7 @@
 """The diagram and the player's hop points: devices drawn with the datapath's names, every hop of a real trace
 landing on the device it names, overview of big clusters, namespace filter, focus."""
 
+import dataclasses
 import json
 
 import plotly.graph_objects as go
@@ -11,7 +12,8 @@ from webapp.engine.datapath import veth_name
 from webapp.engine.flows import candidate_flows, trace_flow
 from webapp.figures import DiagramView, build_diagram, hop_points, playback, position_key
 from webapp.figures.player import hop_point
-from webapp.figures.diagram import _short_pod_name
+from webapp.figures.diagram import (EXT_W, LABEL, POD_W, P_POD, P_SVC, SVC_TEXT, SVC_W, _address, _fit,
+                                    _fit_pod_name, _short_pod_name, _text_width)
 from webapp.figures.devices import HOST_NETNS, netns_key, node_devices
 from webapp.loaders import load_sample
 from webapp.model import Overlay
@@ -22,8 +24,11 @@ def seed():
     return load_sample("seed-article")
 
 
-def texts(figure: dict) -> list[str]:
-    return [t for trace in figure["data"] if trace.get("mode") == "text" for t in trace["text"]]
+def texts(figure: dict, present: bool = False) -> list[str]:
+    """The labels seen outside presentation mode (`present`: the ones seen in it), see assets/netviz.css."""
+    hidden = "nvn" if present else "nvp"
+    return [t for trace in figure["data"] if trace.get("mode") == "text" and not trace.get("uid", "").startswith(hidden)
+            for t in trace["text"]]
 
 
 def targets(figure: dict) -> list[str]:
@@ -210,3 +215,74 @@ def test_long_pod_names_are_cut_so_neighbours_never_touch_and_replicas_stay_apar
     # Only a ReplicaSet hash (has a digit) gives way; a StatefulSet's name part is kept as far as it fits.
     assert _short_pod_name("statefulset-name-0") == "statefulset-n…-0"
     assert _short_pod_name("web-1") == "web-1"
+
+
+def test_presentation_labels_are_fewer_larger_and_marked_for_the_stylesheet(seed):
+    """assets/netviz.css hides uid `nvp…` traces outside presentation mode and `nvn…` ones in it; the packet's
+    points are the same in both (one geometry)."""
+    figure = build_diagram(seed).figure
+    labels = [t for t in figure["data"] if t.get("mode") == "text"]
+    present = [t for t in labels if t["name"] == "present labels"]
+    assert present == labels[-len(present):] and all(t["uid"].startswith("nvp") for t in present)
+    assert all(t.get("uid", "nvn").startswith("nvn") for t in labels[:-len(present)])
+    shown = texts(figure, present=True)
+    assert [t for t in shown if "api" in t and "lb" not in t] == [
+        "<b>api-1</b>", "<b>api-2</b>", "▣ api +1", "▣ api +1"]
+    assert shown[shown.index("<b>api-1</b>") + 1] == "10.244.1.3"
+    assert not [t for t in shown if t.startswith(("veth", "▢", "lo", "routes", "iptables:"))]
+    assert "▣ api +1" not in texts(figure) and "▢ pause" in texts(figure)
+    size = [t["textfont"]["size"] for t in labels if "<b>api-1</b>" in t["text"]]
+    assert size == [10.6, 14.4]  # LABEL's 11 and P_POD's 15, × 0.9627
+    assert [t["uid"] for t in figure["data"] if t.get("mode") == "lines"] == [
+        "nvl-veth-0", "nvl-uplink-1", "nvl-physical-network-2", "nvl-overlay-tunnel-3"]
+
+
+def test_service_boxes_list_each_port_once_and_keep_their_text_inside(seed):
+    dns = next(s for s in seed.services if s.name == "kube-dns")
+    assert [p.port for p in dns.ports] == [53, 53, 9153]
+    assert "10.96.0.10:53,9153" in texts(build_diagram(seed).figure)
+    assert _address(dns, SVC_W - 0.12, P_SVC) == "10.96.0.10:53,…"
+    assert "10.96.0.10:53,…" in texts(build_diagram(seed).figure, present=True)
+    assert _fit("→ search.example.com", SVC_W - 0.2, SVC_TEXT) == "→ search.example…"
+    assert _text_width("<b>cloud load balancer</b>"[3:-4], LABEL.size, True) <= EXT_W - 0.2
+    for name in ("seed-article", "flannel-vxlan", "flannel-host-gw", "guestbook"):
+        cluster = load_sample(name)
+        for svc in cluster.services:
+            if svc.cluster_ip is not None:
+                assert _text_width(_address(svc, SVC_W - 0.2, SVC_TEXT), SVC_TEXT.size) <= SVC_W - 0.2
+        for pod in cluster.pods:
+            assert _text_width(_fit_pod_name(pod.name, POD_W - 0.12, P_POD), P_POD.size, True) <= POD_W - 0.12
+    assert _fit_pod_name("coredns-868cd75d4-2mcc9", POD_W - 0.12, P_POD) == "cor…-2mcc9"
+
+
+def test_overview_tiles_say_pod_or_pods_and_what_is_not_ready():
+    cluster = big_cluster(12, 6)
+    nodes = [dataclasses.replace(n, ready=False) if n.name == "node-0" else n for n in cluster.nodes]
+    pods = [dataclasses.replace(p, ready=False) if p.name in ("pod-1-0", "pod-1-3") else p for p in cluster.pods
+            if p.node != "node-2" or p.name == "pod-2-0"]
+    figure = build_diagram(dataclasses.replace(cluster, nodes=tuple(nodes), pods=tuple(pods))).figure
+    labels = texts(figure)
+    assert labels.count("6 pods") == 11 and labels.count("1 pod") == 1
+    assert [t for t in labels if "✖" in t] == [
+        "<b>12 nodes</b> · click a tile to expand it · red tile, ✖: node or pods not ready",
+        "✖ NotReady", "✖ 2 not ready"]
+    hovers = [h for t in figure["data"] if t.get("name") == "targets" for h in t["hovertext"]]
+    assert hovers[:3] == ["node node-0 (10.0.0.10): 6 pods, node NotReady — click to expand",
+                          "node node-1 (10.0.0.11): 6 pods, 2 not ready — click to expand",
+                          "node node-2 (10.0.0.12): 1 pod — click to expand"]
+
+
+def test_a_path_node_can_draw_only_the_flows_pods_and_a_more_box():
+    """Opt-in (`DiagramView.path_pods`): a 30-pod node on a flow's path draws its path pods and `+29 more pods`,
+    which expands the node when clicked; a clicked-open node still draws all its pods."""
+    cluster = big_cluster(12, 30)
+    a, b = cluster.pods_by_node["node-2"][4], cluster.pods_by_node["node-7"][9]
+    view = DiagramView(path_nodes=frozenset({"node-2", "node-7"}), path_pods=frozenset({a.key, b.key}))
+    figure = build_diagram(cluster, view).figure
+    assert sorted(r for r in targets(figure) if r.startswith("pod:")) == sorted([f"pod:{a.key}", f"pod:{b.key}"])
+    assert texts(figure).count("<b>+29 more pods</b>") == 2
+    assert targets(figure).count("node:node-2") == 2  # the node's title and its `more` box
+    opened = build_diagram(cluster, dataclasses.replace(view, expanded=frozenset({"node-2"}))).figure
+    assert len([r for r in targets(opened) if r.startswith("pod:")]) == 31
+    assert build_diagram(cluster, dataclasses.replace(view, path_pods=frozenset())).figure == build_diagram(
+        cluster, DiagramView(path_nodes=view.path_nodes)).figure

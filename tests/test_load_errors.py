@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bench_load import alias_bomb
+from webapp.cli import main
 from webapp.loaders import load_paths, load_sources
 from webapp.problems import Severity
 
@@ -24,7 +25,7 @@ def _in_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_bad_input_has_a_golden_file() -> None:
     assert CASES == sorted(p.stem for p in BAD.glob("*.expected"))
-    assert len(CASES) == 14
+    assert len(CASES) == 15
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -213,3 +214,181 @@ status:
         "(spec.containers[0].ports[0].containerPort)",
         "pod.yaml:9:10: error: expected an IPv4 address, got '10.244.1.300' (status.podIP)",
     ]
+
+
+# ------------------------------------------------------------------ one load: parse, reading and model problems
+
+
+def test_validate_prints_a_syntax_error_and_another_files_pod_ip_clash(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "tests/data/bad/syntax.yaml", "tests/data/bad/duplicate-pod-ip.yaml"]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == (BAD / "syntax.expected").read_text().splitlines() + (
+        BAD / "duplicate-pod-ip.expected").read_text().splitlines()
+    assert err == "2 errors, 0 warnings\n"
+
+
+def test_problems_are_in_file_order_then_line_order() -> None:
+    result = load_paths(["tests/data/bad/duplicate-pod-ip.yaml", "tests/data/bad/node-port.yaml",
+                         "tests/data/bad/syntax.yaml"])
+    assert [(p.file.split("/")[-1], p.line, p.col) for p in result.errors] == [
+        ("duplicate-pod-ip.yaml", 7, 27),
+        ("node-port.yaml", 5, 60),
+        ("syntax.yaml", 5, 4),
+    ]
+    assert result.cluster is None
+
+
+def test_an_unknown_key_in_one_file_does_not_hide_another_files_clashes() -> None:
+    other = b"""nodes:
+  - name: node-2
+    podCIDR: 10.244.2.0/24
+    pods: [{name: api, ip: 10.244.1.5}]
+services:
+  - {name: a, type: NodePort, ports: [{port: 80, nodePort: 29999}]}
+  - {name: b, clusterIP: 10.96.0.40, ports: [80]}
+  - {name: c, clusterIP: 10.96.0.40, ports: [80]}
+"""
+    typo = b"""nodes:
+  - name: node-1
+    podCIDR: 10.244.1.0/24
+    pods: [{name: web, ip: 10.244.1.5, lables: {app: web}}]
+"""
+    result = load_sources([("typo.yaml", typo), ("other.yaml", other)])
+    assert [str(p) for p in result.problems] == [
+        "typo.yaml:4:40: error: unknown key 'lables' in pod (nodes[0].pods[0].lables) (hint: did you mean 'labels'?)",
+        "other.yaml:4:28: error: pod IP 10.244.1.5 of default/api is outside node-2's podCIDR 10.244.2.0/24 "
+        "(nodes[0].pods[0].ip)",
+        "other.yaml:6:60: error: nodePort 29999 is outside the range 30000-32767 (services[0].ports[0].nodePort) "
+        "(hint: pick a port in the range, or change network.nodePortRange)",
+        "other.yaml:8:26: error: clusterIP 10.96.0.40 of default/c is already used by default/b "
+        "(services[2].clusterIP)",
+    ]
+    assert result.cluster is None
+
+
+def test_checks_a_missing_part_could_make_wrong_are_left_out() -> None:
+    """With the nodes and network settings in a broken file, a pod's node, ranges and selectors are not judged
+    (and no notices are made); clashes between what was read still are."""
+    broken = b"""network: {nodePortRange: 20000-20999}
+nodes:
+  - name: node-1
+   podCIDR: 10.244.1.0/24
+"""
+    rest = b"""nodes: [{name: node-2, podCIDR: 10.244.2.0/24}]
+pods:
+  - {name: a, node: node-1, ip: 10.244.1.5}
+  - {name: b, node: node-1, ip: 10.244.1.5}
+services:
+  - {name: web, type: NodePort, selector: {app: web}, ports: [{port: 80, nodePort: 20080}]}
+  - {name: api, type: NodePort, ports: [{port: 80, nodePort: 20080}]}
+"""
+    result = load_sources([("broken.yaml", broken), ("rest.yaml", rest)])
+    assert [str(p) for p in result.problems] == [
+        "broken.yaml:4:4: error: syntax error: expected <block end>, but found '<block mapping start>' "
+        "(hint: while parsing a block collection at line 3, column 3)",
+        "rest.yaml:4:33: error: pod IP 10.244.1.5 of default/b is already used by default/a (pods[1].ip)",
+        "rest.yaml:6:84: error: nodePort 20080 is already used by default/api (services[0].ports[0].nodePort)",
+    ]
+    complete = load_sources([("rest.yaml", rest)])
+    assert [(p.line, p.message) for p in complete.problems if p.severity != Severity.NOTICE] == [
+        (3, "node 'node-1' of pod default/a is not defined"),
+        (4, "node 'node-1' of pod default/b is not defined"),
+        (4, "pod IP 10.244.1.5 of default/b is already used by default/a"),
+        (6, "selector app=web of Service default/web matches no pod"),
+        (6, "nodePort 20080 is outside the range 30000-32767"),
+        (6, "nodePort 20080 is already used by default/api"),
+        (7, "nodePort 20080 is outside the range 30000-32767"),
+    ]
+
+
+def test_a_bad_network_block_leaves_range_checks_out_but_a_bad_pod_does_not() -> None:
+    services = b"services: [{name: a, type: NodePort, ports: [{port: 80, nodePort: 29999}]}]\n"
+    bad_network = b"network: {podCIRD: 10.0.0.0/16}\n"
+    result = load_sources([("net.yaml", bad_network), ("svc.yaml", services)])
+    assert [p.message for p in result.problems] == ["unknown key 'podCIRD' in network"]
+    bad_pod = b"pods: [{name: x, lables: {}}]\n"
+    result = load_sources([("pod.yaml", bad_pod), ("svc.yaml", services)])
+    assert [p.message for p in result.problems] == [
+        "unknown key 'lables' in pod", "nodePort 29999 is outside the range 30000-32767"
+    ]
+
+
+def test_a_manifest_with_a_bad_field_stays_out_but_the_others_are_checked() -> None:
+    text = b"""apiVersion: v1
+kind: Pod
+metadata: {name: bad}
+spec: {containers: [{name: c, ports: [{containerPort: 99999}]}]}
+status: {podIP: 10.244.1.5}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec: {containers: [{name: c}]}
+status: {podIP: 10.244.7.7}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec: {containers: [{name: c}]}
+status: {podIP: 10.244.7.7}
+"""
+    result = load_sources([("pods.yaml", text)])
+    assert [str(p) for p in result.problems] == [
+        "pods.yaml:4:55: error: expected a port number (1-65535), got 99999 "
+        "(spec.containers[0].ports[0].containerPort)",
+        "pods.yaml:17:17: error: pod IP 10.244.7.7 of default/b is already used by default/a (status.podIP)",
+    ]
+
+
+def test_a_bad_kube_proxy_configuration_leaves_range_checks_out() -> None:
+    text = b"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: ipvs
+clusterCIDR: 10.300.0.0/16
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {type: NodePort, ports: [{port: 80, nodePort: 29999}]}
+"""
+    result = load_sources([("kp.yaml", text)])
+    assert [p.message for p in result.problems] == ["expected an IPv4 CIDR such as 10.244.0.0/16, got '10.300.0.0/16'"]
+
+
+def test_documents_after_a_broken_one_are_read_too() -> None:
+    text = b"""pods: [{name: a, ip: 10.244.0.5}]
+---
+pods: [{name: b, ip: 10.244.0.5}
+---
+pods: [{name: c, ip: 10.244.0.5}]
+---
+pods: [{name: d, ip: 10.244.0.6}]
+  bad: indentation
+---
+pods: [{name: e, ip: 10.244.0.6}]
+"""
+    result = load_sources([("docs.yaml", text)])
+    assert [str(p) for p in result.problems] == [
+        "docs.yaml:4:1: error: syntax error: expected ',' or ']', but got '<document start>' "
+        "(hint: while parsing a flow sequence at line 3, column 7)",
+        "docs.yaml:5:22: error: pod IP 10.244.0.5 of default/c is already used by default/a (pods[0].ip)",
+        "docs.yaml:8:3: error: syntax error: expected <block end>, but found '<block mapping start>' "
+        "(hint: while parsing a block mapping at line 7, column 1)",
+    ]
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_a_file_is_read_up_to_20_broken_documents(big: bool) -> None:
+    """Past 20 broken documents the rest of a file is not read (on both parsing paths, at the same line)."""
+    padding = "#" + "x" * 300_000 + "\n" if big else ""  # a comment long enough for the yaml-rs path
+    docs = [f"pods: [{{name: p{i}, ip: 10.244.0.{i + 2}}}]\n---\npods: [{{name: broken{i}\n" for i in range(25)]
+    text = (padding + "---\n".join(docs)).encode()
+    result = load_sources([("many.yaml", text)])
+    off = 1 if big else 0
+    syntax = [p for p in result.errors if p.message.startswith("syntax error")]
+    assert (len(syntax), syntax[0].line, syntax[-1].line) == (20, 4 + off, 80 + off)
+    assert str(result.errors[-1]) == (  # at the `---` of the first document not read
+        f"many.yaml:{80 + off}:1: error: the rest of the file is not read: 20 documents are broken "
+        "(hint: fix the first ones and validate again)"
+    )
+    assert len(result.errors) == 21

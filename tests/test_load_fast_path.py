@@ -187,3 +187,24 @@ def test_generated_dump_loads_the_same_from_yaml_and_json() -> None:
     assert shape(a) == shape(b)
     assert len(a.pods) == 12 * 25 and len(a.nodes) == 12
     assert [p.source.line for p in a.pods[:2]] != [p.source.line for p in b.pods[:2]]  # each its own file's lines
+
+
+def test_a_broken_document_in_a_big_file_hides_no_clash_before_or_after_it() -> None:
+    docs = [json.dumps(n) for n in NODES] + [json.dumps(pod(i)) for i in range(PODS)]
+    docs[3 + 10] = json.dumps(pod(10, ip="10.244.1.2"))  # app-0010 on node-1 takes app-0001's IP
+    docs[3 + 300] = docs[3 + 300].replace('"kind": "Pod",', '"kind": "Pod",,')  # a syntax error
+    docs[3 + 502] = json.dumps(pod(502, ip="10.244.1.2"))  # and so does app-0502, after the broken document
+    content = "\n---\n".join(docs).encode()
+    assert len(content) >= FAST_PATH_BYTES
+    result = load_sources([("m.yaml", content)])
+    first, second = line_of(content, b'"10.244.1.2"', nth=1), line_of(content, b'"10.244.1.2"', nth=2)
+    broken = line_of(content, b",,")
+    assert [str(p) for p in result.problems] == [
+        f"m.yaml:{first[0]}:{first[1]}: error: pod IP 10.244.1.2 of default/app-0010 is already used by "
+        "default/app-0001 (status.podIP)",
+        f"m.yaml:{broken[0]}:{broken[1] + 1}: error: syntax error: expected the node content, but found ',' "
+        f"(hint: while parsing a flow node at line {broken[0]}, column {broken[1] + 1})",
+        f"m.yaml:{second[0]}:{second[1]}: error: pod IP 10.244.1.2 of default/app-0502 is already used by "
+        "default/app-0001 (status.podIP)",
+    ]
+    assert parse_file("m.yaml", content).documents[0].root is None  # parsed by yaml-rs, not re-parsed

@@ -340,3 +340,28 @@ def test_naming_helpers_follow_kubernetes() -> None:
     assert generated_suffix("x") == generated_suffix("x") != generated_suffix("y")
     assert len(generated_suffix("x")) == 5
     assert pod_template_hash({"a": 1}) == safe_encode(str(fnv32a(b'{"a":1}')))
+
+
+def test_two_containers_of_a_pod_on_one_port_are_an_error() -> None:
+    """Per pod and per controller template (once, not per replica); 53/UDP beside 53/TCP is fine."""
+    result = load_paths([DATA / "container-port-clash.yaml"])
+    shared = "containers of a pod share one network namespace (the pause container's), so only one can listen on it"
+    assert [str(p).replace(str(DATA) + "/", "") for p in result.errors + result.warnings] == [
+        "container-port-clash.yaml:11:27: error: port 8080/TCP of pod default/clash is declared by containers one "
+        f"and two; {shared} (spec.containers[1].ports[1].containerPort)",
+        "container-port-clash.yaml:32:49: error: port 80/TCP of the pods of Deployment shop/web is declared by "
+        f"containers nginx and envoy; {shared} (spec.template.spec.containers[1].ports[0].containerPort)",
+    ]
+    assert result.cluster is None
+
+
+def test_a_broken_fifth_document_hides_no_clash_of_the_others() -> None:
+    result = load_paths([DATA / "broken-fifth-document.yaml"])
+    assert [str(p).replace(str(DATA) + "/", "") for p in result.problems] == [
+        "broken-fifth-document.yaml:18:17: error: pod IP 10.244.1.5 of default/web-2 is already used by "
+        "default/web-1 (status.podIP)",
+        "broken-fifth-document.yaml:26:32: error: nodePort 30080 is already used by default/api "
+        "(spec.ports[0].nodePort)",
+        "broken-fifth-document.yaml:32:13: error: syntax error: mapping values are not allowed here",
+    ]
+    assert result.cluster is None

@@ -73,18 +73,46 @@ def _options(values: list[str]) -> list[dict[str, str]]:
     return [{"label": v, "value": v} for v in values]
 
 
-def _flow_outputs(out: dict, choices: dict, flow_type: str | None, src: str | None, dst: str | None, *,
-                  auto: bool = True) -> None:
-    """Fill the picker outputs: keep each chosen value when it is still valid, else take the first valid one
-    (`auto=False`: leave the source empty, so a big cluster first shows its overview, untraced)."""
+def _with(values: list[str], value: str | None) -> list[str]:
+    """The options with the chosen value among them (a dropdown clears a value its options lack)."""
+    return values if value is None or value in values else [value, *values]
+
+
+def _flow_outputs(out: dict, cluster: Cluster, choices: dict, flow_type: str | None, src: str | None,
+                  dst: str | None, *, auto: bool = True) -> None:
+    """Fill the picker outputs: keep each chosen value when it is still valid — in the initial lists or, checked
+    on demand, anywhere in the cluster — else take the first valid one (`auto=False`: leave the source empty, so a
+    big cluster first shows its overview, untraced)."""
     types = list(choices)
-    flow_type = flow_type if flow_type in choices else (types[0] if types else None)
+    known = flow_type in choices or (flow_type in state.ALL_FLOW_TYPES and state.source_fits(cluster, flow_type, src))
+    if not known:
+        flow_type = types[0] if types else None
     sources = state.sources_for(choices, flow_type)
-    src = src if src in sources else (sources[0] if sources and auto else None)
+    if src not in sources and not state.source_fits(cluster, flow_type, src):
+        src = sources[0] if sources and auto else None
     targets = state.destinations_for(choices, flow_type, src)
-    dst = dst if dst in targets else (targets[0] if targets else None)
-    out.update(type_options=[{"label": flow_type_label(t), "value": t} for t in types], type=flow_type,
-               src_options=_options(sources), src=src, dst_options=_options(targets), dst=dst)
+    if dst not in targets and not state.pair_fits(cluster, flow_type, src, dst):
+        if not targets and src:
+            targets = [spec for spec, _ in state.search_destinations(cluster, flow_type, src, "")]
+        dst = targets[0] if targets else None
+    out.update(type_options=[{"label": flow_type_label(t), "value": t} for t in _with(types, flow_type)],
+               type=flow_type, src_options=_options(_with(sources, src)), src=src,
+               dst_options=_options(_with(targets, dst)), dst=dst)
+
+
+def _requested_flow(out: dict, cluster: Cluster, choices: dict, flow_type: str | None, src: str | None,
+                    dst: str | None, *, auto: bool) -> None:
+    """The URL's flow: a valid pair anywhere in the cluster is kept (with the type the engine gives it); an invalid
+    one is kept as asked, so the diagram callback says what is wrong with it instead of silently dropping it."""
+    if src and dst:
+        try:
+            flow_type = state.flow_type_of(cluster, src, dst)
+        except (ImportError, ValueError, KeyError):
+            kind = flow_type if flow_type in state.ALL_FLOW_TYPES else (next(iter(choices), None))
+            out.update(type_options=[{"label": flow_type_label(t), "value": t} for t in _with(list(choices), kind)],
+                       type=kind, src_options=_options([src]), src=src, dst_options=_options([dst]), dst=dst)
+            return
+    _flow_outputs(out, cluster, choices, flow_type, src, dst, auto=auto)
 
 
 def _cluster_outputs(out: dict, key: str, cluster: Cluster) -> None:
@@ -150,8 +178,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
                 if wanted_key and wanted_key != default_sample:
                     out["status"] = html.Div(text("cache.expired"), className="problem warning")
             _cluster_outputs(out, new_key, cluster)
-            _flow_outputs(out, state.flow_choices(new_key, cluster), _first(params, "type"), _first(params, "src"),
-                          _first(params, "dst"), auto=not is_big(cluster))
+            _requested_flow(out, cluster, state.flow_choices(new_key, cluster), _first(params, "type"),
+                            _first(params, "src"), _first(params, "dst"), auto=not is_big(cluster))
             settings = ViewSettings.parse(_first(params, "mode"), _first(params, "overlay"), _first(params, "etp"),
                                           (_first(params, "down") or "").split(","))
             out.update(mode=settings.kube_proxy_mode and str(settings.kube_proxy_mode),
@@ -198,8 +226,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             if outcome.key is None:
                 return out
             _cluster_outputs(out, outcome.key, outcome.cluster)
-            _flow_outputs(out, state.flow_choices(outcome.key, outcome.cluster), flow_type, None, None,
-                          auto=not is_big(outcome.cluster))
+            _flow_outputs(out, outcome.cluster, state.flow_choices(outcome.key, outcome.cluster), flow_type, None,
+                          None, auto=not is_big(outcome.cluster))
             out["initial_step"] = None
             return out
 
@@ -221,14 +249,14 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             if ref.startswith("ns:"):
                 out["namespace"] = ref[3:]
                 return out
-            picked = state.pick_from_click(choices, flow_type, src, ref)
+            picked = state.pick_anywhere(cluster, choices, flow_type, src, ref)
             if picked is None:
                 return out
-            _flow_outputs(out, choices, *picked)
+            _flow_outputs(out, cluster, choices, *picked)
             out["initial_step"] = None
             return out
         # The user changed the flow type or the source.
-        _flow_outputs(out, choices, flow_type, src, dst if trigger != Id.FLOW_TYPE else None)
+        _flow_outputs(out, cluster, choices, flow_type, src, dst if trigger != Id.FLOW_TYPE else None)
         out["initial_step"] = None
         return out
 
@@ -266,7 +294,12 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
         loaded = cache.get(key)
         if (loaded is not None and flow_type and src and dst
                 and (src, dst) not in state.flow_choices(key, loaded).get(flow_type, [])):
-            raise PreventUpdate  # the picker is mid-change: `control` is about to send a valid (src, dst)
+            try:
+                kind = state.flow_type_of(loaded, src, dst)
+            except (ImportError, ValueError, KeyError):
+                kind = flow_type  # an invalid pair: draw_view says what is wrong with it
+            if kind != flow_type:
+                raise PreventUpdate  # the picker is mid-change: `control` is about to send a valid (src, dst)
         return draw_view(cache, key, flow_type, src, dst, ViewSettings.parse(mode, overlay, policy, down),
                          namespace, view)
 
@@ -288,6 +321,44 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
         pod = cluster.pod_by_key[found]
         expanded = list(dict.fromkeys([*((view or {}).get("expanded") or []), pod.node]))
         return {"expanded": expanded, "focus": found}, text("view.search.found", pod=found, node=pod.node, ip=pod.pod_ip)
+
+    def _searched(found: list[tuple[str, str]], value: str | None) -> list[dict[str, str]]:
+        """Matches as options (the IP in `search`, so the dropdown's own filter keeps them), the chosen value kept."""
+        options = [{"label": spec, "value": spec, "search": extra} for spec, extra in found]
+        if value and all(o["value"] != value for o in options):
+            options.insert(0, {"label": value, "value": value})
+        return options
+
+    @app.callback(
+        Output(Id.FLOW_SRC, "options", allow_duplicate=True),
+        Input(Id.FLOW_SRC, "search_value"),
+        State(Id.CLUSTER_KEY, "data"),
+        State(Id.FLOW_TYPE, "value"),
+        State(Id.FLOW_SRC, "value"),
+        prevent_initial_call=True,
+    )
+    def search_sources(query, key, flow_type, src):
+        """FROM: every source of the flow type's kind in the cluster, searched by name or IP (at most 50)."""
+        cluster = cache.get(key)
+        if cluster is None or not (query or "").strip():
+            raise PreventUpdate  # keep the options: the one just chosen is among them
+        return _searched(state.search_sources(cluster, flow_type, query), src)
+
+    @app.callback(
+        Output(Id.FLOW_DST, "options", allow_duplicate=True),
+        Input(Id.FLOW_DST, "search_value"),
+        State(Id.CLUSTER_KEY, "data"),
+        State(Id.FLOW_TYPE, "value"),
+        State(Id.FLOW_SRC, "value"),
+        State(Id.FLOW_DST, "value"),
+        prevent_initial_call=True,
+    )
+    def search_destinations(query, key, flow_type, src, dst):
+        """TO: every destination that makes a valid flow from the source, searched by name or IP (at most 50)."""
+        cluster = cache.get(key)
+        if cluster is None or not (query or "").strip():
+            raise PreventUpdate
+        return _searched(state.search_destinations(cluster, flow_type, src, query), dst)
 
     app.clientside_callback(
         ClientsideFunction("netviz", "load"),

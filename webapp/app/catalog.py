@@ -16,7 +16,10 @@ ENGLISH: Mapping[str, str] = {
     "upload.paste.placeholder": "Paste a cluster YAML or Kubernetes manifests here…",
     "upload.paste.button": "Load pasted YAML",
     "upload.paste.name": "pasted.yaml",
-    "upload.too_big": "{file}: {size_mb:.1f} MB is over the upload limit of {limit_mb} MB (serve --max-upload-mb)",
+    "upload.too_big": ("{file} is {size} MB, over this server's upload limit of {limit} MB. To load it, restart the "
+                       "server with a larger limit: k8s-netviz serve --max-upload-mb N"),
+    "upload.request_too_big": ("The upload ({size} MB as sent) is over this server's request limit of {limit} MB. "
+                               "Upload fewer files at once, or restart the server with a larger --max-upload-mb"),
     "upload.not_base64": "{file}: the upload could not be decoded",
     "upload.empty": "Nothing to load: the paste box is empty",
     "upload.kept": "The cluster on screen was kept as it was.",

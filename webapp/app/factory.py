@@ -6,19 +6,42 @@ from pathlib import Path
 from typing import Sequence
 
 from dash import Dash, set_props
+from flask import Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.app.cache import ClusterCache, open_cache
 from webapp.app.callbacks import register_callbacks
 from webapp.app.catalog import text
 from webapp.app.compress import enable_gzip, precompress
 from webapp.app.layout import Id, build_layout
-from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB
+from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
 from webapp.paths import ASSETS_DIR
 
 
 def _show_callback_error(error: Exception) -> None:
     """Any uncaught callback error becomes a banner on the page; the other outputs keep their last state."""
     set_props(Id.ERROR_BANNER, {"children": text("error.callback", error=f"{type(error).__name__}: {error}")})
+
+
+def request_limit(max_upload_bytes: int) -> int:
+    """Flask's MAX_CONTENT_LENGTH for an upload limit: two files at the limit, base64-encoded, plus 1 MB."""
+    return int(max_upload_bytes * 4 / 3 * 2) + 1_000_000
+
+
+def _request_too_large(error: RequestEntityTooLarge):
+    """A callback body over MAX_CONTENT_LENGTH: answer the callback with a message beside the upload (Dash's
+    `sideUpdate`, as set_props sends it) instead of an HTTP 413 the page would only log. Other requests: the 413."""
+    if not request.path.endswith("/_dash-update-component"):
+        return error
+    from dash import html
+    from plotly.io.json import to_json_plotly
+
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    message = text("upload.request_too_big", size=megabytes(request.content_length or 0), limit=megabytes(limit))
+    status = [html.Ul([html.Li(message, className="problem error")], className="problems too-big"),
+              html.Div(text("upload.kept"), className="kept")]
+    body = {"multi": True, "response": {}, "sideUpdate": {str(Id.UPLOAD_STATUS): {"children": status}}}
+    return Response(to_json_plotly(body), status=200, mimetype="application/json")
 
 
 def warm_up_encoder() -> None:
@@ -61,12 +84,13 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     )
     app.scripts.config.serve_locally = True
     app.css.config.serve_locally = True
-    # Uploads arrive base64-encoded (4/3) in a JSON callback body; up to twice the limit still reaches
-    # state.decode_upload, which answers with the limit and the file's size.
-    app.server.config["MAX_CONTENT_LENGTH"] = int(max_bytes * 4 / 3 * 2) + 1_000_000
+    # The browser refuses a file over the limit (dcc.Upload's max_size). Accepted files arrive base64-encoded (4/3)
+    # in one JSON callback body: up to two files at the limit pass; a bigger body gets a message, not a bare 413.
+    app.server.config["MAX_CONTENT_LENGTH"] = request_limit(max_bytes)
+    app.server.register_error_handler(RequestEntityTooLarge, _request_too_large)
     enable_gzip(app.server)
     samples = [(s.name, s.title) for s in list_samples()]
-    app.layout = build_layout(samples)
+    app.layout = build_layout(samples, max_bytes)
     register_callbacks(app, cluster_cache, default, max_bytes)
     warm_up_encoder()
     if warm:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from dash import dcc, html
 
 from webapp.app.catalog import text
+from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
 from webapp.model import KubeProxyMode, Overlay, TrafficPolicy
 
 GRAPH_CONFIG = {
@@ -76,9 +77,14 @@ def _setting(id_: Id, label: str, values: list[str]) -> html.Label:
                                          placeholder=text("settings.cluster_value", value="…")))
 
 
-def build_layout(samples: list[tuple[str, str]]) -> html.Div:
-    """The whole page. `samples` are (name, title) pairs, default first. Upload sizes are checked on the server
-    (`state.decode_upload`), so a file over the limit gets a message instead of being dropped silently."""
+def build_layout(samples: list[tuple[str, str]],
+                 max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1_000_000) -> html.Div:
+    """The whole page. `samples` are (name, title) pairs, default first. The browser refuses a file over
+    `max_upload_bytes` (dcc.Upload's max_size) and netviz.js says so, from the limit and messages in the
+    `data-*` attributes here; the server checks again (`state.decode_upload`)."""
+    limits = {"data-max-bytes": str(max_upload_bytes), "data-limit-mb": megabytes(max_upload_bytes),
+              "data-too-big": text("upload.too_big", file="{file}", size="{size}", limit="{limit}"),
+              "data-kept": text("upload.kept")}
     header = html.Header(className="header", children=[
         html.Div(className="brand", children=[
             html.H1(text("app.title")),
@@ -91,8 +97,8 @@ def build_layout(samples: list[tuple[str, str]]) -> html.Div:
         _labelled(text("header.sample"), dcc.Dropdown(
             id=Id.SAMPLE, options=[{"label": title, "value": name} for name, title in samples], value=None,
             clearable=False, placeholder=text("header.sample.placeholder"), className="sample-picker")),
-        html.Div(className="loading", children=[
-            dcc.Upload(id=Id.UPLOAD, multiple=True, max_size=-1, className="upload",
+        html.Div(className="loading", **limits, children=[
+            dcc.Upload(id=Id.UPLOAD, multiple=True, max_size=max_upload_bytes, className="upload",
                        children=html.Div(text("upload.prompt")), accept=".yaml,.yml,.json"),
             html.Details(className="paste", children=[
                 html.Summary(text("upload.paste.summary")),

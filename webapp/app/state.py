@@ -8,12 +8,15 @@ import base64
 import binascii
 import threading
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from webapp.app.cache import ClusterCache, cache_key
 from webapp.app.catalog import text
+from webapp.app.limits import megabytes
 from webapp.figures import Diagram, DiagramView, build_diagram, playback
+from webapp.figures.devices import netns_key
 from webapp.model import Cluster
 from webapp.problems import Problem
 from webapp.variants import ViewSettings, apply_view_settings
@@ -76,8 +79,8 @@ def decode_upload(content: str, filename: str, max_bytes: int) -> tuple[bytes | 
     """The bytes of one dcc.Upload data URL, or an error message (over the limit, not base64)."""
     _, _, payload = content.partition(",")
     if len(payload) * 3 // 4 > max_bytes:
-        return None, text("upload.too_big", file=filename, size_mb=len(payload) * 3 / 4 / 1e6,
-                          limit_mb=round(max_bytes / 1e6))
+        return None, text("upload.too_big", file=filename, size=megabytes(len(payload) * 3 / 4),
+                          limit=megabytes(max_bytes))
     try:
         return base64.b64decode(payload, validate=True), None
     except (binascii.Error, ValueError):
@@ -180,6 +183,18 @@ def path_nodes(trace: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(h["node"] for h in (*trace.get("hops", []), *trace.get("reply", [])) if h.get("node"))
 
 
+def path_pods(cluster: Cluster, trace: Mapping[str, Any]) -> frozenset[str]:
+    """Pods a hop runs in, plus the pods behind a load-balancing hop's alternatives (the other backends)."""
+    hops = (*trace.get("hops", []), *trace.get("reply", []))
+    pods = {netns_key(h["netns"]) for h in hops if str(h.get("netns", "")).startswith("pod/")}
+    for hop in hops:
+        for alternative in hop.get("alternatives") or ():
+            pod = cluster.pod_by_ip.get(ip_address(str(alternative["dst"]).rpartition(":")[0]))
+            if pod is not None:
+                pods.add(pod.key)
+    return frozenset(pods)
+
+
 def path_services(cluster: Cluster, trace: Mapping[str, Any]) -> frozenset[str]:
     """Services whose VIP, LB IP or external IP a hop addressed, plus the ones named in the flow."""
     addresses = {str(h["packet"]["dst"]).rpartition(":")[0] for h in trace.get("hops", []) if h.get("packet")}
@@ -204,7 +219,7 @@ def diagram_and_playback(cluster: Cluster, view: DiagramView,
     if trace is not None:
         view = DiagramView(expanded=view.expanded, namespace=view.namespace, focus=view.focus,
                            services=path_services(cluster, trace), overview=view.overview,
-                           path_nodes=path_nodes(trace))
+                           path_nodes=path_nodes(trace), path_pods=path_pods(cluster, trace))
     diagram = build_diagram(cluster, view)
     if trace is None:
         return diagram, None
@@ -237,3 +252,245 @@ def find_pod(cluster: Cluster, query: str) -> str | None:
             return pod.key
     return None
 
+
+
+# --- flows outside the picker's initial lists: checked and searched on demand -----------------------------
+
+SEARCH_LIMIT = 50
+"""At most this many matches for a typed search in the FROM/TO pickers."""
+SEARCH_SCAN = 200_000
+"""At most this many specs looked at per search (a 1,000-node cluster's nodePorts × nodes stay bounded)."""
+SEARCH_CHECKS = 5_000
+"""At most this many destinations checked with the engine per search (~50 µs each)."""
+
+SOURCE_ROLES: Mapping[str, str] = {
+    "container-to-container": "container", "node-to-pod": "node", "node-to-service": "node",
+    "host-network": "node", "nodeport": "outside", "loadbalancer": "outside", "externalips": "outside",
+    "external-to-pod": "outside",
+}
+"""What a flow type starts from when it is not a pod: a pod's container, a node, or a client outside."""
+
+
+def _all_flow_types() -> frozenset[str]:
+    flows = _flows_module()
+    return frozenset(str(t) for t in flows.FlowType) if flows is not None else frozenset()
+
+
+ALL_FLOW_TYPES = _all_flow_types()
+"""Every flow type the engine knows (the picker offers those with choices, plus a requested one that fits)."""
+
+
+def _engine():
+    flows = _flows_module()
+    if flows is None:
+        raise ImportError(text("flow.engine_missing"))
+    return flows
+
+
+def flow_type_of(cluster: Cluster, src: str, dst: str) -> str:
+    """The flow type the engine gives (src, dst); raises ValueError saying what in them is wrong."""
+    from webapp.engine import services
+
+    flows = _engine()
+    named = services.service_for_dns_name(cluster, dst)
+    spec = named[1] if named is not None else dst
+    source = flows.parse_source(cluster, src)
+    target = flows.parse_target(cluster, spec, flows.destination_protocol(cluster, spec))
+    if target.localhost and source.ip is not None:
+        raise ValueError(f"{dst}: localhost needs a pod or node source")
+    return str(flows.classify(cluster, source, target))
+
+
+def pair_fits(cluster: Cluster, flow_type: str | None, src: str | None, dst: str | None) -> bool:
+    """Whether (src, dst) is a valid flow of `flow_type`."""
+    if not (flow_type and src and dst):
+        return False
+    try:
+        return flow_type_of(cluster, src, dst) == flow_type
+    except (ImportError, ValueError, KeyError):
+        return False
+
+
+def source_fits(cluster: Cluster, flow_type: str | None, src: str | None) -> bool:
+    """Whether `src` names something this flow type starts from (a pod, a pod's container, a node, outside)."""
+    if not (flow_type and src):
+        return False
+    try:
+        source = _engine().parse_source(cluster, src)
+    except (ImportError, ValueError, KeyError):
+        return False
+    role = SOURCE_ROLES.get(flow_type, "pod")
+    if role in ("pod", "container"):  # `pod/NS/NAME[:CONTAINER]`: without one, the pod's first container
+        return source.pod is not None and not source.pod.host_network
+    if role == "node":
+        return source.node is not None or (source.pod is not None and source.pod.host_network)
+    return source.ip is not None
+
+
+def _first_port(pod) -> int | None:
+    """The port a pod serves on: its first TCP port, else its first port (as the picker's lists choose it)."""
+    from webapp.model import Protocol
+
+    ports = [port for container in pod.containers for port in container.ports]
+    tcp = [port for port in ports if port.protocol == Protocol.TCP]
+    return (tcp or ports)[0].container_port if ports else None
+
+
+def _outside_clients(cluster: Cluster) -> list[tuple[str, str]]:
+    flows = _engine()
+    return [(str(h.ip), h.name) for h in cluster.external_hosts] or [(str(flows.EXTERNAL_CLIENT), "")]
+
+
+def _source_specs(cluster: Cluster, flow_type: str):
+    """(spec, extra search text) of every source of this flow type's kind, in cluster order."""
+    role = SOURCE_ROLES.get(flow_type, "pod")
+    if role in ("pod", "container"):
+        for pod in cluster.pods:
+            if pod.host_network:
+                continue
+            if role == "pod":
+                yield f"pod/{pod.key}", f"{pod.pod_ip} {pod.node}"
+            else:
+                for container in pod.containers:
+                    yield f"pod/{pod.key}:{container.name}", f"{pod.pod_ip} {pod.node}"
+    elif role == "node":
+        for node in cluster.nodes:
+            yield f"node/{node.name}", str(node.internal_ip)
+    else:
+        yield from _outside_clients(cluster)
+
+
+def _service_specs(service) -> list[str]:
+    return [f"svc/{service.key}:{p.name or p.port}" for p in service.ports] or [f"svc/{service.key}"]
+
+
+def _destination_specs(cluster: Cluster, flow_type: str, src: str):
+    """(spec, extra search text) of every destination this flow type may go to, in cluster order (each is still
+    checked with the engine's `classify`)."""
+    flows = _engine()
+    if flow_type == "container-to-container":
+        pod = flows.parse_source(cluster, src).pod
+        container = src.partition("/")[2].partition(":")[2]
+        ports = dict.fromkeys(p.container_port for c in (pod.containers if pod else ()) if c.name != container
+                              for p in c.ports)
+        yield from ((f"localhost:{port}", "") for port in ports)
+    elif flow_type in ("pod-to-pod-same-node", "pod-to-pod-cross-node", "node-to-pod", "external-to-pod"):
+        for pod in cluster.pods:
+            port = None if pod.host_network else _first_port(pod)
+            if port is not None:
+                yield f"pod/{pod.key}:{port}", f"{pod.pod_ip} {pod.node}"
+    elif flow_type in ("pod-to-service", "node-to-service", "externalname"):
+        for service in cluster.services:
+            for spec in _service_specs(service):
+                yield spec, str(service.cluster_ip or service.external_name or "")
+    elif flow_type in ("pod-to-node", "host-network"):
+        for node in cluster.nodes:
+            yield f"node/{node.name}:{flows.KUBELET_PORT}", str(node.internal_ip)
+    elif flow_type == "nodeport":
+        for service in cluster.services:
+            for sport in service.ports:
+                if sport.node_port:
+                    for node in cluster.nodes:
+                        yield f"node/{node.name}:{sport.node_port}", f"svc/{service.key}"
+    elif flow_type in ("loadbalancer", "externalips"):
+        for service in cluster.services:
+            ips = service.load_balancer_ips if flow_type == "loadbalancer" else service.external_ips
+            for ip in ips:
+                for sport in service.ports:
+                    yield f"{ip}:{sport.port}", f"svc/{service.key}"
+    elif flow_type == "pod-to-external":
+        hosts = [(f"{h.ip}:443", h.name) for h in cluster.external_hosts]
+        yield from hosts or [(str(flows.EXTERNAL_SERVER), "")]
+
+
+def _matches(query: str):
+    tokens = query.lower().split()
+    return lambda spec, extra: all(t in spec.lower() or t in extra.lower() for t in tokens)
+
+
+def _same_pod(src: str, dst: str) -> bool:
+    return src.startswith("pod/") and dst.startswith("pod/") and src.split(":")[0] == dst.split(":")[0]
+
+
+def search_sources(cluster: Cluster, flow_type: str | None, query: str,
+                   limit: int = SEARCH_LIMIT) -> list[tuple[str, str]]:
+    """Up to `limit` sources of this flow type's kind whose spec (or IP) holds every word of `query`."""
+    if not flow_type:
+        return []
+    match, found = _matches(query), []
+    for scanned, (spec, extra) in enumerate(_source_specs(cluster, flow_type)):
+        if scanned >= SEARCH_SCAN or len(found) >= limit:
+            break
+        if match(spec, extra):
+            found.append((spec, extra))
+    return found
+
+
+def search_destinations(cluster: Cluster, flow_type: str | None, src: str | None, query: str,
+                        limit: int = SEARCH_LIMIT) -> list[tuple[str, str]]:
+    """Up to `limit` destinations that make a `flow_type` flow from `src` and hold every word of `query`."""
+    if not (flow_type and src):
+        return []
+    match, found, checks = _matches(query), [], 0
+    try:
+        for scanned, (spec, extra) in enumerate(_destination_specs(cluster, flow_type, src)):
+            if scanned >= SEARCH_SCAN or len(found) >= limit or checks >= SEARCH_CHECKS:
+                break
+            if match(spec, extra) and not _same_pod(src, spec):
+                checks += 1
+                if pair_fits(cluster, flow_type, src, spec):
+                    found.append((spec, extra))
+    except (ImportError, ValueError, KeyError):
+        return found
+    return found
+
+
+def _ref_destinations(cluster: Cluster, ref: str) -> list[str]:
+    kind, _, key = ref.partition(":")
+    if kind == "pod":
+        pod = cluster.pod_by_key.get(key)
+        port = _first_port(pod) if pod is not None else None
+        return [f"pod/{key}:{port}"] if port is not None else []
+    if kind == "svc":
+        service = cluster.service_by_key.get(key)
+        return _service_specs(service) if service is not None else []
+    return []
+
+
+POD_SOURCE_TYPES = ("pod-to-pod-cross-node", "pod-to-pod-same-node", "pod-to-service", "pod-to-external",
+                    "pod-to-node")
+
+
+def pick_anywhere(cluster: Cluster, choices: Mapping[str, list[tuple[str, str]]], flow_type: str | None,
+                  src: str | None, ref: str) -> tuple[str, str, str] | None:
+    """(flow type, src, dst) after clicking `ref` anywhere in the cluster: the destination of the current source
+    when that makes a valid flow (of the current type if it can), else what `pick_from_click` picks from the
+    lists, else the clicked pod as the source of the current type (or another pod type) with its first
+    destination."""
+    if src:
+        fits = []
+        for dst in _ref_destinations(cluster, ref):
+            if _same_pod(src, dst):
+                continue
+            try:
+                fits.append((flow_type_of(cluster, src, dst), dst))
+            except (ImportError, ValueError, KeyError):
+                continue
+        fits.sort(key=lambda kd: kd[0] != flow_type)
+        if fits:
+            return fits[0][0], src, fits[0][1]
+    picked = pick_from_click(choices, flow_type, src, ref)
+    if picked is not None:
+        return picked
+    kind, _, key = ref.partition(":")
+    pod = cluster.pod_by_key.get(key) if kind == "pod" else None
+    if pod is None or pod.host_network:
+        return None
+    source = f"pod/{pod.key}"
+    for candidate in dict.fromkeys([flow_type or "", *POD_SOURCE_TYPES]):
+        if candidate not in POD_SOURCE_TYPES:
+            continue
+        first = search_destinations(cluster, candidate, source, "", 1)
+        if first:
+            return candidate, source, first[0][0]
+    return None

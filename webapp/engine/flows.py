@@ -16,6 +16,7 @@ from webapp.engine.walk import (
     EXTERNAL_NETNS, Socket, Walker, WalkResult, ephemeral_port, external_name, source_address,
 )
 from webapp.model import Cluster, Node, Pod, Protocol, Service, ServicePort, ServiceType
+from webapp.narration import say
 
 CANDIDATE_LIMIT = 100
 """At most this many (src, dst) choices per flow type in `candidate_flows` (pairs explode on big clusters); the
@@ -48,28 +49,22 @@ class FlowType(StrEnum):
 
 
 NOTES: dict[FlowType, str] = {
-    FlowType.CONTAINER_TO_CONTAINER: ("The containers share the pause container's network namespace: they talk over "
-                                      "lo on 127.0.0.1, like processes on one VM; their ports must not clash."),
-    FlowType.POD_TO_POD_SAME_NODE: ("No NAT: the destination pod sees the source pod's own IP (the seed's first and "
-                                    "third principles); the node's bridge switches the frame."),
-    FlowType.POD_TO_POD_CROSS_NODE: ("No NAT: the destination pod sees the source pod's own IP (the seed's first and "
-                                     "third principles); the overlay carries it between nodes."),
-    FlowType.NODE_TO_POD: "No NAT between a node and a pod (the seed's second principle).",
-    FlowType.POD_TO_NODE: "No NAT between a pod and a node (the seed's second principle).",
-    FlowType.POD_TO_EXTERNAL: ("Leaving the cluster, the pod's address is masqueraded to the node's (the CNI's "
-                               "ipMasq rule); conntrack undoes it on the reply."),
-    FlowType.EXTERNAL_TO_POD: ("Pod IPs and cluster IPs are not routed outside the cluster: reach pods from outside "
-                               "through a Service's NodePort, LoadBalancer or externalIPs."),
+    FlowType.CONTAINER_TO_CONTAINER: "flows.note.container_to_container",
+    FlowType.POD_TO_POD_SAME_NODE: "flows.note.pod_to_pod_same_node",
+    FlowType.POD_TO_POD_CROSS_NODE: "flows.note.pod_to_pod_cross_node",
+    FlowType.NODE_TO_POD: "flows.note.node_to_pod",
+    FlowType.POD_TO_NODE: "flows.note.pod_to_node",
+    FlowType.POD_TO_EXTERNAL: "flows.note.pod_to_external",
+    FlowType.EXTERNAL_TO_POD: "flows.note.external_to_pod",
 }
+"""The note (a message id of webapp.narration) a trace of this flow type carries."""
 
 
 NOTES_WITH_NAT: dict[FlowType, str] = {
-    FlowType.POD_TO_NODE: ("flannel's ipMasq masquerades pod traffic to every address outside the cluster CIDR — "
-                           "another node's IP included — so that node sees the pod's node address: real flannel "
-                           "departs here from the seed's second principle."),
-    FlowType.NODE_TO_POD: ("The node's address was rewritten on the way: see the NAT steps (the seed's second "
-                           "principle does not hold for this datapath)."),
+    FlowType.POD_TO_NODE: "flows.note.pod_to_node.nat",
+    FlowType.NODE_TO_POD: "flows.note.node_to_pod.nat",
 }
+"""The note used instead of NOTES' when the trace has NAT steps."""
 
 
 @dataclass(frozen=True)
@@ -425,9 +420,9 @@ def _finish(flow: Flow, flow_type: FlowType, walker: Walker, result: WalkResult,
         reply, problem = walker.reply_to(result)
     trace = Trace(flow, result.disposition, prelude + result.hops, reply, result.reason)
     with_nat = bool(trace.nat) and flow_type in NOTES_WITH_NAT
-    notes = [NOTES_WITH_NAT[flow_type] if with_nat else NOTES[flow_type]] if flow_type in NOTES else []
+    notes = [say(NOTES_WITH_NAT[flow_type] if with_nat else NOTES[flow_type])] if flow_type in NOTES else []
     if problem:
-        notes.append(f"The reply does not come back as sent: {problem}.")
+        notes.append(say("flows.note.reply_mismatch", problem=problem))
     return replace(trace, notes=tuple(notes))
 
 
@@ -465,13 +460,11 @@ def _trace_external_name(cluster: Cluster, flow: Flow, source: Source, target: T
         return Trace(flow, Disposition.DROPPED, prelude, (), exchange.reason, ())
     host = services.external_name_target(cluster, service)
     if host is None:
-        reason = (f"ExternalName service {service.key} points at {service.external_name}, which resolves to no "
-                  "known host (declare it under the cluster's external hosts)")
+        reason = say("flows.external_name.unknown.reason", service=service.key, name=service.external_name)
         last = prelude[-1]  # the CNAME answer, delivered to the client
         unknown = Hop(last.node, last.netns, source.socket.app, HopKind.DNS, Action.DROP, last.packet,
                       f"{service.external_name}. (no address known)",
-                      f"The client now resolves {service.external_name}, but the cluster declares no host with that "
-                      "name: there is no address to connect to.")
+                      say("flows.external_name.unknown", name=service.external_name))
         return Trace(flow, Disposition.NO_ROUTE, prelude + (unknown,), (), reason, ())
     address = SocketAddress(host.ip, target.address.port)
     packet = Packet(SocketAddress(_source_ip(cluster, source, host.ip), ephemeral_port(flow.src, flow.dst, flow.proto)),

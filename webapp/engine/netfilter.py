@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
 from webapp.model import Cluster, KubeProxyMode
+from webapp.narration import say
 
 
 class Hook(StrEnum):
@@ -420,7 +421,7 @@ def traverse(cluster: Cluster, ruleset: Ruleset, hook: Hook, ctx: PacketContext)
 def _run_chain(state: _State, chain: Chain, depth: int) -> None:
     """Evaluate one chain; returns normally on RETURN or at its end, raises _Stop on a terminal target."""
     if depth > 32:
-        raise _Stop(Verdict.DROP, f"iptables chain loop at {chain.name}")
+        raise _Stop(Verdict.DROP, say("netfilter.loop.reason", chain=chain.name))
     rules = chain.rules
     for i in chain.candidates(state.packet):
         rule = rules[i]
@@ -432,10 +433,10 @@ def _run_chain(state: _State, chain: Chain, depth: int) -> None:
         if _apply(state, rule, depth):
             return
     if chain.policy is not None and chain.policy != "ACCEPT":
-        reason = f"{state.table} {chain.name} policy {chain.policy}"
+        reason = say("netfilter.policy.drop.reason", table=state.table, chain=chain.name, policy=chain.policy)
         state.hops.append(Hop(state.ctx.node, f"host/{state.ctx.node}", "iptables", HopKind.NETFILTER, Action.DROP,
                               state.packet, rule=f"{state.table} :{chain.name} {chain.policy}",
-                              explain=f"No rule of {chain.name} accepts the packet: the chain's policy drops it."))
+                              explain=say("netfilter.policy.drop", chain=chain.name)))
         raise _Stop(Verdict.DROP, reason)
 
 
@@ -468,8 +469,7 @@ def _apply(state: _State, rule: Rule, depth: int) -> bool:
         if state.mark & ~before:
             decided = state.caller or rule
             state.hops.append(_hop(state, Action.MARK, state.packet, decided,
-                                   f"{decided.chain} sends the packet to {rule.chain}, which sets mark "
-                                   f"{state.mark:#x}: it will be masqueraded on the way out (KUBE-POSTROUTING)."))
+                                   say("netfilter.mark", chain=decided.chain, target=rule.chain, mark=state.mark)))
         return False
     if target in _TERMINAL_NAT:
         _nat(state, rule)
@@ -579,16 +579,13 @@ def _choose_endpoint(state: _State, chain: Chain, start: int, depth: int) -> Non
         Alternative(dst, uniform if abs(prob - uniform) < 1e-9 else round(prob, 10), chosen=(rule is chosen[0]),
                     rule=rule.target)
         for rule, dst, prob in options)
-    notes = ""
+    explain = say("netfilter.choose", path=" → ".join(state.path), chain=chain.name, count=len(options),
+                  chosen=chosen[1])
     if want is not None and chosen[1].ip != want:
-        notes = f" The requested backend {want} is not a candidate here."
+        explain += say("netfilter.choose.not_candidate", backend=want)
     if any(r.recent for r in chain.rules[:start]):
-        notes += (" sessionAffinity ClientIP: the chosen KUBE-SEP records this client (-m recent --set); its "
-                  "next connections match the --rcheck rules above and skip the draw.")
-    state.hops.append(_hop(
-        state, Action.LOOKUP, state.packet, chosen[0],
-        f"{' → '.join(state.path)}: {chain.name} picks one of {len(options)} endpoint(s) with -m statistic "
-        f"--mode random (each equally likely); this trace follows {chosen[1]}.{notes}", alternatives))
+        explain += say("netfilter.choose.affinity")
+    state.hops.append(_hop(state, Action.LOOKUP, state.packet, chosen[0], explain, alternatives))
     _jump(state, chosen[0], state.ruleset.chain(state.table, chosen[0].target), depth)
 
 
@@ -597,30 +594,28 @@ def _nat(state: _State, rule: Rule) -> None:
     node = state.cluster.node_by_name[state.ctx.node]
     if rule.target == "DNAT":
         new = replace(packet, dst=_to_address(rule.to, packet.dst))
-        action, explain = Action.DNAT, f"{rule.chain} rewrites the destination {packet.dst} → {new.dst}."
+        action, explain = Action.DNAT, say("netfilter.dnat", chain=rule.chain, before=packet.dst, after=new.dst)
         service = state.cluster.service_by_cluster_ip.get(packet.dst.ip)
         if service is not None:
-            explain += (f" {packet.dst.ip} is the cluster IP of {service.key}: a virtual address no interface owns, "
-                        "which exists only in these rules.")
+            explain += say("netfilter.dnat.cluster_ip", address=packet.dst.ip, service=service.key)
     elif rule.target == "REDIRECT":
         ip = IPv4Address("127.0.0.1") if state.hook == Hook.OUTPUT else _device_address(
             state.cluster, node, state.ctx.in_dev)
         new = replace(packet, dst=SocketAddress(ip, int(rule.to.split("-")[0]) if rule.to else packet.dst.port))
         action = Action.REDIRECT
-        explain = f"{rule.chain} redirects the packet to port {new.dst.port} on this node (kube-proxy listens there)."
+        explain = say("netfilter.redirect", chain=rule.chain, port=new.dst.port)
     elif rule.target == "SNAT":
         new = replace(packet, src=_to_address(rule.to, _mapped_port(rule, packet)))
-        action, explain = Action.SNAT, f"{rule.chain} rewrites the source {packet.src} → {new.src}."
+        action, explain = Action.SNAT, say("netfilter.snat", chain=rule.chain, before=packet.src, after=new.src)
     else:
         ip = _device_address(state.cluster, node, state.ctx.out_dev)
         new = replace(packet, src=SocketAddress(ip, _mapped_port(rule, packet).port))
         action = Action.MASQUERADE
-        explain = (f"{rule.chain} masquerades: the source becomes {ip}, the address of "
-                   f"{state.ctx.out_dev or 'the outgoing interface'}; conntrack will undo it on the reply.")
+        explain = say("netfilter.masquerade", chain=rule.chain, address=ip,
+                      device=state.ctx.out_dev or say("netfilter.phrase.outgoing_interface"))
     if new.src.port != packet.src.port and rule.random_port:
-        explain += (f" {'--random-fully' if '--random-fully' in rule.text else '--random'}: the kernel maps the "
-                    f"source port anew for every connection ({RANDOM_PORT_MIN}–{RANDOM_PORT_MAX}); this trace "
-                    f"shows {packet.src.port} → {new.src.port}, one such draw.")
+        explain += say("netfilter.random_port", flag="--random-fully" if "--random-fully" in rule.text else "--random",
+                       low=RANDOM_PORT_MIN, high=RANDOM_PORT_MAX, before=packet.src.port, after=new.src.port)
     state.packet = new
     state.hops.append(_hop(state, action, new, rule, explain))
 
@@ -680,16 +675,17 @@ def _drop_reason(cluster: Cluster, rule: Rule, verdict: Verdict, packet: Packet)
         service = next((svc for svc in cluster.services if packet.dst.ip in svc.load_balancer_ips), None)
         if service is not None:
             allowed = ", ".join(str(net) for net in service.load_balancer_source_ranges)
-            return (f"{rule.chain} drops it: {service.key} admits only loadBalancerSourceRanges {allowed} to its "
-                    f"load balancer IP {packet.dst.ip}, and {packet.src.ip} is outside them")
+            return say("netfilter.rule.drops", chain=rule.chain,
+                       why=say("netfilter.source_ranges", service=service.key, allowed=allowed,
+                               address=packet.dst.ip, src=packet.src.ip))
     found = _COMMENT_SERVICE.match(rule.comment)
     if found:
         from webapp.engine.kubeproxy.chains import no_endpoints_text, no_local_endpoint_text
 
         name = found["svc"] + (f":{found['port']}" if found["port"] else "")
         if found["what"]:
-            return f"{rule.chain} drops it: {no_local_endpoint_text(name)}"
+            return say("netfilter.rule.drops", chain=rule.chain, why=no_local_endpoint_text(name))
         service = cluster.service_by_key.get(found["svc"])
-        return f"{rule.chain} rejects it (icmp-port-unreachable): {no_endpoints_text(name, service)}"
-    what = "drops" if verdict == Verdict.DROP else "rejects"
-    return f"{rule.chain} {what} it: {rule.comment or rule.text}"
+        return say("netfilter.rule.rejects_unreachable", chain=rule.chain, why=no_endpoints_text(name, service))
+    key = "netfilter.rule.drops" if verdict == Verdict.DROP else "netfilter.rule.rejects"
+    return say(key, chain=rule.chain, why=rule.comment or rule.text)

@@ -17,6 +17,7 @@ from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, Socke
 from webapp.model import (
     Cluster, ExternalHost, KubeProxyMode, Service, ServicePort, ServiceType, SessionAffinity, TrafficPolicy,
 )
+from webapp.narration import say
 
 LB_DEVICE = "cloud-load-balancer"
 DNS_DEVICE = "kube-dns"
@@ -69,22 +70,21 @@ def _ipvs(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalServiceO
     persistent = f" persistent {vs.persistent}" if vs.persistent else ""
     vs_text = f"{vs.proto} {vs.ip}:{vs.port} {ipvs.SCHEDULER}{persistent}"
     if not vs.real_servers:
-        reason = (f"IPVS virtual server {vs.ip}:{vs.port} has no real servers on {node_name}: "
-                  + (no_endpoints_text(vs.info.name, vs.info.service) if not vs.info.endpoints else
-                     no_local_endpoint_text(vs.info.name)))
+        why = (no_endpoints_text(vs.info.name, vs.info.service) if not vs.info.endpoints else
+               no_local_endpoint_text(vs.info.name))
+        reason = say("services.ipvs.no_real_servers", address=vs.ip, port=vs.port, node=node_name, why=why)
         hop = Hop(node_name, f"host/{node_name}", ipvs.DUMMY_DEVICE, HopKind.IPVS, Action.REJECT, packet,
                   rule=vs_text, explain=reason)
         return LocalServiceOutcome((hop,), packet, False, Verdict.REJECT, reason)
     candidates = [SocketAddress(rs.ip, rs.port) for rs in vs.real_servers]
     chosen = _preferred(candidates, ctx.backend)
     new = packet.with_dst(candidates[chosen])
-    affinity = (f" sessionAffinity ClientIP → `persistent {vs.persistent}`: this client keeps its real server."
-                if vs.persistent else "")
+    explain = say("services.ipvs.dnat", address=vs.ip, kind=vs.kind, real_server=candidates[chosen])
+    if vs.persistent:
+        explain += say("services.ipvs.affinity", timeout=vs.persistent)
     hop = Hop(node_name, f"host/{node_name}", ipvs.DUMMY_DEVICE, HopKind.IPVS, Action.DNAT, new,
               rule=f"{vs_text} -> {candidates[chosen]} Masq",
-              explain=(f"{vs.ip} is bound to kube-ipvs0, so the packet is local; the IPVS virtual server "
-                       f"({vs.kind}) hands the connection to real server {candidates[chosen]} with the rr scheduler "
-                       f"(Masq forwarding = DNAT).{affinity}"),
+              explain=explain,
               alternatives=_equal_alternatives(candidates, chosen, rule=vs_text))
     return LocalServiceOutcome((hop,), new, False)
 
@@ -97,8 +97,8 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
     info = portal.info
     where = (node_name, f"host/{node_name}", "kube-proxy", HopKind.PROXY)
     if not info.endpoints:
-        reason = (f"kube-proxy accepts on port {portal.proxy_port} and closes: "
-                  + no_endpoints_text(info.name, info.service))
+        reason = say("services.userspace.no_endpoints", port=portal.proxy_port,
+                     why=no_endpoints_text(info.name, info.service))
         return LocalServiceOutcome((Hop(*where, Action.REJECT, packet, rule=f"proxy port {portal.proxy_port}",
                                         explain=reason),), packet, True, Verdict.REJECT, reason)
     candidates = [SocketAddress(ep.ip, ep.port) for ep in info.endpoints]
@@ -108,9 +108,6 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
     hops: list[Hop] = []
     sticky = info.service.session_affinity == SessionAffinity.CLIENT_IP
     rule = f"{info.name} proxy port {portal.proxy_port} (round-robin{', sessionAffinity ClientIP' if sticky else ''})"
-    affinity = (f" sessionAffinity ClientIP: kube-proxy records client {packet.src.ip} → {{backend}}; for "
-                f"{info.service.session_affinity_timeout} s this client's next connections skip the round-robin and "
-                "go to it (while it answers)." if sticky else "")
     for attempt in range(len(candidates)):
         index = (first + attempt) % len(candidates)
         backend, endpoint = candidates[index], info.endpoints[index]
@@ -120,17 +117,18 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
         down = endpoint.pod in cluster.down_pods
         if down:
             hops.append(Hop(*where, Action.PROXY, new, rule=rule, alternatives=_equal_alternatives(candidates, index),
-                            explain=(f"kube-proxy tries backend {backend} ({endpoint.pod}), which does not answer; "
-                                     "the userspace proxy retries the next backend.")))
+                            explain=say("services.userspace.backend_down", backend=backend, pod=endpoint.pod)))
             continue
+        explain = say("services.userspace.proxy", port=portal.proxy_port, src=src.ip, backend=backend)
+        if sticky:
+            explain += say("services.userspace.affinity", client=packet.src.ip, backend=backend,
+                           timeout=info.service.session_affinity_timeout)
         hops.append(Hop(*where, Action.PROXY, new, rule=rule, alternatives=_equal_alternatives(candidates, index),
-                        explain=(f"kube-proxy accepted the client's connection on port {portal.proxy_port} and opens a "
-                                 f"new one from {src.ip} to backend {backend}: the backend sees the node, not the "
-                                 "client." + affinity.format(backend=backend))))
+                        explain=explain))
         return LocalServiceOutcome(tuple(hops), new, True)
-    reason = f"every backend of service {info.name} is down; kube-proxy's retries all failed"
+    reason = say("services.userspace.all_down.reason", service=info.name)
     hops.append(Hop(*where, Action.DROP, hops[-1].packet, rule=rule,
-                    explain=f"No backend answered: kube-proxy closes the client's connection ({reason})."))
+                    explain=say("services.userspace.all_down", reason=reason)))
     return LocalServiceOutcome(tuple(hops), packet, True, Verdict.DROP, reason)
 
 
@@ -158,32 +156,30 @@ def load_balancer_prelude(cluster: Cluster, client: SocketAddress, service: Serv
     vip = SocketAddress(lb_ip, port.port) if lb_ip else None
     request = Packet(client, vip or client, proto)
     if lb_ip is None or port.node_port is None:
-        reason = f"service {service.key} has no load-balancer ingress IP (status.loadBalancer is empty)"
+        reason = say("services.lb.no_ingress", service=service.key)
         return LoadBalancerPrelude((), request, None, reason)
     ready = [n for n in cluster.nodes if n.ready]
     local = service.external_traffic_policy == TrafficPolicy.LOCAL
     if local:
         with_endpoint = {ep.node for ep in cluster.endpoints_for(service, port) if ep.ready}
         healthy = [n for n in ready if n.name in with_endpoint]
-        check = (f"health check: GET http://<node>:{service.health_check_node_port}/healthz answers 200 only on nodes "
-                 "with a local endpoint (externalTrafficPolicy Local)")
+        check = say("services.lb.check.local", port=service.health_check_node_port)
     else:
         healthy = ready
-        check = "externalTrafficPolicy Cluster: every ready node passes the health check"
+        check = say("services.lb.check.cluster")
     from webapp.engine.walk import external_name
 
     app = Hop(None, "external", external_name(cluster, client.ip), HopKind.APP, Action.SEND, request,
-              explain=f"An external client connects to the load balancer's address {vip}.")
+              explain=say("services.lb.client", address=vip))
     ranges = service.load_balancer_source_ranges
     if ranges and not any(client.ip in net for net in ranges):
         allowed = ", ".join(str(net) for net in ranges)
-        reason = (f"the load balancer of {service.key} only admits loadBalancerSourceRanges {allowed}; "
-                  f"{client.ip} is outside them (kube-proxy's KUBE-FW chain enforces the same on the nodes)")
+        reason = say("services.lb.source_ranges", service=service.key, allowed=allowed, client=client.ip)
         drop = Hop(None, "external", LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, request,
                    rule=f"loadBalancerSourceRanges {allowed}", explain=reason)
         return LoadBalancerPrelude((app, drop), request, None, reason)
     if not healthy:
-        reason = f"no node passes the load balancer's health check for {service.key}: {check}"
+        reason = say("services.lb.unhealthy", service=service.key, check=check)
         drop = Hop(None, "external", LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, request,
                    rule=f"{lb_ip}:{port.port} → nodePort {port.node_port} on 0 healthy node(s)", explain=reason)
         return LoadBalancerPrelude((app, drop), request, None, reason)
@@ -194,9 +190,7 @@ def load_balancer_prelude(cluster: Cluster, client: SocketAddress, service: Serv
     forwarded = request.with_dst(candidates[chosen])
     lb = Hop(None, "external", LB_DEVICE, HopKind.LOADBALANCER, Action.DNAT, forwarded,
              rule=f"{lb_ip}:{port.port} → nodePort {port.node_port} on {len(healthy)} healthy node(s)",
-             explain=(f"The cloud load balancer picks node {healthy[chosen].name} and sends the connection to its "
-                      f"nodePort {port.node_port} (LoadBalancer ⊃ NodePort ⊃ ClusterIP); the client's address is "
-                      f"kept. {check}."),
+             explain=say("services.lb.forward", node=healthy[chosen].name, node_port=port.node_port, check=check),
              alternatives=_equal_alternatives(candidates, chosen))
     return LoadBalancerPrelude((app, lb), forwarded, healthy[chosen].name)
 
@@ -221,16 +215,14 @@ def dns_answer(cluster: Cluster, service: Service, query: Packet, server: Socket
     fqdn = service_fqdn(cluster, service)
     if service.type == ServiceType.EXTERNAL_NAME:
         answer = f"{fqdn}. CNAME {service.external_name}."
-        explain = (f"CoreDNS answers with a CNAME to {service.external_name}: an ExternalName service has no cluster "
-                   "IP and nothing is proxied; the client then resolves and connects to the external name itself.")
+        explain = say("services.dns.cname", name=service.external_name)
     elif service.cluster_ip is None:
         pods = [str(ep.ip) for ep in cluster.endpoints_by_service.get(service.key, ()) if ep.ready]
         answer = f"{fqdn}. A " + ", ".join(sorted(set(pods)))
-        explain = "A headless service: CoreDNS answers with the ready pods' own addresses."
+        explain = say("services.dns.headless")
     else:
         answer = f"{fqdn}. A {service.cluster_ip}"
-        explain = (f"CoreDNS answers with the service's cluster IP {service.cluster_ip}, which only kube-proxy's "
-                   "rules know.")
+        explain = say("services.dns.cluster_ip", address=service.cluster_ip)
     return Hop(None, "dns", DNS_DEVICE, HopKind.DNS, Action.RESOLVE, query.with_dst(server), rule=answer,
                explain=explain)
 
@@ -247,15 +239,11 @@ def external_name_target(cluster: Cluster, service: Service) -> ExternalHost | N
 def down_pod_reason(cluster: Cluster, pod_key: str, via_service: bool) -> str:
     """Why a connection to a pod the user marked down fails, and what each kube-proxy mode does about it."""
     if not via_service:
-        return f"pod {pod_key} does not answer (marked down)"
-    mode = cluster.settings.kube_proxy_mode
-    how = {KubeProxyMode.IPTABLES: "kube-proxy's iptables rules DNATed the connection to it once, and iptables mode "
-                                   "cannot retry another backend",
-           KubeProxyMode.IPVS: "the IPVS virtual server handed the connection to it, and IPVS does not retry "
-                               "another real server"}.get(mode, "the connection was sent to it")
-    return (f"backend pod {pod_key} does not answer but is still a ready endpoint: {how}; the connection times out. "
-            "A readiness probe would mark the pod unready and remove it from the rules (the userspace proxy "
-            "would have retried another backend).")
+        return say("services.down.direct", pod=pod_key)
+    how = {KubeProxyMode.IPTABLES: "services.down.phrase.iptables",
+           KubeProxyMode.IPVS: "services.down.phrase.ipvs"}.get(cluster.settings.kube_proxy_mode,
+                                                                "services.down.phrase.other")
+    return say("services.down.via_service", pod=pod_key, how=say(how))
 
 
 @dataclass(frozen=True)
@@ -272,11 +260,11 @@ def dns_exchange(cluster: Cluster, src: str, service: Service, trace) -> DnsExch
     for `service` (an A record, or a CNAME for ExternalName) and the answer walks back through conntrack."""
     dns = dns_service(cluster)
     if dns is None:
-        reason = f"no cluster DNS service has clusterIP {cluster.settings.cluster_dns_ip} with port 53/UDP"
+        reason = say("services.dns.no_service", address=cluster.settings.cluster_dns_ip)
         return DnsExchange((), False, reason)
     query = trace(cluster, src, f"{dns[0].cluster_ip}:53", "udp")
     if str(query.disposition) != "delivered":
-        return DnsExchange(query.hops, False, f"the DNS query failed: {query.reason}")
+        return DnsExchange(query.hops, False, say("services.dns.failed", reason=query.reason))
     last = query.hops[-1]
     answer = dns_answer(cluster, service, query.hops[0].packet, SocketAddress(dns[0].cluster_ip, 53))
     answer = replace(answer, node=last.node, netns=last.netns, packet=last.packet)

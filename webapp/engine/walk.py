@@ -27,6 +27,7 @@ from webapp.engine.netfilter import Hook, PacketContext, Verdict
 from webapp.engine.topology import Topology, topology
 from webapp.engine.trace import Action, Disposition, Hop, HopKind, OuterHeader, Packet, SocketAddress
 from webapp.model import Cluster, Node, Overlay, Pod, Protocol
+from webapp.narration import say
 
 EXTERNAL_NETNS = "external"
 UNDERLAY_NETNS = "underlay"
@@ -159,7 +160,7 @@ class Walker:
 
     def request(self, source: Socket, packet: Packet) -> WalkResult:
         self.legs.append(Leg(source, packet))
-        return self._until_end(lambda: self._send(source, packet, "sends"))
+        return self._until_end(lambda: self._send(source, packet))
 
     def request_via(self, source: Socket, sent: Packet, prelude: tuple[Hop, ...], arriving: Packet) -> WalkResult:
         """A request whose first steps happened outside the nodes (a cloud load balancer): `prelude` took
@@ -176,7 +177,7 @@ class Walker:
         """Run the walk until it delivers, drops, rejects or finds no route (every path ends in `_End`)."""
         try:
             step()
-            raise _End(Disposition.NO_ROUTE, "the walk ended without reaching a socket")  # pragma: no cover
+            raise _End(Disposition.NO_ROUTE, say("walk.end.no_socket"))  # pragma: no cover
         except _End as end:
             return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack)
 
@@ -190,13 +191,13 @@ class Walker:
             self.reply_target = leg.start
             self.mark = 0
             try:
-                self._send(leg.end, leg.delivered.reversed(), "answers")
+                self._send(leg.end, leg.delivered.reversed())
             except _End as end:
                 if end.disposition != Disposition.DELIVERED:
                     return tuple(self.hops), end.reason
             got = self.legs[-1].delivered
             if got != leg.sent.reversed():
-                problem = f"the reply reached {leg.start.netns} as {got}, not as {leg.sent.reversed()}"
+                problem = say("walk.reply.mismatch", netns=leg.start.netns, got=got, expected=leg.sent.reversed())
         return tuple(self.hops), problem
 
     # --- hops ---------------------------------------------------------------------------------------------
@@ -204,17 +205,17 @@ class Walker:
     def _hop(self, netns: str, device: str, kind: HopKind, action: Action, packet: Packet, rule: str = "",
              explain: str = "") -> None:
         if len(self.hops) >= MAX_HOPS:
-            raise _End(Disposition.DROPPED, f"routing loop: more than {MAX_HOPS} hops")
+            raise _End(Disposition.DROPPED, say("walk.loop", max_hops=MAX_HOPS))
         node = netns.partition("/")[2] if _is_host(netns) else None
         if netns.startswith("pod/"):
             pod = self.cluster.pod_by_key.get(netns[4:])
             node = pod.node if pod else None
         self.hops.append(Hop(node, netns, device, kind, action, packet, rule, explain))
 
-    def _send(self, source: Socket, packet: Packet, verb: str) -> None:
-        what = "the reply" if self.reply else "a new connection"
+    def _send(self, source: Socket, packet: Packet) -> None:
+        key = "walk.send.reply" if self.reply else "walk.send.request"
         self._hop(source.netns, source.app, source.kind, Action.SEND, packet,
-                  explain=f"{source.app} {verb}: {what} from {packet.src} to {packet.dst} ({packet.proto}).")
+                  explain=say(key, app=source.app, src=packet.src, dst=packet.dst, proto=packet.proto))
         if source.netns == EXTERNAL_NETNS:
             self._router(packet)
         else:
@@ -226,11 +227,11 @@ class Walker:
         tables = _tables(self.cluster, netns)
         route = tables.route_table.lookup(address)
         if route is None:
-            self._hop(netns, "-", HopKind.ROUTE, Action.DROP, packet, explain=f"No route to {address}.")
-            raise _End(Disposition.NO_ROUTE, f"{netns} has no route to {address}")
-        via = f"via {route.via}" if route.via else "directly (on-link)"
-        self._hop(netns, route.dev, HopKind.ROUTE, Action.LOOKUP, packet, str(route),
-                  f"Routing table: {address} goes out {route.dev} {via}.")
+            self._hop(netns, "-", HopKind.ROUTE, Action.DROP, packet, explain=say("walk.route.none", address=address))
+            raise _End(Disposition.NO_ROUTE, say("walk.route.none.reason", netns=netns, address=address))
+        explain = (say("walk.route.via", address=address, dev=route.dev, via=route.via) if route.via else
+                   say("walk.route.onlink", address=address, dev=route.dev))
+        self._hop(netns, route.dev, HopKind.ROUTE, Action.LOOKUP, packet, str(route), explain)
         return route
 
     def _local_out(self, netns: str, packet: Packet) -> None:
@@ -240,7 +241,7 @@ class Walker:
             packet = self._netfilter(netns, Hook.OUTPUT, packet, None, None)
         if tables.is_local(packet.dst.ip):
             self._hop(netns, "lo", HopKind.LOOPBACK, Action.FORWARD, packet,
-                      explain=f"{packet.dst.ip} is an address of this namespace: the packet loops back over lo.")
+                      explain=say("walk.loopback", address=packet.dst.ip))
             if _is_host(netns):
                 # IPVS also hooks LOCAL_OUT: a node's own connection to a VIP is scheduled before it loops back.
                 if not self.reply and self._local_service(netns, netns[5:], packet, "lo"):
@@ -265,8 +266,8 @@ class Walker:
             self._deliver(netns, packet, device)
         if not host:
             self._hop(netns, device, HopKind.INTERFACE, Action.DROP, packet,
-                      explain="A pod does not forward packets that are not addressed to it.")
-            raise _End(Disposition.DROPPED, f"{netns} received a packet for {packet.dst.ip}, which it does not own")
+                      explain=say("walk.pod.no_forward"))
+            raise _End(Disposition.DROPPED, say("walk.pod.no_forward.reason", netns=netns, address=packet.dst.ip))
         route = self._route(netns, packet, packet.dst.ip)
         packet = self._netfilter(netns, Hook.FORWARD, packet, device, route.dev)
         packet = self._netfilter(netns, Hook.POSTROUTING, packet, device, route.dev)
@@ -283,8 +284,9 @@ class Walker:
         peer = self._arp(netns, device, next_hop)
         if peer is None:
             self._hop(netns, device.name, HopKind.INTERFACE, Action.DROP, packet,
-                      explain=f"Nobody answers ARP for {next_hop} on {device.name}.")
-            raise _End(Disposition.DROPPED, f"no host answers ARP for {next_hop} on {device.name} in {netns}")
+                      explain=say("walk.arp.none", address=next_hop, device=device.name))
+            raise _End(Disposition.DROPPED, say("walk.arp.none.reason", address=next_hop, device=device.name,
+                                                netns=netns))
         self._xmit(netns, device, packet, peer)
 
     def _netfilter(self, netns: str, hook: Hook, packet: Packet, in_dev: str | None, out_dev: str | None) -> Packet:
@@ -303,7 +305,8 @@ class Walker:
         if outcome.verdict != Verdict.ACCEPT:
             rejected = outcome.verdict == Verdict.REJECT
             raise _End(Disposition.REJECTED if rejected else Disposition.DROPPED,
-                       outcome.reason or f"{hook} on {node} {'rejects' if rejected else 'drops'} the packet")
+                       outcome.reason or say("walk.netfilter.rejects" if rejected else "walk.netfilter.drops",
+                                             hook=hook, node=node))
         return outcome.packet
 
     def _conntrack(self, node: str, netns: str, hook: Hook, packet: Packet, device: str) -> Packet:
@@ -317,14 +320,13 @@ class Walker:
                 continue
             if un_snat and entry.before.src != entry.after.src:
                 new = replace(packet, dst=entry.before.src)
-                action, what = Action.UNSNAT, f"destination {packet.dst} → {new.dst}"
+                action, explain = Action.UNSNAT, say("walk.conntrack.unsnat", before=packet.dst, after=new.dst)
             elif not un_snat and entry.before.dst != entry.after.dst:
                 new = replace(packet, src=entry.before.dst)
-                action, what = Action.UNDNAT, f"source {packet.src} → {new.src}"
+                action, explain = Action.UNDNAT, say("walk.conntrack.undnat", before=packet.src, after=new.src)
             else:
                 continue
-            self._hop(netns, entry.device, entry.kind, action, new, f"conntrack (request: {entry.rule})",
-                      f"conntrack recognises the reply and undoes the request's NAT: {what}.")
+            self._hop(netns, entry.device, entry.kind, action, new, f"conntrack (request: {entry.rule})", explain)
             packet = new
         return packet
 
@@ -335,8 +337,8 @@ class Walker:
             target = self.reply_target
             if target is None or target.netns != netns:
                 self._hop(netns, device, HopKind.INTERFACE, Action.DROP, packet,
-                          explain="No socket here expects this reply.")
-                raise _End(Disposition.DROPPED, f"the reply arrived in {netns}, not at the client")
+                          explain=say("walk.deliver.unexpected_reply"))
+                raise _End(Disposition.DROPPED, say("walk.deliver.unexpected_reply.reason", netns=netns))
             self._arrive(target, packet)
         if _is_host(netns):
             node = netns[5:]
@@ -350,7 +352,7 @@ class Walker:
 
     def _arrive(self, socket: Socket, packet: Packet) -> None:
         self._hop(socket.netns, socket.app, socket.kind, Action.DELIVER, packet,
-                  explain=f"{socket.app} receives it from {packet.src} on {packet.dst}.")
+                  explain=say("walk.deliver.arrives", app=socket.app, src=packet.src, dst=packet.dst))
         self.legs[-1].end, self.legs[-1].delivered = socket, packet
         raise _End(Disposition.DELIVERED)
 
@@ -386,7 +388,7 @@ class Walker:
             # finds the local table's entry and lets the packet continue to local delivery — no POSTROUTING, no
             # wire (net/netfilter/ipvs/ip_vs_xmit.c, `if (local) ... ip_vs_send_or_cont(..., 1)`).
             self._hop(netns, "lo", HopKind.ROUTE, Action.LOOKUP, new, f"local {new.dst.ip} dev lo table local",
-                      f"Routing table: {new.dst.ip} is this node's own address; delivered locally.")
+                      say("walk.route.local_delivery", address=new.dst.ip))
             self._deliver(netns, new, "lo")
         route = self._route(netns, new, new.dst.ip)
         new = self._netfilter(netns, Hook.POSTROUTING, new, None, route.dev)
@@ -402,14 +404,12 @@ class Walker:
         ip = packet.dst.ip
         if ip not in tables.service_vips or ip in tables.local_addresses:
             return
-        answer = "a TCP RST" if packet.proto == "tcp" else "ICMP port unreachable"
+        answer = say("walk.ipvs.phrase.tcp_rst" if packet.proto == "tcp" else "walk.ipvs.phrase.icmp_unreachable")
         where = f"{packet.dst.port}/{packet.proto.upper()}"
         self._hop(netns, IPVS_DUMMY, HopKind.IPVS, Action.REJECT, packet,
                   f"no virtual server {packet.proto} {packet.dst}",
-                  f"{ip} sits on {IPVS_DUMMY} only so that IPVS sees packets for it; no virtual server has port "
-                  f"{where} and no process binds a Service IP, so the kernel answers {answer}.")
-        raise _End(Disposition.REJECTED, f"nothing listens on {ip}:{where}: no IPVS virtual server has that port "
-                   f"of the Service IP, so the kernel answers {answer}")
+                  say("walk.ipvs.no_port", address=ip, dummy=IPVS_DUMMY, port=where, answer=answer))
+        raise _End(Disposition.REJECTED, say("walk.ipvs.no_port.reason", address=ip, port=where, answer=answer))
 
     def _pod_socket(self, pod_key: str, packet: Packet, device: str) -> Socket:
         pod = self.cluster.pod_by_key[pod_key]
@@ -473,7 +473,7 @@ class Walker:
             self._bridge(netns, device, packet, peer.mac, None)
             return
         self._hop(netns, device.name, HopKind.INTERFACE, Action.SEND, packet,
-                  explain=f"Leaves by {device.name} towards {peer.mac}.")
+                  explain=say("walk.xmit.leaves", device=device.name, mac=peer.mac))
         self.mark = 0
         if device.kind == DeviceKind.VETH:
             other_netns, other_dev = self.topology.peer(netns, device.name)
@@ -481,7 +481,7 @@ class Walker:
         elif device.kind == DeviceKind.NIC:
             self._wire(netns, device, packet, peer, inner_mac)
         else:
-            raise _End(Disposition.DROPPED, f"cannot transmit on {device.kind} device {device.name}")
+            raise _End(Disposition.DROPPED, say("walk.xmit.unsupported.reason", kind=device.kind, device=device.name))
 
     def _l2_receive(self, netns: str, device_name: str, packet: Packet, mac: str, inner_mac: str | None) -> None:
         tables = _tables(self.cluster, netns)
@@ -489,15 +489,15 @@ class Walker:
         if device.master and isinstance(tables, NodeDatapath):
             master = tables.device_by_name[device.master]
             self._hop(netns, device.name, HopKind.INTERFACE, Action.FORWARD, packet,
-                      explain=f"{device.name} is a port of {master.name}: the frame enters the bridge.")
+                      explain=say("walk.l2.bridge_port", device=device.name, bridge=master.name))
             self._bridge(netns, master, packet, mac, device.name)
             return
         if mac != device.mac:
             self._hop(netns, device.name, HopKind.INTERFACE, Action.DROP, packet,
-                      explain=f"The frame is for {mac}, not {device.name} ({device.mac}).")
-            raise _End(Disposition.DROPPED, f"{netns} {device.name} received a frame for another MAC ({mac})")
+                      explain=say("walk.l2.other_mac", mac=mac, device=device.name, device_mac=device.mac))
+            raise _End(Disposition.DROPPED, say("walk.l2.other_mac.reason", netns=netns, device=device.name, mac=mac))
         self._hop(netns, device.name, HopKind.INTERFACE, Action.RECEIVE, packet,
-                  explain=f"Arrives on {device.name}.")
+                  explain=say("walk.l2.arrives", device=device.name))
         if packet.outer is not None:
             self._decapsulate(netns, tables, packet, inner_mac)
             return
@@ -510,20 +510,21 @@ class Walker:
         if mac == bridge.mac and in_port is not None:
             self._hop(netns, bridge.name, HopKind.BRIDGE, Action.RECEIVE, packet,
                       f"{mac} is {bridge.name}'s own address",
-                      f"The frame is addressed to {bridge.name} itself (the pods' gateway): up to the host's IP stack.")
+                      say("walk.bridge.own_address", bridge=bridge.name))
             self._receive(netns, bridge.name, packet)
             return
         entry = tables.fdb_lookup(bridge.name, mac)
         if entry is None:
             self._hop(netns, bridge.name, HopKind.BRIDGE, Action.DROP, packet,
-                      explain=f"No FDB entry for {mac}: flooded, and no port answers.")
-            raise _End(Disposition.DROPPED, f"{bridge.name} on {tables.node} has no FDB entry for {mac}")
+                      explain=say("walk.bridge.no_fdb", mac=mac))
+            raise _End(Disposition.DROPPED, say("walk.bridge.no_fdb.reason", bridge=bridge.name, node=tables.node,
+                                                mac=mac))
         if in_port is not None:  # bridged, not routed: br_netfilter runs the IP hooks with -i/-o = the bridge
             packet = self._netfilter(netns, Hook.PREROUTING, packet, bridge.name, None)
             packet = self._netfilter(netns, Hook.FORWARD, packet, bridge.name, bridge.name)
             packet = self._netfilter(netns, Hook.POSTROUTING, packet, bridge.name, bridge.name)
         self._hop(netns, bridge.name, HopKind.BRIDGE, Action.FORWARD, packet, str(entry),
-                  f"Bridge FDB: {mac} is behind port {entry.dev}.")
+                  say("walk.bridge.fdb", mac=mac, port=entry.dev))
         out = tables.device_by_name[entry.dev]
         if out.kind == DeviceKind.OVS_BRIDGE:
             self._ovs(netns, tables, out, packet, mac, "LOCAL")
@@ -535,11 +536,12 @@ class Walker:
         flows = [f for f in tables.ovs_flows if f.protocol == "ip" and f.matches(in_port, packet.dst.ip)]
         if not flows:
             self._hop(netns, ovs.name, HopKind.OVS, Action.DROP, packet,
-                      explain=f"No OpenFlow entry matches in_port={in_port}, nw_dst={packet.dst.ip}.")
-            raise _End(Disposition.DROPPED, f"{ovs.name} on {tables.node} has no flow for {packet.dst.ip}")
+                      explain=say("walk.ovs.no_flow", in_port=in_port, address=packet.dst.ip))
+            raise _End(Disposition.DROPPED, say("walk.ovs.no_flow.reason", bridge=ovs.name, node=tables.node,
+                                                address=packet.dst.ip))
         flow = max(flows, key=lambda f: f.priority)
         self._hop(netns, ovs.name, HopKind.OVS, Action.FORWARD, packet, str(flow),
-                  f"OpenFlow: packets for {flow.nw_dst} leave by {flow.output}.")
+                  say("walk.ovs.flow", nw_dst=flow.nw_dst, output=flow.output))
         if flow.output == "LOCAL":
             self._bridge(netns, tables.device_by_name[ovs.master or ""], packet, mac, ovs.name)
             return
@@ -554,17 +556,19 @@ class Walker:
         neighbour = tables.neighbour_lookup(device.name, next_hop)
         if neighbour is None:
             self._hop(netns, device.name, HopKind.VXLAN, Action.DROP, packet,
-                      explain=f"No neighbour entry for {next_hop} on {device.name}.")
-            raise _End(Disposition.DROPPED, f"{device.name} on {tables.node} has no neighbour entry for {next_hop}")
+                      explain=say("walk.vxlan.no_neighbour", address=next_hop, device=device.name))
+            raise _End(Disposition.DROPPED, say("walk.vxlan.no_neighbour.reason", device=device.name, node=tables.node,
+                                                address=next_hop))
         self._hop(netns, device.name, HopKind.VXLAN, Action.LOOKUP, packet, str(neighbour),
-                  f"Neighbour table: the gateway {next_hop} is the remote VTEP {neighbour.lladdr}.")
+                  say("walk.vxlan.neighbour", address=next_hop, mac=neighbour.lladdr))
         entry = tables.fdb_lookup(device.name, neighbour.lladdr)
         if entry is None or entry.dst is None:
             self._hop(netns, device.name, HopKind.VXLAN, Action.DROP, packet,
-                      explain=f"No FDB entry for {neighbour.lladdr} on {device.name}.")
-            raise _End(Disposition.DROPPED, f"{device.name} on {tables.node} has no FDB entry for {neighbour.lladdr}")
+                      explain=say("walk.vxlan.no_fdb", mac=neighbour.lladdr, device=device.name))
+            raise _End(Disposition.DROPPED, say("walk.vxlan.no_fdb.reason", device=device.name, node=tables.node,
+                                                mac=neighbour.lladdr))
         self._hop(netns, device.name, HopKind.VXLAN, Action.LOOKUP, packet, str(entry),
-                  f"VXLAN FDB: {neighbour.lladdr} lives on node {entry.dst}.")
+                  say("walk.vxlan.fdb", mac=neighbour.lladdr, address=entry.dst))
         local = device.vxlan.local or self._node_of(netns).internal_ip
         self._encapsulate(netns, device, packet, local, entry.dst, neighbour.lladdr)
 
@@ -576,8 +580,8 @@ class Walker:
         wrapped = replace(packet, outer=outer)
         kind = HopKind.VXLAN
         self._hop(netns, device.name, kind, Action.ENCAPSULATE, wrapped, str(device.vxlan),
-                  f"{device.name} wraps the frame in UDP {local} → {remote}:{device.vxlan.dstport}, "
-                  f"VNI {device.vxlan.vni}.")
+                  say("walk.vxlan.encapsulate", device=device.name, local=local, remote=remote,
+                      port=device.vxlan.dstport, vni=device.vxlan.vni))
         # The outer UDP packet is routed by the host; kube-proxy's and flannel's rules never match it, so the
         # hooks it passes are not shown.
         route = self._route(netns, wrapped, remote)
@@ -585,7 +589,8 @@ class Walker:
         nic = tables.device_by_name[route.dev]
         peer = self._arp(netns, nic, route.via or remote)
         if peer is None:
-            raise _End(Disposition.DROPPED, f"no host answers ARP for {route.via or remote} on {nic.name}")
+            raise _End(Disposition.DROPPED, say("walk.arp.none.tunnel_reason", address=route.via or remote,
+                                                device=nic.name))
         self._xmit(netns, nic, wrapped, peer, inner_mac)
 
     def _decapsulate(self, netns: str, tables: NodeDatapath | PodDatapath, packet: Packet,
@@ -601,7 +606,7 @@ class Walker:
                 continue
             inner = replace(packet, outer=None)
             self._hop(netns, device.name, HopKind.VXLAN, Action.DECAPSULATE, inner, str(params),
-                      f"UDP port {outer.dst.port}, VNI {outer.vni}: {device.name} strips the outer headers.")
+                      say("walk.vxlan.decapsulate", port=outer.dst.port, vni=outer.vni, device=device.name))
             if device.kind == DeviceKind.OVS_VXLAN_PORT:
                 self._ovs(netns, tables, tables.device_by_name[device.master or ""], inner, inner_mac or "",
                           device.name)
@@ -609,8 +614,9 @@ class Walker:
                 self._receive(netns, device.name, inner)
             return
         self._hop(netns, "-", HopKind.VXLAN, Action.DROP, packet,
-                  explain=f"No VXLAN device listens on UDP {outer.dst.port} with VNI {outer.vni}.")
-        raise _End(Disposition.DROPPED, f"{tables.node}: no VXLAN device for UDP {outer.dst.port} VNI {outer.vni}")
+                  explain=say("walk.vxlan.no_device", port=outer.dst.port, vni=outer.vni))
+        raise _End(Disposition.DROPPED, say("walk.vxlan.no_device.reason", node=tables.node, port=outer.dst.port,
+                                            vni=outer.vni))
 
     # --- outside the nodes -------------------------------------------------------------------------------
 
@@ -618,7 +624,7 @@ class Walker:
         node = self.cluster.node_by_name[netns[5:]]
         network = str(underlay_network(self.cluster, node))
         self._hop(UNDERLAY_NETNS, network, HopKind.WIRE, Action.FORWARD, packet,
-                  explain=f"On the node network {network}, to {peer.netns} ({peer.mac}).")
+                  explain=say("walk.wire", network=network, netns=peer.netns, mac=peer.mac))
         if peer.netns == ROUTER_NETNS:
             self._router(packet, inner_mac)
         else:
@@ -634,19 +640,20 @@ class Walker:
         node = cluster.node_by_ip.get(dst) or self._external_ip_node(dst)
         if node is not None:
             self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, packet, f"{dst} → node {node.name}",
-                      f"The network delivers {dst} to node {node.name} ({node.internal_ip}).")
+                      say("walk.router.to_node", address=dst, node=node.name, node_ip=node.internal_ip))
             self.topology.ensure_node(node.name)
             self._l2_receive(host_netns(node.name), node.nic, packet, node_nic_mac(node), inner_mac)
             return
         settings = cluster.settings
         if dst in settings.pod_cidr or dst in settings.service_cidr:
-            what = "pod network" if dst in settings.pod_cidr else "service range"
+            what = say("walk.router.phrase.pod_network" if dst in settings.pod_cidr else
+                       "walk.router.phrase.service_range")
             self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.DROP, packet,
-                      explain=f"{dst} is in the cluster's {what}, which is not routed outside the cluster.")
-            raise _End(Disposition.NO_ROUTE, f"the network outside the nodes has no route to {dst}: the cluster's "
-                       f"{what} is not routed outside the cluster; {self._unrouted_advice(packet)}")
+                      explain=say("walk.router.unrouted", address=dst, what=what))
+            raise _End(Disposition.NO_ROUTE, say("walk.router.unrouted.reason", address=dst, what=what,
+                                                 advice=self._unrouted_advice(packet)))
         self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, packet, f"default route to {dst}",
-                  f"The gateway sends the packet on towards {dst}, outside the cluster.")
+                  say("walk.router.outside", address=dst))
         self._arrive(Socket(EXTERNAL_NETNS, None, external_name(cluster, dst)), packet)
 
     def _unrouted_advice(self, packet: Packet) -> str:
@@ -654,12 +661,10 @@ class Walker:
         dst = packet.dst
         service = self.cluster.service_by_cluster_ip.get(dst.ip)
         if service is None:
-            return "expose the pod through a Service"
+            return say("walk.advice.expose")
         if self.legs and self.legs[0].start.netns != EXTERNAL_NETNS:
-            return (f"{dst.ip} is service {service.key}'s cluster IP, but no rule of kube-proxy matched "
-                    f"{packet.proto}/{dst.port}")
-        return (f"{dst.ip} is service {service.key}'s cluster IP, which only kube-proxy on a node translates; "
-                "from outside use a NodePort, LoadBalancer or externalIPs")
+            return say("walk.advice.no_rule", address=dst.ip, service=service.key, proto=packet.proto, port=dst.port)
+        return say("walk.advice.from_outside", address=dst.ip, service=service.key)
 
     def _external_ip_node(self, address: IPv4Address) -> Node | None:
         """externalIPs are routed to a node by the network's operator; here: to the first ready node."""
@@ -682,13 +687,12 @@ def listener(pod: Pod, packet: Packet) -> str:
     owners = [c.name for c in pod.containers for p in c.ports
               if p.container_port == packet.dst.port and p.protocol == proto]
     if len(owners) > 1:
-        raise _End(Disposition.DROPPED,
-                   f"containers {' and '.join(owners)} of pod {pod.key} both listen on {packet.dst.port}/{proto}: "
-                   "they share the pause container's network namespace, so only one can bind the port")
+        raise _End(Disposition.DROPPED, say("walk.listen.clash", owners=say("walk.listen.phrase.and").join(owners),
+                                            pod=pod.key, port=packet.dst.port, proto=proto))
     if owners:
         return owners[0]
     declared = [f"{c.name} {p.container_port}/{p.protocol}" for c in pod.containers for p in c.ports]
     if declared:
-        raise _End(Disposition.REJECTED, f"nothing listens on {packet.dst.port}/{proto} in pod {pod.key} "
-                   f"(its containers declare {', '.join(declared)})")
+        raise _End(Disposition.REJECTED, say("walk.listen.nothing", port=packet.dst.port, proto=proto, pod=pod.key,
+                                             declared=", ".join(declared)))
     return pod.containers[0].name if pod.containers else "pause"

@@ -30,6 +30,8 @@ class TextStyle:
     color: str = "#1f2933"
     family: str = "Inter, 'DejaVu Sans', Arial, sans-serif"
     position: str = "middle center"
+    mode: str = ""
+    """"" drawn always, "normal" only outside presentation mode, "present" only in it (assets/netviz.css)."""
 
 
 @dataclass
@@ -83,18 +85,25 @@ class Canvas:
         hovers.append(hover)
 
     def traces(self, font_scale: float = 1.0) -> list[dict]:
-        """Lines, then labels (font sizes times `font_scale`), then the invisible click targets."""
+        """Lines, then labels (font sizes times `font_scale`; presentation-only ones last), then the invisible
+        click targets. A line trace's uid `nvl-<name>-<i>` and a label trace's uid `nvn<i>` (normal only) or
+        `nvp<i>` (presentation only) become CSS classes (`tracenvl-veth-0` …) that assets/netviz.css styles."""
         out: list[dict] = []
-        for style, (xs, ys) in self.lines.items():
+        for index, (style, (xs, ys)) in enumerate(self.lines.items()):
+            name = style.name or "link"
             out.append({"type": "scatter", "mode": "lines", "x": xs, "y": ys, "hoverinfo": "skip",
                         "line": {"color": style.color, "width": style.width, "dash": style.dash},
-                        "name": style.name or "link", "showlegend": False})
-        for style, (xs, ys, labels) in self.texts.items():
-            out.append({"type": "scatter", "mode": "text", "x": xs, "y": ys, "text": labels, "hoverinfo": "skip",
-                        "textposition": style.position,
-                        "textfont": {"size": round(style.size * font_scale, 1), "color": style.color,
-                                     "family": style.family},
-                        "name": "labels", "showlegend": False})
+                        "name": name, "showlegend": False, "uid": f"nvl-{name.replace(' ', '-')}-{index}"})
+        ordered = sorted(self.texts.items(), key=lambda item: item[0].mode == "present")
+        for index, (style, (xs, ys, labels)) in enumerate(ordered):
+            trace = {"type": "scatter", "mode": "text", "x": xs, "y": ys, "text": labels, "hoverinfo": "skip",
+                     "textposition": style.position,
+                     "textfont": {"size": round(style.size * font_scale, 1), "color": style.color,
+                                  "family": style.family},
+                     "name": "present labels" if style.mode == "present" else "labels", "showlegend": False}
+            if style.mode:
+                trace["uid"] = f"nv{style.mode[0]}{index}"
+            out.append(trace)
         xs, ys, refs, hovers = self.targets
         if xs:
             out.append({"type": "scatter", "mode": "markers", "x": xs, "y": ys, "customdata": refs,

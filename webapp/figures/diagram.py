@@ -28,11 +28,15 @@ TARGET_HEIGHT_PIXELS = 560
 PIXELS_PER_UNIT = 34
 NODE_PAD, NODE_GAP = 0.35, 1.4
 SVC_W, SVC_H, SVC_GAP = 3.4, 1.6, 0.25
-TILE_W, TILE_H, TILE_GAP = 2.6, 1.1, 0.25
-EXT_W = 3.4
+TILE_W, TILE_H, TILE_GAP = 2.6, 1.3, 0.25
+EXT_W = 4.2
+NIC_W = 4.0
 MAX_CONTAINER_LINES = 3
 POD_NAME_CHARS = 16
 """A pod's bold name is cut to this many characters (… included), so two neighbours' names never touch."""
+
+PATH_NODE_MAX_PODS = 8
+"""See `DiagramView.path_pods`."""
 
 OVERVIEW_MIN_NODES = 5
 OVERVIEW_MIN_PODS = 60
@@ -48,6 +52,7 @@ NODE_FILL = BoxStyle("#eef2f7", "#52606d", 1.6)
 NODE_DOWN_FILL = BoxStyle("#fde8e8", "#b91c1c", 1.6)
 POD_FILL = BoxStyle("#ffffff", "#3e4c59", 1.2)
 POD_DOWN_FILL = BoxStyle("#fee2e2", "#b91c1c", 1.4, "dot")
+MORE_FILL = BoxStyle("#f8fafc", "#52606d", 1.2, "dash")
 BRIDGE_FILL = BoxStyle("#d1fae5", "#047857", 1.2)
 OVERLAY_FILL = BoxStyle("#ffedd5", "#c2410c", 1.2)
 PROXY_FILL = BoxStyle("#ede9fe", "#6d28d9", 1.2)
@@ -59,6 +64,7 @@ EXT_FILL = BoxStyle("#f1f5f9", "#334155", 1.2)
 LB_FILL = BoxStyle("#e0e7ff", "#3730a3", 1.2)
 TILE_FILL = BoxStyle("#eef2f7", "#52606d", 1.0)
 TILE_NOTREADY = BoxStyle("#fde8e8", "#b91c1c", 1.2)
+TILE_BAD_TEXT = TextStyle(10, "#b91c1c")
 
 TITLE = TextStyle(13, "#111827")
 LABEL = TextStyle(11, "#1f2933")
@@ -68,8 +74,44 @@ OVERLAY_TEXT = TextStyle(11, "#9a3412")
 PROXY_TEXT = TextStyle(11, "#5b21b6")
 NIC_TEXT = TextStyle(11, "#075985")
 SVC_TEXT = TextStyle(10, "#713f12")
-VETH_TEXT = TextStyle(9, "#047857")
-VETH_ROW_TEXT = TextStyle(9, "#047857", position="middle right")
+VETH_TEXT = TextStyle(9, "#047857", mode="normal")
+VETH_ROW_TEXT = TextStyle(9, "#047857", position="middle right", mode="normal")
+MINOR = TextStyle(10, "#52606d", mode="normal")
+"""Detail dropped in presentation mode (containers, `lo`, `routes`, a device's second line)."""
+
+# Presentation mode (assets/netviz.css shows these and hides the "normal" ones): fewer, larger labels, each sized
+# to stay inside its box at the same geometry, so the packet's points are the same in both modes.
+P_TITLE = TextStyle(18, "#111827", mode="present")
+P_POD = TextStyle(15, "#1f2933", mode="present")
+P_NAME = TextStyle(15, "#1f2933", mode="present")
+P_TEXT = TextStyle(15, "#1f2933", mode="present")
+P_SMALL = TextStyle(13, "#334155", mode="present")
+P_DOWN = TextStyle(15, "#b91c1c", mode="present")
+P_BRIDGE = TextStyle(13, "#065f46", position="middle right", mode="present")
+P_OVERLAY = TextStyle(15, "#9a3412", mode="present")
+P_OVERLAY_SMALL = TextStyle(12, "#9a3412", mode="present")
+P_PROXY = TextStyle(15, "#5b21b6", mode="present")
+P_PROXY_SMALL = TextStyle(12, "#5b21b6", mode="present")
+P_NIC = TextStyle(13, "#075985", mode="present")
+P_SVC = TextStyle(12, "#713f12", mode="present")
+P_SVC_NAME = TextStyle(14, "#1f2933", mode="present")
+P_NETWORK = TextStyle(16, "#334155", mode="present")
+P_TUNNEL = TextStyle(12, "#c2410c", mode="present")
+N_TITLE = dataclasses.replace(TITLE, mode="normal")
+N_LABEL = dataclasses.replace(LABEL, mode="normal")
+N_SMALL = dataclasses.replace(SMALL, mode="normal")
+N_BRIDGE = dataclasses.replace(BRIDGE_TEXT, mode="normal")
+N_OVERLAY = dataclasses.replace(OVERLAY_TEXT, mode="normal")
+N_PROXY = dataclasses.replace(PROXY_TEXT, mode="normal")
+N_NIC = dataclasses.replace(NIC_TEXT, mode="normal")
+N_SVC = dataclasses.replace(SVC_TEXT, mode="normal")
+N_DOWN = TextStyle(10, "#b91c1c", mode="normal")
+N_BAND = TextStyle(11, "#a16207", mode="normal")
+P_BAND = TextStyle(13, "#a16207", position="middle right", mode="present")
+
+_NARROW, _DIGITS, _WIDE = set(".,:;!|'ijlft ()[]/-·"), set("0123456789"), set("mwMW…→▣▢")
+BOLD_WIDTH = 1.1
+"""Bold DejaVu Sans is about this much wider than regular."""
 
 VETH = LineStyle("#047857", 2.0, name="veth")
 UPLINK = LineStyle("#64748b", 1.5, name="uplink")
@@ -92,6 +134,9 @@ class DiagramView:
     """None: decided by the cluster's size (`is_big`)."""
     path_nodes: frozenset[str] = frozenset()
     """Nodes a traced flow crosses: expanded in the overview like clicked ones."""
+    path_pods: frozenset[str] = frozenset()
+    """Pod keys a traced flow passes through. When given, a path node (not also clicked open) with more than
+    PATH_NODE_MAX_PODS pods draws only these and a `+N more pods` box that expands it when clicked."""
 
 
 @dataclass
@@ -125,6 +170,44 @@ def _vxlan_port(cluster: Cluster) -> int:
 
 def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text_width(text: str, size: float, bold: bool = False) -> float:
+    """Estimated width in diagram units of `text` at font `size` (DejaVu Sans advance widths, rounded up; a size s
+    is s / PIXELS_PER_UNIT units tall wherever it is drawn, assets/netviz.js fitFonts)."""
+    em = sum(0.34 if c in _NARROW else 0.64 if c in _DIGITS else 0.98 if c in _WIDE else
+             0.72 if c.isupper() else 0.62 for c in text)
+    return em * size / PIXELS_PER_UNIT * (BOLD_WIDTH if bold else 1.0)
+
+
+def _fit(text: str, width: float, style: TextStyle, bold: bool = False) -> str:
+    """`text` cut (with …) to what fits in `width` units at `style`'s size."""
+    limit = len(text)
+    while limit > 4 and _text_width(_short(text, limit), style.size, bold) > width:
+        limit -= 1
+    return _short(text, limit)
+
+
+def _fit_pod_name(name: str, width: float, style: TextStyle) -> str:
+    """A bold pod name cut by `_short_pod_name` to what fits in `width` units."""
+    limit = len(name)
+    while limit > 6 and _text_width(_short_pod_name(name, limit), style.size, True) > width:
+        limit -= 1
+    return _short_pod_name(name, limit)
+
+
+def _address(svc: Service, width: float, style: TextStyle) -> str:
+    """`VIP:port,port` with each port once (kube-dns's 53/UDP and 53/TCP are one 53), as many as fit in `width`
+    units, `…` standing for the rest."""
+    ports = list(dict.fromkeys(str(p.port) for p in svc.ports))
+    text = str(svc.cluster_ip)
+    for index, port in enumerate(ports):
+        more = ",…" if index < len(ports) - 1 else ""
+        candidate = f"{text}{':' if index == 0 else ','}{port}"
+        if index > 0 and _text_width(candidate + more, style.size) > width:
+            return text + ",…"
+        text = candidate
+    return text
 
 
 def _short_pod_name(name: str, limit: int = POD_NAME_CHARS) -> str:
@@ -166,6 +249,8 @@ class _NodeFrame:
     pod_rows: int
     pods: tuple[Pod, ...]
     columns: int
+    more: int = 0
+    """Pods of this node left out (`DiagramView.path_pods`), drawn as one `+N more pods` box."""
 
 
 def _node_width(cols: int) -> float:
@@ -179,22 +264,31 @@ def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float,
     down = pod.key in cluster.down_pods or not pod.ready
     canvas.box(x0, top - POD_H, x0 + POD_W, top, POD_DOWN_FILL if down else POD_FILL)
     cx = x0 + POD_W / 2
-    canvas.text(cx, top - 0.3, f"<b>{_short_pod_name(pod.name)}</b>", LABEL)
+    canvas.text(cx, top - 0.3, f"<b>{_short_pod_name(pod.name)}</b>", N_LABEL)
     status = " · down" if pod.key in cluster.down_pods else ("" if pod.ready else " · not ready")
-    canvas.text(cx, top - 0.65, f"{pod.pod_ip}{status}", SMALL if not down else TextStyle(10, "#b91c1c"))
+    canvas.text(cx, top - 0.65, f"{pod.pod_ip}{status}", N_DOWN if down else N_SMALL)
     names = pod.container_names
     shown = list(names[:MAX_CONTAINER_LINES])
     more = len(names) - len(shown)
     for i, name in enumerate(shown):
         y = top - 1.0 - i * 0.34
         label = "▢ pause" if i == 0 else f"▣ {_short(name, 20)}"
-        canvas.text(cx, y, label, SMALL)
+        canvas.text(cx, y, label, MINOR)
         positions[position_key(node_name, pod.key, name)] = (cx, y)
     if not pod.host_network:
-        canvas.text(x0 + POD_W - 0.3, top - 1.17, "lo", TextStyle(9, "#075985"))
+        canvas.text(x0 + POD_W - 0.3, top - 1.17, "lo", TextStyle(9, "#075985", mode="normal"))
         positions[position_key(node_name, pod.key, "lo")] = (x0 + POD_W - 0.3, top - 1.17)
     if more:
-        canvas.text(cx, top - 1.0 - len(shown) * 0.34, f"+{more} more", SMALL)
+        canvas.text(cx, top - 1.0 - len(shown) * 0.34, f"+{more} more", MINOR)
+    # Presentation: name, IP and the app containers, larger (a box's whole width: no `lo` beside them).
+    inner = POD_W - 0.12
+    canvas.text(cx, top - 0.4, f"<b>{_fit_pod_name(pod.name, inner, P_POD)}</b>", P_POD)
+    canvas.text(cx, top - 0.98, _fit(f"{pod.pod_ip}{status}", inner, P_TEXT), P_DOWN if down else P_TEXT)
+    apps = [c.name for c in pod.containers]
+    if apps:
+        extra = f" +{len(apps) - 1}" if len(apps) > 1 else ""
+        app = _fit(f"▣ {apps[0]}", inner - _text_width(extra, P_SMALL.size), P_SMALL)
+        canvas.text(cx, top - 1.52, app + extra, P_SMALL)
     eth_point = (cx, top - POD_H)
     canvas.box(cx - 0.42, top - POD_H - 0.14, cx + 0.42, top - POD_H + 0.2, NIC_FILL)
     canvas.text(cx, top - POD_H + 0.03, eth, TextStyle(9, "#075985"))
@@ -220,7 +314,9 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
     bottom = nic_y - 0.35
     canvas.box(x0, bottom, x0 + width, top, NODE_FILL if node.ready else NODE_DOWN_FILL)
     ready = "" if node.ready else "  (NotReady)"
-    canvas.text(x0 + width / 2, top - 0.32, f"<b>{node.name}</b>  podCIDR {node.pod_cidr}{ready}", TITLE)
+    canvas.text(x0 + width / 2, top - 0.32, f"<b>{node.name}</b>  podCIDR {node.pod_cidr}{ready}", N_TITLE)
+    title = f"<b>{_short(node.name, 20)}</b>  {node.pod_cidr}{' NotReady' if not node.ready else ''}"
+    canvas.text(x0 + width / 2, top - 0.36, title, P_TITLE)
     canvas.target(x0 + 0.4, top - 0.32, f"node:{node.name}", f"node {node.name}<br>{node.internal_ip}")
     positions[position_key(node.name, HOST_NETNS, "")] = (x0 + width / 2, lower_y)
 
@@ -230,12 +326,13 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
     bridge_label = f"{devices.bridge}  {node.bridge_ip}/{node.pod_cidr.prefixlen}"
     if settings.overlay == Overlay.OVS_VXLAN:
         bridge_label += "  (port on OVS)"
-    canvas.text(bx0 + 0.1, bridge_y, bridge_label, BRIDGE_TEXT)
+    canvas.text(bx0 + 0.1, bridge_y, bridge_label, N_BRIDGE)
+    canvas.text(bx0 + 0.1, bridge_y, f"{devices.bridge}  {node.bridge_ip}/{node.pod_cidr.prefixlen}", P_BRIDGE)
     positions[position_key(node.name, HOST_NETNS, devices.bridge)] = ((bx0 + bx1) / 2, bridge_y)
 
     pods = frame.pods
     cols = frame.columns
-    hidden = len(cluster.pods_by_node.get(node.name, ())) - len(pods)
+    hidden = len(cluster.pods_by_node.get(node.name, ())) - len(pods) - frame.more
     for index, pod in enumerate(pods):
         row, col = divmod(index, cols)
         px = x0 + NODE_PAD + 0.2 + col * (POD_W + POD_GAP)
@@ -259,7 +356,16 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
             canvas.text(vx + 0.05, (ey + vy) / 2 - 0.02, _short(veth, 15), VETH_TEXT)
         positions[position_key(node.name, HOST_NETNS, veth)] = (vx, vy + 0.12)
     if hidden:
-        canvas.text(x0 + width / 2, top - 0.62, f"{hidden} pods of other namespaces hidden", SMALL)
+        canvas.text(x0 + width / 2, top - 0.62, f"{hidden} pods of other namespaces hidden", N_SMALL)
+    if frame.more:
+        row, col = divmod(len(pods), cols)
+        px = x0 + NODE_PAD + 0.2 + col * (POD_W + POD_GAP)
+        ptop = pods_top - row * (POD_H + 0.55)
+        canvas.box(px, ptop - POD_H, px + POD_W, ptop, MORE_FILL)
+        canvas.text(px + POD_W / 2, ptop - 0.75, f"<b>+{frame.more} more pods</b>", LABEL)
+        canvas.text(px + POD_W / 2, ptop - 1.2, "click to show all", SMALL)
+        canvas.target(px + POD_W / 2, ptop - POD_H / 2, f"node:{node.name}",
+                      f"node {node.name}: {frame.more} more pods — click to show them")
 
     # kube-proxy with its iptables or IPVS box, the routing table, the overlay device.
     mode = settings.kube_proxy_mode
@@ -267,20 +373,23 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
     canvas.box(kx0, lower_y - 0.45, kx0 + DEVICE_W, lower_y + 0.45, PROXY_FILL)
     rules = {KubeProxyMode.IPTABLES: "iptables: KUBE-SERVICES", KubeProxyMode.IPVS: "IPVS: kube-ipvs0",
              KubeProxyMode.USERSPACE: "userspace proxy"}[mode]
-    canvas.text(kx0 + DEVICE_W / 2, lower_y + 0.17, f"<b>kube-proxy</b> ({mode})", PROXY_TEXT)
-    canvas.text(kx0 + DEVICE_W / 2, lower_y - 0.2, rules, PROXY_TEXT)
+    canvas.text(kx0 + DEVICE_W / 2, lower_y + 0.17, f"<b>kube-proxy</b> ({mode})", N_PROXY)
+    canvas.text(kx0 + DEVICE_W / 2, lower_y - 0.2, rules, N_PROXY)
+    canvas.text(kx0 + DEVICE_W / 2, lower_y + 0.2, "<b>kube-proxy</b>", P_PROXY)
+    canvas.text(kx0 + DEVICE_W / 2, lower_y - 0.22, str(mode), P_PROXY_SMALL)
     proxy_point = (kx0 + DEVICE_W / 2, lower_y)
     for name in ("kube-proxy", "iptables", "netfilter", "KUBE-SERVICES", "ipvs", "userspace"):
         positions[position_key(node.name, HOST_NETNS, name)] = proxy_point
     if devices.ipvs:
         positions[position_key(node.name, HOST_NETNS, devices.ipvs)] = proxy_point
     route_x = x0 + width / 2
-    canvas.text(route_x, lower_y + 0.62, "routes", SMALL)
+    canvas.text(route_x, lower_y + 0.62, "routes", MINOR)
     positions[position_key(node.name, HOST_NETNS, "route")] = (route_x, lower_y)
 
     nic_x = x0 + width / 2
-    canvas.box(nic_x - 1.7, nic_y - 0.22, nic_x + 1.7, nic_y + 0.22, NIC_FILL)
-    canvas.text(nic_x, nic_y, f"{devices.nic}  {node.internal_ip}", NIC_TEXT)
+    canvas.box(nic_x - NIC_W / 2, nic_y - 0.22, nic_x + NIC_W / 2, nic_y + 0.22, NIC_FILL)
+    canvas.text(nic_x, nic_y, f"{devices.nic}  {node.internal_ip}", N_NIC)
+    canvas.text(nic_x, nic_y, _fit(f"{devices.nic}  {node.internal_ip}", NIC_W - 0.1, P_NIC), P_NIC)
     positions[position_key(node.name, HOST_NETNS, devices.nic)] = (nic_x, nic_y)
     canvas.line([((bx0 + bx1) / 2, bridge_y - 0.2), (nic_x, nic_y + 0.22)], UPLINK)
 
@@ -289,45 +398,66 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
         ox = x0 + width - NODE_PAD - DEVICE_W / 2
         canvas.box(ox - DEVICE_W / 2, lower_y - 0.45, ox + DEVICE_W / 2, lower_y + 0.45, OVERLAY_FILL)
         if settings.overlay == Overlay.OVS_VXLAN:
-            canvas.text(ox, lower_y + 0.17, f"<b>OVS {devices.overlay}</b>", OVERLAY_TEXT)
-            canvas.text(ox, lower_y - 0.2, f"VXLAN ports, UDP {OVS_VXLAN_PORT}", OVERLAY_TEXT)
+            canvas.text(ox, lower_y + 0.17, f"<b>OVS {devices.overlay}</b>", N_OVERLAY)
+            canvas.text(ox, lower_y - 0.2, f"VXLAN ports, UDP {OVS_VXLAN_PORT}", N_OVERLAY)
+            canvas.text(ox, lower_y + 0.2, f"<b>OVS {devices.overlay}</b>", P_OVERLAY)
+            canvas.text(ox, lower_y - 0.22, f"VXLAN, UDP {OVS_VXLAN_PORT}", P_OVERLAY_SMALL)
             for port in devices.tunnel_ports:
                 positions[position_key(node.name, HOST_NETNS, port)] = (ox, lower_y)
         else:
-            canvas.text(ox, lower_y + 0.17, f"<b>{devices.overlay}</b>  {node.vtep_ip}/32", OVERLAY_TEXT)
-            canvas.text(ox, lower_y - 0.2, f"VNI {settings.vxlan_vni}, UDP {settings.vxlan_port}", OVERLAY_TEXT)
+            canvas.text(ox, lower_y + 0.17, f"<b>{devices.overlay}</b>  {node.vtep_ip}/32", N_OVERLAY)
+            canvas.text(ox, lower_y - 0.2, f"VNI {settings.vxlan_vni}, UDP {settings.vxlan_port}", N_OVERLAY)
+            canvas.text(ox, lower_y + 0.2, f"<b>{devices.overlay}</b>", P_OVERLAY)
+            canvas.text(ox, lower_y - 0.22, f"VNI {settings.vxlan_vni} · UDP {settings.vxlan_port}", P_OVERLAY_SMALL)
         overlay_point = (ox, lower_y)
         positions[position_key(node.name, HOST_NETNS, devices.overlay)] = overlay_point
-        canvas.line([(ox, lower_y - 0.45), (ox, nic_y), (nic_x + 1.7, nic_y)], UPLINK)
+        canvas.line([(ox, lower_y - 0.45), (ox, nic_y), (nic_x + NIC_W / 2, nic_y)], UPLINK)
         if settings.overlay == Overlay.OVS_VXLAN:
             canvas.line([(bx1 - 0.5, bridge_y - 0.2), (ox, lower_y + 0.45)], UPLINK)
     positions[f"{node.name}|overlay-drop"] = (overlay_point[0] if overlay_point else nic_x, bottom)
     return bottom
 
 
+BIG_TEXT_GROWTH = 1.25
+"""A big diagram's labels are drawn at the browser's smallest font scale (assets/netviz.js FONT_MIN), larger than
+its geometry: texts fitted into boxes there leave this much room."""
+
+
 def _draw_service(canvas: Canvas, cluster: Cluster, svc: Service, x0: float, y0: float,
-                  positions: dict[str, Point]) -> None:
+                  positions: dict[str, Point], big: bool = False) -> None:
     dns = svc.cluster_ip is not None and svc.cluster_ip == cluster.settings.cluster_dns_ip
     canvas.box(x0, y0, x0 + SVC_W, y0 + SVC_H, DNS_FILL if dns else SVC_FILL)
     cx = x0 + SVC_W / 2
-    canvas.text(cx, y0 + SVC_H - 0.25, f"<b>{_short(svc.name, 22)}</b>{' (DNS)' if dns else ''}", LABEL)
-    canvas.text(cx, y0 + SVC_H - 0.53, f"{svc.type}", SVC_TEXT)
+    inner = (SVC_W - 0.2) / (BIG_TEXT_GROWTH if big else 1.0)
+    suffix = " (DNS)" if dns else ""
+    if _text_width(svc.name + suffix, LABEL.size, True) > inner:
+        suffix = ""  # the box's colour still says DNS
+    name = _fit(svc.name, inner - _text_width(suffix, LABEL.size), LABEL, True)
+    canvas.text(cx, y0 + SVC_H - 0.25, f"<b>{name}</b>{suffix}", N_LABEL)
+    if not big:
+        canvas.text(cx, y0 + SVC_H - 0.53, f"{svc.type}", N_SVC)
     lines: list[str] = []
     if svc.type == ServiceType.EXTERNAL_NAME:
-        lines.append(f"→ {_short(svc.external_name or '?', 24)}")
+        lines.append(f"→ {svc.external_name or '?'}")
     elif svc.cluster_ip is None:
         lines.append("headless")
     else:
-        ports = ",".join(str(p.port) for p in svc.ports[:3])
-        lines.append(f"{svc.cluster_ip}:{ports}" if ports else str(svc.cluster_ip))
-    node_ports = [str(p.node_port) for p in svc.ports if p.node_port]
+        lines.append(_address(svc, inner, SVC_TEXT))
+    node_ports = list(dict.fromkeys(str(p.node_port) for p in svc.ports if p.node_port))
     if node_ports:
-        lines.append("NodePort " + ",".join(node_ports[:3]))
+        lines.append("NodePort " + ",".join(node_ports))
     extra = [f"LB {ip}" for ip in svc.load_balancer_ips[:1]] + [f"extIP {ip}" for ip in svc.external_ips[:1]]
-    if extra:
-        lines.append(" · ".join(extra))
-    for i, line in enumerate(lines[:3]):
-        canvas.text(cx, y0 + SVC_H - 0.81 - i * 0.27, line, SVC_TEXT)
+    lines += extra
+    # A big diagram's labels are larger than its geometry: there the type goes and the lines get more room.
+    first_y, step = (0.7, 0.4) if big else (0.81, 0.27)
+    for i, line in enumerate(lines[:2] if big else lines[:3]):
+        canvas.text(cx, y0 + SVC_H - first_y - i * step, _fit(line, inner, SVC_TEXT), N_SVC)
+    # Presentation: the name, the address, and the NodePort / LB / external address if any, else the type.
+    inner = (SVC_W - 0.12) / (BIG_TEXT_GROWTH if big else 1.0)
+    canvas.text(cx, y0 + SVC_H - 0.3, f"<b>{_fit(svc.name, inner, P_SVC_NAME, True)}</b>", P_SVC_NAME)
+    first = _address(svc, inner, P_SVC) if svc.cluster_ip is not None else lines[0]
+    canvas.text(cx, y0 + SVC_H - 0.8, _fit(first, inner, P_SVC), P_SVC)
+    canvas.text(cx, y0 + SVC_H - 1.22, _fit(lines[1] if len(lines) > 1 else str(svc.type), inner, P_SVC), P_SVC)
     point = (cx, y0 + SVC_H / 2)
     positions[f"svc|{svc.key}"] = point
     if svc.cluster_ip is not None:
@@ -352,20 +482,34 @@ def _services_band(canvas: Canvas, cluster: Cluster, view: DiagramView, x0: floa
     rows = max(1, math.ceil(cells / per_row))
     band_top = bottom + 0.5 + rows * (SVC_H + SVC_GAP) + 0.2
     canvas.box(x0, bottom + 0.3, x0 + width, band_top, SVC_BAND)
-    canvas.text(x0 + 1.3, band_top - 0.2, "<b>Services</b>", TextStyle(11, "#a16207"))
+    canvas.text(x0 + 1.3, band_top - 0.2, "<b>Services</b>", N_BAND)
+    canvas.text(x0 + 0.2, band_top - 0.2, "<b>Services</b>", P_BAND)
     for index in range(cells):
         row, col = divmod(index, per_row)
         sx = x0 + 0.2 + col * (SVC_W + SVC_GAP)
         sy = bottom + 0.5 + (rows - 1 - row) * (SVC_H + SVC_GAP)
         if index < len(detailed):
-            _draw_service(canvas, cluster, detailed[index], sx, sy, positions)
+            _draw_service(canvas, cluster, detailed[index], sx, sy, positions, big)
         else:
             namespace = list(aggregated)[index - len(detailed)]
             canvas.box(sx, sy, sx + SVC_W, sy + SVC_H, SVC_FILL)
-            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 + 0.2, f"<b>{_short(namespace, 22)}</b>", LABEL)
-            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 - 0.2, f"{aggregated[namespace]} services", SVC_TEXT)
+            count = aggregated[namespace]
+            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 + 0.2, f"<b>{_fit(namespace, SVC_W - 0.2, LABEL, True)}</b>",
+                        LABEL)
+            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 - 0.2, f"{count} service{'s' if count != 1 else ''}", SVC_TEXT)
             canvas.target(sx + SVC_W / 2, sy + SVC_H / 2, f"ns:{namespace}",
                           f"namespace {namespace}: {aggregated[namespace]} services (click to filter)")
+
+
+def _pod_count(count: int) -> str:
+    return f"{count} pod" if count == 1 else f"{count} pods"
+
+
+def _tile_health(ready: bool, not_ready: int) -> str:
+    """A tile's third line: what is wrong with the node, if anything (fits a tile at SMALL's size)."""
+    if not ready:
+        return "✖ NotReady"
+    return f"✖ {not_ready} not ready" if not_ready else ""
 
 
 def _draw_tiles(canvas: Canvas, cluster: Cluster, nodes: list[Node], namespace: str | None, x0: float, top: float,
@@ -380,14 +524,16 @@ def _draw_tiles(canvas: Canvas, cluster: Cluster, nodes: list[Node], namespace: 
         pods = _visible_pods(cluster, node.name, namespace)
         not_ready = sum(1 for p in pods if not p.ready)
         canvas.box(tx, ty - TILE_H, tx + TILE_W, ty, TILE_FILL if node.ready and not not_ready else TILE_NOTREADY)
-        canvas.text(tx + TILE_W / 2, ty - 0.33, _short(node.name, 18), SMALL)
-        health = "" if node.ready else " ✖"
-        canvas.text(tx + TILE_W / 2, ty - 0.72, f"{len(pods)} pods{health}" + (f" · {not_ready}✖" if not_ready else ""),
-                    LABEL)
+        canvas.text(tx + TILE_W / 2, ty - 0.28, _fit(node.name, TILE_W - 0.15, SMALL), SMALL)
+        canvas.text(tx + TILE_W / 2, ty - 0.64, _pod_count(len(pods)), LABEL)
+        health = _tile_health(node.ready, not_ready)
+        if health:
+            canvas.text(tx + TILE_W / 2, ty - 1.0, health, TILE_BAD_TEXT)
         center = (tx + TILE_W / 2, ty - TILE_H / 2)
         positions[position_key(node.name, HOST_NETNS, "")] = center
         canvas.target(center[0], center[1], f"node:{node.name}",
-                      f"node {node.name} ({node.internal_ip}): {len(pods)} pods — click to expand")
+                      f"node {node.name} ({node.internal_ip}): {_pod_count(len(pods))}"
+                      f"{', ' + (health[2:] if node.ready else 'node NotReady') if health else ''} — click to expand")
     return top - rows * (TILE_H + TILE_GAP)
 
 
@@ -407,9 +553,14 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     x = 0.0
     for node in detail:
         pods = tuple(_visible_pods(cluster, node.name, view.namespace))
-        cols = _pod_columns(len(pods), len(detail))
+        more = 0
+        if view.path_pods and node.name not in view.expanded and len(pods) > PATH_NODE_MAX_PODS:
+            kept = tuple(p for p in pods if p.key in view.path_pods)
+            pods, more = kept, len(pods) - len(kept)
+        cells = len(pods) + (1 if more else 0)
+        cols = _pod_columns(cells, len(detail))
         width = _node_width(cols)
-        frames.append(_NodeFrame(node, x, width, max(1, math.ceil(len(pods) / cols)), pods, cols))
+        frames.append(_NodeFrame(node, x, width, max(1, math.ceil(cells / cols)), pods, cols, more))
         x += width + NODE_GAP
     rows = max((f.pod_rows for f in frames), default=1)
     frames = [dataclasses.replace(f, pod_rows=rows) for f in frames]
@@ -428,7 +579,9 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     canvas.line([(0.0, underlay_y), (width, underlay_y)], UNDERLAY)
     network = cluster.settings.node_network
     canvas.text(width / 2, underlay_y - 0.3,
-                f"physical network{'  ' + str(network) if network else ''}", TextStyle(11, "#334155"))
+                f"physical network{'  ' + str(network) if network else ''}", TextStyle(11, "#334155", mode="normal"))
+    canvas.text(width / 2, underlay_y - 0.36,
+                f"physical network{'  ' + str(network) if network else ''}", P_NETWORK)
     for frame in frames:
         nic = positions.get(position_key(frame.node.name, HOST_NETNS, node_devices(cluster, frame.node).nic))
         if nic:
@@ -439,14 +592,17 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
         canvas.line([(drops[0][0], tunnel_y), (drops[-1][0], tunnel_y)], TUNNEL)
         canvas.text(drops[0][0] + 2.6, tunnel_y + 0.22,
                     f"VXLAN tunnel (VNI {cluster.settings.vxlan_vni}, UDP {_vxlan_port(cluster)})",
-                    TextStyle(10, "#c2410c"))
+                    TextStyle(10, "#c2410c", mode="normal"))
+        canvas.text(drops[0][0] + 0.15, tunnel_y + 0.26, f"VXLAN tunnel, UDP {_vxlan_port(cluster)}",
+                    dataclasses.replace(P_TUNNEL, position="middle right"))
         for px, _ in drops:
             canvas.line([(px, tunnel_y + 0.6), (px, tunnel_y)], TUNNEL)
 
     tiles_bottom = underlay_y
     if tiles:
         canvas.text(width / 2, underlay_y - 2.2,
-                    f"<b>{len(tiles)} nodes</b> (click a tile to expand it)", TextStyle(11, "#334155"))
+                    f"<b>{len(tiles)} nodes</b> · click a tile to expand it · red tile, ✖: node or pods not ready",
+                    TextStyle(11, "#334155"))
         tiles_bottom = _draw_tiles(canvas, cluster, tiles, view.namespace, 0.0, underlay_y - 2.55, width, positions)
         for node in tiles:
             tile = positions[position_key(node.name, HOST_NETNS, "")]
@@ -458,10 +614,12 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     for offset, host in enumerate(hosts or [None]):
         hx = offset * (EXT_W + 0.4) + EXT_W / 2
         canvas.box(hx - EXT_W / 2, ext_y - 0.55, hx + EXT_W / 2, ext_y + 0.55, EXT_FILL)
-        title = "external client" if offset == 0 else _short(host.dns_name or host.name, 22)
-        canvas.text(hx, ext_y + 0.22, f"<b>{title}</b>", LABEL)
-        canvas.text(hx, ext_y - 0.18, f"{host.name} {host.ip}" if host and offset == 0 else
-                    str(host.ip) if host else "internet", SMALL)
+        title = "external client" if offset == 0 else host.dns_name or host.name
+        about = f"{host.name} {host.ip}" if host and offset == 0 else str(host.ip) if host else "internet"
+        canvas.text(hx, ext_y + 0.22, f"<b>{_fit(title, EXT_W - 0.2, LABEL, True)}</b>", N_LABEL)
+        canvas.text(hx, ext_y - 0.18, _fit(about, EXT_W - 0.2, SMALL), N_SMALL)
+        canvas.text(hx, ext_y + 0.2, f"<b>{_fit(title, EXT_W - 0.2, P_NAME, True)}</b>", P_NAME)
+        canvas.text(hx, ext_y - 0.25, _fit(about, EXT_W - 0.2, P_SMALL), P_SMALL)
         canvas.line([(hx, ext_y + 0.55), (hx, underlay_y)], UPLINK)
         if offset == 0:
             positions["external|client"] = (hx, ext_y)
@@ -473,8 +631,11 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     lb_ips = [str(ip) for s in cluster.services for ip in s.load_balancer_ips]
     lx = width - EXT_W / 2
     canvas.box(lx - EXT_W / 2, ext_y - 0.55, lx + EXT_W / 2, ext_y + 0.55, LB_FILL)
-    canvas.text(lx, ext_y + 0.22, "<b>cloud load balancer</b>", LABEL)
-    canvas.text(lx, ext_y - 0.18, ", ".join(lb_ips[:2]) if lb_ips else "(no LoadBalancer IP)", SMALL)
+    lb_detail = ", ".join(lb_ips[:2]) if lb_ips else "(no LoadBalancer IP)"
+    canvas.text(lx, ext_y + 0.22, "<b>cloud load balancer</b>", N_LABEL)
+    canvas.text(lx, ext_y - 0.18, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
+    canvas.text(lx, ext_y + 0.2, "<b>load balancer</b>", P_NAME)
+    canvas.text(lx, ext_y - 0.25, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
     canvas.line([(lx, ext_y + 0.55), (lx, underlay_y)], UPLINK)
     positions["external|loadbalancer"] = (lx, ext_y)
     positions["wire|"] = (width / 2, underlay_y)

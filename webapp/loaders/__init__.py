@@ -123,30 +123,37 @@ def _unreadable(name: str, message: str) -> ParsedFile:
 
 
 def _load(parsed: list[ParsedFile]) -> LoadResult:
+    """Read every document that parsed, then fill and check the model from all that was read, so that the
+    model's problems are reported together with the parse and reading errors (no cluster then)."""
     inputs = Inputs()
     manifests = ManifestReader(inputs)
     for pf in parsed:
         inputs.problems.extend(pf.problems)
+        if any(p.severity == Severity.ERROR for p in pf.problems):
+            inputs.settings_lost = True  # what did not parse may have held network settings
         for doc in pf.documents:
             if is_cluster_yaml(doc.data):
                 read_cluster_yaml(doc, inputs)
             else:
                 read_manifest(doc, manifests)
     manifests.finish()
+    files = [pf.documents[0].file if pf.documents else pf.problems[0].file
+             for pf in parsed if pf.documents or pf.problems]
     anchor = next((pf.documents[0].file for pf in parsed if pf.documents), None)
     if anchor is None:
         anchor = next((p.file for pf in parsed for p in pf.problems), "<input>")
-    if any(p.severity == Severity.ERROR for p in inputs.problems):
-        return LoadResult(None, _ordered(inputs.problems))
     cluster, problems = build_cluster(inputs, anchor)
-    return LoadResult(cluster, _ordered(problems))
+    return LoadResult(cluster, _ordered(problems, files))
 
 
-def _ordered(problems: list[Problem]) -> tuple[Problem, ...]:
-    files: dict[str, int] = {}
+def _ordered(problems: list[Problem], files: list[str]) -> tuple[Problem, ...]:
+    """By file (in load order), then line and column; problems at one place keep the order they were found in."""
+    order: dict[str, int] = {}
+    for name in files:
+        order.setdefault(name, len(order))
     for p in problems:
-        files.setdefault(p.file, len(files))
-    return tuple(sorted(problems, key=lambda p: (files[p.file], p.line, p.col)))
+        order.setdefault(p.file, len(order))
+    return tuple(sorted(problems, key=lambda p: (order[p.file], p.line, p.col)))
 
 
 # ---------------------------------------------------------------------------------------------- samples

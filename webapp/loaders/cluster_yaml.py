@@ -49,6 +49,8 @@ def read_cluster_yaml(doc: Document, inputs: Inputs) -> None:
     cluster = validator.object("cluster", doc.data, ())
     inputs.problems.extend(validator.problems)
     if cluster is None:
+        if "network" in doc.data:
+            inputs.settings_lost = True
         return
     if "name" in cluster:
         inputs.name = cluster["name"]

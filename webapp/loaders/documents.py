@@ -37,6 +37,8 @@ MAX_DEPTH = 64
 """Deepest nesting accepted (a Kubernetes object nests about 12 levels)."""
 MAX_EXPANDED_NODES = 2_000_000
 """Most nodes a document may have once its aliases are expanded (stops "billion laughs")."""
+MAX_BROKEN_DOCUMENTS = 20
+"""After this many broken documents in one file, the rest of it is not read (a resume copies the rest)."""
 # Composing is recursive in PyYAML: MAX_DEPTH stops it well before Python's recursion limit.
 _MAX_RECOMPOSE_CHARS = 2_000_000
 """Biggest slice re-composed by PyYAML to locate a problem (about 2 s)."""
@@ -262,11 +264,34 @@ def _needs_pyyaml(text: str) -> bool:
 # ---------------------------------------------------------------------------------------------- PyYAML path
 
 
-def _parse_yaml_marked(name: str, text: str) -> ParsedFile:
+def _parse_yaml_marked(name: str, text: str, first_line: int = 1) -> ParsedFile:
+    """Every document of `text` (whose first line is line `first_line` of the file); after a syntax error,
+    parsing resumes at the next `---` line, so that the documents after a broken one are read too."""
     documents: list[Document] = []
     problems: list[Problem] = []
-    loader = _Loader(text)
-    index = 0
+    start: int | None = 0
+    line, index, broken = first_line - 1, 0, 0
+    while start is not None:
+        if broken == MAX_BROKEN_DOCUMENTS:
+            problems.append(_gave_up(name, line + 1))
+            break
+        start, line, index = _parse_yaml_from(name, text, start, line, index, documents, problems)
+        broken += 1
+    return ParsedFile(documents, problems)
+
+
+def _gave_up(name: str, line: int) -> Problem:
+    return _problem(name, line, 1, f"the rest of the file is not read: {MAX_BROKEN_DOCUMENTS} documents are broken",
+                    hint="fix the first ones and validate again")
+
+
+def _parse_yaml_from(name: str, text: str, start: int, line: int, index: int, documents: list[Document],
+                     problems: list[Problem]) -> tuple[int | None, int, int]:
+    """Parse `text` from offset `start`, a line start (0-based line `line` of the file); after a syntax error,
+    return where to resume, its line and the next document index."""
+    loader = _Loader(text[start:] if start else text)
+    loader.line = line  # marks count lines from here: no padding to re-scan
+    mark: yaml.Mark | None = None
     try:
         while loader.check_node():
             root = loader.get_node()
@@ -281,13 +306,27 @@ def _parse_yaml_marked(name: str, text: str) -> ParsedFile:
             index += 1
     except _TooDeep as exc:
         problems.append(_problem(name, *_position(exc.problem_mark), str(exc.problem)))
+        mark = exc.problem_mark
     except yaml.MarkedYAMLError as exc:
         problems.append(_syntax_problem(name, exc))
+        mark = exc.problem_mark or exc.context_mark
     except yaml.YAMLError as exc:
-        problems.append(_problem(name, 1, 1, f"syntax error: {exc}"))
+        problems.append(_problem(name, line + 1, 1, f"syntax error: {exc}"))
     finally:
         loader.dispose()
-    return ParsedFile(documents, problems)
+    if mark is None:
+        return None, line, index
+    # the first `---` line at or after the error's line, past `start`: a `---` at column 0 always starts a
+    # document, it cannot belong to a scalar or a collection of the broken one
+    at = start
+    for _ in range(mark.line - line):
+        at = text.find("\n", at) + 1
+        if at == 0:
+            return None, line, index
+    found = _DOC_START.search(text, max(at, start + 1))
+    if found is None:
+        return None, line, index
+    return found.start(), line + text.count("\n", start, found.start()), index + 1
 
 
 def _syntax_problem(name: str, exc: yaml.MarkedYAMLError) -> Problem:
@@ -369,19 +408,25 @@ def _parse_yaml_fast(name: str, text: str) -> ParsedFile:
     limits = yaml_rs.AliasLimits(**_YAML_RS_LIMITS)
     line = 1
     previous = 0
+    broken = 0
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else len(text)
         line += text.count("\n", previous, start)
         previous = start
         chunk = text[start:end]
+        if broken == MAX_BROKEN_DOCUMENTS:
+            problems.append(_gave_up(name, line))
+            break
         try:
             data = yaml_rs.loads(chunk, parse_datetime=False, alias_limits=limits)
         except yaml_rs.YAMLDecodeError as exc:
             problems.append(_yaml_rs_problem(name, str(exc), line, chunk))
-            break
+            broken += 1
+            continue  # the next document is read all the same
         except (RecursionError, UnicodeEncodeError) as exc:
             problems.append(_problem(name, line, 1, f"syntax error: {exc}"))
-            break
+            broken += 1
+            continue
         if data is None:
             continue
         doc = Document(name, index, data, line, text=chunk)
@@ -402,7 +447,7 @@ def _yaml_rs_problem(name: str, message: str, line0: int, chunk: str) -> Problem
     """A yaml-rs error: the failing document re-parsed by PyYAML gives the canonical message and mark (under
     1 MB); a bigger one keeps yaml-rs's own position, or, for a duplicated key, a targeted scan finds it."""
     if len(chunk) < 4 * FAST_PATH_BYTES:
-        reparsed = _parse_yaml_marked(name, "\n" * (line0 - 1) + chunk)
+        reparsed = _parse_yaml_marked(name, chunk, first_line=line0)
         if reparsed.problems:
             return reparsed.problems[0]
     at = _YAML_RS_AT.search(message)

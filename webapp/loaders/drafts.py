@@ -21,6 +21,16 @@ class Origin:
     def child(self, *sub: str | int) -> "Origin":
         return Origin(self.doc, self.prefix + sub)
 
+    def written(self, *sub: str | int) -> Any:
+        """The value at `sub` below this object as written in the document (None when it is not there)."""
+        data = self.doc.data
+        for part in self.prefix + sub:
+            try:
+                data = data[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return data
+
     def problem(self, severity: Severity, message: str, *sub: str | int, hint: str = "", key: bool = False) -> Problem:
         """A problem located at `sub` below this object (the deepest part of it that exists; its key with `key`)."""
         path = self.prefix + sub
@@ -79,10 +89,18 @@ class PodDraft:
     down: bool = False
     ip_at: Path = ("ip",)
     node_at: Path = ("node",)
+    containers_at: Path = ("containers",)
+    port_key: str = "port"
+    """The key of a container port's number (unless the port is written as a bare number)."""
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    def port_at(self, container: int, port: int) -> Path:
+        """Where the number of a container port is written: `containers[c].ports[p].port` or a bare number."""
+        at = (*self.containers_at, container, "ports", port)
+        return (*at, self.port_key) if isinstance(self.origin.written(*at), dict) else at
 
 
 @dataclass
@@ -142,3 +160,6 @@ class Inputs:
     """Workload controllers (Deployment, StatefulSet …) expanded into pods once the nodes are known."""
     owned: set[tuple[str, str]] = field(default_factory=set)
     """(namespace, `Kind/name`) of controllers whose children are in the input already: not expanded again."""
+    settings_lost: bool = False
+    """A part of the input that may hold network settings was not read (a syntax error, a bad `network`
+    block, a bad flannel or kube-proxy configuration): checks against the settings are not trusted."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import fields, replace
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from webapp.loaders.drafts import Inputs, NodeDraft, Origin, PodDraft, ServiceDraft, loader_origin
 from webapp.loaders.schema import did_you_mean
@@ -21,6 +21,7 @@ from webapp.loaders.workloads import coredns_pods
 from webapp.model import (
     Bridge,
     Cluster,
+    Container,
     Endpoint,
     KubeProxyMode,
     NetworkSettings,
@@ -49,15 +50,26 @@ _SETTINGS_FIELDS = {f.name for f in fields(NetworkSettings)}
 
 
 class Filler:
-    """One fill of one load: holds the problems found and a place to report load-wide notices."""
+    """One fill of one load: holds the problems found and a place to report load-wide notices.
+
+    When reading found errors, the input is incomplete: the fill still runs so that every clash between the
+    objects that were read is reported with the reading errors, but checks a missing object or setting could
+    make wrong (references, ranges, selectors) are left out, and so are notices (no cluster is built)."""
 
     def __init__(self, inputs: Inputs, anchor: str):
         self.inputs = inputs
         self.anchor = anchor
         self.problems: list[Problem] = list(inputs.problems)
+        self.complete = not any(p.severity == Severity.ERROR for p in inputs.problems)
+        """Everything in the input was read: every check runs."""
+        self.settings_known = self.complete or not inputs.settings_lost
+        """The network settings were all read: checks against ranges and networks run."""
+        self.unplaced: list[PodDraft] = []
+        """Pods on a node that is not there."""
 
     def notice(self, message: str, hint: str = "") -> None:
-        self.problems.append(Problem(Severity.NOTICE, self.anchor, 1, 1, message, hint=hint))
+        if self.complete:
+            self.problems.append(Problem(Severity.NOTICE, self.anchor, 1, 1, message, hint=hint))
 
     def report(self, origin: Origin, severity: Severity, message: str, *path: str | int, hint: str = "") -> None:
         self.problems.append(origin.problem(severity, message, *path, hint=hint))
@@ -93,9 +105,10 @@ class Filler:
         values.setdefault("cluster_dns_ip", given_dns or service_cidr.network_address + 10)
         settings = NetworkSettings(**{k: v for k, v in values.items() if k in _SETTINGS_FIELDS})
         if settings.node_cidr_mask < settings.pod_cidr.prefixlen:
-            origin = self.inputs.settings.origins.get("node_cidr_mask") or self.inputs.settings.origins["pod_cidr"]
-            self.report(origin, Severity.ERROR, f"nodeCIDRMask /{settings.node_cidr_mask} is wider than the pod "
-                                                f"network {settings.pod_cidr}")
+            if self.settings_known:
+                origin = self.inputs.settings.origins.get("node_cidr_mask") or self.inputs.settings.origins["pod_cidr"]
+                self.report(origin, Severity.ERROR, f"nodeCIDRMask /{settings.node_cidr_mask} is wider than the "
+                                                    f"pod network {settings.pod_cidr}")
             settings = replace(settings, node_cidr_mask=settings.pod_cidr.prefixlen)
         return settings, nic
 
@@ -158,7 +171,7 @@ class Filler:
                 self.report(drafts[node.name].origin, Severity.ERROR,
                             f"InternalIP {node.internal_ip} of node {node.name} is already used by node {first}",
                             *drafts[node.name].ip_at)
-            if not node.pod_cidr.subnet_of(settings.pod_cidr):
+            if not node.pod_cidr.subnet_of(settings.pod_cidr) and self.settings_known:
                 self.report(drafts[node.name].origin, Severity.ERROR,
                             f"podCIDR {node.pod_cidr} of node {node.name} is outside the pod network "
                             f"{settings.pod_cidr}", *drafts[node.name].pod_cidr_at)
@@ -174,7 +187,8 @@ class Filler:
                 reach = (end, node)
 
     def _node_problem(self, draft: NodeDraft, message: str) -> None:
-        self.report(draft.origin, Severity.ERROR, f"node {draft.name}: {message}")
+        if self.settings_known:
+            self.report(draft.origin, Severity.ERROR, f"node {draft.name}: {message}")
 
     def _unique(self, drafts: list[Any], key: Any, what: str) -> list[Any]:
         seen: dict[str, Any] = {}
@@ -192,6 +206,30 @@ class Filler:
 
     # ---------------------------------------------------------------------------------------------- pods
 
+    def container_ports(self) -> None:
+        """No two containers of a pod (or of a controller's pod template) declare one port and protocol."""
+        for draft in self.inputs.pods:
+            self._check_container_ports(draft.containers, draft.origin, draft.port_at, f"pod {draft.key}")
+        for controller in self.inputs.controllers:
+            at = ("spec", "template", "spec", "containers")
+            self._check_container_ports(controller.template.containers, controller.origin,
+                                        lambda c, p: (*at, c, "ports", p, "containerPort"),
+                                        f"the pods of {controller.kind} {controller.namespace}/{controller.name}")
+
+    def _check_container_ports(self, containers: tuple[Container, ...], origin: Origin,
+                               port_at: Callable[[int, int], tuple[str | int, ...]], what: str) -> None:
+        if len(containers) < 2:
+            return
+        first: dict[tuple[int, Protocol], str] = {}
+        for c, container in enumerate(containers):
+            for p, port in enumerate(container.ports):
+                owner = first.setdefault((port.container_port, port.protocol), container.name)
+                if owner != container.name:
+                    self.report(origin, Severity.ERROR,
+                                f"port {port.container_port}/{port.protocol} of {what} is declared by containers "
+                                f"{owner} and {container.name}; containers of a pod share one network namespace "
+                                f"(the pause container's), so only one can listen on it", *port_at(c, p))
+
     def pods(self, nodes: list[Node], schedulable: set[str]) -> list[Pod]:
         by_name = {n.name: n for n in nodes}
         drafts = self._unique(self.inputs.pods, lambda p: p.key, "pod")
@@ -202,8 +240,11 @@ class Filler:
             if draft.node is None:
                 waiting.append(draft)
             elif draft.node not in by_name:
-                self.report(draft.origin, Severity.ERROR, f"node '{draft.node}' of pod {draft.key} is not defined",
-                            *draft.node_at, hint=did_you_mean(draft.node, list(by_name)))
+                self.unplaced.append(draft)
+                if self.complete:  # else the node may be in what was not read
+                    self.report(draft.origin, Severity.ERROR,
+                                f"node '{draft.node}' of pod {draft.key} is not defined",
+                                *draft.node_at, hint=did_you_mean(draft.node, list(by_name)))
             else:
                 load[draft.node] += 1
                 placed.append((draft, draft.node))
@@ -235,8 +276,9 @@ class Filler:
                 while candidate in used[node_name]:
                     candidate += 1
                 if candidate > last:
-                    self.report(draft.origin, Severity.ERROR,
-                                f"no free pod IP left in {node_name}'s podCIDR {cidr} for {draft.key}")
+                    if self.settings_known:
+                        self.report(draft.origin, Severity.ERROR,
+                                    f"no free pod IP left in {node_name}'s podCIDR {cidr} for {draft.key}")
                     continue
                 used[node_name].add(candidate)
                 cursor[node_name] = candidate + 1
@@ -258,13 +300,16 @@ class Filler:
 
     def _check_pod_ips(self, pods: list[Pod], placed: list[tuple[PodDraft, str]], by_name: dict[str, Node]) -> None:
         drafts = {d.key: d for d, _ in placed}
+        given_cidr = {d.name for d in self.inputs.nodes if d.pod_cidr is not None}
         owner_of_ip: dict[IPv4Address, str] = {}
         for pod in pods:
             if pod.host_network:
                 continue
             draft = drafts[pod.key]
             node = by_name[pod.node]
-            if pod.pod_ip not in node.pod_cidr:
+            # with input missing, a podCIDR the fill chose or a node the scheduler chose may differ: not judged
+            sure = self.complete or (draft.node is not None and node.name in given_cidr)
+            if pod.pod_ip not in node.pod_cidr and sure:
                 self.report(draft.origin, Severity.ERROR,
                             f"pod IP {pod.pod_ip} of {pod.key} is outside {node.name}'s podCIDR {node.pod_cidr}",
                             *draft.ip_at)
@@ -272,6 +317,12 @@ class Filler:
             if first != pod.key:
                 self.report(draft.origin, Severity.ERROR,
                             f"pod IP {pod.pod_ip} of {pod.key} is already used by {first}", *draft.ip_at)
+        for draft in self.unplaced:  # on a node that is not there: its IP may still clash
+            if draft.pod_ip is not None and not draft.host_network:
+                first = owner_of_ip.setdefault(draft.pod_ip, draft.key)
+                if first != draft.key:
+                    self.report(draft.origin, Severity.ERROR,
+                                f"pod IP {draft.pod_ip} of {draft.key} is already used by {first}", *draft.ip_at)
 
     # ------------------------------------------------------------------------------------------ services
 
@@ -324,12 +375,13 @@ class Filler:
                     while next_ip in used_ips:
                         next_ip += 1
                     if next_ip >= int(cidr.broadcast_address):
-                        self.report(draft.origin, Severity.ERROR, f"no free clusterIP left in {cidr}")
+                        if self.settings_known:
+                            self.report(draft.origin, Severity.ERROR, f"no free clusterIP left in {cidr}")
                         continue
                     cluster_ip = IPv4Address(next_ip)
                     used_ips.add(next_ip)
             if cluster_ip is not None:
-                if cluster_ip not in cidr:
+                if cluster_ip not in cidr and self.settings_known:
                     self.report(draft.origin, Severity.ERROR,
                                 f"clusterIP {cluster_ip} of {draft.key} is outside the service network {cidr}",
                                 *draft.cluster_ip_at)
@@ -348,7 +400,7 @@ class Filler:
                 node_port = port.node_port
                 if node_port is not None:
                     at = (*draft.ports_at, i, "nodePort")
-                    if not low <= node_port <= high:
+                    if not low <= node_port <= high and self.settings_known:
                         self.report(draft.origin, Severity.ERROR,
                                     f"nodePort {node_port} is outside the range {low}-{high}", *at,
                                     hint="pick a port in the range, or change network.nodePortRange")
@@ -476,6 +528,7 @@ def _supernet(networks: Iterable[IPv4Network], widest_prefix: int = 16) -> IPv4N
 def build_cluster(inputs: Inputs, anchor: str) -> tuple[Cluster | None, list[Problem]]:
     """Fill every gap of `inputs` and check the result; the cluster is None when there are errors."""
     filler = Filler(inputs, anchor)
+    filler.container_ports()
     settings, nic = filler.settings()
     nodes = filler.nodes(settings, nic)
     if settings.node_network is None and nodes:
@@ -484,11 +537,13 @@ def build_cluster(inputs: Inputs, anchor: str) -> tuple[Cluster | None, list[Pro
     for controller in inputs.controllers:
         if (controller.namespace, f"{controller.kind}/{controller.name}") not in inputs.owned:
             inputs.pods.extend(controller.expand([n.name for n in nodes]))
-    filler.well_known(settings, nodes)
+    if filler.complete:  # else what the loader would add might clash with what was not read
+        filler.well_known(settings, nodes)
     schedulable = {d.name for d in inputs.nodes if d.schedulable} if inputs.nodes else {n.name for n in nodes}
     pods = filler.pods(nodes, schedulable)
     services = filler.services(settings)
-    endpoints = filler.endpoints(services, pods, nodes)
+    # endpoints only warn (a selector matching nothing, a port name no pod has): not judged with input missing
+    endpoints = filler.endpoints(services, pods, nodes) if filler.complete else []
     problems = filler.problems
     down = frozenset(d.key for d in inputs.pods if d.down)
     if any(p.severity == Severity.ERROR for p in problems):

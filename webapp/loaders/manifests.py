@@ -39,6 +39,8 @@ from webapp.problems import Severity
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 FLANNEL_CONFIGMAP = "kube-flannel-cfg"
 KUBE_PROXY_CONFIGMAP = "kube-proxy"
+SETTINGS_KINDS = ("ConfigMap", "KubeProxyConfiguration")
+"""Kinds that carry network settings."""
 FINISHED_PHASES = ("Succeeded", "Failed")
 """Pods in these phases hold no IP any more (kubelet tore their sandbox down); they are left out."""
 
@@ -106,6 +108,10 @@ class ManifestReader:
             self._skip(kind, origin)
             return
         self.origin = origin
+        inputs = self.inputs
+        before = (len(inputs.problems), len(inputs.nodes), len(inputs.pods), len(inputs.services),
+                  len(inputs.endpoints), len(inputs.network_policies), len(inputs.controllers))
+        settings = (dict(inputs.settings.values), dict(inputs.settings.origins)) if kind in SETTINGS_KINDS else None
         try:
             handler(self, data, origin)
         except Bad as bad:
@@ -114,6 +120,20 @@ class ManifestReader:
             self.inputs.problems.append(origin.problem(
                 Severity.ERROR, f"{kind} could not be read: {type(exc).__name__}: {exc}",
                 hint=f"compare it with `kubectl explain {kind.lower()}`"))
+        found = inputs.problems[before[0]:] if len(inputs.problems) > before[0] else ()
+        if any(p.severity == Severity.ERROR for p in found):
+            self._take_out(before, settings)
+
+    def _take_out(self, before: tuple[int, ...], settings: tuple[dict[str, Any], dict[str, Origin]] | None) -> None:
+        """An object with a bad field stays out of the model (its problems stay); `owned` is kept: at worst a
+        controller is not expanded."""
+        inputs = self.inputs
+        for kept, objects in zip(before[1:], (inputs.nodes, inputs.pods, inputs.services, inputs.endpoints,
+                                              inputs.network_policies, inputs.controllers)):
+            del objects[kept:]
+        if settings is not None:
+            inputs.settings.values, inputs.settings.origins = settings
+            inputs.settings_lost = True
 
     def _skip(self, kind: str, origin: Origin, reason: str = "not part of the network model") -> None:
         entry = self.skipped.setdefault(kind, _Skipped(origin, reason))
@@ -190,7 +210,7 @@ class ManifestReader:
         self.inputs.pods.append(PodDraft(
             namespace=meta.namespace, name=meta.name, origin=origin, containers=containers, node=node,
             pod_ip=pod_ip, labels=meta.labels, ready=ready, host_network=host_network, owner=meta.controller,
-            ip_at=ip_at, node_at=("spec", "nodeName"),
+            ip_at=ip_at, node_at=("spec", "nodeName"), containers_at=("spec", "containers"), port_key="containerPort",
         ))
         if meta.controller:
             self.inputs.owned.add((meta.namespace, meta.controller))

@@ -15,6 +15,7 @@ from functools import cached_property, lru_cache
 from ipaddress import IPv4Address
 
 from webapp.model import Cluster, Endpoint, Service, ServicePort, ServiceType, TrafficPolicy
+from webapp.narration import say
 
 MASQUERADE_MARK = 0x4000
 """kube-proxy's default `--iptables-masquerade-bit` 14 → mark 0x4000."""
@@ -38,12 +39,12 @@ def service_port_name(service: Service, port: ServicePort) -> str:
 def no_endpoints_text(port_name: str, service: Service | None) -> str:
     """Why a service port has nothing to send to: no ready endpoint, naming the selector that finds none."""
     selector = ",".join(f"{k}={v}" for k, v in service.selector) if service else ""
-    return f"service {port_name} has no ready endpoints — no ready pod matches its selector {selector or '(none)'}"
+    return say("kubeproxy.no_endpoints", port_name=port_name, selector=selector or say("kubeproxy.phrase.no_selector"))
 
 
 def no_local_endpoint_text(port_name: str) -> str:
     """Why a node drops a service port's traffic under a Local traffic policy."""
-    return f"service {port_name} has no endpoint on this node and its traffic policy is Local"
+    return say("kubeproxy.no_local_endpoint", port_name=port_name)
 
 
 def probability(n: int) -> str:
