@@ -394,6 +394,29 @@ def test_endpoints_are_ordered_as_strings_like_kube_proxy():
         f'-A {SVC} -m comment --comment "default/web:http -> 10.244.0.9:80" -j {sep["10.244.0.9"]}']
 
 
+def test_serving_terminating_endpoints_are_used_only_when_none_is_ready():
+    """proxy.CategorizeEndpoints (ProxyTerminatingEndpoints, GA v1.28): no ready endpoint → the ones that still
+    serve while terminating; the same per node for the local endpoints of externalTrafficPolicy Local."""
+    cluster = lb(external_traffic_policy=TrafficPolicy.LOCAL)
+    a, b, c = cluster.endpoints[:3]   # web-a (node-1), web-b, web-c (node-2)
+    leaving = dict(ready=False, serving=True, terminating=True)
+    # all three terminating: KUBE-SVC keeps them all
+    text = render_iptables_restore(replace(cluster, endpoints=(replace(a, **leaving), replace(b, **leaving),
+                                                               replace(c, **leaving), *cluster.endpoints[3:])),
+                                   "node-1")
+    assert [line.rsplit(" ", 1)[1] for line in chain(text, "nat", SVC)[1:]] == [SEP_A, SEP_B, SEP_C]
+    # web-a terminating, web-b and web-c ready: the cluster chain takes only the ready ones, while node-1's local
+    # chain falls back to web-a, its only (terminating) endpoint
+    mixed = replace(cluster, endpoints=(replace(a, **leaving), b, c, *cluster.endpoints[3:]))
+    text = render_iptables_restore(mixed, "node-1")
+    assert [line.rsplit(" ", 1)[1] for line in chain(text, "nat", SVC)[1:]] == [SEP_B, SEP_C]
+    assert [line.rsplit(" ", 1)[1] for line in chain(text, "nat", SVL)] == [SEP_A]
+    # terminating and no longer serving: never used
+    gone = replace(cluster, endpoints=(replace(a, ready=False, serving=False, terminating=True), b, c,
+                                       *cluster.endpoints[3:]))
+    assert chain(render_iptables_restore(gone, "node-1"), "nat", SVL) == []
+
+
 def test_large_cluster_mode_leaves_endpoint_comments_out():
     """Above 1,000 endpoints kube-proxy drops the per-endpoint comments (largeClusterEndpointsThreshold)."""
     from webapp.model import Endpoint

@@ -59,8 +59,16 @@ class ServicePortInfo:
     service: Service
     port: ServicePort
     node: str
-    endpoints: tuple[Endpoint, ...]
-    """Ready endpoints in kube-proxy's order (by IP, then port)."""
+    ready: tuple[Endpoint, ...]
+    """Ready endpoints in kube-proxy's order (the string `IP:port`)."""
+    terminating: tuple[Endpoint, ...] = ()
+    """Endpoints that still serve while terminating (EndpointSlice `serving: true, terminating: true`), same order."""
+
+    @cached_property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """The cluster-wide endpoints kube-proxy uses: the ready ones or, when there are none, the serving-
+        terminating ones (proxy.CategorizeEndpoints' fallback, ProxyTerminatingEndpoints, GA in v1.28)."""
+        return self.ready or self.terminating
 
     @cached_property
     def name(self) -> str:
@@ -95,7 +103,9 @@ class ServicePortInfo:
 
     @cached_property
     def local_endpoints(self) -> tuple[Endpoint, ...]:
-        return tuple(ep for ep in self.endpoints if ep.node == self.node)
+        """This node's ready endpoints or, when it has none, its serving-terminating ones (the same fallback)."""
+        return (tuple(ep for ep in self.ready if ep.node == self.node)
+                or tuple(ep for ep in self.terminating if ep.node == self.node))
 
     @property
     def has_endpoints(self) -> bool:
@@ -167,24 +177,25 @@ def _address(ip: IPv4Address, port: int) -> str:
 
 def service_ports(cluster: Cluster, node_name: str) -> list[ServicePortInfo]:
     """Every service port kube-proxy proxies, in cluster order (headless and ExternalName services excluded)."""
-    return [ServicePortInfo(service, port, node_name, endpoints) for service, port, endpoints in _proxied(cluster)]
+    return [ServicePortInfo(service, port, node_name, ready, terminating)
+            for service, port, ready, terminating in _proxied(cluster)]
 
 
-def _proxied(cluster: Cluster) -> list[tuple[Service, ServicePort, tuple[Endpoint, ...]]]:
-    """The node-independent part: each proxied service port with its ready endpoints, sorted as kube-proxy sorts
-    them (endpointslicecache.go `byEndpoint`: by the string `IP:port`, so 10.244.0.10:80 comes before
-    10.244.0.9:80)."""
+def _proxied(cluster: Cluster) -> list[tuple[Service, ServicePort, tuple[Endpoint, ...], tuple[Endpoint, ...]]]:
+    """The node-independent part: each proxied service port with its ready and its serving-terminating
+    endpoints, sorted as kube-proxy sorts them (endpointslicecache.go `byEndpoint`: by the string `IP:port`, so
+    10.244.0.10:80 comes before 10.244.0.9:80)."""
     from webapp.engine.datapath import cluster_cached
 
-    def build() -> list[tuple[Service, ServicePort, tuple[Endpoint, ...]]]:
+    def build() -> list[tuple[Service, ServicePort, tuple[Endpoint, ...], tuple[Endpoint, ...]]]:
         out = []
         for service in cluster.services:
             if service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME:
                 continue
             for port in service.ports:
-                endpoints = tuple(sorted((ep for ep in cluster.endpoints_for(service, port) if ep.ready),
-                                         key=endpoint_address))
-                out.append((service, port, endpoints))
+                found = sorted(cluster.endpoints_for(service, port), key=endpoint_address)
+                out.append((service, port, tuple(ep for ep in found if ep.ready),
+                            tuple(ep for ep in found if not ep.ready and ep.serving and ep.terminating)))
         return out
 
     return cluster_cached(cluster, "kube-proxy-service-ports", build)
