@@ -62,3 +62,60 @@ def test_unknown_or_malformed_keys_give_none(tmp_path):
     assert cache.get(None) is None
     with pytest.raises(ValueError, match="not a cache key"):
         cache.put("nope", two_node_cluster())
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A throwaway Redis server (Debian's redis-server, installed by scripts/install-test-deps.sh) on a free port."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    pytest.importorskip("redis")
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/install-test-deps.sh installs it)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    try:
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_the_redis_backend_shares_immutable_clusters_between_processes(redis_url):
+    """`serve --cache redis://…`: what one process put, another reads; the first writer wins; entries expire."""
+    from webapp.app.cache import RedisBackend
+
+    cache = open_cache(redis_url)
+    assert isinstance(cache.backend, RedisBackend)
+    cluster = two_node_cluster()
+    key = cache_key([("c.yaml", b"redis")], version="t")
+    assert cache.get(key) is None
+    cache.put(key, cluster)
+    queue = multiprocessing.get_context("spawn").Queue()
+    child = multiprocessing.get_context("spawn").Process(target=_read_in_child, args=(redis_url, key, queue))
+    child.start()
+    child.join(60)
+    assert queue.get(timeout=5) == [p.key for p in cluster.pods]
+    other = open_cache(redis_url)
+    other.put(key, dataclasses.replace(cluster, name="impostor"))
+    other.backend.add(key, b"not a pickle")  # SET NX never overwrites
+    assert open_cache(redis_url).get(key).name == cluster.name
+    ttl = other.backend._client.ttl(f"k8s-netviz:{key}")
+    assert 0 < ttl <= 7 * 24 * 3600
+    assert open_cache(redis_url).get("0" * 64) is None
