@@ -333,10 +333,13 @@
 
   var ns = (window.dash_clientside = window.dash_clientside || {});
   ns.netviz = {
-    /* A new trace (or none): rebuild the frames and show the first (or the URL's) hop once the graph is drawn. */
+    /* A new trace (or none): rebuild the frames and show the first (or the URL's) hop once the graph is drawn.
+       The same trace redrawn (a node expanded, a namespace filtered) keeps the hop the player is on. */
     load: function (pb, initialStep) {
       pause();
+      var previous = player.traceSignature, kept = player.index;
       player.frames = pb ? buildFrames(pb) : [];
+      player.traceSignature = pb ? JSON.stringify(pb.trace) : null;
       if (!pb) {
         player.index = 0;
         clearMarker();
@@ -344,6 +347,7 @@
         return window.dash_clientside.no_update;
       }
       var start = 0;
+      if (player.traceSignature === previous && kept < player.frames.length) { start = kept; }
       if (!player.initialUsed && typeof initialStep === "number") { start = initialStep; }
       player.initialUsed = true;
       whenGraphReady(pb.trace_count, function () { arrive(start); });

@@ -118,7 +118,10 @@ def test_hundred_nodes_overview_expand_and_cross_node_flow(page, server_url, dum
     assert marker(page) != start and current_hop(page) != "q0"
     page.screenshot(path=str(artifacts / "scale-100-cross-node-flow.png"))
 
-    # Clicking a tile expands that node into its 30 pods, the flow's nodes staying drawn with the flow's pods.
+    # Clicking a tile expands that node into its 30 pods, the flow's nodes staying drawn with the flow's pods;
+    # the player stays on the hop it was on (the trace is the same, only the view changed).
+    page.click('button[data-hop="q3"]')
+    page.wait_for_selector('.hop-panel.current[data-hop="q3"]', state="attached")
     x, y = page.evaluate(TILE_POINT_JS, EXPAND)
     page.mouse.click(x, y)
     expected = sorted(_drawn_path_pods(cluster, src, dst) + _drawn_pods_of(cluster, {EXPAND}))
@@ -129,6 +132,8 @@ def test_hundred_nodes_overview_expand_and_cross_node_flow(page, server_url, dum
         arg=len(expected),
     )
     assert pod_targets(page) == expected
+    page.wait_for_timeout(500)
+    assert current_hop(page) == "q3"
     assert len(cluster.pods_by_node[EXPAND]) == 30
     page.screenshot(path=str(artifacts / "scale-100-expanded.png"))
     assert page.console_errors == []
