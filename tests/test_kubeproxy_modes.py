@@ -7,6 +7,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from factories import service_cluster
 from webapp.engine.kubeproxy import ipvs, userspace
+from webapp.engine.kubeproxy.iptables import base_chains_restore
 from webapp.engine.kubeproxy.rules_command import render_node_rules
 from webapp.engine.netfilter import Hook, PacketContext, Verdict, node_ruleset, traverse
 from webapp.engine.services import load_balancer_prelude, local_service
@@ -201,6 +202,36 @@ def test_ipvs_source_ranges_fill_the_firewall_sets_and_chains():
         '-A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port + source IP '
         'for packet filter purpose" -m set --match-set KUBE-LOAD-BALANCER-SOURCE-IP dst,dst,src -j RETURN',
         "-A KUBE-SOURCE-RANGES-FIREWALL -j DROP"]
+
+
+def test_ipvs_filter_chains_and_their_sets():
+    """Newer kube-proxy (issues #72236, #119656): filter INPUT → KUBE-IPVS-FILTER lets the services' own VIP:port
+    pairs through and refuses new connections to any other port of an address on kube-ipvs0 (KUBE-IPVS-IPS);
+    KUBE-NODE-PORT accepts the health check node ports."""
+    cluster = service_cluster(mode=KubeProxyMode.IPVS, endpoints=2, type=ServiceType.LOAD_BALANCER,
+                              node_port=30080, load_balancer_ips=(IPv4Address("198.51.100.10"),),
+                              external_traffic_policy=TrafficPolicy.LOCAL, health_check_node_port=32000)
+    sets = {s.name: s for s in ipvs.node_ipsets(cluster, "node-1")}
+    assert sets["KUBE-IPVS-IPS"].entries == {"10.96.0.20", "10.96.0.10", "198.51.100.10"}
+    assert (sets["KUBE-IPVS-IPS"].type, sets["KUBE-IPVS-IPS"].comment) == ("hash:ip", "Addresses on the ipvs interface")
+    assert sets["KUBE-HEALTH-CHECK-NODE-PORT"].entries == {"32000"}
+    text = ipvs.render_iptables_restore(cluster, "node-1")
+    # (nat's KUBE-NODE-PORT rules start with -p; filter's health-check rule with its comment)
+    assert [line for line in text.splitlines()
+            if line.startswith(("-A KUBE-IPVS-FILTER", "-A KUBE-NODE-PORT -m comment"))] == [
+        '-A KUBE-NODE-PORT -m comment --comment "Kubernetes health check node port" -m set --match-set '
+        "KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT",
+        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-LOAD-BALANCER dst,dst -j RETURN",
+        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-CLUSTER-IP dst,dst -j RETURN",
+        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP dst,dst -j RETURN",
+        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP-LOCAL dst,dst -j RETURN",
+        "-A KUBE-IPVS-FILTER -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j RETURN",
+        "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT"]
+    saved = [line for line in base_chains_restore(ipvs.JUMP_RULES).splitlines() if line.startswith("-A INPUT")]
+    assert saved == [
+        '-A INPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-FILTER',
+        '-A INPUT -m comment --comment "kube-proxy firewall rules" -j KUBE-PROXY-FIREWALL',
+        '-A INPUT -m comment --comment "kubernetes health check rules" -j KUBE-NODE-PORT']
 
 
 def test_source_ranges_admit_and_drop_in_cluster_clients_alike_in_iptables_and_ipvs_mode():

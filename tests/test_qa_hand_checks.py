@@ -398,6 +398,12 @@ def test_ipvs_vip_on_a_port_no_service_has_is_not_delivered():
     cluster = view("flannel-vxlan", KubeProxyMode.IPVS)
     trace = trace_flow(cluster, "pod/default/debug", "10.96.0.11:9999")
     assert (trace.disposition, trace.hops[-1].action, trace.reply) == (Disposition.REJECTED, Action.REJECT, ())
+    # kube-proxy's KUBE-IPVS-FILTER (issue #72236) refuses it in filter INPUT, before IPVS would see it
+    assert trace.hops[-1].rule == ("filter -A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set "
+                                   "KUBE-IPVS-IPS dst -j REJECT")
+    assert trace.reason == ("KUBE-IPVS-FILTER rejects it: 10.96.0.11 is a Service address on kube-ipvs0, and no "
+                            "Service of it listens on 9999/TCP: kube-proxy refuses new connections to the node's "
+                            "other ports through a VIP")
 
 
 @pytest.mark.parametrize("mode", list(KubeProxyMode))

@@ -122,6 +122,9 @@ _EN: dict[str, str] = {
     "netfilter.rule.rejects_unreachable": "{chain} rejects it (icmp-port-unreachable): {why}",
     "netfilter.source_ranges": ("{service} admits only loadBalancerSourceRanges {allowed} to its load balancer IP "
                                 "{address}, and {src} is outside them"),
+    "netfilter.ipvs_filter": ("{address} is a Service address on kube-ipvs0, and no Service of it listens on "
+                              "{port}/{proto}: kube-proxy refuses new connections to the node's other ports through "
+                              "a VIP"),
     # --- kubeproxy/chains.py ----------------------------------------------------------------------------------
     "kubeproxy.no_endpoints": ("service {port_name} has no ready endpoints — no ready pod matches its selector "
                                "{selector}"),

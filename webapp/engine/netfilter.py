@@ -678,6 +678,10 @@ def _drop_reason(cluster: Cluster, rule: Rule, verdict: Verdict, packet: Packet)
             return say("netfilter.rule.drops", chain=rule.chain,
                        why=say("netfilter.source_ranges", service=service.key, allowed=allowed,
                                address=packet.dst.ip, src=packet.src.ip))
+    if rule.chain == "KUBE-IPVS-FILTER":
+        return say("netfilter.rule.rejects", chain=rule.chain,
+                   why=say("netfilter.ipvs_filter", address=packet.dst.ip, port=packet.dst.port,
+                           proto=packet.proto.upper()))
     found = _COMMENT_SERVICE.match(rule.comment)
     if found:
         from webapp.engine.kubeproxy.chains import no_endpoints_text, no_local_endpoint_text

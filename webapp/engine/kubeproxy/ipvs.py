@@ -41,15 +41,22 @@ SET_INFO = (
     ("KUBE-NODE-PORT-LOCAL-TCP", "bitmap:port", "Kubernetes nodeport TCP port with externalTrafficPolicy=local"),
     ("KUBE-NODE-PORT-UDP", "bitmap:port", "Kubernetes nodeport UDP port for masquerade purpose"),
     ("KUBE-NODE-PORT-LOCAL-UDP", "bitmap:port", "Kubernetes nodeport UDP port with externalTrafficPolicy=local"),
+    ("KUBE-HEALTH-CHECK-NODE-PORT", "bitmap:port", "Kubernetes health check node port"),
+    ("KUBE-IPVS-IPS", "hash:ip", "Addresses on the ipvs interface"),
 )
 
+# proxier.go `iptablesJumpChain`, in list order (each prepended: the later ones end up first on a node, as a
+# real node's listing shows: INPUT → KUBE-IPVS-FILTER, KUBE-PROXY-FIREWALL, KUBE-NODE-PORT).
 JUMP_RULES = (
-    JumpRule("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules"),
-    JumpRule("filter", "INPUT", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
-    JumpRule("filter", "FORWARD", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
     JumpRule("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals"),
     JumpRule("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals"),
     JumpRule("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules"),
+    JumpRule("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules"),
+    JumpRule("filter", "INPUT", "KUBE-NODE-PORT", "kubernetes health check rules"),
+    JumpRule("filter", "INPUT", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
+    JumpRule("filter", "FORWARD", "KUBE-PROXY-FIREWALL", "kube-proxy firewall rules"),
+    JumpRule("filter", "INPUT", "KUBE-IPVS-FILTER", "kubernetes ipvs access filter"),
+    JumpRule("filter", "OUTPUT", "KUBE-IPVS-OUT-FILTER", "kubernetes ipvs access filter"),
 )
 
 
@@ -142,10 +149,13 @@ def node_ipsets(cluster: Cluster, node_name: str) -> list[IPSet]:
                 entries["KUBE-LOAD-BALANCER-SOURCE-CIDR"].update(f"{vip},{net}" for net in ranges)
                 if any(node_ip in net for net in ranges):  # the node itself reaches its local VIP from the VIP
                     entries["KUBE-LOAD-BALANCER-SOURCE-IP"].add(f"{vip},{lbip}")
+        if info.external_local and info.service.health_check_node_port:
+            entries["KUBE-HEALTH-CHECK-NODE-PORT"].add(str(info.service.health_check_node_port))
         if info.node_port and proto in ("tcp", "udp"):
             entries[f"KUBE-NODE-PORT-{proto.upper()}"].add(str(info.node_port))
             if info.external_local:
                 entries[f"KUBE-NODE-PORT-LOCAL-{proto.upper()}"].add(str(info.node_port))
+    entries["KUBE-IPVS-IPS"] = {str(ip) for ip in dummy_addresses(cluster)}
     return [IPSet(name, kind, frozenset(entries[name]), comment) for name, kind, comment in SET_INFO]
 
 
@@ -191,8 +201,16 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
         f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MARK}/{MARK} -j ACCEPT',
         '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack '
         "--ctstate RELATED,ESTABLISHED -j ACCEPT",
+        f"-A KUBE-NODE-PORT {match('KUBE-HEALTH-CHECK-NODE-PORT', 'dst')} -j ACCEPT",
+        # Ports on the node are not reachable through a VIP on kube-ipvs0 (issue #72236): only the services' own
+        # VIP:port pairs pass, a new connection to any other port of a VIP is refused.
+        *(f"-A KUBE-IPVS-FILTER -m set --match-set {name} {flags} -j RETURN" for name, flags in (
+            ("KUBE-LOAD-BALANCER", "dst,dst"), ("KUBE-CLUSTER-IP", "dst,dst"), ("KUBE-EXTERNAL-IP", "dst,dst"),
+            ("KUBE-EXTERNAL-IP-LOCAL", "dst,dst"), ("KUBE-HEALTH-CHECK-NODE-PORT", "dst"))),
+        "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT",
     ]
-    filter_chains = ("KUBE-FORWARD", "KUBE-PROXY-FIREWALL", "KUBE-SOURCE-RANGES-FIREWALL")
+    filter_chains = ("KUBE-FORWARD", "KUBE-NODE-PORT", "KUBE-PROXY-FIREWALL", "KUBE-SOURCE-RANGES-FIREWALL",
+                     "KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER")
     return "\n".join(["*filter", *(f":{c} - [0:0]" for c in filter_chains), *filt, "COMMIT",
                       "*nat", *(f":{c} - [0:0]" for c in nat_chains), *nat, "COMMIT"]) + "\n"
 
