@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,19 +23,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory):
+@contextmanager
+def serving(**options):
+    """The app (`create_app(**options)`) served from a thread on a free localhost port; yields its URL."""
     from werkzeug.serving import make_server
 
     from webapp.app import create_app
 
-    app = create_app(cache=str(tmp_path_factory.mktemp("browser-cache")))
-    server = make_server("127.0.0.1", _free_port(), app.server, threaded=True)
+    server = make_server("127.0.0.1", _free_port(), create_app(**options).server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory):
+    with serving(cache=str(tmp_path_factory.mktemp("browser-cache"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

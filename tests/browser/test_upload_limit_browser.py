@@ -6,10 +6,9 @@ to raise it; several files that together overflow the server's request limit get
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
-from conftest import _free_port
+from conftest import serving
 from helpers import pod_targets, wait_ready
 
 pytestmark = pytest.mark.browser
@@ -20,17 +19,8 @@ KEPT = "The cluster on screen was kept as it was."
 @pytest.fixture(scope="module")
 def small_server_url(tmp_path_factory):
     """The app with a 1 MB upload limit (file limit 1,000,000 bytes; request limit 3,666,666 bytes)."""
-    from werkzeug.serving import make_server
-
-    from webapp.app import create_app
-
-    app = create_app(cache=str(tmp_path_factory.mktemp("limit-cache")), max_upload_mb=1)
-    server = make_server("127.0.0.1", _free_port(), app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    with serving(cache=str(tmp_path_factory.mktemp("limit-cache")), max_upload_mb=1) as url:
+        yield url
 
 
 def _yaml_of(size: int) -> bytes:
