@@ -327,15 +327,6 @@ def source_fits(cluster: Cluster, flow_type: str | None, src: str | None) -> boo
     return source.ip is not None
 
 
-def _first_port(pod) -> int | None:
-    """The port a pod serves on: its first TCP port, else its first port (as the picker's lists choose it)."""
-    from webapp.model import Protocol
-
-    ports = [port for container in pod.containers for port in container.ports]
-    tcp = [port for port in ports if port.protocol == Protocol.TCP]
-    return (tcp or ports)[0].container_port if ports else None
-
-
 def _outside_clients(cluster: Cluster) -> list[tuple[str, str]]:
     flows = _engine()
     return [(str(h.ip), h.name) for h in cluster.external_hosts] or [(str(flows.EXTERNAL_CLIENT), "")]
@@ -376,7 +367,7 @@ def _destination_specs(cluster: Cluster, flow_type: str, src: str):
         yield from ((f"localhost:{port}", "") for port in ports)
     elif flow_type in ("pod-to-pod-same-node", "pod-to-pod-cross-node", "node-to-pod", "external-to-pod"):
         for pod in cluster.pods:
-            port = None if pod.host_network else _first_port(pod)
+            port = None if pod.host_network else flows.serving_port(pod)
             if port is not None:
                 yield f"pod/{pod.key}:{port}", f"{pod.pod_ip} {pod.node}"
     elif flow_type in ("pod-to-service", "node-to-service", "externalname"):
@@ -449,7 +440,7 @@ def _ref_destinations(cluster: Cluster, ref: str) -> list[str]:
     kind, _, key = ref.partition(":")
     if kind == "pod":
         pod = cluster.pod_by_key.get(key)
-        port = _first_port(pod) if pod is not None else None
+        port = _engine().serving_port(pod) if pod is not None else None
         return [f"pod/{key}:{port}"] if port is not None else []
     if kind == "svc":
         service = cluster.service_by_key.get(key)

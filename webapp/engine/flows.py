@@ -479,7 +479,7 @@ def _pod_spec(pod: Pod) -> str:
     return f"pod/{pod.key}"
 
 
-def _first_port(pod: Pod) -> int | None:
+def serving_port(pod: Pod) -> int | None:
     """The port a pod serves on: its first TCP port, else its first declared port (traced as UDP if only UDP)."""
     ports = [port for container in pod.containers for port in container.ports]
     tcp = [port for port in ports if port.protocol == Protocol.TCP]
@@ -522,7 +522,7 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
     service, with a bounded number of choices per source and per service port)."""
     out: dict[FlowType, list[tuple[str, str]]] = {t: [] for t in FlowType}
     pods = [p for p in cluster.pods if not p.host_network]
-    servers = [(p, port) for p in pods if (port := _first_port(p)) is not None][:CANDIDATE_SCOPE]
+    servers = [(p, port) for p in pods if (port := serving_port(p)) is not None][:CANDIDATE_SCOPE]
     clients = pods[:CANDIDATE_SCOPE]
     nodes = cluster.nodes[:CANDIDATE_SCOPE]
     client_ip = str(cluster.external_hosts[0].ip if cluster.external_hosts else EXTERNAL_CLIENT)
@@ -604,4 +604,4 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
 
 
 __all__ = ["CANDIDATE_LIMIT", "CANDIDATE_SCOPE", "FlowType", "Source", "Target", "candidate_flows", "classify",
-           "destination_protocol", "parse_source", "parse_target", "trace_flow"]
+           "destination_protocol", "parse_source", "parse_target", "serving_port", "trace_flow"]
