@@ -152,6 +152,11 @@ class ServicePortInfo:
     def has_external_endpoints(self) -> bool:
         return self.has_endpoints and (not self.external_local or bool(self.local_endpoints))
 
+    def source_ranges_hold(self, address: IPv4Address) -> bool:
+        """Whether loadBalancerSourceRanges admit `address` — for the node's own IP, kube-proxy's `allowFromNode`:
+        a node reaches a VIP routed locally with the VIP itself as source, so that source is admitted too."""
+        return any(address in net for net in self.service.load_balancer_source_ranges)
+
     @property
     def uses_fw_chain(self) -> bool:
         return self.has_endpoints and bool(self.load_balancer_ips) and bool(

@@ -223,8 +223,7 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
         head = f'-A {fw} -m comment --comment "{name} loadbalancer IP"'
         for cidr in svc.load_balancer_source_ranges:
             w.nat_rules.append(f"{head} -s {cidr} -j {info.ext_chain}")
-        # A node inside the ranges reaches a VIP-like LB IP routed locally with the VIP itself as source.
-        if any(node_ip in cidr for cidr in svc.load_balancer_source_ranges):
+        if info.source_ranges_hold(node_ip):
             w.nat_rules += [f"{head} -s {lbip} -j {info.ext_chain}" for lbip in info.load_balancer_ips]
         w.nat_rules.append(
             f'-A {fw} -m comment --comment "other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"')

@@ -128,6 +128,7 @@ def dummy_addresses(cluster: Cluster) -> frozenset[IPv4Address]:
 
 def node_ipsets(cluster: Cluster, node_name: str) -> list[IPSet]:
     entries: dict[str, set[str]] = {name: set() for name, _, _ in SET_INFO}
+    node_ip = cluster.node_by_name[node_name].internal_ip
     for info in service_ports(cluster, node_name):
         proto = info.protocol
         vip = f"{info.service.cluster_ip},{proto}:{info.port.port}"
@@ -138,7 +139,6 @@ def node_ipsets(cluster: Cluster, node_name: str) -> list[IPSet]:
             entries["KUBE-EXTERNAL-IP-LOCAL" if info.external_local else "KUBE-EXTERNAL-IP"].add(
                 f"{eip},{proto}:{info.port.port}")
         ranges = info.service.load_balancer_source_ranges
-        node_ip = cluster.node_by_name[node_name].internal_ip
         for lbip in info.load_balancer_ips:
             vip = f"{lbip},{proto}:{info.port.port}"
             entries["KUBE-LOAD-BALANCER"].add(vip)
@@ -147,7 +147,7 @@ def node_ipsets(cluster: Cluster, node_name: str) -> list[IPSet]:
             if ranges:  # loadBalancerSourceRanges: only these sources may reach the LB IP on the node
                 entries["KUBE-LOAD-BALANCER-FW"].add(vip)
                 entries["KUBE-LOAD-BALANCER-SOURCE-CIDR"].update(f"{vip},{net}" for net in ranges)
-                if any(node_ip in net for net in ranges):  # the node itself reaches its local VIP from the VIP
+                if info.source_ranges_hold(node_ip):
                     entries["KUBE-LOAD-BALANCER-SOURCE-IP"].add(f"{vip},{lbip}")
         if info.external_local and info.service.health_check_node_port:
             entries["KUBE-HEALTH-CHECK-NODE-PORT"].add(str(info.service.health_check_node_port))
