@@ -14,7 +14,8 @@ import pytest
 from factories import service_cluster
 from webapp.engine.kubeproxy.chains import port_proto_hash, probability
 from webapp.engine.kubeproxy.iptables import base_chains_restore, render_iptables_restore
-from webapp.engine.netfilter import Hook, PacketContext, Ruleset, node_ruleset, traverse
+from webapp.engine.netfilter import Hook, PacketContext, Ruleset, traverse
+from webapp.engine.rulesets import node_ruleset
 from webapp.engine.trace import Packet, SocketAddress
 from webapp.model import ServiceType, SessionAffinity, TrafficPolicy
 
@@ -346,6 +347,7 @@ def test_kernel_canonical_form_gives_the_same_decisions():
     generated = node_ruleset(cluster, "node-1")
     kernel = Ruleset.parse(saved)
     kernel.local_addresses = generated.local_addresses
+    kernel.interface_addresses, kernel.primary_address = generated.interface_addresses, generated.primary_address
     cases = [
         (Hook.PREROUTING, "10.244.0.2:40000", "10.96.0.20:80", "cni0", None, "10.244.1.3"),
         (Hook.PREROUTING, "10.244.0.3:40000", "10.96.0.20:80", "cni0", None, "10.244.0.3"),
@@ -359,7 +361,7 @@ def test_kernel_canonical_form_gives_the_same_decisions():
         packet = Packet(SocketAddress.parse(src), SocketAddress.parse(dst))
         mark = 0x4000 if hook == Hook.POSTROUTING else 0
         ctx = PacketContext(packet, "node-1", in_dev, out_dev, mark, IPv4Address(backend) if backend else None)
-        ours, theirs = traverse(cluster, generated, hook, ctx), traverse(cluster, kernel, hook, ctx)
+        ours, theirs = traverse(generated, hook, ctx), traverse(kernel, hook, ctx)
         assert (theirs.packet, theirs.verdict, theirs.mark) == (ours.packet, ours.verdict, ours.mark), (src, dst)
         assert [h.action for h in theirs.hops] == [h.action for h in ours.hops]
         assert [[(a.dst, a.chosen) for a in h.alternatives] for h in theirs.hops] == \

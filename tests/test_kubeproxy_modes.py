@@ -9,7 +9,8 @@ from factories import service_cluster
 from webapp.engine.kubeproxy import ipvs, userspace
 from webapp.engine.kubeproxy.iptables import base_chains_restore
 from webapp.engine.kubeproxy.rules_command import render_node_rules
-from webapp.engine.netfilter import Hook, PacketContext, Verdict, node_ruleset, traverse
+from webapp.engine.netfilter import Hook, PacketContext, Verdict, traverse
+from webapp.engine.rulesets import node_ruleset
 from webapp.engine.services import load_balancer_prelude, local_service
 from webapp.engine.trace import Action, HopKind, Packet, SocketAddress
 from webapp.model import KubeProxyMode, ServiceType, SessionAffinity, TrafficPolicy
@@ -77,19 +78,19 @@ def test_ipvs_vips_are_local_and_masquerade_follows_the_ipsets():
     ruleset = node_ruleset(cluster, "node-1")
     assert IPv4Address("10.96.0.20") in ruleset.local_addresses
     # an external client to the nodePort: KUBE-NODE-PORT marks for masquerade (Cluster policy)
-    pre = traverse(cluster, ruleset, Hook.PREROUTING,
+    pre = traverse(ruleset, Hook.PREROUTING,
                    PacketContext(pkt("203.0.113.7:50000", "192.168.0.11:30080"), "node-1", "eth0", None))
     assert pre.mark == 0x4000 and pre.packet.dst == SocketAddress.parse("192.168.0.11:30080")
     assert pre.hops[0].rule == ('nat -A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port for '
                                 'masquerade purpose" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ')
     # a pod to its own service (hairpin): KUBE-LOOP-BACK masquerades after IPVS's DNAT
-    post = traverse(cluster, ruleset, Hook.POSTROUTING,
+    post = traverse(ruleset, Hook.POSTROUTING,
                     PacketContext(pkt("10.244.0.3:40000", "10.244.0.3:80"), "node-1", None, "cni0"))
     assert post.packet.src == SocketAddress.parse("10.244.0.1:40000")
     assert post.hops[0].rule.startswith("nat -A KUBE-POSTROUTING -m comment --comment \"Kubernetes endpoints dst "
                                         "ip:port, source ip for solving hairpin purpose\"")
     # a pod to a cluster IP is not marked
-    pod = traverse(cluster, ruleset, Hook.PREROUTING,
+    pod = traverse(ruleset, Hook.PREROUTING,
                    PacketContext(pkt("10.244.0.2:40000", "10.96.0.20:80"), "node-1", "cni0", None))
     assert pod.mark == 0 and pod.hops == ()
 
@@ -134,7 +135,7 @@ def test_userspace_portal_rules():
 def test_userspace_redirects_to_the_proxy_port_then_opens_a_new_connection():
     cluster = us_cluster()
     port = proxy_port(cluster)
-    pre = traverse(cluster, node_ruleset(cluster, "node-1"), Hook.PREROUTING,
+    pre = traverse(node_ruleset(cluster, "node-1"), Hook.PREROUTING,
                    PacketContext(pkt("10.244.0.2:40000", "10.96.0.20:80"), "node-1", "cni0", None))
     assert pre.packet == pkt("10.244.0.2:40000", f"10.244.0.1:{port}")  # cni0's address
     assert pre.hops[0].action == Action.REDIRECT

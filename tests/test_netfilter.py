@@ -6,7 +6,8 @@ from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
 from factories import service_cluster
-from webapp.engine.netfilter import Hook, PacketContext, Ruleset, Verdict, node_ruleset, traverse
+from webapp.engine.netfilter import Hook, PacketContext, Ruleset, Verdict, traverse
+from webapp.engine.rulesets import node_ruleset
 from webapp.engine.trace import Action, HopKind, Packet, SocketAddress
 from webapp.model import ServiceType, SessionAffinity, TrafficPolicy
 
@@ -25,7 +26,7 @@ def pkt(src: str, dst: str, proto: str = "tcp") -> Packet:
 
 def run(cluster, node, hook, packet, in_dev=None, out_dev=None, mark=0, backend=None):
     ctx = PacketContext(packet, node, in_dev, out_dev, mark, IPv4Address(backend) if backend else None)
-    return traverse(cluster, node_ruleset(cluster, node), hook, ctx)
+    return traverse(node_ruleset(cluster, node), hook, ctx)
 
 
 def test_pod_to_cluster_ip_chooses_an_endpoint_and_dnats():
@@ -190,7 +191,7 @@ COMMIT
     ruleset.local_addresses = frozenset({IPv4Address("192.168.0.11")})
     ctx = PacketContext(pkt("192.168.0.11:5353", "10.96.0.10:53", "udp"), "node-1", None, "eth0",
                         backend=IPv4Address("10.244.0.4"))
-    out = traverse(cluster, ruleset, Hook.PREROUTING, ctx)
+    out = traverse(ruleset, Hook.PREROUTING, ctx)
     assert out.packet.dst == addr("10.244.0.4:53")
     assert out.mark == 0x4000
     assert [(str(a.dst), a.probability) for a in out.hops[1].alternatives] == [
@@ -218,18 +219,18 @@ COMMIT
 -A FORWARD -i cni+ -j ACCEPT
 COMMIT
 """)
-    out = traverse(cluster, ruleset, Hook.POSTROUTING,
+    out = traverse(ruleset, Hook.POSTROUTING,
                    PacketContext(pkt("10.244.0.2:40000", "203.0.113.10:80"), "node-1", "cni0", "eth0"))
     assert out.packet == pkt("192.168.0.11:40000", "203.0.113.10:80")
     assert [(h.action, h.rule) for h in out.hops] == [
         (Action.SNAT, "nat -A POSTROUTING -s 10.244.0.0/24 ! -o cni0 -j SNAT --to-source 192.168.0.11")]
-    same_bridge = traverse(cluster, ruleset, Hook.POSTROUTING,
+    same_bridge = traverse(ruleset, Hook.POSTROUTING,
                            PacketContext(pkt("10.244.0.2:40000", "10.244.0.3:80"), "node-1", "cni0", "cni0"))
     assert same_bridge.hops == ()
-    assert traverse(cluster, ruleset, Hook.FORWARD,
+    assert traverse(ruleset, Hook.FORWARD,
                     PacketContext(pkt("10.244.0.2:1", "10.244.1.2:80"), "node-1", "cni0", "flannel.1")).verdict \
         == Verdict.ACCEPT
-    dropped = traverse(cluster, ruleset, Hook.FORWARD,
+    dropped = traverse(ruleset, Hook.FORWARD,
                        PacketContext(pkt("203.0.113.7:1", "10.244.0.2:80"), "node-1", "eth0", "cni0"))
     assert (dropped.verdict, dropped.reason) == (Verdict.DROP, "filter FORWARD policy DROP")
     assert [(h.action, h.rule) for h in dropped.hops] == [(Action.DROP, "filter :FORWARD DROP")]
@@ -238,7 +239,7 @@ COMMIT
 def test_unknown_matches_never_match():
     cluster = service_cluster()
     ruleset = Ruleset.parse("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m physdev --physdev-is-in -j DROP\nCOMMIT\n")
-    out = traverse(cluster, ruleset, Hook.INPUT, PacketContext(pkt("1.2.3.4:1", "192.168.0.11:22"), "node-1",
+    out = traverse(ruleset, Hook.INPUT, PacketContext(pkt("1.2.3.4:1", "192.168.0.11:22"), "node-1",
                                                                  "eth0", None))
     assert out.verdict == Verdict.ACCEPT
 

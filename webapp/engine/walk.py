@@ -17,21 +17,23 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
+from typing import NoReturn
 
-from webapp.engine import netfilter
+from webapp.engine import netfilter, rulesets, services
 from webapp.engine.datapath import (
-    IPVS_DUMMY, Device, DeviceKind, NodeDatapath, PodDatapath, Route, bridge_mac, cluster_cached, host_netns, mac_address,
-    node_nic_mac, pod_datapath, pod_mac, pod_netns, underlay_gateway, underlay_network,
+    IPVS_DUMMY, Device, DeviceKind, NodeDatapath, PodDatapath, Route, bridge_mac, host_netns, mac_address,
+    node_nic_mac, pod_mac, pod_netns, underlay_gateway, underlay_network,
 )
+from webapp.engine.memo import cluster_cached
 from webapp.engine.netfilter import Hook, PacketContext, Verdict
+from webapp.engine.sockets import EXTERNAL_NETNS, external_name, netns_of, netns_tables as _tables
 from webapp.engine.topology import Topology, topology
-from webapp.engine.trace import Action, Disposition, Hop, HopKind, OuterHeader, Packet, SocketAddress
+from webapp.engine.trace import Action, Disposition, Hop, HopKind, Netns, NetnsKind, OuterHeader, Packet, SocketAddress
 from webapp.model import Cluster, Node, Overlay, Pod, Protocol
 from webapp.narration import say
 
-EXTERNAL_NETNS = "external"
-UNDERLAY_NETNS = "underlay"
-ROUTER_NETNS = "router"
+UNDERLAY_NETNS = str(Netns(NetnsKind.UNDERLAY))
+ROUTER_NETNS = str(Netns(NetnsKind.ROUTER))
 OUTSIDE = "(outside)"
 """Conntrack key for NAT done outside every node (a cloud load balancer)."""
 MAX_HOPS = 400
@@ -97,49 +99,14 @@ class _L2Peer:
     mac: str
 
 
-def ephemeral_port(*parts: str) -> int:
-    """A deterministic client port in Linux's ephemeral range: 40000 + CRC-32 of the flow spec mod 20000."""
-    return 40000 + zlib.crc32("|".join(parts).encode()) % 20000
-
-
 def vxlan_source_port(inner: Packet) -> int:
     """The outer UDP source port: a CRC-32 of the inner 5-tuple spread over 32768–60999 (as Linux hashes)."""
     key = f"{inner.proto}|{inner.src}|{inner.dst}".encode()
     return VXLAN_SPORT_MIN + zlib.crc32(key) % (VXLAN_SPORT_MAX - VXLAN_SPORT_MIN + 1)
 
 
-def source_address(cluster: Cluster, netns: str, dst: IPv4Address) -> IPv4Address:
-    """The source address the kernel picks for a socket in `netns` talking to `dst`: the route's `src`, else
-    the first address of the route's device."""
-    tables = _tables(cluster, netns)
-    if tables.is_local(dst):
-        return dst
-    route = tables.route_table.lookup(dst)
-    if route is None:
-        raise ValueError(f"{netns} has no route to {dst}")
-    if route.src is not None:
-        return route.src
-    device = tables.device_by_name[route.dev]
-    return device.addresses[0].ip if device.addresses else _tables_first_address(tables)
-
-
-def _tables_first_address(tables: NodeDatapath | PodDatapath) -> IPv4Address:
-    return next(a.ip for d in tables.devices if d.kind != DeviceKind.LOOPBACK for a in d.addresses)
-
-
-def _tables(cluster: Cluster, netns: str) -> NodeDatapath | PodDatapath:
-    kind, _, name = netns.partition("/")
-    if kind == "host":
-        return topology(cluster).ensure_node(name)
-    if kind == "pod":
-        datapath = pod_datapath(cluster, name)
-        topology(cluster).ensure_node(datapath.node)
-        return datapath
-    raise ValueError(f"{netns} has no datapath tables")
-
-
 def _is_host(netns: str) -> bool:
-    return netns.startswith("host/")
+    return netns_of(netns).is_host
 
 
 class Walker:
@@ -206,9 +173,10 @@ class Walker:
              explain: str = "") -> None:
         if len(self.hops) >= MAX_HOPS:
             raise _End(Disposition.DROPPED, say("walk.loop", max_hops=MAX_HOPS))
-        node = netns.partition("/")[2] if _is_host(netns) else None
-        if netns.startswith("pod/"):
-            pod = self.cluster.pod_by_key.get(netns[4:])
+        where = netns_of(netns)
+        node = where.name if where.is_host else None
+        if where.is_pod:
+            pod = self.cluster.pod_by_key.get(where.name)
             node = pod.node if pod else None
         self.hops.append(Hop(node, netns, device, kind, action, packet, rule, explain))
 
@@ -244,7 +212,7 @@ class Walker:
                       explain=say("walk.loopback", address=packet.dst.ip))
             if _is_host(netns):
                 # IPVS also hooks LOCAL_OUT: a node's own connection to a VIP is scheduled before it loops back.
-                if not self.reply and self._local_service(netns, netns[5:], packet, "lo"):
+                if not self.reply and self._local_service(netns, netns_of(netns).name, packet, "lo"):
                     return
                 packet = self._netfilter(netns, Hook.POSTROUTING, packet, None, "lo")
                 packet = self._netfilter(netns, Hook.INPUT, packet, "lo", None)
@@ -291,12 +259,11 @@ class Walker:
 
     def _netfilter(self, netns: str, hook: Hook, packet: Packet, in_dev: str | None, out_dev: str | None) -> Packet:
         """The one place the walk meets netfilter: the request runs the node's rules; the reply meets conntrack."""
-        node = netns.partition("/")[2]
+        node = netns_of(netns).name
         if self.reply:
             return self._conntrack(node, netns, hook, packet, in_dev or out_dev or "")
-        ruleset = netfilter.node_ruleset(self.cluster, node)
-        outcome = netfilter.traverse(self.cluster, ruleset, hook,
-                                     PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend))
+        ruleset = rulesets.node_ruleset(self.cluster, node)
+        outcome = netfilter.traverse(ruleset, hook, PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend))
         self.hops.extend(outcome.hops)
         self.mark = outcome.mark
         if outcome.packet != packet:
@@ -340,14 +307,15 @@ class Walker:
                           explain=say("walk.deliver.unexpected_reply"))
                 raise _End(Disposition.DROPPED, say("walk.deliver.unexpected_reply.reason", netns=netns))
             self._arrive(target, packet)
-        if _is_host(netns):
-            node = netns[5:]
+        where = netns_of(netns)
+        if where.is_host:
+            node = where.name
             if self._local_service(netns, node, packet, device):
                 return
             self._no_virtual_server(netns, packet)
             socket = self._host_socket(node, packet)
         else:
-            socket = self._pod_socket(netns[4:], packet, device)
+            socket = self._pod_socket(where.name, packet, device)
         self._arrive(socket, packet)
 
     def _arrive(self, socket: Socket, packet: Packet) -> None:
@@ -358,10 +326,6 @@ class Walker:
 
     def _local_service(self, netns: str, node: str, packet: Packet, device: str) -> bool:
         """IPVS virtual servers and the userspace proxy take local deliveries first (services.local_service)."""
-        try:
-            from webapp.engine import services
-        except ImportError:
-            return False
         ctx = PacketContext(packet, node, device, None, self.mark, self.backend)
         outcome = services.local_service(self.cluster, node, ctx)
         if outcome is None:
@@ -414,9 +378,7 @@ class Walker:
     def _pod_socket(self, pod_key: str, packet: Packet, device: str) -> Socket:
         pod = self.cluster.pod_by_key[pod_key]
         if pod_key in self.cluster.down_pods and not self.reply:  # issue 4: a backend marked down (services.py)
-            from webapp.engine.services import down_pod_reason
-
-            reason = down_pod_reason(self.cluster, pod_key, via_service=bool(self.conntrack))
+            reason = services.down_pod_reason(self.cluster, pod_key, via_service=bool(self.conntrack))
             self._hop(pod_netns(pod_key), device, HopKind.APP, Action.DROP, packet, explain=reason)
             raise _End(Disposition.DROPPED, reason)
         try:
@@ -442,7 +404,7 @@ class Walker:
             node = cluster.node_by_ip.get(address)
             if node is not None:
                 return _L2Peer(host_netns(node.name), node.nic, node_nic_mac(node))
-            here = cluster.node_by_name[netns[5:]]
+            here = cluster.node_by_name[netns_of(netns).name]
             if address == underlay_gateway(cluster, here):
                 return _L2Peer(ROUTER_NETNS, "gateway", mac_address("router", str(address)))
             return None
@@ -462,9 +424,10 @@ class Walker:
         return None
 
     def _node_of(self, netns: str) -> Node:
-        if _is_host(netns):
-            return self.cluster.node_by_name[netns[5:]]
-        return self.cluster.node_by_name[self.cluster.pod_by_key[netns[4:]].node]
+        where = netns_of(netns)
+        if where.is_host:
+            return self.cluster.node_by_name[where.name]
+        return self.cluster.node_by_name[self.cluster.pod_by_key[where.name].node]
 
     def _xmit(self, netns: str, device: Device, packet: Packet, peer: _L2Peer, inner_mac: str | None = None) -> None:
         """Transmit on a device by its kind: a veth hands the frame to its peer, a bridge switches it, a NIC
@@ -621,7 +584,7 @@ class Walker:
     # --- outside the nodes -------------------------------------------------------------------------------
 
     def _wire(self, netns: str, nic: Device, packet: Packet, peer: _L2Peer, inner_mac: str | None) -> None:
-        node = self.cluster.node_by_name[netns[5:]]
+        node = self.cluster.node_by_name[netns_of(netns).name]
         network = str(underlay_network(self.cluster, node))
         self._hop(UNDERLAY_NETNS, network, HopKind.WIRE, Action.FORWARD, packet,
                   explain=say("walk.wire", network=network, netns=peer.netns, mac=peer.mac))
@@ -671,14 +634,6 @@ class Walker:
         if any(address in svc.external_ips for svc in self.cluster.services):
             return next((n for n in self.cluster.nodes if n.ready), None)
         return None
-
-
-def external_name(cluster: Cluster, address: IPv4Address) -> str:
-    """The name of a host outside the cluster (a declared external host, else its address)."""
-    for host in cluster.external_hosts:
-        if host.ip == address:
-            return host.name
-    return str(address)
 
 
 def listener(pod: Pod, packet: Packet) -> str:
