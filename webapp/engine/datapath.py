@@ -18,12 +18,11 @@ from typing import Iterable, TypeVar
 
 from webapp.engine.memo import cluster_cached
 from webapp.engine.trace import Netns
-from webapp.model import Cluster, KubeProxyMode, Node, Overlay, Pod, ServiceType
+from webapp.model import OVS_VXLAN_PORT, VXLAN_OVERHEAD, Cluster, KubeProxyMode, Node, Overlay, Pod, ServiceType
 
 LOOPBACK_MTU = 65536
 VXLAN_DEVICE_PREFIX = "flannel."          # flannel: device name `flannel.<VNI>` (pkg/backend/vxlan/vxlan.go)
 OVS_BRIDGE = "obr0"                       # Kubernetes OVS networking doc + cluster/vagrant/provision-network.sh
-OVS_VXLAN_PORT = 4789                     # IANA VXLAN port, Open vSwitch's default dst_port
 IPVS_DUMMY = "kube-ipvs0"                 # kube-proxy pkg/proxy/ipvs/proxier.go defaultDummyDevice
 MAX_IFNAME = 15                           # IFNAMSIZ - 1
 FIRST_VETH_IFINDEX = 10
@@ -543,7 +542,8 @@ def _build_node_datapath(cluster: Cluster, node: Node) -> NodeDatapath:
     if settings.overlay == Overlay.FLANNEL_VXLAN:
         dev = f"{VXLAN_DEVICE_PREFIX}{settings.vxlan_vni}"
         devices.append(Device(
-            dev, DeviceKind.VXLAN, settings.mtu - 50, vtep_mac(node), 4, (IPv4Interface((node.vtep_ip, 32)),),
+            dev, DeviceKind.VXLAN, settings.mtu - VXLAN_OVERHEAD, vtep_mac(node), 4,
+            (IPv4Interface((node.vtep_ip, 32)),),
             vxlan=VxlanParams(settings.vxlan_vni, settings.vxlan_port, node.internal_ip, False, node.nic),
             state="UNKNOWN"))
         vxlan_fdb = remote.without(remote.fdb, node.name)

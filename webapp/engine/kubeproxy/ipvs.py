@@ -3,8 +3,9 @@ constant set of iptables rules that match those ipsets.
 
 Sources: kubernetes/kubernetes pkg/proxy/ipvs/README.md, proxier.go (`defaultScheduler = "rr"`,
 `defaultDummyDevice = "kube-ipvs0"`), ipset.go (set names and comments)
-(https://github.com/kubernetes/kubernetes/tree/master/pkg/proxy/ipvs). Every service VIP is bound to the kube-ipvs0 dummy
-device, so the kernel treats it as local: the packet reaches INPUT, where IPVS DNATs it to a real server.
+(https://github.com/kubernetes/kubernetes/tree/master/pkg/proxy/ipvs). Every service VIP is bound to the
+kube-ipvs0 dummy device, so the kernel treats it as local: the packet reaches INPUT, where IPVS DNATs it to a real
+server.
 """
 
 from __future__ import annotations
