@@ -271,3 +271,26 @@ def test_load_balancer_local_policy_sends_only_to_nodes_with_an_endpoint():
                                  cluster_policy.services[0], port, "tcp", node="node-2")
     assert [(str(a.dst), a.probability, a.chosen) for a in both.hops[1].alternatives] == [
         ("192.168.0.11:30080", 0.5, False), ("192.168.0.12:30080", 0.5, True)]
+
+
+def test_kube_ipvs0_holds_every_proxied_vip_from_the_model():
+    from webapp.engine.datapath import node_datapath, service_vips
+    from webapp.model import Service, ServicePort
+
+    cluster = service_cluster(mode=KubeProxyMode.IPVS, type=ServiceType.LOAD_BALANCER, node_port=30080,
+                              load_balancer_ips=(IPv4Address("198.51.100.10"),),
+                              external_ips=(IPv4Address("192.168.0.100"),))
+    no_ports = Service("default", "empty", ServiceType.CLUSTER_IP, IPv4Address("10.96.0.30"))
+    headless = Service("default", "headless", ServiceType.CLUSTER_IP, None, ports=(ServicePort(80, 80),))
+    # a NodePort service's LB IPs are not bound (kube-proxy's ServicePort.LoadBalancerVIPs are LoadBalancer-only)
+    node_port = Service("default", "np", ServiceType.NODE_PORT, IPv4Address("10.96.0.40"),
+                        ports=(ServicePort(80, 80, node_port=30081),),
+                        load_balancer_ips=(IPv4Address("198.51.100.11"),))
+    cluster = replace(cluster, services=(*cluster.services, no_ports, headless, node_port))
+    assert sorted(str(ip) for ip in service_vips(cluster)) == [
+        "10.96.0.10", "10.96.0.20", "10.96.0.40", "192.168.0.100", "198.51.100.10"]
+    dummy = node_datapath(cluster, "node-2").device_by_name["kube-ipvs0"]
+    assert [str(a) for a in dummy.addresses] == [
+        "10.96.0.10/32", "10.96.0.20/32", "10.96.0.40/32", "192.168.0.100/32", "198.51.100.10/32"]
+    assert ipvs.render_ipset(cluster, "node-1").split("Name: KUBE-IPVS-IPS")[1].split("Members:\n")[1].split(
+        "\n\n")[0].splitlines() == ["10.96.0.10", "10.96.0.20", "10.96.0.40", "192.168.0.100", "198.51.100.10"]

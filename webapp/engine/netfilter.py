@@ -17,6 +17,7 @@ import zlib
 from bisect import insort
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 from typing import NamedTuple, Protocol
 
@@ -234,7 +235,6 @@ class Chain:
         self.lines: list[str] = []
         self._rules: list[Rule] | None = None
         self._index: tuple[list[int], dict[tuple, list[int]]] | None = None
-        self._endpoint_dnat: Rule | None | bool = False
 
     @property
     def rules(self) -> list[Rule]:
@@ -242,14 +242,12 @@ class Chain:
             self._rules = [Rule.parse(self.name, line) for line in self.lines]
         return self._rules
 
-    @property
+    @cached_property
     def endpoint_dnat(self) -> Rule | None:
         """The DNAT that ends this chain for any packet that reaches it (no address or port match, as a
         load-balanced endpoint's chain ends): what a jump here chooses; None when there is none."""
-        if self._endpoint_dnat is False:
-            self._endpoint_dnat = next((r for r in self.rules if r.target == "DNAT" and r.to and not r.unknown
-                                        and r.dst is None and r.dport is None and r.src is None), None)
-        return self._endpoint_dnat  # type: ignore[return-value]
+        return next((r for r in self.rules if r.target == "DNAT" and r.to and not r.unknown
+                     and r.dst is None and r.dport is None and r.src is None), None)
 
     def build_index(self) -> tuple[list[int], dict[tuple, list[int]]]:
         generic: list[int] = []
