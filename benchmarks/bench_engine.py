@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from webapp.engine import netfilter  # noqa: E402
+from webapp.engine import rulesets  # noqa: E402
 from webapp.engine.flows import trace_flow  # noqa: E402
 from webapp.engine.topology import Topology, topology  # noqa: E402
 from webapp.model import Cluster, Pod  # noqa: E402
@@ -51,9 +51,9 @@ def current_rss_mb() -> float:
 
 def traced_build_mb(cluster: Cluster) -> float:
     """Bytes the whole topology (graph + every node's tables) holds, measured by rebuilding it under tracemalloc."""
-    from webapp.engine import datapath
+    from webapp.engine import memo
 
-    datapath.drop_cached(cluster)
+    memo.drop_cached(cluster)
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     timings, cpu_timings = [], []
     for src, dst in pairs:
         for node in {src.node, dst.node}:
-            netfilter.node_ruleset(cluster, node)
+            rulesets.node_ruleset(cluster, node)
         started, cpu = time.perf_counter(), time.process_time()
         trace = trace_flow(cluster, f"pod/{src.key}", f"pod/{dst.key}:{first_port(dst)}")
         timings.append(time.perf_counter() - started)
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if cluster.services:
         service = next(s for s in cluster.services if s.cluster_ip is not None and s.ports)
         src = pairs[1][0]
-        netfilter.node_ruleset(cluster, src.node)
+        rulesets.node_ruleset(cluster, src.node)
         svc_times = []
         for _ in range(5):
             started = time.perf_counter()

@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from webapp.engine.kubeproxy.iptables import render_iptables_restore  # noqa: E402
-from webapp.engine.netfilter import Hook, PacketContext, node_ruleset, traverse  # noqa: E402
+from webapp.engine.netfilter import Hook, PacketContext, traverse  # noqa: E402
+from webapp.engine.rulesets import node_ruleset  # noqa: E402
 from webapp.engine.trace import Packet, SocketAddress  # noqa: E402
 from webapp.model import (  # noqa: E402
     Cluster, Container, ContainerPort, Endpoint, NetworkSettings, Node, Pod, Protocol, Service, ServicePort,
@@ -72,7 +73,7 @@ def main() -> None:
         packet = Packet(SocketAddress(client.pod_ip, 40000), SocketAddress(IPv4Address("10.96.0.0") + 10 + s, 80))
         ctx = PacketContext(packet, "node-0", "cni0", None)
         start = time.perf_counter()
-        out = traverse(cluster, ruleset, Hook.PREROUTING, ctx)
+        out = traverse(ruleset, Hook.PREROUTING, ctx)
         times.append(time.perf_counter() - start)
         assert out.packet.dst.port == 8080, out
     print(f"trace PREROUTING pod → cluster IP (first lookup of a chain parses it): "
@@ -82,7 +83,7 @@ def main() -> None:
     warm = []
     for _ in range(20):
         start = time.perf_counter()
-        traverse(cluster, ruleset, Hook.PREROUTING, ctx)
+        traverse(ruleset, Hook.PREROUTING, ctx)
         warm.append(time.perf_counter() - start)
     print(f"trace again (chains parsed): median {statistics.median(warm) * 1e3:.3f} ms")
 

@@ -62,7 +62,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.engine import commands, netfilter
+from webapp.engine import commands, rulesets
 from webapp.engine.datapath import node_datapath, pod_datapath, underlay_network
 from webapp.engine.flows import FlowType, candidate_flows, parse_source, trace_flow
 from webapp.engine.trace import Action, Disposition, Hop, HopKind, Trace
@@ -274,7 +274,7 @@ def rule_violations(cluster: Cluster, hop: Hop, where: str) -> list[str]:
             return []
         table, chain = match.groups()
         assert hop.node is not None
-        ruleset = netfilter.node_ruleset(cluster, hop.node)
+        ruleset = rulesets.node_ruleset(cluster, hop.node)
         if ruleset.chain(table, chain) is None:
             return [f"I8 {where}: chain {table} {chain} is not in {hop.node}'s ruleset"]
         return []

@@ -1,7 +1,7 @@
 """The hop-by-hop walk, per communication type: exact device sequences, inner and outer headers, NAT, reply.
 
 Cluster: tests/factories.py `two_node_cluster` (node-1 192.168.0.11 / 10.244.0.0/24, node-2 192.168.0.12 /
-10.244.1.0/24). Client ports are deterministic (walk.ephemeral_port), so packets are exact strings.
+10.244.1.0/24). Client ports are deterministic (sockets.ephemeral_port), so packets are exact strings.
 """
 
 from dataclasses import replace
@@ -12,7 +12,8 @@ from factories import make_container, make_pod, two_node_cluster, with_settings
 from webapp.engine.datapath import node_datapath, veth_name
 from webapp.engine.flows import trace_flow
 from webapp.engine.trace import Action, Disposition, HopKind
-from webapp.engine.walk import ephemeral_port, vxlan_source_port
+from webapp.engine.sockets import ephemeral_port
+from webapp.engine.walk import vxlan_source_port
 from webapp.model import Bridge, KubeProxyMode, Overlay
 
 CLIENT_VETH = veth_name("default/client")      # node-1 side of pod default/client
@@ -466,9 +467,9 @@ def hook_calls(monkeypatch, src, dst, cluster=None):
     calls = []
     real = netfilter.traverse
 
-    def recording(cluster_, ruleset, hook, ctx):
+    def recording(ruleset, hook, ctx):
         calls.append((ctx.node, str(hook), ctx.in_dev, ctx.out_dev))
-        return real(cluster_, ruleset, hook, ctx)
+        return real(ruleset, hook, ctx)
 
     monkeypatch.setattr(netfilter, "traverse", recording)
     trace_flow(cluster or two_node_cluster(), src, dst)

@@ -14,9 +14,10 @@ import pytest
 from factories import service_cluster
 from webapp.engine.kubeproxy.chains import port_proto_hash, probability
 from webapp.engine.kubeproxy.iptables import base_chains_restore, render_iptables_restore
-from webapp.engine.netfilter import Hook, PacketContext, Ruleset, node_ruleset, traverse
+from webapp.engine.netfilter import Hook, PacketContext, Ruleset, traverse
+from webapp.engine.rulesets import node_ruleset
 from webapp.engine.trace import Packet, SocketAddress
-from webapp.model import ServiceType, SessionAffinity, TrafficPolicy
+from webapp.model import KubeProxyMode, ServiceType, SessionAffinity, TrafficPolicy
 
 SVC = "KUBE-SVC-CDGGSHYLG3RE2FKL"   # default/web:http tcp
 SVL = "KUBE-SVL-CDGGSHYLG3RE2FKL"
@@ -346,6 +347,7 @@ def test_kernel_canonical_form_gives_the_same_decisions():
     generated = node_ruleset(cluster, "node-1")
     kernel = Ruleset.parse(saved)
     kernel.local_addresses = generated.local_addresses
+    kernel.interface_addresses, kernel.primary_address = generated.interface_addresses, generated.primary_address
     cases = [
         (Hook.PREROUTING, "10.244.0.2:40000", "10.96.0.20:80", "cni0", None, "10.244.1.3"),
         (Hook.PREROUTING, "10.244.0.3:40000", "10.96.0.20:80", "cni0", None, "10.244.0.3"),
@@ -359,7 +361,7 @@ def test_kernel_canonical_form_gives_the_same_decisions():
         packet = Packet(SocketAddress.parse(src), SocketAddress.parse(dst))
         mark = 0x4000 if hook == Hook.POSTROUTING else 0
         ctx = PacketContext(packet, "node-1", in_dev, out_dev, mark, IPv4Address(backend) if backend else None)
-        ours, theirs = traverse(cluster, generated, hook, ctx), traverse(cluster, kernel, hook, ctx)
+        ours, theirs = traverse(generated, hook, ctx), traverse(kernel, hook, ctx)
         assert (theirs.packet, theirs.verdict, theirs.mark) == (ours.packet, ours.verdict, ours.mark), (src, dst)
         assert [h.action for h in theirs.hops] == [h.action for h in ours.hops]
         assert [[(a.dst, a.chosen) for a in h.alternatives] for h in theirs.hops] == \
@@ -437,3 +439,56 @@ def test_large_cluster_mode_leaves_endpoint_comments_out():
     # the service-level rules keep theirs
     assert chain(text, "nat", "KUBE-SERVICES")[0].startswith(
         '-A KUBE-SERVICES -m comment --comment "default/web:http cluster IP" ')
+
+
+HOSTILE = 'we b"\n-A KUBE-SERVICES -j ACCEPT\\\''
+"""A service name that would end a rule (newline), close its comment (quote) and split a token (space)."""
+
+
+def hostile_cluster(**service):
+    cluster = service_cluster(type=ServiceType.NODE_PORT, node_port=30080, **service)
+    web = replace(cluster.services[0], name=HOSTILE)
+    endpoints = tuple(replace(ep, service=web.key) if ep.service == "default/web" else ep for ep in cluster.endpoints)
+    return replace(cluster, services=(web, *cluster.services[1:]), endpoints=endpoints)
+
+
+def test_a_hostile_service_name_cannot_break_a_rule_or_a_token():
+    from webapp.engine.kubeproxy.rules_command import render_node_rules
+
+    cluster = hostile_cluster()
+    name = f"default/{HOSTILE}:http"
+    hashed = port_proto_hash(name, "tcp")
+    sep_a = f"KUBE-SEP-{port_proto_hash(name, 'tcp', '10.244.0.3:80')}"
+    quoted = 'default/we b\\" -A KUBE-SERVICES -j ACCEPT\\\\\\\':http'  # iptables-save's escapes, newline → space
+    text = render_iptables_restore(cluster, "node-1")
+    assert chain(text, "nat", "KUBE-NODEPORTS") == [
+        f'-A KUBE-NODEPORTS -m comment --comment "{quoted}" -m tcp -p tcp --dport 30080 -j KUBE-EXT-{hashed}']
+    assert chain(text, "nat", sep_a) == [
+        f'-A {sep_a} -m comment --comment "{quoted}" -s 10.244.0.3 -j KUBE-MARK-MASQ',
+        f'-A {sep_a} -m comment --comment "{quoted}" -m tcp -p tcp -j DNAT --to-destination 10.244.0.3:80']
+    assert not any(line.startswith("-A KUBE-SERVICES -j ACCEPT") for line in text.splitlines())
+    plain = service_cluster(type=ServiceType.NODE_PORT, node_port=30080)
+    for mode in KubeProxyMode:
+        assert len(render_node_rules(cluster, "node-1", mode).splitlines()) == len(
+            render_node_rules(plain, "node-1", mode).splitlines()), mode
+    # Read back, every comment is the name with the newline made a space; the rules still decide as before.
+    ruleset = node_ruleset(cluster, "node-1")
+    spaced = name.replace("\n", " ")
+    assert {rule.comment for rule in ruleset.chain("nat", f"KUBE-SVC-{hashed}").rules} == {
+        f"{spaced} cluster IP", f"{spaced} -> 10.244.0.3:80", f"{spaced} -> 10.244.1.2:80"}
+    assert all(not rule.unknown for chains in ruleset.tables.values() for c in chains.values() for rule in c.rules)
+    ctx = PacketContext(Packet(SocketAddress.parse("10.244.0.2:40000"), SocketAddress.parse("10.96.0.20:80")),
+                        "node-1", "cni0", None)
+    assert traverse(ruleset, Hook.PREROUTING, ctx).packet.dst == SocketAddress.parse("10.244.0.3:80")
+
+
+def test_a_hostile_service_name_in_the_userspace_portals():
+    from webapp.engine.kubeproxy import userspace
+
+    text = userspace.render_iptables_restore(hostile_cluster(), "node-1")
+    portal = [line for line in text.splitlines() if line.startswith("-A KUBE-PORTALS-CONTAINER -m")]
+    assert [line.split(" -p ")[0] for line in portal] == [
+        '-A KUBE-PORTALS-CONTAINER -m comment --comment "default/we b\\" -A KUBE-SERVICES -j ACCEPT\\\\\\\':http"',
+        '-A KUBE-PORTALS-CONTAINER -m comment --comment "kube-system/kube-dns:dns"']
+    assert Ruleset.parse(text).chain("nat", "KUBE-PORTALS-CONTAINER").rules[0].comment == (
+        f"default/{HOSTILE}:http".replace("\n", " "))

@@ -9,7 +9,8 @@ from factories import service_cluster
 from webapp.engine.kubeproxy import ipvs, userspace
 from webapp.engine.kubeproxy.iptables import base_chains_restore
 from webapp.engine.kubeproxy.rules_command import render_node_rules
-from webapp.engine.netfilter import Hook, PacketContext, Verdict, node_ruleset, traverse
+from webapp.engine.netfilter import Hook, PacketContext, Verdict, traverse
+from webapp.engine.rulesets import node_ruleset
 from webapp.engine.services import load_balancer_prelude, local_service
 from webapp.engine.trace import Action, HopKind, Packet, SocketAddress
 from webapp.model import KubeProxyMode, ServiceType, SessionAffinity, TrafficPolicy
@@ -77,19 +78,19 @@ def test_ipvs_vips_are_local_and_masquerade_follows_the_ipsets():
     ruleset = node_ruleset(cluster, "node-1")
     assert IPv4Address("10.96.0.20") in ruleset.local_addresses
     # an external client to the nodePort: KUBE-NODE-PORT marks for masquerade (Cluster policy)
-    pre = traverse(cluster, ruleset, Hook.PREROUTING,
+    pre = traverse(ruleset, Hook.PREROUTING,
                    PacketContext(pkt("203.0.113.7:50000", "192.168.0.11:30080"), "node-1", "eth0", None))
     assert pre.mark == 0x4000 and pre.packet.dst == SocketAddress.parse("192.168.0.11:30080")
     assert pre.hops[0].rule == ('nat -A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port for '
                                 'masquerade purpose" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ')
     # a pod to its own service (hairpin): KUBE-LOOP-BACK masquerades after IPVS's DNAT
-    post = traverse(cluster, ruleset, Hook.POSTROUTING,
+    post = traverse(ruleset, Hook.POSTROUTING,
                     PacketContext(pkt("10.244.0.3:40000", "10.244.0.3:80"), "node-1", None, "cni0"))
     assert post.packet.src == SocketAddress.parse("10.244.0.1:40000")
     assert post.hops[0].rule.startswith("nat -A KUBE-POSTROUTING -m comment --comment \"Kubernetes endpoints dst "
                                         "ip:port, source ip for solving hairpin purpose\"")
     # a pod to a cluster IP is not marked
-    pod = traverse(cluster, ruleset, Hook.PREROUTING,
+    pod = traverse(ruleset, Hook.PREROUTING,
                    PacketContext(pkt("10.244.0.2:40000", "10.96.0.20:80"), "node-1", "cni0", None))
     assert pod.mark == 0 and pod.hops == ()
 
@@ -134,7 +135,7 @@ def test_userspace_portal_rules():
 def test_userspace_redirects_to_the_proxy_port_then_opens_a_new_connection():
     cluster = us_cluster()
     port = proxy_port(cluster)
-    pre = traverse(cluster, node_ruleset(cluster, "node-1"), Hook.PREROUTING,
+    pre = traverse(node_ruleset(cluster, "node-1"), Hook.PREROUTING,
                    PacketContext(pkt("10.244.0.2:40000", "10.96.0.20:80"), "node-1", "cni0", None))
     assert pre.packet == pkt("10.244.0.2:40000", f"10.244.0.1:{port}")  # cni0's address
     assert pre.hops[0].action == Action.REDIRECT
@@ -270,3 +271,26 @@ def test_load_balancer_local_policy_sends_only_to_nodes_with_an_endpoint():
                                  cluster_policy.services[0], port, "tcp", node="node-2")
     assert [(str(a.dst), a.probability, a.chosen) for a in both.hops[1].alternatives] == [
         ("192.168.0.11:30080", 0.5, False), ("192.168.0.12:30080", 0.5, True)]
+
+
+def test_kube_ipvs0_holds_every_proxied_vip_from_the_model():
+    from webapp.engine.datapath import node_datapath, service_vips
+    from webapp.model import Service, ServicePort
+
+    cluster = service_cluster(mode=KubeProxyMode.IPVS, type=ServiceType.LOAD_BALANCER, node_port=30080,
+                              load_balancer_ips=(IPv4Address("198.51.100.10"),),
+                              external_ips=(IPv4Address("192.168.0.100"),))
+    no_ports = Service("default", "empty", ServiceType.CLUSTER_IP, IPv4Address("10.96.0.30"))
+    headless = Service("default", "headless", ServiceType.CLUSTER_IP, None, ports=(ServicePort(80, 80),))
+    # a NodePort service's LB IPs are not bound (kube-proxy's ServicePort.LoadBalancerVIPs are LoadBalancer-only)
+    node_port = Service("default", "np", ServiceType.NODE_PORT, IPv4Address("10.96.0.40"),
+                        ports=(ServicePort(80, 80, node_port=30081),),
+                        load_balancer_ips=(IPv4Address("198.51.100.11"),))
+    cluster = replace(cluster, services=(*cluster.services, no_ports, headless, node_port))
+    assert sorted(str(ip) for ip in service_vips(cluster)) == [
+        "10.96.0.10", "10.96.0.20", "10.96.0.40", "192.168.0.100", "198.51.100.10"]
+    dummy = node_datapath(cluster, "node-2").device_by_name["kube-ipvs0"]
+    assert [str(a) for a in dummy.addresses] == [
+        "10.96.0.10/32", "10.96.0.20/32", "10.96.0.40/32", "192.168.0.100/32", "198.51.100.10/32"]
+    assert ipvs.render_ipset(cluster, "node-1").split("Name: KUBE-IPVS-IPS")[1].split("Members:\n")[1].split(
+        "\n\n")[0].splitlines() == ["10.96.0.10", "10.96.0.20", "10.96.0.40", "192.168.0.100", "198.51.100.10"]

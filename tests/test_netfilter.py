@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
+import pytest
+
 from factories import service_cluster
-from webapp.engine.netfilter import Hook, PacketContext, Ruleset, Verdict, node_ruleset, traverse
+from webapp.engine.netfilter import Hook, PacketContext, Ruleset, Verdict, traverse
+from webapp.engine.rulesets import node_ruleset
 from webapp.engine.trace import Action, HopKind, Packet, SocketAddress
 from webapp.model import ServiceType, SessionAffinity, TrafficPolicy
 
@@ -25,7 +28,7 @@ def pkt(src: str, dst: str, proto: str = "tcp") -> Packet:
 
 def run(cluster, node, hook, packet, in_dev=None, out_dev=None, mark=0, backend=None):
     ctx = PacketContext(packet, node, in_dev, out_dev, mark, IPv4Address(backend) if backend else None)
-    return traverse(cluster, node_ruleset(cluster, node), hook, ctx)
+    return traverse(node_ruleset(cluster, node), hook, ctx)
 
 
 def test_pod_to_cluster_ip_chooses_an_endpoint_and_dnats():
@@ -190,7 +193,7 @@ COMMIT
     ruleset.local_addresses = frozenset({IPv4Address("192.168.0.11")})
     ctx = PacketContext(pkt("192.168.0.11:5353", "10.96.0.10:53", "udp"), "node-1", None, "eth0",
                         backend=IPv4Address("10.244.0.4"))
-    out = traverse(cluster, ruleset, Hook.PREROUTING, ctx)
+    out = traverse(ruleset, Hook.PREROUTING, ctx)
     assert out.packet.dst == addr("10.244.0.4:53")
     assert out.mark == 0x4000
     assert [(str(a.dst), a.probability) for a in out.hops[1].alternatives] == [
@@ -218,18 +221,18 @@ COMMIT
 -A FORWARD -i cni+ -j ACCEPT
 COMMIT
 """)
-    out = traverse(cluster, ruleset, Hook.POSTROUTING,
+    out = traverse(ruleset, Hook.POSTROUTING,
                    PacketContext(pkt("10.244.0.2:40000", "203.0.113.10:80"), "node-1", "cni0", "eth0"))
     assert out.packet == pkt("192.168.0.11:40000", "203.0.113.10:80")
     assert [(h.action, h.rule) for h in out.hops] == [
         (Action.SNAT, "nat -A POSTROUTING -s 10.244.0.0/24 ! -o cni0 -j SNAT --to-source 192.168.0.11")]
-    same_bridge = traverse(cluster, ruleset, Hook.POSTROUTING,
+    same_bridge = traverse(ruleset, Hook.POSTROUTING,
                            PacketContext(pkt("10.244.0.2:40000", "10.244.0.3:80"), "node-1", "cni0", "cni0"))
     assert same_bridge.hops == ()
-    assert traverse(cluster, ruleset, Hook.FORWARD,
+    assert traverse(ruleset, Hook.FORWARD,
                     PacketContext(pkt("10.244.0.2:1", "10.244.1.2:80"), "node-1", "cni0", "flannel.1")).verdict \
         == Verdict.ACCEPT
-    dropped = traverse(cluster, ruleset, Hook.FORWARD,
+    dropped = traverse(ruleset, Hook.FORWARD,
                        PacketContext(pkt("203.0.113.7:1", "10.244.0.2:80"), "node-1", "eth0", "cni0"))
     assert (dropped.verdict, dropped.reason) == (Verdict.DROP, "filter FORWARD policy DROP")
     assert [(h.action, h.rule) for h in dropped.hops] == [(Action.DROP, "filter :FORWARD DROP")]
@@ -238,7 +241,7 @@ COMMIT
 def test_unknown_matches_never_match():
     cluster = service_cluster()
     ruleset = Ruleset.parse("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m physdev --physdev-is-in -j DROP\nCOMMIT\n")
-    out = traverse(cluster, ruleset, Hook.INPUT, PacketContext(pkt("1.2.3.4:1", "192.168.0.11:22"), "node-1",
+    out = traverse(ruleset, Hook.INPUT, PacketContext(pkt("1.2.3.4:1", "192.168.0.11:22"), "node-1",
                                                                  "eth0", None))
     assert out.verdict == Verdict.ACCEPT
 
@@ -250,3 +253,101 @@ def test_unreadable_line_is_an_error():
         assert str(error) == "cannot read iptables line: '-Z KUBE-SERVICES'"
     else:
         raise AssertionError("expected a ValueError")
+
+
+GENERIC_LADDER = """*nat
+:PREROUTING ACCEPT [0:0]
+:LB - [0:0]
+:ONE - [0:0]
+:BACKEND-1 - [0:0]
+:BACKEND-2 - [0:0]
+:PORTAL - [0:0]
+-A PREROUTING -d 10.0.0.1/32 -p tcp --dport 80 -j LB
+-A PREROUTING -d 10.0.0.2/32 -p tcp --dport 80 -j ONE
+-A PREROUTING -p tcp --dport 81 -j PORTAL
+-A LB -m statistic --mode random --probability 0.5 -j BACKEND-1
+-A LB -j BACKEND-2
+-A ONE -j BACKEND-2
+-A BACKEND-1 -p tcp -j DNAT --to-destination 10.1.0.1:8080
+-A BACKEND-2 -p tcp -j DNAT --to-destination 10.1.0.2:8080
+-A PORTAL -d 10.0.0.3/32 -p tcp --dport 81 -j DNAT --to-destination 10.1.0.3:81
+COMMIT
+"""
+
+
+def test_the_evaluator_finds_a_ladder_by_its_statistic_match_and_dnat_not_by_chain_names():
+    ruleset = Ruleset.parse(GENERIC_LADDER)
+    ctx = PacketContext(pkt("10.2.0.1:40000", "10.0.0.1:80"), "node-1", "eth0", None, backend=IPv4Address("10.1.0.2"))
+    out = traverse(ruleset, Hook.PREROUTING, ctx)
+    assert out.packet == pkt("10.2.0.1:40000", "10.1.0.2:8080")
+    choice, dnat = out.hops
+    assert (choice.action, choice.rule, dnat.action, dnat.rule) == (
+        Action.LOOKUP, "nat -A LB -j BACKEND-2",
+        Action.DNAT, "nat -A BACKEND-2 -p tcp -j DNAT --to-destination 10.1.0.2:8080")
+    assert [(str(a.dst), a.probability, a.chosen, a.rule) for a in choice.alternatives] == [
+        ("10.1.0.1:8080", 0.5, False, "BACKEND-1"), ("10.1.0.2:8080", 0.5, True, "BACKEND-2")]
+    assert choice.explain == ("PREROUTING → LB: LB picks one of 2 endpoint(s) with -m statistic --mode random "
+                              "(each equally likely); this trace follows 10.1.0.2:8080.")
+    # A lone jump into an endpoint's chain is a ladder of one; a chain whose DNAT matches an address is not one.
+    lone = traverse(ruleset, Hook.PREROUTING, replace(ctx, packet=pkt("10.2.0.1:40000", "10.0.0.2:80")))
+    assert [(h.action, [str(a.dst) for a in h.alternatives]) for h in lone.hops] == [
+        (Action.LOOKUP, ["10.1.0.2:8080"]), (Action.DNAT, [])]
+    portal = traverse(ruleset, Hook.PREROUTING, replace(ctx, packet=pkt("10.2.0.1:40000", "10.0.0.3:81")))
+    assert [(h.action, h.rule) for h in portal.hops] == [
+        (Action.DNAT, "nat -A PORTAL -d 10.0.0.3/32 -p tcp --dport 81 -j DNAT --to-destination 10.1.0.3:81")]
+    assert portal.hops[0].explain == "PORTAL rewrites the destination 10.0.0.3:81 → 10.1.0.3:81."
+
+
+class NotedExplainer:
+    """An explainer that speaks for the rules its writer noted, and adds a word on every DNAT."""
+
+    def drop(self, ruleset, rule, verdict, packet):
+        note = ruleset.note(rule)
+        return f"{rule.chain}: {note} ({verdict}, {packet.dst})" if note else None
+
+    def dnat(self, before):
+        return f" (was {before.dst})"
+
+
+def test_explanations_come_from_the_explainer_and_the_writers_notes():
+    ruleset = Ruleset.parse('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j DROP\n'
+                            '-A INPUT -m comment --comment "no telnet" -p tcp --dport 23 -j REJECT\nCOMMIT\n'
+                            + GENERIC_LADDER)
+    ssh = PacketContext(pkt("10.2.0.1:40000", "192.168.0.11:22"), "node-1", "eth0", None)
+    telnet = replace(ssh, packet=pkt("10.2.0.1:40000", "192.168.0.11:23"))
+    # Without an explainer of its own, a ruleset says what the rule's comment (else its text) says.
+    assert traverse(ruleset, Hook.INPUT, ssh).reason == "INPUT drops it: -A INPUT -p tcp --dport 22 -j DROP"
+    assert traverse(ruleset, Hook.INPUT, telnet).reason == "INPUT rejects it: no telnet"
+    ruleset.notes["-A INPUT -p tcp --dport 22 -j DROP"] = "ssh is closed"
+    ruleset.explainer = NotedExplainer()
+    assert traverse(ruleset, Hook.INPUT, ssh).reason == "INPUT: ssh is closed (drop, 192.168.0.11:22)"
+    assert traverse(ruleset, Hook.INPUT, telnet).reason == "INPUT rejects it: no telnet"
+    out = traverse(ruleset, Hook.PREROUTING, replace(ssh, packet=pkt("10.2.0.1:40000", "10.0.0.3:81")))
+    assert out.hops[0].explain == "PORTAL rewrites the destination 10.0.0.3:81 → 10.1.0.3:81. (was 10.0.0.3:81)"
+
+
+def test_masquerade_takes_the_devices_address_from_the_ruleset():
+    ruleset = Ruleset.parse("*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n")
+    ctx = PacketContext(pkt("10.244.0.2:40000", "203.0.113.10:80"), "node-1", "cni0", "eth0")
+    with pytest.raises(ValueError, match=r"^the ruleset knows no address of device 'eth0'$"):
+        traverse(ruleset, Hook.POSTROUTING, ctx)
+    ruleset.interface_addresses = {"eth0": IPv4Address("192.168.0.11")}
+    ruleset.primary_address = IPv4Address("192.168.0.99")
+    assert traverse(ruleset, Hook.POSTROUTING, ctx).packet.src == addr("192.168.0.11:40000")
+    assert traverse(ruleset, Hook.POSTROUTING, replace(ctx, out_dev="lo")).packet.src == addr("192.168.0.99:40000")
+
+
+def test_the_node_ruleset_explains_kube_proxy_rejects_from_its_notes():
+    from webapp.engine.kubeproxy.chains import DropCause, RuleNote
+
+    cluster = service_cluster(endpoints=0)
+    ruleset = node_ruleset(cluster, "node-1")
+    rule = next(r for r in ruleset.chain("filter", "KUBE-SERVICES").rules if r.target == "REJECT")
+    note = ruleset.note(rule)
+    assert isinstance(note, RuleNote) and note.cause == DropCause.NO_ENDPOINTS
+    assert note.service_port is not None and note.service_port.name == "default/web:http"
+    out = run(cluster, "node-1", Hook.FORWARD, pkt("10.244.0.2:40000", "10.96.0.20:80"), in_dev="cni0",
+              out_dev="eth0")
+    assert (out.verdict, out.reason) == (
+        Verdict.REJECT, "KUBE-SERVICES rejects it (icmp-port-unreachable): service default/web:http has no ready "
+                        "endpoints — no ready pod matches its selector app=web")

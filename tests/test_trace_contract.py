@@ -2,8 +2,12 @@
 
 from ipaddress import IPv4Address
 
+import pytest
+
+from factories import two_node_cluster
+from webapp.engine.flows import trace_flow
 from webapp.engine.trace import (
-    Action, Alternative, Disposition, Flow, Hop, HopKind, OuterHeader, Packet, SocketAddress, Trace,
+    Action, Alternative, Disposition, Flow, Hop, HopKind, Netns, NetnsKind, OuterHeader, Packet, SocketAddress, Trace,
 )
 
 
@@ -70,3 +74,36 @@ def test_text_form_lists_hops_and_nat():
     assert text[-2] == "  => delivered"
     assert text[-1] == "  NAT: dst 10.96.0.20:80 → 10.244.2.3:8080"
     assert "[udp 192.168.0.11:40001 → 192.168.0.12:8472 vni 1] tcp 10.244.1.2:40000 → 10.244.2.3:8080" in text[3]
+
+
+@pytest.mark.parametrize("text, kind, name", [
+    ("pod/default/web-a", NetnsKind.POD, "default/web-a"),
+    ("host/node-1", NetnsKind.HOST, "node-1"),
+    ("external", NetnsKind.EXTERNAL, ""),
+    ("underlay", NetnsKind.UNDERLAY, ""),
+    ("router", NetnsKind.ROUTER, ""),
+    ("dns", NetnsKind.DNS, ""),
+])
+def test_netns_parses_and_prints_the_trace_strings(text, kind, name):
+    netns = Netns.parse(text)
+    assert (netns.kind, netns.name, str(netns)) == (kind, name, text)
+    assert (netns.is_host, netns.is_pod) == (kind == NetnsKind.HOST, kind == NetnsKind.POD)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("pods/default/web", "not a network namespace: 'pods/default/web'"),
+    ("host", "not a network namespace: 'host'"),
+    ("external/x", "not a network namespace: 'external/x'"),
+])
+def test_netns_rejects_what_is_not_one(text, message):
+    with pytest.raises(ValueError) as error:
+        Netns.parse(text)
+    assert str(error.value) == message
+
+
+def test_every_hop_of_a_trace_names_a_netns_that_round_trips():
+    cluster = two_node_cluster()
+    trace = trace_flow(cluster, "pod/client", "pod/web-b:80")
+    assert [str(Netns.parse(hop.netns)) for hop in (*trace.hops, *trace.reply)] == [
+        hop.netns for hop in (*trace.hops, *trace.reply)]
+    assert {Netns.parse(hop.netns).kind for hop in trace.hops} == {NetnsKind.POD, NetnsKind.HOST, NetnsKind.UNDERLAY}

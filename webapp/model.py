@@ -22,14 +22,6 @@ def labels_of(mapping: Mapping[str, str] | None) -> Labels:
     return tuple(sorted((str(k), str(v)) for k, v in (mapping or {}).items()))
 
 
-def selector_matches(selector: Labels, labels: Labels) -> bool:
-    """Equality-based label selection as a Service's `spec.selector` does it (an empty selector matches nothing)."""
-    if not selector:
-        return False
-    present = dict(labels)
-    return all(present.get(k) == v for k, v in selector)
-
-
 class Protocol(StrEnum):
     TCP = "TCP"
     UDP = "UDP"
@@ -59,12 +51,25 @@ class KubeProxyMode(StrEnum):
     USERSPACE = "userspace"
 
 
+FLANNEL_VXLAN_PORT = 8472
+"""Linux kernel's VXLAN default, which flannel uses (flannel Documentation/backends.md)."""
+OVS_VXLAN_PORT = 4789
+"""IANA's VXLAN port (RFC 7348), which Open vSwitch's vxlan ports use by default."""
+VXLAN_OVERHEAD = 50
+"""Bytes VXLAN encapsulation adds: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) headers."""
+
+
 class Overlay(StrEnum):
     """How pod traffic crosses between nodes."""
 
     FLANNEL_VXLAN = "flannel-vxlan"      # flannel.1, VNI 1, UDP 8472 (flannel's Linux default)
     FLANNEL_HOST_GW = "flannel-host-gw"  # plain routes via the peer node's IP, no encapsulation
     OVS_VXLAN = "ovs-vxlan"              # the seed article's drawing: an OVS bridge with a VXLAN port, UDP 4789
+
+    @property
+    def default_vxlan_port(self) -> int:
+        """The VXLAN UDP port of the CNI that programs this overlay (flannel's for host-gw, which sends none)."""
+        return OVS_VXLAN_PORT if self == Overlay.OVS_VXLAN else FLANNEL_VXLAN_PORT
 
 
 class Bridge(StrEnum):
@@ -102,7 +107,7 @@ class NetworkSettings:
     kube_proxy_mode: KubeProxyMode = KubeProxyMode.IPTABLES
     node_port_range: tuple[int, int] = (30000, 32767)
     vxlan_vni: int = 1
-    vxlan_port: int = 8472
+    vxlan_port: int = FLANNEL_VXLAN_PORT
     mtu: int = 1500
     ip_masq: bool = True
     node_network: IPv4Network | None = None
@@ -110,8 +115,8 @@ class NetworkSettings:
 
     @property
     def overlay_mtu(self) -> int:
-        """MTU of pod interfaces: the NIC MTU minus 50 bytes of VXLAN overhead when encapsulating."""
-        return self.mtu - 50 if self.overlay in (Overlay.FLANNEL_VXLAN, Overlay.OVS_VXLAN) else self.mtu
+        """MTU of pod interfaces: the NIC MTU minus VXLAN's overhead when encapsulating."""
+        return self.mtu - VXLAN_OVERHEAD if self.overlay in (Overlay.FLANNEL_VXLAN, Overlay.OVS_VXLAN) else self.mtu
 
 
 @dataclass(frozen=True)
@@ -341,15 +346,6 @@ class Cluster:
             for ep in self.endpoints_by_service.get(service.key, ())
             if ep.port_name == port.name and ep.protocol == port.protocol
         )
-
-    def node_of_ip(self, ip: IPv4Address) -> Node | None:
-        """The node whose podCIDR holds `ip`, or whose InternalIP it is."""
-        if ip in self.node_by_ip:
-            return self.node_by_ip[ip]
-        for node in self.nodes:
-            if ip in node.pod_cidr:
-                return node
-        return None
 
     @property
     def namespaces(self) -> tuple[str, ...]:

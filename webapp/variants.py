@@ -8,11 +8,6 @@ from dataclasses import dataclass
 
 from webapp.model import Cluster, KubeProxyMode, Overlay, ServiceType, TrafficPolicy
 
-FLANNEL_VXLAN_PORT = 8472
-"""Linux kernel's VXLAN default, which flannel uses (flannel Documentation/backends.md)."""
-OVS_VXLAN_PORT = 4789
-"""IANA's VXLAN port (RFC 7348), which Open vSwitch's vxlan ports use by default."""
-
 
 @dataclass(frozen=True)
 class ViewSettings:
@@ -54,10 +49,8 @@ def apply_view_settings(cluster: Cluster, view: ViewSettings) -> Cluster:
         # The overlay comes with the CNI that programs it, and so with that CNI's masquerade rules: flannel
         # exempts pod-to-pod traffic (FLANNEL-POSTRTG), where Docker's bridge rule would masquerade it.
         changes["cni"] = "ovs" if view.overlay == Overlay.OVS_VXLAN else "flannel"
-        if view.overlay == Overlay.FLANNEL_VXLAN:
-            changes["vxlan_port"] = FLANNEL_VXLAN_PORT
-        elif view.overlay == Overlay.OVS_VXLAN:
-            changes["vxlan_port"] = OVS_VXLAN_PORT
+        if view.overlay in (Overlay.FLANNEL_VXLAN, Overlay.OVS_VXLAN):
+            changes["vxlan_port"] = view.overlay.default_vxlan_port
     replaced: dict[str, object] = {}
     if changes:
         replaced["settings"] = dataclasses.replace(settings, **changes)

@@ -1,4 +1,4 @@
-"""The CNI's own iptables rules on a node, in `iptables-restore` form (netfilter.node_ruleset adds them to
+"""The CNI's own iptables rules on a node, in `iptables-restore` form (rulesets.node_ruleset adds them to
 kube-proxy's).
 
 flannel (ipMasq, the kube-flannel.yml default): the rules of flannel-io/flannel

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import threading
-import weakref
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Callable, Iterable, TypeVar
+from typing import Iterable, TypeVar
 
-from webapp.model import Cluster, KubeProxyMode, Node, Overlay, Pod
+from webapp.engine.memo import cluster_cached
+from webapp.engine.trace import Netns
+from webapp.model import OVS_VXLAN_PORT, VXLAN_OVERHEAD, Cluster, KubeProxyMode, Node, Overlay, Pod, ServiceType
 
 LOOPBACK_MTU = 65536
 VXLAN_DEVICE_PREFIX = "flannel."          # flannel: device name `flannel.<VNI>` (pkg/backend/vxlan/vxlan.go)
 OVS_BRIDGE = "obr0"                       # Kubernetes OVS networking doc + cluster/vagrant/provision-network.sh
-OVS_VXLAN_PORT = 4789                     # IANA VXLAN port, Open vSwitch's default dst_port
 IPVS_DUMMY = "kube-ipvs0"                 # kube-proxy pkg/proxy/ipvs/proxier.go defaultDummyDevice
 MAX_IFNAME = 15                           # IFNAMSIZ - 1
 FIRST_VETH_IFINDEX = 10
@@ -42,11 +41,11 @@ class DeviceKind(StrEnum):
 
 
 def host_netns(node_name: str) -> str:
-    return f"host/{node_name}"
+    return str(Netns.host(node_name))
 
 
 def pod_netns(pod_key: str) -> str:
-    return f"pod/{pod_key}"
+    return str(Netns.pod(pod_key))
 
 
 def mac_address(*parts: str) -> str:
@@ -327,41 +326,9 @@ LOOPBACK = Device("lo", DeviceKind.LOOPBACK, LOOPBACK_MTU, "00:00:00:00:00:00", 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 
 
-# --- cluster-wide pieces, computed once per Cluster object --------------------------------------------------
+# --- cluster-wide pieces, computed once per Cluster object (webapp.engine.memo) ----------------------------
 
 _T = TypeVar("_T")
-_CACHE: dict[tuple[int, str], object] = {}
-_WATCHED: set[int] = set()
-_BUILDING = threading.RLock()
-
-
-def cluster_cached(cluster: Cluster, key: str, build: Callable[[], _T]) -> _T:
-    """Memoise `build()` for this Cluster object (by identity; dropped when the cluster is collected)."""
-    slot = (id(cluster), key)
-    try:
-        return _CACHE[slot]  # type: ignore[return-value]
-    except KeyError:
-        pass
-    with _BUILDING:  # the web app's threads: build each value once (re-entrant: builds nest)
-        if slot in _CACHE:
-            return _CACHE[slot]  # type: ignore[return-value]
-        if id(cluster) not in _WATCHED:
-            _WATCHED.add(id(cluster))
-            weakref.finalize(cluster, _forget, id(cluster))
-        value = build()
-        _CACHE[slot] = value
-        return value
-
-
-def _forget(cluster_id: int) -> None:
-    _WATCHED.discard(cluster_id)
-    for slot in [k for k in _CACHE if k[0] == cluster_id]:
-        _CACHE.pop(slot, None)  # dropping a value may collect another cluster and re-enter here
-
-
-def drop_cached(cluster: Cluster) -> None:
-    """Forget everything memoised for this cluster (tables, graph, rulesets): for benchmarks."""
-    _forget(id(cluster))
 
 
 def underlay_network(cluster: Cluster, node: Node) -> IPv4Network:
@@ -491,17 +458,28 @@ def _remote_entries(cluster: Cluster, nic: str) -> RemoteLeases:
     return cluster_cached(cluster, f"remote-entries/{nic}", build)
 
 
-def _ipvs_vips(cluster: Cluster) -> tuple[frozenset[IPv4Address], tuple[IPv4Interface, ...]]:
-    """IPVS mode: the VIPs kube-proxy binds to kube-ipvs0 (kubeproxy.ipvs.dummy_addresses), as a set and as
-    sorted /32 interface addresses (shared by every node)."""
+def service_vips(cluster: Cluster) -> frozenset[IPv4Address]:
+    """IPVS mode: the addresses kube-proxy binds to kube-ipvs0 — the cluster IP, external IPs and load-balancer IPs
+    of every service it proxies (one with a cluster IP and at least one port; not ExternalName)."""
 
-    def build() -> tuple[frozenset[IPv4Address], tuple[IPv4Interface, ...]]:
-        from webapp.engine.kubeproxy.ipvs import dummy_addresses
-
-        vips = frozenset(dummy_addresses(cluster))
-        return vips, tuple(IPv4Interface(f"{ip}/32") for ip in sorted(vips))
+    def build() -> frozenset[IPv4Address]:
+        out: set[IPv4Address] = set()
+        for service in cluster.services:
+            if service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME or not service.ports:
+                continue
+            out.add(service.cluster_ip)
+            out.update(service.external_ips)
+            if service.type == ServiceType.LOAD_BALANCER:
+                out.update(service.load_balancer_ips)
+        return frozenset(out)
 
     return cluster_cached(cluster, "ipvs-vips", build)
+
+
+def _ipvs_vip_addresses(cluster: Cluster) -> tuple[IPv4Interface, ...]:
+    """kube-ipvs0's addresses, sorted, as /32 interface addresses (shared by every node)."""
+    return cluster_cached(cluster, "ipvs-vip-addresses", lambda: tuple(
+        IPv4Interface(f"{ip}/32") for ip in sorted(service_vips(cluster))))
 
 
 def node_owning(cluster: Cluster, address: IPv4Address) -> Node | None:
@@ -564,7 +542,8 @@ def _build_node_datapath(cluster: Cluster, node: Node) -> NodeDatapath:
     if settings.overlay == Overlay.FLANNEL_VXLAN:
         dev = f"{VXLAN_DEVICE_PREFIX}{settings.vxlan_vni}"
         devices.append(Device(
-            dev, DeviceKind.VXLAN, settings.mtu - 50, vtep_mac(node), 4, (IPv4Interface((node.vtep_ip, 32)),),
+            dev, DeviceKind.VXLAN, settings.mtu - VXLAN_OVERHEAD, vtep_mac(node), 4,
+            (IPv4Interface((node.vtep_ip, 32)),),
             vxlan=VxlanParams(settings.vxlan_vni, settings.vxlan_port, node.internal_ip, False, node.nic),
             state="UNKNOWN"))
         vxlan_fdb = remote.without(remote.fdb, node.name)
@@ -597,7 +576,7 @@ def _build_node_datapath(cluster: Cluster, node: Node) -> NodeDatapath:
                 bridge_fdb.append(FdbEntry(pod_mac(other_pod), OVS_BRIDGE, master=bridge))
     vips: frozenset[IPv4Address] = frozenset()
     if settings.kube_proxy_mode == KubeProxyMode.IPVS:
-        vips, vip_addresses = _ipvs_vips(cluster)
+        vips, vip_addresses = service_vips(cluster), _ipvs_vip_addresses(cluster)
         devices.append(Device(IPVS_DUMMY, DeviceKind.DUMMY, 1500, mac_address("ipvs", node.name), len(devices) + 1,
                               vip_addresses, state="DOWN"))
     for offset, pod in enumerate(pods_with_netns(cluster, node.name)):

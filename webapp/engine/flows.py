@@ -10,11 +10,11 @@ from enum import StrEnum
 from ipaddress import IPv4Address
 
 from webapp.engine import services
-from webapp.engine.datapath import cluster_cached, host_netns, node_owning, pod_netns
+from webapp.engine.datapath import host_netns, node_owning, pod_netns
+from webapp.engine.memo import cluster_cached
 from webapp.engine.trace import Action, Disposition, Flow, Hop, HopKind, Packet, SocketAddress, Trace
-from webapp.engine.walk import (
-    EXTERNAL_NETNS, Socket, Walker, WalkResult, ephemeral_port, external_name, source_address,
-)
+from webapp.engine.sockets import EXTERNAL_NETNS, ephemeral_port, external_name, source_address
+from webapp.engine.walk import Socket, Walker, WalkResult
 from webapp.model import Cluster, Node, Pod, Protocol, Service, ServicePort, ServiceType
 from webapp.narration import say
 

@@ -1,9 +1,13 @@
 """Netfilter as the path engine evaluates it: iptables-restore text → indexed chains, and one packet's walk
 through the tables of one hook in the kernel's order, with a hop for every rule that decided.
 
+A pure evaluator: it knows iptables, not who wrote the rules. What a rule is about (a service, an endpoint)
+comes in with the ruleset — its `notes`, keyed by rule text, and an `Explainer` that turns a drop or a DNAT
+into a sentence — from the assembly that built it (webapp.engine.rulesets for a node).
+
 Only the matches and targets kube-proxy and flannel write are understood (see `Rule`); anything else makes a
-rule never match, so an unknown rule cannot change a trace silently. Big chains (KUBE-SERVICES,
-KUBE-NODEPORTS) are indexed by destination address, port and protocol, so a lookup does not scan them.
+rule never match, so an unknown rule cannot change a trace silently. Big chains (a service table with a rule per
+service port) are indexed by destination address, port and protocol, so a lookup does not scan them.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ import zlib
 from bisect import insort
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
-from webapp.model import Cluster, KubeProxyMode
+from webapp.engine.trace import Action, Alternative, Hop, HopKind, Netns, Packet, SocketAddress
 from webapp.narration import say
 
 
@@ -68,7 +72,8 @@ HOOK_TABLES: dict[Hook, tuple[str, ...]] = {
     Hook.POSTROUTING: ("nat",),
 }
 
-_TOKEN = re.compile(r'"[^"]*"|\S+')
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
+_ESCAPED = re.compile(r"\\(.)")
 _TERMINAL_NAT = {"DNAT", "SNAT", "MASQUERADE", "REDIRECT"}
 
 
@@ -131,7 +136,7 @@ class Rule:
 
     @classmethod
     def parse(cls, chain: str, text: str) -> Rule:
-        tokens = [t[1:-1] if t.startswith('"') else t for t in _TOKEN.findall(text)]
+        tokens = [_ESCAPED.sub(r"\1", t[1:-1]) if t.startswith('"') else t for t in _TOKEN.findall(text)]
         rule = cls(chain, text)
         neg = False
         i = 2  # skip "-A CHAIN"
@@ -237,6 +242,13 @@ class Chain:
             self._rules = [Rule.parse(self.name, line) for line in self.lines]
         return self._rules
 
+    @cached_property
+    def endpoint_dnat(self) -> Rule | None:
+        """The DNAT that ends this chain for any packet that reaches it (no address or port match, as a
+        load-balanced endpoint's chain ends): what a jump here chooses; None when there is none."""
+        return next((r for r in self.rules if r.target == "DNAT" and r.to and not r.unknown
+                     and r.dst is None and r.dport is None and r.src is None), None)
+
     def build_index(self) -> tuple[list[int], dict[tuple, list[int]]]:
         generic: list[int] = []
         keyed: dict[tuple, list[int]] = {}
@@ -272,14 +284,42 @@ class IPSet:
     comment: str = ""
 
 
+class Explainer(Protocol):
+    """What the rules' writer says about its rules (the ruleset assembly supplies it)."""
+
+    def drop(self, ruleset: Ruleset, rule: Rule, verdict: Verdict, packet: Packet) -> str | None:
+        """Why `rule` drops or rejects `packet`; None → the rule's comment (or text) says it."""
+
+    def dnat(self, before: Packet) -> str:
+        """A suffix for a DNAT hop's sentence about the original destination (starts with a space), or ""."""
+
+
+class PlainExplainer:
+    """Rules explained by their own comments only (a ruleset read from a file)."""
+
+    def drop(self, ruleset: Ruleset, rule: Rule, verdict: Verdict, packet: Packet) -> str | None:
+        return None
+
+    def dnat(self, before: Packet) -> str:
+        return ""
+
+
 class Ruleset:
-    """The iptables tables of one node (table → chain name → Chain), plus the ipsets its rules use."""
+    """The iptables tables of one host (table → chain name → Chain), the ipsets its rules use, and what the
+    evaluation needs to know of the host and of the rules' writer."""
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, Chain]] = {}
         self.ipsets: dict[str, IPSet] = {}
         self.local_addresses: frozenset[IPv4Address] = frozenset()
         """Addresses `-m addrtype --dst-type LOCAL` matches (node IPs; IPVS VIPs on kube-ipvs0)."""
+        self.interface_addresses: dict[str, IPv4Address] = {}
+        """Each device's primary universe-scope address (MASQUERADE's source, REDIRECT's destination)."""
+        self.primary_address: IPv4Address | None = None
+        """The host's address where a device has none of its own (a node: its InternalIP)."""
+        self.notes: dict[str, object] = {}
+        """Metadata the rules' writer attached to its rules, keyed by rule text (`-A CHAIN …`)."""
+        self.explainer: Explainer = PlainExplainer()
 
     @classmethod
     def parse(cls, text: str, into: Ruleset | None = None) -> Ruleset:
@@ -322,56 +362,9 @@ class Ruleset:
     def chain(self, table: str, name: str) -> Chain | None:
         return self.tables.get(table, {}).get(name)
 
-    def find_target(self, table: str, chain: str, target: str) -> Rule | None:
-        """The first rule of `chain` with this target (e.g. the DNAT of a KUBE-SEP chain)."""
-        found = self.chain(table, chain)
-        for rule in found.rules if found else ():
-            if rule.target == target:
-                return rule
-        return None
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The node's ruleset
-
-def node_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
-    """The kube-proxy rules (for the cluster's kube-proxy mode) plus the CNI's rules of one node (cached)."""
-    from webapp.engine.datapath import cluster_cached
-
-    return cluster_cached(cluster, f"netfilter-ruleset/{node_name}", lambda: _build_ruleset(cluster, node_name))
-
-
-def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
-    from webapp.engine.datapath import node_datapath
-    from webapp.engine.kubeproxy import iptables as kp_iptables
-
-    node = cluster.node_by_name[node_name]
-    mode = cluster.settings.kube_proxy_mode
-    ruleset = Ruleset()
-    local = set(node_datapath(cluster, node_name).local_addresses) | {node.internal_ip}
-    if mode == KubeProxyMode.IPTABLES:
-        Ruleset.parse(kp_iptables.base_chains_restore(), ruleset)
-        Ruleset.parse(kp_iptables.render_iptables_restore(cluster, node_name), ruleset)
-    elif mode == KubeProxyMode.IPVS:
-        from webapp.engine.kubeproxy import ipvs
-
-        Ruleset.parse(kp_iptables.base_chains_restore(ipvs.JUMP_RULES), ruleset)
-        Ruleset.parse(ipvs.render_iptables_restore(cluster, node_name), ruleset)
-        ruleset.ipsets = {s.name: s for s in ipvs.node_ipsets(cluster, node_name)}
-        local |= ipvs.dummy_addresses(cluster)
-    else:
-        from webapp.engine.kubeproxy import userspace
-
-        Ruleset.parse(userspace.render_iptables_restore(cluster, node_name), ruleset)
-    try:
-        from webapp.engine.cni_rules import render_cni_rules
-    except ImportError:  # the CNI's rules arrive with the walk (issue 3); kube-proxy's stand alone until then
-        render_cni_rules = None
-    if render_cni_rules is not None:
-        Ruleset.parse(render_cni_rules(cluster, node_name), ruleset)
-    ruleset.local_addresses = frozenset(local)
-    cluster.service_by_cluster_ip  # noqa: B018 — build the model's index DNAT hops consult, here and not mid-trace
-    return ruleset.prepare()
+    def note(self, rule: Rule) -> object | None:
+        """The metadata the rules' writer attached to `rule`, if any."""
+        return self.notes.get(rule.text)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -383,7 +376,6 @@ class _State:
     mark: int
     hops: list[Hop]
     ctx: PacketContext
-    cluster: Cluster
     ruleset: Ruleset
     hook: Hook
     table: str = ""
@@ -402,9 +394,9 @@ class _Stop(Exception):
         self.reason = reason
 
 
-def traverse(cluster: Cluster, ruleset: Ruleset, hook: Hook, ctx: PacketContext) -> HookOutcome:
+def traverse(ruleset: Ruleset, hook: Hook, ctx: PacketContext) -> HookOutcome:
     """Run the packet through every table of `hook` (kernel order); stop at the first DROP or REJECT."""
-    state = _State(ctx.packet, ctx.mark, [], ctx, cluster, ruleset, hook)
+    state = _State(ctx.packet, ctx.mark, [], ctx, ruleset, hook)
     for table in HOOK_TABLES[hook]:
         chain = ruleset.chain(table, str(hook))
         if chain is None:
@@ -425,16 +417,16 @@ def _run_chain(state: _State, chain: Chain, depth: int) -> None:
     rules = chain.rules
     for i in chain.candidates(state.packet):
         rule = rules[i]
-        if rule.target.startswith("KUBE-SEP-") and rule.recent is None:
-            _choose_endpoint(state, chain, i, depth)
-            return
         if not _matches(state, rule):
             continue
+        if _endpoint_jump(state, rule) is not None:
+            _choose_endpoint(state, chain, i, depth)
+            return
         if _apply(state, rule, depth):
             return
     if chain.policy is not None and chain.policy != "ACCEPT":
         reason = say("netfilter.policy.drop.reason", table=state.table, chain=chain.name, policy=chain.policy)
-        state.hops.append(Hop(state.ctx.node, f"host/{state.ctx.node}", "iptables", HopKind.NETFILTER, Action.DROP,
+        state.hops.append(Hop(state.ctx.node, _host(state.ctx.node), "iptables", HopKind.NETFILTER, Action.DROP,
                               state.packet, rule=f"{state.table} :{chain.name} {chain.policy}",
                               explain=say("netfilter.policy.drop", chain=chain.name)))
         raise _Stop(Verdict.DROP, reason)
@@ -451,7 +443,9 @@ def _apply(state: _State, rule: Rule, depth: int) -> bool:
         raise _Stop(Verdict.ACCEPT)
     if target in ("DROP", "REJECT"):
         verdict = Verdict.DROP if target == "DROP" else Verdict.REJECT
-        reason = _drop_reason(state.cluster, rule, verdict, state.packet)
+        reason = state.ruleset.explainer.drop(state.ruleset, rule, verdict, state.packet) or say(
+            "netfilter.rule.drops" if verdict == Verdict.DROP else "netfilter.rule.rejects", chain=rule.chain,
+            why=rule.comment or rule.text)
         state.hops.append(_hop(state, Action.DROP if target == "DROP" else Action.REJECT, state.packet, rule,
                                reason))
         raise _Stop(verdict, reason)
@@ -555,22 +549,29 @@ def _in_set(ipset: IPSet | None, flags: str, packet: Packet) -> bool:
     return any(address in IPv4Network(entry[len(prefix):]) for entry in ipset.entries if entry.startswith(prefix))
 
 
+def _endpoint_jump(state: _State, rule: Rule) -> Rule | None:
+    """For a load-balancing jump — into a chain that ends in an unconditional DNAT, not an affinity check
+    (`-m recent`) — that chain's DNAT; else None."""
+    if rule.recent is not None or not rule.target:
+        return None
+    sub = state.ruleset.chain(state.table, rule.target)
+    return sub.endpoint_dnat if sub is not None else None
+
+
 def _choose_endpoint(state: _State, chain: Chain, start: int, depth: int) -> None:
-    """The KUBE-SVC/KUBE-SVL probability ladder: one hop listing every endpoint, then the chosen KUBE-SEP."""
-    ladder = [r for r in chain.rules[start:] if r.target.startswith("KUBE-SEP-") and r.recent is None]
+    """The probability ladder (`-m statistic --mode random --probability p` jumps, closed by one without):
+    one hop listing every endpoint, then the chosen endpoint's chain. A lone jump is a ladder of one."""
     remaining = 1.0
     options: list[tuple[Rule, SocketAddress, float]] = []
-    for rule in ladder:
-        p = 1.0 if rule.probability is None else rule.probability
-        dnat = state.ruleset.find_target(state.table, rule.target, "DNAT")
-        if dnat is None or dnat.to is None:
+    for rule in chain.rules[start:]:
+        dnat = _endpoint_jump(state, rule)
+        if dnat is None:
             continue
-        options.append((rule, SocketAddress.parse(dnat.to), remaining * p))
+        p = 1.0 if rule.probability is None else rule.probability
+        options.append((rule, SocketAddress.parse(dnat.to or ""), remaining * p))
         remaining *= 1.0 - p
         if rule.probability is None:
             break
-    if not options:
-        return
     want = state.ctx.backend
     chosen = next((o for o in options if want is not None and o[1].ip == want), options[0])
     uniform = 1.0 / len(options)
@@ -591,16 +592,13 @@ def _choose_endpoint(state: _State, chain: Chain, start: int, depth: int) -> Non
 
 def _nat(state: _State, rule: Rule) -> None:
     packet = state.packet
-    node = state.cluster.node_by_name[state.ctx.node]
     if rule.target == "DNAT":
         new = replace(packet, dst=_to_address(rule.to, packet.dst))
         action, explain = Action.DNAT, say("netfilter.dnat", chain=rule.chain, before=packet.dst, after=new.dst)
-        service = state.cluster.service_by_cluster_ip.get(packet.dst.ip)
-        if service is not None:
-            explain += say("netfilter.dnat.cluster_ip", address=packet.dst.ip, service=service.key)
+        explain += state.ruleset.explainer.dnat(packet)
     elif rule.target == "REDIRECT":
         ip = IPv4Address("127.0.0.1") if state.hook == Hook.OUTPUT else _device_address(
-            state.cluster, node, state.ctx.in_dev)
+            state.ruleset, state.ctx.in_dev)
         new = replace(packet, dst=SocketAddress(ip, int(rule.to.split("-")[0]) if rule.to else packet.dst.port))
         action = Action.REDIRECT
         explain = say("netfilter.redirect", chain=rule.chain, port=new.dst.port)
@@ -608,7 +606,7 @@ def _nat(state: _State, rule: Rule) -> None:
         new = replace(packet, src=_to_address(rule.to, _mapped_port(rule, packet)))
         action, explain = Action.SNAT, say("netfilter.snat", chain=rule.chain, before=packet.src, after=new.src)
     else:
-        ip = _device_address(state.cluster, node, state.ctx.out_dev)
+        ip = _device_address(state.ruleset, state.ctx.out_dev)
         new = replace(packet, src=SocketAddress(ip, _mapped_port(rule, packet).port))
         action = Action.MASQUERADE
         explain = say("netfilter.masquerade", chain=rule.chain, address=ip,
@@ -646,50 +644,22 @@ def _to_address(to: str | None, default: SocketAddress) -> SocketAddress:
     return SocketAddress(IPv4Address(host), int(port.split("-")[0]) if port else default.port)
 
 
-def _device_address(cluster: Cluster, node, device: str | None) -> IPv4Address:
-    """The primary IPv4 address of a host device (what MASQUERADE and REDIRECT use); the node IP by default."""
-    from webapp.engine.datapath import node_datapath
+def _device_address(ruleset: Ruleset, device: str | None) -> IPv4Address:
+    """The primary address of a host device (what MASQUERADE and REDIRECT use); the host's own by default."""
+    found = ruleset.interface_addresses.get(device) if device else None
+    if found is None:
+        if ruleset.primary_address is None:
+            raise ValueError(f"the ruleset knows no address of device {device!r}")
+        return ruleset.primary_address
+    return found
 
-    found = node_datapath(cluster, node.name).device_by_name.get(device) if device else None
-    # The kernel asks for a universe-scope address (inet_select_addr): lo's 127.0.0.1 is host scope, so a packet
-    # masqueraded on lo gets the first global address of the namespace instead — the NIC's (seen in `lab verify`).
-    if found is None or not found.addresses or found.addresses[0].ip.is_loopback:
-        return node.internal_ip
-    return found.addresses[0].ip
+
+def _host(node: str) -> str:
+    return str(Netns.host(node))
 
 
 def _hop(state: _State, action: Action, packet: Packet, rule: Rule, explain: str,
          alternatives: tuple[Alternative, ...] = ()) -> Hop:
-    return Hop(node=state.ctx.node, netns=f"host/{state.ctx.node}", device="iptables", kind=HopKind.NETFILTER,
+    return Hop(node=state.ctx.node, netns=_host(state.ctx.node), device="iptables", kind=HopKind.NETFILTER,
                action=action, packet=packet, rule=f"{state.table} {rule.text}", explain=explain,
                alternatives=alternatives)
-
-
-_COMMENT_SERVICE = re.compile(r"^(?P<svc>[^/ ]+/[^: ]+)(?::(?P<port>\S+))? has no (?P<what>local )?endpoints$")
-
-
-def _drop_reason(cluster: Cluster, rule: Rule, verdict: Verdict, packet: Packet) -> str:
-    """A sentence that names the rule and, for kube-proxy's own rejects, the service and its selector (or the
-    loadBalancerSourceRanges that leave the source out)."""
-    if rule.chain == "KUBE-SOURCE-RANGES-FIREWALL":
-        service = next((svc for svc in cluster.services if packet.dst.ip in svc.load_balancer_ips), None)
-        if service is not None:
-            allowed = ", ".join(str(net) for net in service.load_balancer_source_ranges)
-            return say("netfilter.rule.drops", chain=rule.chain,
-                       why=say("netfilter.source_ranges", service=service.key, allowed=allowed,
-                               address=packet.dst.ip, src=packet.src.ip))
-    if rule.chain == "KUBE-IPVS-FILTER":
-        return say("netfilter.rule.rejects", chain=rule.chain,
-                   why=say("netfilter.ipvs_filter", address=packet.dst.ip, port=packet.dst.port,
-                           proto=packet.proto.upper()))
-    found = _COMMENT_SERVICE.match(rule.comment)
-    if found:
-        from webapp.engine.kubeproxy.chains import no_endpoints_text, no_local_endpoint_text
-
-        name = found["svc"] + (f":{found['port']}" if found["port"] else "")
-        if found["what"]:
-            return say("netfilter.rule.drops", chain=rule.chain, why=no_local_endpoint_text(name))
-        service = cluster.service_by_key.get(found["svc"])
-        return say("netfilter.rule.rejects_unreachable", chain=rule.chain, why=no_endpoints_text(name, service))
-    key = "netfilter.rule.drops" if verdict == Verdict.DROP else "netfilter.rule.rejects"
-    return say(key, chain=rule.chain, why=rule.comment or rule.text)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 
+from webapp.engine.datapath import host_netns
 from webapp.engine.kubeproxy import ipvs, userspace
 from webapp.engine.kubeproxy.chains import no_endpoints_text, no_local_endpoint_text
 from webapp.engine.netfilter import PacketContext, Verdict
-from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
+from webapp.engine.sockets import EXTERNAL_NETNS, ephemeral_port, external_name, source_address
+from webapp.engine.trace import Action, Alternative, Hop, HopKind, Netns, NetnsKind, Packet, SocketAddress
 from webapp.model import (
     Cluster, ExternalHost, KubeProxyMode, Service, ServicePort, ServiceType, SessionAffinity, TrafficPolicy,
 )
@@ -21,6 +23,7 @@ from webapp.narration import say
 
 LB_DEVICE = "cloud-load-balancer"
 DNS_DEVICE = "kube-dns"
+DNS_NETNS = str(Netns(NetnsKind.DNS))
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def _ipvs(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalServiceO
         why = (no_endpoints_text(vs.info.name, vs.info.service) if not vs.info.endpoints else
                no_local_endpoint_text(vs.info.name))
         reason = say("services.ipvs.no_real_servers", address=vs.ip, port=vs.port, node=node_name, why=why)
-        hop = Hop(node_name, f"host/{node_name}", ipvs.DUMMY_DEVICE, HopKind.IPVS, Action.REJECT, packet,
+        hop = Hop(node_name, host_netns(node_name), ipvs.DUMMY_DEVICE, HopKind.IPVS, Action.REJECT, packet,
                   rule=vs_text, explain=reason)
         return LocalServiceOutcome((hop,), packet, False, Verdict.REJECT, reason)
     candidates = [SocketAddress(rs.ip, rs.port) for rs in vs.real_servers]
@@ -82,7 +85,7 @@ def _ipvs(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalServiceO
     explain = say("services.ipvs.dnat", address=vs.ip, kind=vs.kind, real_server=candidates[chosen])
     if vs.persistent:
         explain += say("services.ipvs.affinity", timeout=vs.persistent)
-    hop = Hop(node_name, f"host/{node_name}", ipvs.DUMMY_DEVICE, HopKind.IPVS, Action.DNAT, new,
+    hop = Hop(node_name, host_netns(node_name), ipvs.DUMMY_DEVICE, HopKind.IPVS, Action.DNAT, new,
               rule=f"{vs_text} -> {candidates[chosen]} Masq",
               explain=explain,
               alternatives=_equal_alternatives(candidates, chosen, rule=vs_text))
@@ -95,7 +98,7 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
     if portal is None:
         return None
     info = portal.info
-    where = (node_name, f"host/{node_name}", "kube-proxy", HopKind.PROXY)
+    where = (node_name, host_netns(node_name), "kube-proxy", HopKind.PROXY)
     if not info.endpoints:
         reason = say("services.userspace.no_endpoints", port=portal.proxy_port,
                      why=no_endpoints_text(info.name, info.service))
@@ -103,15 +106,13 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
                                         explain=reason),), packet, True, Verdict.REJECT, reason)
     candidates = [SocketAddress(ep.ip, ep.port) for ep in info.endpoints]
     first = _preferred(candidates, ctx.backend)
-    from webapp.engine.walk import ephemeral_port, source_address
-
     hops: list[Hop] = []
     sticky = info.service.session_affinity == SessionAffinity.CLIENT_IP
     rule = f"{info.name} proxy port {portal.proxy_port} (round-robin{', sessionAffinity ClientIP' if sticky else ''})"
     for attempt in range(len(candidates)):
         index = (first + attempt) % len(candidates)
         backend, endpoint = candidates[index], info.endpoints[index]
-        src = SocketAddress(source_address(cluster, f"host/{node_name}", backend.ip),
+        src = SocketAddress(source_address(cluster, host_netns(node_name), backend.ip),
                             ephemeral_port("kube-proxy", node_name, str(packet.src), str(backend)))
         new = Packet(src, backend, packet.proto)
         down = endpoint.pod in cluster.down_pods
@@ -167,20 +168,18 @@ def load_balancer_prelude(cluster: Cluster, client: SocketAddress, service: Serv
     else:
         healthy = ready
         check = say("services.lb.check.cluster")
-    from webapp.engine.walk import external_name
-
-    app = Hop(None, "external", external_name(cluster, client.ip), HopKind.APP, Action.SEND, request,
+    app = Hop(None, EXTERNAL_NETNS, external_name(cluster, client.ip), HopKind.APP, Action.SEND, request,
               explain=say("services.lb.client", address=vip))
     ranges = service.load_balancer_source_ranges
     if ranges and not any(client.ip in net for net in ranges):
         allowed = ", ".join(str(net) for net in ranges)
         reason = say("services.lb.source_ranges", service=service.key, allowed=allowed, client=client.ip)
-        drop = Hop(None, "external", LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, request,
+        drop = Hop(None, EXTERNAL_NETNS, LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, request,
                    rule=f"loadBalancerSourceRanges {allowed}", explain=reason)
         return LoadBalancerPrelude((app, drop), request, None, reason)
     if not healthy:
         reason = say("services.lb.unhealthy", service=service.key, check=check)
-        drop = Hop(None, "external", LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, request,
+        drop = Hop(None, EXTERNAL_NETNS, LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, request,
                    rule=f"{lb_ip}:{port.port} → nodePort {port.node_port} on 0 healthy node(s)", explain=reason)
         return LoadBalancerPrelude((app, drop), request, None, reason)
     candidates = [SocketAddress(n.internal_ip, port.node_port) for n in healthy]
@@ -188,7 +187,7 @@ def load_balancer_prelude(cluster: Cluster, client: SocketAddress, service: Serv
     if node is not None:
         chosen = next((i for i, n in enumerate(healthy) if n.name == node), 0)
     forwarded = request.with_dst(candidates[chosen])
-    lb = Hop(None, "external", LB_DEVICE, HopKind.LOADBALANCER, Action.DNAT, forwarded,
+    lb = Hop(None, EXTERNAL_NETNS, LB_DEVICE, HopKind.LOADBALANCER, Action.DNAT, forwarded,
              rule=f"{lb_ip}:{port.port} → nodePort {port.node_port} on {len(healthy)} healthy node(s)",
              explain=say("services.lb.forward", node=healthy[chosen].name, node_port=port.node_port, check=check),
              alternatives=_equal_alternatives(candidates, chosen))
@@ -223,7 +222,7 @@ def dns_answer(cluster: Cluster, service: Service, query: Packet, server: Socket
     else:
         answer = f"{fqdn}. A {service.cluster_ip}"
         explain = say("services.dns.cluster_ip", address=service.cluster_ip)
-    return Hop(None, "dns", DNS_DEVICE, HopKind.DNS, Action.RESOLVE, query.with_dst(server), rule=answer,
+    return Hop(None, DNS_NETNS, DNS_DEVICE, HopKind.DNS, Action.RESOLVE, query.with_dst(server), rule=answer,
                explain=explain)
 
 

@@ -12,8 +12,9 @@ import threading
 import networkx as nx
 
 from webapp.engine.datapath import (
-    Device, DeviceKind, NodeDatapath, cluster_cached, node_datapath, underlay_network,
+    Device, DeviceKind, NodeDatapath, node_datapath, underlay_network,
 )
+from webapp.engine.memo import cluster_cached
 from webapp.model import Cluster
 
 

@@ -57,6 +57,59 @@ class Action(StrEnum):
     REJECT = "reject"
 
 
+class NetnsKind(StrEnum):
+    POD = "pod"                    # a pod's own network namespace (its pause container's): name `NS/NAME`
+    HOST = "host"                  # a node's host network namespace: name = the node
+    EXTERNAL = "external"          # a host outside the cluster
+    UNDERLAY = "underlay"          # the node network's wire and gateway
+    ROUTER = "router"              # the node network's gateway, as an ARP answer
+    DNS = "dns"                    # the cluster DNS answering
+
+
+_NAMED = (NetnsKind.POD, NetnsKind.HOST)
+
+
+@dataclass(frozen=True)
+class Netns:
+    """A network namespace, written `pod/NS/NAME`, `host/NODE`, `external`, `underlay`, `router` or `dns`."""
+
+    kind: NetnsKind
+    name: str = ""
+    """The pod key (`NS/NAME`) or the node name; empty for the namespaces outside the nodes."""
+
+    def __post_init__(self) -> None:
+        if (self.kind in _NAMED) != bool(self.name):
+            raise ValueError(f"network namespace {self.kind}: name {self.name!r}")
+
+    @classmethod
+    def pod(cls, pod_key: str) -> Netns:
+        return cls(NetnsKind.POD, pod_key)
+
+    @classmethod
+    def host(cls, node_name: str) -> Netns:
+        return cls(NetnsKind.HOST, node_name)
+
+    @classmethod
+    def parse(cls, text: str) -> Netns:
+        """`pod/NS/NAME` → (POD, `NS/NAME`), `host/NODE` → (HOST, `NODE`), `external` → (EXTERNAL, "")."""
+        kind, _, name = text.partition("/")
+        try:
+            return cls(NetnsKind(kind), name)
+        except ValueError:
+            raise ValueError(f"not a network namespace: {text!r}") from None
+
+    @property
+    def is_host(self) -> bool:
+        return self.kind == NetnsKind.HOST
+
+    @property
+    def is_pod(self) -> bool:
+        return self.kind == NetnsKind.POD
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}" if self.name else str(self.kind)
+
+
 @dataclass(frozen=True, order=True)
 class SocketAddress:
     ip: IPv4Address
@@ -90,9 +143,6 @@ class Packet:
     dst: SocketAddress
     proto: str = "tcp"
     outer: OuterHeader | None = None
-
-    def with_src(self, src: SocketAddress) -> Packet:
-        return replace(self, src=src)
 
     def with_dst(self, dst: SocketAddress) -> Packet:
         return replace(self, dst=dst)

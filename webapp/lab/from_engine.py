@@ -24,7 +24,7 @@ from webapp.engine import datapath as dp
 from webapp.lab.expect import ipvs_unverifiable
 from webapp.lab.plan import LabDevice, LabFdb, LabListener, LabNames, LabNeighbour, LabNetns, LabPlan, LabRoute, \
     VxlanParams, digest_text
-from webapp.model import Cluster, KubeProxyMode, Overlay, Protocol, SessionAffinity
+from webapp.model import OVS_VXLAN_PORT, Cluster, KubeProxyMode, Overlay, Protocol, SessionAffinity
 
 UNDERLAY_BRIDGE = "underlay0"
 FLOOD_MAC = "00:00:00:00:00:00"
@@ -40,7 +40,7 @@ UNDERLAY_SYSCTLS = (("net.bridge.bridge-nf-call-iptables", "1"),)   # count cros
 
 
 def node_restore_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:
-    """The iptables-restore inputs of one node, in load order — the pieces `webapp.engine.netfilter.node_ruleset`
+    """The iptables-restore inputs of one node, in load order — the pieces `webapp.engine.rulesets.node_ruleset`
     evaluates: kube-proxy's tables, then its jump rules from the built-in chains (as kube-proxy does: chains
     first, then `iptables -I` of the jumps), then the CNI's rules. Every chain ends up as the engine reads it."""
     from webapp.engine.cni_rules import render_cni_rules
@@ -215,7 +215,7 @@ def plan_for_cluster(cluster: Cluster, lab_id: str, *, outside: Iterable[IPv4Add
     if settings.overlay == Overlay.OVS_VXLAN:
         notes.append(f"Open vSwitch is not available here: the OVS bridge {dp.OVS_BRIDGE} and its VXLAN tunnel "
                      f"ports are emulated by one Linux VXLAN device {dp.OVS_BRIDGE} (VNI {settings.vxlan_vni}, UDP "
-                     f"{dp.OVS_VXLAN_PORT}) on the pod bridge, with an FDB entry per remote pod.")
+                     f"{OVS_VXLAN_PORT}) on the pod bridge, with an FDB entry per remote pod.")
     if settings.kube_proxy_mode == KubeProxyMode.IPVS:
         notes.append(f"{ipvs_unverifiable()}: service flows are not verifiable here.")
     if settings.kube_proxy_mode == KubeProxyMode.USERSPACE:

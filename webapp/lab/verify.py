@@ -19,7 +19,7 @@ from webapp.lab.expect import Crossing, Expectation, expectation
 from webapp.lab.plan import LabNames
 from webapp.lab.probe import DEFAULT_TIMEOUT, Observation, probe
 from webapp.lab.underlay import ANY_ENCAPSULATED, UnderlayCounters
-from webapp.model import Cluster, SessionAffinity, Service
+from webapp.model import OVS_VXLAN_PORT, Cluster, SessionAffinity, Service
 
 COVERAGE_TRIES = 12
 """Attempts per alternative: a backend chosen with probability 1/n is missed in 12n tries with p ≈ e^-12."""
@@ -149,7 +149,7 @@ class LabVerifier:
 
     def __init__(self, cluster: Cluster, lab_id: str, variant: str, *, timeout: float = DEFAULT_TIMEOUT):
         self.cluster, self.names, self.variant, self.timeout = cluster, LabNames(lab_id), variant, timeout
-        ports = {cluster.settings.vxlan_port, 4789}
+        ports = {cluster.settings.vxlan_port, OVS_VXLAN_PORT}
         self.counters = UnderlayCounters(self.names.underlay, variant, tuple(ports))
         nx.ensure_jump(self.names.external, variant, "nat", "OUTPUT", LB_CHAIN)
 

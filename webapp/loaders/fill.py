@@ -84,7 +84,7 @@ class Filler:
                 values[key] = enum(values[key])
         overlay = values.get("overlay", Overlay.FLANNEL_VXLAN)
         values.setdefault("cni", "ovs" if overlay == Overlay.OVS_VXLAN else "flannel")
-        values.setdefault("vxlan_port", 4789 if overlay == Overlay.OVS_VXLAN else 8472)
+        values.setdefault("vxlan_port", Overlay(overlay).default_vxlan_port)
         if "pod_cidr" not in values:
             inferred = _supernet(n.pod_cidr for n in self.inputs.nodes if n.pod_cidr is not None)
             if inferred is not None and not inferred.subnet_of(NetworkSettings.pod_cidr):

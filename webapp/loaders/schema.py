@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import json
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Callable
@@ -420,8 +419,3 @@ def _spec_schema(spec: Spec) -> dict[str, Any]:
     elif kind == "labels":
         base.update(type="object", additionalProperties={"type": "string"})
     return base
-
-
-def write_schema(path: FsPath = SCHEMA_FILE) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")

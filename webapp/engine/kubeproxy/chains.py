@@ -10,15 +10,55 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property, lru_cache
 from ipaddress import IPv4Address
 
+from webapp.engine.memo import cluster_cached
 from webapp.model import Cluster, Endpoint, Service, ServicePort, ServiceType, TrafficPolicy
 from webapp.narration import say
 
 MASQUERADE_MARK = 0x4000
 """kube-proxy's default `--iptables-masquerade-bit` 14 → mark 0x4000."""
+MARK = f"{MASQUERADE_MARK:#x}"
+
+# The rules both the iptables and the IPVS proxier write (proxier.go `syncProxyRules`: KUBE-POSTROUTING,
+# KUBE-MARK-MASQ, KUBE-FORWARD).
+POSTROUTING_RULES = (
+    f"-A KUBE-POSTROUTING -m mark ! --mark {MARK}/{MARK} -j RETURN",
+    f"-A KUBE-POSTROUTING -j MARK --xor-mark {MARK}",
+    '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
+    "--random-fully",
+)
+MARK_MASQ_RULE = f"-A KUBE-MARK-MASQ -j MARK --or-mark {MARK}"
+FORWARD_RULES = (
+    "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+    f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MARK}/{MARK} -j ACCEPT',
+    '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack '
+    "--ctstate RELATED,ESTABLISHED -j ACCEPT",
+)
+
+_SAVE_ESCAPED = frozenset("\\\"'")
+"""Characters iptables-save writes with a backslash inside a quoted argument (libxtables `xtables_save_string`)."""
+
+
+def in_quotes(text: str) -> str:
+    """`text` as it goes between the double quotes of a rule argument: a backslash before each \\, " and ' (as
+    iptables-save writes them, and iptables-restore reads them back), and a space for each character that is not
+    printable (a newline would end the rule; no Kubernetes name has one)."""
+    if text.isprintable() and _SAVE_ESCAPED.isdisjoint(text):
+        return text
+    return "".join(("\\" + c) if c in _SAVE_ESCAPED else c if c.isprintable() else " " for c in text)
+
+
+def comment_arg(text: str) -> str:
+    """A `--comment` argument that kube-proxy writes unformatted (a service port name): bare when it is one
+    plain token, else quoted as `in_quotes` does."""
+    if text and text.isprintable() and " " not in text and _SAVE_ESCAPED.isdisjoint(text):
+        return text
+    return f'"{in_quotes(text)}"'
 
 
 @lru_cache(maxsize=1 << 16)
@@ -170,6 +210,31 @@ class ServicePortInfo:
         return self.endpoints
 
 
+class DropCause(StrEnum):
+    """Why kube-proxy wrote a rule that drops or rejects."""
+
+    NO_ENDPOINTS = "no-endpoints"              # the service port has no endpoint at all: REJECT
+    NO_LOCAL_ENDPOINTS = "no-local-endpoints"  # a Local traffic policy and no endpoint on this node: DROP
+    SOURCE_RANGES = "source-ranges"            # loadBalancerSourceRanges leave the source out
+    VIP_PORT_FILTER = "vip-port-filter"        # IPVS: a port of a kube-ipvs0 address no virtual server has
+
+
+@dataclass(frozen=True)
+class RuleNote:
+    """What kube-proxy wrote one rule for: why it drops, and the service port it is about (if one)."""
+
+    cause: DropCause
+    service_port: ServicePortInfo | None = None
+
+
+@dataclass(frozen=True)
+class RenderedRules:
+    """iptables-restore text and the notes on its rules, keyed by rule line (`-A CHAIN …`)."""
+
+    text: str
+    notes: Mapping[str, RuleNote] = field(default_factory=dict)
+
+
 def endpoint_address(endpoint: Endpoint) -> str:
     """`IP:port` as kube-proxy writes it (memoised: formatting addresses dominates big rule sets)."""
     return _address(endpoint.ip, endpoint.port)
@@ -190,8 +255,6 @@ def _proxied(cluster: Cluster) -> list[tuple[Service, ServicePort, tuple[Endpoin
     """The node-independent part: each proxied service port with its ready and its serving-terminating
     endpoints, sorted as kube-proxy sorts them (endpointslicecache.go `byEndpoint`: by the string `IP:port`, so
     10.244.0.10:80 comes before 10.244.0.9:80)."""
-    from webapp.engine.datapath import cluster_cached
-
     def build() -> list[tuple[Service, ServicePort, tuple[Endpoint, ...], tuple[Endpoint, ...]]]:
         out = []
         for service in cluster.services:

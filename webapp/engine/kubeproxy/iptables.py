@@ -3,7 +3,11 @@
 Rule shapes, comments and ordering follow kubernetes/kubernetes pkg/proxy/iptables/proxier.go (v1.31 layout:
 `syncProxyRules`, `writeServiceToEndpointRules`, `iptablesJumpChains`) and the goldens in proxier_test.go.
 The text is kube-proxy's *input* form (`-m tcp -p tcp -d 10.96.0.1 --dport 443`); `iptables-save` would
-re-render it (`/32` appended, `-p` first, `--set-xmark`), see /work/shared/reference/real-node-iptables-save.md.
+re-render it (`/32` appended, `-p` first, `--set-xmark`), as the `iptables-save` output of a kind node quoted in
+kubernetes/kubernetes PR #114470 shows (https://github.com/kubernetes/kubernetes/pull/114470).
+
+Service names reach rule comments quoted as iptables-save quotes them (`chains.in_quotes`), so no name can end a
+rule or split a token.
 """
 
 from __future__ import annotations
@@ -12,14 +16,13 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from webapp.engine.kubeproxy.chains import (
-    MASQUERADE_MARK, ServicePortInfo, endpoint_address, probability, service_ports,
+    FORWARD_RULES, MARK_MASQ_RULE, POSTROUTING_RULES, DropCause, RenderedRules, RuleNote, ServicePortInfo,
+    comment_arg, endpoint_address, in_quotes, probability, service_ports,
 )
 from webapp.model import Cluster, Endpoint, SessionAffinity
 
 LARGE_CLUSTER_ENDPOINTS = 1000
 """kube-proxy's `largeClusterEndpointsThreshold`: above it, per-endpoint comments are left out."""
-
-MARK = f"{MASQUERADE_MARK:#x}"
 
 
 @dataclass(frozen=True)
@@ -74,11 +77,6 @@ def base_chains_restore(jumps: tuple[JumpRule, ...] = JUMP_RULES) -> str:
     return "\n".join(out) + "\n"
 
 
-def _q(text: str) -> str:
-    """A comment as kube-proxy writes it: quoted only when it was formatted with quotes (contains a space)."""
-    return f'"{text}"' if " " in text else text
-
-
 class _Writer:
     """The four buffers of `syncProxyRules`: filter chains/rules, nat chains/rules."""
 
@@ -89,6 +87,12 @@ class _Writer:
         self.nat_chains = [f":{c} - [0:0]" for c in (
             "KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ")]
         self.nat_rules: list[str] = []
+        self.notes: dict[str, RuleNote] = {}
+
+    def filter_drop(self, rule: str, note: RuleNote) -> None:
+        """A filter rule that drops or rejects, with why."""
+        self.filter_rules.append(rule)
+        self.notes[rule] = note
 
     def text(self) -> str:
         return "\n".join(["*filter", *self.filter_chains, *self.filter_rules, "COMMIT",
@@ -97,19 +101,18 @@ class _Writer:
 
 def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
     """What kube-proxy (iptables mode) on `node_name` feeds to `iptables-restore --noflush`."""
+    return render_rules(cluster, node_name).text
+
+
+def render_rules(cluster: Cluster, node_name: str) -> RenderedRules:
+    """`render_iptables_restore`'s text, with a note on each rule that rejects or drops a service's traffic."""
     if node_name not in cluster.node_by_name:
         raise KeyError(f"no node named {node_name!r}")
     infos = service_ports(cluster, node_name)
     cluster_cidr = str(cluster.settings.pod_cidr)
     large = sum(len(i.endpoints) for i in infos) > LARGE_CLUSTER_ENDPOINTS
     w = _Writer()
-    w.nat_rules += [
-        f"-A KUBE-POSTROUTING -m mark ! --mark {MARK}/{MARK} -j RETURN",
-        f"-A KUBE-POSTROUTING -j MARK --xor-mark {MARK}",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
-        "--random-fully",
-        f"-A KUBE-MARK-MASQ -j MARK --or-mark {MARK}",
-    ]
+    w.nat_rules += [*POSTROUTING_RULES, MARK_MASQ_RULE]
     w.filter_chains.append(":KUBE-FIREWALL - [0:0]")
     w.filter_rules.append(
         '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
@@ -120,28 +123,24 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
     w.nat_rules.append(
         '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in '
         'this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
-    w.filter_rules += [
-        "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
-        f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MARK}/{MARK} -j ACCEPT',
-        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack '
-        "--ctstate RELATED,ESTABLISHED -j ACCEPT",
-    ]
-    return w.text()
+    w.filter_rules += FORWARD_RULES
+    return RenderedRules(w.text(), w.notes)
 
 
 def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, large: bool,
                         node_ip: IPv4Address) -> None:
     """One service port's rules, in `syncProxyRules` order."""
-    name, proto, svc = info.name, info.protocol, info.service
+    name, proto, svc = in_quotes(info.name), info.protocol, info.service
     match = f"-m {proto} -p {proto}"
     internal_chain = info.svl_chain if info.internal_local else info.svc_chain
     external_policy_chain = info.svl_chain if info.external_local else info.svc_chain
     if not info.has_endpoints:
         int_target, int_comment = "REJECT", f"{name} has no endpoints"
-        ext_target, ext_comment = "REJECT", int_comment
+        drop = RuleNote(DropCause.NO_ENDPOINTS, info)
     else:
         int_target, int_comment = "DROP", f"{name} has no local endpoints"
-        ext_target, ext_comment = int_target, int_comment
+        drop = RuleNote(DropCause.NO_LOCAL_ENDPOINTS, info)
+    ext_target, ext_comment = int_target, int_comment
     lb_chain = info.fw_chain if info.uses_fw_chain else info.ext_chain
     port = info.port.port
 
@@ -151,7 +150,7 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
         w.nat_rules.append(
             f'-A KUBE-SERVICES -m comment --comment "{name} cluster IP" {match} {cip} -j {internal_chain}')
     else:
-        w.filter_rules.append(f'-A KUBE-SERVICES -m comment --comment "{int_comment}" {match} {cip} -j {int_target}')
+        w.filter_drop(f'-A KUBE-SERVICES -m comment --comment "{int_comment}" {match} {cip} -j {int_target}', drop)
     # Capture externalIPs.
     for eip in svc.external_ips:
         dst = f"-d {eip} --dport {port}"
@@ -159,8 +158,8 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
             w.nat_rules.append(
                 f'-A KUBE-SERVICES -m comment --comment "{name} external IP" {match} {dst} -j {info.ext_chain}')
         if not info.has_external_endpoints:
-            w.filter_rules.append(
-                f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{ext_comment}" {match} {dst} -j {ext_target}')
+            w.filter_drop(
+                f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{ext_comment}" {match} {dst} -j {ext_target}', drop)
     # Capture load-balancer ingress.
     for lbip in info.load_balancer_ips:
         dst = f"-d {lbip} --dport {port}"
@@ -173,19 +172,19 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
                 f"{match} {dst} -j DROP")
     if not info.has_external_endpoints:
         for lbip in info.load_balancer_ips:
-            w.filter_rules.append(
+            w.filter_drop(
                 f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{ext_comment}" {match} -d {lbip} --dport {port} '
-                f"-j {ext_target}")
+                f"-j {ext_target}", drop)
     # Capture nodeports.
     if info.node_port:
         if info.has_endpoints:
             w.nat_rules.append(
-                f"-A KUBE-NODEPORTS -m comment --comment {_q(name)} {match} --dport {info.node_port} "
+                f"-A KUBE-NODEPORTS -m comment --comment {comment_arg(info.name)} {match} --dport {info.node_port} "
                 f"-j {info.ext_chain}")
         if not info.has_external_endpoints:
-            w.filter_rules.append(
+            w.filter_drop(
                 f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{ext_comment}" -m addrtype --dst-type LOCAL '
-                f"{match} --dport {info.node_port} -j {ext_target}")
+                f"{match} --dport {info.node_port} -j {ext_target}", drop)
     # Capture healthCheckNodePorts.
     if svc.health_check_node_port and info.external_local:
         w.filter_rules.append(
@@ -238,7 +237,7 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
     for ep in info.reachable_endpoints:
         sep = info.sep_chain(ep)
         w.nat_chains.append(f":{sep} - [0:0]")
-        head = f"-A {sep}" if large else f"-A {sep} -m comment --comment {_q(name)}"
+        head = f"-A {sep}" if large else f"-A {sep} -m comment --comment {comment_arg(info.name)}"
         w.nat_rules.append(f"{head} -s {ep.ip} -j KUBE-MARK-MASQ")
         recent = f" -m recent --name {sep} --set" if svc.session_affinity == SessionAffinity.CLIENT_IP else ""
         w.nat_rules.append(f"{head}{recent} {match} -j DNAT --to-destination {endpoint_address(ep)}")
@@ -250,7 +249,7 @@ def _write_service_to_endpoints(w: _Writer, info: ServicePortInfo, chain: str, e
     def head(ep: Endpoint) -> str:
         if large:
             return f"-A {chain}"
-        return f'-A {chain} -m comment --comment "{info.name} -> {endpoint_address(ep)}"'
+        return f'-A {chain} -m comment --comment "{in_quotes(info.name)} -> {endpoint_address(ep)}"'
 
     if info.service.session_affinity == SessionAffinity.CLIENT_IP:
         for ep in endpoints:

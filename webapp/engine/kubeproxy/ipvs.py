@@ -2,9 +2,10 @@
 constant set of iptables rules that match those ipsets.
 
 Sources: kubernetes/kubernetes pkg/proxy/ipvs/README.md, proxier.go (`defaultScheduler = "rr"`,
-`defaultDummyDevice = "kube-ipvs0"`), ipset.go (set names and comments); see
-/work/shared/reference/kube-proxy-ipvs-and-userspace.md. Every service VIP is bound to the kube-ipvs0 dummy
-device, so the kernel treats it as local: the packet reaches INPUT, where IPVS DNATs it to a real server.
+`defaultDummyDevice = "kube-ipvs0"`), ipset.go (set names and comments)
+(https://github.com/kubernetes/kubernetes/tree/master/pkg/proxy/ipvs). Every service VIP is bound to the
+kube-ipvs0 dummy device, so the kernel treats it as local: the packet reaches INPUT, where IPVS DNATs it to a real
+server.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from webapp.engine.kubeproxy.chains import MASQUERADE_MARK, ServicePortInfo, service_ports
+from webapp.engine.datapath import node_datapath, service_vips
+from webapp.engine.kubeproxy.chains import (
+    FORWARD_RULES, MARK, MARK_MASQ_RULE, POSTROUTING_RULES, DropCause, RenderedRules, RuleNote, ServicePortInfo,
+    service_ports,
+)
 from webapp.engine.kubeproxy.iptables import JumpRule
+from webapp.engine.memo import cluster_cached
 from webapp.engine.netfilter import IPSet
 from webapp.model import Cluster, Endpoint, SessionAffinity
 
 DUMMY_DEVICE = "kube-ipvs0"
 SCHEDULER = "rr"
-MARK = f"{MASQUERADE_MARK:#x}"
 
 # (name, type, comment) — ipset.go.
 SET_INFO = (
@@ -109,21 +114,9 @@ def virtual_servers(cluster: Cluster, node_name: str) -> list[VirtualServer]:
 
 def find_virtual_server(cluster: Cluster, node_name: str, proto: str, ip: IPv4Address, port: int
                         ) -> VirtualServer | None:
-    from webapp.engine.datapath import cluster_cached
-
     table = cluster_cached(cluster, f"ipvs-virtual-servers/{node_name}", lambda: {
         (vs.proto.lower(), vs.ip, vs.port): vs for vs in virtual_servers(cluster, node_name)})
     return table.get((proto.lower(), ip, port))
-
-
-def dummy_addresses(cluster: Cluster) -> frozenset[IPv4Address]:
-    """The addresses bound to kube-ipvs0: every cluster IP, external IP and load-balancer IP."""
-    out: set[IPv4Address] = set()
-    for info in service_ports(cluster, cluster.nodes[0].name) if cluster.nodes else ():
-        out.add(info.service.cluster_ip)
-        out.update(info.service.external_ips)
-        out.update(info.load_balancer_ips)
-    return frozenset(out)
 
 
 def node_ipsets(cluster: Cluster, node_name: str) -> list[IPSet]:
@@ -155,12 +148,22 @@ def node_ipsets(cluster: Cluster, node_name: str) -> list[IPSet]:
             entries[f"KUBE-NODE-PORT-{proto.upper()}"].add(str(info.node_port))
             if info.external_local:
                 entries[f"KUBE-NODE-PORT-LOCAL-{proto.upper()}"].add(str(info.node_port))
-    entries["KUBE-IPVS-IPS"] = {str(ip) for ip in dummy_addresses(cluster)}
+    entries["KUBE-IPVS-IPS"] = {str(ip) for ip in service_vips(cluster)}
     return [IPSet(name, kind, frozenset(entries[name]), comment) for name, kind, comment in SET_INFO]
+
+
+SOURCE_RANGES_DROP = "-A KUBE-SOURCE-RANGES-FIREWALL -j DROP"
+VIP_PORT_REJECT = "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT"
+NOTES = {SOURCE_RANGES_DROP: RuleNote(DropCause.SOURCE_RANGES), VIP_PORT_REJECT: RuleNote(DropCause.VIP_PORT_FILTER)}
 
 
 def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
     """The iptables rules kube-proxy's IPVS mode writes: a constant set that matches the ipsets."""
+    return render_rules(cluster, node_name).text
+
+
+def render_rules(cluster: Cluster, node_name: str) -> RenderedRules:
+    """`render_iptables_restore`'s text, with a note on the rules that drop (source ranges) or reject (VIP ports)."""
     cidr = cluster.settings.pod_cidr
     nat_chains = ("KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER", "KUBE-MARK-MASQ")
     comment = {name: c for name, _, c in SET_INFO}
@@ -170,11 +173,8 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
 
     nat = [
         f"-A KUBE-POSTROUTING {match('KUBE-LOOP-BACK', 'dst,dst,src')} -j MASQUERADE",
-        f"-A KUBE-POSTROUTING -m mark ! --mark {MARK}/{MARK} -j RETURN",
-        f"-A KUBE-POSTROUTING -j MARK --xor-mark {MARK}",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
-        "--random-fully",
-        f"-A KUBE-MARK-MASQ -j MARK --or-mark {MARK}",
+        *POSTROUTING_RULES,
+        MARK_MASQ_RULE,
         f"-A KUBE-SERVICES {match('KUBE-LOAD-BALANCER', 'dst,dst')} -j KUBE-LOAD-BALANCER",
         f"-A KUBE-SERVICES ! -s {cidr} {match('KUBE-CLUSTER-IP', 'dst,dst')} -j KUBE-MARK-MASQ",
         f"-A KUBE-SERVICES {match('KUBE-EXTERNAL-IP-LOCAL', 'dst,dst')} -j ACCEPT",
@@ -196,23 +196,20 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
         f"-A KUBE-PROXY-FIREWALL {match('KUBE-LOAD-BALANCER-FW', 'dst,dst')} -j KUBE-SOURCE-RANGES-FIREWALL",
         f"-A KUBE-SOURCE-RANGES-FIREWALL {match('KUBE-LOAD-BALANCER-SOURCE-CIDR', 'dst,dst,src')} -j RETURN",
         f"-A KUBE-SOURCE-RANGES-FIREWALL {match('KUBE-LOAD-BALANCER-SOURCE-IP', 'dst,dst,src')} -j RETURN",
-        "-A KUBE-SOURCE-RANGES-FIREWALL -j DROP",
-        "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
-        f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MARK}/{MARK} -j ACCEPT',
-        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack '
-        "--ctstate RELATED,ESTABLISHED -j ACCEPT",
+        SOURCE_RANGES_DROP,
+        *FORWARD_RULES,
         f"-A KUBE-NODE-PORT {match('KUBE-HEALTH-CHECK-NODE-PORT', 'dst')} -j ACCEPT",
         # Ports on the node are not reachable through a VIP on kube-ipvs0 (issue #72236): only the services' own
         # VIP:port pairs pass, a new connection to any other port of a VIP is refused.
         *(f"-A KUBE-IPVS-FILTER -m set --match-set {name} {flags} -j RETURN" for name, flags in (
             ("KUBE-LOAD-BALANCER", "dst,dst"), ("KUBE-CLUSTER-IP", "dst,dst"), ("KUBE-EXTERNAL-IP", "dst,dst"),
             ("KUBE-EXTERNAL-IP-LOCAL", "dst,dst"), ("KUBE-HEALTH-CHECK-NODE-PORT", "dst"))),
-        "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT",
+        VIP_PORT_REJECT,
     ]
     filter_chains = ("KUBE-FORWARD", "KUBE-NODE-PORT", "KUBE-PROXY-FIREWALL", "KUBE-SOURCE-RANGES-FIREWALL",
                      "KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER")
-    return "\n".join(["*filter", *(f":{c} - [0:0]" for c in filter_chains), *filt, "COMMIT",
-                      "*nat", *(f":{c} - [0:0]" for c in nat_chains), *nat, "COMMIT"]) + "\n"
+    return RenderedRules("\n".join(["*filter", *(f":{c} - [0:0]" for c in filter_chains), *filt, "COMMIT",
+                                    "*nat", *(f":{c} - [0:0]" for c in nat_chains), *nat, "COMMIT"]) + "\n", NOTES)
 
 
 def render_ipvsadm(cluster: Cluster, node_name: str) -> str:
@@ -244,11 +241,9 @@ def render_ipset(cluster: Cluster, node_name: str) -> str:
 def render_dummy_device(cluster: Cluster, node_name: str) -> str:
     """`ip addr show kube-ipvs0` on the node: the dummy device holding every VIP (state DOWN), as the node's
     datapath tables have it."""
-    from webapp.engine.datapath import node_datapath
-
     device = node_datapath(cluster, node_name).device_by_name.get(DUMMY_DEVICE)
     index, mac = (device.ifindex, device.mac) if device else (0, "00:00:00:00:00:00")
     lines = [f"{index}: {DUMMY_DEVICE}: <BROADCAST,NOARP> mtu 1500 qdisc noop state DOWN group default",
              f"    link/ether {mac} brd ff:ff:ff:ff:ff:ff"]
-    lines += [f"    inet {ip}/32 scope global {DUMMY_DEVICE}" for ip in sorted(dummy_addresses(cluster))]
+    lines += [f"    inet {ip}/32 scope global {DUMMY_DEVICE}" for ip in sorted(service_vips(cluster))]
     return "\n".join(lines) + "\n"

@@ -4,7 +4,8 @@ service's traffic to a port kube-proxy listens on, and kube-proxy opens a new co
 Chains and rule bodies follow the removed pkg/proxy/userspace/proxier.go (`iptablesCommonPortalArgs`):
 `KUBE-PORTALS-CONTAINER` (from PREROUTING, REDIRECT to the proxy port), `KUBE-PORTALS-HOST` (from OUTPUT, DNAT
 to the node IP and proxy port), `KUBE-NODEPORT-CONTAINER` / `KUBE-NODEPORT-HOST` and filter
-`KUBE-NODEPORT-NON-LOCAL`; see /work/shared/reference/kube-proxy-ipvs-and-userspace.md.
+`KUBE-NODEPORT-NON-LOCAL`; and the userspace section of kubernetes/website
+content/en/docs/reference/networking/virtual-ips.md, removed by commit 448e807 for v1.26.
 
 kube-proxy chose each proxy port at random; here it is derived from the service port's chain hash (in the
 ephemeral range 32768–60999, unique per node) so that rules and traces are reproducible.
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webapp.engine.kubeproxy.chains import ServicePortInfo, service_ports
+from webapp.engine.kubeproxy.chains import ServicePortInfo, in_quotes, service_ports
+from webapp.engine.memo import cluster_cached
 from webapp.model import Cluster
 
 PORT_BASE, PORT_SPAN = 32768, 60999 - 32768 + 1
@@ -30,8 +32,6 @@ class Portal:
 
 def portals(cluster: Cluster, node_name: str) -> list[Portal]:
     """Every proxied service port with its proxy port on this node (cached per cluster and node)."""
-    from webapp.engine.datapath import cluster_cached
-
     return cluster_cached(cluster, f"userspace-portals/{node_name}", lambda: _portals(cluster, node_name))
 
 
@@ -49,8 +49,6 @@ def _portals(cluster: Cluster, node_name: str) -> list[Portal]:
 
 def portal_for_proxy_port(cluster: Cluster, node_name: str, proto: str, port: int) -> Portal | None:
     """The portal whose proxy port this is (a dict lookup)."""
-    from webapp.engine.datapath import cluster_cached
-
     table = cluster_cached(cluster, f"userspace-proxy-ports/{node_name}", lambda: {
         (p.info.protocol, p.proxy_port): p for p in portals(cluster, node_name)})
     return table.get((proto, port))
@@ -64,7 +62,7 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
         info, proxy = portal.info, portal.proxy_port
         proto = info.protocol
         # iptablesCommonPortalArgs: comment, -p, -m proto, --dport, then -d (the order kube-proxy wrote them in)
-        common = f'-m comment --comment "{info.name}" -p {proto} -m {proto} --dport'
+        common = f'-m comment --comment "{in_quotes(info.name)}" -p {proto} -m {proto} --dport'
         for ip in (info.service.cluster_ip, *info.service.external_ips, *info.load_balancer_ips):
             container.append(f"-A KUBE-PORTALS-CONTAINER {common} {info.port.port} -d {ip}/32 "
                              f"-j REDIRECT --to-ports {proxy}")

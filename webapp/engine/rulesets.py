@@ -1,0 +1,96 @@
+"""A node's netfilter ruleset, assembled from the rules every writer programs on it: kube-proxy (for the
+cluster's mode, with its jump rules from the built-in chains) and the CNI. The assembly also gives netfilter's
+evaluator what it needs to know of the node (its local and device addresses) and of the writers (the notes
+kube-proxy attached to its rules, and the `KubeProxyExplainer` that turns them into sentences).
+
+The renderers (webapp.engine.kubeproxy, webapp.engine.cni_rules) sit below this module and the evaluator
+(webapp.engine.netfilter) beside them: neither imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webapp.engine.cni_rules import render_cni_rules
+from webapp.engine.datapath import node_datapath, service_vips
+from webapp.engine.kubeproxy import ipvs, userspace
+from webapp.engine.kubeproxy import iptables as kp_iptables
+from webapp.engine.kubeproxy.chains import (
+    DropCause, RenderedRules, RuleNote, no_endpoints_text, no_local_endpoint_text,
+)
+from webapp.engine.memo import cluster_cached
+from webapp.engine.netfilter import Rule, Ruleset, Verdict
+from webapp.engine.trace import Packet
+from webapp.model import Cluster, KubeProxyMode
+from webapp.narration import say
+
+
+def node_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
+    """The kube-proxy rules (for the cluster's kube-proxy mode) plus the CNI's rules of one node (cached)."""
+    return cluster_cached(cluster, f"netfilter-ruleset/{node_name}", lambda: _build_ruleset(cluster, node_name))
+
+
+def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
+    node = cluster.node_by_name[node_name]
+    mode = cluster.settings.kube_proxy_mode
+    datapath = node_datapath(cluster, node_name)
+    ruleset = Ruleset()
+    local = set(datapath.local_addresses) | {node.internal_ip}
+    if mode == KubeProxyMode.IPTABLES:
+        Ruleset.parse(kp_iptables.base_chains_restore(), ruleset)
+        rendered = kp_iptables.render_rules(cluster, node_name)
+    elif mode == KubeProxyMode.IPVS:
+        Ruleset.parse(kp_iptables.base_chains_restore(ipvs.JUMP_RULES), ruleset)
+        rendered = ipvs.render_rules(cluster, node_name)
+        ruleset.ipsets = {s.name: s for s in ipvs.node_ipsets(cluster, node_name)}
+        local |= service_vips(cluster)
+    else:
+        rendered = RenderedRules(userspace.render_iptables_restore(cluster, node_name))
+    Ruleset.parse(rendered.text, ruleset)
+    ruleset.notes.update(rendered.notes)
+    Ruleset.parse(render_cni_rules(cluster, node_name), ruleset)
+    ruleset.local_addresses = frozenset(local)
+    # The kernel asks for a universe-scope address (inet_select_addr): lo's 127.0.0.1 is host scope, so a packet
+    # masqueraded on lo gets the first global address of the namespace instead — the NIC's (seen in `lab verify`).
+    ruleset.interface_addresses = {device.name: device.addresses[0].ip for device in datapath.devices
+                                   if device.addresses and not device.addresses[0].ip.is_loopback}
+    ruleset.primary_address = node.internal_ip
+    ruleset.explainer = KubeProxyExplainer(cluster)
+    cluster.service_by_cluster_ip  # noqa: B018 — build the model's index DNAT hops consult, here and not mid-trace
+    return ruleset.prepare()
+
+
+@dataclass(frozen=True, eq=False)
+class KubeProxyExplainer:
+    """kube-proxy's drops and DNATs in words: the service, its selector, its source ranges."""
+
+    cluster: Cluster
+
+    def drop(self, ruleset: Ruleset, rule: Rule, verdict: Verdict, packet: Packet) -> str | None:
+        note = ruleset.note(rule)
+        if not isinstance(note, RuleNote):
+            return None
+        if note.cause == DropCause.SOURCE_RANGES:
+            service = next((svc for svc in self.cluster.services if packet.dst.ip in svc.load_balancer_ips), None)
+            if service is None:
+                return None
+            allowed = ", ".join(str(net) for net in service.load_balancer_source_ranges)
+            return say("netfilter.rule.drops", chain=rule.chain,
+                       why=say("netfilter.source_ranges", service=service.key, allowed=allowed,
+                               address=packet.dst.ip, src=packet.src.ip))
+        if note.cause == DropCause.VIP_PORT_FILTER:
+            return say("netfilter.rule.rejects", chain=rule.chain,
+                       why=say("netfilter.ipvs_filter", address=packet.dst.ip, port=packet.dst.port,
+                               proto=packet.proto.upper()))
+        info = note.service_port
+        assert info is not None, note
+        if note.cause == DropCause.NO_LOCAL_ENDPOINTS:
+            return say("netfilter.rule.drops", chain=rule.chain, why=no_local_endpoint_text(info.name))
+        return say("netfilter.rule.rejects_unreachable", chain=rule.chain,
+                   why=no_endpoints_text(info.name, info.service))
+
+    def dnat(self, before: Packet) -> str:
+        service = self.cluster.service_by_cluster_ip.get(before.dst.ip)
+        if service is None:
+            return ""
+        return say("netfilter.dnat.cluster_ip", address=before.dst.ip, service=service.key)
