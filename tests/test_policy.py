@@ -308,9 +308,11 @@ def test_every_matrix_cell_is_what_evaluate_says() -> None:
                 assert matrix.state(src, dst) == (CellState.ALLOWED if expected.allowed else CellState.DENIED)
     matrix = policy_matrix(c, 8080)
     assert matrix.state("frontend/web", "backend/api") == CellState.ALLOWED
-    assert matrix.reason(c, "frontend/admin", "backend/api") == (
-        "selected by backend/default-deny, backend/named, backend/one-peer (default deny): no rule allows port "
-        "8080/TCP from frontend/admin")
+    assert matrix.reason(c, "frontend/admin", "backend/api") == (  # egress is checked first
+        "selected by frontend/egress (default deny): no rule allows port 8080/TCP to backend/api")
+    assert matrix.reason(c, "other/web", "backend/worker") == (
+        "selected by backend/default-deny, backend/named, backend/outside (default deny): no rule allows port 8080/TCP "
+        "from other/web")
     assert sum(matrix.counts().values()) == 81
 
 
