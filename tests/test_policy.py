@@ -183,7 +183,8 @@ def test_ip_block_with_except() -> None:
     c = cluster(EXCEPT)
     allowed = evaluate(c, "203.0.113.10", "backend/api", 8080)
     assert (allowed.ingress.allowed, allowed.ingress.rule) == (True, "spec.ingress[0].from[0]")
-    assert allowed.egress.reason == "203.0.113.10 is not a pod on the pod network: no NetworkPolicy governs what it sends"
+    assert allowed.egress.reason == (
+        "203.0.113.10 is not a pod on the pod network: no NetworkPolicy governs what it sends")
     denied = evaluate(c, "203.0.113.200", "backend/api", 8080)
     assert denied.ingress.reason == ("selected by backend/outside (default deny): no rule allows port 8080/TCP from "
                                      "203.0.113.200")
@@ -297,7 +298,8 @@ def test_every_matrix_cell_is_what_evaluate_says() -> None:
     from webapp.engine.policy_matrix import CellState, policy_matrix
 
     c = cluster(DENY_BACKEND, ONE_PEER, TWO_PEERS, NAMED, EXCEPT,
-                policy("frontend", "egress", "podSelector: {matchLabels: {app: admin}}\negress: [{ports: [{port: pg}]}]\n"))
+                policy("frontend", "egress", "podSelector: {matchLabels: {app: admin}}\n"
+                                             "egress: [{ports: [{port: pg}]}]\n"))
     for port in (8080, 5432):
         matrix = policy_matrix(c, port)
         assert len(matrix.pods) == 9 and len(set(matrix.group_of.values())) == 8  # the two CoreDNS pods are alike

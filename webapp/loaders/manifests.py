@@ -438,7 +438,8 @@ _HANDLERS: dict[str, Callable[[ManifestReader, dict[str, Any], Origin], None]] =
 def _is_read_configmap(data: dict[str, Any]) -> bool:
     meta = data.get("metadata") or {}
     name = meta.get("name") if isinstance(meta, dict) else None
-    return name == FLANNEL_CONFIGMAP or name in PLUGIN_CONFIGMAPS or (name == KUBE_PROXY_CONFIGMAP and "config.conf" in (data.get("data") or {}))
+    return name == FLANNEL_CONFIGMAP or name in PLUGIN_CONFIGMAPS or (
+        name == KUBE_PROXY_CONFIGMAP and "config.conf" in (data.get("data") or {}))
 
 
 def read_manifest(doc: Document, reader: ManifestReader) -> None:
