@@ -329,3 +329,22 @@ def test_matrix_groups_pods_alike_and_shows_that_flannel_does_not_enforce() -> N
         "selected by backend/default-deny (default deny): no rule allows port 8080/TCP from backend/worker; but "
         "flannel does not implement NetworkPolicy: would be denied, not enforced")
     assert matrix.counts() == {CellState.ALLOWED: 2, CellState.DENIED: 0, CellState.NOT_ENFORCED: 2}
+
+
+def test_a_sample_of_the_benchmark_matrix_is_what_evaluate_says() -> None:
+    import random
+
+    from benchmarks.bench_policy import build_cluster
+    from webapp.engine.policy_matrix import policy_matrix
+
+    c = build_cluster(namespace_count=10)
+    matrix = policy_matrix(c, 8080)
+    assert (len(c.pods), len(c.network_policies)) == (200, 40)
+    pick = random.Random(13)
+    pairs = [(pick.choice(matrix.pods), pick.choice(matrix.pods)) for _ in range(300)]
+    outcomes = set()
+    for src, dst in pairs:
+        expected = evaluate(c, src, dst, 8080)
+        assert matrix.verdict(c, src, dst) == expected, (src, dst)
+        outcomes.add((expected.egress.basis, expected.ingress.basis, expected.ingress.policy))
+    assert len(outcomes) >= 5  # the sample meets denials and several allowing policies

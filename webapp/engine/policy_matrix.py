@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Hashable, Iterable
 
 from webapp.engine.policy import (
     Basis,
@@ -136,25 +136,30 @@ def policy_matrix(cluster: Cluster, port: int, proto: Protocol | str = Protocol.
     parties = [Party(p.pod_ip, p) for p in members]
     ingress_of = [selecting_policies(cluster, p, Direction.INGRESS) for p in members]
     egress_of = [selecting_policies(cluster, p, Direction.EGRESS) for p in members]
-    group_keys = list(keys)
-    ingress_memo: dict[tuple[Any, ...], Decision] = {}
-    egress_memo: dict[tuple[Any, ...], Decision] = {}
+    # egress depends on the source's policies and everything about the destination; ingress on the destination's
+    # policies and named ports, and on the source's namespace, labels and address: decide each combination once
+    egress_sig = _ids(tuple(p.key for p in policies) for policies in egress_of)
+    ingress_sig = _ids((tuple(p.key for p in policies), key[2]) for policies, key in zip(ingress_of, keys))
+    source_sig = _ids((key[0], key[1], key[3]) for key in keys)
+    ingress_memo: dict[tuple[int, int], Decision] = {}
+    egress_memo: dict[tuple[int, int], Decision] = {}
     decisions: dict[tuple[int, int], tuple[Decision, Decision]] = {}
     for s, source in enumerate(parties):
         for d, destination in enumerate(parties):
-            # egress depends on the source's policies and everything about the destination; ingress on the
-            # destination's policies and named ports, and on the source's namespace, labels and address
-            e_key = (tuple(p.key for p in egress_of[s]), d)
-            egress = egress_memo.get(e_key)
+            egress = egress_memo.get((egress_sig[s], d))
             if egress is None:
-                egress = egress_memo[e_key] = decide_rules(cluster, Direction.EGRESS, egress_of[s], destination,
-                                                           port, protocol, destination.pod)
-            src_key = group_keys[s]
-            i_key = (tuple(p.key for p in ingress_of[d]), group_keys[d][2], src_key[0], src_key[1], src_key[3])
-            ingress = ingress_memo.get(i_key)
+                egress = egress_memo[egress_sig[s], d] = decide_rules(
+                    cluster, Direction.EGRESS, egress_of[s], destination, port, protocol, destination.pod)
+            ingress = ingress_memo.get((ingress_sig[d], source_sig[s]))
             if ingress is None:
-                ingress = ingress_memo[i_key] = decide_rules(cluster, Direction.INGRESS, ingress_of[d], source,
-                                                             port, protocol, destination.pod)
+                ingress = ingress_memo[ingress_sig[d], source_sig[s]] = decide_rules(
+                    cluster, Direction.INGRESS, ingress_of[d], source, port, protocol, destination.pod)
             decisions[s, d] = (egress, ingress)
     return PolicyMatrix(port, protocol, cluster.settings.network_plugin, cluster.settings.enforces_policy,
                         tuple(p.key for p in pods), group_of, decisions)
+
+
+def _ids(values: Iterable[Hashable]) -> list[int]:
+    """A small integer per distinct value, in order: equal values, equal ids."""
+    seen: dict[Hashable, int] = {}
+    return [seen.setdefault(v, len(seen)) for v in values]
