@@ -348,3 +348,21 @@ def test_a_sample_of_the_benchmark_matrix_is_what_evaluate_says() -> None:
         assert matrix.verdict(c, src, dst) == expected, (src, dst)
         outcomes.add((expected.egress.basis, expected.ingress.basis, expected.ingress.policy))
     assert len(outcomes) >= 5  # the sample meets denials and several allowing policies
+
+
+def test_the_hop_explanations_the_walk_will_use() -> None:
+    from webapp.engine.policy import hop_explain, not_enforced_note, reply_explain
+
+    v = evaluate(cluster(DENY_BACKEND), "frontend/web", "backend/api", 81)
+    assert hop_explain(v.ingress, "cali-tw-veth7d0cfced", "cni0") == (
+        "cali-tw-veth7d0cfced on cni0, the host side of backend/api's veth, checks the pod's ingress: selected by "
+        "backend/default-deny (default deny): no rule allows port 81/TCP from frontend/web.")
+    assert hop_explain(v.egress, "cali-fw-veth1", "cni0") == (
+        "cali-fw-veth1 on cni0, the host side of frontend/web's veth, checks the pod's egress: no policy selects "
+        "frontend/web for egress: allowed.")
+    assert reply_explain("cali-fw-veth7d0cfced", "cni0") == (
+        "cali-fw-veth7d0cfced on cni0: the reply of an established connection; conntrack (ESTABLISHED,RELATED) "
+        "accepts it before any policy.")
+    assert not_enforced_note(v.ingress, "flannel") == (
+        "selected by backend/default-deny (default deny): no rule allows port 81/TCP from frontend/web; but flannel "
+        "does not implement NetworkPolicy: would be denied, not enforced")

@@ -177,3 +177,11 @@ def test_the_kernel_loads_every_nodes_policy_rules(name: str, c: Cluster) -> Non
                 line.startswith("-A ") for line in text.splitlines()), (name, node.name)
     finally:
         subprocess.run(["ip", "netns", "del", netns], check=True)
+
+
+def test_endpoint_chains_are_named_after_the_host_side_veth() -> None:
+    from webapp.engine.policy_rules import endpoint_chain
+
+    api = load_sample("policy-shop").pod_by_key["backend/api-1"]
+    assert (endpoint_chain(api, Direction.EGRESS), endpoint_chain(api, Direction.INGRESS)) == (
+        "cali-fw-veth7d0cfced", "cali-tw-veth7d0cfced")

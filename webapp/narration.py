@@ -215,6 +215,10 @@ _EN: dict[str, str] = {
     "policy.ingress.allowed": "allowed by {policy} {reference}: port {port} from {peer}",
     "policy.egress.denied": "selected by {policies} (default deny): no rule allows port {port} to {peer}",
     "policy.ingress.denied": "selected by {policies} (default deny): no rule allows port {port} from {peer}",
+    "policy.hop.egress": "{chain} on {device}, the host side of {pod}'s veth, checks the pod's egress: {reason}.",
+    "policy.hop.ingress": "{chain} on {device}, the host side of {pod}'s veth, checks the pod's ingress: {reason}.",
+    "policy.hop.reply": ("{chain} on {device}: the reply of an established connection; conntrack "
+                         "(ESTABLISHED,RELATED) accepts it before any policy."),
     "policy.not_enforced": ("{reason}; but {plugin} does not implement NetworkPolicy: would be denied, not "
                             "enforced"),
 }

@@ -119,6 +119,22 @@ class PolicyVerdict:
         return self.allowed or not self.enforced
 
 
+def hop_explain(verdict: DirectionVerdict, chain: str, device: str) -> str:
+    """The explanation of a policy hop: the endpoint chain on the host side of the pod's veth, and its verdict."""
+    key = "policy.hop.egress" if verdict.direction == Direction.EGRESS else "policy.hop.ingress"
+    return say(key, chain=chain, device=device, pod=verdict.pod, reason=verdict.reason)
+
+
+def reply_explain(chain: str, device: str) -> str:
+    """The explanation of a reply passing an endpoint chain: conntrack accepts it before any policy."""
+    return say("policy.hop.reply", chain=chain, device=device)
+
+
+def not_enforced_note(verdict: DirectionVerdict, plugin: str) -> str:
+    """A denial the network plugin does not enforce: what would have dropped it, and that it passes."""
+    return say("policy.not_enforced", reason=verdict.reason, plugin=plugin)
+
+
 def party(cluster: Cluster, end: Pod | IPv4Address | str) -> Party:
     """A Party from a pod, a pod key (`namespace/name`) or an address; hostNetwork pods stand as their node."""
     if isinstance(end, str):

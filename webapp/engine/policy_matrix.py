@@ -20,12 +20,12 @@ from webapp.engine.policy import (
     PolicyVerdict,
     decide_rules,
     narrate,
+    not_enforced_note,
     party,
     port_matches,
     selecting_policies,
 )
 from webapp.model import Cluster, NetworkPlugin, Pod, PolicyPort, Protocol
-from webapp.narration import say
 
 
 class CellState(StrEnum):
@@ -75,9 +75,7 @@ class PolicyMatrix:
         denied = verdict.denied_by
         if denied is None:
             return "; ".join(dict.fromkeys((verdict.egress.reason, verdict.ingress.reason)))
-        if self.enforced:
-            return denied.reason
-        return say("policy.not_enforced", reason=denied.reason, plugin=self.plugin)
+        return denied.reason if self.enforced else not_enforced_note(denied, self.plugin)
 
     def counts(self) -> dict[CellState, int]:
         """How many cells of each state (the diagonal included: a pod may always reach itself)."""

@@ -114,8 +114,7 @@ def render_policy_rules(cluster: Cluster, node_name: str) -> NodePolicyRules:
     profiles: set[str] = set()
     endpoints: list[tuple[str, str]] = []
     for pod in pods:
-        veth = veth_name(pod.key)
-        fw, tw = f"cali-fw-{veth}", f"cali-tw-{veth}"
+        fw, tw = endpoint_chain(pod, Direction.EGRESS), endpoint_chain(pod, Direction.INGRESS)
         chains[FROM_DISPATCH].append(f"-A {FROM_DISPATCH} -s {pod.pod_ip}/32 -g {fw}")
         chains[TO_DISPATCH].append(f"-A {TO_DISPATCH} -d {pod.pod_ip}/32 -g {tw}")
         for chain, direction in ((fw, Direction.EGRESS), (tw, Direction.INGRESS)):
@@ -143,6 +142,12 @@ def render_policy_rules(cluster: Cluster, node_name: str) -> NodePolicyRules:
         input_first=(f"-A INPUT -m comment --comment \"cali:policy\" -j {INPUT_CHAIN}",),
         endpoints=tuple(endpoints),
     )
+
+
+def endpoint_chain(pod: Pod, direction: Direction) -> str:
+    """The pod's chain on the host side of its veth: `cali-fw-<veth>` (from the pod: its egress) or
+    `cali-tw-<veth>` (to the pod: its ingress)."""
+    return f"cali-{'fw' if direction == Direction.EGRESS else 'tw'}-{veth_name(pod.key)}"
 
 
 def policy_chain(policy: NetworkPolicy, direction: Direction) -> str:
