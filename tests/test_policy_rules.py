@@ -7,13 +7,11 @@ import os
 import shutil
 import subprocess
 import uuid
-from dataclasses import replace
-
 import pytest
 
 from tests.test_policy import DENY_BACKEND, EXCEPT, NAMED, ONE_PEER, RANGE, TWO_PEERS, cluster, policy
 from webapp.engine.datapath import veth_name
-from webapp.engine.policy import Direction
+from webapp.engine.policy import Direction, with_network_plugin
 from webapp.engine.policy_rules import NodePolicyRules, RuleMeta, policy_chain, render_policy_rules, rule_meta
 from webapp.loaders import list_samples, load_sample
 from webapp.model import Cluster, NetworkPlugin
@@ -146,12 +144,8 @@ def test_rule_meta_reads_the_policy_and_references_back() -> None:
 KERNEL = os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("iptables-restore") is not None
 
 
-def canal(c: Cluster) -> Cluster:
-    return replace(c, settings=replace(c.settings, network_plugin=NetworkPlugin.CANAL))
-
-
 def kernel_clusters() -> list[tuple[str, Cluster]]:
-    found = [(s.name, canal(load_sample(s.name))) for s in list_samples()]
+    found = [(s.name, with_network_plugin(load_sample(s.name), NetworkPlugin.CANAL)) for s in list_samples()]
     egress = policy("frontend", "egress", "podSelector: {matchLabels: {app: admin}}\n"
                     "egress: [{ports: [{port: pg}]}, {to: [{podSelector: {}, namespaceSelector: {}}],"
                     " ports: [{port: pg}]}]\n")

@@ -17,11 +17,11 @@ evaluated. docs/network-policy.md gives the semantics and their sources.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
 
-from webapp.model import Cluster, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyType, Protocol, ip
+from webapp.model import Cluster, NetworkPlugin, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyType, Protocol, ip
 from webapp.narration import say
 
 
@@ -133,6 +133,11 @@ def reply_explain(chain: str, device: str) -> str:
 def not_enforced_note(verdict: DirectionVerdict, plugin: str) -> str:
     """A denial the network plugin does not enforce: what would have dropped it, and that it passes."""
     return say("policy.not_enforced", reason=verdict.reason, plugin=plugin)
+
+
+def with_network_plugin(cluster: Cluster, plugin: NetworkPlugin | str) -> Cluster:
+    """The same cluster with another network plugin (the what-if of `--network-plugin`)."""
+    return replace(cluster, settings=replace(cluster.settings, network_plugin=NetworkPlugin(plugin)))
 
 
 def party(cluster: Cluster, end: Pod | IPv4Address | str) -> Party:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
-
+from webapp.engine.policy import with_network_plugin
 from webapp.engine.policy_matrix import CellState, PolicyMatrix, policy_matrix
 from webapp.model import Cluster, NetworkPlugin
 
@@ -28,11 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="override the network plugin the input declares (what if it enforced?)")
     policy.add_argument("--json", action="store_true", help="print the matrix as one JSON object")
     policy.set_defaults(run=run_policy)
-
-
-def with_network_plugin(cluster: Cluster, plugin: NetworkPlugin | str) -> Cluster:
-    """The same cluster with another network plugin."""
-    return replace(cluster, settings=replace(cluster.settings, network_plugin=NetworkPlugin(plugin)))
 
 
 def run_policy(args: argparse.Namespace) -> int:
