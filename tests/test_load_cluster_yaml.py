@@ -25,7 +25,7 @@ def load(text: str):
 
 def test_samples_are_listed_default_first_each_with_a_description() -> None:
     samples = list_samples()
-    assert [s.name for s in samples] == ["seed-article", "flannel-host-gw", "flannel-vxlan", "guestbook"]
+    assert [s.name for s in samples] == ["seed-article", "flannel-host-gw", "flannel-vxlan", "guestbook", "policy-shop"]
     assert samples[0].name == DEFAULT_SAMPLE
     for sample in samples:
         assert sample.description and "\n" not in sample.description
@@ -33,7 +33,7 @@ def test_samples_are_listed_default_first_each_with_a_description() -> None:
     assert samples[3].path.is_dir()
 
 
-@pytest.mark.parametrize("name", ["seed-article", "flannel-host-gw", "flannel-vxlan", "guestbook"])
+@pytest.mark.parametrize("name", ["seed-article", "flannel-host-gw", "flannel-vxlan", "guestbook", "policy-shop"])
 def test_every_sample_loads_without_errors_or_warnings(name: str) -> None:
     sample = next(s for s in list_samples() if s.name == name)
     result = load_paths([sample.path])

@@ -10,7 +10,16 @@ import pytest
 
 from webapp.loaders import load_paths, load_sources
 from webapp.loaders.workloads import SAFE_ALPHABET, fnv32a, generated_suffix, pod_template_hash, safe_encode
-from webapp.model import KubeProxyMode, Overlay, Protocol, ServiceType, SessionAffinity, TrafficPolicy
+from webapp.model import (
+    KubeProxyMode,
+    LabelSelector,
+    Overlay,
+    PolicyType,
+    Protocol,
+    ServiceType,
+    SessionAffinity,
+    TrafficPolicy,
+)
 from webapp.problems import Severity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,8 +218,8 @@ def test_kubectl_list_json_with_owned_pods_slices_and_kube_proxy_config() -> Non
     assert (s.kube_proxy_mode, s.pod_cidr, s.service_cidr) == (
         KubeProxyMode.IPVS, IPv4Network("10.1.0.0/16"), IPv4Network("10.2.0.0/16"))
     (policy,) = cluster.network_policies
-    assert (policy.namespace, policy.name, policy.pod_selector, policy.policy_types, policy.ingress_json) == (
-        "shop", "deny-all", (("app", "web"),), ("Ingress",), "[]")
+    assert (policy.namespace, policy.name, policy.pod_selector, policy.policy_types, policy.ingress,
+            policy.egress) == ("shop", "deny-all", LabelSelector((("app", "web"),)), (PolicyType.INGRESS,), (), ())
     assert [p.message for p in result.notices] == [
         "service network taken as 10.2.0.0/16, the range holding the services' clusterIPs",
         "no nodes given: made nodes k1, named by the pods",

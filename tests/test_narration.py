@@ -15,7 +15,7 @@ import pytest
 from webapp.narration import LANGUAGE, MESSAGES, fields, say
 
 ENGINE = Path(__file__).resolve().parent.parent / "webapp" / "engine"
-KEY = re.compile(r"^(walk|services|netfilter|flows|kubeproxy)(\.[a-z0-9_]+)+$")
+KEY = re.compile(r"^(walk|services|netfilter|flows|kubeproxy|policy)(\.[a-z0-9_]+)+$")
 NARRATED = frozenset({"explain", "reason", "problem", "check", "affinity", "what", "why", "notes"})
 """Names (keywords, variables) that carry narration in the engine."""
 

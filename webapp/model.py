@@ -72,6 +72,13 @@ class Overlay(StrEnum):
         return OVS_VXLAN_PORT if self == Overlay.OVS_VXLAN else FLANNEL_VXLAN_PORT
 
 
+class NetworkPlugin(StrEnum):
+    """The network plugin that programs the pod network, as far as NetworkPolicy is concerned."""
+
+    FLANNEL = "flannel"  # flannel alone: no NetworkPolicy enforcement
+    CANAL = "canal"      # flannel's datapath plus Calico's (Felix's) policy enforcement
+
+
 class Bridge(StrEnum):
     CNI0 = "cni0"        # CNI bridge plugin default (flannel)
     DOCKER0 = "docker0"  # Docker's default bridge (the seed article)
@@ -110,6 +117,8 @@ class NetworkSettings:
     vxlan_port: int = FLANNEL_VXLAN_PORT
     mtu: int = 1500
     ip_masq: bool = True
+    network_plugin: NetworkPlugin = NetworkPlugin.FLANNEL
+    """flannel enforces no NetworkPolicy; canal does (Calico's Felix on flannel's datapath)."""
     node_network: IPv4Network | None = None
     """The underlay the nodes' NICs sit on, when known (e.g. 192.168.0.0/24)."""
 
@@ -117,6 +126,11 @@ class NetworkSettings:
     def overlay_mtu(self) -> int:
         """MTU of pod interfaces: the NIC MTU minus VXLAN's overhead when encapsulating."""
         return self.mtu - VXLAN_OVERHEAD if self.overlay in (Overlay.FLANNEL_VXLAN, Overlay.OVS_VXLAN) else self.mtu
+
+    @property
+    def enforces_policy(self) -> bool:
+        """The network plugin implements NetworkPolicy."""
+        return self.network_plugin == NetworkPlugin.CANAL
 
 
 @dataclass(frozen=True)
@@ -260,17 +274,133 @@ class Endpoint:
         return f"{self.ip}:{self.port}"
 
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""The label the API server sets on every namespace to its name."""
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A namespace and its labels (always holding `kubernetes.io/metadata.name`)."""
+
+    name: str
+    labels: Labels = ()
+    source: SourceRef | None = None
+
+
+class SelectorOperator(StrEnum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+@dataclass(frozen=True)
+class LabelRequirement:
+    """One `matchExpressions` entry."""
+
+    key: str
+    operator: SelectorOperator
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if self.operator == SelectorOperator.IN:
+            return labels.get(self.key) in self.values
+        if self.operator == SelectorOperator.NOT_IN:
+            return labels.get(self.key) not in self.values  # a missing key is not in the set
+        if self.operator == SelectorOperator.EXISTS:
+            return self.key in labels
+        return self.key not in labels
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    """A set-based label selector (metav1.LabelSelector): every term must hold; the empty selector matches all."""
+
+    match_labels: Labels = ()
+    match_expressions: tuple[LabelRequirement, ...] = ()
+
+    def matches(self, labels: Labels) -> bool:
+        present = dict(labels)
+        return all(present.get(k) == v for k, v in self.match_labels) and all(
+            r.matches(present) for r in self.match_expressions)
+
+    @property
+    def empty(self) -> bool:
+        return not self.match_labels and not self.match_expressions
+
+
+class PolicyType(StrEnum):
+    INGRESS = "Ingress"
+    EGRESS = "Egress"
+
+
+@dataclass(frozen=True)
+class IPBlock:
+    """`ipBlock`: addresses in `cidr` but in none of `excepted` (the API's `except`)."""
+
+    cidr: IPv4Network
+    excepted: tuple[IPv4Network, ...] = ()
+
+    def holds(self, address: IPv4Address) -> bool:
+        return address in self.cidr and not any(address in e for e in self.excepted)
+
+
+@dataclass(frozen=True)
+class PolicyPeer:
+    """One `from`/`to` entry: pods by podSelector and/or namespaceSelector, or an ipBlock.
+
+    podSelector alone: pods of the policy's namespace; namespaceSelector alone: every pod of the selected
+    namespaces; both in one peer: the selected pods of the selected namespaces (not two separate peers)."""
+
+    pod_selector: LabelSelector | None = None
+    namespace_selector: LabelSelector | None = None
+    ip_block: IPBlock | None = None
+
+
+@dataclass(frozen=True)
+class PolicyPort:
+    """One `ports` entry: a protocol and a port number, a named container port, or a range (`end_port`);
+    `port` None means every port of the protocol."""
+
+    protocol: Protocol = Protocol.TCP
+    port: int | str | None = None
+    end_port: int | None = None
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    """One ingress or egress rule: no peers means every peer; no ports means every port and protocol."""
+
+    peers: tuple[PolicyPeer, ...] = ()
+    ports: tuple[PolicyPort, ...] = ()
+
+
 @dataclass(frozen=True)
 class NetworkPolicy:
-    """Kept as read, for later issues: namespace, name, pod selector, policy types and the raw rules."""
+    """A networking.k8s.io/v1 NetworkPolicy with its `policyTypes` defaulted as the API server does."""
 
     namespace: str
     name: str
-    pod_selector: Labels = ()
-    policy_types: tuple[str, ...] = ()
-    ingress_json: str = "[]"
-    egress_json: str = "[]"
+    pod_selector: LabelSelector = LabelSelector()
+    policy_types: tuple[PolicyType, ...] = (PolicyType.INGRESS,)
+    ingress: tuple[PolicyRule, ...] = ()
+    egress: tuple[PolicyRule, ...] = ()
     source: SourceRef | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def rules(self, policy_type: PolicyType) -> tuple[PolicyRule, ...]:
+        return self.ingress if policy_type == PolicyType.INGRESS else self.egress
+
+
+def default_policy_types(given: tuple[PolicyType, ...], has_egress_rules: bool) -> tuple[PolicyType, ...]:
+    """`spec.policyTypes` as the API server defaults it when it is not given: Ingress, and Egress when the
+    policy has egress rules (kubernetes pkg/apis/networking/v1/defaults.go, SetDefaults_NetworkPolicy)."""
+    if given:
+        return tuple(dict.fromkeys(given))
+    return (PolicyType.INGRESS, PolicyType.EGRESS) if has_egress_rules else (PolicyType.INGRESS,)
 
 
 @dataclass(frozen=True)
@@ -293,6 +423,8 @@ class Cluster:
     services: tuple[Service, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()
     network_policies: tuple[NetworkPolicy, ...] = ()
+    namespace_objects: tuple[Namespace, ...] = ()
+    """Every namespace named by an object or given as a Namespace, with its labels, by name."""
     external_hosts: tuple[ExternalHost, ...] = ()
     description: str = ""
     down_pods: frozenset[str] = field(default_factory=frozenset)
@@ -346,6 +478,14 @@ class Cluster:
             for ep in self.endpoints_by_service.get(service.key, ())
             if ep.port_name == port.name and ep.protocol == port.protocol
         )
+
+    @cached_property
+    def namespace_labels(self) -> dict[str, Labels]:
+        """Labels by namespace name; a namespace not listed has only `kubernetes.io/metadata.name`."""
+        return {n.name: n.labels for n in self.namespace_objects}
+
+    def labels_of_namespace(self, name: str) -> Labels:
+        return self.namespace_labels.get(name, ((NAMESPACE_NAME_LABEL, name),))
 
     @property
     def namespaces(self) -> tuple[str, ...]:

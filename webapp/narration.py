@@ -202,6 +202,25 @@ _EN: dict[str, str] = {
                                     "name: there is no address to connect to."),
     "flows.external_name.unknown.reason": ("ExternalName service {service} points at {name}, which resolves to no "
                                            "known host (declare it under the cluster's external hosts)"),
+    # --- policy.py, policy_matrix.py: NetworkPolicy -------------------------------------------------------------
+    "policy.same_pod": "{pod} talks to its own address over lo: no NetworkPolicy sees it",
+    "policy.egress.not_a_pod": ("{end} is not a pod on the pod network: no NetworkPolicy governs what it sends"),
+    "policy.ingress.not_a_pod": ("{end} is not a pod on the pod network: no NetworkPolicy governs what it "
+                                 "receives"),
+    "policy.ingress.own_node": ("from {peer}, the node of {pod}: a pod cannot block its own node (Calico leaves "
+                                "host-to-pod traffic alone): allowed"),
+    "policy.egress.not_selected": "no policy selects {pod} for egress: allowed",
+    "policy.ingress.not_selected": "no policy selects {pod} for ingress: allowed",
+    "policy.egress.allowed": "allowed by {policy} {reference}: port {port} to {peer}",
+    "policy.ingress.allowed": "allowed by {policy} {reference}: port {port} from {peer}",
+    "policy.egress.denied": "selected by {policies} (default deny): no rule allows port {port} to {peer}",
+    "policy.ingress.denied": "selected by {policies} (default deny): no rule allows port {port} from {peer}",
+    "policy.hop.egress": "{chain} on {device}, the host side of {pod}'s veth, checks the pod's egress: {reason}.",
+    "policy.hop.ingress": "{chain} on {device}, the host side of {pod}'s veth, checks the pod's ingress: {reason}.",
+    "policy.hop.reply": ("{chain} on {device}: the reply of an established connection; conntrack "
+                         "(ESTABLISHED,RELATED) accepts it before any policy."),
+    "policy.not_enforced": ("{reason}; but {plugin} does not implement NetworkPolicy: would be denied, not "
+                            "enforced"),
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"en": _EN}

@@ -7,19 +7,29 @@ from typing import Any
 
 from webapp.loaders.documents import Document
 from webapp.loaders.drafts import Inputs, NodeDraft, Origin, PodDraft, ServiceDraft
+from webapp.loaders.manifests import Bad
+from webapp.loaders.policies import ip_block, namespace_labels, policy_port
 from webapp.loaders.schema import OBJECTS, Validator
 from webapp.model import (
     Container,
     ContainerPort,
     ExternalHost,
+    LabelSelector,
+    Namespace,
+    NetworkPolicy,
+    PolicyPeer,
+    PolicyRule,
+    PolicyType,
     Protocol,
     Service,
     ServicePort,
     ServiceType,
     SessionAffinity,
     TrafficPolicy,
+    default_policy_types,
     labels_of,
 )
+from webapp.problems import Severity
 
 API_VERSION = "k8s-netviz/v1"
 CLUSTER_KEYS = frozenset(OBJECTS["cluster"].fields)
@@ -31,6 +41,7 @@ _SETTING_FIELDS = {
     "serviceCIDR": "service_cidr", "clusterDNS": "cluster_dns_ip", "clusterDomain": "cluster_domain",
     "kubeProxy": "kube_proxy_mode", "nodePortRange": "node_port_range", "nodeNetwork": "node_network",
     "mtu": "mtu", "vxlanVNI": "vxlan_vni", "vxlanPort": "vxlan_port", "ipMasq": "ip_masq", "nic": "nic",
+    "plugin": "network_plugin",
 }
 
 
@@ -82,6 +93,52 @@ def read_cluster_yaml(doc: Document, inputs: Inputs) -> None:
         inputs.services.append(_service(service, origin.child("services", i), namespace))
     for host in cluster.get("external", []):
         inputs.external_hosts.append(ExternalHost(host["name"], host["ip"], host.get("dnsName")))
+    for i, entry in enumerate(cluster.get("namespaces", [])):
+        inputs.namespaces.append(Namespace(entry["name"], namespace_labels(entry["name"], entry.get("labels", {})),
+                                           origin.child("namespaces", i).source_ref()))
+    for i, entry in enumerate(cluster.get("policies", [])):
+        try:
+            inputs.network_policies.append(_policy(entry, origin.child("policies", i), namespace))
+        except Bad as bad:
+            inputs.problems.append(origin.problem(Severity.ERROR, bad.message, "policies", i, *bad.path,
+                                                  hint=bad.hint))
+
+
+def _policy(entry: dict[str, Any], origin: Origin, namespace: str) -> NetworkPolicy:
+    """The concise policy form (docs/cluster-yaml.md) → a NetworkPolicy; Bad for a peer or port the API rejects."""
+    ingress = tuple(_policy_rule(rule, "ingress", i, "from") for i, rule in enumerate(entry.get("ingress", [])))
+    egress = tuple(_policy_rule(rule, "egress", i, "to") for i, rule in enumerate(entry.get("egress", [])))
+    return NetworkPolicy(
+        namespace=entry.get("namespace", namespace), name=entry["name"],
+        pod_selector=LabelSelector(labels_of(entry.get("podSelector"))),
+        policy_types=default_policy_types(tuple(PolicyType(t) for t in entry.get("policyTypes", [])), bool(egress)),
+        ingress=ingress, egress=egress, source=origin.source_ref(),
+    )
+
+
+def _policy_rule(rule: dict[str, Any], direction: str, i: int, peers_key: str) -> PolicyRule:
+    at = (direction, i)
+    return PolicyRule(
+        peers=tuple(_policy_peer(peer, at + (peers_key, j)) for j, peer in enumerate(rule.get(peers_key, []))),
+        ports=tuple(policy_port(Protocol(p.get("protocol", "TCP")), p.get("port"), p.get("endPort"), at + ("ports", k))
+                    for k, p in enumerate(rule.get("ports", []))),
+    )
+
+
+def _policy_peer(peer: dict[str, Any], at: tuple[str | int, ...]) -> PolicyPeer:
+    if "cidr" in peer:
+        if "pods" in peer or "namespaces" in peer:
+            raise Bad(at + ("cidr",), "cidr cannot be combined with pods or namespaces in one peer",
+                      "write it as a peer of its own")
+        return PolicyPeer(ip_block=ip_block(peer["cidr"], tuple(peer.get("except", ())), at))
+    if "except" in peer:
+        raise Bad(at + ("except",), "except needs a cidr")
+    if not peer:
+        raise Bad(at, "a peer needs pods, namespaces or cidr")
+    return PolicyPeer(
+        pod_selector=LabelSelector(labels_of(peer["pods"])) if "pods" in peer else None,
+        namespace_selector=LabelSelector(labels_of(peer["namespaces"])) if "namespaces" in peer else None,
+    )
 
 
 def _pod(pod: dict[str, Any], origin: Origin, namespace: str, node: str | None) -> PodDraft:

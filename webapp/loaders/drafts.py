@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from webapp.loaders.documents import Document, Path, render_path
-from webapp.model import Container, Endpoint, ExternalHost, Labels, NetworkPolicy, Service, SourceRef
+from webapp.model import Container, Endpoint, ExternalHost, Labels, Namespace, NetworkPolicy, Service, SourceRef
 from webapp.problems import Problem, Severity
 
 
@@ -154,6 +154,7 @@ class Inputs:
     services: list[ServiceDraft] = field(default_factory=list)
     endpoints: list[EndpointsDraft] = field(default_factory=list)
     network_policies: list[NetworkPolicy] = field(default_factory=list)
+    namespaces: list[Namespace] = field(default_factory=list)
     external_hosts: list[ExternalHost] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     controllers: list[Any] = field(default_factory=list)

@@ -16,6 +16,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable, Iterable
 
 from webapp.loaders.drafts import Inputs, NodeDraft, Origin, PodDraft, ServiceDraft, loader_origin
+from webapp.loaders.policies import namespace_labels
 from webapp.loaders.schema import did_you_mean
 from webapp.loaders.workloads import coredns_pods
 from webapp.model import (
@@ -24,6 +25,8 @@ from webapp.model import (
     Container,
     Endpoint,
     KubeProxyMode,
+    Namespace,
+    NetworkPlugin,
     NetworkSettings,
     Node,
     Overlay,
@@ -45,7 +48,7 @@ DNS_PORTS = (("dns", 53, Protocol.UDP), ("dns-tcp", 53, Protocol.TCP), ("metrics
 FIRST_DYNAMIC_SERVICE_OFFSET = 11
 """Allocated clusterIPs start after the addresses kubeadm pins (1st: kubernetes, 10th: kube-dns)."""
 
-_ENUMS = {"overlay": Overlay, "bridge": Bridge, "kube_proxy_mode": KubeProxyMode}
+_ENUMS = {"overlay": Overlay, "bridge": Bridge, "kube_proxy_mode": KubeProxyMode, "network_plugin": NetworkPlugin}
 _SETTINGS_FIELDS = {f.name for f in fields(NetworkSettings)}
 
 
@@ -110,6 +113,10 @@ class Filler:
                 self.report(origin, Severity.ERROR, f"nodeCIDRMask /{settings.node_cidr_mask} is wider than the "
                                                     f"pod network {settings.pod_cidr}")
             settings = replace(settings, node_cidr_mask=settings.pod_cidr.prefixlen)
+        if settings.enforces_policy and settings.overlay == Overlay.OVS_VXLAN and self.settings_known:
+            origin = self.inputs.settings.origins["network_plugin"]
+            self.report(origin, Severity.ERROR, "canal runs flannel's datapath: it cannot draw the ovs-vxlan overlay",
+                        hint="use overlay flannel-vxlan or flannel-host-gw, or network plugin flannel")
         return settings, nic
 
     # --------------------------------------------------------------------------------------------- nodes
@@ -556,11 +563,22 @@ def build_cluster(inputs: Inputs, anchor: str) -> tuple[Cluster | None, list[Pro
         services=tuple(sorted(services, key=lambda s: (s.namespace, s.name))),
         endpoints=tuple(sorted(endpoints, key=_endpoint_order)),
         network_policies=tuple(sorted(inputs.network_policies, key=lambda n: (n.namespace, n.name))),
+        namespace_objects=_namespaces(inputs, pods, services),
         external_hosts=tuple(inputs.external_hosts),
         description=inputs.description,
         down_pods=down,
     )
     return cluster, problems
+
+
+def _namespaces(inputs: Inputs, pods: list[Pod], services: list[Service]) -> tuple[Namespace, ...]:
+    """The Namespace objects given, plus one for every namespace only named by an object, by name; each holds
+    `kubernetes.io/metadata.name` (the API server sets it on every namespace)."""
+    given = {n.name: n for n in inputs.namespaces}  # a later object of the same name wins
+    named = {o.namespace for o in (*pods, *services, *inputs.network_policies)} | {"default", "kube-system"}
+    for name in named - set(given):
+        given[name] = Namespace(name, namespace_labels(name, ()))
+    return tuple(given[name] for name in sorted(given))
 
 
 def _endpoint_order(ep: Endpoint) -> tuple[Any, ...]:

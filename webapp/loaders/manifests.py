@@ -24,7 +24,7 @@ from webapp.model import (
     ContainerPort,
     Endpoint,
     KubeProxyMode,
-    NetworkPolicy,
+    NetworkPlugin,
     Overlay,
     Protocol,
     Service,
@@ -39,6 +39,9 @@ from webapp.problems import Severity
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 FLANNEL_CONFIGMAP = "kube-flannel-cfg"
 KUBE_PROXY_CONFIGMAP = "kube-proxy"
+PLUGIN_CONFIGMAPS = ("canal-config", "calico-config")
+PLUGIN_DAEMONSETS = ("canal", "calico-node")
+"""kube-system objects that Canal's and Calico's install manifests leave: the cluster enforces NetworkPolicy."""
 SETTINGS_KINDS = ("ConfigMap", "KubeProxyConfiguration")
 """Kinds that carry network settings."""
 FINISHED_PHASES = ("Succeeded", "Failed")
@@ -324,16 +327,14 @@ class ManifestReader:
         self.inputs.endpoints.append(EndpointsDraft(service, "EndpointSlice", origin, endpoints))
 
     def network_policy(self, data: dict[str, Any], origin: Origin) -> None:
-        meta = _meta(data)
-        spec = _mapping(data, "spec")
-        self.inputs.network_policies.append(NetworkPolicy(
-            namespace=meta.namespace, name=meta.name,
-            pod_selector=labels_of(_mapping(_mapping(spec, "podSelector"), "matchLabels")),
-            policy_types=tuple(str(t) for t in _list(spec, "policyTypes", ("spec",))),
-            ingress_json=json.dumps(spec.get("ingress") or [], sort_keys=True),
-            egress_json=json.dumps(spec.get("egress") or [], sort_keys=True),
-            source=origin.source_ref(),
-        ))
+        from webapp.loaders.policies import read_network_policy  # it reads with this module's field readers
+
+        self.inputs.network_policies.append(read_network_policy(self.field, data, origin))
+
+    def namespace(self, data: dict[str, Any], origin: Origin) -> None:
+        from webapp.loaders.policies import read_namespace
+
+        self.inputs.namespaces.append(read_namespace(data, origin))
 
     def workload(self, data: dict[str, Any], origin: Origin) -> None:
         meta = _meta(data)
@@ -350,10 +351,26 @@ class ManifestReader:
         ))
         if meta.controller:
             self.inputs.owned.add((meta.namespace, meta.controller))
+        if data["kind"] == "DaemonSet" and meta.namespace == "kube-system" and meta.name in PLUGIN_DAEMONSETS:
+            self._network_plugin(meta.name, origin.child("metadata", "name"))
+
+    def _network_plugin(self, name: str, origin: Origin) -> None:
+        """Canal's or Calico's object in kube-system: the cluster enforces NetworkPolicy (Calico drawn as Canal)."""
+        self.inputs.settings.set("network_plugin", NetworkPlugin.CANAL, origin)
+        if name.startswith("calico"):
+            self.inputs.problems.append(origin.problem(
+                Severity.WARNING, f"{name} declares Calico: its own datapath (cali veths, /32 routes, IPIP/VXLAN/BGP) "
+                "is not modelled yet, so the cluster is drawn as Canal (flannel's datapath with Calico's policy "
+                "enforcement)"))
 
     def configmap(self, data: dict[str, Any], origin: Origin) -> None:
         values = _mapping(data, "data")
-        if _meta(data).name == FLANNEL_CONFIGMAP:
+        name = _meta(data).name
+        if name in PLUGIN_CONFIGMAPS:
+            self._network_plugin(name, origin.child("metadata", "name"))
+            if "net-conf.json" in values:  # Canal's ConfigMap carries flannel's configuration too
+                self._flannel(values, origin)
+        elif name == FLANNEL_CONFIGMAP:
             self._flannel(values, origin)
         else:
             self._kube_proxy_conf(values.get("config.conf"), origin.child("data", "config.conf"), ("data",))
@@ -411,6 +428,7 @@ _HANDLERS: dict[str, Callable[[ManifestReader, dict[str, Any], Origin], None]] =
     "Endpoints": ManifestReader.endpoints,
     "EndpointSlice": ManifestReader.endpoint_slice,
     "NetworkPolicy": ManifestReader.network_policy,
+    "Namespace": ManifestReader.namespace,
     "ConfigMap": ManifestReader.configmap,
     "KubeProxyConfiguration": ManifestReader.kube_proxy_configuration,
     **{kind: ManifestReader.workload for kind in WORKLOAD_KINDS},
@@ -420,7 +438,8 @@ _HANDLERS: dict[str, Callable[[ManifestReader, dict[str, Any], Origin], None]] =
 def _is_read_configmap(data: dict[str, Any]) -> bool:
     meta = data.get("metadata") or {}
     name = meta.get("name") if isinstance(meta, dict) else None
-    return name == FLANNEL_CONFIGMAP or (name == KUBE_PROXY_CONFIGMAP and "config.conf" in (data.get("data") or {}))
+    return name == FLANNEL_CONFIGMAP or name in PLUGIN_CONFIGMAPS or (
+        name == KUBE_PROXY_CONFIGMAP and "config.conf" in (data.get("data") or {}))
 
 
 def read_manifest(doc: Document, reader: ManifestReader) -> None:

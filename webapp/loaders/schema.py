@@ -10,7 +10,17 @@ from pathlib import Path as FsPath
 from typing import Any, Callable
 
 from webapp.loaders.drafts import Origin
-from webapp.model import Bridge, KubeProxyMode, Overlay, Protocol, ServiceType, SessionAffinity, TrafficPolicy
+from webapp.model import (
+    Bridge,
+    KubeProxyMode,
+    NetworkPlugin,
+    Overlay,
+    PolicyType,
+    Protocol,
+    ServiceType,
+    SessionAffinity,
+    TrafficPolicy,
+)
 from webapp.problems import Problem, Severity
 
 SCHEMA_FILE = FsPath(__file__).resolve().parent.parent / "schema" / "cluster.schema.json"
@@ -76,6 +86,9 @@ OBJECTS: dict[str, ObjectSpec] = {
         "pods": ListOf(Obj("pod", "A pod."), "Pods not placed under a node: scheduled onto the nodes."),
         "services": ListOf(Obj("service", "A Service."), "Services."),
         "external": ListOf(Obj("external", "An outside host."), "Hosts outside the cluster (clients)."),
+        "namespaces": ListOf(Obj("namespaceObject", "A namespace and its labels."),
+                             "Namespaces with labels (every namespace has kubernetes.io/metadata.name anyway)."),
+        "policies": ListOf(Obj("policy", "A NetworkPolicy."), "NetworkPolicies, in a concise form."),
     }, doc="A whole cluster in the project's short authoring format."),
     "network": ObjectSpec("network", {
         "cni": Scalar("string", "CNI name (default follows the overlay: flannel, or ovs)."),
@@ -94,6 +107,7 @@ OBJECTS: dict[str, ObjectSpec] = {
         "vxlanVNI": Scalar("integer", "VXLAN network identifier.", minimum=0, maximum=16777215),
         "vxlanPort": Scalar("port", "VXLAN UDP port (flannel 8472, OVS 4789)."),
         "ipMasq": Scalar("boolean", "Masquerade pod traffic leaving the pod network.", default=True),
+        "plugin": _enum(NetworkPlugin, "Network plugin: flannel enforces no NetworkPolicy, canal does.", "flannel"),
     }, doc="Cluster-wide network settings."),
     "node": ObjectSpec("node", {
         "name": Scalar("string", "Node name."),
@@ -162,6 +176,42 @@ OBJECTS: dict[str, ObjectSpec] = {
         "nodePort": _PORT,
         "protocol": _PROTOCOL,
     }, required=("port",), doc="A service port."),
+    "namespaceObject": ObjectSpec("namespace", {
+        "name": Scalar("string", "Namespace name."),
+        "labels": _LABELS,
+    }, required=("name",), doc="A namespace and its labels."),
+    "policy": ObjectSpec("policy", {
+        "name": Scalar("string", "Policy name."),
+        "namespace": Scalar("string", "Namespace (default: cluster's)."),
+        "podSelector": Scalar("labels", "matchLabels of the pods it selects (default {}: every pod of the namespace)."),
+        "policyTypes": ListOf(_enum(PolicyType, "A direction."),
+                              "Directions it isolates (default: Ingress, and Egress when egress is given)."),
+        "ingress": ListOf(Obj("policyIngressRule", "An ingress rule."),
+                          "Ingress rules (empty or absent with Ingress in policyTypes: deny all)."),
+        "egress": ListOf(Obj("policyEgressRule", "An egress rule."),
+                         "Egress rules (empty or absent with Egress in policyTypes: deny all)."),
+    }, required=("name",), doc="A NetworkPolicy (matchExpressions: write a NetworkPolicy manifest)."),
+    "policyIngressRule": ObjectSpec("ingress rule", {
+        "from": ListOf(Obj("policyPeer", "A peer."), "Sources (absent or empty: every source)."),
+        "ports": ListOf(Obj("policyPort", "A port.", Scalar("target-port", "A port number or name."), "port"),
+                        "Destination ports (absent or empty: every port)."),
+    }, doc="An ingress rule: {} allows everything."),
+    "policyEgressRule": ObjectSpec("egress rule", {
+        "to": ListOf(Obj("policyPeer", "A peer."), "Destinations (absent or empty: every destination)."),
+        "ports": ListOf(Obj("policyPort", "A port.", Scalar("target-port", "A port number or name."), "port"),
+                        "Destination ports (absent or empty: every port)."),
+    }, doc="An egress rule: {} allows everything."),
+    "policyPeer": ObjectSpec("peer", {
+        "pods": Scalar("labels", "podSelector matchLabels ({}: every pod)."),
+        "namespaces": Scalar("labels", "namespaceSelector matchLabels ({}: every namespace)."),
+        "cidr": Scalar("cidr", "ipBlock.cidr (stands alone: no pods or namespaces with it)."),
+        "except": ListOf(Scalar("cidr", "A range."), "ipBlock.except: ranges inside cidr left out."),
+    }, doc="pods alone: in the policy's namespace; namespaces alone: all their pods; both: those pods there."),
+    "policyPort": ObjectSpec("port", {
+        "port": Scalar("target-port", "Port number or container port name (absent: every port)."),
+        "endPort": _PORT,
+        "protocol": _PROTOCOL,
+    }, doc="A destination port, a named container port, or a range port-endPort."),
     "external": ObjectSpec("external", {
         "name": Scalar("string", "Host name shown in the app."),
         "ip": Scalar("ipv4", "Its address."),
