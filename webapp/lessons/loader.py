@@ -126,7 +126,7 @@ def load_lesson_text(name: str, content: bytes | str, *, loaded: Cluster | None 
     parsed = parse_file(name, data, max_bytes=max_bytes)
     problems = list(parsed.problems)
     if problems or not parsed.documents:
-        return LessonResult(None, tuple(problems) or (Problem(Severity.ERROR, name, 1, 1, "the file is empty"),))
+        return LessonResult(None, tuple(problems) or (Problem(Severity.ERROR, name, 1, 1, "file is empty"),))
     doc, *more = parsed.documents
     if more:
         line = more[0].start_line
