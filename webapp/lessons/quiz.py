@@ -56,8 +56,8 @@ class Answer:
 
 @dataclass(frozen=True)
 class QuizPoint:
-    """One question: the player shows hops up to `pause_after` (-1: none yet), asks, and on answering reveals up
-    to `answer_hop`, whose `explain` is the engine's explanation."""
+    """One question: the player shows hops up to `pause_after` (-1: none yet), asks, and on answering reveals the
+    hops up to `answer_hop`, with the engine's explanation of each (`explain`)."""
 
     decision: Decision
     pause_after: int
@@ -68,7 +68,8 @@ class QuizPoint:
     device: str
     namespace: str
     """The device and namespace the question speaks of (the hop where the decision is made)."""
-    explain: str
+    explain: tuple[str, ...]
+    """The `explain` of every hop the answer reveals (`pause_after + 1` … `answer_hop`)."""
     asked: Text | None = None
     """The lesson step's own question, when it has one."""
 
@@ -143,7 +144,11 @@ def _point(trace: Trace, decision: Decision, index: int, pause_after: int, answe
     answers = [right, *wrong]
     rng.shuffle(answers)
     return QuizPoint(decision, pause_after, answer_hop, tuple(answers), answers.index(right), hop.device,
-                     hop.netns, trace.hops[answer_hop].explain)
+                     hop.netns, _explained(trace, pause_after, answer_hop))
+
+
+def _explained(trace: Trace, pause_after: int, answer_hop: int) -> tuple[str, ...]:
+    return tuple(hop.explain for hop in trace.hops[pause_after + 1:answer_hop + 1])
 
 
 def _next_device(hops: tuple[Hop, ...], index: int) -> int | None:
@@ -208,7 +213,8 @@ def quiz_points(trace: Trace, cluster: Cluster, quiz: Quiz | None = None) -> tup
         if kept and point.pause_after < kept[-1].answer_hop:
             if point.decision not in _MAY_WAIT or kept[-1].answer_hop >= point.answer_hop:
                 continue
-            point = replace(point, pause_after=kept[-1].answer_hop)  # asked once the earlier answer is shown
+            start = kept[-1].answer_hop  # asked once the earlier answer is shown
+            point = replace(point, pause_after=start, explain=_explained(trace, start, point.answer_hop))
         kept.append(point)
     return tuple(kept)
 
