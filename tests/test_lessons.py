@@ -12,7 +12,7 @@ import yaml
 from webapp.engine.flows import FlowType
 from webapp.engine.trace import Action, HopKind
 from webapp.lessons import (
-    LOADED, FlowSpec, StopSelector, Text, builtin_lesson, lesson_json_schema, list_lessons, load_lesson,
+    DEFAULT_LESSON, LOADED, FlowSpec, StopSelector, Text, builtin_lesson, lesson_json_schema, list_lessons, load_lesson,
     load_lesson_text, resolve_step,
 )
 from webapp.lessons.catalog import MESSAGES, fields_of, text
@@ -191,6 +191,7 @@ def test_the_seed_lesson_is_built_in_and_typed() -> None:
                           StopSelector(kind=HopKind.PROXY, action=Action.PROXY, nth=2),
                           StopSelector(kind=HopKind.APP, action=Action.DELIVER))
     assert str(step.stops[1]) == "proxy/proxy #2" and str(StopSelector(hop=4)) == "hop 4"
+    assert builtin_lesson(DEFAULT_LESSON) is lesson
     with pytest.raises(KeyError):
         builtin_lesson("nope")
 

@@ -1,6 +1,8 @@
 """Lessons: a lecture as data — an ordered list of traced flows with stops, captions and quiz questions
-(docs/lessons.md). Core: no dash. The player in webapp/app calls only what is listed in `__all__`."""
+(docs/lessons.md) — and the why of a trace: the three no-NAT principles, hop badges, quiz points. Core: no dash.
+The lesson player in webapp/app calls only what is listed in `__all__`."""
 
+from webapp.lessons.catalog import LANGUAGES, MESSAGES, text
 from webapp.lessons.loader import (
     LessonInfo, builtin_lesson, check_step, lesson_json_schema, list_lessons, load_lesson, load_lesson_text,
     resolve_step,
@@ -8,11 +10,15 @@ from webapp.lessons.loader import (
 from webapp.lessons.model import (
     LOADED, FlowSpec, Lesson, LessonResult, LessonStep, Quiz, ResolvedStep, StopSelector, Text,
 )
+from webapp.lessons.principles import HopBadges, Principle, PrincipleResult, Verdict, hop_badges, principles
+from webapp.lessons.quiz import Answer, AnswerKind, Decision, QuizPoint, quiz_points
 
 DEFAULT_LESSON = "seed-article"
 
 __all__ = [
-    "DEFAULT_LESSON", "LOADED", "FlowSpec", "Lesson", "LessonInfo", "LessonResult", "LessonStep", "Quiz",
-    "ResolvedStep", "StopSelector", "Text", "builtin_lesson", "check_step", "lesson_json_schema", "list_lessons",
-    "load_lesson", "load_lesson_text", "resolve_step",
+    "DEFAULT_LESSON", "LANGUAGES", "LOADED", "MESSAGES", "Answer", "AnswerKind", "Decision", "FlowSpec", "HopBadges",
+    "Lesson", "LessonInfo", "LessonResult", "LessonStep", "Principle", "PrincipleResult", "Quiz", "QuizPoint",
+    "ResolvedStep", "StopSelector", "Text", "Verdict", "builtin_lesson", "check_step", "hop_badges",
+    "lesson_json_schema", "list_lessons", "load_lesson", "load_lesson_text", "principles", "quiz_points",
+    "resolve_step", "text",
 ]
