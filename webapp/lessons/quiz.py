@@ -135,9 +135,8 @@ def _point(trace: Trace, decision: Decision, index: int, pause_after: int, answe
     """The question with `right` and wrong answers from `first` (always taken), then `pool` (drawn)."""
     hop = trace.hops[index]
     rng = _rng(trace, decision, index)
-    wrong = [a for a in dict.fromkeys(first) if a.value != right.value or a.namespace != right.namespace]
-    rest = sorted({a for a in pool if a != right and a not in wrong and a.text() != right.text()})
-    wrong = [a for a in wrong if a.text() != right.text()][:MAX_WRONG]
+    wrong = [a for a in dict.fromkeys(first) if a.text() != right.text()][:MAX_WRONG]
+    rest = sorted({a for a in pool if a.text() != right.text() and a not in wrong})
     wrong += rng.sample(rest, min(MAX_WRONG - len(wrong), len(rest)))
     if len(wrong) < MIN_WRONG:
         return None
