@@ -7,6 +7,7 @@ import pytest
 from webapp.engine.flows import trace_flow
 from webapp.engine.trace import Disposition, NatChange
 from webapp.lessons.principles import Principle, PrincipleResult, Verdict, hop_badges, principles
+from webapp.lessons.strip import header_strip
 from webapp.loaders import load_sample
 from webapp.variants import ViewSettings, apply_view_settings
 
@@ -115,3 +116,28 @@ def test_a_dropped_flow_says_so_on_its_last_hop() -> None:
     assert last.labels("zh") == ("未送达：被丢弃",)
     assert hop_badges(dropped, 6).labels() == ("address translation at this hop: dst 10.96.0.13:80 → 10.244.1.2:80",)
     assert hop_badges(dropped, 5).labels() == ()
+
+
+# -------------------------------------------------------------------------------------------------- header strip
+
+
+def test_the_header_strip_of_a_dnat_hop_shows_before_after_and_the_choice() -> None:
+    service = trace("pod/default/api-1", "svc/default/web:80")
+    strip = header_strip(service, 6)
+    assert (strip.namespace, strip.device, str(strip.inner), strip.outer) == (
+        "host/node-1", "iptables", "tcp 10.244.1.3:51990 → 10.244.1.2:80", None)
+    assert [str(c) for c in strip.rewrites] == ["dst 10.96.0.13:80 → 10.244.1.2:80"]
+    assert strip.chosen is not None
+    assert (str(strip.chosen.dst), strip.chosen.probability) == ("10.244.1.2:80", 0.5)
+    assert strip.rule == ("nat -A KUBE-SEP-PBQ62IOVWGYEN623 -m comment --comment default/web:http -m tcp -p tcp"
+                          " -j DNAT --to-destination 10.244.1.2:80")
+    assert header_strip(service, 7).chosen is None  # docker0's route lookup: no choice there
+
+
+def test_the_header_strip_of_a_tunnel_hop_shows_the_outer_headers() -> None:
+    strip = header_strip(trace("pod/default/api-1", "pod/default/web-2:80"), 8)
+    assert strip.outer is not None
+    assert (str(strip.outer.src), str(strip.outer.dst), strip.outer.vni) == ("192.168.0.11:55623",
+                                                                           "192.168.0.12:4789", 1)
+    assert str(strip.inner.dst) == "10.244.2.2:80" and strip.rewrites == ()
+    assert strip.rule == "vxlan id 1 remote 192.168.0.12 local 192.168.0.11 dstport 4789 nolearning"
