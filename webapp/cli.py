@@ -11,6 +11,7 @@ import sys
 COMMAND_MODULES = (
     "webapp.loaders.commands",   # validate, show
     "webapp.engine.commands",    # trace, rules
+    "webapp.lessons.commands",   # lesson
     "webapp.app.commands",       # serve
     "webapp.lab.commands",       # lab up | verify | down
 )

@@ -18,10 +18,9 @@ from webapp.lessons.strip import HeaderStrip, header_strip
 DEFAULT_LESSON = "seed-article"
 
 __all__ = [
-    "DEFAULT_LESSON", "LANGUAGES", "LOADED", "MESSAGES", "Answer", "AnswerKind", "Decision", "FlowSpec", "HeaderStrip",
-    "HopBadges",
-    "Lesson", "LessonInfo", "LessonResult", "LessonStep", "Principle", "PrincipleResult", "Quiz", "QuizPoint",
-    "ResolvedStep", "StopSelector", "Text", "Verdict", "builtin_lesson", "check_step", "header_strip", "hop_badges",
-    "lesson_json_schema", "list_lessons", "load_lesson", "load_lesson_text", "principles", "quiz_points",
-    "resolve_step", "text",
+    "DEFAULT_LESSON", "LANGUAGES", "LOADED", "MESSAGES", "Answer", "AnswerKind", "Decision", "FlowSpec",
+    "HeaderStrip", "HopBadges", "Lesson", "LessonInfo", "LessonResult", "LessonStep", "Principle", "PrincipleResult",
+    "Quiz", "QuizPoint", "ResolvedStep", "StopSelector", "Text", "Verdict", "builtin_lesson", "check_step",
+    "header_strip", "hop_badges", "lesson_json_schema", "list_lessons", "load_lesson", "load_lesson_text",
+    "principles", "quiz_points", "resolve_step", "text",
 ]
