@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "webapp.loaders.commands",   # validate, show
     "webapp.engine.commands",    # trace, rules
     "webapp.engine.policy_command",  # policy
+    "webapp.lessons.commands",   # lesson
     "webapp.app.commands",       # serve
     "webapp.lab.commands",       # lab up | verify | down
 )

@@ -237,16 +237,18 @@ def did_you_mean(word: str, choices: list[str]) -> str:
 
 @dataclass
 class Validator:
-    """Checks one cluster YAML document against OBJECTS, collecting problems; returns cleaned values."""
+    """Checks one document against a field table (the cluster YAML's OBJECTS unless told), collecting problems;
+    returns cleaned values."""
 
     origin: Origin
     problems: list[Problem] = field(default_factory=list)
+    objects: dict[str, ObjectSpec] = field(default_factory=lambda: OBJECTS)
 
     def error(self, path: tuple[str | int, ...], message: str, hint: str = "", key: bool = False) -> None:
         self.problems.append(self.origin.problem(Severity.ERROR, message, *path, hint=hint, key=key))
 
     def object(self, name: str, value: Any, path: tuple[str | int, ...]) -> dict[str, Any] | None:
-        spec = OBJECTS[name]
+        spec = self.objects[name]
         if not isinstance(value, dict):
             self.error(path, f"expected a {spec.title} mapping, got {describe(value)}")
             return None
@@ -404,14 +406,15 @@ _SCALARS: dict[str, Callable[[Any], Any]] = {
 # ------------------------------------------------------------------------------------------- JSON Schema
 
 
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the cluster YAML format, generated from OBJECTS."""
-    defs = {name: _object_schema(spec) for name, spec in OBJECTS.items() if name != "cluster"}
-    root = _object_schema(OBJECTS["cluster"])
+def json_schema(objects: dict[str, ObjectSpec] = OBJECTS, root_name: str = "cluster", schema_id: str = SCHEMA_ID,
+                title: str = "k8s-netviz cluster YAML") -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a field table (the cluster YAML format's OBJECTS unless told)."""
+    defs = {name: _object_schema(spec) for name, spec in objects.items() if name != root_name}
+    root = _object_schema(objects[root_name])
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "k8s-netviz cluster YAML",
+        "$id": schema_id,
+        "title": title,
         **root,
         "$defs": defs,
     }

@@ -1,0 +1,55 @@
+"""`lesson`: check a lesson file the way the player loads it, and print its steps with the hops they stop at."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from webapp.lessons.loader import list_lessons, load_lesson, resolve_step
+from webapp.lessons.model import LOADED, Lesson
+from webapp.loaders.commands import load_arguments, print_problems
+from webapp.model import Cluster
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    lesson = subparsers.add_parser("lesson", help="check a lesson file and print its steps; exit 1 on errors")
+    lesson.add_argument("lesson", metavar="FILE|NAME", help="a lesson file, or a built-in lesson's name")
+    lesson.add_argument("--cluster", nargs="+", metavar="PATH",
+                        help="the cluster the `loaded` steps play on (files, folders or a sample name)")
+    lesson.add_argument("--lang", choices=("en", "zh"), default="en", help="language of titles and captions")
+    lesson.set_defaults(run=run_lesson)
+
+
+def run_lesson(args: argparse.Namespace) -> int:
+    loaded: Cluster | None = None
+    if args.cluster:
+        cluster = load_arguments(args.cluster)
+        if cluster.cluster is None:
+            print_problems(cluster, sys.stdout)
+            return 1
+        loaded = cluster.cluster
+    builtin = {info.name: info.path for info in list_lessons()}
+    result = load_lesson(builtin.get(args.lesson, args.lesson), loaded=loaded)
+    for problem in result.problems:
+        print(problem)
+    if result.lesson is None:
+        errors = len(result.errors)
+        print(f"{errors} error{'s' * (errors != 1)}", file=sys.stderr)
+        return 1
+    print_steps(result.lesson, loaded, args.lang)
+    return 0
+
+
+def print_steps(lesson: Lesson, loaded: Cluster | None, language: str) -> None:
+    """Each step: its number, title, flow, and the hops it stops at (numbered as `trace` prints them)."""
+    print(f"{lesson.name}: {lesson.title.get(language)} ({len(lesson.steps)} steps)")
+    for number, step in enumerate(lesson.steps, 1):
+        print(f"{number:>3}. {step.title.get(language)}")
+        print(f"     {step.flow.type}: {step.flow.src} → {step.flow.dst} on {step.cluster}")
+        if step.cluster == LOADED and loaded is None:
+            print("     (not resolved: give the cluster with --cluster)")
+            continue
+        resolved = resolve_step(step, loaded)
+        for index in resolved.stops:
+            hop = resolved.trace.hops[index]
+            print(f"     stop {index + 1:>2}: {hop.netns} {hop.device} {hop.kind}/{hop.action}")
