@@ -71,7 +71,7 @@ from webapp.model import Cluster, KubeProxyMode, Overlay, TrafficPolicy
 from webapp.variants import ViewSettings, apply_view_settings
 
 SAMPLES = ("seed-article", "flannel-vxlan", "flannel-host-gw", "guestbook")
-MODES = tuple(KubeProxyMode)          # iptables, ipvs, userspace
+MODES = (KubeProxyMode.IPTABLES, KubeProxyMode.IPVS, KubeProxyMode.USERSPACE)  # nftables: once the walk evaluates it
 OVERLAYS = tuple(Overlay)             # flannel-vxlan, flannel-host-gw, ovs-vxlan
 VXLAN_PORT = {Overlay.FLANNEL_VXLAN: 8472, Overlay.OVS_VXLAN: 4789}
 """flannel: the Linux kernel's VXLAN default 8472 (flannel Documentation/backends.md); OVS: IANA 4789."""

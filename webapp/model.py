@@ -57,6 +57,7 @@ class KubeProxyMode(StrEnum):
     IPTABLES = "iptables"
     IPVS = "ipvs"
     USERSPACE = "userspace"
+    NFTABLES = "nftables"
 
 
 class Overlay(StrEnum):
