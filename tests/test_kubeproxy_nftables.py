@@ -610,3 +610,169 @@ def test_the_transaction_parses_into_chains_sets_and_maps():
 def test_a_broken_line_names_its_number():
     with pytest.raises(ValueError, match=r"^line 2: cannot read 'add rule ip kube-proxy nowhere drop'"):
         NftRuleset.parse('add table ip kube-proxy { comment "x" ; }\nadd rule ip kube-proxy nowhere drop\n')
+
+
+# --- evaluation ---------------------------------------------------------------------------------------------
+
+def run(cluster: Cluster, node: str, hook: Hook, src: str, dst: str, proto: str = "tcp", in_dev: str | None = None,
+        out_dev: str | None = None, backend: str | None = None, mark: int = 0):
+    from webapp.engine.kubeproxy.nftables import node_nft_ruleset
+
+    packet = Packet(SocketAddress.parse(src), SocketAddress.parse(dst), proto)
+    ctx = PacketContext(packet, node, in_dev, out_dev, mark, IPv4Address(backend) if backend else None)
+    return traverse(cluster, node_nft_ruleset(cluster, node), hook, ctx)
+
+
+DNS_SERVICE = "service-FY5PMXPG-kube-system/kube-dns/udp/dns"
+DNS_EP_4 = "endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53"
+DNS_EP_5 = "endpoint-5OQ6UJ5V-kube-system/kube-dns/udp/dns__10.244.1.5/53"
+
+
+def test_pod_to_cluster_ip_is_dnated_to_one_of_the_endpoints():
+    out = run(load_sample("seed-article"), "node-1", Hook.PREROUTING, "10.244.1.2:40000", "10.96.0.10:53", "udp",
+              "docker0", backend="10.244.1.5")
+    assert (out.verdict, str(out.packet), out.mark, out.reason) == (
+        Verdict.ACCEPT, "udp 10.244.1.2:40000 → 10.244.1.5:53", 0, None)
+    assert [(h.device, str(h.action), h.rule) for h in out.hops] == [
+        ("nftables", "lookup", f"kube-proxy service-ips: 10.96.0.10 . udp . 53 : goto {DNS_SERVICE}"),
+        ("nftables", "lookup", f"kube-proxy {DNS_SERVICE}: numgen random mod 2 vmap "
+                               f"{{ 0 : goto {DNS_EP_4} , 1 : goto {DNS_EP_5} }}"),
+        ("nftables", "dnat", f"kube-proxy {DNS_EP_5}: meta l4proto udp dnat to 10.244.1.5:53"),
+    ]
+    assert [a.to_dict() for a in out.hops[1].alternatives] == [
+        {"dst": "10.244.1.4:53", "probability": 0.5, "rule": DNS_EP_4},
+        {"dst": "10.244.1.5:53", "probability": 0.5, "chosen": True, "rule": DNS_EP_5},
+    ]
+    assert out.hops[0].explain == (
+        "services looks 10.96.0.10 . udp . 53 up in verdict map service-ips (10 element(s)): one hash lookup, "
+        f"however many services there are; the element sends the packet to {DNS_SERVICE}.")
+    assert out.hops[1].explain == (
+        f"nat-prerouting → services → {DNS_SERVICE}: {DNS_SERVICE} picks one of 2 endpoint chain(s) with numgen "
+        "random mod 2 (each equally likely); this trace follows 10.244.1.5:53.")
+    assert out.hops[2].explain == (
+        f"{DNS_EP_5} rewrites the destination 10.96.0.10:53 → 10.244.1.5:53. 10.96.0.10 is the cluster IP of "
+        "kube-system/kube-dns: a virtual address no interface owns, which exists only in these rules.")
+
+
+def test_without_a_preferred_backend_the_first_endpoint_chain_is_followed():
+    out = run(load_sample("seed-article"), "node-1", Hook.PREROUTING, "10.244.1.2:40000", "10.96.0.10:53", "udp",
+              "docker0")
+    assert str(out.packet.dst) == "10.244.1.4:53"
+    assert [a.chosen for a in out.hops[1].alternatives] == [True, False]
+
+
+def test_hairpin_marks_for_masquerade_and_postrouting_masquerades():
+    seed = load_sample("seed-article")
+    out = run(seed, "node-1", Hook.PREROUTING, "10.244.1.2:40000", "10.96.0.13:80", "tcp", "docker0")
+    web_ep = "endpoint-WZUVD3EN-default/web/tcp/http__10.244.1.2/80"
+    assert (str(out.packet), out.mark) == ("tcp 10.244.1.2:40000 → 10.244.1.2:80", 0x4000)
+    assert [(str(h.action), h.rule) for h in out.hops][2] == (
+        "mark", f"kube-proxy {web_ep}: ip saddr 10.244.1.2 jump mark-for-masquerade")
+    assert out.hops[2].explain == (f"{web_ep} sends the packet to mark-for-masquerade, which sets mark 0x4000: it "
+                                   "will be masqueraded on the way out (chain masquerading).")
+    post = run(seed, "node-1", Hook.POSTROUTING, "10.244.1.2:40000", "10.244.1.2:80", "tcp", "docker0", "docker0",
+               mark=out.mark)
+    assert (post.verdict, str(post.packet), post.mark) == (Verdict.ACCEPT, "tcp 10.244.1.1:25943 → 10.244.1.2:80", 0)
+    assert [(str(h.action), h.rule) for h in post.hops] == [("masquerade", "kube-proxy masquerading: masquerade fully-random")]
+    assert post.hops[0].explain == (
+        "masquerading masquerades: the source becomes 10.244.1.1, the address of docker0; conntrack will undo it on "
+        "the reply. fully-random: the kernel maps the source port anew for every connection (1024–65535); this trace "
+        "shows 40000 → 25943, one such draw.")
+    assert run(seed, "node-1", Hook.POSTROUTING, "10.244.1.2:40000", "10.244.2.2:80", "tcp", "docker0",
+               "vxlanc0a8000c").hops == ()
+
+
+def test_the_node_itself_to_a_cluster_ip_is_marked_by_the_service_chain():
+    out = run(load_sample("seed-article"), "node-1", Hook.OUTPUT, "192.168.0.11:40000", "10.96.0.13:80")
+    assert [(str(h.action), h.rule) for h in out.hops][1] == (
+        "mark", "kube-proxy service-SUSTUHLJ-default/web/tcp/http: ip daddr 10.96.0.13 ip saddr != 10.244.0.0/16 "
+                "jump mark-for-masquerade")
+    assert (str(out.packet), out.mark) == ("tcp 192.168.0.11:40000 → 10.244.1.2:80", 0x4000)
+
+
+def test_a_service_without_endpoints_rejects_in_filter_forward():
+    cluster = service_cluster(endpoints=0)
+    pre = run(cluster, "node-1", Hook.PREROUTING, "10.244.0.2:40000", "10.96.0.20:80", "tcp", "cni0")
+    assert (pre.verdict, pre.hops, str(pre.packet.dst)) == (Verdict.ACCEPT, (), "10.96.0.20:80")
+    out = run(cluster, "node-1", Hook.FORWARD, "10.244.0.2:40000", "10.96.0.20:80", "tcp", "cni0", "flannel.1")
+    reason = ("no-endpoint-services rejects it (icmp-port-unreachable): service default/web:http has no ready "
+              "endpoints — no ready pod matches its selector app=web")
+    assert (out.verdict, out.reason) == (Verdict.REJECT, reason)
+    assert [(str(h.action), h.rule, h.explain) for h in out.hops] == [
+        ("reject", 'kube-proxy no-endpoint-services: 10.96.0.20 . tcp . 80 comment "default/web:http" : goto '
+                   "reject-chain", reason)]
+
+
+def test_a_port_the_cluster_ip_does_not_serve_is_rejected_and_an_unallocated_one_dropped():
+    """proxier_test.go TestClusterIPGeneral: "svc1 does not accept svc2's ports" REJECT, "packet to unallocated
+    cluster ip" DROP."""
+    seed = load_sample("seed-article")
+    out = run(seed, "node-1", Hook.FORWARD, "10.244.1.2:40000", "10.96.0.10:54", "udp", "docker0", "eth0")
+    assert (out.verdict, [h.rule for h in out.hops], out.reason) == (
+        Verdict.REJECT, ['kube-proxy cluster-ips-check: ip daddr @cluster-ips reject comment "Reject traffic to '
+                         'invalid ports of ClusterIPs"'],
+        "cluster-ips-check rejects it: 10.96.0.10 is a cluster IP, but none of its service ports is 54/UDP (set "
+        "cluster-ips)")
+    out = run(seed, "node-1", Hook.FORWARD, "10.244.1.2:40000", "10.96.0.99:80", "tcp", "docker0", "eth0")
+    assert (out.verdict, out.reason) == (
+        Verdict.DROP, "cluster-ips-check drops it: 10.96.0.99 is in the service CIDR, but no service has it as its "
+                      "cluster IP")
+
+
+FIREWALL = "firewall-SUSTUHLJ-default/web/tcp/http"
+
+
+def test_a_source_outside_load_balancer_source_ranges_is_dropped_before_dnat():
+    out = run(lb_cluster(), "node-1", Hook.PREROUTING, "203.0.113.200:40000", "203.0.113.100:80", "tcp", "eth0")
+    reason = (f"{FIREWALL} drops it: default/web admits only loadBalancerSourceRanges 203.0.113.0/25, 192.168.0.0/24 "
+              "to its load balancer IP 203.0.113.100, and 203.0.113.200 is outside them")
+    assert (out.verdict, out.reason, str(out.packet.dst)) == (Verdict.DROP, reason, "203.0.113.100:80")
+    assert [(str(h.action), h.rule) for h in out.hops] == [
+        ("lookup", f"kube-proxy firewall-ips: 203.0.113.100 . tcp . 80 : goto {FIREWALL}"),
+        ("drop", f"kube-proxy {FIREWALL}: ip saddr != {{ 203.0.113.0/25 , 192.168.0.0/24 , 203.0.113.100 }} drop"),
+    ]
+
+
+def test_an_admitted_source_reaches_the_local_endpoint_with_its_address_kept():
+    out = run(lb_cluster(), "node-1", Hook.PREROUTING, "203.0.113.10:40000", "203.0.113.100:80", "tcp", "eth0")
+    assert (out.verdict, str(out.packet), out.mark) == (Verdict.ACCEPT, "tcp 203.0.113.10:40000 → 10.244.0.3:80", 0)
+    assert [h.rule for h in out.hops] == [
+        f"kube-proxy firewall-ips: 203.0.113.100 . tcp . 80 : goto {FIREWALL}",
+        "kube-proxy service-ips: 203.0.113.100 . tcp . 80 : goto external-SUSTUHLJ-default/web/tcp/http",
+        "kube-proxy local-SUSTUHLJ-default/web/tcp/http: numgen random mod 1 vmap "
+        "{ 0 : goto endpoint-VX4NZN2A-default/web/tcp/http__10.244.0.3/80 }",
+        "kube-proxy endpoint-VX4NZN2A-default/web/tcp/http__10.244.0.3/80: meta l4proto tcp dnat to 10.244.0.3:80",
+    ]
+    assert [a.to_dict() for a in out.hops[2].alternatives] == [
+        {"dst": "10.244.0.3:80", "probability": 1.0, "chosen": True,
+         "rule": "endpoint-VX4NZN2A-default/web/tcp/http__10.244.0.3/80"}]
+
+
+def test_local_policy_without_a_local_endpoint_drops_outside_traffic_to_the_node_port():
+    lb = lb_cluster()
+    pre = run(lb, "node-2", Hook.PREROUTING, "203.0.113.10:40000", "192.168.0.12:30080", "tcp", "eth0")
+    assert (pre.verdict, str(pre.packet.dst), [h.rule for h in pre.hops]) == (
+        Verdict.ACCEPT, "192.168.0.12:30080",
+        ["kube-proxy service-nodeports: tcp . 30080 : goto external-SUSTUHLJ-default/web/tcp/http"])
+    out = run(lb, "node-2", Hook.INPUT, "203.0.113.10:40000", "192.168.0.12:30080", "tcp", "eth0")
+    reason = ("no-endpoint-nodeports drops it: service default/web:http has no endpoint on this node and its "
+              "traffic policy is Local")
+    assert (out.verdict, out.reason, [h.rule for h in out.hops]) == (
+        Verdict.DROP, reason, ['kube-proxy no-endpoint-nodeports: tcp . 30080 comment "default/web:http" : drop'])
+
+
+def test_local_policy_short_circuits_pods_to_the_cluster_chain():
+    """A pod on node-2 (no local endpoint) reaching the nodePort is sent through service-… (all endpoints)."""
+    out = run(lb_cluster(), "node-2", Hook.PREROUTING, "10.244.1.2:40000", "192.168.0.12:30080", "tcp", "cni0")
+    assert (str(out.packet.dst), out.mark) == ("10.244.0.3:80", 0)
+    assert out.hops[1].rule.startswith("kube-proxy service-SUSTUHLJ-default/web/tcp/http: numgen random mod 1 vmap")
+
+
+def test_session_affinity_is_named_on_the_draw():
+    cluster = service_cluster(session_affinity=SessionAffinity.CLIENT_IP, session_affinity_timeout=600)
+    out = run(cluster, "node-1", Hook.PREROUTING, "10.244.0.2:40000", "10.96.0.20:80", "tcp", "cni0")
+    assert out.hops[1].explain.endswith(
+        "this trace follows 10.244.0.3:80. sessionAffinity ClientIP: the chosen endpoint chain adds this client to its "
+        "affinity set (update @affinity-…); its next connections match the ip saddr @affinity-… rules above and skip "
+        "the draw.")
+    assert str(out.packet.dst) == "10.244.0.3:80"

@@ -290,3 +290,14 @@ def _write_service_to_endpoints(rules: list[str], endpoints: tuple[Endpoint, ...
                   for ep in endpoints]
     branches = " , ".join(f"{i} : goto {chains[ep]}" for i, ep in enumerate(endpoints))
     rules.append(f"numgen random mod {len(endpoints)} vmap {{ {branches} }}")
+
+
+def node_nft_ruleset(cluster: Cluster, node_name: str) -> NftRuleset:
+    """The node's table `ip kube-proxy` as the evaluator reads it: the rendered transaction parsed, with the
+    node's own addresses for `fib … type local` (uncached; the walk caches it per node)."""
+    from webapp.engine.datapath import node_datapath
+
+    ruleset = NftRuleset.parse(render_nft_transaction(cluster, node_name))
+    ruleset.local_addresses = frozenset(node_datapath(cluster, node_name).local_addresses) | {
+        cluster.node_by_name[node_name].internal_ip}
+    return ruleset
