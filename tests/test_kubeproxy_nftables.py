@@ -22,7 +22,7 @@ from webapp.engine.kubeproxy.rules_command import render_node_rules
 from webapp.engine.netfilter import Hook, PacketContext, Verdict
 from webapp.engine.nft import (
     Compare, Dnat, MapLookup, MarkSet, MarkTest, Masquerade, NftRuleset, NftVerdict, NumgenMap, Selector, SetUpdate,
-    VerdictKind, nft_duration, nft_priority, parse_rule, traverse,
+    VerdictKind, listed_expression, nft_duration, nft_priority, parse_rule, traverse,
 )
 from webapp.engine.trace import Action, Packet, SocketAddress
 from webapp.loaders import list_samples, load_sample
@@ -542,11 +542,14 @@ def test_list_prints_priorities_marks_and_anonymous_sets_as_nft_does():
         "\t\treject\n\t}\n")
 
 
-def test_list_sorts_a_multi_element_source_range_set():
+def test_list_merges_and_sorts_a_source_range_set_as_nft_does():
+    """203.0.113.100 (the LB IP, admitted because a range holds the node IP) lies inside 203.0.113.0/25."""
     listing = render_nft_list(lb_cluster(), "node-2")
     assert block(listing, "chain firewall-SUSTUHLJ-default/web/tcp/http") == (
         "\tchain firewall-SUSTUHLJ-default/web/tcp/http {\n"
-        "\t\tip saddr != { 192.168.0.0/24, 203.0.113.0/25, 203.0.113.100 } drop\n\t}\n")
+        "\t\tip saddr != { 192.168.0.0/24, 203.0.113.0/25 } drop\n\t}\n")
+    rule = parse_rule("c", "ip saddr != { 10.0.0.128/25 , 10.0.0.0/25 , 10.0.1.7 } drop")
+    assert listed_expression(rule.expressions[0]) == "ip saddr != { 10.0.0.0/24, 10.0.1.7 }"
 
 
 @pytest.mark.parametrize(("hook", "priority", "text"), [
@@ -776,3 +779,119 @@ def test_session_affinity_is_named_on_the_draw():
         "affinity set (update @affinity-…); its next connections match the ip saddr @affinity-… rules above and skip "
         "the draw.")
     assert str(out.packet.dst) == "10.244.0.3:80"
+
+
+# --- the CLI ------------------------------------------------------------------------------------------------
+
+def test_rules_command_prints_the_transaction_and_the_listing(capsys):
+    from webapp.cli import main
+
+    assert main(["rules", "--sample", "seed-article", "--node", "node-1", "--mode", "nftables"]) == 0
+    out = capsys.readouterr().out
+    assert out == ("# nft -f input: table ip kube-proxy as kube-proxy (nftables mode) leaves it after a full sync\n"
+                   + SEED_NODE_1)
+    assert main(["rules", "--sample", "seed-article", "--node", "node-1", "--mode", "nftables", "--format",
+                 "list"]) == 0
+    assert capsys.readouterr().out == ("# nft list table ip kube-proxy\n"
+                                       + render_nft_list(load_sample("seed-article"), "node-1"))
+    assert main(["rules", "--sample", "seed-article", "--node", "node-1", "--format", "list"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --format list shows nftables mode's table; kube-proxy mode here is iptables\n")
+
+
+def test_render_node_rules_follows_the_cluster_mode():
+    cluster = replace(load_sample("seed-article"), settings=replace(load_sample("seed-article").settings,
+                                                                    kube_proxy_mode=KubeProxyMode.NFTABLES))
+    assert render_node_rules(cluster, "node-1").endswith(SEED_NODE_1)
+
+
+# --- the kernel ---------------------------------------------------------------------------------------------
+
+KERNEL = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nft") is None,
+    reason="needs root (a throwaway network namespace), iproute2's ip and Debian's nftables package (nft)")
+
+
+class Namespace:
+    """A throwaway network namespace `knvt-…`, deleted on exit."""
+
+    def __enter__(self) -> Namespace:
+        self.name = f"knvt-{uuid.uuid4().hex[:10]}"
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["ip", "netns", "delete", self.name], check=True)
+
+    def nft(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", self.name, "nft", *args], input=stdin, capture_output=True,
+                              text=True, timeout=120)
+
+
+def nft_check(text: str, tmp_path) -> subprocess.CompletedProcess:
+    path = tmp_path / "kube-proxy.nft"
+    path.write_text(text)
+    with Namespace() as ns:
+        return ns.nft("-c", "-f", str(path))
+
+
+SAMPLE_NODES = [(s.name, n.name) for s in list_samples() for n in load_sample(s.name).nodes]
+
+
+@KERNEL
+@pytest.mark.parametrize(("sample", "node"), SAMPLE_NODES)
+def test_nft_accepts_every_samples_ruleset(sample, node, tmp_path):
+    done = nft_check(render_nft_transaction(load_sample(sample), node), tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+@KERNEL
+@pytest.mark.parametrize("name", ["lb", "upstream"])
+def test_nft_accepts_the_policy_source_range_and_affinity_rulesets(name, tmp_path):
+    cluster, node = (lb_cluster(), "node-2") if name == "lb" else (upstream_overall_cluster(), "test-node")
+    done = nft_check(render_nft_transaction(cluster, node), tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+@KERNEL
+def test_nft_accepts_a_generated_1000_service_cluster(tmp_path):
+    from benchmarks.generate_cluster import dump_json, generate_dump
+    from webapp.loaders import load_sources
+
+    result = load_sources([("dump.json", dump_json(generate_dump(100, pods_per_node=21, services_per_node=10))
+                            .encode())])
+    cluster = result.cluster
+    assert len([s for s in cluster.services if s.cluster_ip is not None]) == 1001
+    text = render_nft_transaction(cluster, cluster.nodes[0].name)
+    assert text.count(" : goto service-") == 1003  # kube-dns has three ports
+    done = nft_check(text, tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def sorted_elements(listing: str) -> str:
+    """`nft list` output with every `elements = { … }` block's items sorted: the kernel lists hash-set
+    elements in its own order."""
+    def one(found: re.Match) -> str:
+        return "elements = { " + ", ".join(sorted(re.split(r",\s+", found[1]))) + " }"
+    return re.sub(r"elements = \{ (.*?) \}", one, listing, flags=re.DOTALL)
+
+
+@KERNEL
+@pytest.mark.parametrize("name", ["seed", "lb", "upstream"])
+def test_the_loaded_table_lists_back_as_rendered(name, tmp_path):
+    cluster, node = {"seed": (load_sample("seed-article"), "node-1"), "lb": (lb_cluster(), "node-2"),
+                     "upstream": (upstream_overall_cluster(), "test-node")}[name]
+    path = tmp_path / "kube-proxy.nft"
+    path.write_text(render_nft_transaction(cluster, node))
+    with Namespace() as ns:
+        loaded = ns.nft("-f", str(path))
+        assert (loaded.returncode, loaded.stderr) == (0, "")
+        listed = ns.nft("list", "table", "ip", "kube-proxy")
+    assert listed.returncode == 0
+    assert sorted_elements(listed.stdout) == sorted_elements(render_nft_list(cluster, node))
+    relist = tmp_path / "listed.nft"
+    relist.write_text(listed.stdout)
+    with Namespace() as ns:  # what `nft list` printed is itself a ruleset nft reads back
+        again = ns.nft("-f", str(relist))
+        assert (again.returncode, again.stderr) == (0, "")
+        assert sorted_elements(ns.nft("list", "table", "ip", "kube-proxy").stdout) == sorted_elements(listed.stdout)

@@ -16,7 +16,7 @@ import re
 import shlex
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, collapse_addresses
 
 from webapp.engine.netfilter import Hook, HookOutcome, PacketContext, Verdict
 from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
@@ -747,20 +747,23 @@ def _list_chain(chain: NftChain) -> str:
         lines.append(f"\t\ttype {chain.type} hook {chain.hook} priority "
                      f"{nft_priority(chain.hook, chain.priority or 0)}; policy accept;")
     for rule in chain.rules:
-        text = rule.text if rule.unknown else " ".join(_listed(e) for e in rule.expressions)
+        text = rule.text if rule.unknown else " ".join(listed_expression(e) for e in rule.expressions)
         lines.append(f"\t\t{text}" + (f' comment "{rule.comment}"' if rule.comment else ""))
     return "\n".join(lines) + "\n\t}\n"
 
 
-def _listed(expression: Expression) -> str:
+def listed_expression(expression: Expression) -> str:
     """One expression as nft lists it (marks in full width, one-element anonymous sets as plain values)."""
     if isinstance(expression, Compare):
         op = "!= " if expression.negate else ""
         if expression.set_name is not None:
             value = f"@{expression.set_name}"
-        elif expression.anonymous and len(expression.values) > 1:
-            ordered = sorted(expression.values, key=lambda v: (int(IPv4Network(v).network_address), v))
-            value = "{ " + ", ".join(ordered) + " }"
+        elif expression.anonymous and expression.selector in (Selector.IP_SADDR, Selector.IP_DADDR):
+            # An anonymous address set is an interval set: nft merges covered and adjacent ranges and lists them
+            # in address order, a lone element without braces.
+            merged = [str(n.network_address) if n.prefixlen == 32 else str(n)
+                      for n in collapse_addresses(IPv4Network(v) for v in expression.values)]
+            value = merged[0] if len(merged) == 1 else "{ " + ", ".join(merged) + " }"
         else:
             value = expression.values[0]
         return f"{expression.selector} {op}{value}"
