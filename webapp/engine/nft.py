@@ -13,7 +13,6 @@ call either for a hook (docs/kube-proxy.md, "nftables mode").
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses
@@ -145,14 +144,21 @@ class NftRule:
 
 @dataclass
 class NftChain:
-    """A chain; a base chain has a type, a hook and a priority."""
+    """A chain; a base chain has a type, a hook and a priority. Rules are parsed from `lines` on first use."""
 
     name: str
     type: str | None = None
     hook: str | None = None
     priority: int | None = None
     comment: str = ""
-    rules: list[NftRule] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    _rules: list[NftRule] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def rules(self) -> list[NftRule]:
+        if self._rules is None:
+            self._rules = [parse_rule(self.name, line) for line in self.lines]
+        return self._rules
 
 
 @dataclass
@@ -181,14 +187,11 @@ class NftRuleset:
         self.sets: dict[str, NftSet] = {}
         self.local_addresses: frozenset[IPv4Address] = frozenset()
         """Addresses `fib saddr|daddr type local` holds for (the node's own)."""
-
-    @property
-    def base_chains(self) -> list[NftChain]:
-        return [c for c in self.chains.values() if c.hook is not None]
+        self._hooks: dict[str, list[NftChain]] = {}
 
     def hook_chains(self, hook: Hook) -> list[NftChain]:
         """The base chains of `hook` in the order the kernel runs them (priority, then creation)."""
-        found = [c for c in self.chains.values() if c.hook == str(hook).lower()]
+        found = self._hooks.get(str(hook).lower(), [])
         return sorted(found, key=lambda c: c.priority or 0)
 
     @classmethod
@@ -225,8 +228,11 @@ def _parse_line(ruleset: NftRuleset | None, line: str) -> NftRuleset:
     name = found["name"]
     if what == "chain":
         spec = _spec(rest)
-        ruleset.chains[name] = NftChain(name, spec.get("type"), spec.get("hook"),
-                                        int(spec["priority"]) if "priority" in spec else None, spec.get("comment", ""))
+        chain = ruleset.chains[name] = NftChain(name, spec.get("type"), spec.get("hook"),
+                                                int(spec["priority"]) if "priority" in spec else None,
+                                                spec.get("comment", ""))
+        if chain.hook is not None:
+            ruleset._hooks.setdefault(chain.hook, []).append(chain)
     elif what in ("set", "map"):
         spec = _spec(rest)
         key, _, value = spec["type"].partition(" : ")
@@ -235,7 +241,7 @@ def _parse_line(ruleset: NftRuleset | None, line: str) -> NftRuleset:
                                     tuple(spec["flags"].split(",")) if "flags" in spec else (),
                                     int(timeout.rstrip("s")) if timeout else None, spec.get("comment", ""))
     elif what == "rule":
-        ruleset.chains[name].rules.append(parse_rule(name, rest))
+        ruleset.chains[name].lines.append(rest)
     else:
         _add_elements(ruleset.sets[name], rest)
     return ruleset
@@ -269,7 +275,11 @@ def _add_elements(target: NftSet, text: str) -> None:
     body = text.strip()
     if not (body.startswith("{") and body.endswith("}")):
         raise ValueError("elements must be in { … }")
-    for item in _split_top(body[1:-1], ","):
+    inner = body[1:-1]
+    for item in (_split_top(inner, ",") if '"' in inner else inner.split(",")):
+        item = item.strip()
+        if not item:
+            continue
         key_text, _, value = item.partition(" : ") if target.is_map else (item, "", "")
         comment = _COMMENT.search(key_text)
         if comment:
@@ -309,7 +319,9 @@ def parse_rule(chain: str, text: str) -> NftRule:
         comment, text = found["text"], text[: found.start()]
     text = text.strip()
     try:
-        expressions = tuple(_expressions(shlex.split(text, posix=False)))
+        if '"' in text:
+            raise ValueError("quotes outside a trailing comment")
+        expressions = tuple(_expressions(text.split()))
     except (ValueError, KeyError, IndexError):
         return NftRule(chain, text, (), comment, unknown=True)
     return NftRule(chain, text, expressions, comment)

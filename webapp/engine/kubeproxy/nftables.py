@@ -83,47 +83,62 @@ def hash_and_truncate(name: str) -> str:
     return prefixed
 
 
-def chain_name_base(info: ServicePortInfo) -> str:
-    """`servicePortChainNameBase`: HASH-namespace/name/protocol/portName (an unnamed port leaves the last empty)."""
+def _name(info: ServicePortInfo) -> str:
+    """namespace/name/protocol/portName (an unnamed port leaves the last part empty)."""
     svc = info.service
-    return hash_and_truncate(f"{svc.namespace}/{svc.name}/{info.protocol}/{info.port.name or ''}")
+    return f"{svc.namespace}/{svc.name}/{info.protocol}/{info.port.name or ''}"
+
+
+def chain_name_base(info: ServicePortInfo) -> str:
+    """`servicePortChainNameBase`: HASH-namespace/name/protocol/portName."""
+    return hash_and_truncate(_name(info))
 
 
 def endpoint_chain_name_base(info: ServicePortInfo, endpoint: Endpoint) -> str:
-    """`servicePortEndpointChainNameBase`: …/portName__IP/port, hashed as a whole."""
-    svc = info.service
-    return hash_and_truncate(f"{svc.namespace}/{svc.name}/{info.protocol}/{info.port.name or ''}__"
-                             f"{endpoint.ip}/{endpoint.port}")
+    """`servicePortEndpointChainNameBase`: …/portName__IP/port (IPv6 colons as dots), hashed as a whole."""
+    return _endpoint_base(_name(info), endpoint_address(endpoint))
+
+
+def _endpoint_base(name: str, address: str) -> str:
+    ip, _, port = address.rpartition(":")
+    return hash_and_truncate(f"{name}__{ip.replace(':', '.')}/{port}")
 
 
 class _Table:
-    """The table being written: chains with their rules, sets and maps with their elements."""
+    """The table being written: chains (name → spec), rules as two parallel lists (chain, text) so that a big
+    table allocates strings rather than one list per chain, and sets and maps with their elements."""
 
     def __init__(self) -> None:
-        self.chains: dict[str, tuple[str, list[str]]] = {}
+        self.chains: dict[str, str] = {}
+        self.rule_chains: list[str] = []
+        self.rule_texts: list[str] = []
         self.sets: dict[str, tuple[str, dict[str, None]]] = {}
         self.maps: dict[str, tuple[str, dict[str, None]]] = {}
         """Elements as ordered dict keys: adding one twice keeps one (nftElementStorage.ensureElem)."""
 
-    def chain(self, name: str, spec: str = "") -> list[str]:
-        """The chain's rule list (created on first use, like `ensureChain`)."""
-        found = self.chains.get(name)
-        if found is None:
-            found = self.chains[name] = (spec, [])
-        return found[1]
+    def chain(self, name: str, spec: str = "") -> None:
+        """Create the chain unless it exists (`ensureChain`)."""
+        if name not in self.chains:
+            self.chains[name] = spec
+
+    def rule(self, chain: str, *texts: str) -> None:
+        """Append rules to a chain that exists."""
+        for text in texts:
+            self.rule_chains.append(chain)
+            self.rule_texts.append(text)
 
     def text(self) -> str:
         """knftables' Fake.Dump() order: object adds (sorted by name), then rules, then elements."""
         head = f"{FAMILY} {TABLE}"
         lines = [f'add table {head} {{ comment "rules for kube-proxy" ; }}']
-        chains, sets, maps = sorted(self.chains), sorted(self.sets), sorted(self.maps)
-        lines += [f"add chain {head} {name}{self.chains[name][0]}" for name in chains]
+        sets, maps = sorted(self.sets), sorted(self.maps)
+        lines += [f"add chain {head} {name}{self.chains[name]}" for name in sorted(self.chains)]
         lines += [f"add set {head} {name} {self.sets[name][0]}" for name in sets]
         lines += [f"add map {head} {name} {self.maps[name][0]}" for name in maps]
-        for name in chains:
-            prefix = f"add rule {head} {name} "
-            lines += [prefix + rule for rule in self.chains[name][1]]
-        for kind, objects, names in (("set", self.sets, sets), ("map", self.maps, maps)):
+        chains, texts = self.rule_chains, self.rule_texts
+        # A stable sort by chain name keeps each chain's rules in the order they were added.
+        lines += [f"add rule {head} {chains[i]} {texts[i]}" for i in sorted(range(len(chains)), key=chains.__getitem__)]
+        for objects, names in ((self.sets, sets), (self.maps, maps)):
             for name in names:
                 prefix = f"add element {head} {name} {{ "
                 lines += [f"{prefix}{element} }}" for element in objects[name][1]]
@@ -156,37 +171,35 @@ def _setup(table: _Table, cluster: Cluster, node_name: str) -> None:
         table.chain(name, f" {{ type {kind} hook {hook} priority {priority} ; }}")
     for destination, source, extra in JUMP_CHAINS:
         table.chain(destination)
-        table.chain(source).append(f"{extra} jump {destination}".strip())
+        table.rule(source, f"{extra} jump {destination}".strip())
     table.chain("reject-chain", ' { comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }')
-    table.chain("mark-for-masquerade").append(f"mark set mark or {MARK}")
-    table.chain("masquerading").extend([f"mark and {MARK} == 0 return", f"mark set mark xor {MARK}",
-                                        "masquerade fully-random"])
+    for name in ("mark-for-masquerade", "masquerading"):
+        table.chain(name)
+    table.rule("mark-for-masquerade", f"mark set mark or {MARK}")
+    table.rule("masquerading", f"mark and {MARK} == 0 return", f"mark set mark xor {MARK}", "masquerade fully-random")
     for name, (kind, comment) in SETS.items():
         table.sets[name] = (f'{{ type {kind} ; comment "{comment}" ; }}', {})
     for name, (kind, comment) in MAPS.items():
         table.maps[name] = (f'{{ type {kind} ; comment "{comment}" ; }}', {})
-    table.chain("cluster-ips-check").extend([
-        'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
-        f'ip daddr {{ {cluster.settings.service_cidr} }} drop comment "Drop traffic to unallocated ClusterIPs"',
-    ])
+    table.rule("cluster-ips-check",
+               'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
+               f'ip daddr {{ {cluster.settings.service_cidr} }} drop comment "Drop traffic to unallocated ClusterIPs"')
     # nodePortAddresses defaults to the node's primary IP in nftables mode (loopback is never added).
     table.sets["nodeport-ips"][1][str(cluster.node_by_name[node_name].internal_ip)] = None
-    table.chain("reject-chain").append("reject")
-    table.chain("service-endpoints-check").append(
-        "ip daddr . meta l4proto . th dport vmap @no-endpoint-services")
-    table.chain("nodeport-endpoints-check").append(
-        "ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports")
-    table.chain("firewall-check").append("ip daddr . meta l4proto . th dport vmap @firewall-ips")
-    table.chain("services").extend([
-        "ip daddr . meta l4proto . th dport vmap @service-ips",
-        "ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports",
-    ])
+    table.rule("reject-chain", "reject")
+    table.rule("service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services")
+    table.rule("nodeport-endpoints-check",
+               "ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports")
+    table.rule("firewall-check", "ip daddr . meta l4proto . th dport vmap @firewall-ips")
+    table.rule("services", "ip daddr . meta l4proto . th dport vmap @service-ips",
+               "ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports")
 
 
 def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, allow_from_node: bool,
                         services: dict[str, None], nodeports: dict[str, None]) -> None:
     """One service port, in `syncProxyRules` order: elements, then its chains' rules."""
-    base = chain_name_base(info)
+    name = _name(info)
+    base = hash_and_truncate(name)
     cluster_chain, local_chain = f"service-{base}", f"local-{base}"
     external_chain, firewall_chain = f"external-{base}", f"firewall-{base}"
     svc, proto, port = info.service, info.protocol, info.port.port
@@ -194,11 +207,13 @@ def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, all
     uses_local_chain = bool(info.local_endpoints) and info.uses_local_endpoints
     # allLocallyReachableEndpoints: with both policies in use, the union (a node whose only local endpoints
     # are serving-terminating ones while others are ready elsewhere reaches both kinds).
-    reachable = tuple(dict.fromkeys((*info.reachable_endpoints,
-                                     *(info.local_endpoints if uses_local_chain else ()))))
-    endpoint_chains = {ep: "endpoint-" + endpoint_chain_name_base(info, ep) for ep in reachable}
-    for name in endpoint_chains.values():
-        table.chain(name)
+    reachable = info.reachable_endpoints
+    if uses_local_chain and uses_cluster_chain:
+        reachable = tuple({endpoint_address(ep): ep for ep in (*reachable, *info.local_endpoints)}.values())
+    addresses = {id(ep): endpoint_address(ep) for ep in reachable}
+    endpoint_chains = {key: "endpoint-" + _endpoint_base(name, address) for key, address in addresses.items()}
+    for chain in endpoint_chains.values():
+        table.chain(chain)
     if uses_cluster_chain:
         table.chain(cluster_chain)
     if uses_local_chain:
@@ -244,52 +259,47 @@ def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, all
 
     # Internal traffic: masquerade what comes from outside the pod network (LocalDetector, ClusterCIDR).
     if info.has_internal_endpoints:
-        table.chain(internal_chain).append(
-            f"ip daddr {svc.cluster_ip} ip saddr != {pod_cidr} jump mark-for-masquerade")
+        table.rule(internal_chain, f"ip daddr {svc.cluster_ip} ip saddr != {pod_cidr} jump mark-for-masquerade")
     if uses_external_chain:
-        rules = table.chain(external_chain)
         if not info.external_local:
-            rules.append("jump mark-for-masquerade")
+            table.rule(external_chain, "jump mark-for-masquerade")
         else:
-            rules += [
-                f'ip saddr {pod_cidr} goto {cluster_chain} comment "short-circuit pod traffic"',
-                'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
-                f'fib saddr type local goto {cluster_chain} comment "short-circuit local traffic"',
-            ]
+            table.rule(external_chain,
+                       f'ip saddr {pod_cidr} goto {cluster_chain} comment "short-circuit pod traffic"',
+                       'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+                       f'fib saddr type local goto {cluster_chain} comment "short-circuit local traffic"')
         if info.has_external_endpoints:
-            rules.append(f"goto {local_chain if info.external_local else cluster_chain}")
+            table.rule(external_chain, f"goto {local_chain if info.external_local else cluster_chain}")
     if uses_firewall:
         sources = [str(cidr) for cidr in svc.load_balancer_source_ranges]
         if allow_from_node:
             sources += [str(lbip) for lbip in info.load_balancer_ips]
-        table.chain(firewall_chain).append(f"ip saddr != {{ {' , '.join(sources)} }} drop")
+        table.rule(firewall_chain, f"ip saddr != {{ {' , '.join(sources)} }} drop")
     affinity = svc.session_affinity == SessionAffinity.CLIENT_IP
     if affinity:
+        spec = f"{{ type ipv4_addr ; flags dynamic,timeout ; timeout {svc.session_affinity_timeout}s ; }}"
         for ep in reachable:
-            name = "affinity-" + endpoint_chains[ep][len("endpoint-"):]
-            table.sets[name] = (f"{{ type ipv4_addr ; flags dynamic,timeout ; timeout "
-                                f"{svc.session_affinity_timeout}s ; }}", {})
+            table.sets["affinity-" + endpoint_chains[id(ep)][len("endpoint-"):]] = (spec, {})
     if uses_cluster_chain:
-        _write_service_to_endpoints(table.chain(cluster_chain), info.endpoints, endpoint_chains, affinity)
+        _write_service_to_endpoints(table, cluster_chain, info.endpoints, endpoint_chains, affinity)
     if uses_local_chain:
-        _write_service_to_endpoints(table.chain(local_chain), info.local_endpoints, endpoint_chains, affinity)
+        _write_service_to_endpoints(table, local_chain, info.local_endpoints, endpoint_chains, affinity)
     for ep in reachable:
-        name = endpoint_chains[ep]
-        rules = table.chain(name)
-        rules.append(f"ip saddr {ep.ip} jump mark-for-masquerade")
+        chain, address = endpoint_chains[id(ep)], addresses[id(ep)]
+        table.rule(chain, f"ip saddr {address.rpartition(':')[0]} jump mark-for-masquerade")
         if affinity:
-            rules.append(f"update @affinity-{name[len('endpoint-'):]} {{ ip saddr }}")
-        rules.append(f"meta l4proto {proto} dnat to {endpoint_address(ep)}")
+            table.rule(chain, f"update @affinity-{chain[len('endpoint-'):]} {{ ip saddr }}")
+        table.rule(chain, f"meta l4proto {proto} dnat to {address}")
 
 
-def _write_service_to_endpoints(rules: list[str], endpoints: tuple[Endpoint, ...], chains: dict[Endpoint, str],
+def _write_service_to_endpoints(table: _Table, chain: str, endpoints: tuple[Endpoint, ...], chains: dict[int, str],
                                 affinity: bool) -> None:
     """`writeServiceToEndpointRules`: affinity lookups first, then one `numgen random mod N vmap`."""
     if affinity:
-        rules += [f"ip saddr @affinity-{chains[ep][len('endpoint-'):]} goto {chains[ep]}"
-                  for ep in endpoints]
-    branches = " , ".join(f"{i} : goto {chains[ep]}" for i, ep in enumerate(endpoints))
-    rules.append(f"numgen random mod {len(endpoints)} vmap {{ {branches} }}")
+        table.rule(chain, *(f"ip saddr @affinity-{chains[id(ep)][len('endpoint-'):]} goto {chains[id(ep)]}"
+                            for ep in endpoints))
+    branches = " , ".join(f"{i} : goto {chains[id(ep)]}" for i, ep in enumerate(endpoints))
+    table.rule(chain, f"numgen random mod {len(endpoints)} vmap {{ {branches} }}")
 
 
 def node_nft_ruleset(cluster: Cluster, node_name: str) -> NftRuleset:
