@@ -895,3 +895,30 @@ def test_the_loaded_table_lists_back_as_rendered(name, tmp_path):
         again = ns.nft("-f", str(relist))
         assert (again.returncode, again.stderr) == (0, "")
         assert sorted_elements(ns.nft("list", "table", "ip", "kube-proxy").stdout) == sorted_elements(listed.stdout)
+
+
+# --- input ----------------------------------------------------------------------------------------------------
+
+def test_kube_proxy_configuration_mode_nftables_is_read():
+    from webapp.loaders import load_sources
+
+    text = b"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: nftables
+clusterCIDR: 10.60.0.0/16
+"""
+    result = load_sources([("kp.yaml", text)])
+    assert result.errors == ()
+    assert result.cluster.settings.kube_proxy_mode == KubeProxyMode.NFTABLES
+
+
+def test_cluster_yaml_kube_proxy_nftables_is_read_and_a_wrong_mode_names_nftables():
+    from webapp.loaders import load_sources
+
+    good = load_sources([("c.yaml", b"network: {kubeProxy: nftables}\nnodes: [{name: n1}]\n")])
+    assert good.cluster.settings.kube_proxy_mode == KubeProxyMode.NFTABLES
+    bad = load_sources([("kp.yaml", b"apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                                    b"mode: ebpf\n")])
+    assert [str(p) for p in bad.errors] == [
+        "kp.yaml:3:7: error: kube-proxy mode 'ebpf' is not supported (mode) (hint: use iptables, ipvs, userspace, "
+        "nftables)"]
