@@ -18,6 +18,7 @@ from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses
 
 from webapp.engine.netfilter import Hook, HookOutcome, PacketContext, Verdict
+from webapp.engine.netfilter import _Stop  # a terminal verdict: accept ends the base chain, drop/reject the hook
 from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
 from webapp.model import Cluster
 from webapp.narration import say
@@ -411,15 +412,6 @@ def _selector_expression(words: list[str], i: int):
 
 # ---------------------------------------------------------------------------------------------------------
 # Evaluation
-
-class _Stop(Exception):
-    """The base chain ends: accept (the next base chain runs) or drop/reject (the packet is gone)."""
-
-    def __init__(self, verdict: Verdict, reason: str | None = None) -> None:
-        super().__init__(verdict)
-        self.verdict = verdict
-        self.reason = reason
-
 
 @dataclass
 class _State:
