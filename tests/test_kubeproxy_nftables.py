@@ -24,7 +24,7 @@ from webapp.engine.nft import (
     Compare, Dnat, MapLookup, MarkSet, MarkTest, Masquerade, NftRuleset, NftVerdict, NumgenMap, Selector, SetUpdate,
     VerdictKind, listed_expression, nft_duration, nft_priority, parse_rule, traverse,
 )
-from webapp.engine.trace import Action, Packet, SocketAddress
+from webapp.engine.trace import Packet, SocketAddress
 from webapp.loaders import list_samples, load_sample
 from webapp.model import (
     Cluster, Endpoint, KubeProxyMode, NetworkSettings, Node, Protocol, Service, ServicePort, ServiceType,

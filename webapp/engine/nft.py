@@ -441,7 +441,7 @@ def traverse(cluster: Cluster, ruleset: NftRuleset, hook: Hook, ctx: PacketConte
 
 
 class _Return(Exception):
-    """`return`, or the end of a chain entered by `goto`: back to the chain that jumped."""
+    """`return`: back to the chain that jumped here."""
 
 
 def _run_chain(state: _State, chain: NftChain, depth: int) -> None:

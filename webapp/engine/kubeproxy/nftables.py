@@ -96,12 +96,8 @@ def chain_name_base(info: ServicePortInfo) -> str:
 
 def endpoint_chain_name_base(info: ServicePortInfo, endpoint: Endpoint) -> str:
     """`servicePortEndpointChainNameBase`: …/portName__IP/port (IPv6 colons as dots), hashed as a whole."""
-    return _endpoint_base(_name(info), endpoint_address(endpoint))
-
-
-def _endpoint_base(name: str, address: str) -> str:
-    ip, _, port = address.rpartition(":")
-    return hash_and_truncate(f"{name}__{ip.replace(':', '.')}/{port}")
+    ip, _, port = endpoint_address(endpoint).rpartition(":")
+    return hash_and_truncate(f"{_name(info)}__{ip.replace(':', '.')}/{port}")
 
 
 class _Table:
@@ -198,8 +194,7 @@ def _setup(table: _Table, cluster: Cluster, node_name: str) -> None:
 def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, allow_from_node: bool,
                         services: dict[str, None], nodeports: dict[str, None]) -> None:
     """One service port, in `syncProxyRules` order: elements, then its chains' rules."""
-    name = _name(info)
-    base = hash_and_truncate(name)
+    base = chain_name_base(info)
     cluster_chain, local_chain = f"service-{base}", f"local-{base}"
     external_chain, firewall_chain = f"external-{base}", f"firewall-{base}"
     svc, proto, port = info.service, info.protocol, info.port.port
@@ -211,7 +206,7 @@ def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, all
     if uses_local_chain and uses_cluster_chain:
         reachable = tuple({endpoint_address(ep): ep for ep in (*reachable, *info.local_endpoints)}.values())
     addresses = {id(ep): endpoint_address(ep) for ep in reachable}
-    endpoint_chains = {key: "endpoint-" + _endpoint_base(name, address) for key, address in addresses.items()}
+    endpoint_chains = {id(ep): "endpoint-" + endpoint_chain_name_base(info, ep) for ep in reachable}
     for chain in endpoint_chains.values():
         table.chain(chain)
     if uses_cluster_chain:
