@@ -891,3 +891,66 @@ def test_cluster_yaml_kube_proxy_nftables_is_read_and_a_wrong_mode_names_nftable
     assert [str(p) for p in bad.errors] == [
         "kp.yaml:3:7: error: kube-proxy mode 'ebpf' is not supported (mode) (hint: use iptables, ipvs, userspace, "
         "nftables)"]
+
+
+# --- iptables and nftables agree ----------------------------------------------------------------------------
+
+def hook_outcome(cluster: Cluster, node: str, evaluate, ruleset, packet: Packet, in_dev: str):
+    """PREROUTING, then INPUT (to the node's own address) or FORWARD: the verdict, every candidate endpoint
+    the load-balancing hop offered, where PREROUTING sent the packet, and the mark."""
+    pre = evaluate(cluster, ruleset, Hook.PREROUTING, PacketContext(packet, node, in_dev, None))
+    hops, verdict = list(pre.hops), pre.verdict
+    if verdict == Verdict.ACCEPT:
+        local = pre.packet.dst.ip == cluster.node_by_name[node].internal_ip
+        post = evaluate(cluster, ruleset, Hook.INPUT if local else Hook.FORWARD,
+                        PacketContext(pre.packet, node, in_dev, None if local else "eth0", pre.mark))
+        hops, verdict = hops + list(post.hops), post.verdict
+    return str(verdict), sorted({str(a.dst) for h in hops for a in h.alternatives}), str(pre.packet.dst), pre.mark
+
+
+def service_packets(cluster: Cluster, node: str):
+    """A pod of the node to every cluster IP; an outside client to every nodePort, external IP and LB IP."""
+    pod = next((p for p in cluster.pods_by_node.get(node, ()) if not p.host_network), None)
+    client = IPv4Address("203.0.113.10")
+    nic = cluster.node_by_name[node].nic
+    for info in service_ports(cluster, node):
+        svc, port, proto = info.service, info.port.port, info.protocol
+        if pod is not None:
+            yield Packet(SocketAddress(pod.pod_ip, 40000), SocketAddress(svc.cluster_ip, port), proto), str(
+                cluster.settings.bridge)
+        if info.node_port:
+            node_ip = cluster.node_by_name[node].internal_ip
+            yield Packet(SocketAddress(client, 40000), SocketAddress(node_ip, info.node_port), proto), nic
+        for vip in (*svc.external_ips, *info.load_balancer_ips):
+            yield Packet(SocketAddress(client, 40000), SocketAddress(vip, port), proto), nic
+
+
+def test_iptables_and_nftables_decide_every_service_packet_alike():
+    """At the hooks, before the walk uses nftables: for every sample (and each with externalTrafficPolicy Local),
+    a cluster with Local/Cluster policies, affinity, externalIPs, internalTrafficPolicy Local and an empty
+    service, a LoadBalancer with source ranges and a service without endpoints — the same verdict, the same
+    candidate endpoints, the same destination after PREROUTING and the same mark in both modes."""
+    from test_kubeproxy_lab import POLICIES
+    from webapp.engine import netfilter, nft
+    from webapp.engine.kubeproxy.nftables import node_nft_ruleset
+    from webapp.loaders import load_sources
+    from webapp.variants import ViewSettings, apply_view_settings
+
+    clusters = [load_sample(s.name) for s in list_samples()]
+    clusters += [apply_view_settings(c, ViewSettings(None, None, TrafficPolicy.LOCAL, frozenset())) for c in clusters]
+    clusters += [load_sources([("policies.yaml", POLICIES.encode())]).cluster, lb_cluster(),
+                 service_cluster(endpoints=0)]
+    compared, differ, seen = 0, [], set()
+    for cluster in clusters:
+        for node in cluster.nodes:
+            rulesets = (netfilter.node_ruleset(cluster, node.name), node_nft_ruleset(cluster, node.name))
+            for packet, in_dev in service_packets(cluster, node.name):
+                compared += 1
+                ipt = hook_outcome(cluster, node.name, netfilter.traverse, rulesets[0], packet, in_dev)
+                nft_ = hook_outcome(cluster, node.name, nft.traverse, rulesets[1], packet, in_dev)
+                if ipt != nft_:
+                    differ.append((cluster.name, node.name, str(packet), ipt, nft_))
+                seen.add((ipt[0], len(ipt[1]) > 1, ipt[3]))
+    assert (compared, differ) == (222, [])
+    # every kind of outcome occurs: delivered to one of several endpoints (marked or not), refused
+    assert seen >= {("accept", True, 0), ("accept", True, 0x4000), ("drop", False, 0), ("reject", False, 0)}
