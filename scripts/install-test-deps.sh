@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 missing=""
-for pkg in chromium chromium-driver iproute2 iptables tcpdump procps redis-server; do
+for pkg in chromium chromium-driver iproute2 iptables nftables tcpdump procps redis-server; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then

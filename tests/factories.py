@@ -21,6 +21,10 @@ from webapp.model import (
 )
 
 
+TRACED_MODES = (KubeProxyMode.IPTABLES, KubeProxyMode.IPVS, KubeProxyMode.USERSPACE)
+"""The kube-proxy modes the walk traces; nftables joins when the walk evaluates table ip kube-proxy (issue 15)."""
+
+
 def make_node(name: str, ip: str, pod_cidr: str, nic: str = "eth0") -> Node:
     return Node(name=name, internal_ip=IPv4Address(ip), pod_cidr=IPv4Network(pod_cidr), nic=nic)
 

@@ -62,6 +62,7 @@ from pathlib import Path
 
 import pytest
 
+from factories import TRACED_MODES
 from webapp.engine import commands, rulesets
 from webapp.engine.datapath import node_datapath, pod_datapath, underlay_network
 from webapp.engine.flows import FlowType, candidate_flows, parse_source, trace_flow
@@ -71,7 +72,7 @@ from webapp.model import Cluster, KubeProxyMode, Overlay, TrafficPolicy
 from webapp.variants import ViewSettings, apply_view_settings
 
 SAMPLES = ("seed-article", "flannel-vxlan", "flannel-host-gw", "guestbook")
-MODES = tuple(KubeProxyMode)          # iptables, ipvs, userspace
+MODES = TRACED_MODES                  # iptables, ipvs, userspace
 OVERLAYS = tuple(Overlay)             # flannel-vxlan, flannel-host-gw, ovs-vxlan
 VXLAN_PORT = {Overlay.FLANNEL_VXLAN: 8472, Overlay.OVS_VXLAN: 4789}
 """flannel: the Linux kernel's VXLAN default 8472 (flannel Documentation/backends.md); OVS: IANA 4789."""

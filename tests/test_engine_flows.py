@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from factories import big_cluster, two_node_cluster
+from factories import TRACED_MODES, big_cluster, two_node_cluster
 from webapp.engine import commands
 from webapp.engine.flows import CANDIDATE_LIMIT, FlowType, candidate_flows, trace_flow
 from webapp.engine.trace import Disposition
@@ -108,7 +108,7 @@ def test_candidates_are_capped_and_valid():
 
 
 @pytest.mark.parametrize("sample", SAMPLES)
-@pytest.mark.parametrize("mode", list(KubeProxyMode))
+@pytest.mark.parametrize("mode", TRACED_MODES)
 def test_every_candidate_of_every_sample_traces_and_its_reply_returns(sample, mode):
     from dataclasses import replace
 

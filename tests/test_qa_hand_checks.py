@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from factories import TRACED_MODES
 from webapp.engine.datapath import node_datapath
 from webapp.engine.flows import trace_flow
 from webapp.engine.trace import Action, Disposition, HopKind, Trace
@@ -406,7 +407,7 @@ def test_ipvs_vip_on_a_port_no_service_has_is_not_delivered():
                             "other ports through a VIP")
 
 
-@pytest.mark.parametrize("mode", list(KubeProxyMode))
+@pytest.mark.parametrize("mode", TRACED_MODES)
 def test_a_cluster_ip_on_an_unknown_port_is_not_external(mode):
     trace = trace_flow(view("flannel-vxlan", mode), "pod/default/debug", "10.96.0.11:9999")
     assert trace.flow.type == "pod-to-service"

@@ -8,7 +8,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from factories import service_cluster
+from factories import TRACED_MODES, service_cluster
 from webapp.engine.flows import trace_flow
 from webapp.engine.trace import Action, Disposition, HopKind, SocketAddress
 from webapp.model import KubeProxyMode, ServiceType, TrafficPolicy
@@ -60,7 +60,7 @@ def test_cluster_ip_each_mode(mode, backend_sees):
             KubeProxyMode.USERSPACE: HopKind.PROXY}[mode] in kinds
 
 
-@pytest.mark.parametrize("mode", list(KubeProxyMode))
+@pytest.mark.parametrize("mode", TRACED_MODES)
 def test_nodeport_cluster_policy_masquerades(mode):
     trace = trace_flow(full(mode), "203.0.113.7", "192.168.0.12:30080", backend="10.244.0.3")
     assert trace.flow.type == "nodeport" and trace.disposition == Disposition.DELIVERED
@@ -212,7 +212,7 @@ SERVICE_HOP = {KubeProxyMode.IPTABLES: (HopKind.NETFILTER, Action.DNAT), KubePro
                KubeProxyMode.USERSPACE: (HopKind.PROXY, Action.PROXY)}
 
 
-@pytest.mark.parametrize("mode", list(KubeProxyMode))
+@pytest.mark.parametrize("mode", TRACED_MODES)
 @pytest.mark.parametrize("kind", list(MATRIX))
 def test_every_service_type_in_every_mode(kind, mode):
     src, dst, backend = MATRIX[kind]

@@ -49,6 +49,7 @@ class KubeProxyMode(StrEnum):
     IPTABLES = "iptables"
     IPVS = "ipvs"
     USERSPACE = "userspace"
+    NFTABLES = "nftables"
 
 
 FLANNEL_VXLAN_PORT = 8472

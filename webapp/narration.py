@@ -125,6 +125,19 @@ _EN: dict[str, str] = {
     "netfilter.ipvs_filter": ("{address} is a Service address on kube-ipvs0, and no Service of it listens on "
                               "{port}/{proto}: kube-proxy refuses new connections to the node's other ports through "
                               "a VIP"),
+    # --- nft.py (kube-proxy's nftables mode) -----------------------------------------------------------------
+    "netfilter.nft.mark": ("{chain} sends the packet to {target}, which sets mark {mark:#x}: it will be masqueraded "
+                           "on the way out (chain masquerading)."),
+    "netfilter.nft.vmap": ("{chain} looks {key} up in verdict map {map} ({count} element(s)): one hash lookup, "
+                           "however many services there are; the element sends the packet to {target}."),
+    "netfilter.nft.choose": ("{path}: {chain} picks one of {count} endpoint chain(s) with numgen random mod {count} "
+                             "(each equally likely); this trace follows {chosen}."),
+    "netfilter.nft.choose.affinity": (" sessionAffinity ClientIP: the chosen endpoint chain adds this client to its "
+                                      "affinity set (update @affinity-…); its next connections match the "
+                                      "ip saddr @affinity-… rules above and skip the draw."),
+    "netfilter.nft.cluster_ip_port": ("{address} is a cluster IP, but none of its service ports is {port}/{proto} "
+                                      "(set cluster-ips)"),
+    "netfilter.nft.unallocated": "{address} is in the service CIDR, but no service has it as its cluster IP",
     # --- kubeproxy/chains.py ----------------------------------------------------------------------------------
     "kubeproxy.no_endpoints": ("service {port_name} has no ready endpoints — no ready pod matches its selector "
                                "{selector}"),

@@ -145,7 +145,8 @@ def build_layout(samples: list[tuple[str, str]],
         html.Section(className="panel hops", children=[html.H2(text("hops.title")), html.Div(id=Id.HOP_LIST)]),
         html.Section(className="panel", children=[
             html.H2(text("settings.title")),
-            _setting(Id.MODE, text("settings.mode"), [str(m) for m in KubeProxyMode]),
+            # nftables joins the picker once the walk evaluates table kube-proxy (issue 15, integration step)
+            _setting(Id.MODE, text("settings.mode"), [str(m) for m in KubeProxyMode if m != KubeProxyMode.NFTABLES]),
             _setting(Id.OVERLAY, text("settings.overlay"), [str(o) for o in Overlay]),
             _setting(Id.POLICY, text("settings.policy"), [str(p) for p in TrafficPolicy]),
             _labelled(text("settings.down"), dcc.Dropdown(id=Id.DOWN_PODS, multi=True, value=[])),

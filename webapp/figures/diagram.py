@@ -372,7 +372,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
     kx0 = x0 + NODE_PAD
     canvas.box(kx0, lower_y - 0.45, kx0 + DEVICE_W, lower_y + 0.45, PROXY_FILL)
     rules = {KubeProxyMode.IPTABLES: "iptables: KUBE-SERVICES", KubeProxyMode.IPVS: "IPVS: kube-ipvs0",
-             KubeProxyMode.USERSPACE: "userspace proxy"}[mode]
+             KubeProxyMode.USERSPACE: "userspace proxy", KubeProxyMode.NFTABLES: "nftables: table kube-proxy"}[mode]
     canvas.text(kx0 + DEVICE_W / 2, lower_y + 0.17, f"<b>kube-proxy</b> ({mode})", N_PROXY)
     canvas.text(kx0 + DEVICE_W / 2, lower_y - 0.2, rules, N_PROXY)
     canvas.text(kx0 + DEVICE_W / 2, lower_y + 0.2, "<b>kube-proxy</b>", P_PROXY)

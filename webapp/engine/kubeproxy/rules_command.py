@@ -1,4 +1,5 @@
-"""`k8s-netviz rules PATH... --node NODE [--mode iptables|ipvs|userspace]`: what kube-proxy programs on a node.
+"""`k8s-netviz rules PATH... --node NODE [--mode iptables|ipvs|userspace|nftables] [--format list]`: what kube-proxy
+programs on a node.
 
 Registered from webapp.engine.commands (`register_rules`)."""
 
@@ -8,17 +9,24 @@ import argparse
 import sys
 from dataclasses import replace
 
-from webapp.engine.kubeproxy import ipvs, userspace
+from webapp.engine.kubeproxy import ipvs, nftables, userspace
 from webapp.engine.kubeproxy.iptables import JUMP_RULES, render_iptables_restore
 from webapp.model import Cluster, KubeProxyMode
 
 
-def render_node_rules(cluster: Cluster, node_name: str, mode: KubeProxyMode | None = None) -> str:
-    """A node's kube-proxy state as the node's tools would show it, for `mode` (default: the cluster's)."""
+def render_node_rules(cluster: Cluster, node_name: str, mode: KubeProxyMode | None = None,
+                      listing: bool = False) -> str:
+    """A node's kube-proxy state as the node's tools would show it, for `mode` (default: the cluster's).
+    `listing`: nftables mode as `nft list table` shows it instead of the `nft -f` transaction."""
     if node_name not in cluster.node_by_name:
         known = ", ".join(n.name for n in cluster.nodes)
         raise KeyError(f"no node named {node_name!r} (nodes: {known})")
     mode = mode or cluster.settings.kube_proxy_mode
+    if mode == KubeProxyMode.NFTABLES:
+        if listing:
+            return f"# nft list table ip kube-proxy\n{nftables.render_nft_list(cluster, node_name)}"
+        return (f"# nft -f input: table ip kube-proxy as kube-proxy (nftables mode) leaves it after a full sync\n"
+                f"{nftables.render_nft_transaction(cluster, node_name)}")
     if mode == KubeProxyMode.IPVS:
         return (f"# ip addr show {ipvs.DUMMY_DEVICE}\n{ipvs.render_dummy_device(cluster, node_name)}\n"
                 f"# ipvsadm -Ln\n{ipvs.render_ipvsadm(cluster, node_name)}\n"
@@ -36,12 +44,15 @@ def render_node_rules(cluster: Cluster, node_name: str, mode: KubeProxyMode | No
 def register_rules(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("rules", help="print the rules kube-proxy programs on a node",
                             description="Print a node's kube-proxy rules: iptables-restore input (iptables mode), "
-                                        "ipvsadm -Ln and ipset list (IPVS), or the KUBE-PORTALS rules (userspace).")
+                                        "ipvsadm -Ln and ipset list (IPVS), the KUBE-PORTALS rules (userspace), or "
+                                        "the nft -f transaction of table ip kube-proxy (nftables).")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="cluster YAML or manifests (files or folders)")
     parser.add_argument("--sample", metavar="NAME", help="use a built-in sample instead of PATHs")
     parser.add_argument("--node", required=True, help="the node whose rules to print")
     parser.add_argument("--mode", choices=[m.value for m in KubeProxyMode],
                         help="kube-proxy mode (default: the cluster's setting)")
+    parser.add_argument("--format", choices=["transaction", "list"], default="transaction",
+                        help="nftables mode: the nft -f transaction (default) or what `nft list table` shows")
     parser.set_defaults(run=run_rules)
 
 
@@ -54,8 +65,12 @@ def run_rules(args: argparse.Namespace) -> int:
     mode = KubeProxyMode(args.mode) if args.mode else None
     if mode is not None and mode != cluster.settings.kube_proxy_mode:
         cluster = replace(cluster, settings=replace(cluster.settings, kube_proxy_mode=mode))
+    if args.format == "list" and cluster.settings.kube_proxy_mode != KubeProxyMode.NFTABLES:
+        print(f"error: --format list shows nftables mode's table; kube-proxy mode here is "
+              f"{cluster.settings.kube_proxy_mode}", file=sys.stderr)
+        return 2
     try:
-        sys.stdout.write(render_node_rules(cluster, args.node, mode))
+        sys.stdout.write(render_node_rules(cluster, args.node, mode, listing=args.format == "list"))
     except KeyError as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return 2
