@@ -193,7 +193,7 @@ def path_nodes(trace: Trace) -> frozenset[str]:
 def path_pods(cluster: Cluster, trace: Trace) -> frozenset[str]:
     """Pods a hop runs in, plus the pods behind a load-balancing hop's alternatives (the other backends)."""
     hops = (*trace.hops, *trace.reply)
-    pods = {netns_key(h.netns) for h in hops if h.netns.startswith("pod/")}
+    pods = {key for h in hops if (key := netns_key(h.netns)) in cluster.pod_by_key}
     for hop in hops:
         for alternative in hop.alternatives:
             pod = cluster.pod_by_ip.get(alternative.dst.ip)
@@ -382,6 +382,11 @@ def _service_specs(service: Service) -> list[Spec | None]:
     return [written(Spec.to_service, service, p) for p in service.ports] or [written(Spec.to_service, service)]
 
 
+def _named(service: Service) -> str:
+    """A service's own spec, as search text for the addresses and node ports it owns."""
+    return str(written(Spec.to_service, service) or service.key)
+
+
 def _destination_specs(cluster: Cluster, flow_type: FlowType, src: str) -> Found:
     """(spec, extra search text) of every destination this flow type may go to, in cluster order (each is still
     checked with the engine's resolver)."""
@@ -408,13 +413,13 @@ def _destination_specs(cluster: Cluster, flow_type: FlowType, src: str) -> Found
             for sport in service.ports:
                 if sport.node_port:
                     for node in cluster.nodes:
-                        yield written(Spec.to_node, node, sport.node_port), f"svc/{service.key}"
+                        yield written(Spec.to_node, node, sport.node_port), _named(service)
     elif flow_type in (FlowType.LOADBALANCER, FlowType.EXTERNALIPS):
         for service in cluster.services:
             ips = service.load_balancer_ips if flow_type == FlowType.LOADBALANCER else service.external_ips
             for ip in ips:
                 for sport in service.ports:
-                    yield written(Spec.to_address, SocketAddress(ip, sport.port)), f"svc/{service.key}"
+                    yield written(Spec.to_address, SocketAddress(ip, sport.port)), _named(service)
     elif flow_type == FlowType.POD_TO_EXTERNAL:
         for host in cluster.external_hosts:
             yield written(Spec.to_address, SocketAddress(host.ip, 443)), host.name
