@@ -15,7 +15,7 @@ import pytest
 from webapp.app import state
 from webapp.app.cache import open_cache
 from webapp.app.layout import Id, build_layout, client_ids
-from webapp.engine import datapath
+from webapp.engine.topology import topology
 from webapp.engine.flows import FlowType
 from webapp.model import KubeProxyMode
 from webapp.variants import ViewSettings
@@ -146,7 +146,7 @@ def test_a_what_if_variant_is_built_once_and_the_memo_is_bounded(cache, seed_key
     first = state.variant(seed_key, seed, ipvs)
     assert state.variant(seed_key, seed, ViewSettings.parse("ipvs")) is first  # the same key and settings
     assert state.variant(seed_key, seed, ViewSettings()) is seed
-    datapath.node_datapath(first, "node-1")
+    topology(first).build_all()  # the engine's memo of a variant's topology refers back to the variant
     gone = weakref.ref(first)
     del first
     others = [ViewSettings(mode, down_pods=frozenset({pod})) for pod in sorted(seed.pod_by_key)

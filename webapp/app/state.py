@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from webapp.app.cache import ClusterCache, cache_key, is_key
 from webapp.app.catalog import flow_type_label, text
 from webapp.app.limits import megabytes
+from webapp.engine.datapath import drop_cached
 from webapp.engine.flows import (
     EXTERNAL_CLIENT, EXTERNAL_SERVER, KUBELET_PORT, FlowType, candidate_flows, resolve_flow, serving_port,
     trace_flow, written,
@@ -257,8 +258,9 @@ def variant(key: str, cluster: Cluster, settings: ViewSettings) -> Cluster:
     with _variants_lock:
         built = _variants.setdefault((key, settings), built)
         _variants.move_to_end((key, settings))
-        while len(_variants) > VARIANT_ITEMS:
-            _variants.popitem(last=False)
+        evicted = [_variants.popitem(last=False)[1] for _ in range(len(_variants) - VARIANT_ITEMS)]
+    for old in evicted:
+        drop_cached(old)  # the engine's memo of it may refer back to it (a topology holds its cluster)
     return built
 
 
