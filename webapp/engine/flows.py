@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
+from itertools import islice
 from typing import Any
 
 from webapp.engine import services
@@ -419,8 +420,8 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
     `Spec` constructors and checked with the resolver `trace` uses (`offers`), so every offered pair traces."""
     out: dict[FlowType, list[tuple[str, str]]] = {t: [] for t in FlowType}
     pods = [p for p in cluster.pods if not p.host_network]
-    servers = [(p, dst) for p in pods if (port := serving_port(p)) is not None
-               and (dst := written(Spec.to_pod, p, port)) is not None][:CANDIDATE_SCOPE]
+    servers = list(islice(((p, dst) for p in pods if (port := serving_port(p)) is not None
+                           and (dst := written(Spec.to_pod, p, port)) is not None), CANDIDATE_SCOPE))
     clients = [(p, src) for p in pods[:CANDIDATE_SCOPE] if (src := written(Spec.of_pod, p)) is not None]
     nodes = [(n, src) for n in cluster.nodes[:CANDIDATE_SCOPE] if (src := written(Spec.of_node, n)) is not None]
     client = written(Spec.of_address, cluster.external_hosts[0].ip if cluster.external_hosts else EXTERNAL_CLIENT)
