@@ -493,10 +493,10 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
         if client is None or sport is None or service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME:
             return
         if kind == FlowType.NODEPORT:
-            destinations = [written(Spec.to_node, node, sport.node_port) for node in all_nodes] if sport.node_port else []
+            destinations = (written(Spec.to_node, node, sport.node_port) for node in all_nodes if sport.node_port)
         else:
             ips = service.load_balancer_ips if kind == FlowType.LOADBALANCER else service.external_ips
-            destinations = [written(Spec.to_address, SocketAddress(ip, sport.port)) for ip in ips]
+            destinations = (written(Spec.to_address, SocketAddress(ip, sport.port)) for ip in ips)
         for dst in destinations:
             if dst is not None:
                 yield kind, client, dst
