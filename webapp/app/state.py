@@ -700,14 +700,10 @@ def on_paste(cache: ClusterCache, paste: str | None, flow_type: FlowType | None,
     return _load_sources(cache, [(text("upload.paste.name"), (paste or "").encode())], messages, flow_type, max_bytes)
 
 
-def _on_screen(cache: ClusterCache, key: str | None) -> Cluster | None:
-    return cache.get(key)
-
-
 def on_click(cache: ClusterCache, key: str | None, click: Mapping[str, Any] | None, flow_type: FlowType | None,
              src: str | None, view: Mapping[str, Any] | None) -> Outputs:
     """A click in the diagram: a node toggles open, a namespace filters, a pod or service joins the flow."""
-    cluster = _on_screen(cache, key)
+    cluster = cache.get(key)
     if cluster is None or key is None:
         return {"status": Status(warning=text("cache.expired"))}
     ref = ((click or {}).get("points") or [{}])[0].get("customdata")
@@ -735,7 +731,7 @@ def on_flow_type(cache: ClusterCache, key: str | None, flow_type: FlowType | Non
 def on_source(cache: ClusterCache, key: str | None, flow_type: FlowType | None, src: str | None,
               dst: str | None) -> Outputs:
     """Another source: keep the destination if the pair is still valid, else its first one."""
-    cluster = _on_screen(cache, key)
+    cluster = cache.get(key)
     if cluster is None or key is None:
         return {"status": Status(warning=text("cache.expired"))}
     return {**flow_outputs(cluster, flow_choices(key, cluster), flow_type, src, dst), "initial_step": None}
