@@ -5,8 +5,6 @@
 (function () {
   "use strict";
 
-  var GRAPH_ID = "diagram";
-  var STEP_STORE = "step";
   var SEGMENT_MS = 1100;      // one hop at 1x: dwell, then travel
   var DWELL = 0.35;           // share of a segment spent resting on the hop
   var COLORS = {
@@ -22,8 +20,20 @@
     frames: [], index: 0, t: 0, playing: false, speed: 1, lastTs: 0, raf: 0, initialUsed: false, flowKey: ""
   };
 
+  /* Component ids come from the server's table (layout.Id, in the page's data-netviz-ids attribute), never
+   * spelled here: ID.DIAGRAM, ID.STEP, ID.PLAY … */
+  var ID = null;
+  function ids() {
+    if (!ID) {
+      var holder = document.querySelector("[data-netviz-ids]");
+      if (!holder) { return {}; }
+      ID = JSON.parse(holder.getAttribute("data-netviz-ids"));
+    }
+    return ID;
+  }
+
   function graphDiv() {
-    var outer = document.getElementById(GRAPH_ID);
+    var outer = document.getElementById(ids().DIAGRAM);
     return outer ? outer.querySelector(".js-plotly-plot") : null;
   }
 
@@ -156,7 +166,7 @@
   }
 
   function setPlayButton() {
-    var b = document.getElementById("player-play");
+    var b = document.getElementById(ids().PLAY);
     if (b) { b.textContent = player.playing ? b.getAttribute("data-pause") : b.getAttribute("data-play"); }
     document.body.classList.toggle("playing", player.playing);
   }
@@ -169,7 +179,7 @@
     commit(i);
     markCurrent(player.frames[i].ref);
     if (window.dash_clientside && window.dash_clientside.set_props) {
-      window.dash_clientside.set_props(STEP_STORE, { data: i });
+      window.dash_clientside.set_props(ids().STEP, { data: i });
     }
   }
 
@@ -282,14 +292,13 @@
       button.blur();
       return;
     }
-    switch (button.id) {
-      case "player-play": if (player.playing) { pause(); } else { play(); } break;
-      case "player-back": step(-1); break;
-      case "player-forward": step(1); break;
-      case "player-restart": pause(); arrive(0); play(); break;
-      case "present-toggle": togglePresent(); break;
-      default: return;
-    }
+    var id = ids();
+    if (button.id === id.PLAY) { if (player.playing) { pause(); } else { play(); } }
+    else if (button.id === id.BACK) { step(-1); }
+    else if (button.id === id.FORWARD) { step(1); }
+    else if (button.id === id.RESTART) { pause(); arrive(0); play(); }
+    else if (button.id === id.PRESENT) { togglePresent(); }
+    else { return; }
     button.blur();
   });
 
@@ -315,19 +324,25 @@
     var items = messages.map(function (m) {
       return { type: "Li", namespace: "dash_html_components", props: { children: m, className: "problem error" } };
     });
-    window.dash_clientside.set_props("upload-status", { children: [
+    window.dash_clientside.set_props(ids().UPLOAD_STATUS, { children: [
       { type: "Ul", namespace: "dash_html_components", props: { children: items, className: "problems too-big" } },
       { type: "Div", namespace: "dash_html_components",
         props: { children: limits.getAttribute("data-kept"), className: "kept" } }
     ] });
   }
 
+  /* `target` when it sits inside the upload component, else null. */
+  function uploadZone(target) {
+    var zone = document.getElementById(ids().UPLOAD);
+    return zone && target && zone.contains(target) ? target : null;
+  }
+
   document.addEventListener("change", function (ev) {
     var t = ev.target;
-    if (t && t.type === "file" && t.closest && t.closest("#upload")) { checkUploadSizes(t.files, t); }
+    if (t && t.type === "file" && uploadZone(t)) { checkUploadSizes(t.files, t); }
   }, true);
   document.addEventListener("drop", function (ev) {
-    var zone = ev.target && ev.target.closest ? ev.target.closest("#upload") : null;
+    var zone = uploadZone(ev.target);
     if (zone && ev.dataTransfer) { checkUploadSizes(ev.dataTransfer.files, zone); }
   }, true);
 

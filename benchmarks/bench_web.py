@@ -8,14 +8,21 @@
    the same callback again, as every later callback on that cluster is). Target: < 300 ms.
 4. The overview callback for a 1,000-node (30,000-pod) cluster, and its figure JSON size. Targets: ≤ 1 s,
    ≤ 1 MB.
+5. What-if redraws (issue 16, issue 14): the diagram-plus-trace callback of an unchanged IPVS-mode variant of a
+   200-node cluster, before (a new variant Cluster per redraw, so the engine recomputes its datapath and rules:
+   what `state.variant` did before it was memoised) and after (the memo: the same Cluster, the engine's caches
+   hit); then resident memory over 400 what-if requests on a 50-node, 1,500-pod cluster cycling through more
+   variants than the memo holds (after the first 10 and after all 400; issue 14 asks for ≤ 10% growth).
 
-Run: `python3 benchmarks/bench_web.py [--skip-browser] [--skip-1000]`.
+Run: `python3 benchmarks/bench_web.py [--skip-browser] [--skip-1000] [--what-if-only]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import socket
 import statistics
 import sys
@@ -33,9 +40,10 @@ from benchmarks.generate_cluster import dump_json, generate_dump  # noqa: E402
 from webapp.app import state  # noqa: E402
 from webapp.app.cache import cache_key, open_cache  # noqa: E402
 from webapp.app.callbacks import draw_view  # noqa: E402
+from webapp.engine.flows import FlowType  # noqa: E402
 from webapp.figures import build_diagram  # noqa: E402
 from webapp.loaders import load_sample, load_sources  # noqa: E402
-from webapp.variants import ViewSettings  # noqa: E402
+from webapp.variants import ViewSettings, backend_pods  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -129,8 +137,8 @@ def big_callbacks(cache_dir: str, skip_1000: bool) -> None:
     cache = open_cache(cache_dir)
     key, cluster, loaded = _cached_dump(cache, 50)
     choices = state.flow_choices(key, cluster)
-    src, dst = choices["pod-to-pod-cross-node"][0]
-    flow = ("pod-to-pod-cross-node", src, dst)
+    src, dst = choices[FlowType.POD_TO_POD_CROSS_NODE][0]
+    flow = (FlowType.POD_TO_POD_CROSS_NODE, src, dst)
     cold, size = _callback(cache, key, flow)
     warm = [_callback(cache, key, flow)[0] for _ in range(5)]
     print(f"50 nodes / {len(cluster.pods)} pods (loaded in {loaded:.2f} s): diagram+trace callback "
@@ -142,20 +150,69 @@ def big_callbacks(cache_dir: str, skip_1000: bool) -> None:
     print(f"1000 nodes / {len(cluster.pods)} pods (loaded in {loaded:.2f} s): overview callback "
           f"first {overview[0][0] * 1000:.0f} ms, median {statistics.median(o[0] for o in overview) * 1000:.0f} ms, "
           f"figure JSON {overview[0][1] / 1e6:.3f} MB")
-    src, dst = state.flow_choices(key, cluster)["pod-to-pod-cross-node"][0]
-    flow = ("pod-to-pod-cross-node", src, dst)
+    src, dst = state.flow_choices(key, cluster)[FlowType.POD_TO_POD_CROSS_NODE][0]
+    flow = (FlowType.POD_TO_POD_CROSS_NODE, src, dst)
     cold, size = _callback(cache, key, flow)
     warm = _callback(cache, key, flow)[0]
     print(f"1000 nodes: cross-node flow with its nodes expanded: cold {cold * 1000:.0f} ms, warm {warm * 1000:.0f} ms, "
           f"figure JSON {size / 1e6:.3f} MB")
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def what_if(cache_dir: str, requests: int = 400) -> None:
+    from webapp.engine.datapath import drop_cached
+    from webapp.model import KubeProxyMode
+
+    cache = open_cache(cache_dir)
+    key, cluster, _ = _cached_dump(cache, 200)
+    flow = (FlowType.POD_TO_POD_CROSS_NODE, *state.flow_choices(key, cluster)[FlowType.POD_TO_POD_CROSS_NODE][0])
+    ipvs = ViewSettings(kube_proxy_mode=KubeProxyMode.IPVS)
+
+    def redraw(memo: bool) -> float:
+        if not memo:  # as before the memo: a new variant Cluster, cold engine caches
+            for old in state._variants.values():
+                drop_cached(old)
+            state._variants.clear()
+        started = time.perf_counter()
+        draw_view(cache, key, *flow, ipvs, None, None)
+        return time.perf_counter() - started
+
+    redraw(True)
+    before = [redraw(False) for _ in range(5)]
+    after = [redraw(True) for _ in range(5)]
+    print(f"200 nodes / {len(cluster.pods)} pods, IPVS what-if redraw of an unchanged variant: "
+          f"before (a new variant each time) median {statistics.median(before) * 1000:.0f} ms, "
+          f"after (memoised) median {statistics.median(after) * 1000:.0f} ms")
+    key, cluster, _ = _cached_dump(cache, 50)
+    flow = (FlowType.POD_TO_POD_CROSS_NODE, *state.flow_choices(key, cluster)[FlowType.POD_TO_POD_CROSS_NODE][0])
+    pods = list(backend_pods(cluster))[: state.VARIANT_ITEMS + 4]
+    settings = [ViewSettings(KubeProxyMode.IPVS, down_pods=frozenset({pod})) for pod in pods]
+    rss = {}
+    for index in range(requests):
+        draw_view(cache, key, *flow, settings[index % len(settings)], None, None)
+        if index + 1 in (10, requests):
+            gc.collect()
+            rss[index + 1] = _rss_mb()
+    print(f"50 nodes / {len(cluster.pods)} pods, {requests} what-if requests over {len(settings)} variants "
+          f"(the memo holds {state.VARIANT_ITEMS}): RSS after 10 {rss[10]:.0f} MB, after {requests} "
+          f"{rss[requests]:.0f} MB ({(rss[requests] / rss[10] - 1) * 100:+.1f} %)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="web benchmark")
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-1000", action="store_true")
+    parser.add_argument("--what-if-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
+        if args.what_if_only:
+            what_if(str(Path(folder) / "what-if"))
+            return 0
+        what_if(str(Path(folder) / "what-if"))
         if not args.skip_browser:
             page_load(str(Path(folder) / "page"))
         seed_figure()

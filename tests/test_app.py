@@ -121,22 +121,22 @@ def test_draw_view_unknown_key(cache):
 
 def test_inspector_highlights_nat_and_outer_headers(cache, seed_key):
     cluster = cache.get(seed_key)
-    trace = state.trace_dict(cluster, "pod-to-service", "pod/default/web-1", "svc/default/api-lb:80")
-    dnat = next(i for i, h in enumerate(trace["hops"]) if h["action"] == "dnat")
-    panel = hop_panel(trace["hops"][dnat], trace["hops"][dnat - 1], f"q{dnat}")
+    trace = state.trace(cluster, "pod/default/web-1", "svc/default/api-lb:80")
+    dnat = next(i for i, h in enumerate(trace.hops) if h.action == "dnat")
+    panel = hop_panel(trace.hops[dnat], trace.hops[dnat - 1], f"q{dnat}")
     flat = [c for c in walk(panel)]
     changed = [c.children for c in flat if isinstance(c, html.Td) and c.className == "changed"]
-    backend = trace["hops"][dnat]["packet"]["dst"]
+    backend = str(trace.hops[dnat].packet.dst)
     assert changed == [backend]
     after = [c.children for c in flat if isinstance(c, html.Span) and c.className == "after changed"]
     assert after == [backend]
-    cross = state.trace_dict(cluster, "pod-to-pod-cross-node", "pod/default/api-1", "pod/default/api-2:8080")
-    encap = next(i for i, h in enumerate(cross["hops"]) if h["action"] == "encapsulate")
-    titles = [c.children for c in walk(hop_panel(cross["hops"][encap], cross["hops"][encap - 1], "x"))
+    cross = state.trace(cluster, "pod/default/api-1", "pod/default/api-2:8080")
+    encap = next(i for i, h in enumerate(cross.hops) if h.action == "encapsulate")
+    titles = [c.children for c in walk(hop_panel(cross.hops[encap], cross.hops[encap - 1], "x"))
               if isinstance(c, html.H3)]
     assert titles == ["Inner headers (L3/L4)", "Outer headers (VXLAN/UDP/IP)", "Decided by"]
     items, panels, captions = render_trace(cross)
-    assert len(panels) == len(cross["hops"]) + len(cross["reply"])
+    assert len(panels) == len(cross.hops) + len(cross.reply)
     assert nat_badge(cross) == ("No NAT: pod addresses seen end to end (the seed's principles hold)", "badge ok", "")
 
 
@@ -144,11 +144,11 @@ def test_the_nat_badge_counts_address_changes_and_lists_port_only_ones():
     """Node → remote pod under host-gw: flannel's MASQUERADE --random-fully keeps the node's address but draws a
     new source port; pod → outside: the address changes."""
     cluster = load_sample("flannel-host-gw")
-    node_to_pod = state.trace_dict(cluster, "node-to-pod", "node/node-1", "pod/default/web-2:80")
+    node_to_pod = state.trace(cluster, "node/node-1", "pod/default/web-2:80")
     assert nat_badge(node_to_pod) == (
         "No NAT: pod addresses seen end to end (the seed's principles hold)", "badge ok",
         "src 192.168.0.11:45606 → 192.168.0.11:61887 (port only)")
-    outside = state.trace_dict(cluster, "pod-to-external", "pod/default/client-1", "203.0.113.10:443")
+    outside = state.trace(cluster, "pod/default/client-1", "203.0.113.10:443")
     assert nat_badge(outside) == ("NAT on the way: 1 address change(s), not the seed's no-NAT model", "badge nat",
                                   "src 10.244.0.3:46234 → 192.168.0.11:26639")
 
@@ -209,15 +209,15 @@ def test_without_a_full_flow_the_page_asks_for_one(cache, seed_key):
 
 def test_inspector_lists_candidate_endpoints_with_probabilities(cache, seed_key):
     cluster = cache.get(seed_key)
-    trace = state.trace_dict(cluster, "pod-to-service", "pod/default/web-1", "svc/default/api-lb:80")
-    index, hop = next((i, h) for i, h in enumerate(trace["hops"]) if h.get("alternatives"))
-    table = next(t for t in walk(hop_panel(hop, trace["hops"][index - 1], f"q{index}"))
+    trace = state.trace(cluster, "pod/default/web-1", "svc/default/api-lb:80")
+    index, hop = next((i, h) for i, h in enumerate(trace.hops) if h.alternatives)
+    table = next(t for t in walk(hop_panel(hop, trace.hops[index - 1], f"q{index}"))
                  if isinstance(t, html.Table) and t.className == "alternatives")
     rows = [r for r in walk(table) if isinstance(r, html.Tr)]
     cells = [[c.children if not isinstance(c.children, html.Code) else c.children.children for c in r.children]
              for r in rows]
-    expected = [[alt["dst"], "50.0 %", "chosen" if alt.get("chosen") else "", alt["rule"]]
-                for alt in hop["alternatives"]]
+    expected = [[str(alt.dst), "50.0 %", "chosen" if alt.chosen else "", alt.rule]
+                for alt in hop.alternatives]
     assert cells == expected and len(expected) == 2
     assert sorted(r.className or "" for r in rows) == ["", "chosen"]
 
@@ -232,10 +232,10 @@ def test_serve_paths_are_loaded_once_into_the_cache(cache):
 
 
 def test_ipvs_candidates_name_their_one_virtual_server_once(cache, seed_key):
-    cluster = state.variant(cache.get(seed_key), ViewSettings.parse("ipvs"))
-    trace = state.trace_dict(cluster, "pod-to-service", "pod/default/api-1", "svc/default/api-lb:80")
-    index, hop = next((i, h) for i, h in enumerate(trace["hops"]) if h.get("alternatives"))
-    panel = hop_panel(hop, trace["hops"][index - 1], f"q{index}")
+    cluster = state.variant(seed_key, cache.get(seed_key), ViewSettings.parse("ipvs"))
+    trace = state.trace(cluster, "pod/default/api-1", "svc/default/api-lb:80")
+    index, hop = next((i, h) for i, h in enumerate(trace.hops) if h.alternatives)
+    panel = hop_panel(hop, trace.hops[index - 1], f"q{index}")
     table = next(t for t in walk(panel) if isinstance(t, html.Table) and t.className == "alternatives")
     rows = [[c.children for c in r.children] for r in walk(table) if isinstance(r, html.Tr)]
     assert rows == [["10.244.1.3:8080", "50.0 %", "chosen"], ["10.244.2.3:8080", "50.0 %", ""]]

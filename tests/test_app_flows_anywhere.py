@@ -11,7 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from benchmarks.generate_cluster import write_dump
 from webapp.app import create_app, state
 from webapp.app.cache import open_cache
-from webapp.app.callbacks import _flow_outputs, _requested_flow, draw_view
+from webapp.app.callbacks import draw_view
 from webapp.app.factory import _request_too_large, request_limit
 from webapp.app.layout import Id, build_layout
 from webapp.app.limits import megabytes
@@ -60,8 +60,7 @@ def test_the_url_keeps_a_far_pair_and_takes_the_engine_s_type(loaded):
     cache, key, cluster = loaded
     choices = state.flow_choices(key, cluster)
     for asked in (CROSS, "nodeport", None):
-        out = {}
-        _requested_flow(out, cluster, choices, asked, SRC, DST, auto=False)
+        out = state.requested_flow(cluster, choices, asked, SRC, DST, auto=False)
         assert (out["type"], out["src"], out["dst"]) == (CROSS, SRC, DST)
         assert out["src_options"][0] == {"label": SRC, "value": SRC}
         assert out["dst_options"][0] == {"label": DST, "value": DST}
@@ -70,17 +69,17 @@ def test_the_url_keeps_a_far_pair_and_takes_the_engine_s_type(loaded):
 def test_a_far_pair_draws_and_plays(loaded):
     cache, key, cluster = loaded
     out = draw_view(cache, key, CROSS, SRC, DST, ViewSettings(), None, None)
-    hops = trace_flow(cluster, SRC, DST).to_dict()["hops"]
+    trace = trace_flow(cluster, SRC, DST)
     assert out["verdict"] == "Delivered" and out["verdict_class"] == "verdict delivered"
-    assert len(out["playback"]["points"]) == len(hops) == 19
-    assert state.path_nodes(out["playback"]["trace"]) == {"worker-0090", "worker-0050"}
+    assert len(out["playback"]["points"]) == len(trace.hops) == 19
+    assert out["playback"]["trace"] == trace.to_dict()
+    assert state.path_nodes(trace) == {"worker-0090", "worker-0050"}
 
 
 def test_an_invalid_pair_is_kept_and_said_to_be_invalid(loaded):
     cache, key, cluster = loaded
     bad = "pod/team-00/no-such-pod"
-    out = {}
-    _requested_flow(out, cluster, state.flow_choices(key, cluster), CROSS, bad, DST, auto=False)
+    out = state.requested_flow(cluster, state.flow_choices(key, cluster), CROSS, bad, DST, auto=False)
     assert (out["type"], out["src"], out["dst"]) == (CROSS, bad, DST)
     drawn = draw_view(cache, key, CROSS, bad, DST, ViewSettings(), None, None)
     assert drawn["verdict"] == (f"Could not trace {bad} → {DST}: {bad}: pod team-00/no-such-pod not found")
@@ -89,11 +88,9 @@ def test_an_invalid_pair_is_kept_and_said_to_be_invalid(loaded):
 
 def test_a_searched_source_is_kept_with_its_first_destination(loaded):
     _, key, cluster = loaded
-    out = {}
-    _flow_outputs(out, cluster, state.flow_choices(key, cluster), CROSS, SRC, None)
+    out = state.flow_outputs(cluster, state.flow_choices(key, cluster), CROSS, SRC, None)
     assert (out["type"], out["src"], out["dst"]) == (CROSS, SRC, "pod/kube-system/coredns-bwvnpx2b8-5glbs:53")
-    out = {}
-    _flow_outputs(out, cluster, state.flow_choices(key, cluster), CROSS, SRC, DST)
+    out = state.flow_outputs(cluster, state.flow_choices(key, cluster), CROSS, SRC, DST)
     assert (out["src"], out["dst"]) == (SRC, DST)
 
 

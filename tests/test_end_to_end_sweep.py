@@ -65,7 +65,7 @@ import pytest
 from factories import TRACED_MODES
 from webapp.engine import commands, rulesets
 from webapp.engine.datapath import node_datapath, pod_datapath, underlay_network
-from webapp.engine.flows import FlowType, candidate_flows, parse_source, trace_flow
+from webapp.engine.flows import FlowType, candidate_flows, resolve_flow, trace_flow
 from webapp.engine.trace import Action, Disposition, Hop, HopKind, Trace
 from webapp.loaders import load_sample
 from webapp.model import Cluster, KubeProxyMode, Overlay, TrafficPolicy
@@ -172,7 +172,7 @@ def expected_destination(cluster: Cluster, kind: FlowType, src: str, dst: str) -
     """(netns, dst IP:port) pairs the request may be delivered to (I3)."""
     host, _, port = dst.rpartition(":")
     if kind == FlowType.CONTAINER_TO_CONTAINER:
-        source = parse_source(cluster, src)
+        source = resolve_flow(cluster, src, dst).source
         return {(source.socket.netns, f"127.0.0.1:{port}")}
     if kind == FlowType.EXTERNALNAME:  # the external host behind the CNAME, on the port asked for (any, if none)
         service = cluster.service_by_key[services_of(cluster, dst).pop()]

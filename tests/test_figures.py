@@ -70,28 +70,28 @@ def test_the_figure_is_valid_plotly_and_ends_with_the_three_player_traces(seed):
 
 def test_cross_node_hops_land_on_the_devices_they_name(seed):
     diagram = build_diagram(seed)
-    trace = trace_flow(seed, "pod/default/api-1", "pod/default/api-2:8080").to_dict()
-    points = hop_points(diagram, trace["hops"])
-    assert len(points) == len(trace["hops"]) == 19
+    trace = trace_flow(seed, "pod/default/api-1", "pod/default/api-2:8080")
+    points = hop_points(diagram, trace.hops)
+    assert len(points) == len(trace.hops) == 19
     pos = diagram.positions
-    by_device = {(h["node"], h["device"], h["kind"]): p for h, p in zip(trace["hops"], points)}
+    by_device = {(h.node, h.device, h.kind): p for h, p in zip(trace.hops, points)}
     assert by_device[("node-1", "api", "app")] == pos["node-1|default/api-1|api"]
     assert by_device[("node-1", veth_name("default/api-1"), "interface")] == pos[f"node-1|host|{veth_name('default/api-1')}"]
     assert by_device[("node-1", "obr0", "ovs")] == pos["node-1|host|obr0"]
     assert by_device[("node-1", "vxlanc0a8000c", "vxlan")] == pos["node-1|host|vxlanc0a8000c"]
     assert by_device[("node-2", "api", "app")] == pos["node-2|default/api-2|api"]
-    wire = points[[h["kind"] for h in trace["hops"]].index("wire")]
+    wire = points[[h.kind for h in trace.hops].index("wire")]
     assert wire[1] == pos["wire|"][1]  # on the physical network line
 
 
 def test_outside_hops_land_outside_the_nodes(seed):
     diagram = build_diagram(seed)
-    trace = trace_flow(seed, "203.0.113.10", "203.0.113.100:80").to_dict()
+    trace = trace_flow(seed, "203.0.113.10", "203.0.113.100:80")
     data = playback(diagram, trace)
     assert data["points"][0] == diagram.positions["external|client"]
     assert data["points"][1] == diagram.positions["external|loadbalancer"]
-    assert len(data["reply_points"]) == len(trace["reply"])
-    assert data["trace"] is not trace and data["trace"] == trace
+    assert len(data["reply_points"]) == len(trace.reply)
+    assert data["trace"] == trace.to_dict()
 
 
 @pytest.mark.parametrize("overlay, label", [
@@ -150,9 +150,9 @@ def test_every_sample_and_flow_type_resolves_each_hop_to_a_drawn_point():
         diagram = build_diagram(cluster)
         for flow_type, pairs in candidate_flows(cluster).items():
             src, dst = pairs[0]
-            trace = trace_flow(cluster, src, dst).to_dict()
-            for hop in [*trace["hops"], *trace["reply"]]:
-                if hop["kind"] == "wire" and not hop["node"]:
+            trace = trace_flow(cluster, src, dst)
+            for hop in [*trace.hops, *trace.reply]:
+                if hop.kind == "wire" and not hop.node:
                     continue  # placed between its neighbours on the physical network
                 assert hop_point(diagram.positions, hop, None) is not None, (name, flow_type, hop)
 

@@ -31,7 +31,6 @@ ENGLISH: Mapping[str, str] = {
     "flow.dst": "To",
     "flow.none": "No flow of this kind exists in this cluster.",
     "flow.pick": "Pick a communication type, a source and a destination.",
-    "flow.engine_missing": "The path engine is not available in this build.",
     "flow.error": "Could not trace {src} → {dst}: {error}",
     "flowtype.container-to-container": "Container to container (same pod)",
     "flowtype.pod-to-pod-same-node": "Pod to pod, same node",

@@ -112,11 +112,7 @@ def _warm(cache: ClusterCache, default: str) -> None:
     if cluster is None:
         return
     trace = None
-    for flow_type, pairs in list(state.flow_choices(key, cluster).items())[:1]:
-        src, dst = pairs[0]
-        try:
-            trace = state.trace_dict(cluster, flow_type, src, dst)
-        except (ImportError, ValueError, KeyError):
-            pass
+    for pairs in list(state.flow_choices(key, cluster).values())[:1]:
+        trace = state.trace(cluster, *pairs[0])
     diagram, _ = state.diagram_and_playback(cluster, state.view_of(None, None), trace)
     plotly.io.json.to_json_plotly(diagram.figure)

@@ -1,15 +1,15 @@
-"""The hop list, the per-hop packet inspector panels and captions, rendered once per trace from
-`Trace.to_dict()`. The browser shows the current hop's panel (class `current`, set by assets/netviz.js)."""
+"""The hop list, the per-hop packet inspector panels and captions, rendered once per `Trace`. The browser shows
+the current hop's panel (class `current`, set by assets/netviz.js)."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from dash import html
 
 from webapp.app.catalog import text
+from webapp.engine.trace import Disposition, Hop, Trace
 
-Hop = Mapping[str, Any]
 _TRACKED = ("src", "dst", "proto")
 
 
@@ -19,9 +19,7 @@ def hop_ref(phase: str, index: int) -> str:
 
 
 def _where(hop: Hop) -> str:
-    netns = str(hop.get("netns") or "")
-    node = hop.get("node")
-    return f"{node} · {netns}" if node else netns or "outside"
+    return f"{hop.node} · {hop.netns}" if hop.node else hop.netns or "outside"
 
 
 def _headers_table(fields: Sequence[tuple[str, str, bool]]) -> html.Table:
@@ -33,43 +31,44 @@ def _headers_table(fields: Sequence[tuple[str, str, bool]]) -> html.Table:
 
 def hop_panel(hop: Hop, previous: Hop | None, ref: str) -> html.Div:
     """The inspector panel of one hop: where, inner and outer headers, NAT, rule, candidate endpoints."""
-    packet = hop.get("packet") or {}
-    before = (previous or {}).get("packet") or {}
-    children: list[Any] = [html.Div(text("inspector.where", kind=hop.get("kind"), action=hop.get("action"),
-                                         device=hop.get("device") or "-", where=_where(hop)), className="where")]
+    packet = hop.packet
+    before = previous.packet if previous is not None else None
+    children: list[Any] = [html.Div(text("inspector.where", kind=hop.kind, action=hop.action,
+                                         device=hop.device or "-", where=_where(hop)), className="where")]
     children.append(html.H3(text("inspector.inner")))
-    children.append(_headers_table([(name, str(packet.get(name)), bool(before) and before.get(name) != packet.get(name))
+    children.append(_headers_table([(name, str(getattr(packet, name)),
+                                     before is not None and getattr(before, name) != getattr(packet, name))
                                     for name in _TRACKED]))
-    outer = packet.get("outer")
+    outer = packet.outer
     if outer:
-        was_outer = before.get("outer") or {}
+        was_outer = before.outer if before is not None else None
         children.append(html.H3(text("inspector.outer")))
-        children.append(_headers_table([(name, str(outer.get(name)), was_outer.get(name) != outer.get(name))
+        children.append(_headers_table([(name, str(getattr(outer, name)),
+                                         was_outer is None or getattr(was_outer, name) != getattr(outer, name))
                                         for name in ("src", "dst", "proto", "vni")]))
-    changes = [(name, str(before.get(name)), str(packet.get(name))) for name in ("src", "dst")
-               if before and before.get(name) != packet.get(name)]
+    changes = [(name, str(getattr(before, name)), str(getattr(packet, name))) for name in ("src", "dst")
+               if before is not None and getattr(before, name) != getattr(packet, name)]
     if changes:
         children.append(html.H3(text("inspector.nat")))
         children.append(html.Ul(className="nat-changes", children=[
             html.Li([html.Span(name, className="field-name"), " ", html.Span(old, className="before"), " → ",
                      html.Span(new, className="after changed")]) for name, old, new in changes]))
-    if hop.get("rule"):
+    if hop.rule:
         children.append(html.H3(text("inspector.rule")))
-        children.append(html.Code(str(hop["rule"]), className="rule"))
-    alternatives = hop.get("alternatives") or []
-    if alternatives:
+        children.append(html.Code(hop.rule, className="rule"))
+    if hop.alternatives:
         # iptables names one KUBE-SEP chain per endpoint; IPVS and userspace name the one virtual server for all,
         # which is said once under the table instead of on every row.
-        rules = {str(alt.get("rule") or "") for alt in alternatives}
+        rules = {alt.rule for alt in hop.alternatives}
         shared = rules.pop() if len(rules) == 1 else None
         children.append(html.H3(text("inspector.alternatives")))
         children.append(html.Table(className="alternatives", children=[html.Tbody([
-            html.Tr(className="chosen" if alt.get("chosen") else None, children=[
-                html.Td(str(alt.get("dst"))),
-                html.Td(f"{float(alt.get('probability', 0)) * 100:.1f} %", className="probability"),
-                html.Td(text("inspector.chosen") if alt.get("chosen") else ""),
-                *([] if shared is not None else [html.Td(html.Code(str(alt.get("rule") or "")))]),
-            ]) for alt in alternatives])]))
+            html.Tr(className="chosen" if alt.chosen else None, children=[
+                html.Td(str(alt.dst)),
+                html.Td(f"{round(alt.probability, 10) * 100:.1f} %", className="probability"),
+                html.Td(text("inspector.chosen") if alt.chosen else ""),
+                *([] if shared is not None else [html.Td(html.Code(alt.rule))]),
+            ]) for alt in hop.alternatives])]))
         if shared:
             children.append(html.Div([text("inspector.alternatives.shared"), " ", html.Code(shared)],
                                      className="note shared-rule"))
@@ -77,45 +76,43 @@ def hop_panel(hop: Hop, previous: Hop | None, ref: str) -> html.Div:
 
 
 def hop_label(hop: Hop) -> str:
-    node = hop.get("node") or "outside"
-    return f"{node} {hop.get('device') or ''} · {hop.get('kind')}/{hop.get('action')}"
+    return f"{hop.node or 'outside'} {hop.device or ''} · {hop.kind}/{hop.action}"
 
 
-def render_trace(trace: Mapping[str, Any]) -> tuple[list, list, list]:
-    """(hop list, inspector panels, captions) of a trace dict."""
+def render_trace(trace: Trace) -> tuple[list, list, list]:
+    """(hop list, inspector panels, captions) of a trace."""
     items: list[Any] = []
     panels: list[Any] = []
     captions: list[Any] = []
-    for phase, hops in (("request", trace.get("hops") or []), ("reply", trace.get("reply") or [])):
+    for phase, hops in (("request", trace.hops), ("reply", trace.reply)):
         if not hops:
             continue
         rows = []
         for index, hop in enumerate(hops):
             ref = hop_ref(phase, index)
             rows.append(html.Li(html.Button(hop_label(hop), className="hop", **{"data-hop": ref}),
-                                className=f"hop-item {hop.get('action')}"))
+                                className=f"hop-item {hop.action}"))
             panels.append(hop_panel(hop, hops[index - 1] if index else None, ref))
-            captions.append(html.P(str(hop.get("explain") or hop_label(hop)), className="hop-caption",
-                                   **{"data-hop": ref}))
+            captions.append(html.P(hop.explain or hop_label(hop), className="hop-caption", **{"data-hop": ref}))
         items.append(html.H3(text(f"hops.{phase}"), className=f"phase {phase}"))
         items.append(html.Ol(rows, className=f"hop-list {phase}", start=0))
     return items, panels, captions
 
 
-def nat_badge(trace: Mapping[str, Any]) -> tuple[str, str, str]:
+def nat_badge(trace: Trace) -> tuple[str, str, str]:
     """(badge text, css class, full list for the tooltip) for the seed's no-NAT principles: the request's own
     address changes; a port-only rewrite keeps the addresses and is only listed in the tooltip."""
-    changes = [c for c in trace.get("nat") or [] if not c.get("reply")]
-    ports = [c for c in trace.get("port_rewrites") or [] if not c.get("reply")]
-    summary = "; ".join([f"{c['field']} {c['before']} → {c['after']}" for c in changes]
-                        + [f"{c['field']} {c['before']} → {c['after']} (port only)" for c in ports])
+    changes = trace.nat
+    ports = [c for c in trace.port_rewrites if not c.reply]
+    summary = "; ".join([f"{c.field} {c.before} → {c.after}" for c in changes]
+                        + [f"{c.field} {c.before} → {c.after} (port only)" for c in ports])
     if not changes:
         return text("badge.no_nat"), "badge ok", summary
     return text("badge.nat", count=len(changes)), "badge nat", summary
 
 
-def verdict(trace: Mapping[str, Any]) -> tuple[str, str]:
-    disposition = str(trace.get("disposition"))
-    key = f"verdict.{disposition}"
-    reason = trace.get("reason") or ""
-    return text(key, reason=reason) if disposition != "delivered" else text(key), f"verdict {disposition}"
+def verdict(trace: Trace) -> tuple[str, str]:
+    key = f"verdict.{trace.disposition}"
+    if trace.disposition == Disposition.DELIVERED:
+        return text(key), f"verdict {trace.disposition}"
+    return text(key, reason=trace.reason or ""), f"verdict {trace.disposition}"

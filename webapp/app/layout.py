@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
 from dash import dcc, html
@@ -171,5 +172,11 @@ def build_layout(samples: list[tuple[str, str]],
         dcc.Store(id=Id.URL_SINK),
         dcc.Store(id=Id.SPEED_SINK),
     ]
-    return html.Div(id="page", className="page", children=[*stores, header, html.Div(className="body",
-                                                                                    children=[stage, side])])
+    return html.Div(id="page", className="page", **{"data-netviz-ids": client_ids()},
+                    children=[*stores, header, html.Div(className="body", children=[stage, side])])
+
+
+def client_ids() -> str:
+    """The id table for assets/netviz.js, which reads it from the page (`data-netviz-ids`): `{"DIAGRAM":
+    "diagram", …}`, so the browser side spells no component id itself."""
+    return json.dumps({member.name: member.value for member in Id}, sort_keys=True)

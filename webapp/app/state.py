@@ -7,19 +7,29 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from ipaddress import ip_address
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+from urllib.parse import parse_qs
 
-from webapp.app.cache import ClusterCache, cache_key
-from webapp.app.catalog import text
+from webapp.app.cache import ClusterCache, cache_key, is_key
+from webapp.app.catalog import flow_type_label, text
 from webapp.app.limits import megabytes
-from webapp.figures import Diagram, DiagramView, build_diagram, playback
+from webapp.engine.memo import drop_cached
+from webapp.engine.flows import (
+    EXTERNAL_CLIENT, EXTERNAL_SERVER, KUBELET_PORT, FlowType, candidate_flows, resolve_flow, serving_port,
+    trace_flow, written,
+)
+from webapp.engine.specs import End, Spec, SpecKind, parse_spec, resolve_source
+from webapp.engine.trace import SocketAddress, Trace
+from webapp.figures import Diagram, DiagramView, build_diagram, is_big, playback
 from webapp.figures.devices import netns_key
-from webapp.model import Cluster
+from webapp.model import Cluster, Service, ServiceType
 from webapp.problems import Problem
-from webapp.variants import ViewSettings, apply_view_settings
+from webapp.variants import ViewSettings, apply_view_settings, backend_pods
 
 
 @dataclass(frozen=True)
@@ -102,29 +112,21 @@ def load_upload_into(cache: ClusterCache, sources: Sequence[tuple[str, bytes]], 
     return LoadOutcome(key, result.problems, cluster=result.cluster)
 
 
-def _flows_module():
-    try:
-        from webapp.engine import flows
-    except ImportError:
-        return None
-    return flows
+Choices = Mapping[FlowType, list[tuple[str, str]]]
+"""The picker's initial (src, dst) specs per flow type (`flow_choices`)."""
 
-
-_choices: dict[str, dict[str, list[tuple[str, str]]]] = {}
+_choices: dict[str, dict[FlowType, list[tuple[str, str]]]] = {}
 _choices_lock = threading.Lock()
 
 
-def flow_choices(key: str, cluster: Cluster) -> dict[str, list[tuple[str, str]]]:
+def flow_choices(key: str, cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
     """Valid (source, destination) specs per flow type, from the engine (memoised per cache key: the key is the
     hash of the input, so it names the cluster's content)."""
     with _choices_lock:
         known = _choices.get(key)
     if known is not None:
         return known
-    flows = _flows_module()
-    found = {} if flows is None else {
-        str(kind): [(str(s), str(d)) for s, d in pairs] for kind, pairs in flows.candidate_flows(cluster).items()
-        if pairs}
+    found = candidate_flows(cluster)
     with _choices_lock:
         _choices[key] = found
         while len(_choices) > 64:
@@ -132,79 +134,84 @@ def flow_choices(key: str, cluster: Cluster) -> dict[str, list[tuple[str, str]]]
     return found
 
 
-def sources_for(choices: Mapping[str, list[tuple[str, str]]], flow_type: str | None) -> list[str]:
-    return list(dict.fromkeys(s for s, _ in choices.get(flow_type or "", [])))
+def flow_type_of_value(value: object) -> FlowType | None:
+    """A flow type as the browser sends it (a dropdown value, a URL parameter); None for anything else."""
+    try:
+        return FlowType(value) if value else None
+    except ValueError:
+        return None
 
 
-def destinations_for(choices: Mapping[str, list[tuple[str, str]]], flow_type: str | None, src: str | None) -> list[str]:
-    return list(dict.fromkeys(d for s, d in choices.get(flow_type or "", []) if s == src))
+def sources_for(choices: Choices, flow_type: FlowType | None) -> list[str]:
+    return list(dict.fromkeys(s for s, _ in choices.get(flow_type, []))) if flow_type else []
 
 
-def spec_refers_to(spec: str, ref: str) -> bool:
-    """Whether a flow spec (the engine's grammar, e.g. `pod/default/web`, `svc/web:80`) names the diagram element
-    `ref` (`pod:ns/name`, `svc:ns/name`, `ext:name`)."""
+def destinations_for(choices: Choices, flow_type: FlowType | None, src: str | None) -> list[str]:
+    return list(dict.fromkeys(d for s, d in choices.get(flow_type, []) if s == src)) if flow_type else []
+
+
+def _parsed(spec: str, end: End) -> Spec | None:
+    try:
+        return parse_spec(spec, end)
+    except ValueError:
+        return None
+
+
+def spec_refers_to(spec: str, end: End, ref: str) -> bool:
+    """Whether a flow spec names the diagram element `ref` (`pod:NS/NAME`, `svc:NS/NAME`)."""
     kind, _, key = ref.partition(":")
-    name = key.rpartition("/")[2]
-    head, _, body = spec.partition("/")
-    if kind == "pod" and head not in ("pod", "container"):
-        return False
-    if kind != "pod" and head in ("pod", "container"):
-        return False
-    body = body.split(":")[0]
-    return body in (key, name) or body.startswith(key + "/")
+    parsed = _parsed(spec, end)
+    wanted = {"pod": SpecKind.POD, "svc": SpecKind.SERVICE}.get(kind)
+    return parsed is not None and parsed.kind == wanted and parsed.key == key
 
 
-def pick_from_click(choices: Mapping[str, list[tuple[str, str]]], flow_type: str | None, src: str | None,
-                    ref: str) -> tuple[str, str, str] | None:
+def pick_from_click(choices: Choices, flow_type: FlowType | None, src: str | None,
+                    ref: str) -> tuple[FlowType, str, str] | None:
     """(flow type, src, dst) after clicking `ref`: it becomes the destination when that is valid for the current
     source, else the source; other flow types are tried after the current one."""
     types = [flow_type] if flow_type in choices else []
     types += [t for t in choices if t != flow_type]
     for kind in types:
         for s, d in choices[kind]:
-            if s == src and spec_refers_to(d, ref):
+            if s == src and spec_refers_to(d, End.DESTINATION, ref):
                 return kind, s, d
     for kind in types:
         for s, d in choices[kind]:
-            if spec_refers_to(s, ref):
+            if spec_refers_to(s, End.SOURCE, ref):
                 return kind, s, d
     return None
 
 
-def trace_dict(cluster: Cluster, flow_type: str, src: str, dst: str) -> dict[str, Any]:
-    """`trace_flow(...).to_dict()` (raises ImportError when the engine is absent, ValueError for bad specs)."""
-    flows = _flows_module()
-    if flows is None:
-        raise ImportError(text("flow.engine_missing"))
-    return flows.trace_flow(cluster, src, dst).to_dict()
+def trace(cluster: Cluster, src: str, dst: str) -> Trace:
+    """The engine's trace of (src, dst); raises ValueError saying what in them is wrong."""
+    return trace_flow(cluster, src, dst)
 
 
-def path_nodes(trace: Mapping[str, Any]) -> frozenset[str]:
-    return frozenset(h["node"] for h in (*trace.get("hops", []), *trace.get("reply", [])) if h.get("node"))
+def path_nodes(trace: Trace) -> frozenset[str]:
+    return frozenset(h.node for h in (*trace.hops, *trace.reply) if h.node)
 
 
-def path_pods(cluster: Cluster, trace: Mapping[str, Any]) -> frozenset[str]:
+def path_pods(cluster: Cluster, trace: Trace) -> frozenset[str]:
     """Pods a hop runs in, plus the pods behind a load-balancing hop's alternatives (the other backends)."""
-    hops = (*trace.get("hops", []), *trace.get("reply", []))
-    pods = {netns_key(h["netns"]) for h in hops if str(h.get("netns", "")).startswith("pod/")}
+    hops = (*trace.hops, *trace.reply)
+    pods = {key for h in hops if (key := netns_key(h.netns)) in cluster.pod_by_key}
     for hop in hops:
-        for alternative in hop.get("alternatives") or ():
-            pod = cluster.pod_by_ip.get(ip_address(str(alternative["dst"]).rpartition(":")[0]))
+        for alternative in hop.alternatives:
+            pod = cluster.pod_by_ip.get(alternative.dst.ip)
             if pod is not None:
                 pods.add(pod.key)
     return frozenset(pods)
 
 
-def path_services(cluster: Cluster, trace: Mapping[str, Any]) -> frozenset[str]:
-    """Services whose VIP, LB IP or external IP a hop addressed, plus the ones named in the flow."""
-    addresses = {str(h["packet"]["dst"]).rpartition(":")[0] for h in trace.get("hops", []) if h.get("packet")}
-    found = set()
-    flow = trace.get("flow") or {}
+def path_services(cluster: Cluster, trace: Trace) -> frozenset[str]:
+    """Services whose VIP, LB IP or external IP a hop addressed, plus the one the flow's destination names."""
+    addresses = {h.packet.dst.ip for h in trace.hops}
+    named = _parsed(trace.flow.dst, End.DESTINATION)
+    found = {named.key} if named is not None and named.kind == SpecKind.SERVICE else set()
     for svc in cluster.services:
-        ips = {str(svc.cluster_ip), *(str(i) for i in svc.load_balancer_ips), *(str(i) for i in svc.external_ips)}
-        if ips & addresses or svc.name in str(flow.get("dst", "")).split("/")[-1].split(":")[0:1]:
+        if addresses.intersection((svc.cluster_ip, *svc.load_balancer_ips, *svc.external_ips)):
             found.add(svc.key)
-    return frozenset(found)
+    return frozenset(found & set(cluster.service_by_key))
 
 
 def view_of(raw: Mapping[str, Any] | None, namespace: str | None) -> DiagramView:
@@ -214,8 +221,9 @@ def view_of(raw: Mapping[str, Any] | None, namespace: str | None) -> DiagramView
 
 
 def diagram_and_playback(cluster: Cluster, view: DiagramView,
-                         trace: Mapping[str, Any] | None) -> tuple[Diagram, dict[str, Any] | None]:
-    """The diagram for this view, with the trace's nodes and services drawn in detail, and the player's data."""
+                         trace: Trace | None) -> tuple[Diagram, dict[str, Any] | None]:
+    """The diagram for this view, with the trace's nodes and services drawn in detail, and the player's data
+    (the dcc.Store's: `Trace.to_dict()` happens there)."""
     if trace is not None:
         view = DiagramView(expanded=view.expanded, namespace=view.namespace, focus=view.focus,
                            services=path_services(cluster, trace), overview=view.overview,
@@ -228,8 +236,32 @@ def diagram_and_playback(cluster: Cluster, view: DiagramView,
     return diagram, data
 
 
-def variant(cluster: Cluster, settings: ViewSettings) -> Cluster:
-    return apply_view_settings(cluster, settings)
+VARIANT_ITEMS = 8
+"""What-if variants kept per process (each holds its own datapath, rules and graph in the engine's caches)."""
+
+_variants: OrderedDict[tuple[str, ViewSettings], Cluster] = OrderedDict()
+_variants_lock = threading.Lock()
+
+
+def variant(key: str, cluster: Cluster, settings: ViewSettings) -> Cluster:
+    """`cluster` (stored under cache `key`) with the what-if `settings`, memoised by (key, settings) in a bounded
+    LRU: a redraw of the same variant finds the same Cluster object, so the engine's per-cluster caches hit; an
+    evicted variant is freed with everything the engine memoised for it."""
+    if settings.is_default:
+        return cluster
+    with _variants_lock:
+        found = _variants.get((key, settings))
+        if found is not None:
+            _variants.move_to_end((key, settings))
+            return found
+    built = apply_view_settings(cluster, settings)
+    with _variants_lock:
+        built = _variants.setdefault((key, settings), built)
+        _variants.move_to_end((key, settings))
+        evicted = [_variants.popitem(last=False)[1] for _ in range(len(_variants) - VARIANT_ITEMS)]
+    for old in evicted:
+        drop_cached(old)  # the engine's memo of it may refer back to it (a topology holds its cluster)
+    return built
 
 
 def find_pod(cluster: Cluster, query: str) -> str | None:
@@ -253,7 +285,6 @@ def find_pod(cluster: Cluster, query: str) -> str | None:
     return None
 
 
-
 # --- flows outside the picker's initial lists: checked and searched on demand -----------------------------
 
 SEARCH_LIMIT = 50
@@ -263,135 +294,139 @@ SEARCH_SCAN = 200_000
 SEARCH_CHECKS = 5_000
 """At most this many destinations checked with the engine per search (~50 µs each)."""
 
-SOURCE_ROLES: Mapping[str, str] = {
-    "container-to-container": "container", "node-to-pod": "node", "node-to-service": "node",
-    "host-network": "node", "nodeport": "outside", "loadbalancer": "outside", "externalips": "outside",
-    "external-to-pod": "outside",
+
+class SourceRole(StrEnum):
+    """What a flow type starts from."""
+
+    POD = "pod"
+    CONTAINER = "container"
+    NODE = "node"
+    OUTSIDE = "outside"
+
+
+SOURCE_ROLES: Mapping[FlowType, SourceRole] = {
+    FlowType.CONTAINER_TO_CONTAINER: SourceRole.CONTAINER, FlowType.NODE_TO_POD: SourceRole.NODE,
+    FlowType.NODE_TO_SERVICE: SourceRole.NODE, FlowType.HOST_NETWORK: SourceRole.NODE,
+    FlowType.NODEPORT: SourceRole.OUTSIDE, FlowType.LOADBALANCER: SourceRole.OUTSIDE,
+    FlowType.EXTERNALIPS: SourceRole.OUTSIDE, FlowType.EXTERNAL_TO_POD: SourceRole.OUTSIDE,
 }
 """What a flow type starts from when it is not a pod: a pod's container, a node, or a client outside."""
 
-
-def _all_flow_types() -> frozenset[str]:
-    flows = _flows_module()
-    return frozenset(str(t) for t in flows.FlowType) if flows is not None else frozenset()
-
-
-ALL_FLOW_TYPES = _all_flow_types()
-"""Every flow type the engine knows (the picker offers those with choices, plus a requested one that fits)."""
+POD_DESTINATION_TYPES = frozenset({FlowType.POD_TO_POD_SAME_NODE, FlowType.POD_TO_POD_CROSS_NODE,
+                                   FlowType.NODE_TO_POD, FlowType.EXTERNAL_TO_POD})
+SERVICE_DESTINATION_TYPES = frozenset({FlowType.POD_TO_SERVICE, FlowType.NODE_TO_SERVICE, FlowType.EXTERNALNAME})
+NODE_DESTINATION_TYPES = frozenset({FlowType.POD_TO_NODE, FlowType.HOST_NETWORK})
 
 
-def _engine():
-    flows = _flows_module()
-    if flows is None:
-        raise ImportError(text("flow.engine_missing"))
-    return flows
+def flow_type_of(cluster: Cluster, src: str, dst: str) -> FlowType:
+    """The flow type the engine gives (src, dst) (`flows.resolve_flow`); raises ValueError saying what in them is
+    wrong."""
+    return resolve_flow(cluster, src, dst).type
 
 
-def flow_type_of(cluster: Cluster, src: str, dst: str) -> str:
-    """The flow type the engine gives (src, dst); raises ValueError saying what in them is wrong."""
-    from webapp.engine import services
-
-    flows = _engine()
-    named = services.service_for_dns_name(cluster, dst)
-    spec = named[1] if named is not None else dst
-    source = flows.parse_source(cluster, src)
-    target = flows.parse_target(cluster, spec, flows.destination_protocol(cluster, spec))
-    if target.localhost and source.ip is not None:
-        raise ValueError(f"{dst}: localhost needs a pod or node source")
-    return str(flows.classify(cluster, source, target))
-
-
-def pair_fits(cluster: Cluster, flow_type: str | None, src: str | None, dst: str | None) -> bool:
+def pair_fits(cluster: Cluster, flow_type: FlowType | None, src: str | None, dst: str | None) -> bool:
     """Whether (src, dst) is a valid flow of `flow_type`."""
     if not (flow_type and src and dst):
         return False
     try:
         return flow_type_of(cluster, src, dst) == flow_type
-    except (ImportError, ValueError, KeyError):
+    except ValueError:
         return False
 
 
-def source_fits(cluster: Cluster, flow_type: str | None, src: str | None) -> bool:
+def source_fits(cluster: Cluster, flow_type: FlowType | None, src: str | None) -> bool:
     """Whether `src` names something this flow type starts from (a pod, a pod's container, a node, outside)."""
     if not (flow_type and src):
         return False
     try:
-        source = _engine().parse_source(cluster, src)
-    except (ImportError, ValueError, KeyError):
+        source = resolve_source(cluster, parse_spec(src, End.SOURCE))
+    except ValueError:
         return False
-    role = SOURCE_ROLES.get(flow_type, "pod")
-    if role in ("pod", "container"):  # `pod/NS/NAME[:CONTAINER]`: without one, the pod's first container
+    role = SOURCE_ROLES.get(flow_type, SourceRole.POD)
+    if role in (SourceRole.POD, SourceRole.CONTAINER):  # `pod/NS/NAME[:CONTAINER]`: without one, the first
         return source.pod is not None and not source.pod.host_network
-    if role == "node":
+    if role == SourceRole.NODE:
         return source.node is not None or (source.pod is not None and source.pod.host_network)
     return source.ip is not None
 
 
-def _outside_clients(cluster: Cluster) -> list[tuple[str, str]]:
-    flows = _engine()
-    return [(str(h.ip), h.name) for h in cluster.external_hosts] or [(str(flows.EXTERNAL_CLIENT), "")]
+Found = Iterator[tuple[Spec | None, str]]
+"""(spec, extra search text) of search candidates; None for a name the grammar cannot write."""
 
 
-def _source_specs(cluster: Cluster, flow_type: str):
+def _outside_clients(cluster: Cluster) -> Found:
+    for host in cluster.external_hosts:
+        yield written(Spec.of_address, host.ip), host.name
+    if not cluster.external_hosts:
+        yield written(Spec.of_address, EXTERNAL_CLIENT), ""
+
+
+def _source_specs(cluster: Cluster, flow_type: FlowType) -> Found:
     """(spec, extra search text) of every source of this flow type's kind, in cluster order."""
-    role = SOURCE_ROLES.get(flow_type, "pod")
-    if role in ("pod", "container"):
+    role = SOURCE_ROLES.get(flow_type, SourceRole.POD)
+    if role in (SourceRole.POD, SourceRole.CONTAINER):
         for pod in cluster.pods:
             if pod.host_network:
                 continue
-            if role == "pod":
-                yield f"pod/{pod.key}", f"{pod.pod_ip} {pod.node}"
+            if role == SourceRole.POD:
+                yield written(Spec.of_pod, pod), f"{pod.pod_ip} {pod.node}"
             else:
                 for container in pod.containers:
-                    yield f"pod/{pod.key}:{container.name}", f"{pod.pod_ip} {pod.node}"
-    elif role == "node":
+                    yield written(Spec.of_pod, pod, container.name), f"{pod.pod_ip} {pod.node}"
+    elif role == SourceRole.NODE:
         for node in cluster.nodes:
-            yield f"node/{node.name}", str(node.internal_ip)
+            yield written(Spec.of_node, node), str(node.internal_ip)
     else:
         yield from _outside_clients(cluster)
 
 
-def _service_specs(service) -> list[str]:
-    return [f"svc/{service.key}:{p.name or p.port}" for p in service.ports] or [f"svc/{service.key}"]
+def _service_specs(service: Service) -> list[Spec | None]:
+    return [written(Spec.to_service, service, p) for p in service.ports] or [written(Spec.to_service, service)]
 
 
-def _destination_specs(cluster: Cluster, flow_type: str, src: str):
+def _named(service: Service) -> str:
+    """A service's own spec, as search text for the addresses and node ports it owns."""
+    return str(written(Spec.to_service, service) or service.key)
+
+
+def _destination_specs(cluster: Cluster, flow_type: FlowType, src: str) -> Found:
     """(spec, extra search text) of every destination this flow type may go to, in cluster order (each is still
-    checked with the engine's `classify`)."""
-    flows = _engine()
-    if flow_type == "container-to-container":
-        pod = flows.parse_source(cluster, src).pod
-        container = src.partition("/")[2].partition(":")[2]
-        ports = dict.fromkeys(p.container_port for c in (pod.containers if pod else ()) if c.name != container
-                              for p in c.ports)
-        yield from ((f"localhost:{port}", "") for port in ports)
-    elif flow_type in ("pod-to-pod-same-node", "pod-to-pod-cross-node", "node-to-pod", "external-to-pod"):
+    checked with the engine's resolver)."""
+    if flow_type == FlowType.CONTAINER_TO_CONTAINER:
+        source = resolve_source(cluster, parse_spec(src, End.SOURCE))
+        container = source.spec.container
+        ports = dict.fromkeys(p.container_port for c in (source.pod.containers if source.pod else ())
+                              if c.name != container for p in c.ports)
+        yield from ((Spec.to_localhost(port), "") for port in ports)
+    elif flow_type in POD_DESTINATION_TYPES:
         for pod in cluster.pods:
-            port = None if pod.host_network else flows.serving_port(pod)
+            port = None if pod.host_network else serving_port(pod)
             if port is not None:
-                yield f"pod/{pod.key}:{port}", f"{pod.pod_ip} {pod.node}"
-    elif flow_type in ("pod-to-service", "node-to-service", "externalname"):
+                yield written(Spec.to_pod, pod, port), f"{pod.pod_ip} {pod.node}"
+    elif flow_type in SERVICE_DESTINATION_TYPES:
         for service in cluster.services:
             for spec in _service_specs(service):
                 yield spec, str(service.cluster_ip or service.external_name or "")
-    elif flow_type in ("pod-to-node", "host-network"):
+    elif flow_type in NODE_DESTINATION_TYPES:
         for node in cluster.nodes:
-            yield f"node/{node.name}:{flows.KUBELET_PORT}", str(node.internal_ip)
-    elif flow_type == "nodeport":
+            yield written(Spec.to_node, node, KUBELET_PORT), str(node.internal_ip)
+    elif flow_type == FlowType.NODEPORT:
         for service in cluster.services:
             for sport in service.ports:
                 if sport.node_port:
                     for node in cluster.nodes:
-                        yield f"node/{node.name}:{sport.node_port}", f"svc/{service.key}"
-    elif flow_type in ("loadbalancer", "externalips"):
+                        yield written(Spec.to_node, node, sport.node_port), _named(service)
+    elif flow_type in (FlowType.LOADBALANCER, FlowType.EXTERNALIPS):
         for service in cluster.services:
-            ips = service.load_balancer_ips if flow_type == "loadbalancer" else service.external_ips
+            ips = service.load_balancer_ips if flow_type == FlowType.LOADBALANCER else service.external_ips
             for ip in ips:
                 for sport in service.ports:
-                    yield f"{ip}:{sport.port}", f"svc/{service.key}"
-    elif flow_type == "pod-to-external":
-        hosts = [(f"{h.ip}:443", h.name) for h in cluster.external_hosts]
-        yield from hosts or [(str(flows.EXTERNAL_SERVER), "")]
+                    yield written(Spec.to_address, SocketAddress(ip, sport.port)), _named(service)
+    elif flow_type == FlowType.POD_TO_EXTERNAL:
+        for host in cluster.external_hosts:
+            yield written(Spec.to_address, SocketAddress(host.ip, 443)), host.name
+        if not cluster.external_hosts:
+            yield written(Spec.to_address, EXTERNAL_SERVER), ""
 
 
 def _matches(query: str):
@@ -400,10 +435,12 @@ def _matches(query: str):
 
 
 def _same_pod(src: str, dst: str) -> bool:
-    return src.startswith("pod/") and dst.startswith("pod/") and src.split(":")[0] == dst.split(":")[0]
+    source, target = _parsed(src, End.SOURCE), _parsed(dst, End.DESTINATION)
+    return (source is not None and target is not None and source.kind == target.kind == SpecKind.POD
+            and source.key == target.key)
 
 
-def search_sources(cluster: Cluster, flow_type: str | None, query: str,
+def search_sources(cluster: Cluster, flow_type: FlowType | None, query: str,
                    limit: int = SEARCH_LIMIT) -> list[tuple[str, str]]:
     """Up to `limit` sources of this flow type's kind whose spec (or IP) holds every word of `query`."""
     if not flow_type:
@@ -412,12 +449,12 @@ def search_sources(cluster: Cluster, flow_type: str | None, query: str,
     for scanned, (spec, extra) in enumerate(_source_specs(cluster, flow_type)):
         if scanned >= SEARCH_SCAN or len(found) >= limit:
             break
-        if match(spec, extra):
-            found.append((spec, extra))
+        if spec is not None and match(spec.text, extra):
+            found.append((spec.text, extra))
     return found
 
 
-def search_destinations(cluster: Cluster, flow_type: str | None, src: str | None, query: str,
+def search_destinations(cluster: Cluster, flow_type: FlowType | None, src: str | None, query: str,
                         limit: int = SEARCH_LIMIT) -> list[tuple[str, str]]:
     """Up to `limit` destinations that make a `flow_type` flow from `src` and hold every word of `query`."""
     if not (flow_type and src):
@@ -427,11 +464,11 @@ def search_destinations(cluster: Cluster, flow_type: str | None, src: str | None
         for scanned, (spec, extra) in enumerate(_destination_specs(cluster, flow_type, src)):
             if scanned >= SEARCH_SCAN or len(found) >= limit or checks >= SEARCH_CHECKS:
                 break
-            if match(spec, extra) and not _same_pod(src, spec):
+            if spec is not None and match(spec.text, extra) and not _same_pod(src, spec.text):
                 checks += 1
-                if pair_fits(cluster, flow_type, src, spec):
-                    found.append((spec, extra))
-    except (ImportError, ValueError, KeyError):
+                if pair_fits(cluster, flow_type, src, spec.text):
+                    found.append((spec.text, extra))
+    except ValueError:
         return found
     return found
 
@@ -440,20 +477,21 @@ def _ref_destinations(cluster: Cluster, ref: str) -> list[str]:
     kind, _, key = ref.partition(":")
     if kind == "pod":
         pod = cluster.pod_by_key.get(key)
-        port = _engine().serving_port(pod) if pod is not None else None
-        return [f"pod/{key}:{port}"] if port is not None else []
+        port = serving_port(pod) if pod is not None else None
+        spec = written(Spec.to_pod, pod, port) if port is not None else None
+        return [spec.text] if spec is not None else []
     if kind == "svc":
         service = cluster.service_by_key.get(key)
-        return _service_specs(service) if service is not None else []
+        return [s.text for s in _service_specs(service) if s is not None] if service is not None else []
     return []
 
 
-POD_SOURCE_TYPES = ("pod-to-pod-cross-node", "pod-to-pod-same-node", "pod-to-service", "pod-to-external",
-                    "pod-to-node")
+POD_SOURCE_TYPES = (FlowType.POD_TO_POD_CROSS_NODE, FlowType.POD_TO_POD_SAME_NODE, FlowType.POD_TO_SERVICE,
+                    FlowType.POD_TO_EXTERNAL, FlowType.POD_TO_NODE)
 
 
-def pick_anywhere(cluster: Cluster, choices: Mapping[str, list[tuple[str, str]]], flow_type: str | None,
-                  src: str | None, ref: str) -> tuple[str, str, str] | None:
+def pick_anywhere(cluster: Cluster, choices: Choices, flow_type: FlowType | None,
+                  src: str | None, ref: str) -> tuple[FlowType, str, str] | None:
     """(flow type, src, dst) after clicking `ref` anywhere in the cluster: the destination of the current source
     when that makes a valid flow (of the current type if it can), else what `pick_from_click` picks from the
     lists, else the clicked pod as the source of the current type (or another pod type) with its first
@@ -465,7 +503,7 @@ def pick_anywhere(cluster: Cluster, choices: Mapping[str, list[tuple[str, str]]]
                 continue
             try:
                 fits.append((flow_type_of(cluster, src, dst), dst))
-            except (ImportError, ValueError, KeyError):
+            except ValueError:
                 continue
         fits.sort(key=lambda kd: kd[0] != flow_type)
         if fits:
@@ -475,13 +513,225 @@ def pick_anywhere(cluster: Cluster, choices: Mapping[str, list[tuple[str, str]]]
         return picked
     kind, _, key = ref.partition(":")
     pod = cluster.pod_by_key.get(key) if kind == "pod" else None
-    if pod is None or pod.host_network:
+    source = written(Spec.of_pod, pod) if pod is not None and not pod.host_network else None
+    if source is None:
         return None
-    source = f"pod/{pod.key}"
-    for candidate in dict.fromkeys([flow_type or "", *POD_SOURCE_TYPES]):
+    for candidate in dict.fromkeys([flow_type, *POD_SOURCE_TYPES]):
         if candidate not in POD_SOURCE_TYPES:
             continue
-        first = search_destinations(cluster, candidate, source, "", 1)
+        first = search_destinations(cluster, candidate, source.text, "", 1)
         if first:
-            return candidate, source, first[0][0]
+            return candidate, source.text, first[0][0]
     return None
+
+
+# --- the controller: one pure function per trigger ---------------------------------------------------------
+
+Outputs = dict[str, Any]
+"""Controller outputs by name (callbacks.CONTROLLER_OUTPUTS'); a name left out keeps its value. `status` holds a
+`Status` (the callback renders it)."""
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the line under the upload says: a load's outcome (with its file count), or a warning."""
+
+    outcome: LoadOutcome | None = None
+    file_count: int = 0
+    warning: str = ""
+
+
+def _options(values: list[str]) -> list[dict[str, str]]:
+    return [{"label": v, "value": v} for v in values]
+
+
+def _with(values: list, value: Any) -> list:
+    """The options with the chosen value among them (a dropdown clears a value its options lack)."""
+    return values if value is None or value in values else [value, *values]
+
+
+def _type_options(types: list[FlowType], flow_type: FlowType | None) -> list[dict[str, str]]:
+    return [{"label": flow_type_label(t), "value": str(t)} for t in _with(types, flow_type)]
+
+
+def flow_outputs(cluster: Cluster, choices: Choices, flow_type: FlowType | None, src: str | None,
+                 dst: str | None, *, auto: bool = True) -> Outputs:
+    """The picker outputs: keep each chosen value when it is still valid — in the initial lists or, checked on
+    demand, anywhere in the cluster — else take the first valid one (`auto=False`: leave the source empty, so a
+    big cluster first shows its overview, untraced)."""
+    types = list(choices)
+    known = flow_type in choices or (flow_type is not None and source_fits(cluster, flow_type, src))
+    if not known:
+        flow_type = types[0] if types else None
+    sources = sources_for(choices, flow_type)
+    if src not in sources and not source_fits(cluster, flow_type, src):
+        src = sources[0] if sources and auto else None
+    targets = destinations_for(choices, flow_type, src)
+    if dst not in targets and not pair_fits(cluster, flow_type, src, dst):
+        if not targets and src:
+            targets = [spec for spec, _ in search_destinations(cluster, flow_type, src, "")]
+        dst = targets[0] if targets else None
+    return {"type_options": _type_options(types, flow_type), "type": flow_type and str(flow_type),
+            "src_options": _options(_with(sources, src)), "src": src,
+            "dst_options": _options(_with(targets, dst)), "dst": dst}
+
+
+def requested_flow(cluster: Cluster, choices: Choices, flow_type: FlowType | None, src: str | None,
+                   dst: str | None, *, auto: bool) -> Outputs:
+    """The URL's flow: a valid pair anywhere in the cluster is kept (with the type the engine gives it); an invalid
+    one is kept as asked, so the diagram callback says what is wrong with it instead of silently dropping it."""
+    if src and dst:
+        try:
+            flow_type = flow_type_of(cluster, src, dst)
+        except ValueError:
+            kind = flow_type or next(iter(choices), None)
+            return {"type_options": _type_options(list(choices), kind), "type": kind and str(kind),
+                    "src_options": _options([src]), "src": src, "dst_options": _options([dst]), "dst": dst}
+    return flow_outputs(cluster, choices, flow_type, src, dst, auto=auto)
+
+
+def _cluster_outputs(key: str, cluster: Cluster) -> Outputs:
+    policies = sorted({str(s.external_traffic_policy) for s in cluster.services
+                       if s.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)}) or ["-"]
+    return {"mode_placeholder": text("settings.cluster_value", value=cluster.settings.kube_proxy_mode),
+            "overlay_placeholder": text("settings.cluster_value", value=cluster.settings.overlay),
+            "policy_placeholder": text("settings.cluster_value", value="/".join(policies)),
+            "key": key, "name": cluster.name, "down_options": _options(list(backend_pods(cluster))),
+            "namespace_options": _options(list(cluster.namespaces)), "down": [], "namespace": None,
+            "view": {"expanded": [], "focus": None}}
+
+
+def _first(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name)
+    return values[0] if values else None
+
+
+def on_url(cache: ClusterCache, search: str | None, default_sample: str) -> Outputs:
+    """The page opened (or its URL changed): the URL's cluster (or sample), flow, settings, view and step."""
+    from webapp.loaders import DEFAULT_SAMPLE
+
+    params = parse_qs((search or "").lstrip("?"))
+    out: Outputs = {}
+    wanted_key = _first(params, "cluster")
+    if wanted_key is None and is_key(default_sample) and not _first(params, "sample"):
+        wanted_key = default_sample  # serve PATH...: the preloaded files
+    cluster = cache.get(wanted_key) if is_key(wanted_key) else None
+    if cluster is not None:
+        out["sample"] = None
+        key = wanted_key
+    else:
+        name = _first(params, "sample") or (DEFAULT_SAMPLE if is_key(default_sample) else default_sample)
+        outcome = load_sample_into(cache, name)
+        if outcome.key is None:
+            outcome = load_sample_into(cache, DEFAULT_SAMPLE)
+            name = DEFAULT_SAMPLE
+        out["sample"] = name
+        key, cluster = outcome.key, outcome.cluster
+        if wanted_key and wanted_key != default_sample:
+            out["status"] = Status(warning=text("cache.expired"))
+    assert key is not None and cluster is not None
+    out.update(_cluster_outputs(key, cluster))
+    out.update(requested_flow(cluster, flow_choices(key, cluster), flow_type_of_value(_first(params, "type")),
+                              _first(params, "src"), _first(params, "dst"), auto=not is_big(cluster)))
+    settings = ViewSettings.parse(_first(params, "mode"), _first(params, "overlay"), _first(params, "etp"),
+                                  (_first(params, "down") or "").split(","))
+    out.update(mode=settings.kube_proxy_mode and str(settings.kube_proxy_mode),
+               overlay=settings.overlay and str(settings.overlay),
+               policy=settings.external_traffic_policy and str(settings.external_traffic_policy),
+               down=sorted(settings.down_pods))
+    namespace = _first(params, "ns")
+    out["namespace"] = namespace if namespace in cluster.namespaces else None
+    out["view"] = {"expanded": [n for n in (_first(params, "expand") or "").split(",") if n in cluster.node_by_name],
+                   "focus": None}
+    step = _first(params, "step")
+    out["initial_step"] = int(step) if step and step.isdigit() else None
+    return out
+
+
+def _loaded(cache: ClusterCache, outcome: LoadOutcome, flow_type: FlowType | None) -> Outputs:
+    """A new cluster on screen: its outputs and the picker's first flow of the current type."""
+    assert outcome.key is not None and outcome.cluster is not None
+    return {**_cluster_outputs(outcome.key, outcome.cluster),
+            **flow_outputs(outcome.cluster, flow_choices(outcome.key, outcome.cluster), flow_type, None, None,
+                           auto=not is_big(outcome.cluster)),
+            "initial_step": None}
+
+
+def on_sample(cache: ClusterCache, sample: str | None, key: str | None, flow_type: FlowType | None) -> Outputs:
+    """A sample chosen: load it (nothing changes when it is the cluster on screen)."""
+    if not sample:
+        return {}
+    outcome = load_sample_into(cache, sample)
+    if outcome.key == key:
+        return {}
+    out: Outputs = {"status": ""}
+    if outcome.key is not None:
+        out.update(_loaded(cache, outcome, flow_type))
+    return out
+
+
+def _load_sources(cache: ClusterCache, sources: list[tuple[str, bytes]], messages: list[str],
+                  flow_type: FlowType | None, max_bytes: int) -> Outputs:
+    if messages:
+        return {"status": Status(LoadOutcome(None, messages=tuple(messages)))}
+    outcome = load_upload_into(cache, sources, max_bytes)
+    out: Outputs = {"status": Status(outcome, len(sources))}
+    if outcome.key is not None:
+        out.update(_loaded(cache, outcome, flow_type), sample=None)
+    return out
+
+
+def on_upload(cache: ClusterCache, contents: Sequence[str] | None, filenames: Sequence[str] | None,
+              flow_type: FlowType | None, max_bytes: int) -> Outputs:
+    """Files dropped on the upload zone: decode, load and cache them, or say why not (the cluster stays)."""
+    sources, messages = [], []
+    for content, filename in zip(contents or [], filenames or []):
+        data, error = decode_upload(content, filename, max_bytes)
+        if error:
+            messages.append(error)
+        else:
+            sources.append((filename, data))
+    return _load_sources(cache, sources, messages, flow_type, max_bytes)
+
+
+def on_paste(cache: ClusterCache, paste: str | None, flow_type: FlowType | None, max_bytes: int) -> Outputs:
+    """The paste box loaded, like a one-file upload."""
+    messages = [] if (paste or "").strip() else [text("upload.empty")]
+    return _load_sources(cache, [(text("upload.paste.name"), (paste or "").encode())], messages, flow_type, max_bytes)
+
+
+def on_click(cache: ClusterCache, key: str | None, click: Mapping[str, Any] | None, flow_type: FlowType | None,
+             src: str | None, view: Mapping[str, Any] | None) -> Outputs:
+    """A click in the diagram: a node toggles open, a namespace filters, a pod or service joins the flow."""
+    cluster = cache.get(key)
+    if cluster is None or key is None:
+        return {"status": Status(warning=text("cache.expired"))}
+    ref = ((click or {}).get("points") or [{}])[0].get("customdata")
+    if not isinstance(ref, str):
+        return {}
+    if ref.startswith("node:"):
+        expanded = list((view or {}).get("expanded") or [])
+        node = ref[5:]
+        expanded = [n for n in expanded if n != node] if node in expanded else [*expanded, node]
+        return {"view": {"expanded": expanded, "focus": None}}
+    if ref.startswith("ns:"):
+        return {"namespace": ref[3:]}
+    choices = flow_choices(key, cluster)
+    picked = pick_anywhere(cluster, choices, flow_type, src, ref)
+    if picked is None:
+        return {}
+    return {**flow_outputs(cluster, choices, *picked), "initial_step": None}
+
+
+def on_flow_type(cache: ClusterCache, key: str | None, flow_type: FlowType | None, src: str | None) -> Outputs:
+    """Another communication type: keep the source if it fits, and take its first destination."""
+    return on_source(cache, key, flow_type, src, None)
+
+
+def on_source(cache: ClusterCache, key: str | None, flow_type: FlowType | None, src: str | None,
+              dst: str | None) -> Outputs:
+    """Another source: keep the destination if the pair is still valid, else its first one."""
+    cluster = cache.get(key)
+    if cluster is None or key is None:
+        return {"status": Status(warning=text("cache.expired"))}
+    return {**flow_outputs(cluster, flow_choices(key, cluster), flow_type, src, dst), "initial_step": None}

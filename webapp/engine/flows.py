@@ -1,20 +1,25 @@
-"""Flows: the SRC/DST grammar of `trace`, the flow types, the valid (src, dst) choices per type, and
-`trace_flow()` — the one entry point for the CLI, the web app and the lab (docs/trace-contract.md).
+"""Flows: the flow types, how a (SRC, DST) pair resolves to one (`resolve_flow`, over the grammar of
+webapp.engine.specs), the valid (src, dst) choices per type, and `trace_flow()` — the one entry point for the
+CLI, the web app and the lab (docs/trace-contract.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
+from itertools import islice
+from typing import Any
 
 from webapp.engine import services
-from webapp.engine.datapath import host_netns, node_owning, pod_netns
 from webapp.engine.memo import cluster_cached
+from webapp.engine.specs import (
+    End, Source, Spec, SpecKind, Target, parse_spec, resolve_source, resolve_target, service_spec,
+)
 from webapp.engine.trace import Action, Disposition, Flow, Hop, HopKind, Packet, SocketAddress, Trace
-from webapp.engine.sockets import EXTERNAL_NETNS, ephemeral_port, external_name, source_address
-from webapp.engine.walk import Socket, Walker, WalkResult
+from webapp.engine.sockets import ephemeral_port, source_address
+from webapp.engine.walk import Walker, WalkResult
 from webapp.model import Cluster, Node, Pod, Protocol, Service, ServicePort, ServiceType
 from webapp.narration import say
 
@@ -65,160 +70,6 @@ NOTES_WITH_NAT: dict[FlowType, str] = {
     FlowType.NODE_TO_POD: "flows.note.node_to_pod.nat",
 }
 """The note used instead of NOTES' when the trace has NAT steps."""
-
-
-@dataclass(frozen=True)
-class Source:
-    spec: str
-    socket: Socket
-    pod: Pod | None = None
-    node: Node | None = None
-    ip: IPv4Address | None = None
-    """Set for sources outside every node and pod."""
-
-
-@dataclass(frozen=True)
-class Target:
-    spec: str
-    address: SocketAddress
-    pod: Pod | None = None
-    node: Node | None = None
-    service: Service | None = None
-    service_port: ServicePort | None = None
-    localhost: bool = False
-
-
-_PORT = r"(?P<port>[A-Za-z0-9-]+)"
-
-
-def _find_pod(cluster: Cluster, path: str, spec: str) -> Pod:
-    namespace, _, name = path.rpartition("/")
-    key = f"{namespace or 'default'}/{name}"
-    pod = cluster.pod_by_key.get(key)
-    if pod is None:
-        raise ValueError(f"{spec}: pod {key} not found")
-    return pod
-
-
-def _find_node(cluster: Cluster, name: str, spec: str) -> Node:
-    node = cluster.node_by_name.get(name)
-    if node is None:
-        raise ValueError(f"{spec}: node {name} not found (nodes: {', '.join(sorted(cluster.node_by_name))})")
-    return node
-
-
-def _socket_of_pod(pod: Pod, container: str) -> Socket:
-    if pod.host_network:
-        return Socket(host_netns(pod.node), pod.node, container)
-    return Socket(pod_netns(pod.key), pod.node, container)
-
-
-def parse_source(cluster: Cluster, spec: str) -> Source:
-    """`pod/[NS/]NAME[:CONTAINER]`, `node/NAME`, or an IP (a pod's, a node's, or an external client's)."""
-    text = spec.strip()
-    if text.startswith("pod/"):
-        path, _, container = text[4:].partition(":")
-        pod = _find_pod(cluster, path, spec)
-        names = [c.name for c in pod.containers]
-        if container and container not in names:
-            raise ValueError(f"{spec}: pod {pod.key} has no container {container} (containers: {', '.join(names)})")
-        return Source(spec, _socket_of_pod(pod, container or (names[0] if names else "pause")), pod=pod)
-    if text.startswith("node/"):
-        node = _find_node(cluster, text[5:], spec)
-        return Source(spec, Socket(host_netns(node.name), node.name, "socket"), node=node)
-    try:
-        address = IPv4Address(text)
-    except ValueError:
-        raise ValueError(f"{spec}: not a source; use pod/[NS/]NAME[:CONTAINER], node/NAME or an IP address") from None
-    pod = cluster.pod_by_ip.get(address)
-    if pod is not None:
-        return Source(spec, _socket_of_pod(pod, pod.containers[0].name if pod.containers else "pause"), pod=pod)
-    node = cluster.node_by_ip.get(address)
-    if node is not None:
-        return Source(spec, Socket(host_netns(node.name), node.name, "socket"), node=node)
-    if address in cluster.settings.pod_cidr:
-        raise ValueError(f"{spec}: no pod has the IP {address}")
-    return Source(spec, Socket(EXTERNAL_NETNS, None, external_name(cluster, address)), ip=address)
-
-
-def _port_number(text: str, spec: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"{spec}: {text!r} is not a port number (1-65535)")
-    return int(text)
-
-
-def parse_target(cluster: Cluster, spec: str, proto: str = "tcp") -> Target:
-    """`IP:PORT`, `pod/[NS/]NAME:PORT`, `svc/[NS/]NAME[:PORT]`, `node/NAME:PORT` or `localhost:PORT`."""
-    text = spec.strip()
-    protocol = Protocol(proto.upper())
-    if text.startswith("svc/"):
-        path, _, port = text[4:].partition(":")
-        namespace, _, name = path.rpartition("/")
-        key = f"{namespace or 'default'}/{name}"
-        service = cluster.service_by_key.get(key)
-        if service is None:
-            raise ValueError(f"{spec}: service {key} not found")
-        sport = _service_port(service, port, protocol, spec)
-        if service.headless:
-            return _headless_target(cluster, spec, service, sport)
-        ip = service.cluster_ip or IPv4Address("0.0.0.0")  # ExternalName: resolved by DNS in the trace
-        number = sport.port if sport else (_port_number(port, spec) if port else 80)
-        return Target(spec, SocketAddress(ip, number), service=service, service_port=sport)
-    path, sep, port = text.rpartition(":")
-    if not sep:
-        raise ValueError(f"{spec}: a destination needs a port (e.g. {text}:80)")
-    if path == "localhost":
-        return Target(spec, SocketAddress(IPv4Address("127.0.0.1"), _port_number(port, spec)), localhost=True)
-    if path.startswith("pod/"):
-        pod = _find_pod(cluster, path[4:], spec)
-        number = _pod_port(pod, port, protocol, spec)
-        ip = cluster.node_by_name[pod.node].internal_ip if pod.host_network else pod.pod_ip
-        return Target(spec, SocketAddress(ip, number), pod=pod)
-    if path.startswith("node/"):
-        node = _find_node(cluster, path[5:], spec)
-        return Target(spec, SocketAddress(node.internal_ip, _port_number(port, spec)), node=node)
-    try:
-        address = IPv4Address(path)
-    except ValueError:
-        raise ValueError(f"{spec}: not a destination; use IP:PORT, pod/[NS/]NAME:PORT, svc/[NS/]NAME[:PORT], "
-                         "node/NAME:PORT or localhost:PORT") from None
-    number = _port_number(port, spec)
-    return Target(spec, SocketAddress(address, number), pod=cluster.pod_by_ip.get(address),
-                  node=node_owning(cluster, address))
-
-
-def _headless_target(cluster: Cluster, spec: str, service: Service, sport: ServicePort | None) -> Target:
-    """A headless service has no VIP: its DNS name answers with the ready pods' own IPs; take the first."""
-    ready = [ep for ep in (cluster.endpoints_for(service, sport) if sport else ()) if ep.ready]
-    if not ready:
-        selector = ",".join(f"{k}={v}" for k, v in service.selector) or "(none)"
-        raise ValueError(f"{spec}: headless service {service.key} has no ready endpoints (selector {selector})")
-    endpoint = ready[0]
-    pod = cluster.pod_by_key.get(endpoint.pod or "") or cluster.pod_by_ip.get(endpoint.ip)
-    return Target(spec, SocketAddress(endpoint.ip, endpoint.port), pod=pod, node=cluster.node_by_ip.get(endpoint.ip))
-
-
-def _service_port(service: Service, port: str, protocol: Protocol, spec: str) -> ServicePort | None:
-    if not service.ports:
-        return None
-    if not port:
-        same = [p for p in service.ports if p.protocol == protocol]
-        return (same or list(service.ports))[0]
-    found = (next((p for p in service.ports if p.port == int(port) and p.protocol == protocol), None)
-             if port.isdigit() else None) or service.port_named(int(port) if port.isdigit() else port)
-    if found is None:
-        ports = ", ".join(f"{p.name}:{p.port}" if p.name else str(p.port) for p in service.ports)
-        raise ValueError(f"{spec}: service {service.key} has no port {port} (ports: {ports})")
-    return found
-
-
-def _pod_port(pod: Pod, port: str, protocol: Protocol, spec: str) -> int:
-    if port.isdigit():
-        return _port_number(port, spec)
-    found = pod.find_port(port, protocol)
-    if found is None:
-        raise ValueError(f"{spec}: pod {pod.key} has no {protocol} port named {port}")
-    return found[1].container_port
 
 
 # --- classification -------------------------------------------------------------------------------------
@@ -315,43 +166,53 @@ def _outside_address(cluster: Cluster, target: Target, flow_type: FlowType) -> S
 
 # --- tracing --------------------------------------------------------------------------------------------
 
-def destination_protocol(cluster: Cluster, dst: str) -> str:
+def destination_protocol(cluster: Cluster, dst: str | Spec) -> str:
     """The protocol a destination's port is declared with, for a caller that names none: `udp` when the port
     exists only as UDP (a service port, its name, or an IP:PORT of a service VIP or nodePort; a pod's declared
-    port), `tcp` otherwise. A service DNS name is judged by its `svc/` spec."""
+    port), `tcp` otherwise (and for a destination that does not parse or resolve). A service DNS name is judged by
+    its `svc/` spec."""
     try:
-        named = services.service_for_dns_name(cluster, dst)
+        spec = dst if isinstance(dst, Spec) else parse_spec(dst, End.DESTINATION)
+        if spec.kind == SpecKind.DNS_NAME:
+            spec = service_spec(cluster, spec)
     except ValueError:
         return "tcp"
-    text = named[1] if named is not None else dst.strip()
-    if text.startswith("svc/"):
-        path, _, port = text[4:].partition(":")
-        namespace, _, name = path.rpartition("/")
-        service = cluster.service_by_key.get(f"{namespace or 'default'}/{name}")
+    if spec.kind == SpecKind.SERVICE:
+        service = cluster.service_by_key.get(spec.key)
         ports = list(service.ports) if service is not None else []
-        if port and not port.isdigit():
-            ports = [p for p in ports if p.name == port]
-        elif port:
-            ports = [p for p in ports if p.port == int(port)]
+        if spec.port and not spec.port.isdigit():
+            ports = [p for p in ports if p.name == spec.port]
+        elif spec.port:
+            ports = [p for p in ports if p.port == int(spec.port)]
         return _only_udp(p.protocol for p in ports)
-    path, _, port = text.rpartition(":")
-    if path.startswith("pod/"):  # a container port, by number or name
-        pod = cluster.pod_by_key.get(path[4:] if "/" in path[4:] else f"default/{path[4:]}")
+    if spec.kind == SpecKind.POD:  # a container port, by number or name
+        pod = cluster.pod_by_key.get(spec.key)
         return _only_udp(p.protocol for c in (pod.containers if pod else ()) for p in c.ports
-                         if port in (p.name, str(p.container_port)))
-    if not port.isdigit():
+                         if spec.port in (p.name, str(p.container_port)))
+    node = cluster.node_by_name.get(spec.name) if spec.kind == SpecKind.NODE else None
+    ip = node.internal_ip if node is not None else spec.ip
+    if ip is None or spec.kind == SpecKind.LOCALHOST:
         return "tcp"
-    number = int(port)
-    if path.startswith("node/"):
-        path = str(cluster.node_by_name[path[5:]].internal_ip) if path[5:] in cluster.node_by_name else ""
-    try:
-        ip = IPv4Address(path)
-    except ValueError:
-        return "tcp"
-    on_node = ip in cluster.node_by_ip
-    return _only_udp(sport.protocol for svc in cluster.services for sport in svc.ports
-                     if (sport.port == number and ip in (svc.cluster_ip, *svc.external_ips, *svc.load_balancer_ips))
-                     or (on_node and sport.node_port == number))
+    index = cluster_cached(cluster, "flows/address-protocols", lambda: _address_protocols(cluster))
+    number = int(spec.port)
+    found = index.get((ip, number), frozenset())
+    if ip in cluster.node_by_ip:
+        found |= index.get((None, number), frozenset())
+    return _only_udp(found)
+
+
+def _address_protocols(cluster: Cluster) -> dict[tuple[IPv4Address | None, int], frozenset[Protocol]]:
+    """(VIP, port) → the protocols services declare there; (None, nodePort) for node ports."""
+    index: dict[tuple[IPv4Address | None, int], frozenset[Protocol]] = {}
+    for service in cluster.services:
+        for sport in service.ports:
+            places = [(ip, sport.port) for ip in (service.cluster_ip, *service.external_ips,
+                                                  *service.load_balancer_ips) if ip is not None]
+            if sport.node_port is not None:
+                places.append((None, sport.node_port))
+            for place in places:
+                index[place] = index.get(place, frozenset()) | {sport.protocol}
+    return index
 
 
 def _only_udp(protocols) -> str:
@@ -359,21 +220,44 @@ def _only_udp(protocols) -> str:
     return "udp" if found == {Protocol.UDP} else "tcp"
 
 
-def trace_flow(cluster: Cluster, src: str, dst: str, proto: str | None = None, *,
+@dataclass(frozen=True)
+class ResolvedFlow:
+    """A (SRC, DST) pair as the engine reads it: both ends resolved, its flow type and protocol. For a DNS-name
+    destination, `target` is what its `svc/NS/NAME:PORT` spec names (`target.spec`)."""
+
+    type: FlowType
+    proto: str
+    source: Source
+    target: Target
+    destination: Spec
+    """DST as given."""
+
+
+def resolve_flow(cluster: Cluster, src: str | Spec, dst: str | Spec, proto: str | None = None) -> ResolvedFlow:
+    """The start of every trace, and the check of a pair: parse and resolve SRC and DST, take the protocol
+    (`destination_protocol` when `proto` is None) and the flow type. Raises ValueError naming what is wrong."""
+    source_spec = src if isinstance(src, Spec) else parse_spec(src, End.SOURCE)
+    target_spec = dst if isinstance(dst, Spec) else parse_spec(dst, End.DESTINATION)
+    proto = (proto or destination_protocol(cluster, target_spec)).lower()
+    if proto not in ("tcp", "udp"):
+        raise ValueError(f"protocol {proto!r}: use tcp or udp")
+    named = service_spec(cluster, target_spec) if target_spec.kind == SpecKind.DNS_NAME else None
+    source = resolve_source(cluster, source_spec)
+    target = resolve_target(cluster, named or target_spec, Protocol(proto.upper()))
+    if target.localhost and source.ip is not None:
+        raise ValueError(f"{target_spec.text}: localhost needs a pod or node source")
+    return ResolvedFlow(classify(cluster, source, target), proto, source, target, target_spec)
+
+
+def trace_flow(cluster: Cluster, src: str | Spec, dst: str | Spec, proto: str | None = None, *,
                backend: IPv4Address | str | None = None) -> Trace:
     """Trace one flow (request and reply). `proto` None: the destination port's (`destination_protocol`).
     Raises ValueError naming what in SRC/DST was not found."""
-    proto = (proto or destination_protocol(cluster, dst)).lower()
-    if proto not in ("tcp", "udp"):
-        raise ValueError(f"protocol {proto!r}: use tcp or udp")
-    named = services.service_for_dns_name(cluster, dst)  # NAME.NS.svc.cluster.local:PORT: ask kube-dns first
-    if named is not None:
-        return _trace_dns_name(cluster, src, dst, proto, named, backend)
-    source = parse_source(cluster, src)
-    target = parse_target(cluster, dst, proto)
-    flow_type = classify(cluster, source, target)
-    if target.localhost and source.socket.netns == EXTERNAL_NETNS:
-        raise ValueError(f"{dst}: localhost needs a pod or node source")
+    resolved = resolve_flow(cluster, src, dst, proto)
+    source, target, flow_type, proto = resolved.source, resolved.target, resolved.type, resolved.proto
+    if resolved.destination.kind == SpecKind.DNS_NAME:  # NAME.NS.svc.cluster.local:PORT: ask kube-dns first
+        return _trace_dns_name(cluster, resolved, backend)
+    src, dst = source.spec.text, target.spec.text
     chosen = IPv4Address(backend) if isinstance(backend, str) else backend
     flow = Flow(str(flow_type), src, dst, proto)
     address = _outside_address(cluster, target, flow_type) if source.ip is not None else target.address
@@ -388,15 +272,15 @@ def trace_flow(cluster: Cluster, src: str, dst: str, proto: str | None = None, *
     return _finish(flow, flow_type, walker, result)
 
 
-def _trace_dns_name(cluster: Cluster, src: str, dst: str, proto: str, named: tuple[Service, str],
-                    backend: IPv4Address | str | None) -> Trace:
+def _trace_dns_name(cluster: Cluster, resolved: ResolvedFlow, backend: IPv4Address | str | None) -> Trace:
     """A service's DNS name: the real query to kube-dns and its answer, then the trace to the service."""
-    service, spec = named
-    inner = trace_flow(cluster, src, spec, proto, backend=backend)
-    flow = Flow(inner.flow.type, src, dst, proto)
+    service, src = resolved.target.service, resolved.source.spec
+    assert service is not None
+    inner = trace_flow(cluster, src, resolved.target.spec, resolved.proto, backend=backend)
+    flow = Flow(inner.flow.type, src.text, resolved.destination.text, resolved.proto)
     if service.type == ServiceType.EXTERNAL_NAME:  # its trace already starts with the DNS exchange
         return replace(inner, flow=flow)
-    exchange = services.dns_exchange(cluster, src, service, trace_flow)
+    exchange = services.dns_exchange(cluster, src.text, service, trace_flow)
     if not exchange.ok:
         return Trace(flow, Disposition.DROPPED, exchange.hops, (), exchange.reason, ())
     return replace(inner, flow=flow, hops=exchange.hops + inner.hops)
@@ -475,10 +359,6 @@ def _trace_external_name(cluster: Cluster, flow: Flow, source: Source, target: T
 
 # --- choices for the picker -----------------------------------------------------------------------------
 
-def _pod_spec(pod: Pod) -> str:
-    return f"pod/{pod.key}"
-
-
 def serving_port(pod: Pod) -> int | None:
     """The port a pod serves on: its first TCP port, else its first declared port (traced as UDP if only UDP)."""
     ports = [port for container in pod.containers for port in container.ports]
@@ -486,14 +366,32 @@ def serving_port(pod: Pod) -> int | None:
     return (tcp or ports)[0].container_port if ports else None
 
 
-Row = Iterator[tuple[FlowType, str, str]]
+def written(build: Callable[..., Spec], *args: Any) -> Spec | None:
+    """`build(*args)` (a `Spec` constructor), or None for a name the grammar cannot write."""
+    try:
+        return build(*args)
+    except ValueError:
+        return None
+
+
+def offers(cluster: Cluster, kind: FlowType, src: Spec, dst: Spec) -> bool:
+    """Whether the pair resolves as `trace` resolves it, and to a flow of this type: the picker offers no other."""
+    try:
+        return resolve_flow(cluster, src, dst).type == kind
+    except ValueError:
+        return False
+
+
+Row = Iterator[tuple[FlowType, Spec, Spec]]
 """One source's (or one service port's) choices, in cluster order."""
 
 
-def _fill(out: dict[FlowType, list[tuple[str, str]]], kinds: tuple[FlowType, ...], rows: Iterable[Row]) -> None:
+def _fill(cluster: Cluster, out: dict[FlowType, list[tuple[str, str]]], kinds: tuple[FlowType, ...],
+          rows: Iterable[Row]) -> None:
     """Take the rows' choices round by round (every row's first, then every row's second, …) until each kind has
     CANDIDATE_LIMIT or the rows run dry, then list each kind by row and rank: a small cluster gets every choice, a
-    big one a capped list spread over many sources (and services) instead of the first few's."""
+    big one a capped list spread over many sources (and services) instead of the first few's. A choice that does
+    not resolve to its kind (`offers`) is skipped."""
     picked: dict[FlowType, list[tuple[int, int, str, str]]] = {kind: [] for kind in kinds}
     active = list(enumerate(rows))
     rank = 0
@@ -505,8 +403,8 @@ def _fill(out: dict[FlowType, list[tuple[str, str]]], kinds: tuple[FlowType, ...
         still = []
         for index, row in active:
             for kind, src, dst in row:  # this row's next choice, if any
-                if len(picked[kind]) < CANDIDATE_LIMIT:
-                    picked[kind].append((index, rank, src, dst))
+                if len(picked[kind]) < CANDIDATE_LIMIT and offers(cluster, kind, src, dst):
+                    picked[kind].append((index, rank, src.text, dst.text))
                 still.append((index, row))
                 break
             if full():
@@ -519,53 +417,59 @@ def _fill(out: dict[FlowType, list[tuple[str, str]]], kinds: tuple[FlowType, ...
 def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
     """Valid (src, dst) choices per flow type for the picker, in cluster order: all of them on a small cluster,
     at most CANDIDATE_LIMIT per type on a big one (from the first CANDIDATE_SCOPE pods and nodes, and every
-    service, with a bounded number of choices per source and per service port)."""
+    service, with a bounded number of choices per source and per service port). Every pair is written with the
+    `Spec` constructors and checked with the resolver `trace` uses (`offers`), so every offered pair traces."""
     out: dict[FlowType, list[tuple[str, str]]] = {t: [] for t in FlowType}
     pods = [p for p in cluster.pods if not p.host_network]
-    servers = [(p, port) for p in pods if (port := serving_port(p)) is not None][:CANDIDATE_SCOPE]
-    clients = pods[:CANDIDATE_SCOPE]
-    nodes = cluster.nodes[:CANDIDATE_SCOPE]
-    client_ip = str(cluster.external_hosts[0].ip if cluster.external_hosts else EXTERNAL_CLIENT)
-    outside = str(SocketAddress(cluster.external_hosts[0].ip, 443) if cluster.external_hosts else EXTERNAL_SERVER)
+    servers = list(islice(((p, dst) for p in pods if (port := serving_port(p)) is not None
+                           and (dst := written(Spec.to_pod, p, port)) is not None), CANDIDATE_SCOPE))
+    clients = [(p, src) for p in pods[:CANDIDATE_SCOPE] if (src := written(Spec.of_pod, p)) is not None]
+    nodes = [(n, src) for n in cluster.nodes[:CANDIDATE_SCOPE] if (src := written(Spec.of_node, n)) is not None]
+    client = written(Spec.of_address, cluster.external_hosts[0].ip if cluster.external_hosts else EXTERNAL_CLIENT)
+    outside = written(Spec.to_address, SocketAddress(cluster.external_hosts[0].ip, 443) if cluster.external_hosts
+                      else EXTERNAL_SERVER)
 
     def localhost(pod: Pod, container) -> Row:
+        src = written(Spec.of_pod, pod, container.name)
         ports = dict.fromkeys(port.container_port for other in pod.containers if other is not container
                               for port in other.ports if port.protocol == Protocol.TCP)
-        for port in ports:  # `localhost:PORT` names no pod, so its protocol is TCP (destination_protocol)
-            yield FlowType.CONTAINER_TO_CONTAINER, f"{_pod_spec(pod)}:{container.name}", f"localhost:{port}"
+        for port in ports if src is not None else ():  # `localhost:PORT` names no pod: TCP (destination_protocol)
+            yield FlowType.CONTAINER_TO_CONTAINER, src, Spec.to_localhost(port)
 
-    def pod_to_pod(client: Pod) -> Row:
-        for server, port in servers:
-            if server is not client:
-                kind = FlowType.POD_TO_POD_SAME_NODE if server.node == client.node else FlowType.POD_TO_POD_CROSS_NODE
-                yield kind, _pod_spec(client), f"{_pod_spec(server)}:{port}"
+    def pod_to_pod(client_pod: Pod, src: Spec) -> Row:
+        for server, dst in servers:
+            if server is not client_pod:
+                kind = FlowType.POD_TO_POD_SAME_NODE if server.node == client_pod.node else FlowType.POD_TO_POD_CROSS_NODE
+                yield kind, src, dst
 
-    def from_node(node: Node) -> Row:
-        for server, port in servers:
-            yield FlowType.NODE_TO_POD, f"node/{node.name}", f"{_pod_spec(server)}:{port}"
+    def from_node(src: Spec) -> Row:
+        for _, dst in servers:
+            yield FlowType.NODE_TO_POD, src, dst
 
-    def node_to_node(node: Node) -> Row:
-        for other in nodes:
-            if other is not node:
-                yield FlowType.HOST_NETWORK, f"node/{node.name}", f"node/{other.name}:{KUBELET_PORT}"
+    def to_nodes(kind: FlowType, src: Spec, targets: Iterable[Node]) -> Row:
+        for node in targets:
+            if (dst := written(Spec.to_node, node, KUBELET_PORT)) is not None:
+                yield kind, src, dst
 
-    def pod_to_node(client: Pod) -> Row:  # its own node first, then the others
-        for node in sorted(nodes, key=lambda n: n.name != client.node):
-            yield FlowType.POD_TO_NODE, _pod_spec(client), f"node/{node.name}:{KUBELET_PORT}"
+    def one(kind: FlowType, src: Spec | None, dst: Spec | None) -> Row:
+        if src is not None and dst is not None:
+            yield kind, src, dst
 
-    _fill(out, (FlowType.CONTAINER_TO_CONTAINER,), (localhost(p, c) for p in clients for c in p.containers))
-    _fill(out, (FlowType.POD_TO_POD_SAME_NODE, FlowType.POD_TO_POD_CROSS_NODE), map(pod_to_pod, clients))
-    _fill(out, (FlowType.NODE_TO_POD,), map(from_node, nodes))
-    _fill(out, (FlowType.HOST_NETWORK,), map(node_to_node, nodes))
-    _fill(out, (FlowType.POD_TO_NODE,), map(pod_to_node, clients))
-    _fill(out, (FlowType.POD_TO_EXTERNAL,), (iter([(FlowType.POD_TO_EXTERNAL, _pod_spec(c), outside)])
-                                             for c in clients))
-    _fill(out, (FlowType.EXTERNAL_TO_POD,), [iter([(FlowType.EXTERNAL_TO_POD, client_ip, f"{_pod_spec(s)}:{port}")
-                                                   for s, port in servers])])
+    all_nodes = [node for node, _ in nodes]
+    _fill(cluster, out, (FlowType.CONTAINER_TO_CONTAINER,),
+          (localhost(p, c) for p, _ in clients for c in p.containers))
+    _fill(cluster, out, (FlowType.POD_TO_POD_SAME_NODE, FlowType.POD_TO_POD_CROSS_NODE),
+          (pod_to_pod(p, src) for p, src in clients))
+    _fill(cluster, out, (FlowType.NODE_TO_POD,), (from_node(src) for _, src in nodes))
+    _fill(cluster, out, (FlowType.HOST_NETWORK,),
+          (to_nodes(FlowType.HOST_NETWORK, src, [n for n in all_nodes if n is not node]) for node, src in nodes))
+    _fill(cluster, out, (FlowType.POD_TO_NODE,),  # its own node first, then the others
+          (to_nodes(FlowType.POD_TO_NODE, src, sorted(all_nodes, key=lambda n, p=p: n.name != p.node))
+           for p, src in clients))
+    _fill(cluster, out, (FlowType.POD_TO_EXTERNAL,), (one(FlowType.POD_TO_EXTERNAL, src, outside) for _, src in clients))
+    _fill(cluster, out, (FlowType.EXTERNAL_TO_POD,),
+          [iter([(FlowType.EXTERNAL_TO_POD, client, dst) for _, dst in servers] if client is not None else [])])
     ports = [(service, sport) for service in cluster.services for sport in service.ports or (None,)]
-
-    def spec(service: Service, sport: ServicePort | None) -> str:
-        return f"svc/{service.key}" + (f":{sport.name or sport.port}" if sport else "")
 
     def to_service(kind: FlowType, service: Service, sport: ServicePort | None) -> Row:
         """Every pod client of one service port — the service's own backends included: their packets may come
@@ -575,33 +479,36 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
                 return
         elif sport is None or service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME:
             return
-        for client in clients:
-            yield kind, _pod_spec(client), spec(service, sport)
+        dst = written(Spec.to_service, service, sport)
+        for _, src in clients if dst is not None else ():
+            yield kind, src, dst
 
     def node_to_service(service: Service, sport: ServicePort | None) -> Row:
         if sport is not None and service.cluster_ip is not None and service.type != ServiceType.EXTERNAL_NAME:
-            for node in nodes:
-                yield FlowType.NODE_TO_SERVICE, f"node/{node.name}", spec(service, sport)
+            dst = written(Spec.to_service, service, sport)
+            for _, src in nodes if dst is not None else ():
+                yield FlowType.NODE_TO_SERVICE, src, dst
 
     def from_outside(kind: FlowType, service: Service, sport: ServicePort | None) -> Row:
         """An outside client to one service port: each LB IP, each external IP, or each node's nodePort."""
-        if sport is None or service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME:
+        if client is None or sport is None or service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME:
             return
         if kind == FlowType.NODEPORT:
-            destinations = [f"node/{node.name}:{sport.node_port}" for node in nodes] if sport.node_port else []
+            destinations = (written(Spec.to_node, node, sport.node_port) for node in all_nodes if sport.node_port)
         else:
             ips = service.load_balancer_ips if kind == FlowType.LOADBALANCER else service.external_ips
-            destinations = [f"{ip}:{sport.port}" for ip in ips]
+            destinations = (written(Spec.to_address, SocketAddress(ip, sport.port)) for ip in ips)
         for dst in destinations:
-            yield kind, client_ip, dst
+            if dst is not None:
+                yield kind, client, dst
 
     for kind in (FlowType.POD_TO_SERVICE, FlowType.EXTERNALNAME):
-        _fill(out, (kind,), (to_service(kind, *p) for p in ports))
-    _fill(out, (FlowType.NODE_TO_SERVICE,), (node_to_service(*p) for p in ports))
+        _fill(cluster, out, (kind,), (to_service(kind, *p) for p in ports))
+    _fill(cluster, out, (FlowType.NODE_TO_SERVICE,), (node_to_service(*p) for p in ports))
     for kind in (FlowType.LOADBALANCER, FlowType.EXTERNALIPS, FlowType.NODEPORT):
-        _fill(out, (kind,), (from_outside(kind, *p) for p in ports))
+        _fill(cluster, out, (kind,), (from_outside(kind, *p) for p in ports))
     return {kind: pairs for kind, pairs in out.items() if pairs}
 
 
-__all__ = ["CANDIDATE_LIMIT", "CANDIDATE_SCOPE", "FlowType", "Source", "Target", "candidate_flows", "classify",
-           "destination_protocol", "parse_source", "parse_target", "serving_port", "trace_flow"]
+__all__ = ["CANDIDATE_LIMIT", "CANDIDATE_SCOPE", "FlowType", "ResolvedFlow", "candidate_flows", "classify",
+           "destination_protocol", "offers", "resolve_flow", "serving_port", "trace_flow", "written"]

@@ -268,17 +268,3 @@ def dns_exchange(cluster: Cluster, src: str, service: Service, trace) -> DnsExch
     answer = dns_answer(cluster, service, query.hops[0].packet, SocketAddress(dns[0].cluster_ip, 53))
     answer = replace(answer, node=last.node, netns=last.netns, packet=last.packet)
     return DnsExchange((*query.hops, answer, *query.reply), True)
-
-
-def service_for_dns_name(cluster: Cluster, dst: str) -> tuple[Service, str] | None:
-    """`NAME.NAMESPACE.svc.<cluster domain>[.]:PORT` → (the service, the equivalent `svc/NS/NAME:PORT` spec)."""
-    host, sep, port = dst.strip().rpartition(":")
-    suffix = f".svc.{cluster.settings.cluster_domain}"
-    host = host.rstrip(".")
-    if not sep or not host.endswith(suffix):
-        return None
-    name, dot, namespace = host[: -len(suffix)].rpartition(".")
-    service = cluster.service_by_key.get(f"{namespace}/{name}") if dot else None
-    if service is None:
-        raise ValueError(f"{dst}: the cluster DNS has no service {host} (NXDOMAIN)")
-    return service, f"svc/{service.key}:{port}"

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from webapp.figures.canvas import BoxStyle, Canvas, LineStyle, Point, TextStyle
-from webapp.engine.datapath import OVS_VXLAN_PORT
+from webapp.model import OVS_VXLAN_PORT
 from webapp.figures.devices import HOST_NETNS, NodeDevices, node_devices
 from webapp.model import Cluster, KubeProxyMode, Node, Overlay, Pod, Service, ServiceType
 

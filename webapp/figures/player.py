@@ -1,6 +1,6 @@
-"""Where each hop of a trace is drawn: the bridge between `Trace.to_dict()` and the diagram's device positions.
+"""Where each hop of a trace is drawn: the bridge between a `Trace` and the diagram's device positions.
 
-The browser-side player (assets/netviz.js) receives the trace dict unchanged plus one point per hop; it only
+The browser-side player (assets/netviz.js) receives `Trace.to_dict()` plus one point per hop; it only
 interpolates between those points. No path is computed here: hops come from the engine.
 """
 
@@ -8,26 +8,21 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from webapp.engine.trace import Hop, HopKind, Trace
 from webapp.figures.canvas import Point
 from webapp.figures.devices import HOST_NETNS, netns_key
 from webapp.figures.diagram import Diagram, position_key
 
-_PROXY_KINDS = {"netfilter", "ipvs", "proxy"}
-_OUTSIDE = {"loadbalancer"}
+_PROXY_KINDS = frozenset({HopKind.NETFILTER, HopKind.IPVS, HopKind.PROXY})
 
 
-def _ip_of(address: str | None) -> str:
-    return (address or "").rpartition(":")[0]
-
-
-def hop_point(positions: Mapping[str, Point], hop: Mapping[str, Any], previous: Point | None) -> Point | None:
+def hop_point(positions: Mapping[str, Point], hop: Hop, previous: Point | None) -> Point | None:
     """The drawn point of one hop, most specific first: the device itself, its pod, its node's device of that
     kind, the service VIP it addressed, the outside world; None when nothing fits."""
-    node = hop.get("node")
-    netns = netns_key(hop.get("netns"))
-    device = str(hop.get("device") or "")
-    kind = str(hop.get("kind") or "")
-    packet = hop.get("packet") or {}
+    node = hop.node
+    netns = netns_key(hop.netns)
+    device = hop.device or ""
+    kind = hop.kind
     candidates: list[str] = [position_key(node, netns, device)]
     if node:
         if netns != HOST_NETNS:
@@ -36,21 +31,21 @@ def hop_point(positions: Mapping[str, Point], hop: Mapping[str, Any], previous: 
         candidates.append(position_key(node, HOST_NETNS, device))
         if kind in _PROXY_KINDS:
             candidates.append(position_key(node, HOST_NETNS, "kube-proxy"))
-        if kind == "route":
+        if kind == HopKind.ROUTE:
             candidates.append(position_key(node, HOST_NETNS, "route"))
-        if kind == "wire":
+        if kind == HopKind.WIRE:
             candidates.append(f"wire|{node}")
         candidates.append(position_key(node, HOST_NETNS, ""))
     else:
-        if kind == "loadbalancer":
+        if kind == HopKind.LOADBALANCER:
             candidates.append("external|loadbalancer")
-        if kind == "dns":
-            candidates += [f"svc|{device}", f"vip|{_ip_of(str(packet.get('dst')))}"]
-        candidates += [f"external|{device}", f"external|{netns}", f"external|{_ip_of(str(packet.get('src')))}",
-                       f"external|{_ip_of(str(packet.get('dst')))}"]
-        if kind == "wire":
+        if kind == HopKind.DNS:
+            candidates += [f"svc|{device}", f"vip|{hop.packet.dst.ip}"]
+        candidates += [f"external|{device}", f"external|{netns}", f"external|{hop.packet.src.ip}",
+                       f"external|{hop.packet.dst.ip}"]
+        if kind == HopKind.WIRE:
             candidates.append("wire|")
-        if kind not in _OUTSIDE:
+        if kind != HopKind.LOADBALANCER:
             candidates.append("external|client")
     for key in candidates:
         if key in positions:
@@ -58,7 +53,7 @@ def hop_point(positions: Mapping[str, Point], hop: Mapping[str, Any], previous: 
     return previous
 
 
-def hop_points(diagram: Diagram, hops: Iterable[Mapping[str, Any]]) -> list[Point]:
+def hop_points(diagram: Diagram, hops: Iterable[Hop]) -> list[Point]:
     """One point per hop. Wire hops sit on the physical network between their neighbours' x."""
     hop_list = list(hops)
     points: list[Point | None] = []
@@ -70,7 +65,7 @@ def hop_points(diagram: Diagram, hops: Iterable[Mapping[str, Any]]) -> list[Poin
     resolved: list[Point] = []
     fallback = diagram.positions.get("wire|", (0.0, 0.0))
     for index, (hop, point) in enumerate(zip(hop_list, points)):
-        if hop.get("kind") == "wire" and not hop.get("node"):
+        if hop.kind == HopKind.WIRE and not hop.node:
             before = next((p for p in reversed(points[:index]) if p), None)
             after = next((p for p in points[index + 1:] if p), None)
             wire_y = fallback[1]
@@ -80,10 +75,10 @@ def hop_points(diagram: Diagram, hops: Iterable[Mapping[str, Any]]) -> list[Poin
     return [(round(x, 3), round(y, 3)) for x, y in resolved]
 
 
-def playback(diagram: Diagram, trace: Mapping[str, Any]) -> dict[str, Any]:
-    """What the browser player needs: the trace dict as the engine wrote it, and the points of its hops."""
+def playback(diagram: Diagram, trace: Trace) -> dict[str, Any]:
+    """What the browser player needs (a dcc.Store's data): `trace.to_dict()` and the points of its hops."""
     return {
-        "trace": dict(trace),
-        "points": hop_points(diagram, trace.get("hops", [])),
-        "reply_points": hop_points(diagram, trace.get("reply", [])),
+        "trace": trace.to_dict(),
+        "points": hop_points(diagram, trace.hops),
+        "reply_points": hop_points(diagram, trace.reply),
     }
