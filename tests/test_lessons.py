@@ -82,7 +82,7 @@ def test_bad_values_name_the_choices() -> None:
         " node-to-pod, pod-to-node, pod-to-service, node-to-service, nodeport, loadbalancer, externalname,"
         " externalips, pod-to-external, external-to-pod, host-network, got 'pod-to-pod-same-nod'"
         " (steps[0].flow.type) (hint: did you mean 'pod-to-pod-same-node'?)",
-        "lesson.yaml:6:25: error: expected one of iptables, ipvs, userspace, got 'ipvsx' (steps[0].whatIf.kubeProxy)"
+        "lesson.yaml:6:25: error: expected one of iptables, ipvs, userspace, nftables, got 'ipvsx' (steps[0].whatIf.kubeProxy)"
         " (hint: did you mean 'ipvs'?)",
         "lesson.yaml:7:13: error: expected an integer (1-100000), got 0 (steps[0].stops[0])",
     ]

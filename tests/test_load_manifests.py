@@ -128,7 +128,6 @@ def test_flannel_manifest_sets_the_overlay_and_runs_its_daemonset_on_every_node(
     assert all(re.fullmatch(f"kube-flannel-ds-{SUFFIX}", p.name) for p in flannel)
     assert flannel[0].containers[0].ports[0].name == "healthz"
     assert [p.message for p in result.notices if p.message.startswith("skipped")] == [
-        "skipped a Namespace: not part of the network model",
         "skipped a ClusterRole: not part of the network model",
         "skipped a ClusterRoleBinding: not part of the network model",
         "skipped a ServiceAccount: not part of the network model",
