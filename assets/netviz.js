@@ -366,6 +366,8 @@
       if (down && down.length) { params.set("down", down.join(",")); }
       if (view && view.expanded && view.expanded.length) { params.set("expand", view.expanded.join(",")); }
       if (stepIndex) { params.set("step", String(stepIndex)); }
+      var lang = new URLSearchParams(window.location.search).get("lang");
+      if (lang) { params.set("lang", lang); }  /* the page's language (netviz-language.js) */
       var query = params.toString();
       window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
       return window.dash_clientside.no_update;

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from webapp.narration import current_language
+
 ENGLISH: Mapping[str, str] = {
     "app.title": "k8s-netviz",
     "app.tagline": "how packets really travel through a Kubernetes cluster",
@@ -82,8 +84,10 @@ ENGLISH: Mapping[str, str] = {
     "inspector.alternatives.shared": "All through",
     "inspector.where": "{kind} · {action} at {device} ({where})",
     "inspector.none": "Pick a flow and press play.",
+    "inspector.outside": "outside",
     "badge.no_nat": "No NAT: pod addresses seen end to end (the seed's principles hold)",
     "badge.nat": "NAT on the way: {count} address change(s), not the seed's no-NAT model",
+    "badge.port_only": "{change} (port only)",
     "verdict.delivered": "Delivered",
     "verdict.dropped": "Dropped: {reason}",
     "verdict.rejected": "Rejected: {reason}",
@@ -170,8 +174,10 @@ CHINESE: Mapping[str, str] = {
     "inspector.alternatives.shared": "全部经由",
     "inspector.where": "{kind} · {action}，在 {device}（{where}）",
     "inspector.none": "选择一条通信，然后按播放。",
+    "inspector.outside": "集群外",
     "badge.no_nat": "无 NAT：Pod 地址端到端可见（原文的原则成立）",
     "badge.nat": "途中有 NAT：{count} 处地址改变，不符合原文的无 NAT 模型",
+    "badge.port_only": "{change}（仅端口）",
     "verdict.delivered": "已送达",
     "verdict.dropped": "被丢弃：{reason}",
     "verdict.rejected": "被拒绝：{reason}",
@@ -182,17 +188,17 @@ CHINESE: Mapping[str, str] = {
 
 CATALOGS: Mapping[str, Mapping[str, str]] = {"en": ENGLISH, "zh": CHINESE}
 """Language → message id → template: every language has the same keys and fields (tests/test_catalogs.py)."""
-DEFAULT_LANGUAGE = "en"
 
 
-def text(key: str, language: str = DEFAULT_LANGUAGE, **fields: object) -> str:
-    """The message `key` in `language` (falling back to English), with `fields` filled in."""
-    catalog = CATALOGS.get(language, ENGLISH)
+def text(key: str, language: str | None = None, **fields: object) -> str:
+    """The message `key` in `language` (default: the language of this request, `narration_language`; falling back to
+    English), with `fields` filled in."""
+    catalog = CATALOGS.get(language or current_language(), ENGLISH)
     template = catalog.get(key) or ENGLISH[key]
     return template.format(**fields) if fields else template
 
 
-def flow_type_label(flow_type: str, language: str = DEFAULT_LANGUAGE) -> str:
+def flow_type_label(flow_type: str, language: str | None = None) -> str:
     """The picker label of a FlowType value; the value itself when the catalogue does not know it."""
     key = f"flowtype.{flow_type}"
-    return text(key, language) if key in CATALOGS.get(language, ENGLISH) or key in ENGLISH else flow_type
+    return text(key, language) if key in ENGLISH else flow_type

@@ -21,7 +21,7 @@ def hop_ref(phase: str, index: int) -> str:
 def _where(hop: Hop) -> str:
     netns = str(hop.get("netns") or "")
     node = hop.get("node")
-    return f"{node} · {netns}" if node else netns or "outside"
+    return f"{node} · {netns}" if node else netns or text("inspector.outside")
 
 
 def _headers_table(fields: Sequence[tuple[str, str, bool]]) -> html.Table:
@@ -77,7 +77,7 @@ def hop_panel(hop: Hop, previous: Hop | None, ref: str) -> html.Div:
 
 
 def hop_label(hop: Hop) -> str:
-    node = hop.get("node") or "outside"
+    node = hop.get("node") or text("inspector.outside")
     return f"{node} {hop.get('device') or ''} · {hop.get('kind')}/{hop.get('action')}"
 
 
@@ -108,7 +108,7 @@ def nat_badge(trace: Mapping[str, Any]) -> tuple[str, str, str]:
     changes = [c for c in trace.get("nat") or [] if not c.get("reply")]
     ports = [c for c in trace.get("port_rewrites") or [] if not c.get("reply")]
     summary = "; ".join([f"{c['field']} {c['before']} → {c['after']}" for c in changes]
-                        + [f"{c['field']} {c['before']} → {c['after']} (port only)" for c in ports])
+                        + [text("badge.port_only", change=f"{c['field']} {c['before']} → {c['after']}") for c in ports])
     if not changes:
         return text("badge.no_nat"), "badge ok", summary
     return text("badge.nat", count=len(changes)), "badge nat", summary

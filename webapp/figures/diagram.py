@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import unicodedata
 from dataclasses import dataclass, field
 
 from webapp.figures.canvas import BoxStyle, Canvas, LineStyle, Point, TextStyle
@@ -112,6 +113,9 @@ P_BAND = TextStyle(13, "#a16207", position="middle right", mode="present")
 _NARROW, _DIGITS, _WIDE = set(".,:;!|'ijlft ()[]/-·"), set("0123456789"), set("mwMW…→▣▢")
 BOLD_WIDTH = 1.1
 """Bold DejaVu Sans is about this much wider than regular."""
+_FULL_WIDTH = 1.0
+"""The advance of a wide or full-width character (Unicode East_Asian_Width W or F: Han, kana, hangul, full-width
+punctuation): one em in Noto Sans CJK SC, the page's CJK font — about two Latin letters."""
 
 VETH = LineStyle("#047857", 2.0, name="veth")
 UPLINK = LineStyle("#64748b", 1.5, name="uplink")
@@ -175,8 +179,8 @@ def _short(text: str, limit: int) -> str:
 def _text_width(text: str, size: float, bold: bool = False) -> float:
     """Estimated width in diagram units of `text` at font `size` (DejaVu Sans advance widths, rounded up; a size s
     is s / PIXELS_PER_UNIT units tall wherever it is drawn, assets/netviz.js fitFonts)."""
-    em = sum(0.34 if c in _NARROW else 0.64 if c in _DIGITS else 0.98 if c in _WIDE else
-             0.72 if c.isupper() else 0.62 for c in text)
+    em = sum(_FULL_WIDTH if unicodedata.east_asian_width(c) in "WF" else 0.34 if c in _NARROW else
+             0.64 if c in _DIGITS else 0.98 if c in _WIDE else 0.72 if c.isupper() else 0.62 for c in text)
     return em * size / PIXELS_PER_UNIT * (BOLD_WIDTH if bold else 1.0)
 
 
