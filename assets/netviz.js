@@ -14,12 +14,14 @@
     highlight: "#f59e0b", envelope: "rgba(234,88,12,0.30)"
   };
   var ACTION_LABELS = {
-    dnat: "DNAT", snat: "SNAT", masquerade: "MASQUERADE", encapsulate: "VXLAN encap", decapsulate: "decap",
-    "un-dnat": "un-DNAT", "un-snat": "un-SNAT", redirect: "REDIRECT", proxy: "proxy", resolve: "DNS"
-  };
+    dnat: "DNAT", snat: "SNAT", masquerade: "MASQUERADE", "un-dnat": "un-DNAT", "un-snat": "un-SNAT",
+    redirect: "REDIRECT", resolve: "DNS"
+  };  /* rule names; the worded labels (encapsulate, decapsulate, proxy, reply) come in the page's language with
+         the playback data (webapp/figures/player.py) */
 
   var player = {
-    frames: [], index: 0, t: 0, playing: false, speed: 1, lastTs: 0, raf: 0, initialUsed: false, flowKey: ""
+    frames: [], index: 0, t: 0, playing: false, speed: 1, lastTs: 0, raf: 0, initialUsed: false, flowKey: "",
+    labels: {}
   };
 
   function graphDiv() {
@@ -67,7 +69,7 @@
   var DEATH_LABEL_MAX = 50;
   function deathLabel(reason) {
     var words = String(reason);
-    var colon = words.indexOf(": ");
+    var colon = words.search(/: |：/);  /* English or Chinese (full-width) colon */
     if (colon > 0 && colon <= DEATH_LABEL_MAX) { words = words.slice(0, colon); }
     if (words.length > DEATH_LABEL_MAX) {
       var cut = words.lastIndexOf(" ", DEATH_LABEL_MAX - 1);
@@ -87,9 +89,9 @@
   function frameStyle(f) {
     var color = f.dead ? COLORS.dead : f.phase === "reply" ? (f.nat ? COLORS.replyNat : COLORS.reply)
       : (f.nat ? COLORS.requestNat : COLORS.request);
-    var label = ACTION_LABELS[f.hop.action] || "";
+    var label = player.labels[f.hop.action] || ACTION_LABELS[f.hop.action] || "";
     if (f.dead) { label = deathLabel(f.reason); }
-    else if (f.phase === "reply" && f.ref === "r0") { label = "reply"; }
+    else if (f.phase === "reply" && f.ref === "r0") { label = player.labels.reply || ""; }
     // No label is a space, never "": once plotly has drawn an empty text it sometimes skips drawing the next one.
     return { color: color, symbol: f.dead ? "x" : f.nat ? "diamond" : "circle", label: label ? "<b>" + label + "</b>" : " " };
   }
@@ -339,6 +341,7 @@
       pause();
       var previous = player.traceSignature, kept = player.index;
       player.frames = pb ? buildFrames(pb) : [];
+      player.labels = (pb && pb.labels) || {};
       player.traceSignature = pb ? JSON.stringify(pb.trace) : null;
       if (!pb) {
         player.index = 0;

@@ -300,3 +300,22 @@ def test_full_width_characters_are_measured_as_one_em_so_chinese_labels_fit_thei
     assert fitted.endswith("…") and len(fitted) < len(label)
     assert _text_width(fitted, LABEL.size) <= EXT_W - 0.2
     assert _text_width(_fit(label, EXT_W - 0.2, LABEL)[:-1] + label[len(fitted) - 1] + "…", LABEL.size) > EXT_W - 0.2
+
+
+def test_the_diagram_and_the_packet_labels_speak_the_narration_language(seed):
+    from webapp.narration import narration_language
+
+    trace = trace_flow(seed, "pod/default/api-1", "pod/default/api-2:8080").to_dict()
+    english = build_diagram(seed)
+    assert playback(english, trace)["labels"] == {"encapsulate": "VXLAN encap", "decapsulate": "decap",
+                                                   "proxy": "proxy", "reply": "reply"}
+    with narration_language("zh"):
+        chinese = build_diagram(seed)
+        assert playback(chinese, trace)["labels"] == {"encapsulate": "VXLAN 封装", "decapsulate": "解封装",
+                                                      "proxy": "代理", "reply": "应答"}
+    assert "physical network  192.168.0.0/24" in texts(english.figure)
+    assert "节点网络  192.168.0.0/24" in texts(chinese.figure)
+    assert "<b>外部客户端</b>" in texts(chinese.figure) and "<b>云负载均衡器</b>" in texts(chinese.figure)
+    assert "VXLAN 隧道（VNI 1，UDP 4789）" in texts(chinese.figure)
+    assert "<b>负载均衡器</b>" in texts(chinese.figure, present=True)
+    assert english.positions == chinese.positions  # only words change, never where anything is drawn

@@ -4,10 +4,11 @@ trace's `reason` and its `notes` — as a template keyed by a stable message id.
 `MESSAGES[language][key]` is a `str.format` template; `say(key, **fields)` formats it in the current narration
 language: English unless the caller runs the engine inside `narration_language("zh")` (a context variable, so each
 thread or task of the web server narrates in its own language). Every language has the same keys and fields
-(docs/architecture.md, "Narration catalogue"); the terms of the Chinese one follow docs/glossary.md. Keys are `<module>.<topic>.<case>`. A template that starts with a space is a suffix the engine
-appends to a sentence; a `*.phrase.*` key is a fragment the engine passes into another template as a field.
-Addresses, ports, device and chain names arrive as fields already formatted; rule text (`Hop.rule`) is not
-narration and is not here. Core module: no dash.
+(docs/architecture.md, "Narration catalogue"); the terms of the Chinese one follow docs/glossary.md. Keys are
+`<module>.<topic>.<case>`. A template that starts with a space is a suffix the engine appends to a sentence; a
+`*.phrase.*` key is a fragment the engine passes into another template as a field. Addresses, ports, device and
+chain names arrive as fields already formatted; rule text (`Hop.rule`) is not narration and is not here. Core
+module: no dash.
 """
 
 from __future__ import annotations

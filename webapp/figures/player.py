@@ -11,6 +11,7 @@ from typing import Any, Iterable, Mapping
 from webapp.figures.canvas import Point
 from webapp.figures.devices import HOST_NETNS, netns_key
 from webapp.figures.diagram import Diagram, position_key
+from webapp.figures.words import word
 
 _PROXY_KINDS = {"netfilter", "ipvs", "proxy"}
 _OUTSIDE = {"loadbalancer"}
@@ -81,9 +82,11 @@ def hop_points(diagram: Diagram, hops: Iterable[Mapping[str, Any]]) -> list[Poin
 
 
 def playback(diagram: Diagram, trace: Mapping[str, Any]) -> dict[str, Any]:
-    """What the browser player needs: the trace dict as the engine wrote it, and the points of its hops."""
+    """What the browser player needs: the trace dict as the engine wrote it, the points of its hops, and the packet
+    marker's worded labels in the current language (by hop action; `reply` on the reply's first hop)."""
     return {
         "trace": dict(trace),
         "points": hop_points(diagram, trace.get("hops", [])),
         "reply_points": hop_points(diagram, trace.get("reply", [])),
+        "labels": {name: word(f"packet.{name}") for name in ("encapsulate", "decapsulate", "proxy", "reply")},
     }
