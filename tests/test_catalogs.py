@@ -75,8 +75,9 @@ def test_a_missing_key_an_extra_key_or_a_changed_field_is_a_difference():
     assert differences({"en": english}) == ["languages ['en']"]
 
 
-PROSE = re.compile(r"\b[a-z]{2,}\s+[a-z]{2,}\b")
-"""Two lower-case words in a row: prose (identifiers and names are one word, or capitalised: `TCP RST`)."""
+PROSE = re.compile(r"(?<![\w./-])[a-z]{2,}\s+[a-z]{2,}(?![\w./-])")
+"""Two lower-case words in a row: prose (identifiers and names are one word, capitalised or hyphenated: `TCP RST`,
+`flannel host-gw`)."""
 FIELD = re.compile(r"\{[^{}]*\}")
 
 

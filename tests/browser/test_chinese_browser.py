@@ -114,6 +114,13 @@ def test_every_hop_of_every_communication_type_reads_in_chinese(page, server_url
     assert page.console_errors == []
 
 
+def switch_language(page, language: str, hop: str) -> None:
+    """Click the switch's `language` link and wait until the reloaded page sits on `hop` again."""
+    with page.expect_navigation():
+        page.click(f'a[data-lang="{language}"]')
+    wait_ready(page, hop)
+
+
 def test_switching_the_language_keeps_the_flow_the_step_and_presentation_mode(page, server_url):
     query = {"sample": "seed-article", "type": "pod-to-service", "src": "pod/default/api-1",
              "dst": "svc/default/api-lb:80", "mode": "ipvs", "step": "5"}
@@ -122,24 +129,22 @@ def test_switching_the_language_keeps_the_flow_the_step_and_presentation_mode(pa
     page.keyboard.press("p")
     page.wait_for_selector("body.presenting")
     assert page.inner_text("#present-toggle") == "Presentation mode (p)"
-    with page.expect_navigation():
-        page.click('a[data-lang="zh"]')
-    wait_ready(page, "q5")
-    params = page.evaluate("Object.fromEntries(new URLSearchParams(location.search))")
-    assert params == {**query, "lang": "zh"}
+    switch_language(page, "zh", "q5")
+    assert page.evaluate("Object.fromEntries(new URLSearchParams(location.search))") == {**query, "lang": "zh"}
     assert page.evaluate("document.body.classList.contains('presenting')")
     assert page.inner_text("#present-toggle") == "演示模式 (p)"
-    assert page.inner_text(".hop-caption.current").startswith("ipvs") or "IPVS" in page.inner_text(
-        ".hop-caption.current")
+    assert page.inner_text(".hop-caption.current") == (
+        "10.96.0.11 绑定在 kube-ipvs0 上，所以数据包属于本机；IPVS 虚拟服务器（cluster IP）用 rr 调度器把连接交给"
+        "真实服务器 10.244.1.3:8080（Masq 转发 = DNAT）。")
     # The URL keeps the language as the player moves on; English again from the switch.
     page.keyboard.press("ArrowRight")
     page.wait_for_function("() => new URLSearchParams(location.search).get('step') === '6'")
     assert page.evaluate("new URLSearchParams(location.search).get('lang')") == "zh"
-    with page.expect_navigation():
-        page.click('a[data-lang="en"]')
-    wait_ready(page, "q6")
+    switch_language(page, "en", "q6")
     assert page.inner_text("#present-toggle") == "Presentation mode (p)"
+    assert page.inner_text(".hop-caption.current") == "Routing table: 10.244.1.3 goes out docker0 directly (on-link)."
     assert page.evaluate("document.documentElement.lang") == "en"
+    assert page.evaluate("document.body.classList.contains('presenting')")
     assert page.console_errors == []
 
 
@@ -179,5 +184,56 @@ def test_screenshots_of_the_seed_lesson_in_chinese(browser, server_url, artifact
             return c.scrollWidth <= c.clientWidth && c.scrollHeight <= c.clientHeight + 1; }""")
         assert fits
         page.screenshot(path=str(artifacts / f"zh-seed-cross-node-{'presentation' if presenting else 'normal'}.png"))
+    finally:
+        context.close()
+
+
+# Every diagram label the browser draws with a Chinese character: its raw text (with <b>), the drawn font size and
+# the drawn width. The server fits labels to their boxes with `_text_width` (webapp/figures/diagram.py); a label
+# fits its box when the browser draws it no wider than that estimate.
+CHINESE_LABELS_JS = """() => {
+  const gd = document.querySelector('#diagram .js-plotly-plot');
+  const groups = gd.querySelector('.scatterlayer').children, out = [];
+  gd.data.forEach((trace, i) => {
+    if (trace.mode !== 'text' || !groups[i]) return;
+    groups[i].querySelectorAll('.textpoint text').forEach((el, k) => {
+      const raw = trace.text[k] || '';
+      const box = el.getBoundingClientRect();
+      if (/[\\u4e00-\\u9fff]/.test(raw) && box.width > 0)
+        out.push({raw: raw, size: parseFloat(getComputedStyle(el).fontSize), width: box.width});
+    });
+  });
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("viewport", [(1366, 768), (1920, 1080)], ids=["1366x768", "1920x1080"])
+@pytest.mark.parametrize("presenting", [False, True], ids=["normal", "presentation"])
+def test_chinese_diagram_labels_are_drawn_no_wider_than_fitted(browser, server_url, viewport, presenting):
+    from webapp.figures.diagram import PIXELS_PER_UNIT, _text_width
+
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    try:
+        query = {"sample": "seed-article", "type": "loadbalancer", "src": "203.0.113.10", "dst": "203.0.113.100:80",
+                 "lang": "zh"}
+        page.goto(f"{server_url}/?{urlencode(query)}")
+        wait_ready(page)
+        if presenting:
+            page.keyboard.press("p")
+            page.wait_for_selector("body.presenting")
+            page.wait_for_timeout(500)
+        labels = page.evaluate(CHINESE_LABELS_JS)
+        drawn = {label["raw"] for label in labels}
+        balancer = "<b>负载均衡器</b>" if presenting else "<b>云负载均衡器</b>"
+        assert {balancer, "<b>外部客户端</b>"} <= drawn
+        too_wide = []
+        for label in labels:
+            bold = label["raw"].startswith("<b>")
+            plain = re.sub(r"</?b>", "", label["raw"])
+            estimate = _text_width(plain, label["size"], bold) * PIXELS_PER_UNIT
+            if label["width"] > estimate + 1:
+                too_wide.append((plain, round(label["width"], 1), round(estimate, 1)))
+        assert too_wide == []
     finally:
         context.close()

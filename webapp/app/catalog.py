@@ -14,6 +14,10 @@ ENGLISH: Mapping[str, str] = {
     "header.sample": "Sample",
     "header.sample.placeholder": "choose a sample…",
     "header.language": "Language",
+    "sample.seed-article": "The seed article",
+    "sample.flannel-host-gw": "flannel host-gw",
+    "sample.flannel-vxlan": "flannel VXLAN, three nodes",
+    "sample.guestbook": "Guestbook (real manifests)",
     "upload.prompt": "Drop YAML/JSON files here or click to upload",
     "upload.paste.summary": "Paste YAML",
     "upload.paste.placeholder": "Paste a cluster YAML or Kubernetes manifests here…",
@@ -104,6 +108,10 @@ CHINESE: Mapping[str, str] = {
     "header.sample": "示例",
     "header.sample.placeholder": "选择一个示例…",
     "header.language": "语言",
+    "sample.seed-article": "原文的集群",
+    "sample.flannel-host-gw": "flannel host-gw",
+    "sample.flannel-vxlan": "flannel VXLAN，三个节点",
+    "sample.guestbook": "Guestbook（真实的清单）",
     "upload.prompt": "把 YAML/JSON 文件拖到这里，或点击上传",
     "upload.paste.summary": "粘贴 YAML",
     "upload.paste.placeholder": "在这里粘贴集群 YAML 或 Kubernetes 清单…",
@@ -202,3 +210,9 @@ def flow_type_label(flow_type: str, language: str | None = None) -> str:
     """The picker label of a FlowType value; the value itself when the catalogue does not know it."""
     key = f"flowtype.{flow_type}"
     return text(key, language) if key in ENGLISH else flow_type
+
+
+def sample_title(name: str, title: str) -> str:
+    """A built-in sample's title in the page's language; `title` (the sample's own) for one the catalogue lacks."""
+    key = f"sample.{name}"
+    return text(key) if key in ENGLISH else title

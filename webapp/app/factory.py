@@ -11,7 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.app.cache import ClusterCache, open_cache
 from webapp.app.callbacks import register_callbacks
-from webapp.app.catalog import text
+from webapp.app.catalog import sample_title, text
 from webapp.app.compress import enable_gzip, precompress
 from webapp.app.language import serve_in_language
 from webapp.app.layout import Id, build_layout
@@ -92,7 +92,8 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     enable_gzip(app.server)
     samples = [(s.name, s.title) for s in list_samples()]
     serve_in_language(app.server)
-    app.layout = lambda: build_layout(samples, max_bytes)  # per page load, in the page's language
+    app.layout = lambda: build_layout([(name, sample_title(name, title)) for name, title in samples],
+                                      max_bytes)  # per page load, in the page's language
     register_callbacks(app, cluster_cache, default, max_bytes)
     warm_up_encoder()
     if warm:
