@@ -207,7 +207,7 @@ def test_narration_language_switches_say_inside_the_block_only():
         assert current_language() == "zh"
         assert say("walk.route.none", address="10.0.0.9") == "没有去往 10.0.0.9 的路由。"
         assert say("netfilter.mark", chain="KUBE-SVC-X", target="KUBE-MARK-MASQ", mark=0x4000) == (
-            "KUBE-SVC-X 把数据包交给 KUBE-MARK-MASQ，打上标记 0x4000：离开节点时它将被伪装（KUBE-POSTROUTING）。")
+            "KUBE-SVC-X 把数据包交给 KUBE-MARK-MASQ，打上标记 0x4000：它在发出时将被伪装（KUBE-POSTROUTING）。")
         with pytest.raises(KeyError, match="walk.xmit.leaves: unexpected field"):
             say("walk.xmit.leaves", device="eth0", mac="aa", colour="red")
     assert say("walk.route.none", address="10.0.0.9") == "No route to 10.0.0.9."

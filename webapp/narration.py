@@ -231,7 +231,7 @@ _ZH: dict[str, str] = {
     # identifiers (devices, chains, fields, addresses) stay as the engine passes them.
     # --- walk.py: applications and sockets ------------------------------------------------------------------
     "walk.send.request": "{app} 发起一个新连接：从 {src} 到 {dst}（{proto}）。",
-    "walk.send.reply": "{app} 应答：应答包从 {src} 发往 {dst}（{proto}）。",
+    "walk.send.reply": "{app} 回应：应答包从 {src} 发往 {dst}（{proto}）。",
     "walk.deliver.arrives": "{app} 在 {dst} 上收到来自 {src} 的数据包。",
     "walk.deliver.unexpected_reply": "这里没有哪个套接字在等这个应答。",
     "walk.deliver.unexpected_reply.reason": "应答到达的是 {netns}，而不是客户端",
@@ -306,7 +306,7 @@ _ZH: dict[str, str] = {
     "netfilter.policy.drop": "{chain} 中没有规则接受这个数据包：链的默认策略丢弃了它。",
     "netfilter.policy.drop.reason": "{table} {chain} 策略 {policy}",
     "netfilter.loop.reason": "iptables 链在 {chain} 处形成环路",
-    "netfilter.mark": "{chain} 把数据包交给 {target}，打上标记 {mark:#x}：离开节点时它将被伪装（KUBE-POSTROUTING）。",
+    "netfilter.mark": "{chain} 把数据包交给 {target}，打上标记 {mark:#x}：它在发出时将被伪装（KUBE-POSTROUTING）。",
     "netfilter.choose": ("{path}：{chain} 用 -m statistic --mode random 从 {count} 个端点中选一个（机会均等）；"
                          "本次追踪走 {chosen}。"),
     "netfilter.choose.not_candidate": "指定的后端 {backend} 不在候选之列。",
