@@ -12,12 +12,14 @@
     highlight: "#f59e0b", envelope: "rgba(234,88,12,0.30)"
   };
   var ACTION_LABELS = {
-    dnat: "DNAT", snat: "SNAT", masquerade: "MASQUERADE", encapsulate: "VXLAN encap", decapsulate: "decap",
-    "un-dnat": "un-DNAT", "un-snat": "un-SNAT", redirect: "REDIRECT", proxy: "proxy", resolve: "DNS"
-  };
+    dnat: "DNAT", snat: "SNAT", masquerade: "MASQUERADE", "un-dnat": "un-DNAT", "un-snat": "un-SNAT",
+    redirect: "REDIRECT", resolve: "DNS"
+  };  /* rule names; the worded labels (encapsulate, decapsulate, proxy, reply) come in the page's language with
+         the playback data (webapp/figures/player.py) */
 
   var player = {
-    frames: [], index: 0, t: 0, playing: false, speed: 1, lastTs: 0, raf: 0, initialUsed: false, flowKey: ""
+    frames: [], index: 0, t: 0, playing: false, speed: 1, lastTs: 0, raf: 0, initialUsed: false, flowKey: "",
+    labels: {}
   };
 
   /* Component ids come from the server's table (layout.Id, in the page's data-netviz-ids attribute), never
@@ -77,7 +79,7 @@
   var DEATH_LABEL_MAX = 50;
   function deathLabel(reason) {
     var words = String(reason);
-    var colon = words.indexOf(": ");
+    var colon = words.search(/: |：/);  /* English or Chinese (full-width) colon */
     if (colon > 0 && colon <= DEATH_LABEL_MAX) { words = words.slice(0, colon); }
     if (words.length > DEATH_LABEL_MAX) {
       var cut = words.lastIndexOf(" ", DEATH_LABEL_MAX - 1);
@@ -97,9 +99,9 @@
   function frameStyle(f) {
     var color = f.dead ? COLORS.dead : f.phase === "reply" ? (f.nat ? COLORS.replyNat : COLORS.reply)
       : (f.nat ? COLORS.requestNat : COLORS.request);
-    var label = ACTION_LABELS[f.hop.action] || "";
+    var label = player.labels[f.hop.action] || ACTION_LABELS[f.hop.action] || "";
     if (f.dead) { label = deathLabel(f.reason); }
-    else if (f.phase === "reply" && f.ref === "r0") { label = "reply"; }
+    else if (f.phase === "reply" && f.ref === "r0") { label = player.labels.reply || ""; }
     // No label is a space, never "": once plotly has drawn an empty text it sometimes skips drawing the next one.
     return { color: color, symbol: f.dead ? "x" : f.nat ? "diamond" : "circle", label: label ? "<b>" + label + "</b>" : " " };
   }
@@ -354,6 +356,7 @@
       pause();
       var previous = player.traceSignature, kept = player.index;
       player.frames = pb ? buildFrames(pb) : [];
+      player.labels = (pb && pb.labels) || {};
       player.traceSignature = pb ? JSON.stringify(pb.trace) : null;
       if (!pb) {
         player.index = 0;
@@ -381,6 +384,8 @@
       if (down && down.length) { params.set("down", down.join(",")); }
       if (view && view.expanded && view.expanded.length) { params.set("expand", view.expanded.join(",")); }
       if (stepIndex) { params.set("step", String(stepIndex)); }
+      var lang = new URLSearchParams(window.location.search).get("lang");
+      if (lang) { params.set("lang", lang); }  /* the page's language (netviz-language.js) */
       var query = params.toString();
       window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
       return window.dash_clientside.no_update;

@@ -43,7 +43,7 @@ def walk(component):
 
 
 def test_every_declared_id_is_in_the_layout_exactly_once(app):
-    ids = [getattr(c, "id", None) for c in walk(app.layout)]
+    ids = [getattr(c, "id", None) for c in walk(app.layout())]
     ids = [i for i in ids if i]
     assert len(ids) == len(set(ids))
     assert set(Id) <= set(ids)
@@ -100,7 +100,7 @@ def test_draw_view_with_a_dead_backend(cache, seed_key):
 
 def test_the_diagram_sits_in_a_frame_that_gives_it_its_height(app):
     """dcc.Graph sets its own inline height; the page's flex layout sizes `.diagram-frame`, the graph fills it."""
-    frames = [c for c in walk(app.layout) if "diagram-frame" in (getattr(c, "className", None) or "")]
+    frames = [c for c in walk(app.layout()) if "diagram-frame" in (getattr(c, "className", None) or "")]
     assert len(frames) == 1
     (graph,) = frames[0].children
     assert graph.id == Id.DIAGRAM and graph.style == {"height": "100%"}

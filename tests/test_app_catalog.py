@@ -30,3 +30,16 @@ def test_unknown_flow_type_is_shown_as_is():
 def test_missing_key_is_an_error():
     with pytest.raises(KeyError):
         text("no.such.message")
+
+
+def test_built_in_samples_are_titled_in_the_page_language():
+    from webapp.loaders import list_samples
+    from webapp.narration import narration_language
+
+    from webapp.app.catalog import sample_title
+
+    titles = {s.name: s.title for s in list_samples()}
+    assert {name: sample_title(name, title) for name, title in titles.items()} == titles
+    with narration_language("zh"):
+        assert sample_title("seed-article", titles["seed-article"]) == "原文的集群"
+        assert sample_title("my-upload", "Mine") == "Mine"

@@ -67,7 +67,8 @@ def test_udp_flows_keep_their_protocol():
 
 def test_json_has_the_contract_shape():
     out = trace_flow(two_node_cluster(), "pod/client", "pod/web-b:80").to_dict()
-    assert list(out) == ["version", "flow", "disposition", "reason", "hops", "reply", "nat", "port_rewrites", "notes"]
+    assert list(out) == ["version", "language", "flow", "disposition", "reason", "hops", "reply", "nat", "port_rewrites",
+                         "notes"]
     assert out["flow"] == {"type": "pod-to-pod-cross-node", "src": "pod/client", "dst": "pod/web-b:80",
                            "proto": "tcp"}
     encap = out["hops"][8]

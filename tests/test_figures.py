@@ -286,3 +286,36 @@ def test_a_path_node_can_draw_only_the_flows_pods_and_a_more_box():
     assert len([r for r in targets(opened) if r.startswith("pod:")]) == 31
     assert build_diagram(cluster, dataclasses.replace(view, path_pods=frozenset())).figure == build_diagram(
         cluster, DiagramView(path_nodes=view.path_nodes)).figure
+
+
+def test_full_width_characters_are_measured_as_one_em_so_chinese_labels_fit_their_boxes():
+    """Han characters and full-width punctuation (East_Asian_Width W/F) are one em wide in Noto Sans CJK SC, about
+    two Latin letters: a Chinese label is cut to its box as an English one is."""
+    em = LABEL.size / 34  # PIXELS_PER_UNIT
+    assert _text_width("节点", LABEL.size) == pytest.approx(2 * em)
+    assert _text_width("（：）", LABEL.size) == pytest.approx(3 * em)
+    assert _text_width("节点 node", LABEL.size) == pytest.approx((2 + 0.34 + 4 * 0.62) * em)
+    label = "集群外的客户端经负载均衡器访问服务"
+    fitted = _fit(label, EXT_W - 0.2, LABEL)
+    assert fitted.endswith("…") and len(fitted) < len(label)
+    assert _text_width(fitted, LABEL.size) <= EXT_W - 0.2
+    assert _text_width(_fit(label, EXT_W - 0.2, LABEL)[:-1] + label[len(fitted) - 1] + "…", LABEL.size) > EXT_W - 0.2
+
+
+def test_the_diagram_and_the_packet_labels_speak_the_narration_language(seed):
+    from webapp.narration import narration_language
+
+    trace = trace_flow(seed, "pod/default/api-1", "pod/default/api-2:8080").to_dict()
+    english = build_diagram(seed)
+    assert playback(english, trace)["labels"] == {"encapsulate": "VXLAN encap", "decapsulate": "decap",
+                                                   "proxy": "proxy", "reply": "reply"}
+    with narration_language("zh"):
+        chinese = build_diagram(seed)
+        assert playback(chinese, trace)["labels"] == {"encapsulate": "VXLAN 封装", "decapsulate": "解封装",
+                                                      "proxy": "代理", "reply": "应答"}
+    assert "physical network  192.168.0.0/24" in texts(english.figure)
+    assert "节点网络  192.168.0.0/24" in texts(chinese.figure)
+    assert "<b>外部客户端</b>" in texts(chinese.figure) and "<b>云负载均衡器</b>" in texts(chinese.figure)
+    assert "VXLAN 隧道（VNI 1，UDP 4789）" in texts(chinese.figure)
+    assert "<b>负载均衡器</b>" in texts(chinese.figure, present=True)
+    assert english.positions == chinese.positions  # only words change, never where anything is drawn

@@ -15,7 +15,7 @@ import pytest
 from webapp.narration import LANGUAGE, MESSAGES, fields, say
 
 ENGINE = Path(__file__).resolve().parent.parent / "webapp" / "engine"
-KEY = re.compile(r"^(walk|services|netfilter|flows|kubeproxy|policy)(\.[a-z0-9_]+)+$")
+KEY = re.compile(r"^(walk|services|netfilter|flows|kubeproxy|policy|trace)(\.[a-z0-9_]+)+$")
 NARRATED = frozenset({"explain", "reason", "problem", "check", "affinity", "what", "why", "notes"})
 """Names (keywords, variables) that carry narration in the engine."""
 
@@ -195,3 +195,74 @@ def test_the_fstring_check_leaves_rule_text_alone():
               'answer = f"{fqdn}. A {ip}"\n'
               'raise ValueError(f"{spec}: pod {key} not found")')
     assert narration_fstrings(ast.parse(source)) == []
+
+
+# --- the narration language ----------------------------------------------------------------------------------
+
+def test_narration_language_switches_say_inside_the_block_only():
+    from webapp.narration import current_language, narration_language
+
+    assert current_language() == "en"
+    with narration_language("zh"):
+        assert current_language() == "zh"
+        assert say("walk.route.none", address="10.0.0.9") == "没有去往 10.0.0.9 的路由。"
+        assert say("netfilter.mark", chain="KUBE-SVC-X", target="KUBE-MARK-MASQ", mark=0x4000) == (
+            "KUBE-SVC-X 把数据包交给 KUBE-MARK-MASQ，打上标记 0x4000：它在发出时将被伪装（KUBE-POSTROUTING）。")
+        with pytest.raises(KeyError, match="walk.xmit.leaves: unexpected field"):
+            say("walk.xmit.leaves", device="eth0", mac="aa", colour="red")
+    assert say("walk.route.none", address="10.0.0.9") == "No route to 10.0.0.9."
+
+
+def test_an_unknown_narration_language_is_refused():
+    from webapp.narration import narration_language
+
+    with pytest.raises(ValueError, match="no narration in language 'fr'"):
+        with narration_language("fr"):
+            pass
+
+
+def test_each_thread_narrates_in_its_own_language():
+    """The web server traces for several visitors at once: one thread in Chinese leaves the others in English."""
+    import threading
+
+    from webapp.narration import narration_language
+
+    inside, started, done = [], threading.Event(), threading.Event()
+
+    def chinese() -> None:
+        with narration_language("zh"):
+            started.set()
+            done.wait(5)
+            inside.append(say("walk.l2.arrives", device="cni0"))
+
+    worker = threading.Thread(target=chinese)
+    worker.start()
+    started.wait(5)
+    assert say("walk.l2.arrives", device="cni0") == "Arrives on cni0."
+    done.set()
+    worker.join(5)
+    assert inside == ["到达 cni0。"]
+
+
+def test_a_trace_is_narrated_and_labelled_in_the_language_it_was_traced_in():
+    from webapp.engine.flows import trace_flow
+    from webapp.loaders import load_sample
+    from webapp.narration import narration_language
+
+    cluster = load_sample("seed-article")
+    english = trace_flow(cluster, "pod/default/api-1", "pod/default/api-2:8080")
+    with narration_language("zh"):
+        chinese = trace_flow(cluster, "pod/default/api-1", "pod/default/api-2:8080")
+    assert (english.language, chinese.language) == ("en", "zh")
+    assert english.to_dict()["language"] == "en" and chinese.to_dict()["language"] == "zh"
+    # Only the narration differs: the hops, packets and rules are the same walk.
+    strip = [(h.node, h.netns, h.device, h.kind, h.action, h.packet, h.rule) for h in english.hops]
+    assert strip == [(h.node, h.netns, h.device, h.kind, h.action, h.packet, h.rule) for h in chinese.hops]
+    assert english.notes == ("No NAT: the destination pod sees the source pod's own IP (the seed's first and third "
+                             "principles); the overlay carries it between nodes.",)
+    assert chinese.notes == ("没有 NAT：目的 Pod 看到的就是源 Pod 自己的 IP（原文的第一、第三条原则）；"
+                             "由 overlay 网络在节点之间传送。",)
+    # The text form speaks the trace's own language, whatever the caller's is.
+    lines = str(chinese).splitlines()
+    assert "  => 已送达" in lines and "  NAT：无（Pod 地址端到端保持不变）" in lines and "  应答：" in lines
+    assert "  => delivered" in str(english).splitlines()

@@ -49,6 +49,9 @@ def test_to_dict_has_the_contract_shape():
     trace = Trace(Flow("pod-to-service", "pod/client", "svc/web:80"), Disposition.DELIVERED, hops())
     out = trace.to_dict()
     assert out["version"] == 1
+    assert out["language"] == "en"  # the language of reason, notes and explain (narration_language)
+    assert list(out) == ["version", "language", "flow", "disposition", "reason", "hops", "reply", "nat",
+                         "port_rewrites", "notes"]
     assert out["flow"] == {"type": "pod-to-service", "src": "pod/client", "dst": "svc/web:80", "proto": "tcp"}
     assert out["disposition"] == "delivered"
     assert out["reason"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Modules that contribute subcommands, in the order they appear in --help.
@@ -18,7 +19,10 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(language: str = "en") -> argparse.ArgumentParser:
+    """The parser, with `--lang` on every command and its help in `language`."""
+    from webapp.cli_text import localize_parser
+
     parser = argparse.ArgumentParser(
         prog="k8s-netviz",
         description="See how packets travel through a Kubernetes cluster.",
@@ -26,14 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    localize_parser(parser, language)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    from webapp.cli_text import requested_language
+    from webapp.narration import narration_language
+
+    parser = build_parser(requested_language(sys.argv[1:] if argv is None else argv, os.environ))
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        with narration_language(args.lang):
+            return int(args.run(args) or 0)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:

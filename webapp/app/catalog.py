@@ -1,9 +1,11 @@
-"""Every sentence the web page shows, in one place, keyed by message id. English now; a later issue adds Chinese
-beside it (`CATALOGS["zh"]`), so callers always go through `text(key, **fields)`."""
+"""Every sentence the web page shows, in one place, keyed by message id, in English and Simplified Chinese
+(`CATALOGS[language]`); callers always go through `text(key, language, **fields)`."""
 
 from __future__ import annotations
 
 from typing import Mapping
+
+from webapp.narration import current_language
 
 ENGLISH: Mapping[str, str] = {
     "app.title": "k8s-netviz",
@@ -11,6 +13,11 @@ ENGLISH: Mapping[str, str] = {
     "header.cluster": "Cluster",
     "header.sample": "Sample",
     "header.sample.placeholder": "choose a sample…",
+    "header.language": "Language",
+    "sample.seed-article": "The seed article",
+    "sample.flannel-host-gw": "flannel host-gw",
+    "sample.flannel-vxlan": "flannel VXLAN, three nodes",
+    "sample.guestbook": "Guestbook (real manifests)",
     "upload.prompt": "Drop YAML/JSON files here or click to upload",
     "upload.paste.summary": "Paste YAML",
     "upload.paste.placeholder": "Paste a cluster YAML or Kubernetes manifests here…",
@@ -80,8 +87,10 @@ ENGLISH: Mapping[str, str] = {
     "inspector.alternatives.shared": "All through",
     "inspector.where": "{kind} · {action} at {device} ({where})",
     "inspector.none": "Pick a flow and press play.",
+    "inspector.outside": "outside",
     "badge.no_nat": "No NAT: pod addresses seen end to end (the seed's principles hold)",
     "badge.nat": "NAT on the way: {count} address change(s), not the seed's no-NAT model",
+    "badge.port_only": "{change} (port only)",
     "verdict.delivered": "Delivered",
     "verdict.dropped": "Dropped: {reason}",
     "verdict.rejected": "Rejected: {reason}",
@@ -90,18 +99,118 @@ ENGLISH: Mapping[str, str] = {
     "error.dismiss": "dismiss",
 }
 
-CATALOGS: Mapping[str, Mapping[str, str]] = {"en": ENGLISH}
-DEFAULT_LANGUAGE = "en"
+CHINESE: Mapping[str, str] = {
+    # Terms follow docs/glossary.md; identifiers (kube-proxy, NodePort, externalTrafficPolicy …) stay as they are.
+    "app.title": "k8s-netviz",
+    "app.tagline": "数据包在 Kubernetes 集群中究竟怎样传输",
+    "header.cluster": "集群",
+    "header.sample": "示例",
+    "header.sample.placeholder": "选择一个示例…",
+    "header.language": "语言",
+    "sample.seed-article": "原文的集群",
+    "sample.flannel-host-gw": "flannel host-gw",
+    "sample.flannel-vxlan": "flannel VXLAN，三个节点",
+    "sample.guestbook": "Guestbook（真实的清单）",
+    "upload.prompt": "把 YAML/JSON 文件拖到这里，或点击上传",
+    "upload.paste.summary": "粘贴 YAML",
+    "upload.paste.placeholder": "在这里粘贴集群 YAML 或 Kubernetes 清单…",
+    "upload.paste.button": "加载粘贴的 YAML",
+    "upload.paste.name": "pasted.yaml",
+    "upload.too_big": ("{file} 有 {size} MB，超过了本服务器 {limit} MB 的上传上限。要加载它，请用更大的上限重启服务器："
+                       "k8s-netviz serve --max-upload-mb N"),
+    "upload.request_too_big": ("这次上传（发送时 {size} MB）超过了本服务器 {limit} MB 的请求上限。请一次少上传几个文件，"
+                               "或用更大的 --max-upload-mb 重启服务器"),
+    "upload.not_base64": "{file}：无法解码上传的内容",
+    "upload.empty": "没有可加载的内容：粘贴框是空的",
+    "upload.kept": "屏幕上的集群保持原样。",
+    "upload.loaded": "已加载 {file_count} 个文件：{nodes} 个节点上的 {pods} 个 Pod，{services} 个 Service。",
+    "upload.warnings": "{count} 条警告",
+    "cache.expired": "服务器缓存中已没有这个集群，请重新加载。",
+    "flow.type": "通信类型",
+    "flow.src": "从",
+    "flow.dst": "到",
+    "flow.none": "这个集群中没有这种通信。",
+    "flow.pick": "请选择通信类型、源和目的。",
+    "flow.error": "无法追踪 {src} → {dst}：{error}",
+    "flowtype.container-to-container": "容器到容器（同一 Pod）",
+    "flowtype.pod-to-pod-same-node": "Pod 到 Pod，同一节点",
+    "flowtype.pod-to-pod-cross-node": "Pod 到 Pod，跨节点",
+    "flowtype.pod-to-service": "Pod 到 Service（ClusterIP）",
+    "flowtype.nodeport": "NodePort",
+    "flowtype.loadbalancer": "LoadBalancer",
+    "flowtype.externalname": "ExternalName",
+    "flowtype.externalips": "ExternalIPs",
+    "flowtype.pod-to-external": "Pod 到集群外",
+    "flowtype.node-to-pod": "节点到 Pod",
+    "flowtype.pod-to-node": "Pod 到节点",
+    "flowtype.node-to-service": "节点到 Service",
+    "flowtype.external-to-pod": "集群外到 Pod",
+    "flowtype.host-network": "hostNetwork：节点到节点",
+    "player.play": "▶ 播放",
+    "player.pause": "❚❚ 暂停",
+    "player.back": "◀ 上一步",
+    "player.forward": "下一步 ▶",
+    "player.restart": "⟲ 重新开始",
+    "player.speed": "速度",
+    "player.keys": "按键：→ / ← 单步 · 空格 播放/暂停 · p 演示模式",
+    "player.present": "演示模式 (p)",
+    "settings.title": "假如……",
+    "settings.mode": "kube-proxy 模式",
+    "settings.overlay": "Overlay 网络",
+    "settings.policy": "externalTrafficPolicy",
+    "settings.down": "标记为宕机的后端 Pod",
+    "settings.cluster_value": "按加载的配置（{value}）",
+    "view.title": "视图",
+    "view.namespace": "命名空间",
+    "view.namespace.all": "所有命名空间",
+    "view.search": "按名称、IP 或标签（key=value）查找 Pod",
+    "view.search.found": "找到 {pod}，在 {node} 上（{ip}）",
+    "view.search.none": "没有 Pod 匹配“{query}”",
+    "view.overview": "概览：{nodes} 个节点，{pods} 个 Pod。点击一个节点展开它。",
+    "hops.title": "逐跳",
+    "hops.request": "请求",
+    "hops.reply": "应答",
+    "inspector.title": "数据包",
+    "inspector.inner": "内层头部（L3/L4）",
+    "inspector.outer": "外层头部（VXLAN/UDP/IP）",
+    "inspector.nat": "这一跳的地址转换",
+    "inspector.rule": "决定者",
+    "inspector.alternatives": "候选端点",
+    "inspector.chosen": "选中",
+    "inspector.alternatives.shared": "全部经由",
+    "inspector.where": "{kind} · {action}，在 {device}（{where}）",
+    "inspector.none": "选择一条通信，然后按播放。",
+    "inspector.outside": "集群外",
+    "badge.no_nat": "无 NAT：Pod 地址端到端可见（原文的原则成立）",
+    "badge.nat": "途中有 NAT：{count} 处地址改变，不符合原文的无 NAT 模型",
+    "badge.port_only": "{change}（仅端口）",
+    "verdict.delivered": "已送达",
+    "verdict.dropped": "被丢弃：{reason}",
+    "verdict.rejected": "被拒绝：{reason}",
+    "verdict.no-route": "无路由：{reason}",
+    "error.callback": "出错了（{error}）。页面保留了上一个正常的状态。",
+    "error.dismiss": "关闭",
+}
+
+CATALOGS: Mapping[str, Mapping[str, str]] = {"en": ENGLISH, "zh": CHINESE}
+"""Language → message id → template: every language has the same keys and fields (tests/test_catalogs.py)."""
 
 
-def text(key: str, language: str = DEFAULT_LANGUAGE, **fields: object) -> str:
-    """The message `key` in `language` (falling back to English), with `fields` filled in."""
-    catalog = CATALOGS.get(language, ENGLISH)
+def text(key: str, language: str | None = None, **fields: object) -> str:
+    """The message `key` in `language` (default: the language of this request, `narration_language`; falling back to
+    English), with `fields` filled in."""
+    catalog = CATALOGS.get(language or current_language(), ENGLISH)
     template = catalog.get(key) or ENGLISH[key]
     return template.format(**fields) if fields else template
 
 
-def flow_type_label(flow_type: str, language: str = DEFAULT_LANGUAGE) -> str:
+def flow_type_label(flow_type: str, language: str | None = None) -> str:
     """The picker label of a FlowType value; the value itself when the catalogue does not know it."""
     key = f"flowtype.{flow_type}"
-    return text(key, language) if key in CATALOGS.get(language, ENGLISH) or key in ENGLISH else flow_type
+    return text(key, language) if key in ENGLISH else flow_type
+
+
+def sample_title(name: str, title: str) -> str:
+    """A built-in sample's title in the page's language; `title` (the sample's own) for one the catalogue lacks."""
+    key = f"sample.{name}"
+    return text(key) if key in ENGLISH else title

@@ -11,8 +11,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.app.cache import ClusterCache, open_cache
 from webapp.app.callbacks import register_callbacks
-from webapp.app.catalog import text
+from webapp.app.catalog import sample_title, text
 from webapp.app.compress import enable_gzip, precompress
+from webapp.app.language import serve_in_language
 from webapp.app.layout import Id, build_layout
 from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
 from webapp.paths import ASSETS_DIR
@@ -90,7 +91,9 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     app.server.register_error_handler(RequestEntityTooLarge, _request_too_large)
     enable_gzip(app.server)
     samples = [(s.name, s.title) for s in list_samples()]
-    app.layout = build_layout(samples, max_bytes)
+    serve_in_language(app.server)
+    app.layout = lambda: build_layout([(name, sample_title(name, title)) for name, title in samples],
+                                      max_bytes)  # per page load, in the page's language
     register_callbacks(app, cluster_cache, default, max_bytes)
     warm_up_encoder()
     if warm:

@@ -19,7 +19,7 @@ def hop_ref(phase: str, index: int) -> str:
 
 
 def _where(hop: Hop) -> str:
-    return f"{hop.node} · {hop.netns}" if hop.node else hop.netns or "outside"
+    return f"{hop.node} · {hop.netns}" if hop.node else hop.netns or text("inspector.outside")
 
 
 def _headers_table(fields: Sequence[tuple[str, str, bool]]) -> html.Table:
@@ -76,7 +76,7 @@ def hop_panel(hop: Hop, previous: Hop | None, ref: str) -> html.Div:
 
 
 def hop_label(hop: Hop) -> str:
-    return f"{hop.node or 'outside'} {hop.device or ''} · {hop.kind}/{hop.action}"
+    return f"{hop.node or text('inspector.outside')} {hop.device or ''} · {hop.kind}/{hop.action}"
 
 
 def render_trace(trace: Trace) -> tuple[list, list, list]:
@@ -105,7 +105,7 @@ def nat_badge(trace: Trace) -> tuple[str, str, str]:
     changes = trace.nat
     ports = [c for c in trace.port_rewrites if not c.reply]
     summary = "; ".join([f"{c.field} {c.before} → {c.after}" for c in changes]
-                        + [f"{c.field} {c.before} → {c.after} (port only)" for c in ports])
+                        + [text("badge.port_only", change=f"{c.field} {c.before} → {c.after}") for c in ports])
     if not changes:
         return text("badge.no_nat"), "badge ok", summary
     return text("badge.nat", count=len(changes)), "badge nat", summary

@@ -9,8 +9,10 @@ from enum import StrEnum
 from dash import dcc, html
 
 from webapp.app.catalog import text
+from webapp.app.language import language_switch
 from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
 from webapp.model import KubeProxyMode, Overlay, TrafficPolicy
+from webapp.narration import current_language
 
 GRAPH_CONFIG = {
     "displaylogo": False,
@@ -126,6 +128,7 @@ def build_layout(samples: list[tuple[str, str]],
                        inline=True, className="speed"),
         html.Button(text("player.present"), id=Id.PRESENT, className="button"),
         html.Span(text("player.keys"), className="keys"),
+        language_switch(current_language()),
     ])
     stage = html.Main(className="stage", children=[
         picker,

@@ -71,5 +71,5 @@ def run_trace(args: argparse.Namespace) -> int:
         json.dump(trace.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(str(trace) + "\n")
+        sys.stdout.write(trace.text(explain=True) + "\n")
     return 0

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
 
+from webapp.narration import current_language, narration_language, say
+
 TRACE_FORMAT_VERSION = 1
 
 
@@ -296,6 +298,8 @@ class Trace:
     reason: str | None = None
     notes: tuple[str, ...] = field(default=())
     """Extra sentences for people, e.g. which no-NAT principle the flow illustrates."""
+    language: str = field(default_factory=current_language)
+    """The language of `reason`, `notes` and every hop's `explain`: the narration language it was traced in."""
 
     @property
     def nat(self) -> tuple[NatChange, ...]:
@@ -322,6 +326,7 @@ class Trace:
     def to_dict(self) -> dict[str, object]:
         return {
             "version": TRACE_FORMAT_VERSION,
+            "language": self.language,
             "flow": self.flow.to_dict(),
             "disposition": str(self.disposition),
             "reason": self.reason,
@@ -332,21 +337,44 @@ class Trace:
             "notes": list(self.notes),
         }
 
-    def __str__(self) -> str:
-        lines = [f"{self.flow.type}: {self.flow.src} → {self.flow.dst} ({self.flow.proto})"]
-        lines += [f"  {i:>2}. {hop}" for i, hop in enumerate(self.hops, 1)]
-        verdict = f"  => {self.disposition}"
-        if self.reason:
-            verdict += f": {self.reason}"
-        lines.append(verdict)
+    def text(self, *, explain: bool = False) -> str:
+        """The trace for people, in its own language; with `explain`, each hop's explanation under it."""
+        with narration_language(self.language):
+            return "\n".join(self._lines(explain))
+
+    def _lines(self, explain: bool) -> list[str]:
+        def hop_lines(hops: tuple[Hop, ...]) -> list[str]:
+            lines = []
+            for i, hop in enumerate(hops, 1):
+                lines.append(f"  {i:>2}. {hop}")
+                if explain and hop.explain:
+                    lines.append(f"      {hop.explain}")
+            return lines
+
+        lines = [f"{self.flow.type}: {self.flow.src} → {self.flow.dst} ({self.flow.proto})", *hop_lines(self.hops)]
+        disposition = say(_DISPOSITION_TEXT[self.disposition])
+        lines.append("  " + (say("trace.text.verdict.reason", disposition=disposition, reason=self.reason)
+                             if self.reason else say("trace.text.verdict", disposition=disposition)))
         nat = self.nat
-        lines.append("  NAT: none (pod addresses seen end to end)" if not nat else
-                     "  NAT: " + "; ".join(str(c) for c in nat))
+        lines.append("  " + (say("trace.text.nat", changes="; ".join(str(c) for c in nat)) if nat
+                             else say("trace.text.nat.none")))
         rewrites = [c for c in self.port_rewrites if not c.reply]
         if rewrites:
-            lines.append("  ports: " + "; ".join(str(c) for c in rewrites) + " (the address is kept)")
-        lines += [f"  note: {note}" for note in self.notes]
+            lines.append("  " + say("trace.text.ports", changes="; ".join(str(c) for c in rewrites)))
+        lines += ["  " + say("trace.text.note", note=note) for note in self.notes]
         if self.reply:
-            lines.append("  reply:")
-            lines += [f"  {i:>2}. {hop}" for i, hop in enumerate(self.reply, 1)]
-        return "\n".join(lines)
+            lines.append("  " + say("trace.text.reply"))
+            lines += hop_lines(self.reply)
+        return lines
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+_DISPOSITION_TEXT = {
+    Disposition.DELIVERED: "trace.text.disposition.delivered",
+    Disposition.DROPPED: "trace.text.disposition.dropped",
+    Disposition.REJECTED: "trace.text.disposition.rejected",
+    Disposition.NO_ROUTE: "trace.text.disposition.no_route",
+}
+"""The word for each disposition in the text form."""

@@ -28,7 +28,7 @@ class LineStyle:
 class TextStyle:
     size: int = 11
     color: str = "#1f2933"
-    family: str = "Inter, 'DejaVu Sans', Arial, sans-serif"
+    family: str = "Inter, 'DejaVu Sans', Arial, 'Noto Sans CJK SC', sans-serif"
     position: str = "middle center"
     mode: str = ""
     """"" drawn always, "normal" only outside presentation mode, "present" only in it (assets/netviz.css)."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import unicodedata
 from dataclasses import dataclass, field
 
 from webapp.figures.canvas import BoxStyle, Canvas, LineStyle, Point, TextStyle
 from webapp.model import OVS_VXLAN_PORT
 from webapp.figures.devices import HOST_NETNS, NodeDevices, node_devices
+from webapp.figures.words import word
 from webapp.model import Cluster, KubeProxyMode, Node, Overlay, Pod, Service, ServiceType
 
 # Sizes in diagram units. A detail node is about POD_W wide per pod column.
@@ -112,6 +114,9 @@ P_BAND = TextStyle(13, "#a16207", position="middle right", mode="present")
 _NARROW, _DIGITS, _WIDE = set(".,:;!|'ijlft ()[]/-·"), set("0123456789"), set("mwMW…→▣▢")
 BOLD_WIDTH = 1.1
 """Bold DejaVu Sans is about this much wider than regular."""
+_FULL_WIDTH = 1.0
+"""The advance of a wide or full-width character (Unicode East_Asian_Width W or F: Han, kana, hangul, full-width
+punctuation): one em in Noto Sans CJK SC, the page's CJK font — about two Latin letters."""
 
 VETH = LineStyle("#047857", 2.0, name="veth")
 UPLINK = LineStyle("#64748b", 1.5, name="uplink")
@@ -175,8 +180,8 @@ def _short(text: str, limit: int) -> str:
 def _text_width(text: str, size: float, bold: bool = False) -> float:
     """Estimated width in diagram units of `text` at font `size` (DejaVu Sans advance widths, rounded up; a size s
     is s / PIXELS_PER_UNIT units tall wherever it is drawn, assets/netviz.js fitFonts)."""
-    em = sum(0.34 if c in _NARROW else 0.64 if c in _DIGITS else 0.98 if c in _WIDE else
-             0.72 if c.isupper() else 0.62 for c in text)
+    em = sum(_FULL_WIDTH if unicodedata.east_asian_width(c) in "WF" else 0.34 if c in _NARROW else
+             0.64 if c in _DIGITS else 0.98 if c in _WIDE else 0.72 if c.isupper() else 0.62 for c in text)
     return em * size / PIXELS_PER_UNIT * (BOLD_WIDTH if bold else 1.0)
 
 
@@ -265,7 +270,7 @@ def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float,
     canvas.box(x0, top - POD_H, x0 + POD_W, top, POD_DOWN_FILL if down else POD_FILL)
     cx = x0 + POD_W / 2
     canvas.text(cx, top - 0.3, f"<b>{_short_pod_name(pod.name)}</b>", N_LABEL)
-    status = " · down" if pod.key in cluster.down_pods else ("" if pod.ready else " · not ready")
+    status = word("pod.down") if pod.key in cluster.down_pods else ("" if pod.ready else word("pod.not_ready"))
     canvas.text(cx, top - 0.65, f"{pod.pod_ip}{status}", N_DOWN if down else N_SMALL)
     names = pod.container_names
     shown = list(names[:MAX_CONTAINER_LINES])
@@ -279,7 +284,7 @@ def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float,
         canvas.text(x0 + POD_W - 0.3, top - 1.17, "lo", TextStyle(9, "#075985", mode="normal"))
         positions[position_key(node_name, pod.key, "lo")] = (x0 + POD_W - 0.3, top - 1.17)
     if more:
-        canvas.text(cx, top - 1.0 - len(shown) * 0.34, f"+{more} more", MINOR)
+        canvas.text(cx, top - 1.0 - len(shown) * 0.34, word("pod.more_containers", count=more), MINOR)
     # Presentation: name, IP and the app containers, larger (a box's whole width: no `lo` beside them).
     inner = POD_W - 0.12
     canvas.text(cx, top - 0.4, f"<b>{_fit_pod_name(pod.name, inner, P_POD)}</b>", P_POD)
@@ -294,8 +299,8 @@ def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float,
     canvas.text(cx, top - POD_H + 0.03, eth, TextStyle(9, "#075985"))
     positions[position_key(node_name, pod.key, eth)] = eth_point
     positions[position_key(node_name, pod.key, "")] = (cx, top - 1.0)
-    kind = "hostNetwork pod" if pod.host_network else "pod"
-    canvas.target(cx, top - 0.5, f"pod:{pod.key}", f"{kind} {pod.key}<br>{pod.pod_ip} on {node_name}")
+    hover = "pod.hover.host_network" if pod.host_network else "pod.hover"
+    canvas.target(cx, top - 0.5, f"pod:{pod.key}", word(hover, pod=pod.key, ip=pod.pod_ip, node=node_name))
     return eth_point
 
 
@@ -313,11 +318,11 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
     nic_y = lower_y - 1.15
     bottom = nic_y - 0.35
     canvas.box(x0, bottom, x0 + width, top, NODE_FILL if node.ready else NODE_DOWN_FILL)
-    ready = "" if node.ready else "  (NotReady)"
+    ready = "" if node.ready else word("node.not_ready")
     canvas.text(x0 + width / 2, top - 0.32, f"<b>{node.name}</b>  podCIDR {node.pod_cidr}{ready}", N_TITLE)
     title = f"<b>{_short(node.name, 20)}</b>  {node.pod_cidr}{' NotReady' if not node.ready else ''}"
     canvas.text(x0 + width / 2, top - 0.36, title, P_TITLE)
-    canvas.target(x0 + 0.4, top - 0.32, f"node:{node.name}", f"node {node.name}<br>{node.internal_ip}")
+    canvas.target(x0 + 0.4, top - 0.32, f"node:{node.name}", word("node.hover", node=node.name, ip=node.internal_ip))
     positions[position_key(node.name, HOST_NETNS, "")] = (x0 + width / 2, lower_y)
 
     # Bridge bar across the pods.
@@ -325,7 +330,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
     canvas.box(bx0, bridge_y - 0.2, bx1, bridge_y + 0.2, BRIDGE_FILL)
     bridge_label = f"{devices.bridge}  {node.bridge_ip}/{node.pod_cidr.prefixlen}"
     if settings.overlay == Overlay.OVS_VXLAN:
-        bridge_label += "  (port on OVS)"
+        bridge_label += word("bridge.ovs_port")
     canvas.text(bx0 + 0.1, bridge_y, bridge_label, N_BRIDGE)
     canvas.text(bx0 + 0.1, bridge_y, f"{devices.bridge}  {node.bridge_ip}/{node.pod_cidr.prefixlen}", P_BRIDGE)
     positions[position_key(node.name, HOST_NETNS, devices.bridge)] = ((bx0 + bx1) / 2, bridge_y)
@@ -356,23 +361,23 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
             canvas.text(vx + 0.05, (ey + vy) / 2 - 0.02, _short(veth, 15), VETH_TEXT)
         positions[position_key(node.name, HOST_NETNS, veth)] = (vx, vy + 0.12)
     if hidden:
-        canvas.text(x0 + width / 2, top - 0.62, f"{hidden} pods of other namespaces hidden", N_SMALL)
+        canvas.text(x0 + width / 2, top - 0.62, word("node.hidden", count=hidden), N_SMALL)
     if frame.more:
         row, col = divmod(len(pods), cols)
         px = x0 + NODE_PAD + 0.2 + col * (POD_W + POD_GAP)
         ptop = pods_top - row * (POD_H + 0.55)
         canvas.box(px, ptop - POD_H, px + POD_W, ptop, MORE_FILL)
-        canvas.text(px + POD_W / 2, ptop - 0.75, f"<b>+{frame.more} more pods</b>", LABEL)
-        canvas.text(px + POD_W / 2, ptop - 1.2, "click to show all", SMALL)
+        canvas.text(px + POD_W / 2, ptop - 0.75, f"<b>{word('node.more_pods', count=frame.more)}</b>", LABEL)
+        canvas.text(px + POD_W / 2, ptop - 1.2, word("node.show_all"), SMALL)
         canvas.target(px + POD_W / 2, ptop - POD_H / 2, f"node:{node.name}",
-                      f"node {node.name}: {frame.more} more pods — click to show them")
+                      word("node.more_pods.hover", node=node.name, count=frame.more))
 
     # kube-proxy with its iptables or IPVS box, the routing table, the overlay device.
     mode = settings.kube_proxy_mode
     kx0 = x0 + NODE_PAD
     canvas.box(kx0, lower_y - 0.45, kx0 + DEVICE_W, lower_y + 0.45, PROXY_FILL)
     rules = {KubeProxyMode.IPTABLES: "iptables: KUBE-SERVICES", KubeProxyMode.IPVS: "IPVS: kube-ipvs0",
-             KubeProxyMode.USERSPACE: "userspace proxy", KubeProxyMode.NFTABLES: "nftables: table kube-proxy"}[mode]
+             KubeProxyMode.USERSPACE: word("proxy.userspace"), KubeProxyMode.NFTABLES: word("proxy.nftables")}[mode]
     canvas.text(kx0 + DEVICE_W / 2, lower_y + 0.17, f"<b>kube-proxy</b> ({mode})", N_PROXY)
     canvas.text(kx0 + DEVICE_W / 2, lower_y - 0.2, rules, N_PROXY)
     canvas.text(kx0 + DEVICE_W / 2, lower_y + 0.2, "<b>kube-proxy</b>", P_PROXY)
@@ -383,7 +388,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
     if devices.ipvs:
         positions[position_key(node.name, HOST_NETNS, devices.ipvs)] = proxy_point
     route_x = x0 + width / 2
-    canvas.text(route_x, lower_y + 0.62, "routes", MINOR)
+    canvas.text(route_x, lower_y + 0.62, word("routes"), MINOR)
     positions[position_key(node.name, HOST_NETNS, "route")] = (route_x, lower_y)
 
     nic_x = x0 + width / 2
@@ -399,7 +404,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
         canvas.box(ox - DEVICE_W / 2, lower_y - 0.45, ox + DEVICE_W / 2, lower_y + 0.45, OVERLAY_FILL)
         if settings.overlay == Overlay.OVS_VXLAN:
             canvas.text(ox, lower_y + 0.17, f"<b>OVS {devices.overlay}</b>", N_OVERLAY)
-            canvas.text(ox, lower_y - 0.2, f"VXLAN ports, UDP {OVS_VXLAN_PORT}", N_OVERLAY)
+            canvas.text(ox, lower_y - 0.2, word("overlay.ovs_ports", port=OVS_VXLAN_PORT), N_OVERLAY)
             canvas.text(ox, lower_y + 0.2, f"<b>OVS {devices.overlay}</b>", P_OVERLAY)
             canvas.text(ox, lower_y - 0.22, f"VXLAN, UDP {OVS_VXLAN_PORT}", P_OVERLAY_SMALL)
             for port in devices.tunnel_ports:
@@ -464,7 +469,7 @@ def _draw_service(canvas: Canvas, cluster: Cluster, svc: Service, x0: float, y0:
         positions[f"vip|{svc.cluster_ip}"] = point
     for ipaddr in (*svc.load_balancer_ips, *svc.external_ips):
         positions.setdefault(f"vip|{ipaddr}", point)
-    canvas.target(cx, y0 + SVC_H / 2, f"svc:{svc.key}", f"service {svc.key} ({svc.type})")
+    canvas.target(cx, y0 + SVC_H / 2, f"svc:{svc.key}", word("service.hover", service=svc.key, type=svc.type))
 
 
 def _services_band(canvas: Canvas, cluster: Cluster, view: DiagramView, x0: float, width: float, bottom: float,
@@ -482,8 +487,8 @@ def _services_band(canvas: Canvas, cluster: Cluster, view: DiagramView, x0: floa
     rows = max(1, math.ceil(cells / per_row))
     band_top = bottom + 0.5 + rows * (SVC_H + SVC_GAP) + 0.2
     canvas.box(x0, bottom + 0.3, x0 + width, band_top, SVC_BAND)
-    canvas.text(x0 + 1.3, band_top - 0.2, "<b>Services</b>", N_BAND)
-    canvas.text(x0 + 0.2, band_top - 0.2, "<b>Services</b>", P_BAND)
+    canvas.text(x0 + 1.3, band_top - 0.2, f"<b>{word('services')}</b>", N_BAND)
+    canvas.text(x0 + 0.2, band_top - 0.2, f"<b>{word('services')}</b>", P_BAND)
     for index in range(cells):
         row, col = divmod(index, per_row)
         sx = x0 + 0.2 + col * (SVC_W + SVC_GAP)
@@ -496,20 +501,21 @@ def _services_band(canvas: Canvas, cluster: Cluster, view: DiagramView, x0: floa
             count = aggregated[namespace]
             canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 + 0.2, f"<b>{_fit(namespace, SVC_W - 0.2, LABEL, True)}</b>",
                         LABEL)
-            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 - 0.2, f"{count} service{'s' if count != 1 else ''}", SVC_TEXT)
+            count_text = word("services.count.one") if count == 1 else word("services.count", count=count)
+            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 - 0.2, count_text, SVC_TEXT)
             canvas.target(sx + SVC_W / 2, sy + SVC_H / 2, f"ns:{namespace}",
-                          f"namespace {namespace}: {aggregated[namespace]} services (click to filter)")
+                          word("services.namespace.hover", namespace=namespace, count=aggregated[namespace]))
 
 
 def _pod_count(count: int) -> str:
-    return f"{count} pod" if count == 1 else f"{count} pods"
+    return word("tile.pods.one") if count == 1 else word("tile.pods", count=count)
 
 
 def _tile_health(ready: bool, not_ready: int) -> str:
     """A tile's third line: what is wrong with the node, if anything (fits a tile at SMALL's size)."""
     if not ready:
         return "✖ NotReady"
-    return f"✖ {not_ready} not ready" if not_ready else ""
+    return word("tile.not_ready", count=not_ready) if not_ready else ""
 
 
 def _draw_tiles(canvas: Canvas, cluster: Cluster, nodes: list[Node], namespace: str | None, x0: float, top: float,
@@ -532,8 +538,9 @@ def _draw_tiles(canvas: Canvas, cluster: Cluster, nodes: list[Node], namespace: 
         center = (tx + TILE_W / 2, ty - TILE_H / 2)
         positions[position_key(node.name, HOST_NETNS, "")] = center
         canvas.target(center[0], center[1], f"node:{node.name}",
-                      f"node {node.name} ({node.internal_ip}): {_pod_count(len(pods))}"
-                      f"{', ' + (health[2:] if node.ready else 'node NotReady') if health else ''} — click to expand")
+                      word("tile.hover", node=node.name, ip=node.internal_ip, pods=_pod_count(len(pods)),
+                           health=(word("tile.hover.health", health=health[2:]) if node.ready else
+                                   word("tile.hover.node_not_ready")) if health else ""))
     return top - rows * (TILE_H + TILE_GAP)
 
 
@@ -579,9 +586,10 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     canvas.line([(0.0, underlay_y), (width, underlay_y)], UNDERLAY)
     network = cluster.settings.node_network
     canvas.text(width / 2, underlay_y - 0.3,
-                f"physical network{'  ' + str(network) if network else ''}", TextStyle(11, "#334155", mode="normal"))
+                word("network.cidr", cidr=network) if network else word("network"),
+                TextStyle(11, "#334155", mode="normal"))
     canvas.text(width / 2, underlay_y - 0.36,
-                f"physical network{'  ' + str(network) if network else ''}", P_NETWORK)
+                word("network.cidr", cidr=network) if network else word("network"), P_NETWORK)
     for frame in frames:
         nic = positions.get(position_key(frame.node.name, HOST_NETNS, node_devices(cluster, frame.node).nic))
         if nic:
@@ -591,9 +599,9 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     if len(drops) >= 2 and cluster.settings.overlay != Overlay.FLANNEL_HOST_GW:
         canvas.line([(drops[0][0], tunnel_y), (drops[-1][0], tunnel_y)], TUNNEL)
         canvas.text(drops[0][0] + 2.6, tunnel_y + 0.22,
-                    f"VXLAN tunnel (VNI {cluster.settings.vxlan_vni}, UDP {_vxlan_port(cluster)})",
+                    word("tunnel", vni=cluster.settings.vxlan_vni, port=_vxlan_port(cluster)),
                     TextStyle(10, "#c2410c", mode="normal"))
-        canvas.text(drops[0][0] + 0.15, tunnel_y + 0.26, f"VXLAN tunnel, UDP {_vxlan_port(cluster)}",
+        canvas.text(drops[0][0] + 0.15, tunnel_y + 0.26, word("tunnel.present", port=_vxlan_port(cluster)),
                     dataclasses.replace(P_TUNNEL, position="middle right"))
         for px, _ in drops:
             canvas.line([(px, tunnel_y + 0.6), (px, tunnel_y)], TUNNEL)
@@ -601,7 +609,7 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     tiles_bottom = underlay_y
     if tiles:
         canvas.text(width / 2, underlay_y - 2.2,
-                    f"<b>{len(tiles)} nodes</b> · click a tile to expand it · red tile, ✖: node or pods not ready",
+                    word("overview", count=len(tiles)),
                     TextStyle(11, "#334155"))
         tiles_bottom = _draw_tiles(canvas, cluster, tiles, view.namespace, 0.0, underlay_y - 2.55, width, positions)
         for node in tiles:
@@ -614,8 +622,9 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     for offset, host in enumerate(hosts or [None]):
         hx = offset * (EXT_W + 0.4) + EXT_W / 2
         canvas.box(hx - EXT_W / 2, ext_y - 0.55, hx + EXT_W / 2, ext_y + 0.55, EXT_FILL)
-        title = "external client" if offset == 0 else host.dns_name or host.name
-        about = f"{host.name} {host.ip}" if host and offset == 0 else str(host.ip) if host else "internet"
+        title = word("external.client") if offset == 0 else host.dns_name or host.name
+        about = (f"{host.name} {host.ip}" if host and offset == 0 else str(host.ip) if host
+                 else word("external.internet"))
         canvas.text(hx, ext_y + 0.22, f"<b>{_fit(title, EXT_W - 0.2, LABEL, True)}</b>", N_LABEL)
         canvas.text(hx, ext_y - 0.18, _fit(about, EXT_W - 0.2, SMALL), N_SMALL)
         canvas.text(hx, ext_y + 0.2, f"<b>{_fit(title, EXT_W - 0.2, P_NAME, True)}</b>", P_NAME)
@@ -627,14 +636,14 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
             continue
         for alias in {host.name, str(host.ip), host.dns_name or host.name}:
             positions[f"external|{alias}"] = (hx, ext_y)
-        canvas.target(hx, ext_y, f"ext:{host.name}", f"external host {host.name} {host.ip}")
+        canvas.target(hx, ext_y, f"ext:{host.name}", word("external.hover", host=host.name, ip=host.ip))
     lb_ips = [str(ip) for s in cluster.services for ip in s.load_balancer_ips]
     lx = width - EXT_W / 2
     canvas.box(lx - EXT_W / 2, ext_y - 0.55, lx + EXT_W / 2, ext_y + 0.55, LB_FILL)
-    lb_detail = ", ".join(lb_ips[:2]) if lb_ips else "(no LoadBalancer IP)"
-    canvas.text(lx, ext_y + 0.22, "<b>cloud load balancer</b>", N_LABEL)
+    lb_detail = ", ".join(lb_ips[:2]) if lb_ips else word("lb.no_ip")
+    canvas.text(lx, ext_y + 0.22, f"<b>{word('lb')}</b>", N_LABEL)
     canvas.text(lx, ext_y - 0.18, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
-    canvas.text(lx, ext_y + 0.2, "<b>load balancer</b>", P_NAME)
+    canvas.text(lx, ext_y + 0.2, f"<b>{word('lb.present')}</b>", P_NAME)
     canvas.text(lx, ext_y - 0.25, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
     canvas.line([(lx, ext_y + 0.55), (lx, underlay_y)], UPLINK)
     positions["external|loadbalancer"] = (lx, ext_y)

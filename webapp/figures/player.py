@@ -12,6 +12,7 @@ from webapp.engine.trace import Hop, HopKind, Trace
 from webapp.figures.canvas import Point
 from webapp.figures.devices import HOST_NETNS, netns_key
 from webapp.figures.diagram import Diagram, position_key
+from webapp.figures.words import word
 
 _PROXY_KINDS = frozenset({HopKind.NETFILTER, HopKind.IPVS, HopKind.PROXY})
 
@@ -76,9 +77,11 @@ def hop_points(diagram: Diagram, hops: Iterable[Hop]) -> list[Point]:
 
 
 def playback(diagram: Diagram, trace: Trace) -> dict[str, Any]:
-    """What the browser player needs (a dcc.Store's data): `trace.to_dict()` and the points of its hops."""
+    """What the browser player needs (a dcc.Store's data): `trace.to_dict()`, the points of its hops, and the
+    packet marker's worded labels in the current language (by hop action; `reply` on the reply's first hop)."""
     return {
         "trace": trace.to_dict(),
         "points": hop_points(diagram, trace.hops),
         "reply_points": hop_points(diagram, trace.reply),
+        "labels": {name: word(f"packet.{name}") for name in ("encapsulate", "decapsulate", "proxy", "reply")},
     }
