@@ -94,6 +94,36 @@ def alias_bomb(levels: int, padding: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def amplification_file(documents: int = 40, levels: int = 5) -> bytes:
+    """`documents` Deployments whose pod template repeats one anchor through `levels` lists of ten aliases:
+    each just under the per-document alias cap (10**(levels+1) nodes, 1,000,000 by default), ~23 KB in all."""
+    out = []
+    for d in range(documents):
+        lines = ["apiVersion: apps/v1", "kind: Deployment", f"metadata: {{name: web-{d}}}", "spec:", "  template:",
+                 "    metadata:", "      labels: {app: web}", "      annotations:",
+                 '        a: &a ["x","x","x","x","x","x","x","x","x","x"]']
+        previous = "a"
+        for level in range(levels):
+            lines.append(f"        l{level}: &l{level} [" + ",".join([f"*{previous}"] * 10) + "]")
+            previous = f"l{level}"
+        lines += ["    spec:", "      containers: [{name: web}]"]
+        out.append("\n".join(lines))
+    return ("\n---\n".join(out) + "\n").encode()
+
+
+def time_amplification() -> None:
+    from webapp.loaders import load_sources
+
+    content = amplification_file()
+    started = time.perf_counter()
+    result = load_sources([("amplified.yaml", content)])
+    elapsed = time.perf_counter() - started
+    verdict = "ok" if elapsed <= 2.0 else "MISS"
+    outcome = result.errors[0].message if result.errors else f"loaded, {len(result.cluster.pods)} pods"
+    print(f"40 Deployments, each 10**6 nodes through aliases ({len(content) / 1000:.0f} KB): {elapsed:.2f} s "
+          f"({verdict} <= 2 s) — {outcome}")
+
+
 def time_alias_bombs() -> None:
     from webapp.loaders import load_sources
 
@@ -107,6 +137,7 @@ def time_alias_bombs() -> None:
 
 def run(sizes: list[int], formats: list[str]) -> None:
     time_alias_bombs()
+    time_amplification()
     print("Wall-clock seconds per stage; 'cpu s' is the process's CPU time for the whole load (the machine may be"
           " shared: when wall > cpu, other processes took the cores).")
     print(f"{'dump':<20}{'MB':>6}{'objects':>9}{'parse s':>9}{'read s':>8}{'fill s':>8}{'total s':>9}{'cpu s':>7}"

@@ -37,12 +37,15 @@ MAX_DEPTH = 64
 """Deepest nesting accepted (a Kubernetes object nests about 12 levels)."""
 MAX_EXPANDED_NODES = 2_000_000
 """Most nodes a document may have once its aliases are expanded (stops "billion laughs")."""
+MAX_ALIAS_NODES = 200_000
+"""Most nodes aliases may add to one file, all its documents together: what the loader builds and hashes stays
+linear in the file's size (40 documents each just under MAX_EXPANDED_NODES took 40 s to hash)."""
 MAX_BROKEN_DOCUMENTS = 20
 """After this many broken documents in one file, the rest of it is not read (a resume copies the rest)."""
 # Composing is recursive in PyYAML: MAX_DEPTH stops it well before Python's recursion limit.
 _MAX_RECOMPOSE_CHARS = 2_000_000
 """Biggest slice re-composed by PyYAML to locate a problem (about 2 s)."""
-_YAML_RS_LIMITS = dict(max_total_replayed_events=200_000, max_replay_stack_depth=16)
+_YAML_RS_STACK_DEPTH = 16
 
 Path = tuple[str | int, ...]
 
@@ -190,7 +193,15 @@ def _problem(file: str, line: int, col: int, message: str, path: str = "", hint:
 
 
 def parse_file(name: str, content: bytes, *, max_bytes: int = MAX_BYTES) -> ParsedFile:
-    """Parse one input file into documents; every failure becomes a Problem, never an exception."""
+    """Parse one input file into documents; every failure becomes a Problem, never an exception. A file with
+    no document at all (comments only, `---`, `null`) is an error too."""
+    parsed = _parse_file(name, content, max_bytes)
+    if not parsed.documents and not parsed.problems:
+        parsed.problems.append(_problem(name, 1, 1, f"no Kubernetes objects and no cluster found in {name}"))
+    return parsed
+
+
+def _parse_file(name: str, content: bytes, max_bytes: int) -> ParsedFile:
     if len(content) > max_bytes:
         return ParsedFile([], [size_problem(name, len(content), max_bytes)])
     text, problem = _decode(name, content)
@@ -240,7 +251,9 @@ def _decode(name: str, content: bytes) -> tuple[str | None, Problem | None]:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_TAG_OR_MERGE = re.compile(r"[ \t\n\[{,](?:![^\s=]|<<[ \t]*:)")
+_TAG_OR_MERGE = re.compile(r"[ \t\r\n\[{,:](?:![^\s=]|<<[ \t]*:)")
+"""Where a tag or a merge key may start: after a blank, a line break (`\r` alone is one), a flow indicator, or a
+`:` (in flow style a value may follow a JSON-like key's `:` directly: `{"a":!!python/…}`)."""
 _DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
 _ITEMS_KEY = re.compile(r"^items:[ \t]*(?:#.*)?\r?\n(?:[ \t]*(?:#.*)?\r?\n)*( *)- ", re.MULTILINE)
 
@@ -269,13 +282,14 @@ def _parse_yaml_marked(name: str, text: str, first_line: int = 1) -> ParsedFile:
     parsing resumes at the next `---` line, so that the documents after a broken one are read too."""
     documents: list[Document] = []
     problems: list[Problem] = []
+    budget = _AliasBudget()
     start: int | None = 0
     line, index, broken = first_line - 1, 0, 0
     while start is not None:
         if broken == MAX_BROKEN_DOCUMENTS:
             problems.append(_gave_up(name, line + 1))
             break
-        start, line, index = _parse_yaml_from(name, text, start, line, index, documents, problems)
+        start, line, index = _parse_yaml_from(name, text, start, line, index, documents, problems, budget)
         broken += 1
     return ParsedFile(documents, problems)
 
@@ -285,8 +299,15 @@ def _gave_up(name: str, line: int) -> Problem:
                     hint="fix the first ones and validate again")
 
 
+@dataclass
+class _AliasBudget:
+    """The nodes aliases may still add in this file (MAX_ALIAS_NODES, spent document by document)."""
+
+    left: int = MAX_ALIAS_NODES
+
+
 def _parse_yaml_from(name: str, text: str, start: int, line: int, index: int, documents: list[Document],
-                     problems: list[Problem]) -> tuple[int | None, int, int]:
+                     problems: list[Problem], budget: _AliasBudget) -> tuple[int | None, int, int]:
     """Parse `text` from offset `start`, a line start (0-based line `line` of the file); after a syntax error,
     return where to resume, its line and the next document index."""
     loader = _Loader(text[start:] if start else text)
@@ -297,7 +318,7 @@ def _parse_yaml_from(name: str, text: str, start: int, line: int, index: int, do
             root = loader.get_node()
             if root is None:
                 continue
-            found = _check_tree(name, root)
+            found = _check_tree(name, root, budget)
             problems.extend(found)
             if not found:
                 data = loader.construct_document(root)
@@ -339,11 +360,14 @@ def _syntax_problem(name: str, exc: yaml.MarkedYAMLError) -> Problem:
     return _problem(name, line, col, f"syntax error: {exc.problem or exc.context}", hint=hint)
 
 
-def _check_tree(name: str, root: Node) -> list[Problem]:
-    """Duplicate keys, tags, depth and alias expansion of one composed document (nothing constructed yet)."""
+def _check_tree(name: str, root: Node, budget: _AliasBudget) -> list[Problem]:
+    """Duplicate keys, tags, depth, circular aliases and alias expansion of one composed document (nothing
+    constructed yet); what aliases add is taken from the file's `budget`."""
     problems: list[Problem] = []
     expanded: dict[int, int] = {}
     seen: set[int] = set()
+    inside: set[int] = set()
+    """The nodes on the path from the root to the node being visited: an alias to one of them is a cycle."""
 
     def fail(node: Node, path: Path, message: str, hint: str = "") -> None:
         line, col = _position(node.start_mark)
@@ -355,6 +379,11 @@ def _check_tree(name: str, root: Node) -> list[Problem]:
         if done:
             children = _children(node)
             expanded[id(node)] = 1 + sum(expanded.get(id(c), 1) for c in children)
+            inside.discard(id(node))
+            continue
+        if id(node) in inside:
+            fail(node, path, "an alias refers to a node that contains it (a circular structure)",
+                 "write the data out instead of nesting an anchor inside itself")
             continue
         if id(node) in seen:
             continue
@@ -367,6 +396,7 @@ def _check_tree(name: str, root: Node) -> list[Problem]:
                 fail(node, path, f"unknown tag '{tag}'", "tags are never constructed; remove the tag")
             continue
         stack.append((node, path, True))
+        inside.add(id(node))
         if isinstance(node, MappingNode):
             keys: dict[Any, Node] = {}
             for key, value in node.value:
@@ -382,9 +412,17 @@ def _check_tree(name: str, root: Node) -> list[Problem]:
         elif isinstance(node, SequenceNode):
             for i, child in enumerate(node.value):
                 stack.append((child, path + (i,), False))
-    if not problems and expanded.get(id(root), 1) > MAX_EXPANDED_NODES:
+    if problems:
+        return problems
+    total = expanded.get(id(root), 1)
+    if total > MAX_EXPANDED_NODES:
         fail(root, (), f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases",
              "an alias bomb? write the data out instead of repeating anchors")
+    elif total > len(seen):
+        budget.left -= total - len(seen)
+        if budget.left < 0:
+            fail(root, (), f"aliases add more than {MAX_ALIAS_NODES:,} nodes to the file",
+                 "an alias bomb? write the data out instead of repeating anchors")
     return problems
 
 
@@ -405,7 +443,7 @@ def _parse_yaml_fast(name: str, text: str) -> ParsedFile:
     starts = [m.start() for m in _DOC_START.finditer(text)] if text.startswith("---") or "\n---" in text else []
     if not starts or text[: starts[0]].strip(" \t\r\n") and not _only_comments(text[: starts[0]]):
         starts.insert(0, 0)
-    limits = yaml_rs.AliasLimits(**_YAML_RS_LIMITS)
+    budget = _AliasBudget()
     line = 1
     previous = 0
     broken = 0
@@ -417,6 +455,8 @@ def _parse_yaml_fast(name: str, text: str) -> ParsedFile:
         if broken == MAX_BROKEN_DOCUMENTS:
             problems.append(_gave_up(name, line))
             break
+        limits = yaml_rs.AliasLimits(max_total_replayed_events=max(budget.left, 0),
+                                     max_replay_stack_depth=_YAML_RS_STACK_DEPTH)
         try:
             data = yaml_rs.loads(chunk, parse_datetime=False, alias_limits=limits)
         except yaml_rs.YAMLDecodeError as exc:
@@ -429,11 +469,31 @@ def _parse_yaml_fast(name: str, text: str) -> ParsedFile:
             continue
         if data is None:
             continue
+        if _ALIAS.search(chunk):
+            budget.left -= _count_nodes(data)  # an upper bound of what aliases replayed in this document
         doc = Document(name, index, data, line, text=chunk)
         if isinstance(data, dict) and isinstance(data.get("items"), list):
             _index_items(doc)
         documents.append(doc)
     return ParsedFile(documents, problems)
+
+
+_ALIAS = re.compile(r"[ \t\r\n\[{,:-]\*[^\s,\]}]")
+
+
+def _count_nodes(data: Any) -> int:
+    """Nodes of a parsed document (mappings count their keys and values)."""
+    count = 0
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            count += len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def _only_comments(text: str) -> bool:
@@ -588,10 +648,10 @@ def _scan_json_document(text: str, pos: int, scan: Any) -> tuple[Any, list[tuple
     pairs: list[tuple[str, Any]] = []
     item_spans: list[tuple[int, int]] | None = None
     pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
-    if text[pos] == "}":
+    if text[pos : pos + 1] == "}":
         return {}, None, pos + 1
     while True:
-        if text[pos] != '"':
+        if text[pos : pos + 1] != '"':
             raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, pos)
         key, pos = scan(text, pos)
         pos = _WS.match(text, pos).end()  # type: ignore[union-attr]

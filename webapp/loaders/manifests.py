@@ -9,6 +9,7 @@ import ipaddress
 import json
 import socket
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable
@@ -16,6 +17,7 @@ from typing import Any, Callable
 import yaml
 
 from webapp.loaders.documents import Document
+from webapp.loaders.names import RULE_HINTS, NameRule, follows, shown
 from webapp.loaders.drafts import EndpointsDraft, Inputs, NodeDraft, Origin, PodDraft, ServiceDraft
 from webapp.loaders.schema import describe, did_you_mean
 from webapp.loaders.workloads import PodTemplate, Workload
@@ -43,6 +45,13 @@ SETTINGS_KINDS = ("ConfigMap", "KubeProxyConfiguration")
 """Kinds that carry network settings."""
 FINISHED_PHASES = ("Succeeded", "Failed")
 """Pods in these phases hold no IP any more (kubelet tore their sandbox down); they are left out."""
+
+
+class PolicyType(StrEnum):
+    """A NetworkPolicy's `policyTypes` entries (the only two the API server accepts)."""
+
+    INGRESS = "Ingress"
+    EGRESS = "Egress"
 
 
 class Bad(Exception):
@@ -116,9 +125,9 @@ class ManifestReader:
             handler(self, data, origin)
         except Bad as bad:
             self.inputs.problems.append(origin.problem(Severity.ERROR, bad.message, *bad.path, hint=bad.hint))
-        except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a shape no reader expected
+        except (TypeError, ValueError, AttributeError, KeyError):  # a shape no reader expected
             self.inputs.problems.append(origin.problem(
-                Severity.ERROR, f"{kind} could not be read: {type(exc).__name__}: {exc}",
+                Severity.ERROR, f"{kind} could not be read: a field has a type or shape Kubernetes does not allow",
                 hint=f"compare it with `kubectl explain {kind.lower()}`"))
         found = inputs.problems[before[0]:] if len(inputs.problems) > before[0] else ()
         if any(p.severity == Severity.ERROR for p in found):
@@ -238,12 +247,14 @@ class ManifestReader:
                 target = self.field(_port, target, at + ("targetPort",))
             elif not isinstance(target, str) or not target:
                 raise Bad(at + ("targetPort",), f"expected a port number or a port name, got {describe(target)}")
+            else:
+                target = self.field(_name, target, at + ("targetPort",), NameRule.PORT_NAME, "port name")
             node_port = port.get("nodePort")
             ports.append(ServicePort(
                 port=number,
                 target_port=target,
                 protocol=self.field(_enum, port.get("protocol", "TCP"), at + ("protocol",), Protocol),
-                name=port.get("name") or None,
+                name=_optional_name(self.field, port.get("name"), at + ("name",), NameRule.DNS1123_LABEL),
                 node_port=self.field(_port, node_port, at + ("nodePort",)) if node_port is not None else None,
             ))
         lb_ips = [
@@ -258,21 +269,22 @@ class ManifestReader:
         self.inputs.services.append(ServiceDraft(
             Service(
                 namespace=meta.namespace, name=meta.name, type=kind, cluster_ip=cluster_ip, ports=tuple(ports),
-                selector=labels_of(_mapping(spec, "selector")),
+                selector=self.field(_labels, spec.get("selector"), ("spec", "selector")),
                 external_ips=tuple(self.field(_ip, a, ("spec", "externalIPs", i))
                                    for i, a in enumerate(_list(spec, "externalIPs", ("spec",)))),
                 load_balancer_ips=tuple(lb_ips),
                 load_balancer_source_ranges=tuple(
                     self.field(_cidr, c, ("spec", "loadBalancerSourceRanges", i), False)
                     for i, c in enumerate(_list(spec, "loadBalancerSourceRanges", ("spec",)))),
-                external_name=spec.get("externalName"),
+                external_name=self.field(_external_name, spec.get("externalName"), ("spec", "externalName")),
                 external_traffic_policy=self.field(_policy, spec.get("externalTrafficPolicy"),
                                                    ("spec", "externalTrafficPolicy")),
                 internal_traffic_policy=self.field(_policy, spec.get("internalTrafficPolicy"),
                                                    ("spec", "internalTrafficPolicy")),
                 session_affinity=self.field(_enum, spec.get("sessionAffinity", "None"), ("spec", "sessionAffinity"),
                                             SessionAffinity),
-                session_affinity_timeout=int(affinity.get("timeoutSeconds", 10800)),
+                session_affinity_timeout=self.field(_affinity_timeout, affinity.get("timeoutSeconds", 10800),
+                                                    ("spec", "sessionAffinityConfig", "clientIP", "timeoutSeconds")),
                 health_check_node_port=self.field(_port, health, ("spec", "healthCheckNodePort")) if health else None,
                 source=origin.source_ref(),
             ),
@@ -294,9 +306,11 @@ class ManifestReader:
                     if not isinstance(address, dict):
                         raise Bad(at, f"expected an address mapping, got {describe(address)}")
                     ip = self.field(_ip, address.get("ip"), at + ("ip",))
+                    node = _optional_name(self.field, address.get("nodeName"), at + ("nodeName",),
+                                          NameRule.DNS1123_SUBDOMAIN)
+                    target = self.field(_target, address.get("targetRef"), at + ("targetRef",))
                     for name, port, proto in ports:
-                        endpoints.append(Endpoint(service, name, ip, port, proto, address.get("nodeName"),
-                                                  _target(address.get("targetRef")), ready, ready))
+                        endpoints.append(Endpoint(service, name, ip, port, proto, node, target, ready, ready))
         self.inputs.endpoints.append(EndpointsDraft(service, "Endpoints", origin, endpoints))
 
     def endpoint_slice(self, data: dict[str, Any], origin: Origin) -> None:
@@ -304,7 +318,7 @@ class ManifestReader:
         if data.get("addressType", "IPv4") != "IPv4":
             self._skip(f"{data.get('addressType')} EndpointSlice", origin, "only IPv4 is modelled")
             return
-        owner = dict(meta.labels).get("kubernetes.io/service-name", meta.name)
+        owner = dict(meta.labels).get("kubernetes.io/service-name") or meta.name
         service = f"{meta.namespace}/{owner}"
         ports = _endpoint_ports(self.field, data, ())
         endpoints = []
@@ -316,11 +330,13 @@ class ManifestReader:
             ready = conditions.get("ready") is not False  # nil means ready
             serving = conditions.get("serving", ready) is not False
             terminating = conditions.get("terminating") is True
+            node = _optional_name(self.field, entry.get("nodeName"), at + ("nodeName",), NameRule.DNS1123_SUBDOMAIN)
+            target = self.field(_target, entry.get("targetRef"), at + ("targetRef",))
             for a, address in enumerate(_list(entry, "addresses", at)):
                 ip = self.field(_ip, address, at + ("addresses", a))
                 for name, port, proto in ports:
-                    endpoints.append(Endpoint(service, name, ip, port, proto, entry.get("nodeName"),
-                                              _target(entry.get("targetRef")), ready, serving, terminating))
+                    endpoints.append(Endpoint(service, name, ip, port, proto, node, target, ready, serving,
+                                              terminating))
         self.inputs.endpoints.append(EndpointsDraft(service, "EndpointSlice", origin, endpoints))
 
     def network_policy(self, data: dict[str, Any], origin: Origin) -> None:
@@ -328,8 +344,10 @@ class ManifestReader:
         spec = _mapping(data, "spec")
         self.inputs.network_policies.append(NetworkPolicy(
             namespace=meta.namespace, name=meta.name,
-            pod_selector=labels_of(_mapping(_mapping(spec, "podSelector"), "matchLabels")),
-            policy_types=tuple(str(t) for t in _list(spec, "policyTypes", ("spec",))),
+            pod_selector=self.field(_labels, _mapping(spec, "podSelector").get("matchLabels"),
+                                    ("spec", "podSelector", "matchLabels")),
+            policy_types=tuple(self.field(_enum, t, ("spec", "policyTypes", i), PolicyType)
+                               for i, t in enumerate(_list(spec, "policyTypes", ("spec",)))),
             ingress_json=json.dumps(spec.get("ingress") or [], sort_keys=True),
             egress_json=json.dumps(spec.get("egress") or [], sort_keys=True),
             source=origin.source_ref(),
@@ -339,7 +357,8 @@ class ManifestReader:
         meta = _meta(data)
         spec = _mapping(data, "spec")
         template = _mapping(spec, "template")
-        labels = labels_of(_mapping(_mapping(template, "metadata"), "labels"))
+        labels = self.field(_labels, _mapping(template, "metadata").get("labels"),
+                            ("spec", "template", "metadata", "labels"))
         containers, host_network, node = _pod_spec(self.field, _mapping(template, "spec"), ("spec", "template", "spec"))
         replicas = spec.get("replicas", 1)
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
@@ -372,15 +391,17 @@ class ManifestReader:
         if "Network" in conf:
             settings.set("pod_cidr", self.field(_cidr, conf["Network"], at), here)
         backend = conf.get("Backend") or {}
+        if not isinstance(backend, dict):
+            raise Bad(at, f"net-conf.json's Backend is {describe(backend)}, not a JSON object")
         backend_type = str(backend.get("Type", "vxlan")).lower()
         overlays = {"vxlan": Overlay.FLANNEL_VXLAN, "host-gw": Overlay.FLANNEL_HOST_GW}
         if backend_type not in overlays:
             raise Bad(at, f"flannel backend '{backend_type}' is not supported", hint="use vxlan or host-gw")
         settings.set("overlay", overlays[backend_type], here)
         if "VNI" in backend:
-            settings.set("vxlan_vni", int(backend["VNI"]), here)
+            settings.set("vxlan_vni", _number(backend["VNI"], at, "Backend.VNI", 0, 16777215), here)
         if backend.get("Port"):
-            settings.set("vxlan_port", int(backend["Port"]), here)
+            settings.set("vxlan_port", _number(backend["Port"], at, "Backend.Port", 1, 65535), here)
 
     def kube_proxy_configuration(self, data: dict[str, Any], origin: Origin) -> None:
         mode = data.get("mode") or "iptables"
@@ -439,6 +460,30 @@ class _Meta:
     controller: str | None
 
 
+_NAME_RULES = {"Service": NameRule.DNS1035_LABEL}
+"""The API server's rule for `metadata.name` by kind (ValidateServiceName is DNS-1035); others: DNS-1123
+subdomain."""
+
+
+def _name(value: Any, at: tuple[str | int, ...], rule: NameRule, what: str = "name") -> str:
+    """`value` when it follows the API server's `rule`; else Bad with the rule in the hint."""
+    if not follows(rule, value):
+        raise Bad(at, f"invalid {what} {shown(value)}: not a {rule}", RULE_HINTS[rule])
+    return value  # type: ignore[no-any-return]
+
+
+def _labels(value: Any, at: tuple[str | int, ...]) -> tuple[tuple[str, str], ...]:
+    """A label map (or a selector) whose keys and values follow the label rules."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise Bad(at, f"expected a map of labels, got {describe(value)}")
+    for key, item in value.items():
+        _name(key, at + (str(key),), NameRule.LABEL_KEY, "label key")
+        _name(item, at + (key,), NameRule.LABEL_VALUE, f"value of label {key}")
+    return labels_of(value)
+
+
 def _meta(data: dict[str, Any]) -> _Meta:
     meta = data.get("metadata")
     if not isinstance(meta, dict):
@@ -446,14 +491,17 @@ def _meta(data: dict[str, Any]) -> _Meta:
     name = meta.get("name")
     if not name or not isinstance(name, str):
         raise Bad(("metadata",), "object has no metadata.name")
-    labels = meta.get("labels") or {}
-    if not isinstance(labels, dict):
-        raise Bad(("metadata", "labels"), f"expected a map of labels, got {describe(labels)}")
+    _name(name, ("metadata", "name"), _NAME_RULES.get(data["kind"], NameRule.DNS1123_SUBDOMAIN))
+    namespace = meta.get("namespace") or "default"
+    _name(namespace, ("metadata", "namespace"), NameRule.DNS1123_LABEL, "namespace")
+    labels = _labels(meta.get("labels"), ("metadata", "labels"))
     controller = None
-    for ref in meta.get("ownerReferences") or ():
+    for i, ref in enumerate(meta.get("ownerReferences") or ()):
         if isinstance(ref, dict) and ref.get("controller"):
-            controller = f"{ref.get('kind')}/{ref.get('name')}"
-    return _Meta(name, str(meta.get("namespace") or "default"), labels_of(labels), controller)
+            at = ("metadata", "ownerReferences", i)
+            kind = _name(ref.get("kind"), at + ("kind",), NameRule.KIND, "owner kind")
+            controller = f"{kind}/{_name(ref.get('name'), at + ('name',), NameRule.DNS1123_SUBDOMAIN, 'owner name')}"
+    return _Meta(name, namespace, labels, controller)
 
 
 def _no_schedule(spec: dict[str, Any]) -> bool:
@@ -517,14 +565,44 @@ def _enum(value: Any, at: tuple[str | int, ...], enum: Any) -> Any:
                   did_you_mean(str(value), choices)) from None
 
 
+def _number(value: Any, at: tuple[str | int, ...], what: str, low: int, high: int) -> int:
+    """An integer from `low` to `high` (flannel's net-conf.json numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise Bad(at, f"expected {what} from {low} to {high}, got {describe(value)}")
+    return value
+
+
+def _affinity_timeout(value: Any, at: tuple[str | int, ...]) -> int:
+    """sessionAffinityConfig.clientIP.timeoutSeconds: 1 to 86400 (ValidateClientIPAffinityConfig)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 86400:
+        raise Bad(at, f"expected a timeout of 1 to 86400 seconds, got {describe(value)}")
+    return value
+
+
 def _policy(value: Any, at: tuple[str | int, ...]) -> TrafficPolicy:
     return TrafficPolicy.CLUSTER if value in (None, "") else _enum(value, at, TrafficPolicy)
 
 
-def _target(ref: Any) -> str | None:
+def _target(ref: Any, at: tuple[str | int, ...]) -> str | None:
+    """The `namespace/name` of a targetRef to a Pod (None for other kinds or none)."""
     if isinstance(ref, dict) and ref.get("kind") == "Pod" and ref.get("name"):
-        return f"{ref.get('namespace') or 'default'}/{ref['name']}"
+        namespace = _name(ref.get("namespace") or "default", at + ("namespace",), NameRule.DNS1123_LABEL, "namespace")
+        return f"{namespace}/{_name(ref['name'], at + ('name',), NameRule.DNS1123_SUBDOMAIN)}"
     return None
+
+
+def _optional_name(check: Callable[..., Any], value: Any, at: tuple[str | int, ...], rule: NameRule) -> str | None:
+    """An optional name (None when absent or empty) that must follow `rule` when given."""
+    return None if value in (None, "") else check(_name, value, at, rule)
+
+
+def _external_name(value: Any, at: tuple[str | int, ...]) -> str | None:
+    """An ExternalName service's DNS name: a DNS-1123 subdomain, a trailing dot allowed (as the API server)."""
+    if value in (None, ""):
+        return None
+    _name(value.removesuffix(".") if isinstance(value, str) else value, at, NameRule.DNS1123_SUBDOMAIN,
+          "externalName")
+    return value  # type: ignore[no-any-return]
 
 
 def _endpoint_ports(check: Callable[..., Any], data: dict[str, Any], at: tuple[str | int, ...]
@@ -535,7 +613,7 @@ def _endpoint_ports(check: Callable[..., Any], data: dict[str, Any], at: tuple[s
         if not isinstance(port, dict):
             raise Bad(here, f"expected a port mapping, got {describe(port)}")
         ports.append((
-            port.get("name") or None,
+            _optional_name(check, port.get("name"), here + ("name",), NameRule.DNS1123_LABEL),
             check(_port, port.get("port"), here + ("port",)),
             check(_enum, port.get("protocol", "TCP"), here + ("protocol",), Protocol),
         ))
@@ -559,11 +637,12 @@ def _pod_spec(check: Callable[..., Any], spec: dict[str, Any], at: tuple[str | i
             ports.append(ContainerPort(
                 container_port=check(_port, port.get("containerPort"), port_at + ("containerPort",)),
                 protocol=check(_enum, port.get("protocol", "TCP"), port_at + ("protocol",), Protocol),
-                name=port.get("name") or None,
+                name=_optional_name(check, port.get("name"), port_at + ("name",), NameRule.PORT_NAME),
                 host_port=check(_port, host_port, port_at + ("hostPort",)) if host_port else None,
             ))
-        containers.append(Container(str(container.get("name", f"container-{c}")), str(container.get("image", "")),
-                                    tuple(ports)))
-    node = spec.get("nodeName") or None
+        name = container.get("name", f"container-{c}")
+        containers.append(Container(check(_name, name, here + ("name",), NameRule.DNS1123_LABEL, "container name"),
+                                    str(container.get("image", "")), tuple(ports)))
+    node = _optional_name(check, spec.get("nodeName"), at + ("nodeName",), NameRule.DNS1123_SUBDOMAIN)
     return tuple(containers), spec.get("hostNetwork") is True, node
 

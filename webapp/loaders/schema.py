@@ -11,6 +11,7 @@ from pathlib import Path as FsPath
 from typing import Any, Callable
 
 from webapp.loaders.drafts import Origin
+from webapp.loaders.names import RULE_HINTS, NameRule, follows, json_pattern, shown
 from webapp.model import Bridge, KubeProxyMode, Overlay, Protocol, ServiceType, SessionAffinity, TrafficPolicy
 from webapp.problems import Problem, Severity
 
@@ -21,12 +22,18 @@ SCHEMA_ID = "https://k8s-netviz.invalid/schema/cluster.schema.json"
 @dataclass(frozen=True)
 class Scalar:
     kind: str
-    """string, integer, boolean, ipv4, cidr, port, target-port, port-range, cluster-ip, enum, labels."""
+    """string, name, integer, boolean, ipv4, cidr, port, target-port, port-range, cluster-ip, enum, labels."""
     doc: str
     values: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
     default: Any = None
+    rule: NameRule | None = None
+    """For `name`: the Kubernetes name rule the string follows."""
+
+
+def _named(rule: NameRule, doc: str, default: Any = None) -> Scalar:
+    return Scalar("name", doc, default=default, rule=rule)
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ def _enum(enum: type, doc: str, default: Any = None) -> Scalar:
 _PORT = Scalar("port", "A TCP/UDP port number, 1-65535.")
 _PROTOCOL = _enum(Protocol, "Transport protocol.", "TCP")
 _LABELS = Scalar("labels", "Labels: a map of strings.")
-_NAMESPACE = Scalar("string", "Namespace (inherited: cluster → node → pod).", default="default")
+_NAMESPACE = _named(NameRule.DNS1123_LABEL, "Namespace (inherited: cluster → node → pod).", "default")
 
 OBJECTS: dict[str, ObjectSpec] = {
     "cluster": ObjectSpec("cluster", {
@@ -79,51 +86,52 @@ OBJECTS: dict[str, ObjectSpec] = {
         "external": ListOf(Obj("external", "An outside host."), "Hosts outside the cluster (clients)."),
     }, doc="A whole cluster in the project's short authoring format."),
     "network": ObjectSpec("network", {
-        "cni": Scalar("string", "CNI name (default follows the overlay: flannel, or ovs)."),
+        "cni": _named(NameRule.DNS1123_LABEL, "CNI name (default follows the overlay: flannel, or ovs)."),
         "overlay": _enum(Overlay, "How pod traffic crosses nodes.", "flannel-vxlan"),
         "bridge": _enum(Bridge, "The node bridge pods attach to.", "cni0"),
         "podCIDR": Scalar("cidr", "Cluster pod network; node podCIDRs are carved from it.", default="10.244.0.0/16"),
         "nodeCIDRMask": Scalar("integer", "Prefix length of each node's podCIDR.", minimum=8, maximum=30, default=24),
         "serviceCIDR": Scalar("cidr", "Service (clusterIP) range.", default="10.96.0.0/12"),
         "clusterDNS": Scalar("ipv4", "kube-dns clusterIP (default: 10th address of serviceCIDR)."),
-        "clusterDomain": Scalar("string", "DNS domain of the cluster.", default="cluster.local"),
+        "clusterDomain": _named(NameRule.DNS1123_SUBDOMAIN, "DNS domain of the cluster.", "cluster.local"),
         "kubeProxy": _enum(KubeProxyMode, "kube-proxy mode.", "iptables"),
         "nodePortRange": Scalar("port-range", "NodePort range, `FIRST-LAST`.", default="30000-32767"),
         "nodeNetwork": Scalar("cidr", "The underlay the nodes' NICs sit on (default: the /24 or wider holding them)."),
-        "nic": Scalar("string", "Default node NIC name.", default="eth0"),
+        "nic": _named(NameRule.INTERFACE, "Default node NIC name.", "eth0"),
         "mtu": Scalar("integer", "NIC MTU.", minimum=576, maximum=9216, default=1500),
         "vxlanVNI": Scalar("integer", "VXLAN network identifier.", minimum=0, maximum=16777215),
         "vxlanPort": Scalar("port", "VXLAN UDP port (flannel 8472, OVS 4789)."),
         "ipMasq": Scalar("boolean", "Masquerade pod traffic leaving the pod network.", default=True),
     }, doc="Cluster-wide network settings."),
     "node": ObjectSpec("node", {
-        "name": Scalar("string", "Node name."),
+        "name": _named(NameRule.DNS1123_SUBDOMAIN, "Node name."),
         "ip": Scalar("ipv4", "InternalIP (default: next free address of nodeNetwork from .11)."),
         "podCIDR": Scalar("cidr", "Node pod subnet (default: next free /nodeCIDRMask of podCIDR)."),
-        "nic": Scalar("string", "NIC name (default: network.nic)."),
+        "nic": _named(NameRule.INTERFACE, "NIC name (default: network.nic)."),
         "externalIP": Scalar("ipv4", "ExternalIP."),
         "labels": _LABELS,
         "ready": Scalar("boolean", "Node Ready condition.", default=True),
         "schedulable": Scalar("boolean", "Pods without a node may be scheduled here.", default=True),
-        "namespace": Scalar("string", "Default namespace of this node's pods (inherits cluster namespace)."),
+        "namespace": _named(NameRule.DNS1123_LABEL, "Default namespace of this node's pods (inherits cluster "
+                                                    "namespace)."),
         "pods": ListOf(Obj("pod", "A pod."), "Pods running on this node."),
     }, required=("name",), doc="A node and the pods on it."),
     "pod": ObjectSpec("pod", {
-        "name": Scalar("string", "Pod name."),
-        "namespace": Scalar("string", "Namespace (default: node's, then cluster's)."),
-        "node": Scalar("string", "Node (only for top-level pods; default: scheduled)."),
+        "name": _named(NameRule.DNS1123_SUBDOMAIN, "Pod name."),
+        "namespace": _named(NameRule.DNS1123_LABEL, "Namespace (default: node's, then cluster's)."),
+        "node": _named(NameRule.DNS1123_SUBDOMAIN, "Node (only for top-level pods; default: scheduled)."),
         "ip": Scalar("ipv4", "Pod IP (default: host-local allocation, .2 upwards)."),
         "labels": _LABELS,
         "ready": Scalar("boolean", "Readiness (not-ready pods are not-ready endpoints).", default=True),
         "hostNetwork": Scalar("boolean", "Share the node's network namespace and IP.", default=False),
         "down": Scalar("boolean", "The pod stops answering though still listed as ready.", default=False),
         "containers": ListOf(
-            Obj("container", "A container.", Scalar("string", "Container name."), "name"),
+            Obj("container", "A container.", _named(NameRule.DNS1123_LABEL, "Container name."), "name"),
             "Containers besides the implicit pause container (default: one named after the pod).",
         ),
     }, required=("name",), doc="A pod."),
     "container": ObjectSpec("container", {
-        "name": Scalar("string", "Container name."),
+        "name": _named(NameRule.DNS1123_LABEL, "Container name."),
         "image": Scalar("string", "Image.", default=""),
         "ports": ListOf(
             Obj("containerPort", "A port.", _PORT, "port"),
@@ -132,13 +140,13 @@ OBJECTS: dict[str, ObjectSpec] = {
     }, required=("name",), doc="A container."),
     "containerPort": ObjectSpec("containerPort", {
         "port": _PORT,
-        "name": Scalar("string", "Port name, referenced by a service's targetPort."),
+        "name": _named(NameRule.PORT_NAME, "Port name, referenced by a service's targetPort."),
         "protocol": _PROTOCOL,
         "hostPort": _PORT,
     }, required=("port",), doc="A container port."),
     "service": ObjectSpec("service", {
-        "name": Scalar("string", "Service name."),
-        "namespace": Scalar("string", "Namespace (default: cluster's)."),
+        "name": _named(NameRule.DNS1035_LABEL, "Service name."),
+        "namespace": _named(NameRule.DNS1123_LABEL, "Namespace (default: cluster's)."),
         "type": _enum(ServiceType, "Service type.", "ClusterIP"),
         "clusterIP": Scalar("cluster-ip", "clusterIP, or `None` for a headless service (default: allocated)."),
         "selector": _LABELS,
@@ -149,7 +157,7 @@ OBJECTS: dict[str, ObjectSpec] = {
         "externalIPs": ListOf(Scalar("ipv4", "An address."), "spec.externalIPs."),
         "loadBalancerIP": ListOf(Scalar("ipv4", "An address."), "Load-balancer ingress IPs."),
         "loadBalancerSourceRanges": ListOf(Scalar("cidr", "A range."), "Allowed client ranges."),
-        "externalName": Scalar("string", "DNS name of an ExternalName service."),
+        "externalName": _named(NameRule.DNS1123_SUBDOMAIN, "DNS name of an ExternalName service."),
         "externalTrafficPolicy": _enum(TrafficPolicy, "externalTrafficPolicy.", "Cluster"),
         "internalTrafficPolicy": _enum(TrafficPolicy, "internalTrafficPolicy.", "Cluster"),
         "sessionAffinity": _enum(SessionAffinity, "sessionAffinity.", "None"),
@@ -157,21 +165,21 @@ OBJECTS: dict[str, ObjectSpec] = {
                                          default=10800),
     }, required=("name",), doc="A Service."),
     "servicePort": ObjectSpec("servicePort", {
-        "name": Scalar("string", "Port name (needed when there are several)."),
+        "name": _named(NameRule.DNS1123_LABEL, "Port name (needed when there are several)."),
         "port": _PORT,
         "targetPort": Scalar("target-port", "Container port number or name (default: port)."),
         "nodePort": _PORT,
         "protocol": _PROTOCOL,
     }, required=("port",), doc="A service port."),
     "external": ObjectSpec("external", {
-        "name": Scalar("string", "Host name shown in the app."),
+        "name": _named(NameRule.DNS1123_SUBDOMAIN, "Host name shown in the app."),
         "ip": Scalar("ipv4", "Its address."),
-        "dnsName": Scalar("string", "DNS name (e.g. the target of an ExternalName service)."),
+        "dnsName": _named(NameRule.DNS1123_SUBDOMAIN, "DNS name (e.g. the target of an ExternalName service)."),
     }, required=("name", "ip"), doc="A host outside the cluster."),
 }
 
 _KIND_WORDS = {
-    "string": "a string", "integer": "an integer", "boolean": "true or false", "ipv4": "an IPv4 address",
+    "string": "a string", "name": "a string", "integer": "an integer", "boolean": "true or false", "ipv4": "an IPv4 address",
     "cidr": "an IPv4 CIDR such as 10.244.0.0/16", "port": "a port number (1-65535)",
     "target-port": "a port number or a port name", "port-range": "a range such as 30000-32767",
     "cluster-ip": "an IPv4 address or None", "labels": "a map of label names to strings",
@@ -246,6 +254,10 @@ class Validator:
                 self.error(path, f"expected one of {', '.join(spec.values)}, got {describe(item)}",
                            did_you_mean(str(item), list(spec.values)) if isinstance(item, str) else "")
                 return _INVALID
+            if spec.kind == "name":
+                return self.name(spec, item, path)
+            if spec.kind == "labels":
+                return self.labels(item, path)
             assert parse is not None
             result = parse(item)
             if spec.kind == "integer" and (
@@ -261,6 +273,28 @@ class Validator:
                 what = _KIND_WORDS[spec.kind]
             self.error(path, f"expected {what}, got {describe(item)}")
             return _INVALID
+
+
+    def name(self, spec: Scalar, item: Any, path: tuple[str | int, ...]) -> Any:
+        assert spec.rule is not None
+        if not isinstance(item, str):
+            raise TypeError
+        if not follows(spec.rule, item):
+            self.error(path, f"invalid name {shown(item)}: not a {spec.rule}", RULE_HINTS[spec.rule])
+            return _INVALID
+        return item
+
+    def labels(self, item: Any, path: tuple[str | int, ...]) -> Any:
+        labels = _labels(item)
+        bad = False
+        for key, value in labels.items():
+            for rule, text, what in ((NameRule.LABEL_KEY, key, "label key"),
+                                     (NameRule.LABEL_VALUE, value, f"value of label {key}")):
+                if not follows(rule, text):
+                    self.error(path + (key,), f"invalid {what} {shown(text)}: not a {rule}", RULE_HINTS[rule],
+                               key=rule == NameRule.LABEL_KEY)
+                    bad = True
+        return _INVALID if bad else labels
 
 
 _INVALID = object()
@@ -396,6 +430,9 @@ def _spec_schema(spec: Spec) -> dict[str, Any]:
         base["enum"] = list(spec.values)
     elif kind == "string":
         base["type"] = "string"
+    elif kind == "name":
+        assert spec.rule is not None
+        base.update(json_pattern(spec.rule))
     elif kind == "integer":
         base["type"] = "integer"
         if spec.minimum is not None:
@@ -418,7 +455,7 @@ def _spec_schema(spec: Spec) -> dict[str, Any]:
     elif kind == "cluster-ip":
         base["oneOf"] = [{"type": "string", "format": "ipv4"}, {"const": "None"}]
     elif kind == "labels":
-        base.update(type="object", additionalProperties={"type": "string"})
+        base.update(type="object", additionalProperties=json_pattern(NameRule.LABEL_VALUE))
     return base
 
 
