@@ -310,7 +310,14 @@ def _parse_yaml_from(name: str, text: str, start: int, line: int, index: int, do
                      problems: list[Problem], budget: _AliasBudget) -> tuple[int | None, int, int]:
     """Parse `text` from offset `start`, a line start (0-based line `line` of the file); after a syntax error,
     return where to resume, its line and the next document index."""
-    loader = _Loader(text[start:] if start else text)
+    try:
+        loader = _Loader(text[start:] if start else text)
+    except yaml.reader.ReaderError as exc:  # PyYAML checks every character of a string up front
+        at = start + exc.position
+        problems.append(_problem(name, line + text.count("\n", start, at) + 1, at - text.rfind("\n", 0, at),
+                                 f"character U+{exc.character:04X} is not allowed in YAML",
+                                 hint="YAML allows no C1 control characters, surrogates, U+FFFE or U+FFFF"))
+        return None, line, index
     loader.line = line  # marks count lines from here: no padding to re-scan
     mark: yaml.Mark | None = None
     try:

@@ -441,7 +441,9 @@ _HANDLERS: dict[str, Callable[[ManifestReader, dict[str, Any], Origin], None]] =
 def _is_read_configmap(data: dict[str, Any]) -> bool:
     meta = data.get("metadata") or {}
     name = meta.get("name") if isinstance(meta, dict) else None
-    return name == FLANNEL_CONFIGMAP or (name == KUBE_PROXY_CONFIGMAP and "config.conf" in (data.get("data") or {}))
+    values = data.get("data")
+    return name == FLANNEL_CONFIGMAP or (name == KUBE_PROXY_CONFIGMAP and isinstance(values, dict)
+                                         and "config.conf" in values)
 
 
 def read_manifest(doc: Document, reader: ManifestReader) -> None:
