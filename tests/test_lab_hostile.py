@@ -79,7 +79,7 @@ def test_lab_up_refuses_hostile_names_at_load_and_the_host_is_untouched(where, t
         assert done.returncode == 1, case
         first = done.stderr.splitlines()[0]
         assert first.startswith(f"{source}:") and f": error: invalid name {name[:60]!r}"[:40] in first, case
-        assert f"not a {rule} ({path}) (hint: a {rule}: at most 253 characters" in first, case
+        assert f"not a valid {rule} ({path}) (hint: a {rule}: at most 253 characters" in first, case
         assert _ours(lab_id) == [] and build.read_state(lab_id) is None, case
     assert not _marker(lab_id).exists()
     assert _host() == before

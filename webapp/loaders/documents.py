@@ -327,6 +327,8 @@ def _parse_yaml_from(name: str, text: str, start: int, line: int, index: int, do
                 continue
             found = _check_tree(name, root, budget)
             problems.extend(found)
+            if budget.left < 0:
+                return None, line, index  # the file's aliases are spent: the rest of it is not read
             if not found:
                 data = loader.construct_document(root)
                 if data is not None:
@@ -428,7 +430,7 @@ def _check_tree(name: str, root: Node, budget: _AliasBudget) -> list[Problem]:
     elif total > len(seen):
         budget.left -= total - len(seen)
         if budget.left < 0:
-            fail(root, (), f"aliases add more than {MAX_ALIAS_NODES:,} nodes to the file",
+            fail(root, (), f"aliases add more than {MAX_ALIAS_NODES:,} nodes to the file; the rest of it is not read",
                  "an alias bomb? write the data out instead of repeating anchors")
     return problems
 

@@ -254,7 +254,8 @@ class ManifestReader:
                 port=number,
                 target_port=target,
                 protocol=self.field(_enum, port.get("protocol", "TCP"), at + ("protocol",), Protocol),
-                name=_optional_name(self.field, port.get("name"), at + ("name",), NameRule.DNS1123_LABEL),
+                name=_optional_name(self.field, port.get("name"), at + ("name",), NameRule.DNS1123_LABEL,
+                                    "port name"),
                 node_port=self.field(_port, node_port, at + ("nodePort",)) if node_port is not None else None,
             ))
         lb_ips = [
@@ -307,7 +308,7 @@ class ManifestReader:
                         raise Bad(at, f"expected an address mapping, got {describe(address)}")
                     ip = self.field(_ip, address.get("ip"), at + ("ip",))
                     node = _optional_name(self.field, address.get("nodeName"), at + ("nodeName",),
-                                          NameRule.DNS1123_SUBDOMAIN)
+                                          NameRule.DNS1123_SUBDOMAIN, "node name")
                     target = self.field(_target, address.get("targetRef"), at + ("targetRef",))
                     for name, port, proto in ports:
                         endpoints.append(Endpoint(service, name, ip, port, proto, node, target, ready, ready))
@@ -330,7 +331,8 @@ class ManifestReader:
             ready = conditions.get("ready") is not False  # nil means ready
             serving = conditions.get("serving", ready) is not False
             terminating = conditions.get("terminating") is True
-            node = _optional_name(self.field, entry.get("nodeName"), at + ("nodeName",), NameRule.DNS1123_SUBDOMAIN)
+            node = _optional_name(self.field, entry.get("nodeName"), at + ("nodeName",), NameRule.DNS1123_SUBDOMAIN,
+                                  "node name")
             target = self.field(_target, entry.get("targetRef"), at + ("targetRef",))
             for a, address in enumerate(_list(entry, "addresses", at)):
                 ip = self.field(_ip, address, at + ("addresses", a))
@@ -470,7 +472,7 @@ subdomain."""
 def _name(value: Any, at: tuple[str | int, ...], rule: NameRule, what: str = "name") -> str:
     """`value` when it follows the API server's `rule`; else Bad with the rule in the hint."""
     if not follows(rule, value):
-        raise Bad(at, f"invalid {what} {shown(value)}: not a {rule}", RULE_HINTS[rule])
+        raise Bad(at, f"invalid {what} {shown(value)}: not a valid {rule}", RULE_HINTS[rule])
     return value  # type: ignore[no-any-return]
 
 
@@ -593,9 +595,10 @@ def _target(ref: Any, at: tuple[str | int, ...]) -> str | None:
     return None
 
 
-def _optional_name(check: Callable[..., Any], value: Any, at: tuple[str | int, ...], rule: NameRule) -> str | None:
+def _optional_name(check: Callable[..., Any], value: Any, at: tuple[str | int, ...], rule: NameRule,
+                   what: str) -> str | None:
     """An optional name (None when absent or empty) that must follow `rule` when given."""
-    return None if value in (None, "") else check(_name, value, at, rule)
+    return None if value in (None, "") else check(_name, value, at, rule, what)
 
 
 def _external_name(value: Any, at: tuple[str | int, ...]) -> str | None:
@@ -615,7 +618,7 @@ def _endpoint_ports(check: Callable[..., Any], data: dict[str, Any], at: tuple[s
         if not isinstance(port, dict):
             raise Bad(here, f"expected a port mapping, got {describe(port)}")
         ports.append((
-            _optional_name(check, port.get("name"), here + ("name",), NameRule.DNS1123_LABEL),
+            _optional_name(check, port.get("name"), here + ("name",), NameRule.DNS1123_LABEL, "port name"),
             check(_port, port.get("port"), here + ("port",)),
             check(_enum, port.get("protocol", "TCP"), here + ("protocol",), Protocol),
         ))
@@ -639,12 +642,12 @@ def _pod_spec(check: Callable[..., Any], spec: dict[str, Any], at: tuple[str | i
             ports.append(ContainerPort(
                 container_port=check(_port, port.get("containerPort"), port_at + ("containerPort",)),
                 protocol=check(_enum, port.get("protocol", "TCP"), port_at + ("protocol",), Protocol),
-                name=_optional_name(check, port.get("name"), port_at + ("name",), NameRule.PORT_NAME),
+                name=_optional_name(check, port.get("name"), port_at + ("name",), NameRule.PORT_NAME, "port name"),
                 host_port=check(_port, host_port, port_at + ("hostPort",)) if host_port else None,
             ))
         name = container.get("name", f"container-{c}")
         containers.append(Container(check(_name, name, here + ("name",), NameRule.DNS1123_LABEL, "container name"),
                                     str(container.get("image", "")), tuple(ports)))
-    node = _optional_name(check, spec.get("nodeName"), at + ("nodeName",), NameRule.DNS1123_SUBDOMAIN)
+    node = _optional_name(check, spec.get("nodeName"), at + ("nodeName",), NameRule.DNS1123_SUBDOMAIN, "node name")
     return tuple(containers), spec.get("hostNetwork") is True, node
 

@@ -280,7 +280,7 @@ class Validator:
         if not isinstance(item, str):
             raise TypeError
         if not follows(spec.rule, item):
-            self.error(path, f"invalid name {shown(item)}: not a {spec.rule}", RULE_HINTS[spec.rule])
+            self.error(path, f"invalid name {shown(item)}: not a valid {spec.rule}", RULE_HINTS[spec.rule])
             return _INVALID
         return item
 
@@ -291,7 +291,7 @@ class Validator:
             for rule, text, what in ((NameRule.LABEL_KEY, key, "label key"),
                                      (NameRule.LABEL_VALUE, value, f"value of label {key}")):
                 if not follows(rule, text):
-                    self.error(path + (key,), f"invalid {what} {shown(text)}: not a {rule}", RULE_HINTS[rule],
+                    self.error(path + (key,), f"invalid {what} {shown(text)}: not a valid {rule}", RULE_HINTS[rule],
                                key=rule == NameRule.LABEL_KEY)
                     bad = True
         return _INVALID if bad else labels
