@@ -14,11 +14,11 @@ from typing import Any, Mapping, Sequence
 
 from webapp.app.cache import ClusterCache, cache_key
 from webapp.app.catalog import text
-from webapp.app.limits import megabytes
+from webapp.app.limits import HEAVY_LOADS, ServerBusy, megabytes
 from webapp.figures import Diagram, DiagramView, build_diagram, playback
 from webapp.figures.devices import netns_key
 from webapp.model import Cluster
-from webapp.problems import Problem
+from webapp.problems import Problem, Severity
 from webapp.variants import ViewSettings, apply_view_settings
 
 
@@ -95,7 +95,11 @@ def load_upload_into(cache: ClusterCache, sources: Sequence[tuple[str, bytes]], 
     cached = cache.get(key)
     if cached is not None:
         return LoadOutcome(key, cluster=cached)
-    result = load_sources(sources, max_bytes=max_bytes)
+    try:
+        with HEAVY_LOADS.admit(sum(len(data) for _, data in sources)):
+            result = load_sources(sources, max_bytes=max_bytes)
+    except ServerBusy as busy:
+        return LoadOutcome(None, (Problem(Severity.ERROR, sources[0][0], 1, 1, str(busy)),))
     if not result.ok or result.cluster is None:
         return LoadOutcome(None, result.problems)
     cache.put(key, result.cluster)
