@@ -238,3 +238,31 @@ def test_an_internal_error_exits_70_with_a_please_report_message_and_no_tracebac
     assert out == ""
     assert err == ("k8s-netviz: internal error: this is a bug in k8s-netviz, not a problem of the input; please "
                    "report it with the command and the input that caused it\n")
+
+
+# ------------------------------------------------------------------------------------------------ codes
+
+
+@pytest.mark.parametrize("name, content, codes", [
+    ("node.yaml", NODE_MANIFEST.format(name='"a b"'), ["E-NAME-DNS1123-SUBDOMAIN"]),
+    ("svc.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: 1web}\nspec: {}\n", ["E-NAME-DNS1035-LABEL"]),
+    ("open.json", "{", ["E-JSON-SYNTAX"]),
+    ("empty.yaml", "---\n", ["E-FILE-NO-OBJECTS"]),
+    ("tag.yaml", "a: !!python/object/apply:os.system [id]\n", ["E-YAML-UNSAFE-TAG"]),
+    ("cycle.yaml", "apiVersion: v1\nkind: List\nitems: &x\n- apiVersion: v1\n  kind: List\n  items: *x\n",
+     ["E-YAML-ALIAS-CYCLE"]),
+    ("amplified.yaml", amplification_file(), ["E-YAML-ALIAS-BUDGET"]),
+    ("pods.yaml", "nodes:\n- name: n\n  pods:\n  - {name: a, ip: 10.244.0.5}\n  - {name: b, ip: 10.244.0.5}\n",
+     ["E-DUP-POD-IP"]),
+])
+def test_every_problem_has_a_stable_code(name, content, codes):
+    result = load_sources([(name, content.encode() if isinstance(content, str) else content)])
+    assert [p.code for p in result.errors] == codes
+    assert result.errors[0].to_dict()["code"] == codes[0]
+
+
+def test_warnings_and_notices_have_codes_too():
+    result = load_sources([("c.yaml", b"services:\n- {name: web, selector: {app: none}, ports: [80]}\n")])
+    assert [(str(p.severity), p.code) for p in result.problems] == [
+        ("notice", "N-DEFAULT-NODES"), ("notice", "N-ADDED-KUBERNETES-SERVICE"), ("notice", "N-ADDED-KUBE-DNS"),
+        ("notice", "N-ADDED-COREDNS"), ("warning", "W-SELECTOR-MATCHES-NOTHING")]

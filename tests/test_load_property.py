@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import yaml
@@ -153,3 +154,5 @@ def test_every_input_loads_or_yields_located_problems(data: Any, fmt: str, cut: 
     for problem in result.problems:
         assert problem.file == name and problem.line >= 1 and problem.col >= 1, problem
         assert "Error:" not in problem.message and "Traceback" not in problem.message, problem
+        assert re.fullmatch(r"[EWN]-[A-Z0-9]+(?:-[A-Z0-9]+)*", problem.code), problem
+        assert problem.code[0] == str(problem.severity)[0].upper(), problem

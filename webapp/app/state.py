@@ -99,7 +99,7 @@ def load_upload_into(cache: ClusterCache, sources: Sequence[tuple[str, bytes]], 
         with HEAVY_LOADS.admit(sum(len(data) for _, data in sources)):
             result = load_sources(sources, max_bytes=max_bytes)
     except ServerBusy as busy:
-        return LoadOutcome(None, (Problem(Severity.ERROR, sources[0][0], 1, 1, str(busy)),))
+        return LoadOutcome(None, (Problem(Severity.ERROR, sources[0][0], 1, 1, str(busy), code="E-SERVER-BUSY"),))
     if not result.ok or result.cluster is None:
         return LoadOutcome(None, result.problems)
     cache.put(key, result.cluster)

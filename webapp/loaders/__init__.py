@@ -122,7 +122,7 @@ def _read(name: str, max_bytes: int) -> ParsedFile:
 
 
 def _unreadable(name: str, message: str) -> ParsedFile:
-    return ParsedFile([], [Problem(Severity.ERROR, name, 1, 1, message)])
+    return ParsedFile([], [Problem(Severity.ERROR, name, 1, 1, message, code="E-FILE-UNREADABLE")])
 
 
 def _load(parsed: list[ParsedFile]) -> LoadResult:

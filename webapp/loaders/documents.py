@@ -188,8 +188,8 @@ class ParsedFile:
     problems: list[Problem]
 
 
-def _problem(file: str, line: int, col: int, message: str, path: str = "", hint: str = "") -> Problem:
-    return Problem(Severity.ERROR, file, line, col, message, path, hint)
+def _problem(code: str, file: str, line: int, col: int, message: str, path: str = "", hint: str = "") -> Problem:
+    return Problem(Severity.ERROR, file, line, col, message, path, hint, code=code)
 
 
 def parse_file(name: str, content: bytes, *, max_bytes: int = MAX_BYTES) -> ParsedFile:
@@ -197,7 +197,8 @@ def parse_file(name: str, content: bytes, *, max_bytes: int = MAX_BYTES) -> Pars
     no document at all (comments only, `---`, `null`) is an error too."""
     parsed = _parse_file(name, content, max_bytes)
     if not parsed.documents and not parsed.problems:
-        parsed.problems.append(_problem(name, 1, 1, f"no Kubernetes objects and no cluster found in {name}"))
+        parsed.problems.append(_problem("E-FILE-NO-OBJECTS",
+                                        name, 1, 1, f"no Kubernetes objects and no cluster found in {name}"))
     return parsed
 
 
@@ -209,7 +210,7 @@ def _parse_file(name: str, content: bytes, max_bytes: int) -> ParsedFile:
         return ParsedFile([], [problem])
     assert text is not None
     if not text.strip():
-        return ParsedFile([], [_problem(name, 1, 1, "file is empty")])
+        return ParsedFile([], [_problem("E-FILE-EMPTY", name, 1, 1, "file is empty")])
     stripped = text.lstrip()
     if stripped[:1] in "{[" and (name.lower().endswith(".json") or _looks_like_json(stripped)):
         parsed = _parse_json(name, text)
@@ -222,7 +223,7 @@ def _parse_file(name: str, content: bytes, max_bytes: int) -> ParsedFile:
 
 def size_problem(name: str, size: int, max_bytes: int) -> Problem:
     """The error for a file over the size limit (checked before reading when the file is on disk)."""
-    return _problem(name, 1, 1, f"file is {_megabytes(size)}, over the {_megabytes(max_bytes)} limit",
+    return _problem("E-FILE-TOO-BIG", name, 1, 1, f"file is {_megabytes(size)}, over the {_megabytes(max_bytes)} limit",
                     hint="split the input, or raise the limit (--max-bytes)")
 
 
@@ -232,20 +233,21 @@ def _megabytes(size: int) -> str:
 
 def _decode(name: str, content: bytes) -> tuple[str | None, Problem | None]:
     if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return None, _problem(name, 1, 1, "file is UTF-16 text", hint="save it as UTF-8")
+        return None, _problem("E-FILE-UTF16", name, 1, 1, "file is UTF-16 text", hint="save it as UTF-8")
     if b"\x00" in content:
-        return None, _problem(name, 1, 1, "file is binary, not YAML or JSON text")
+        return None, _problem("E-FILE-BINARY", name, 1, 1, "file is binary, not YAML or JSON text")
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = content.count(b"\n", 0, exc.start) + 1
         col = exc.start - (content.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, _problem(name, line, col, "file is not UTF-8 text", hint=f"invalid byte 0x{content[exc.start]:02x}")
+        return None, _problem("E-FILE-NOT-UTF8",
+                              name, line, col, "file is not UTF-8 text", hint=f"invalid byte 0x{content[exc.start]:02x}")
     bad = _CONTROL.search(text)
     if bad is not None:
         line = text.count("\n", 0, bad.start()) + 1
         col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
-        return None, _problem(name, line, col, "file is binary, not YAML or JSON text",
+        return None, _problem("E-FILE-BINARY", name, line, col, "file is binary, not YAML or JSON text",
                               hint=f"control character U+{ord(bad.group()):04X}")
     return text, None
 
@@ -295,7 +297,8 @@ def _parse_yaml_marked(name: str, text: str, first_line: int = 1) -> ParsedFile:
 
 
 def _gave_up(name: str, line: int) -> Problem:
-    return _problem(name, line, 1, f"the rest of the file is not read: {MAX_BROKEN_DOCUMENTS} documents are broken",
+    return _problem("E-FILE-TOO-BROKEN",
+                    name, line, 1, f"the rest of the file is not read: {MAX_BROKEN_DOCUMENTS} documents are broken",
                     hint="fix the first ones and validate again")
 
 
@@ -314,7 +317,8 @@ def _parse_yaml_from(name: str, text: str, start: int, line: int, index: int, do
         loader = _Loader(text[start:] if start else text)
     except yaml.reader.ReaderError as exc:  # PyYAML checks every character of a string up front
         at = start + exc.position
-        problems.append(_problem(name, line + text.count("\n", start, at) + 1, at - text.rfind("\n", 0, at),
+        problems.append(_problem("E-YAML-CHARACTER",
+                                 name, line + text.count("\n", start, at) + 1, at - text.rfind("\n", 0, at),
                                  f"character U+{exc.character:04X} is not allowed in YAML",
                                  hint="YAML allows no C1 control characters, surrogates, U+FFFE or U+FFFF"))
         return None, line, index
@@ -335,13 +339,13 @@ def _parse_yaml_from(name: str, text: str, start: int, line: int, index: int, do
                     documents.append(Document(name, index, data, _position(root.start_mark)[0], root=root))
             index += 1
     except _TooDeep as exc:
-        problems.append(_problem(name, *_position(exc.problem_mark), str(exc.problem)))
+        problems.append(_problem("E-YAML-TOO-DEEP", name, *_position(exc.problem_mark), str(exc.problem)))
         mark = exc.problem_mark
     except yaml.MarkedYAMLError as exc:
         problems.append(_syntax_problem(name, exc))
         mark = exc.problem_mark or exc.context_mark
     except yaml.YAMLError as exc:
-        problems.append(_problem(name, line + 1, 1, f"syntax error: {exc}"))
+        problems.append(_problem("E-YAML-SYNTAX", name, line + 1, 1, f"syntax error: {exc}"))
     finally:
         loader.dispose()
     if mark is None:
@@ -366,7 +370,7 @@ def _syntax_problem(name: str, exc: yaml.MarkedYAMLError) -> Problem:
     if exc.context and exc.context_mark is not None:
         cline, ccol = _position(exc.context_mark)
         hint = f"{exc.context} at line {cline}, column {ccol}"
-    return _problem(name, line, col, f"syntax error: {exc.problem or exc.context}", hint=hint)
+    return _problem("E-YAML-SYNTAX", name, line, col, f"syntax error: {exc.problem or exc.context}", hint=hint)
 
 
 def _check_tree(name: str, root: Node, budget: _AliasBudget) -> list[Problem]:
@@ -378,9 +382,9 @@ def _check_tree(name: str, root: Node, budget: _AliasBudget) -> list[Problem]:
     inside: set[int] = set()
     """The nodes on the path from the root to the node being visited: an alias to one of them is a cycle."""
 
-    def fail(node: Node, path: Path, message: str, hint: str = "") -> None:
+    def fail(node: Node, path: Path, code: str, message: str, hint: str = "") -> None:
         line, col = _position(node.start_mark)
-        problems.append(_problem(name, line, col, message, render_path(path), hint))
+        problems.append(_problem(code, name, line, col, message, render_path(path), hint))
 
     stack: list[tuple[Node, Path, bool]] = [(root, (), False)]
     while stack:
@@ -391,7 +395,7 @@ def _check_tree(name: str, root: Node, budget: _AliasBudget) -> list[Problem]:
             inside.discard(id(node))
             continue
         if id(node) in inside:
-            fail(node, path, "an alias refers to a node that contains it (a circular structure)",
+            fail(node, path, "E-YAML-ALIAS-CYCLE", "an alias refers to a node that contains it (a circular structure)",
                  "write the data out instead of nesting an anchor inside itself")
             continue
         if id(node) in seen:
@@ -400,9 +404,11 @@ def _check_tree(name: str, root: Node, budget: _AliasBudget) -> list[Problem]:
         if node.tag not in _PLAIN_TAGS:
             tag = node.tag.replace(_CORE_TAG, "!!")
             if tag.startswith("!!python/"):
-                fail(node, path, f"unsafe tag '{tag}' is not allowed", "tags are never constructed; remove the tag")
+                fail(node, path, "E-YAML-UNSAFE-TAG",
+                     f"unsafe tag '{tag}' is not allowed", "tags are never constructed; remove the tag")
             else:
-                fail(node, path, f"unknown tag '{tag}'", "tags are never constructed; remove the tag")
+                fail(node, path, "E-YAML-UNKNOWN-TAG",
+                     f"unknown tag '{tag}'", "tags are never constructed; remove the tag")
             continue
         stack.append((node, path, True))
         inside.add(id(node))
@@ -412,7 +418,7 @@ def _check_tree(name: str, root: Node, budget: _AliasBudget) -> list[Problem]:
                 if isinstance(key, ScalarNode) and key.tag != _CORE_TAG + "merge":
                     if key.value in keys:
                         first = _position(keys[key.value].start_mark)[0]
-                        fail(key, path + (key.value,), f"duplicate key '{key.value}'",
+                        fail(key, path + (key.value,), "E-DUP-KEY", f"duplicate key '{key.value}'",
                              f"first defined at line {first}")
                     else:
                         keys[key.value] = key
@@ -425,12 +431,14 @@ def _check_tree(name: str, root: Node, budget: _AliasBudget) -> list[Problem]:
         return problems
     total = expanded.get(id(root), 1)
     if total > MAX_EXPANDED_NODES:
-        fail(root, (), f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases",
+        fail(root, (), "E-YAML-ALIAS-BOMB",
+             f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases",
              "an alias bomb? write the data out instead of repeating anchors")
     elif total > len(seen):
         budget.left -= total - len(seen)
         if budget.left < 0:
-            fail(root, (), f"aliases add more than {MAX_ALIAS_NODES:,} nodes to the file; the rest of it is not read",
+            fail(root, (), "E-YAML-ALIAS-BUDGET",
+                 f"aliases add more than {MAX_ALIAS_NODES:,} nodes to the file; the rest of it is not read",
                  "an alias bomb? write the data out instead of repeating anchors")
     return problems
 
@@ -473,7 +481,7 @@ def _parse_yaml_fast(name: str, text: str) -> ParsedFile:
             broken += 1
             continue  # the next document is read all the same
         except (RecursionError, UnicodeEncodeError) as exc:
-            problems.append(_problem(name, line, 1, f"syntax error: {exc}"))
+            problems.append(_problem("E-YAML-SYNTAX", name, line, 1, f"syntax error: {exc}"))
             broken += 1
             continue
         if data is None:
@@ -522,19 +530,19 @@ def _yaml_rs_problem(name: str, message: str, line0: int, chunk: str) -> Problem
     at = _YAML_RS_AT.search(message)
     last = message.strip().splitlines()[-1]
     if "alias replay limit" in message:
-        return _problem(name, line0, 1, "too many alias expansions",
+        return _problem("E-YAML-ALIAS-BOMB", name, line0, 1, "too many alias expansions",
                         hint="an alias bomb? write the data out instead of repeating anchors")
     duplicate = _YAML_RS_DUPLICATE.search(message)
     if duplicate is not None:
         found = _find_duplicate_key(chunk, duplicate.group(1))
         if found is not None:
             (line, col), first = found
-            return _problem(name, line0 + line - 1, col, f"duplicate key '{duplicate.group(1)}'",
+            return _problem("E-DUP-KEY", name, line0 + line - 1, col, f"duplicate key '{duplicate.group(1)}'",
                             hint=f"first defined at line {line0 + first - 1}")
-        return _problem(name, line0, 1, f"duplicate key '{duplicate.group(1)}'")
+        return _problem("E-DUP-KEY", name, line0, 1, f"duplicate key '{duplicate.group(1)}'")
     if at is None:
-        return _problem(name, line0, 1, f"syntax error: {last}")
-    return _problem(name, line0 + int(at.group(1)) - 1, int(at.group(2)), f"syntax error: {last}")
+        return _problem("E-YAML-SYNTAX", name, line0, 1, f"syntax error: {last}")
+    return _problem("E-YAML-SYNTAX", name, line0 + int(at.group(1)) - 1, int(at.group(2)), f"syntax error: {last}")
 
 
 _YAML_RS_DUPLICATE = re.compile(r"duplicate mapping key: '([^'\n]+)'")
@@ -632,16 +640,18 @@ def _parse_json(name: str, text: str) -> ParsedFile | None:
         located = _parse_yaml_marked(name, text).problems  # small file: PyYAML finds the key's own mark
         duplicate = [p for p in located if p.message == f"duplicate key '{exc.key}'"]
         line, col = _json_position(text, pos)
-        return ParsedFile(documents, duplicate[:1] or [_problem(name, line, col, f"duplicate key '{exc.key}'")])
+        return ParsedFile(documents, duplicate[:1] or [_problem("E-DUP-KEY",
+                                                                name, line, col, f"duplicate key '{exc.key}'")])
     except (json.JSONDecodeError, StopIteration) as exc:
         if not name.lower().endswith(".json"):
             return None  # YAML that merely starts like JSON (e.g. JSON documents between `---` lines)
         if isinstance(exc, json.JSONDecodeError):
-            return ParsedFile(documents, [_problem(name, exc.lineno, exc.colno, f"syntax error: {exc.msg}")])
+            return ParsedFile(documents, [_problem("E-JSON-SYNTAX",
+                                                   name, exc.lineno, exc.colno, f"syntax error: {exc.msg}")])
         line, col = _json_position(text, exc.value)
-        return ParsedFile(documents, [_problem(name, line, col, "syntax error: expecting value")])
+        return ParsedFile(documents, [_problem("E-JSON-SYNTAX", name, line, col, "syntax error: expecting value")])
     except RecursionError:
-        return ParsedFile(documents, [_problem(name, 1, 1, "nesting is too deep")])
+        return ParsedFile(documents, [_problem("E-JSON-TOO-DEEP", name, 1, 1, "nesting is too deep")])
     return ParsedFile(documents, [])
 
 

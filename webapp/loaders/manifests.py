@@ -17,7 +17,7 @@ from typing import Any, Callable
 import yaml
 
 from webapp.loaders.documents import Document
-from webapp.loaders.names import RULE_HINTS, NameRule, follows, shown
+from webapp.loaders.names import RULE_CODES, RULE_HINTS, NameRule, follows, shown
 from webapp.loaders.drafts import EndpointsDraft, Inputs, NodeDraft, Origin, PodDraft, ServiceDraft
 from webapp.loaders.schema import describe, did_you_mean
 from webapp.loaders.workloads import PodTemplate, Workload
@@ -57,9 +57,10 @@ class PolicyType(StrEnum):
 class Bad(Exception):
     """A field with a wrong value: where it is (below the object) and what is wrong."""
 
-    def __init__(self, path: tuple[str | int, ...], message: str, hint: str = ""):
+    def __init__(self, path: tuple[str | int, ...], code: str, message: str, hint: str = ""):
         super().__init__(message)
         self.path = path
+        self.code = code
         self.message = message
         self.hint = hint
 
@@ -84,30 +85,33 @@ class ManifestReader:
             return reader(value, at, *extra)
         except Bad as bad:
             assert self.origin is not None
-            self.inputs.problems.append(self.origin.problem(Severity.ERROR, bad.message, *bad.path, hint=bad.hint))
+            self.inputs.problems.append(self.origin.problem(Severity.ERROR, bad.code, bad.message, *bad.path,
+                                                            hint=bad.hint))
             return None
 
     def read(self, data: Any, origin: Origin) -> None:
         if not isinstance(data, dict):
             self.inputs.problems.append(origin.problem(
-                Severity.ERROR, f"expected a Kubernetes object or cluster YAML mapping, got {describe(data)}"))
+                Severity.ERROR, "E-DOC-NOT-OBJECT",
+                f"expected a Kubernetes object or cluster YAML mapping, got {describe(data)}"))
             return
         kind = data.get("kind")
         if kind is None or "apiVersion" not in data:
             missing = "kind" if kind is None else "apiVersion"
             self.inputs.problems.append(origin.problem(
-                Severity.ERROR, f"document has no '{missing}': neither a Kubernetes object nor cluster YAML",
+                Severity.ERROR, "E-DOC-NO-KIND",
+                f"document has no '{missing}': neither a Kubernetes object nor cluster YAML",
                 hint="cluster YAML has nodes, network, services, pods or external at the top"))
             return
         if not isinstance(kind, str):
             self.inputs.problems.append(origin.problem(
-                Severity.ERROR, f"expected a kind name, got {describe(kind)}", "kind"))
+                Severity.ERROR, "E-TYPE", f"expected a kind name, got {describe(kind)}", "kind"))
             return
         if kind == "List" or (kind.endswith("List") and isinstance(data.get("items"), list)):
             items = data.get("items") or []
             if not isinstance(items, list):
                 self.inputs.problems.append(origin.problem(
-                    Severity.ERROR, f"expected a list, got {describe(items)}", "items"))
+                    Severity.ERROR, "E-TYPE", f"expected a list, got {describe(items)}", "items"))
                 return
             for i, item in enumerate(items):
                 self.read(item, origin.child("items", i))
@@ -124,10 +128,11 @@ class ManifestReader:
         try:
             handler(self, data, origin)
         except Bad as bad:
-            self.inputs.problems.append(origin.problem(Severity.ERROR, bad.message, *bad.path, hint=bad.hint))
+            self.inputs.problems.append(origin.problem(Severity.ERROR, bad.code, bad.message, *bad.path, hint=bad.hint))
         except (TypeError, ValueError, AttributeError, KeyError):  # a shape no reader expected
             self.inputs.problems.append(origin.problem(
-                Severity.ERROR, f"{kind} could not be read: a field has a type or shape Kubernetes does not allow",
+                Severity.ERROR, "E-OBJECT-SHAPE",
+                f"{kind} could not be read: a field has a type or shape Kubernetes does not allow",
                 hint=f"compare it with `kubectl explain {kind.lower()}`"))
         found = inputs.problems[before[0]:] if len(inputs.problems) > before[0] else ()
         if any(p.severity == Severity.ERROR for p in found):
@@ -152,7 +157,8 @@ class ManifestReader:
         """One notice per skipped kind, at its first object."""
         for kind, entry in self.skipped.items():
             what = f"{entry.count} {kind} objects" if entry.count > 1 else f"a {kind}"
-            self.inputs.problems.append(entry.origin.problem(Severity.NOTICE, f"skipped {what}: {entry.reason}"))
+            self.inputs.problems.append(entry.origin.problem(Severity.NOTICE, "N-SKIPPED-KIND",
+                                                             f"skipped {what}: {entry.reason}"))
         self.skipped.clear()
 
     # ----------------------------------------------------------------------------------------- kinds
@@ -210,7 +216,7 @@ class ManifestReader:
                         pod_ip = self.field(_ip, entry["ip"], ip_at)
                         break
                 if pod_ip is None:
-                    raise Bad(ip_at, f"expected an IPv4 address, got {describe(status['podIP'])}")
+                    raise Bad(ip_at, "E-VALUE-IPV4", f"expected an IPv4 address, got {describe(status['podIP'])}")
         ready = True
         for condition in _list(status, "conditions", ("status",)):
             if isinstance(condition, dict) and condition.get("type") == "Ready":
@@ -238,7 +244,7 @@ class ManifestReader:
         for i, port in enumerate(_list(spec, "ports", ("spec",))):
             at = ("spec", "ports", i)
             if not isinstance(port, dict):
-                raise Bad(at, f"expected a port mapping, got {describe(port)}")
+                raise Bad(at, "E-TYPE", f"expected a port mapping, got {describe(port)}")
             number = self.field(_port, port.get("port"), at + ("port",))
             target = port.get("targetPort", number)
             if isinstance(target, str) and target.isdigit():
@@ -246,7 +252,8 @@ class ManifestReader:
             if isinstance(target, int):
                 target = self.field(_port, target, at + ("targetPort",))
             elif not isinstance(target, str) or not target:
-                raise Bad(at + ("targetPort",), f"expected a port number or a port name, got {describe(target)}")
+                raise Bad(at + ("targetPort",), "E-VALUE-TARGET-PORT",
+                          f"expected a port number or a port name, got {describe(target)}")
             else:
                 target = self.field(_name, target, at + ("targetPort",), NameRule.PORT_NAME, "port name")
             node_port = port.get("nodePort")
@@ -305,7 +312,7 @@ class ManifestReader:
                 for a, address in enumerate(_list(subset, field_name, ("subsets", s))):
                     at = ("subsets", s, field_name, a)
                     if not isinstance(address, dict):
-                        raise Bad(at, f"expected an address mapping, got {describe(address)}")
+                        raise Bad(at, "E-TYPE", f"expected an address mapping, got {describe(address)}")
                     ip = self.field(_ip, address.get("ip"), at + ("ip",))
                     node = _optional_name(self.field, address.get("nodeName"), at + ("nodeName",),
                                           NameRule.DNS1123_SUBDOMAIN, "node name")
@@ -326,7 +333,7 @@ class ManifestReader:
         for e, entry in enumerate(_list(data, "endpoints", ())):
             at = ("endpoints", e)
             if not isinstance(entry, dict):
-                raise Bad(at, f"expected an endpoint mapping, got {describe(entry)}")
+                raise Bad(at, "E-TYPE", f"expected an endpoint mapping, got {describe(entry)}")
             conditions = _mapping(entry, "conditions")
             ready = conditions.get("ready") is not False  # nil means ready
             serving = conditions.get("serving", ready) is not False
@@ -364,7 +371,8 @@ class ManifestReader:
         containers, host_network, node = _pod_spec(self.field, _mapping(template, "spec"), ("spec", "template", "spec"))
         replicas = spec.get("replicas", 1)
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-            raise Bad(("spec", "replicas"), f"expected a number of replicas, got {describe(replicas)}")
+            raise Bad(("spec", "replicas"), "E-VALUE-REPLICAS",
+                      f"expected a number of replicas, got {describe(replicas)}")
         self.inputs.controllers.append(Workload(
             kind=data["kind"], namespace=meta.namespace, name=meta.name, origin=origin,
             template=PodTemplate(labels, containers, host_network, node, raw=template), replicas=replicas,
@@ -384,9 +392,10 @@ class ManifestReader:
         try:
             conf = json.loads(values.get("net-conf.json") or "{}")
         except json.JSONDecodeError as exc:
-            raise Bad(at, f"net-conf.json is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+            raise Bad(at, "E-FLANNEL-CONF",
+                      f"net-conf.json is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
         if not isinstance(conf, dict):
-            raise Bad(at, "net-conf.json is not a JSON object")
+            raise Bad(at, "E-FLANNEL-CONF", "net-conf.json is not a JSON object")
         settings = self.inputs.settings
         here = origin.child(*at)
         settings.set("cni", "flannel", here)
@@ -394,11 +403,12 @@ class ManifestReader:
             settings.set("pod_cidr", self.field(_cidr, conf["Network"], at), here)
         backend = conf.get("Backend") or {}
         if not isinstance(backend, dict):
-            raise Bad(at, f"net-conf.json's Backend is {describe(backend)}, not a JSON object")
+            raise Bad(at, "E-FLANNEL-CONF", f"net-conf.json's Backend is {describe(backend)}, not a JSON object")
         backend_type = str(backend.get("Type", "vxlan")).lower()
         overlays = {"vxlan": Overlay.FLANNEL_VXLAN, "host-gw": Overlay.FLANNEL_HOST_GW}
         if backend_type not in overlays:
-            raise Bad(at, f"flannel backend '{backend_type}' is not supported", hint="use vxlan or host-gw")
+            raise Bad(at, "E-FLANNEL-BACKEND", f"flannel backend '{backend_type}' is not supported",
+                      hint="use vxlan or host-gw")
         settings.set("overlay", overlays[backend_type], here)
         if "VNI" in backend:
             settings.set("vxlan_vni", _number(backend["VNI"], at, "Backend.VNI", 0, 16777215), here)
@@ -409,7 +419,8 @@ class ManifestReader:
         mode = data.get("mode") or "iptables"
         modes = [str(m) for m in KubeProxyMode]
         if mode not in modes:
-            raise Bad(("mode",), f"kube-proxy mode '{mode}' is not supported", hint="use " + ", ".join(modes))
+            raise Bad(("mode",), "E-KUBE-PROXY-MODE", f"kube-proxy mode '{mode}' is not supported",
+                      hint="use " + ", ".join(modes))
         self.inputs.settings.set("kube_proxy_mode", KubeProxyMode(mode), origin.child("mode"))
         if data.get("clusterCIDR"):
             cidr = str(data["clusterCIDR"]).split(",")[0]
@@ -423,7 +434,8 @@ class ManifestReader:
         except yaml.YAMLError:
             conf = None
         if not isinstance(conf, dict) or conf.get("kind") != "KubeProxyConfiguration":
-            raise Bad(at, "config.conf of the kube-proxy ConfigMap holds no KubeProxyConfiguration")
+            raise Bad(at, "E-KUBE-PROXY-CONF",
+                      "config.conf of the kube-proxy ConfigMap holds no KubeProxyConfiguration")
         self.kube_proxy_configuration(conf, origin)
 
 
@@ -472,7 +484,7 @@ subdomain."""
 def _name(value: Any, at: tuple[str | int, ...], rule: NameRule, what: str = "name") -> str:
     """`value` when it follows the API server's `rule`; else Bad with the rule in the hint."""
     if not follows(rule, value):
-        raise Bad(at, f"invalid {what} {shown(value)}: not a valid {rule}", RULE_HINTS[rule])
+        raise Bad(at, RULE_CODES[rule], f"invalid {what} {shown(value)}: not a valid {rule}", RULE_HINTS[rule])
     return value  # type: ignore[no-any-return]
 
 
@@ -481,7 +493,7 @@ def _labels(value: Any, at: tuple[str | int, ...]) -> tuple[tuple[str, str], ...
     if value is None:
         return ()
     if not isinstance(value, dict):
-        raise Bad(at, f"expected a map of labels, got {describe(value)}")
+        raise Bad(at, "E-TYPE", f"expected a map of labels, got {describe(value)}")
     for key, item in value.items():
         _name(key, at + (str(key),), NameRule.LABEL_KEY, "label key")
         _name(item, at + (key,), NameRule.LABEL_VALUE, f"value of label {key}")
@@ -491,10 +503,10 @@ def _labels(value: Any, at: tuple[str | int, ...]) -> tuple[tuple[str, str], ...
 def _meta(data: dict[str, Any]) -> _Meta:
     meta = data.get("metadata")
     if not isinstance(meta, dict):
-        raise Bad(("metadata",), "object has no metadata")
+        raise Bad(("metadata",), "E-METADATA-MISSING", "object has no metadata")
     name = meta.get("name")
     if not name or not isinstance(name, str):
-        raise Bad(("metadata",), "object has no metadata.name")
+        raise Bad(("metadata",), "E-METADATA-MISSING", "object has no metadata.name")
     _name(name, ("metadata", "name"), _NAME_RULES.get(data["kind"], NameRule.DNS1123_SUBDOMAIN))
     namespace = meta.get("namespace") or "default"
     _name(namespace, ("metadata", "namespace"), NameRule.DNS1123_LABEL, "namespace")
@@ -524,7 +536,7 @@ def _list(data: dict[str, Any], key: str, at: tuple[str | int, ...]) -> list[Any
     if value is None:
         return []
     if not isinstance(value, list):
-        raise Bad(at + (key,), f"expected a list, got {describe(value)}")
+        raise Bad(at + (key,), "E-TYPE", f"expected a list, got {describe(value)}")
     return value
 
 
@@ -536,7 +548,7 @@ def _ip(text: Any, at: tuple[str | int, ...]) -> IPv4Address:
     try:
         return _parse_ip(text)
     except (ValueError, TypeError, OSError):
-        raise Bad(at, f"expected an IPv4 address, got {describe(text)}") from None
+        raise Bad(at, "E-VALUE-IPV4", f"expected an IPv4 address, got {describe(text)}") from None
 
 
 @lru_cache(maxsize=131072)
@@ -551,12 +563,13 @@ def _cidr(text: Any, at: tuple[str | int, ...], strict: bool = True) -> IPv4Netw
             raise ValueError
         return ipaddress.IPv4Network(text, strict=strict)
     except ValueError:
-        raise Bad(at, f"expected an IPv4 CIDR such as 10.244.0.0/16, got {describe(text)}") from None
+        raise Bad(at, "E-VALUE-CIDR",
+                  f"expected an IPv4 CIDR such as 10.244.0.0/16, got {describe(text)}") from None
 
 
 def _port(value: Any, at: tuple[str | int, ...]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise Bad(at, f"expected a port number (1-65535), got {describe(value)}")
+        raise Bad(at, "E-VALUE-PORT", f"expected a port number (1-65535), got {describe(value)}")
     return value
 
 
@@ -565,21 +578,21 @@ def _enum(value: Any, at: tuple[str | int, ...], enum: Any) -> Any:
         return enum(value)
     except ValueError:
         choices = [str(v) for v in enum]
-        raise Bad(at, f"expected one of {', '.join(choices)}, got {describe(value)}",
+        raise Bad(at, "E-VALUE-ENUM", f"expected one of {', '.join(choices)}, got {describe(value)}",
                   did_you_mean(str(value), choices)) from None
 
 
 def _number(value: Any, at: tuple[str | int, ...], what: str, low: int, high: int) -> int:
     """An integer from `low` to `high` (flannel's net-conf.json numbers)."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise Bad(at, f"expected {what} from {low} to {high}, got {describe(value)}")
+        raise Bad(at, "E-VALUE-INTEGER", f"expected {what} from {low} to {high}, got {describe(value)}")
     return value
 
 
 def _affinity_timeout(value: Any, at: tuple[str | int, ...]) -> int:
     """sessionAffinityConfig.clientIP.timeoutSeconds: 1 to 86400 (ValidateClientIPAffinityConfig)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 86400:
-        raise Bad(at, f"expected a timeout of 1 to 86400 seconds, got {describe(value)}")
+        raise Bad(at, "E-VALUE-INTEGER", f"expected a timeout of 1 to 86400 seconds, got {describe(value)}")
     return value
 
 
@@ -616,7 +629,7 @@ def _endpoint_ports(check: Callable[..., Any], data: dict[str, Any], at: tuple[s
     for p, port in enumerate(_list(data, "ports", at)):
         here = at + ("ports", p)
         if not isinstance(port, dict):
-            raise Bad(here, f"expected a port mapping, got {describe(port)}")
+            raise Bad(here, "E-TYPE", f"expected a port mapping, got {describe(port)}")
         ports.append((
             _optional_name(check, port.get("name"), here + ("name",), NameRule.DNS1123_LABEL, "port name"),
             check(_port, port.get("port"), here + ("port",)),
@@ -632,12 +645,12 @@ def _pod_spec(check: Callable[..., Any], spec: dict[str, Any], at: tuple[str | i
     for c, container in enumerate(_list(spec, "containers", at)):
         here = at + ("containers", c)
         if not isinstance(container, dict):
-            raise Bad(here, f"expected a container mapping, got {describe(container)}")
+            raise Bad(here, "E-TYPE", f"expected a container mapping, got {describe(container)}")
         ports = []
         for p, port in enumerate(_list(container, "ports", here)):
             port_at = here + ("ports", p)
             if not isinstance(port, dict):
-                raise Bad(port_at, f"expected a port mapping, got {describe(port)}")
+                raise Bad(port_at, "E-TYPE", f"expected a port mapping, got {describe(port)}")
             host_port = port.get("hostPort")
             ports.append(ContainerPort(
                 container_port=check(_port, port.get("containerPort"), port_at + ("containerPort",)),

@@ -65,6 +65,19 @@ RULE_HINTS: dict[NameRule, str] = {
 }
 
 
+RULE_CODES: dict[NameRule, str] = {
+    NameRule.DNS1123_SUBDOMAIN: "E-NAME-DNS1123-SUBDOMAIN",
+    NameRule.DNS1123_LABEL: "E-NAME-DNS1123-LABEL",
+    NameRule.DNS1035_LABEL: "E-NAME-DNS1035-LABEL",
+    NameRule.PORT_NAME: "E-NAME-IANA-SVC-NAME",
+    NameRule.LABEL_KEY: "E-NAME-LABEL-KEY",
+    NameRule.LABEL_VALUE: "E-NAME-LABEL-VALUE",
+    NameRule.INTERFACE: "E-NAME-INTERFACE",
+    NameRule.KIND: "E-NAME-KIND",
+}
+"""The Problem code of a name that breaks each rule."""
+
+
 def follows(rule: NameRule, value: object) -> bool:
     """True when `value` is a string that follows `rule`."""
     if not isinstance(value, str):

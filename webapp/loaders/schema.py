@@ -11,7 +11,7 @@ from pathlib import Path as FsPath
 from typing import Any, Callable
 
 from webapp.loaders.drafts import Origin
-from webapp.loaders.names import RULE_HINTS, NameRule, follows, json_pattern, shown
+from webapp.loaders.names import RULE_CODES, RULE_HINTS, NameRule, follows, json_pattern, shown
 from webapp.model import Bridge, KubeProxyMode, Overlay, Protocol, ServiceType, SessionAffinity, TrafficPolicy
 from webapp.problems import Problem, Severity
 
@@ -201,19 +201,19 @@ class Validator:
     origin: Origin
     problems: list[Problem] = field(default_factory=list)
 
-    def error(self, path: tuple[str | int, ...], message: str, hint: str = "", key: bool = False) -> None:
-        self.problems.append(self.origin.problem(Severity.ERROR, message, *path, hint=hint, key=key))
+    def error(self, path: tuple[str | int, ...], code: str, message: str, hint: str = "", key: bool = False) -> None:
+        self.problems.append(self.origin.problem(Severity.ERROR, code, message, *path, hint=hint, key=key))
 
     def object(self, name: str, value: Any, path: tuple[str | int, ...]) -> dict[str, Any] | None:
         spec = OBJECTS[name]
         if not isinstance(value, dict):
-            self.error(path, f"expected a {spec.title} mapping, got {describe(value)}")
+            self.error(path, "E-TYPE", f"expected a {spec.title} mapping, got {describe(value)}")
             return None
         cleaned: dict[str, Any] = {}
         ok = True
         for key, item in value.items():
             if not isinstance(key, str) or key not in spec.fields:
-                self.error(path + (str(key),), f"unknown key '{key}' in {spec.title}",
+                self.error(path + (str(key),), "E-UNKNOWN-KEY", f"unknown key '{key}' in {spec.title}",
                            did_you_mean(str(key), list(spec.fields)), key=True)
                 ok = False
                 continue
@@ -224,7 +224,7 @@ class Validator:
                 cleaned[key] = checked
         for key in spec.required:
             if key not in value:
-                self.error(path, f"{spec.title} needs '{key}'")
+                self.error(path, "E-MISSING-KEY", f"{spec.title} needs '{key}'")
                 ok = False
         return cleaned if ok else None
 
@@ -239,7 +239,7 @@ class Validator:
             if item is None:
                 return []
             if not isinstance(item, list):
-                self.error(path, f"expected a list, got {describe(item)}")
+                self.error(path, "E-TYPE", f"expected a list, got {describe(item)}")
                 return _INVALID
             out = [self.value(spec.item, element, path + (i,)) for i, element in enumerate(item)]
             return _INVALID if any(o is _INVALID for o in out) else out
@@ -251,7 +251,7 @@ class Validator:
             if spec.kind == "enum":
                 if isinstance(item, str) and item in spec.values:
                     return item
-                self.error(path, f"expected one of {', '.join(spec.values)}, got {describe(item)}",
+                self.error(path, "E-VALUE-ENUM", f"expected one of {', '.join(spec.values)}, got {describe(item)}",
                            did_you_mean(str(item), list(spec.values)) if isinstance(item, str) else "")
                 return _INVALID
             if spec.kind == "name":
@@ -271,7 +271,7 @@ class Validator:
                 what = f"an integer ({spec.minimum}-{spec.maximum})" if spec.minimum is not None else "an integer"
             else:
                 what = _KIND_WORDS[spec.kind]
-            self.error(path, f"expected {what}, got {describe(item)}")
+            self.error(path, f"E-VALUE-{spec.kind.upper()}", f"expected {what}, got {describe(item)}")
             return _INVALID
 
 
@@ -280,7 +280,8 @@ class Validator:
         if not isinstance(item, str):
             raise TypeError
         if not follows(spec.rule, item):
-            self.error(path, f"invalid name {shown(item)}: not a valid {spec.rule}", RULE_HINTS[spec.rule])
+            self.error(path, RULE_CODES[spec.rule], f"invalid name {shown(item)}: not a valid {spec.rule}",
+                       RULE_HINTS[spec.rule])
             return _INVALID
         return item
 
@@ -291,8 +292,8 @@ class Validator:
             for rule, text, what in ((NameRule.LABEL_KEY, key, "label key"),
                                      (NameRule.LABEL_VALUE, value, f"value of label {key}")):
                 if not follows(rule, text):
-                    self.error(path + (key,), f"invalid {what} {shown(text)}: not a valid {rule}", RULE_HINTS[rule],
-                               key=rule == NameRule.LABEL_KEY)
+                    self.error(path + (key,), RULE_CODES[rule], f"invalid {what} {shown(text)}: not a valid {rule}",
+                               RULE_HINTS[rule], key=rule == NameRule.LABEL_KEY)
                     bad = True
         return _INVALID if bad else labels
 
