@@ -1,6 +1,7 @@
 """The per-worker limit on concurrent heavy loads (issue 14): two large uploads load at once, a third waits for
 a slot and, when none comes free in time, gets a clear "busy, try again" error; small uploads never wait; and
-the loader version is part of every cache key, so a cluster cached before the name rules is not served."""
+the loader version is part of every cache key, so a cluster cached before the name rules is not served; the
+page lists each problem with its code."""
 
 from __future__ import annotations
 
@@ -62,3 +63,11 @@ def test_an_upload_while_the_worker_is_busy_gets_the_busy_error(monkeypatch, tmp
 
 def test_the_loader_version_is_in_every_cache_key():
     assert loader_version().split("/")[1] == "2"
+
+
+def test_the_page_lists_each_problem_with_its_code(tmp_path):
+    from webapp.app.callbacks import _problem_line
+
+    outcome = state.load_upload_into(open_cache(str(tmp_path)), [("e.yaml", b"---\n")], BIG)
+    item = _problem_line(outcome.problems[0]).to_plotly_json()["props"]
+    assert item["data-code"] == "E-FILE-NO-OBJECTS" and item["className"] == "problem error"
