@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from dash import Dash, set_props
 from flask import Response, current_app, request
@@ -71,7 +71,7 @@ def content_security_policy(script_hashes: Sequence[str]) -> str:
     ])
 
 
-def security_headers(policy: str):  # type: ignore[no-untyped-def]
+def security_headers(policy: str) -> Callable[[Response], Response]:
     """A Flask after_request hook that adds the security headers to every response."""
     headers = {
         "Content-Security-Policy": policy,
