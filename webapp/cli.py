@@ -8,6 +8,11 @@ import importlib
 import os
 import sys
 
+EXIT_INTERNAL = 70
+"""Exit code of an internal error (sysexits' EX_SOFTWARE); 1 means the input has errors, 2 a usage error."""
+INTERNAL_ERROR = ("k8s-netviz: internal error: this is a bug in k8s-netviz, not a problem of the input; "
+                  "please report it with the command and the input that caused it")
+
 # Modules that contribute subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
     "webapp.loaders.commands",   # validate, show
@@ -47,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    except Exception:  # noqa: BLE001 - any bug: a clear message and its own exit code, no Python internals
+        print(INTERNAL_ERROR, file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -24,6 +24,9 @@ class Problem:
     path: str = ""
     """Where inside the document, e.g. `spec.ports[0].nodePort`; empty when the problem is the document itself."""
     hint: str = ""
+    code: str = field(kw_only=True)
+    """A stable id of the kind of problem, as yamllint's rule ids: `E-…` errors, `W-…` warnings, `N-…` notices
+    (e.g. `E-DUP-POD-IP`, `E-NAME-DNS1123`). Tests and the page match on it, not on the message text."""
 
     def __str__(self) -> str:
         where = f" ({self.path})" if self.path else ""
@@ -39,6 +42,7 @@ class Problem:
             "path": self.path,
             "message": self.message,
             "hint": self.hint,
+            "code": self.code,
         }
 
 

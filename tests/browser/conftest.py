@@ -29,8 +29,10 @@ def serving(**options):
     from werkzeug.serving import make_server
 
     from webapp.app import create_app
+    from webapp.app.factory import BannerlessRequestHandler
 
-    server = make_server("127.0.0.1", _free_port(), create_app(**options).server, threaded=True)
+    server = make_server("127.0.0.1", _free_port(), create_app(**options).server, threaded=True,
+                         request_handler=BannerlessRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

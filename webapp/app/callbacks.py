@@ -49,7 +49,7 @@ def _problem_line(problem) -> html.Li:
     field = f" ({problem.path})" if problem.path else ""
     hint = f" — {problem.hint}" if problem.hint else ""
     return html.Li([html.Code(where), f" {problem.message}{field}{hint}"],
-                   className=f"problem {problem.severity}")
+                   className=f"problem {problem.severity}", **{"data-code": problem.code})
 
 
 def _status(outcome: state.LoadOutcome, file_count: int) -> list:

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
         return int(gunicorn_runner.run(args.paths, args.host, args.port, args.workers, args.cache,
                                        max_upload_mb=args.max_upload_mb) or 0)
-    from webapp.app.factory import create_app
+    from webapp.app.factory import BannerlessRequestHandler, create_app
 
     try:
         app = create_app(args.paths or None, args.cache, max_upload_mb=args.max_upload_mb)
@@ -39,5 +39,5 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"k8s-netviz: http://{args.host}:{args.port}/", file=sys.stderr)
     app.run(host=args.host, port=args.port, debug=False, dev_tools_ui=False, dev_tools_props_check=False,
-            dev_tools_disable_version_check=True)
+            dev_tools_disable_version_check=True, request_handler=BannerlessRequestHandler)
     return 0

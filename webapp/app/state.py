@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from webapp.app.cache import ClusterCache, cache_key, is_key
 from webapp.app.catalog import flow_type_label, text
-from webapp.app.limits import megabytes
+from webapp.app.limits import HEAVY_LOADS, ServerBusy, megabytes
 from webapp.engine.memo import drop_cached
 from webapp.engine.flows import (
     EXTERNAL_CLIENT, EXTERNAL_SERVER, KUBELET_PORT, FlowType, candidate_flows, resolve_flow, serving_port,
@@ -28,7 +28,7 @@ from webapp.engine.trace import SocketAddress, Trace
 from webapp.figures import Diagram, DiagramView, build_diagram, is_big, playback
 from webapp.figures.devices import netns_key
 from webapp.model import Cluster, Service, ServiceType
-from webapp.problems import Problem
+from webapp.problems import Problem, Severity
 from webapp.variants import ViewSettings, apply_view_settings, backend_pods
 
 
@@ -105,7 +105,11 @@ def load_upload_into(cache: ClusterCache, sources: Sequence[tuple[str, bytes]], 
     cached = cache.get(key)
     if cached is not None:
         return LoadOutcome(key, cluster=cached)
-    result = load_sources(sources, max_bytes=max_bytes)
+    try:
+        with HEAVY_LOADS.admit(sum(len(data) for _, data in sources)):
+            result = load_sources(sources, max_bytes=max_bytes)
+    except ServerBusy as busy:
+        return LoadOutcome(None, (Problem(Severity.ERROR, sources[0][0], 1, 1, str(busy), code="E-SERVER-BUSY"),))
     if not result.ok or result.cluster is None:
         return LoadOutcome(None, result.problems)
     cache.put(key, result.cluster)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from webapp.lab import netns as nx
-from webapp.lab.plan import LabListener, LabNetns, LabPlan, bridge_commands, check_plan, config_commands, \
-    lab_prefix, link_commands
+from webapp.lab.plan import NETNS_NAME, LabListener, LabNetns, LabPlan, PlanError, bridge_commands, check_plan, \
+    config_commands, digest_text, lab_prefix, link_commands
 
 STATE_DIR = Path(os.environ.get("K8S_NETVIZ_LAB_STATE", "/run/k8s-netviz"))
 LISTENER_SCRIPT = Path(__file__).with_name("listener.py")
@@ -67,7 +68,7 @@ def _load_iptables(ns: LabNetns, variant: str) -> None:
 
 def _start_listener(lab_id: str, listener: LabListener) -> tuple[int, Path]:
     logs = log_dir(lab_id)
-    ready = logs / f"{listener.netns}.{listener.owner.replace('/', '_')}.ready"   # one per listener
+    ready = logs / f"{listener.netns}.{digest_text(listener.owner)}.ready"   # one per listener, bounded length
     ready.unlink(missing_ok=True)
     argv = ["ip", "netns", "exec", listener.netns, sys.executable, "-I", str(LISTENER_SCRIPT),
             "--pod", listener.owner, "--ready", str(ready)]
@@ -182,12 +183,18 @@ def _alive(pid: int) -> bool:
 
 
 def lab_down(lab_id: str) -> list[str]:
-    """Stop the lab's listeners (by pid) and delete every namespace with its prefix. Returns what it removed."""
+    """Stop the lab's listeners (by pid) and delete every namespace with its prefix. Returns what it removed.
+
+    Works from any state (a crash or SIGKILL halfway through `up`, a damaged state file): it reads only
+    what it can, skips what is already gone, and goes on past a namespace it cannot delete (a LabError at the
+    end names those)."""
     prefix = lab_prefix(lab_id)
-    state = read_state(lab_id) or {}
-    names = sorted(set(state.get("namespaces", [])) | {n for n in nx.existing_netns() if n.startswith(prefix)})
-    names = [n for n in names if n.startswith(prefix) and (nx.NETNS_DIR / n).exists()]
-    pids = {int(p) for p in state.get("listener_pids", []) if _is_our_listener(int(p))}
+    state = read_state(lab_id)
+    state = state if isinstance(state, dict) else {}
+    existing = set(nx.existing_netns())  # a name from the state file is never stat()ed: it may be too long
+    names = sorted(n for n in existing if n.startswith(prefix) and NETNS_NAME.fullmatch(n))
+    listed = state.get("listener_pids")
+    pids = {p for p in (listed if isinstance(listed, list) else []) if isinstance(p, int) and _is_our_listener(p)}
     for name in names:
         pids.update(nx.netns_pids(name))
     for pid in sorted(pids):
@@ -203,21 +210,29 @@ def lab_down(lab_id: str) -> list[str]:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    if names:
-        nx.ip_batch([f"netns del {n}" for n in names])
+    if names:  # -force: go on past a namespace that cannot be deleted; what is left is named below
+        nx.run(["ip", "-force", "-batch", "-"], stdin="".join(f"netns del {n}\n" for n in names), check=False)
+    failed = [n for n in names if (nx.NETNS_DIR / n).exists()]
     state_path(lab_id).unlink(missing_ok=True)
-    logs = log_dir(lab_id)
-    if logs.is_dir():
-        for item in logs.iterdir():
-            item.unlink()
-        logs.rmdir()
+    state_path(lab_id).with_suffix(".tmp").unlink(missing_ok=True)
+    shutil.rmtree(log_dir(lab_id), ignore_errors=True)
+    if failed:
+        raise nx.LabError(f"could not delete {len(failed)} namespaces: {', '.join(failed)}")
     return names
 
 
 def running_labs() -> list[str]:
-    """Lab ids with a state file or with namespaces named `knv<id>-…`."""
+    """Lab ids with a state file or with namespaces named `knv<id>-…` (ids `lab_prefix` accepts only)."""
     ids = {p.stem.removeprefix("lab-") for p in STATE_DIR.glob("lab-*.json")} if STATE_DIR.is_dir() else set()
     for name in nx.existing_netns():
         if name.startswith("knv") and "-" in name:
             ids.add(name[3:name.index("-")])
-    return sorted(ids)
+    return sorted(i for i in ids if _valid_lab_id(i))
+
+
+def _valid_lab_id(lab_id: str) -> bool:
+    try:
+        lab_prefix(lab_id)
+    except PlanError:
+        return False
+    return True

@@ -53,6 +53,9 @@ def ip_batch(lines: Sequence[str], *, netns: str | None = None, tool: str = "ip"
     """Feed `ip` (or `bridge`) commands to one `-batch -` process; the error names the failing line."""
     if not lines:
         return
+    bad = next((line for line in lines if any(c in line for c in "\n\r\0;")), None)
+    if bad is not None:  # one line is one command: a name must never split it or start another
+        raise LabError(f"`{tool} -batch` refused a line holding a line break, NUL or ';': {bad!r}")
     argv = [tool] + (["-n", netns] if netns else []) + ["-batch", "-"]
     done = subprocess.run(argv, input="\n".join(lines) + "\n", capture_output=True, text=True)
     if done.returncode != 0:

@@ -8,6 +8,8 @@ plans by hand. Nothing here runs a command.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import re
 from dataclasses import dataclass
 
 from webapp.lab.netns import IFNAMSIZ
@@ -15,6 +17,24 @@ from webapp.lab.netns import IFNAMSIZ
 DEFAULT_LAB_ID = "0"
 MAX_LAB_ID = 12
 """Namespace names may be long (they are file names); device names never carry the lab id."""
+MAX_NETNS_NAME = 64
+"""Longest namespace name the lab makes (a file under /run/netns; NAME_MAX is 255)."""
+NETNS_NAME = re.compile(r"knv[A-Za-z0-9]{1,12}-[a-z0-9][a-z0-9._-]*")
+"""Every lab namespace name: the lab prefix, then lower-case letters, digits, '.', '-' and '_' only."""
+DEVICE_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.-]{1,15}")
+"""A device name `ip` takes as one word (at most IFNAMSIZ characters; not `.` or `..`)."""
+MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+"""A MAC address as the plan writes it."""
+_READABLE = re.compile(r"[a-z0-9][a-z0-9.-]*")
+"""A node name or pod key part that can stand in a namespace name as it is."""
+
+
+def bounded_name(head: str, name: str, longest: int = MAX_NETNS_NAME) -> str:
+    """`head + name` when `name` is plain (lower-case letters, digits, '.', '-') and the result fits `longest`;
+    else `head + '_' +` a hash of `name` ('_' is in no Kubernetes name, so the two forms never meet)."""
+    if _READABLE.fullmatch(name) and len(head) + len(name) <= longest:
+        return head + name
+    return f"{head}_{hashlib.sha256(name.encode()).hexdigest()[:20]}"
 
 
 class PlanError(ValueError):
@@ -39,11 +59,11 @@ class LabNames:
         return lab_prefix(self.lab_id)
 
     def node(self, node: str) -> str:
-        return f"{self.prefix}node-{node}"
+        return bounded_name(f"{self.prefix}node-", node)
 
     def pod(self, pod_key: str) -> str:
         namespace, _, name = pod_key.partition("/")
-        return f"{self.prefix}pod-{namespace}.{name}"
+        return bounded_name(f"{self.prefix}pod-", f"{namespace}.{name}")
 
     @property
     def underlay(self) -> str:
@@ -196,7 +216,9 @@ def digest_text(text: str) -> str:
 
 
 def check_plan(plan: LabPlan) -> None:
-    """Raise PlanError for a name the kernel would refuse or a veth whose peer is missing."""
+    """Raise PlanError for a name the kernel would refuse or a veth whose peer is missing, and for any word
+    of a batch line that is not a plain name, address or MAC: the `ip`/`bridge -batch` lines the plan renders
+    are built only from checked, length-bounded words."""
     prefix = lab_prefix(plan.lab_id)
     devices = {(ns.name, d.name): d for ns in plan.namespaces for d in ns.devices}
     for ns in plan.namespaces:
@@ -210,6 +232,47 @@ def check_plan(plan: LabPlan) -> None:
                 if other is None or (other.peer_netns, other.peer) != (ns.name, dev.name):
                     raise PlanError(f"veth {dev.name} in {ns.name} has no matching peer "
                                     f"{dev.peer} in {dev.peer_netns}")
+        _check_words(ns)
+
+
+def _check_words(ns: LabNetns) -> None:
+    """Every name, address and MAC of one namespace that goes into a batch line."""
+    words: list[tuple[str, str | None, re.Pattern[str] | None]] = [("namespace", ns.name, NETNS_NAME)]
+    for dev in ns.devices:
+        words += [("device", dev.name, DEVICE_NAME), ("master", dev.master, DEVICE_NAME),
+                  ("peer", dev.peer, DEVICE_NAME), ("peer namespace", dev.peer_netns, NETNS_NAME),
+                  ("MAC", dev.mac, MAC)]
+        words += [("address", a, None) for a in dev.addresses]
+        if dev.vxlan is not None:
+            words += [("VXLAN local", dev.vxlan.local, None), ("VXLAN device", dev.vxlan.dev, DEVICE_NAME)]
+    for route in ns.routes:
+        words += [("route", route.dst, None), ("route device", route.dev, DEVICE_NAME),
+                  ("gateway", route.via, None), ("source", route.src, None)]
+        if route.scope not in (None, "link", "host", "global"):
+            raise PlanError(f"route scope {route.scope!r} in {ns.name} is not link, host or global")
+    for neigh in ns.neighbours:
+        words += [("neighbour", neigh.ip, None), ("MAC", neigh.mac, MAC), ("device", neigh.dev, DEVICE_NAME)]
+    for entry in ns.fdb:
+        words += [("MAC", entry.mac, MAC), ("device", entry.dev, DEVICE_NAME), ("VTEP", entry.dst, None)]
+    for what, word, pattern in words:
+        if word is None:
+            continue
+        if pattern is None:
+            if not _is_address(word):
+                raise PlanError(f"{what} {word!r} in {ns.name} is not an IPv4 address or network")
+        elif len(word) > MAX_NETNS_NAME or not pattern.fullmatch(word):
+            raise PlanError(f"{what} {word!r} in {ns.name} is not a plain name")
+
+
+def _is_address(word: str) -> bool:
+    """An IPv4 address, CIDR or `default`, as written in a route, an address or an FDB entry."""
+    if word == "default":
+        return True
+    try:
+        ipaddress.IPv4Interface(word)
+    except ValueError:
+        return False
+    return True
 
 
 def _creates_pair(ns: LabNetns, dev: LabDevice) -> bool:

@@ -16,7 +16,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     lesson.add_argument("lesson", metavar="FILE|NAME", help="a lesson file, or a built-in lesson's name")
     lesson.add_argument("--cluster", nargs="+", metavar="PATH",
                         help="the cluster the `loaded` steps play on (files, folders or a sample name)")
-    lesson.add_argument("--lang", choices=("en", "zh"), default="en", help="language of titles and captions")
     lesson.set_defaults(run=run_lesson)
 
 

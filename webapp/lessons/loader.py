@@ -112,7 +112,7 @@ def load_lesson(path: str | os.PathLike[str], *, loaded: Cluster | None = None,
     name = str(path)
     file = Path(path)
     if not file.is_file():
-        return LessonResult(None, (Problem(Severity.ERROR, name, 1, 1, "no such file"),))
+        return LessonResult(None, (Problem(Severity.ERROR, name, 1, 1, "no such file", code="E-LESSON-NO-FILE"),))
     size = file.stat().st_size
     if size > max_bytes:
         return LessonResult(None, (size_problem(name, size, max_bytes),))
@@ -126,12 +126,14 @@ def load_lesson_text(name: str, content: bytes | str, *, loaded: Cluster | None 
     parsed = parse_file(name, data, max_bytes=max_bytes)
     problems = list(parsed.problems)
     if problems or not parsed.documents:
-        return LessonResult(None, tuple(problems) or (Problem(Severity.ERROR, name, 1, 1, "file is empty"),))
+        return LessonResult(None, tuple(problems) or (Problem(Severity.ERROR, name, 1, 1, "file is empty",
+                                                                  code="E-LESSON-EMPTY"),))
     doc, *more = parsed.documents
     if more:
         line = more[0].start_line
         return LessonResult(None, (Problem(Severity.ERROR, name, line, 1, "a lesson file holds one document",
-                                           hint="put every step under one `steps:` list"),))
+                                           hint="put every step under one `steps:` list",
+                                           code="E-LESSON-DOCUMENTS"),))
     lesson, problems = _read(doc, loaded)
     problems.sort(key=lambda p: (p.line, p.col))
     return LessonResult(lesson if not problems else None, tuple(problems))
@@ -150,7 +152,7 @@ def _read(doc: Document, loaded: Cluster | None) -> tuple[Lesson | None, list[Pr
     default = data.get("cluster", "seed-article")
     steps = tuple(_step(doc, i, raw, default) for i, raw in enumerate(data["steps"]))
     if not steps:
-        problems.append(origin.problem(Severity.ERROR, "a lesson needs at least one step", "steps"))
+        problems.append(origin.problem(Severity.ERROR, "E-LESSON-NO-STEPS", "a lesson needs at least one step", "steps"))
     for index, step in enumerate(steps):
         where = ("steps", index, "cluster") if "cluster" in data["steps"][index] else ("cluster",)
         cluster, problem = _cluster(step, loaded, origin, where)
@@ -174,10 +176,10 @@ def _check_selectors(origin: Origin, data: dict[str, Any]) -> list[Problem]:
         for path, stop in stops:
             chosen = [key for key in _SELECTOR_KEYS if key in stop]
             if "hop" in stop and (chosen or "nth" in stop):
-                problems.append(origin.problem(Severity.ERROR, "a stop is a hop number or a selector, not both",
+                problems.append(origin.problem(Severity.ERROR, "E-LESSON-STOP", "a stop is a hop number or a selector, not both",
                                                *path, hint=f"drop 'hop' or drop {', '.join(chosen or ['nth'])}"))
             elif "hop" not in stop and not chosen:
-                problems.append(origin.problem(Severity.ERROR, "a stop selects no hop",
+                problems.append(origin.problem(Severity.ERROR, "E-LESSON-STOP", "a stop selects no hop",
                                                *path, hint="give a hop number, or kind/action/device/node/netns"))
     return problems
 
@@ -245,7 +247,7 @@ def _cluster(step: LessonStep, loaded: Cluster | None, origin: Origin,
         return loaded, None
     names = [sample.name for sample in list_samples()]
     if step.cluster not in names:
-        return None, origin.problem(Severity.ERROR, f"unknown sample '{step.cluster}'", *where,
+        return None, origin.problem(Severity.ERROR, "E-LESSON-SAMPLE", f"unknown sample '{step.cluster}'", *where,
                                     hint=did_you_mean(step.cluster, names + [LOADED]))
     return _sample(step.cluster), None
 
@@ -257,7 +259,7 @@ def check_step(step: LessonStep, cluster: Cluster) -> tuple[ResolvedStep | None,
         if pod not in cluster.pod_by_key:
             path = next((p.path for p in step.places if p.path.startswith("whatIf.down[") and p.value == pod),
                         "whatIf.down")
-            problems.append(step.problem(path, f"no pod '{pod}' to mark down",
+            problems.append(step.problem("E-LESSON-DOWN-POD", path, f"no pod '{pod}' to mark down",
                                          did_you_mean(pod, sorted(cluster.pod_by_key))))
     if problems:
         return None, problems
@@ -269,9 +271,9 @@ def check_step(step: LessonStep, cluster: Cluster) -> tuple[ResolvedStep | None,
         message = str(exc)
         path = ("flow.to" if message.startswith(f"{flow.dst}:") else "flow.from"
                 if message.startswith(f"{flow.src}:") else "flow")
-        return None, [step.problem(path, f"invalid flow: {message}", _examples(variant, flow.type))]
+        return None, [step.problem("E-LESSON-FLOW", path, f"invalid flow: {message}", _examples(variant, flow.type))]
     if trace.flow.type != flow.type:
-        return None, [step.problem("flow.type", f"the engine traces {flow.src} → {flow.dst} as {trace.flow.type}, "
+        return None, [step.problem("E-LESSON-FLOW-TYPE", "flow.type", f"the engine traces {flow.src} → {flow.dst} as {trace.flow.type}, "
                                    f"not {flow.type}", f"write type: {trace.flow.type}, or "
                                    + _examples(variant, flow.type))]
     stops = []
@@ -291,10 +293,10 @@ def check_step(step: LessonStep, cluster: Cluster) -> tuple[ResolvedStep | None,
 def _missing(step: LessonStep, path: str, selector: StopSelector, trace) -> Problem:
     count = len(trace.hops)
     if selector.hop is not None:
-        return step.problem(path, f"stop hop {selector.hop} is past the end: the trace has {count} hops",
+        return step.problem("E-LESSON-STOP-PAST-END", path, f"stop hop {selector.hop} is past the end: the trace has {count} hops",
                             "hops are numbered from 1, as `k8s-netviz trace` prints them")
     seen = ", ".join(dict.fromkeys(f"{hop.kind}/{hop.action}" for hop in trace.hops))
-    return step.problem(path, f"no hop matches {selector}", f"this trace's hops: {seen}")
+    return step.problem("E-LESSON-STOP-NO-MATCH", path, f"no hop matches {selector}", f"this trace's hops: {seen}")
 
 
 def _examples(cluster: Cluster, flow_type: FlowType) -> str:
@@ -309,7 +311,7 @@ def resolve_step(step: LessonStep, loaded: Cluster | None = None) -> ResolvedSte
     Raises LoadError with located problems when the step does not resolve (e.g. on a different loaded cluster)."""
     if step.cluster == LOADED:
         if loaded is None:
-            raise LoadError([step.problem("cluster", "this step needs a loaded cluster",
+            raise LoadError([step.problem("E-LESSON-NEEDS-CLUSTER", "cluster", "this step needs a loaded cluster",
                                           "load the lecturer's cluster first")])
         cluster = loaded
     else:

@@ -117,11 +117,11 @@ class LessonStep:
             path = path[:cut] if cut > 0 else ""
         return by_path.get(path, (1, 1))
 
-    def problem(self, path: str, message: str, hint: str = "") -> Problem:
-        """An error located at the step's field `path`."""
+    def problem(self, code: str, path: str, message: str, hint: str = "") -> Problem:
+        """An error (`code`, as Problem.code) located at the step's field `path`."""
         line, col = self.place(path)
         where = ".".join(part for part in (self.path, path) if part).replace(".[", "[")
-        return Problem(Severity.ERROR, self.file, line, col, message, where, hint)
+        return Problem(Severity.ERROR, self.file, line, col, message, where, hint, code=code)
 
 
 @dataclass(frozen=True)

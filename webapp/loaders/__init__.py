@@ -23,6 +23,9 @@ from webapp.paths import SAMPLES_DIR
 from webapp.problems import LoadError, Problem, Severity
 
 DEFAULT_SAMPLE = "seed-article"
+LOADER_VERSION = 2
+"""Part of every cache key (webapp.app.cache): raise it when the loader's output may change. 2: names follow
+the API server's rules, aliases have a per-file budget, an empty input is an error (issue 14)."""
 INPUT_SUFFIXES = (".yaml", ".yml", ".json")
 """Files read from a folder (a file named explicitly is read whatever its suffix)."""
 
@@ -119,7 +122,7 @@ def _read(name: str, max_bytes: int) -> ParsedFile:
 
 
 def _unreadable(name: str, message: str) -> ParsedFile:
-    return ParsedFile([], [Problem(Severity.ERROR, name, 1, 1, message)])
+    return ParsedFile([], [Problem(Severity.ERROR, name, 1, 1, message, code="E-FILE-UNREADABLE")])
 
 
 def _load(parsed: list[ParsedFile]) -> LoadResult:

@@ -100,7 +100,7 @@ def read_cluster_yaml(doc: Document, inputs: Inputs) -> None:
         try:
             inputs.network_policies.append(_policy(entry, origin.child("policies", i), namespace))
         except Bad as bad:
-            inputs.problems.append(origin.problem(Severity.ERROR, bad.message, "policies", i, *bad.path,
+            inputs.problems.append(origin.problem(Severity.ERROR, bad.code, bad.message, "policies", i, *bad.path,
                                                   hint=bad.hint))
 
 
@@ -128,13 +128,13 @@ def _policy_rule(rule: dict[str, Any], direction: str, i: int, peers_key: str) -
 def _policy_peer(peer: dict[str, Any], at: tuple[str | int, ...]) -> PolicyPeer:
     if "cidr" in peer:
         if "pods" in peer or "namespaces" in peer:
-            raise Bad(at + ("cidr",), "cidr cannot be combined with pods or namespaces in one peer",
+            raise Bad(at + ("cidr",), "E-POLICY-PEER", "cidr cannot be combined with pods or namespaces in one peer",
                       "write it as a peer of its own")
         return PolicyPeer(ip_block=ip_block(peer["cidr"], tuple(peer.get("except", ())), at))
     if "except" in peer:
-        raise Bad(at + ("except",), "except needs a cidr")
+        raise Bad(at + ("except",), "E-POLICY-PEER", "except needs a cidr")
     if not peer:
-        raise Bad(at, "a peer needs pods, namespaces or cidr")
+        raise Bad(at, "E-POLICY-PEER", "a peer needs pods, namespaces or cidr")
     return PolicyPeer(
         pod_selector=LabelSelector(labels_of(peer["pods"])) if "pods" in peer else None,
         namespace_selector=LabelSelector(labels_of(peer["namespaces"])) if "namespaces" in peer else None,

@@ -37,12 +37,15 @@ MAX_DEPTH = 64
 """Deepest nesting accepted (a Kubernetes object nests about 12 levels)."""
 MAX_EXPANDED_NODES = 2_000_000
 """Most nodes a document may have once its aliases are expanded (stops "billion laughs")."""
+MAX_ALIAS_NODES = 200_000
+"""Most nodes aliases may add to one file, all its documents together: what the loader builds and hashes stays
+linear in the file's size (40 documents each just under MAX_EXPANDED_NODES took 40 s to hash)."""
 MAX_BROKEN_DOCUMENTS = 20
 """After this many broken documents in one file, the rest of it is not read (a resume copies the rest)."""
 # Composing is recursive in PyYAML: MAX_DEPTH stops it well before Python's recursion limit.
 _MAX_RECOMPOSE_CHARS = 2_000_000
 """Biggest slice re-composed by PyYAML to locate a problem (about 2 s)."""
-_YAML_RS_LIMITS = dict(max_total_replayed_events=200_000, max_replay_stack_depth=16)
+_YAML_RS_STACK_DEPTH = 16
 
 Path = tuple[str | int, ...]
 
@@ -185,12 +188,21 @@ class ParsedFile:
     problems: list[Problem]
 
 
-def _problem(file: str, line: int, col: int, message: str, path: str = "", hint: str = "") -> Problem:
-    return Problem(Severity.ERROR, file, line, col, message, path, hint)
+def _problem(code: str, file: str, line: int, col: int, message: str, path: str = "", hint: str = "") -> Problem:
+    return Problem(Severity.ERROR, file, line, col, message, path, hint, code=code)
 
 
 def parse_file(name: str, content: bytes, *, max_bytes: int = MAX_BYTES) -> ParsedFile:
-    """Parse one input file into documents; every failure becomes a Problem, never an exception."""
+    """Parse one input file into documents; every failure becomes a Problem, never an exception. A file with
+    no document at all (comments only, `---`, `null`) is an error too."""
+    parsed = _parse_file(name, content, max_bytes)
+    if not parsed.documents and not parsed.problems:
+        parsed.problems.append(_problem("E-FILE-NO-OBJECTS",
+                                        name, 1, 1, f"no Kubernetes objects and no cluster found in {name}"))
+    return parsed
+
+
+def _parse_file(name: str, content: bytes, max_bytes: int) -> ParsedFile:
     if len(content) > max_bytes:
         return ParsedFile([], [size_problem(name, len(content), max_bytes)])
     text, problem = _decode(name, content)
@@ -198,7 +210,7 @@ def parse_file(name: str, content: bytes, *, max_bytes: int = MAX_BYTES) -> Pars
         return ParsedFile([], [problem])
     assert text is not None
     if not text.strip():
-        return ParsedFile([], [_problem(name, 1, 1, "file is empty")])
+        return ParsedFile([], [_problem("E-FILE-EMPTY", name, 1, 1, "file is empty")])
     stripped = text.lstrip()
     if stripped[:1] in "{[" and (name.lower().endswith(".json") or _looks_like_json(stripped)):
         parsed = _parse_json(name, text)
@@ -211,7 +223,7 @@ def parse_file(name: str, content: bytes, *, max_bytes: int = MAX_BYTES) -> Pars
 
 def size_problem(name: str, size: int, max_bytes: int) -> Problem:
     """The error for a file over the size limit (checked before reading when the file is on disk)."""
-    return _problem(name, 1, 1, f"file is {_megabytes(size)}, over the {_megabytes(max_bytes)} limit",
+    return _problem("E-FILE-TOO-BIG", name, 1, 1, f"file is {_megabytes(size)}, over the {_megabytes(max_bytes)} limit",
                     hint="split the input, or raise the limit (--max-bytes)")
 
 
@@ -221,26 +233,29 @@ def _megabytes(size: int) -> str:
 
 def _decode(name: str, content: bytes) -> tuple[str | None, Problem | None]:
     if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return None, _problem(name, 1, 1, "file is UTF-16 text", hint="save it as UTF-8")
+        return None, _problem("E-FILE-UTF16", name, 1, 1, "file is UTF-16 text", hint="save it as UTF-8")
     if b"\x00" in content:
-        return None, _problem(name, 1, 1, "file is binary, not YAML or JSON text")
+        return None, _problem("E-FILE-BINARY", name, 1, 1, "file is binary, not YAML or JSON text")
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = content.count(b"\n", 0, exc.start) + 1
         col = exc.start - (content.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, _problem(name, line, col, "file is not UTF-8 text", hint=f"invalid byte 0x{content[exc.start]:02x}")
+        return None, _problem("E-FILE-NOT-UTF8",
+                              name, line, col, "file is not UTF-8 text", hint=f"invalid byte 0x{content[exc.start]:02x}")
     bad = _CONTROL.search(text)
     if bad is not None:
         line = text.count("\n", 0, bad.start()) + 1
         col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
-        return None, _problem(name, line, col, "file is binary, not YAML or JSON text",
+        return None, _problem("E-FILE-BINARY", name, line, col, "file is binary, not YAML or JSON text",
                               hint=f"control character U+{ord(bad.group()):04X}")
     return text, None
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_TAG_OR_MERGE = re.compile(r"[ \t\n\[{,](?:![^\s=]|<<[ \t]*:)")
+_TAG_OR_MERGE = re.compile(r"[ \t\r\n\[{,:](?:![^\s=]|<<[ \t]*:)")
+"""Where a tag or a merge key may start: after a blank, a line break (`\r` alone is one), a flow indicator, or a
+`:` (in flow style a value may follow a JSON-like key's `:` directly: `{"a":!!python/…}`)."""
 _DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
 _ITEMS_KEY = re.compile(r"^items:[ \t]*(?:#.*)?\r?\n(?:[ \t]*(?:#.*)?\r?\n)*( *)- ", re.MULTILINE)
 
@@ -269,27 +284,44 @@ def _parse_yaml_marked(name: str, text: str, first_line: int = 1) -> ParsedFile:
     parsing resumes at the next `---` line, so that the documents after a broken one are read too."""
     documents: list[Document] = []
     problems: list[Problem] = []
+    budget = _AliasBudget()
     start: int | None = 0
     line, index, broken = first_line - 1, 0, 0
     while start is not None:
         if broken == MAX_BROKEN_DOCUMENTS:
             problems.append(_gave_up(name, line + 1))
             break
-        start, line, index = _parse_yaml_from(name, text, start, line, index, documents, problems)
+        start, line, index = _parse_yaml_from(name, text, start, line, index, documents, problems, budget)
         broken += 1
     return ParsedFile(documents, problems)
 
 
 def _gave_up(name: str, line: int) -> Problem:
-    return _problem(name, line, 1, f"the rest of the file is not read: {MAX_BROKEN_DOCUMENTS} documents are broken",
+    return _problem("E-FILE-TOO-BROKEN",
+                    name, line, 1, f"the rest of the file is not read: {MAX_BROKEN_DOCUMENTS} documents are broken",
                     hint="fix the first ones and validate again")
 
 
+@dataclass
+class _AliasBudget:
+    """The nodes aliases may still add in this file (MAX_ALIAS_NODES, spent document by document)."""
+
+    left: int = MAX_ALIAS_NODES
+
+
 def _parse_yaml_from(name: str, text: str, start: int, line: int, index: int, documents: list[Document],
-                     problems: list[Problem]) -> tuple[int | None, int, int]:
+                     problems: list[Problem], budget: _AliasBudget) -> tuple[int | None, int, int]:
     """Parse `text` from offset `start`, a line start (0-based line `line` of the file); after a syntax error,
     return where to resume, its line and the next document index."""
-    loader = _Loader(text[start:] if start else text)
+    try:
+        loader = _Loader(text[start:] if start else text)
+    except yaml.reader.ReaderError as exc:  # PyYAML checks every character of a string up front
+        at = start + exc.position
+        problems.append(_problem("E-YAML-CHARACTER",
+                                 name, line + text.count("\n", start, at) + 1, at - text.rfind("\n", 0, at),
+                                 f"character U+{exc.character:04X} is not allowed in YAML",
+                                 hint="YAML allows no C1 control characters, surrogates, U+FFFE or U+FFFF"))
+        return None, line, index
     loader.line = line  # marks count lines from here: no padding to re-scan
     mark: yaml.Mark | None = None
     try:
@@ -297,21 +329,23 @@ def _parse_yaml_from(name: str, text: str, start: int, line: int, index: int, do
             root = loader.get_node()
             if root is None:
                 continue
-            found = _check_tree(name, root)
+            found = _check_tree(name, root, budget)
             problems.extend(found)
+            if budget.left < 0:
+                return None, line, index  # the file's aliases are spent: the rest of it is not read
             if not found:
                 data = loader.construct_document(root)
                 if data is not None:
                     documents.append(Document(name, index, data, _position(root.start_mark)[0], root=root))
             index += 1
     except _TooDeep as exc:
-        problems.append(_problem(name, *_position(exc.problem_mark), str(exc.problem)))
+        problems.append(_problem("E-YAML-TOO-DEEP", name, *_position(exc.problem_mark), str(exc.problem)))
         mark = exc.problem_mark
     except yaml.MarkedYAMLError as exc:
         problems.append(_syntax_problem(name, exc))
         mark = exc.problem_mark or exc.context_mark
     except yaml.YAMLError as exc:
-        problems.append(_problem(name, line + 1, 1, f"syntax error: {exc}"))
+        problems.append(_problem("E-YAML-SYNTAX", name, line + 1, 1, f"syntax error: {exc}"))
     finally:
         loader.dispose()
     if mark is None:
@@ -336,18 +370,21 @@ def _syntax_problem(name: str, exc: yaml.MarkedYAMLError) -> Problem:
     if exc.context and exc.context_mark is not None:
         cline, ccol = _position(exc.context_mark)
         hint = f"{exc.context} at line {cline}, column {ccol}"
-    return _problem(name, line, col, f"syntax error: {exc.problem or exc.context}", hint=hint)
+    return _problem("E-YAML-SYNTAX", name, line, col, f"syntax error: {exc.problem or exc.context}", hint=hint)
 
 
-def _check_tree(name: str, root: Node) -> list[Problem]:
-    """Duplicate keys, tags, depth and alias expansion of one composed document (nothing constructed yet)."""
+def _check_tree(name: str, root: Node, budget: _AliasBudget) -> list[Problem]:
+    """Duplicate keys, tags, depth, circular aliases and alias expansion of one composed document (nothing
+    constructed yet); what aliases add is taken from the file's `budget`."""
     problems: list[Problem] = []
     expanded: dict[int, int] = {}
     seen: set[int] = set()
+    inside: set[int] = set()
+    """The nodes on the path from the root to the node being visited: an alias to one of them is a cycle."""
 
-    def fail(node: Node, path: Path, message: str, hint: str = "") -> None:
+    def fail(node: Node, path: Path, code: str, message: str, hint: str = "") -> None:
         line, col = _position(node.start_mark)
-        problems.append(_problem(name, line, col, message, render_path(path), hint))
+        problems.append(_problem(code, name, line, col, message, render_path(path), hint))
 
     stack: list[tuple[Node, Path, bool]] = [(root, (), False)]
     while stack:
@@ -355,6 +392,11 @@ def _check_tree(name: str, root: Node) -> list[Problem]:
         if done:
             children = _children(node)
             expanded[id(node)] = 1 + sum(expanded.get(id(c), 1) for c in children)
+            inside.discard(id(node))
+            continue
+        if id(node) in inside:
+            fail(node, path, "E-YAML-ALIAS-CYCLE", "an alias refers to a node that contains it (a circular structure)",
+                 "write the data out instead of nesting an anchor inside itself")
             continue
         if id(node) in seen:
             continue
@@ -362,18 +404,21 @@ def _check_tree(name: str, root: Node) -> list[Problem]:
         if node.tag not in _PLAIN_TAGS:
             tag = node.tag.replace(_CORE_TAG, "!!")
             if tag.startswith("!!python/"):
-                fail(node, path, f"unsafe tag '{tag}' is not allowed", "tags are never constructed; remove the tag")
+                fail(node, path, "E-YAML-UNSAFE-TAG",
+                     f"unsafe tag '{tag}' is not allowed", "tags are never constructed; remove the tag")
             else:
-                fail(node, path, f"unknown tag '{tag}'", "tags are never constructed; remove the tag")
+                fail(node, path, "E-YAML-UNKNOWN-TAG",
+                     f"unknown tag '{tag}'", "tags are never constructed; remove the tag")
             continue
         stack.append((node, path, True))
+        inside.add(id(node))
         if isinstance(node, MappingNode):
             keys: dict[Any, Node] = {}
             for key, value in node.value:
                 if isinstance(key, ScalarNode) and key.tag != _CORE_TAG + "merge":
                     if key.value in keys:
                         first = _position(keys[key.value].start_mark)[0]
-                        fail(key, path + (key.value,), f"duplicate key '{key.value}'",
+                        fail(key, path + (key.value,), "E-DUP-KEY", f"duplicate key '{key.value}'",
                              f"first defined at line {first}")
                     else:
                         keys[key.value] = key
@@ -382,9 +427,19 @@ def _check_tree(name: str, root: Node) -> list[Problem]:
         elif isinstance(node, SequenceNode):
             for i, child in enumerate(node.value):
                 stack.append((child, path + (i,), False))
-    if not problems and expanded.get(id(root), 1) > MAX_EXPANDED_NODES:
-        fail(root, (), f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases",
+    if problems:
+        return problems
+    total = expanded.get(id(root), 1)
+    if total > MAX_EXPANDED_NODES:
+        fail(root, (), "E-YAML-ALIAS-BOMB",
+             f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases",
              "an alias bomb? write the data out instead of repeating anchors")
+    elif total > len(seen):
+        budget.left -= total - len(seen)
+        if budget.left < 0:
+            fail(root, (), "E-YAML-ALIAS-BUDGET",
+                 f"aliases add more than {MAX_ALIAS_NODES:,} nodes to the file; the rest of it is not read",
+                 "an alias bomb? write the data out instead of repeating anchors")
     return problems
 
 
@@ -405,7 +460,7 @@ def _parse_yaml_fast(name: str, text: str) -> ParsedFile:
     starts = [m.start() for m in _DOC_START.finditer(text)] if text.startswith("---") or "\n---" in text else []
     if not starts or text[: starts[0]].strip(" \t\r\n") and not _only_comments(text[: starts[0]]):
         starts.insert(0, 0)
-    limits = yaml_rs.AliasLimits(**_YAML_RS_LIMITS)
+    budget = _AliasBudget()
     line = 1
     previous = 0
     broken = 0
@@ -417,6 +472,8 @@ def _parse_yaml_fast(name: str, text: str) -> ParsedFile:
         if broken == MAX_BROKEN_DOCUMENTS:
             problems.append(_gave_up(name, line))
             break
+        limits = yaml_rs.AliasLimits(max_total_replayed_events=max(budget.left, 0),
+                                     max_replay_stack_depth=_YAML_RS_STACK_DEPTH)
         try:
             data = yaml_rs.loads(chunk, parse_datetime=False, alias_limits=limits)
         except yaml_rs.YAMLDecodeError as exc:
@@ -424,16 +481,36 @@ def _parse_yaml_fast(name: str, text: str) -> ParsedFile:
             broken += 1
             continue  # the next document is read all the same
         except (RecursionError, UnicodeEncodeError) as exc:
-            problems.append(_problem(name, line, 1, f"syntax error: {exc}"))
+            problems.append(_problem("E-YAML-SYNTAX", name, line, 1, f"syntax error: {exc}"))
             broken += 1
             continue
         if data is None:
             continue
+        if _ALIAS.search(chunk):
+            budget.left -= _count_nodes(data)  # an upper bound of what aliases replayed in this document
         doc = Document(name, index, data, line, text=chunk)
         if isinstance(data, dict) and isinstance(data.get("items"), list):
             _index_items(doc)
         documents.append(doc)
     return ParsedFile(documents, problems)
+
+
+_ALIAS = re.compile(r"[ \t\r\n\[{,:-]\*[^\s,\]}]")
+
+
+def _count_nodes(data: Any) -> int:
+    """Nodes of a parsed document (mappings count their keys and values)."""
+    count = 0
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            count += len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def _only_comments(text: str) -> bool:
@@ -453,19 +530,19 @@ def _yaml_rs_problem(name: str, message: str, line0: int, chunk: str) -> Problem
     at = _YAML_RS_AT.search(message)
     last = message.strip().splitlines()[-1]
     if "alias replay limit" in message:
-        return _problem(name, line0, 1, "too many alias expansions",
+        return _problem("E-YAML-ALIAS-BOMB", name, line0, 1, "too many alias expansions",
                         hint="an alias bomb? write the data out instead of repeating anchors")
     duplicate = _YAML_RS_DUPLICATE.search(message)
     if duplicate is not None:
         found = _find_duplicate_key(chunk, duplicate.group(1))
         if found is not None:
             (line, col), first = found
-            return _problem(name, line0 + line - 1, col, f"duplicate key '{duplicate.group(1)}'",
+            return _problem("E-DUP-KEY", name, line0 + line - 1, col, f"duplicate key '{duplicate.group(1)}'",
                             hint=f"first defined at line {line0 + first - 1}")
-        return _problem(name, line0, 1, f"duplicate key '{duplicate.group(1)}'")
+        return _problem("E-DUP-KEY", name, line0, 1, f"duplicate key '{duplicate.group(1)}'")
     if at is None:
-        return _problem(name, line0, 1, f"syntax error: {last}")
-    return _problem(name, line0 + int(at.group(1)) - 1, int(at.group(2)), f"syntax error: {last}")
+        return _problem("E-YAML-SYNTAX", name, line0, 1, f"syntax error: {last}")
+    return _problem("E-YAML-SYNTAX", name, line0 + int(at.group(1)) - 1, int(at.group(2)), f"syntax error: {last}")
 
 
 _YAML_RS_DUPLICATE = re.compile(r"duplicate mapping key: '([^'\n]+)'")
@@ -563,16 +640,18 @@ def _parse_json(name: str, text: str) -> ParsedFile | None:
         located = _parse_yaml_marked(name, text).problems  # small file: PyYAML finds the key's own mark
         duplicate = [p for p in located if p.message == f"duplicate key '{exc.key}'"]
         line, col = _json_position(text, pos)
-        return ParsedFile(documents, duplicate[:1] or [_problem(name, line, col, f"duplicate key '{exc.key}'")])
+        return ParsedFile(documents, duplicate[:1] or [_problem("E-DUP-KEY",
+                                                                name, line, col, f"duplicate key '{exc.key}'")])
     except (json.JSONDecodeError, StopIteration) as exc:
         if not name.lower().endswith(".json"):
             return None  # YAML that merely starts like JSON (e.g. JSON documents between `---` lines)
         if isinstance(exc, json.JSONDecodeError):
-            return ParsedFile(documents, [_problem(name, exc.lineno, exc.colno, f"syntax error: {exc.msg}")])
+            return ParsedFile(documents, [_problem("E-JSON-SYNTAX",
+                                                   name, exc.lineno, exc.colno, f"syntax error: {exc.msg}")])
         line, col = _json_position(text, exc.value)
-        return ParsedFile(documents, [_problem(name, line, col, "syntax error: expecting value")])
+        return ParsedFile(documents, [_problem("E-JSON-SYNTAX", name, line, col, "syntax error: expecting value")])
     except RecursionError:
-        return ParsedFile(documents, [_problem(name, 1, 1, "nesting is too deep")])
+        return ParsedFile(documents, [_problem("E-JSON-TOO-DEEP", name, 1, 1, "nesting is too deep")])
     return ParsedFile(documents, [])
 
 
@@ -588,10 +667,10 @@ def _scan_json_document(text: str, pos: int, scan: Any) -> tuple[Any, list[tuple
     pairs: list[tuple[str, Any]] = []
     item_spans: list[tuple[int, int]] | None = None
     pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
-    if text[pos] == "}":
+    if text[pos : pos + 1] == "}":
         return {}, None, pos + 1
     while True:
-        if text[pos] != '"':
+        if text[pos : pos + 1] != '"':
             raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, pos)
         key, pos = scan(text, pos)
         pos = _WS.match(text, pos).end()  # type: ignore[union-attr]

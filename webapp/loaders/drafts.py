@@ -31,11 +31,12 @@ class Origin:
                 return None
         return data
 
-    def problem(self, severity: Severity, message: str, *sub: str | int, hint: str = "", key: bool = False) -> Problem:
+    def problem(self, severity: Severity, code: str, message: str, *sub: str | int, hint: str = "",
+                key: bool = False) -> Problem:
         """A problem located at `sub` below this object (the deepest part of it that exists; its key with `key`)."""
         path = self.prefix + sub
         line, col = self.doc.locate(path, key)
-        return Problem(severity, self.doc.file, line, col, message, render_path(path), hint)
+        return Problem(severity, self.doc.file, line, col, message, render_path(path), hint, code=code)
 
     @property
     def added_by_loader(self) -> bool:

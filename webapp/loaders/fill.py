@@ -70,12 +70,13 @@ class Filler:
         self.unplaced: list[PodDraft] = []
         """Pods on a node that is not there."""
 
-    def notice(self, message: str, hint: str = "") -> None:
+    def notice(self, code: str, message: str, hint: str = "") -> None:
         if self.complete:
-            self.problems.append(Problem(Severity.NOTICE, self.anchor, 1, 1, message, hint=hint))
+            self.problems.append(Problem(Severity.NOTICE, self.anchor, 1, 1, message, hint=hint, code=code))
 
-    def report(self, origin: Origin, severity: Severity, message: str, *path: str | int, hint: str = "") -> None:
-        self.problems.append(origin.problem(severity, message, *path, hint=hint))
+    def report(self, origin: Origin, severity: Severity, code: str, message: str, *path: str | int,
+               hint: str = "") -> None:
+        self.problems.append(origin.problem(severity, code, message, *path, hint=hint))
 
     # ------------------------------------------------------------------------------------------ settings
 
@@ -92,7 +93,8 @@ class Filler:
             inferred = _supernet(n.pod_cidr for n in self.inputs.nodes if n.pod_cidr is not None)
             if inferred is not None and not inferred.subnet_of(NetworkSettings.pod_cidr):
                 values["pod_cidr"] = inferred
-                self.notice(f"pod network taken as {inferred}, the range holding the nodes' podCIDRs")
+                self.notice("N-POD-CIDR-INFERRED",
+                            f"pod network taken as {inferred}, the range holding the nodes' podCIDRs")
         if "node_cidr_mask" not in values:
             first = next((n.pod_cidr for n in self.inputs.nodes if n.pod_cidr is not None), None)
             if first is not None:
@@ -102,7 +104,8 @@ class Filler:
                                if d.service.cluster_ip)
             if inferred is not None and not inferred.subnet_of(NetworkSettings.service_cidr):
                 values["service_cidr"] = inferred
-                self.notice(f"service network taken as {inferred}, the range holding the services' clusterIPs")
+                self.notice("N-SERVICE-CIDR-INFERRED",
+                            f"service network taken as {inferred}, the range holding the services' clusterIPs")
         service_cidr = values.get("service_cidr", NetworkSettings.service_cidr)
         given_dns = next((d.service.cluster_ip for d in self.inputs.services if d.key == "kube-system/kube-dns"), None)
         values.setdefault("cluster_dns_ip", given_dns or service_cidr.network_address + 10)
@@ -110,12 +113,13 @@ class Filler:
         if settings.node_cidr_mask < settings.pod_cidr.prefixlen:
             if self.settings_known:
                 origin = self.inputs.settings.origins.get("node_cidr_mask") or self.inputs.settings.origins["pod_cidr"]
-                self.report(origin, Severity.ERROR, f"nodeCIDRMask /{settings.node_cidr_mask} is wider than the "
+                self.report(origin, Severity.ERROR, "E-NODE-CIDR-MASK",
+                            f"nodeCIDRMask /{settings.node_cidr_mask} is wider than the "
                                                     f"pod network {settings.pod_cidr}")
             settings = replace(settings, node_cidr_mask=settings.pod_cidr.prefixlen)
         if settings.enforces_policy and settings.overlay == Overlay.OVS_VXLAN and self.settings_known:
             origin = self.inputs.settings.origins["network_plugin"]
-            self.report(origin, Severity.ERROR, "canal runs flannel's datapath: it cannot draw the ovs-vxlan overlay",
+            self.report(origin, Severity.ERROR, "E-CANAL-OVS-OVERLAY", "canal runs flannel's datapath: it cannot draw the ovs-vxlan overlay",
                         hint="use overlay flannel-vxlan or flannel-host-gw, or network plugin flannel")
         return settings, nic
 
@@ -128,9 +132,9 @@ class Filler:
             names = named or list(DEFAULT_NODES)
             drafts = [NodeDraft(name=name, origin=loader_origin(self.anchor)) for name in names]
             if named:
-                self.notice(f"no nodes given: made nodes {', '.join(names)}, named by the pods")
+                self.notice("N-NODES-FROM-PODS", f"no nodes given: made nodes {', '.join(names)}, named by the pods")
             else:
-                self.notice(f"no nodes given: using the default nodes {', '.join(names)}")
+                self.notice("N-DEFAULT-NODES", f"no nodes given: using the default nodes {', '.join(names)}")
         given_ip = next((n.internal_ip for n in drafts if n.internal_ip is not None), None)
         node_network = settings.node_network or (
             IPv4Network(f"{given_ip}/24", strict=False) if given_ip is not None else DEFAULT_NODE_NETWORK
@@ -146,15 +150,17 @@ class Filler:
             if internal_ip is None:
                 internal_ip = next((a for a in free_ips if a not in used_ips), None)
                 if internal_ip is None:
-                    self._node_problem(draft, f"no free address left in the node network {node_network}")
+                    self._node_problem(draft, "E-NODE-NO-FREE-IP",
+                                       f"no free address left in the node network {node_network}")
                     continue
                 if not draft.origin.added_by_loader and given_ip is not None:
-                    self.notice(f"node {draft.name} has no InternalIP: gave it {internal_ip}")
+                    self.notice("N-NODE-IP-ASSIGNED", f"node {draft.name} has no InternalIP: gave it {internal_ip}")
             pod_cidr = draft.pod_cidr
             if pod_cidr is None:
                 pod_cidr = next(free_cidrs, None)
                 if pod_cidr is None:
-                    self._node_problem(draft, f"no free /{settings.node_cidr_mask} left in {settings.pod_cidr}")
+                    self._node_problem(draft, "E-NODE-NO-FREE-CIDR",
+                                       f"no free /{settings.node_cidr_mask} left in {settings.pod_cidr}")
                     continue
             nodes.append(Node(
                 name=draft.name,
@@ -175,27 +181,27 @@ class Filler:
         for node in nodes:
             first = owner_of_ip.setdefault(node.internal_ip, node.name)
             if first != node.name:
-                self.report(drafts[node.name].origin, Severity.ERROR,
+                self.report(drafts[node.name].origin, Severity.ERROR, "E-DUP-NODE-IP",
                             f"InternalIP {node.internal_ip} of node {node.name} is already used by node {first}",
                             *drafts[node.name].ip_at)
             if not node.pod_cidr.subnet_of(settings.pod_cidr) and self.settings_known:
-                self.report(drafts[node.name].origin, Severity.ERROR,
+                self.report(drafts[node.name].origin, Severity.ERROR, "E-NODE-CIDR-OUTSIDE",
                             f"podCIDR {node.pod_cidr} of node {node.name} is outside the pod network "
                             f"{settings.pod_cidr}", *drafts[node.name].pod_cidr_at)
         reach: tuple[int, Node] | None = None
         for node in sorted(nodes, key=lambda n: (int(n.pod_cidr.network_address), -n.pod_cidr.num_addresses)):
             start = int(node.pod_cidr.network_address)
             if reach is not None and start <= reach[0]:
-                self.report(drafts[node.name].origin, Severity.ERROR,
+                self.report(drafts[node.name].origin, Severity.ERROR, "E-NODE-CIDR-OVERLAP",
                             f"podCIDR {node.pod_cidr} of node {node.name} overlaps node {reach[1].name}'s "
                             f"{reach[1].pod_cidr}", *drafts[node.name].pod_cidr_at)
             end = int(node.pod_cidr.broadcast_address)
             if reach is None or end > reach[0]:
                 reach = (end, node)
 
-    def _node_problem(self, draft: NodeDraft, message: str) -> None:
+    def _node_problem(self, draft: NodeDraft, code: str, message: str) -> None:
         if self.settings_known:
-            self.report(draft.origin, Severity.ERROR, f"node {draft.name}: {message}")
+            self.report(draft.origin, Severity.ERROR, code, f"node {draft.name}: {message}")
 
     def _unique(self, drafts: list[Any], key: Any, what: str) -> list[Any]:
         seen: dict[str, Any] = {}
@@ -205,7 +211,8 @@ class Filler:
             if k in seen:
                 first = seen[k].origin.source_ref()
                 where = f"first at {first.file}:{first.line}" if first else ""
-                self.report(draft.origin, Severity.ERROR, f"{what} {k} is defined twice", hint=where)
+                self.report(draft.origin, Severity.ERROR, f"E-DUP-{what.upper()}", f"{what} {k} is defined twice",
+                            hint=where)
                 continue
             seen[k] = draft
             out.append(draft)
@@ -232,7 +239,7 @@ class Filler:
             for p, port in enumerate(container.ports):
                 owner = first.setdefault((port.container_port, port.protocol), container.name)
                 if owner != container.name:
-                    self.report(origin, Severity.ERROR,
+                    self.report(origin, Severity.ERROR, "E-DUP-CONTAINER-PORT",
                                 f"port {port.container_port}/{port.protocol} of {what} is declared by containers "
                                 f"{owner} and {container.name}; containers of a pod share one network namespace "
                                 f"(the pause container's), so only one can listen on it", *port_at(c, p))
@@ -249,7 +256,7 @@ class Filler:
             elif draft.node not in by_name:
                 self.unplaced.append(draft)
                 if self.complete:  # else the node may be in what was not read
-                    self.report(draft.origin, Severity.ERROR,
+                    self.report(draft.origin, Severity.ERROR, "E-POD-NODE-UNDEFINED",
                                 f"node '{draft.node}' of pod {draft.key} is not defined",
                                 *draft.node_at, hint=did_you_mean(draft.node, list(by_name)))
             else:
@@ -284,7 +291,7 @@ class Filler:
                     candidate += 1
                 if candidate > last:
                     if self.settings_known:
-                        self.report(draft.origin, Severity.ERROR,
+                        self.report(draft.origin, Severity.ERROR, "E-POD-NO-FREE-IP",
                                     f"no free pod IP left in {node_name}'s podCIDR {cidr} for {draft.key}")
                     continue
                 used[node_name].add(candidate)
@@ -317,18 +324,18 @@ class Filler:
             # with input missing, a podCIDR the fill chose or a node the scheduler chose may differ: not judged
             sure = self.complete or (draft.node is not None and node.name in given_cidr)
             if pod.pod_ip not in node.pod_cidr and sure:
-                self.report(draft.origin, Severity.ERROR,
+                self.report(draft.origin, Severity.ERROR, "E-POD-IP-OUTSIDE",
                             f"pod IP {pod.pod_ip} of {pod.key} is outside {node.name}'s podCIDR {node.pod_cidr}",
                             *draft.ip_at)
             first = owner_of_ip.setdefault(pod.pod_ip, pod.key)
             if first != pod.key:
-                self.report(draft.origin, Severity.ERROR,
+                self.report(draft.origin, Severity.ERROR, "E-DUP-POD-IP",
                             f"pod IP {pod.pod_ip} of {pod.key} is already used by {first}", *draft.ip_at)
         for draft in self.unplaced:  # on a node that is not there: its IP may still clash
             if draft.pod_ip is not None and not draft.host_network:
                 first = owner_of_ip.setdefault(draft.pod_ip, draft.key)
                 if first != draft.key:
-                    self.report(draft.origin, Severity.ERROR,
+                    self.report(draft.origin, Severity.ERROR, "E-DUP-POD-IP",
                                 f"pod IP {draft.pod_ip} of {draft.key} is already used by {first}", *draft.ip_at)
 
     # ------------------------------------------------------------------------------------------ services
@@ -341,20 +348,23 @@ class Filler:
             kubernetes = Service("default", "kubernetes", ServiceType.CLUSTER_IP, None,
                                  (ServicePort(443, API_SERVER_PORT, name="https"),))
             self.inputs.services.append(ServiceDraft(kubernetes, anchor))
-            self.notice(f"added Service default/kubernetes ({settings.service_cidr.network_address + 1}:443 → "
+            self.notice("N-ADDED-KUBERNETES-SERVICE",
+                        f"added Service default/kubernetes ({settings.service_cidr.network_address + 1}:443 → "
                         f"the API server at {nodes[0].internal_ip}:{API_SERVER_PORT}), as every cluster has it")
         if "kube-system/kube-dns" not in keys:
             kube_dns = Service("kube-system", "kube-dns", ServiceType.CLUSTER_IP, settings.cluster_dns_ip,
                                tuple(ServicePort(port, port, proto, name) for name, port, proto in DNS_PORTS),
                                selector=(("k8s-app", "kube-dns"),))
             self.inputs.services.append(ServiceDraft(kube_dns, anchor))
-            self.notice(f"added Service kube-system/kube-dns ({settings.cluster_dns_ip}), as every cluster has it")
+            self.notice("N-ADDED-KUBE-DNS",
+                        f"added Service kube-system/kube-dns ({settings.cluster_dns_ip}), as every cluster has it")
         has_dns_pods = any(
             p.namespace == "kube-system" and dict(p.labels).get("k8s-app") == "kube-dns" for p in self.inputs.pods
         ) or any(c.makes_dns_pods() for c in self.inputs.controllers)
         if not has_dns_pods:
             self.inputs.pods.extend(coredns_pods(anchor, DNS_PORTS))
-            self.notice("added 2 CoreDNS pods (kube-system, k8s-app=kube-dns), as every cluster has them")
+            self.notice("N-ADDED-COREDNS",
+                        "added 2 CoreDNS pods (kube-system, k8s-app=kube-dns), as every cluster has them")
 
     def services(self, settings: NetworkSettings) -> list[Service]:
         drafts = sorted(self._unique(self.inputs.services, lambda s: s.key, "service"), key=lambda s: s.key)
@@ -383,22 +393,23 @@ class Filler:
                         next_ip += 1
                     if next_ip >= int(cidr.broadcast_address):
                         if self.settings_known:
-                            self.report(draft.origin, Severity.ERROR, f"no free clusterIP left in {cidr}")
+                            self.report(draft.origin, Severity.ERROR, "E-SERVICE-NO-FREE-IP",
+                                        f"no free clusterIP left in {cidr}")
                         continue
                     cluster_ip = IPv4Address(next_ip)
                     used_ips.add(next_ip)
             if cluster_ip is not None:
                 if cluster_ip not in cidr and self.settings_known:
-                    self.report(draft.origin, Severity.ERROR,
+                    self.report(draft.origin, Severity.ERROR, "E-SERVICE-IP-OUTSIDE",
                                 f"clusterIP {cluster_ip} of {draft.key} is outside the service network {cidr}",
                                 *draft.cluster_ip_at)
                 first = owner_of_ip.setdefault(cluster_ip, draft.key)
                 if first != draft.key:
-                    self.report(draft.origin, Severity.ERROR,
+                    self.report(draft.origin, Severity.ERROR, "E-DUP-CLUSTER-IP",
                                 f"clusterIP {cluster_ip} of {draft.key} is already used by {first}",
                                 *draft.cluster_ip_at)
             if len(service.ports) > 1 and any(p.name is None for p in service.ports):
-                self.report(draft.origin, Severity.ERROR,
+                self.report(draft.origin, Severity.ERROR, "E-SERVICE-PORT-NAMES",
                             f"Service {draft.key} has {len(service.ports)} ports: each needs a name", *draft.ports_at)
             wants_node_ports = service.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
             ports = []
@@ -408,12 +419,12 @@ class Filler:
                 if node_port is not None:
                     at = (*draft.ports_at, i, "nodePort")
                     if not low <= node_port <= high and self.settings_known:
-                        self.report(draft.origin, Severity.ERROR,
+                        self.report(draft.origin, Severity.ERROR, "E-NODE-PORT-RANGE",
                                     f"nodePort {node_port} is outside the range {low}-{high}", *at,
                                     hint="pick a port in the range, or change network.nodePortRange")
                     first = owner_of_port.setdefault(node_port, draft.key)
                     if first != draft.key or own_ports.get(node_port) == port.protocol:
-                        self.report(draft.origin, Severity.ERROR,
+                        self.report(draft.origin, Severity.ERROR, "E-DUP-NODE-PORT",
                                     f"nodePort {node_port} is already used by {first}", *at)
                     own_ports[node_port] = port.protocol
                 elif wants_node_ports:
@@ -453,14 +464,14 @@ class Filler:
             draft = service_drafts[service.key]
             selected = index.select(service.namespace, service.selector) if service.selector else []
             if service.selector and not selected and service.type != ServiceType.EXTERNAL_NAME:
-                self.report(draft.origin, Severity.WARNING,
+                self.report(draft.origin, Severity.WARNING, "W-SELECTOR-MATCHES-NOTHING",
                             f"selector {_selector_text(service.selector)} of Service {service.key} matches no pod",
                             *draft.selector_at)
             for i, port in enumerate(service.ports):
                 if isinstance(port.target_port, str) and selected and not any(
                     p.find_port(port.target_port, port.protocol) for p in selected
                 ):
-                    self.report(draft.origin, Severity.WARNING,
+                    self.report(draft.origin, Severity.WARNING, "W-TARGET-PORT-UNKNOWN",
                                 f"no pod selected by Service {service.key} has a port named '{port.target_port}'",
                                 *draft.ports_at, i, "targetPort")
             if service.key in given:
@@ -474,7 +485,7 @@ class Filler:
                 endpoints.extend(_derive(service, selected))
         for key, (kind, eps) in given.items():
             endpoints.extend(eps)  # endpoints of a service not in the input: kept as read
-            self.notice(f"{kind} of {key} kept, though there is no Service {key}")
+            self.notice("N-ENDPOINTS-WITHOUT-SERVICE", f"{kind} of {key} kept, though there is no Service {key}")
         return endpoints
 
 

@@ -9,6 +9,7 @@ import ipaddress
 import json
 import socket
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable
@@ -16,6 +17,7 @@ from typing import Any, Callable
 import yaml
 
 from webapp.loaders.documents import Document
+from webapp.loaders.names import RULE_CODES, RULE_HINTS, NameRule, follows, shown
 from webapp.loaders.drafts import EndpointsDraft, Inputs, NodeDraft, Origin, PodDraft, ServiceDraft
 from webapp.loaders.schema import describe, did_you_mean
 from webapp.loaders.workloads import PodTemplate, Workload
@@ -48,12 +50,20 @@ FINISHED_PHASES = ("Succeeded", "Failed")
 """Pods in these phases hold no IP any more (kubelet tore their sandbox down); they are left out."""
 
 
+class PolicyType(StrEnum):
+    """A NetworkPolicy's `policyTypes` entries (the only two the API server accepts)."""
+
+    INGRESS = "Ingress"
+    EGRESS = "Egress"
+
+
 class Bad(Exception):
     """A field with a wrong value: where it is (below the object) and what is wrong."""
 
-    def __init__(self, path: tuple[str | int, ...], message: str, hint: str = ""):
+    def __init__(self, path: tuple[str | int, ...], code: str, message: str, hint: str = ""):
         super().__init__(message)
         self.path = path
+        self.code = code
         self.message = message
         self.hint = hint
 
@@ -78,30 +88,33 @@ class ManifestReader:
             return reader(value, at, *extra)
         except Bad as bad:
             assert self.origin is not None
-            self.inputs.problems.append(self.origin.problem(Severity.ERROR, bad.message, *bad.path, hint=bad.hint))
+            self.inputs.problems.append(self.origin.problem(Severity.ERROR, bad.code, bad.message, *bad.path,
+                                                            hint=bad.hint))
             return None
 
     def read(self, data: Any, origin: Origin) -> None:
         if not isinstance(data, dict):
             self.inputs.problems.append(origin.problem(
-                Severity.ERROR, f"expected a Kubernetes object or cluster YAML mapping, got {describe(data)}"))
+                Severity.ERROR, "E-DOC-NOT-OBJECT",
+                f"expected a Kubernetes object or cluster YAML mapping, got {describe(data)}"))
             return
         kind = data.get("kind")
         if kind is None or "apiVersion" not in data:
             missing = "kind" if kind is None else "apiVersion"
             self.inputs.problems.append(origin.problem(
-                Severity.ERROR, f"document has no '{missing}': neither a Kubernetes object nor cluster YAML",
+                Severity.ERROR, "E-DOC-NO-KIND",
+                f"document has no '{missing}': neither a Kubernetes object nor cluster YAML",
                 hint="cluster YAML has nodes, network, services, pods or external at the top"))
             return
         if not isinstance(kind, str):
             self.inputs.problems.append(origin.problem(
-                Severity.ERROR, f"expected a kind name, got {describe(kind)}", "kind"))
+                Severity.ERROR, "E-TYPE", f"expected a kind name, got {describe(kind)}", "kind"))
             return
         if kind == "List" or (kind.endswith("List") and isinstance(data.get("items"), list)):
             items = data.get("items") or []
             if not isinstance(items, list):
                 self.inputs.problems.append(origin.problem(
-                    Severity.ERROR, f"expected a list, got {describe(items)}", "items"))
+                    Severity.ERROR, "E-TYPE", f"expected a list, got {describe(items)}", "items"))
                 return
             for i, item in enumerate(items):
                 self.read(item, origin.child("items", i))
@@ -118,10 +131,11 @@ class ManifestReader:
         try:
             handler(self, data, origin)
         except Bad as bad:
-            self.inputs.problems.append(origin.problem(Severity.ERROR, bad.message, *bad.path, hint=bad.hint))
-        except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a shape no reader expected
+            self.inputs.problems.append(origin.problem(Severity.ERROR, bad.code, bad.message, *bad.path, hint=bad.hint))
+        except (TypeError, ValueError, AttributeError, KeyError):  # a shape no reader expected
             self.inputs.problems.append(origin.problem(
-                Severity.ERROR, f"{kind} could not be read: {type(exc).__name__}: {exc}",
+                Severity.ERROR, "E-OBJECT-SHAPE",
+                f"{kind} could not be read: a field has a type or shape Kubernetes does not allow",
                 hint=f"compare it with `kubectl explain {kind.lower()}`"))
         found = inputs.problems[before[0]:] if len(inputs.problems) > before[0] else ()
         if any(p.severity == Severity.ERROR for p in found):
@@ -146,7 +160,8 @@ class ManifestReader:
         """One notice per skipped kind, at its first object."""
         for kind, entry in self.skipped.items():
             what = f"{entry.count} {kind} objects" if entry.count > 1 else f"a {kind}"
-            self.inputs.problems.append(entry.origin.problem(Severity.NOTICE, f"skipped {what}: {entry.reason}"))
+            self.inputs.problems.append(entry.origin.problem(Severity.NOTICE, "N-SKIPPED-KIND",
+                                                             f"skipped {what}: {entry.reason}"))
         self.skipped.clear()
 
     # ----------------------------------------------------------------------------------------- kinds
@@ -204,7 +219,7 @@ class ManifestReader:
                         pod_ip = self.field(_ip, entry["ip"], ip_at)
                         break
                 if pod_ip is None:
-                    raise Bad(ip_at, f"expected an IPv4 address, got {describe(status['podIP'])}")
+                    raise Bad(ip_at, "E-VALUE-IPV4", f"expected an IPv4 address, got {describe(status['podIP'])}")
         ready = True
         for condition in _list(status, "conditions", ("status",)):
             if isinstance(condition, dict) and condition.get("type") == "Ready":
@@ -232,7 +247,7 @@ class ManifestReader:
         for i, port in enumerate(_list(spec, "ports", ("spec",))):
             at = ("spec", "ports", i)
             if not isinstance(port, dict):
-                raise Bad(at, f"expected a port mapping, got {describe(port)}")
+                raise Bad(at, "E-TYPE", f"expected a port mapping, got {describe(port)}")
             number = self.field(_port, port.get("port"), at + ("port",))
             target = port.get("targetPort", number)
             if isinstance(target, str) and target.isdigit():
@@ -240,13 +255,17 @@ class ManifestReader:
             if isinstance(target, int):
                 target = self.field(_port, target, at + ("targetPort",))
             elif not isinstance(target, str) or not target:
-                raise Bad(at + ("targetPort",), f"expected a port number or a port name, got {describe(target)}")
+                raise Bad(at + ("targetPort",), "E-VALUE-TARGET-PORT",
+                          f"expected a port number or a port name, got {describe(target)}")
+            else:
+                target = self.field(_name, target, at + ("targetPort",), NameRule.PORT_NAME, "port name")
             node_port = port.get("nodePort")
             ports.append(ServicePort(
                 port=number,
                 target_port=target,
                 protocol=self.field(_enum, port.get("protocol", "TCP"), at + ("protocol",), Protocol),
-                name=port.get("name") or None,
+                name=_optional_name(self.field, port.get("name"), at + ("name",), NameRule.DNS1123_LABEL,
+                                    "port name"),
                 node_port=self.field(_port, node_port, at + ("nodePort",)) if node_port is not None else None,
             ))
         lb_ips = [
@@ -261,21 +280,22 @@ class ManifestReader:
         self.inputs.services.append(ServiceDraft(
             Service(
                 namespace=meta.namespace, name=meta.name, type=kind, cluster_ip=cluster_ip, ports=tuple(ports),
-                selector=labels_of(_mapping(spec, "selector")),
+                selector=self.field(_labels, spec.get("selector"), ("spec", "selector")),
                 external_ips=tuple(self.field(_ip, a, ("spec", "externalIPs", i))
                                    for i, a in enumerate(_list(spec, "externalIPs", ("spec",)))),
                 load_balancer_ips=tuple(lb_ips),
                 load_balancer_source_ranges=tuple(
                     self.field(_cidr, c, ("spec", "loadBalancerSourceRanges", i), False)
                     for i, c in enumerate(_list(spec, "loadBalancerSourceRanges", ("spec",)))),
-                external_name=spec.get("externalName"),
+                external_name=self.field(_external_name, spec.get("externalName"), ("spec", "externalName")),
                 external_traffic_policy=self.field(_policy, spec.get("externalTrafficPolicy"),
                                                    ("spec", "externalTrafficPolicy")),
                 internal_traffic_policy=self.field(_policy, spec.get("internalTrafficPolicy"),
                                                    ("spec", "internalTrafficPolicy")),
                 session_affinity=self.field(_enum, spec.get("sessionAffinity", "None"), ("spec", "sessionAffinity"),
                                             SessionAffinity),
-                session_affinity_timeout=int(affinity.get("timeoutSeconds", 10800)),
+                session_affinity_timeout=self.field(_affinity_timeout, affinity.get("timeoutSeconds", 10800),
+                                                    ("spec", "sessionAffinityConfig", "clientIP", "timeoutSeconds")),
                 health_check_node_port=self.field(_port, health, ("spec", "healthCheckNodePort")) if health else None,
                 source=origin.source_ref(),
             ),
@@ -295,11 +315,13 @@ class ManifestReader:
                 for a, address in enumerate(_list(subset, field_name, ("subsets", s))):
                     at = ("subsets", s, field_name, a)
                     if not isinstance(address, dict):
-                        raise Bad(at, f"expected an address mapping, got {describe(address)}")
+                        raise Bad(at, "E-TYPE", f"expected an address mapping, got {describe(address)}")
                     ip = self.field(_ip, address.get("ip"), at + ("ip",))
+                    node = _optional_name(self.field, address.get("nodeName"), at + ("nodeName",),
+                                          NameRule.DNS1123_SUBDOMAIN, "node name")
+                    target = self.field(_target, address.get("targetRef"), at + ("targetRef",))
                     for name, port, proto in ports:
-                        endpoints.append(Endpoint(service, name, ip, port, proto, address.get("nodeName"),
-                                                  _target(address.get("targetRef")), ready, ready))
+                        endpoints.append(Endpoint(service, name, ip, port, proto, node, target, ready, ready))
         self.inputs.endpoints.append(EndpointsDraft(service, "Endpoints", origin, endpoints))
 
     def endpoint_slice(self, data: dict[str, Any], origin: Origin) -> None:
@@ -307,23 +329,26 @@ class ManifestReader:
         if data.get("addressType", "IPv4") != "IPv4":
             self._skip(f"{data.get('addressType')} EndpointSlice", origin, "only IPv4 is modelled")
             return
-        owner = dict(meta.labels).get("kubernetes.io/service-name", meta.name)
+        owner = dict(meta.labels).get("kubernetes.io/service-name") or meta.name
         service = f"{meta.namespace}/{owner}"
         ports = _endpoint_ports(self.field, data, ())
         endpoints = []
         for e, entry in enumerate(_list(data, "endpoints", ())):
             at = ("endpoints", e)
             if not isinstance(entry, dict):
-                raise Bad(at, f"expected an endpoint mapping, got {describe(entry)}")
+                raise Bad(at, "E-TYPE", f"expected an endpoint mapping, got {describe(entry)}")
             conditions = _mapping(entry, "conditions")
             ready = conditions.get("ready") is not False  # nil means ready
             serving = conditions.get("serving", ready) is not False
             terminating = conditions.get("terminating") is True
+            node = _optional_name(self.field, entry.get("nodeName"), at + ("nodeName",), NameRule.DNS1123_SUBDOMAIN,
+                                  "node name")
+            target = self.field(_target, entry.get("targetRef"), at + ("targetRef",))
             for a, address in enumerate(_list(entry, "addresses", at)):
                 ip = self.field(_ip, address, at + ("addresses", a))
                 for name, port, proto in ports:
-                    endpoints.append(Endpoint(service, name, ip, port, proto, entry.get("nodeName"),
-                                              _target(entry.get("targetRef")), ready, serving, terminating))
+                    endpoints.append(Endpoint(service, name, ip, port, proto, node, target, ready, serving,
+                                              terminating))
         self.inputs.endpoints.append(EndpointsDraft(service, "EndpointSlice", origin, endpoints))
 
     def network_policy(self, data: dict[str, Any], origin: Origin) -> None:
@@ -340,11 +365,13 @@ class ManifestReader:
         meta = _meta(data)
         spec = _mapping(data, "spec")
         template = _mapping(spec, "template")
-        labels = labels_of(_mapping(_mapping(template, "metadata"), "labels"))
+        labels = self.field(_labels, _mapping(template, "metadata").get("labels"),
+                            ("spec", "template", "metadata", "labels"))
         containers, host_network, node = _pod_spec(self.field, _mapping(template, "spec"), ("spec", "template", "spec"))
         replicas = spec.get("replicas", 1)
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-            raise Bad(("spec", "replicas"), f"expected a number of replicas, got {describe(replicas)}")
+            raise Bad(("spec", "replicas"), "E-VALUE-REPLICAS",
+                      f"expected a number of replicas, got {describe(replicas)}")
         self.inputs.controllers.append(Workload(
             kind=data["kind"], namespace=meta.namespace, name=meta.name, origin=origin,
             template=PodTemplate(labels, containers, host_network, node, raw=template), replicas=replicas,
@@ -359,7 +386,7 @@ class ManifestReader:
         self.inputs.settings.set("network_plugin", NetworkPlugin.CANAL, origin)
         if name.startswith("calico"):
             self.inputs.problems.append(origin.problem(
-                Severity.WARNING, f"{name} declares Calico: its own datapath (cali veths, /32 routes, IPIP/VXLAN/BGP) "
+                Severity.WARNING, "W-CALICO-DRAWN-AS-CANAL", f"{name} declares Calico: its own datapath (cali veths, /32 routes, IPIP/VXLAN/BGP) "
                 "is not modelled yet, so the cluster is drawn as Canal (flannel's datapath with Calico's policy "
                 "enforcement)"))
 
@@ -380,30 +407,35 @@ class ManifestReader:
         try:
             conf = json.loads(values.get("net-conf.json") or "{}")
         except json.JSONDecodeError as exc:
-            raise Bad(at, f"net-conf.json is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+            raise Bad(at, "E-FLANNEL-CONF",
+                      f"net-conf.json is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
         if not isinstance(conf, dict):
-            raise Bad(at, "net-conf.json is not a JSON object")
+            raise Bad(at, "E-FLANNEL-CONF", "net-conf.json is not a JSON object")
         settings = self.inputs.settings
         here = origin.child(*at)
         settings.set("cni", "flannel", here)
         if "Network" in conf:
             settings.set("pod_cidr", self.field(_cidr, conf["Network"], at), here)
         backend = conf.get("Backend") or {}
+        if not isinstance(backend, dict):
+            raise Bad(at, "E-FLANNEL-CONF", f"net-conf.json's Backend is {describe(backend)}, not a JSON object")
         backend_type = str(backend.get("Type", "vxlan")).lower()
         overlays = {"vxlan": Overlay.FLANNEL_VXLAN, "host-gw": Overlay.FLANNEL_HOST_GW}
         if backend_type not in overlays:
-            raise Bad(at, f"flannel backend '{backend_type}' is not supported", hint="use vxlan or host-gw")
+            raise Bad(at, "E-FLANNEL-BACKEND", f"flannel backend '{backend_type}' is not supported",
+                      hint="use vxlan or host-gw")
         settings.set("overlay", overlays[backend_type], here)
         if "VNI" in backend:
-            settings.set("vxlan_vni", int(backend["VNI"]), here)
+            settings.set("vxlan_vni", _number(backend["VNI"], at, "Backend.VNI", 0, 16777215), here)
         if backend.get("Port"):
-            settings.set("vxlan_port", int(backend["Port"]), here)
+            settings.set("vxlan_port", _number(backend["Port"], at, "Backend.Port", 1, 65535), here)
 
     def kube_proxy_configuration(self, data: dict[str, Any], origin: Origin) -> None:
         mode = data.get("mode") or "iptables"
         modes = [str(m) for m in KubeProxyMode]
         if mode not in modes:
-            raise Bad(("mode",), f"kube-proxy mode '{mode}' is not supported", hint="use " + ", ".join(modes))
+            raise Bad(("mode",), "E-KUBE-PROXY-MODE", f"kube-proxy mode '{mode}' is not supported",
+                      hint="use " + ", ".join(modes))
         self.inputs.settings.set("kube_proxy_mode", KubeProxyMode(mode), origin.child("mode"))
         if data.get("clusterCIDR"):
             cidr = str(data["clusterCIDR"]).split(",")[0]
@@ -417,7 +449,8 @@ class ManifestReader:
         except yaml.YAMLError:
             conf = None
         if not isinstance(conf, dict) or conf.get("kind") != "KubeProxyConfiguration":
-            raise Bad(at, "config.conf of the kube-proxy ConfigMap holds no KubeProxyConfiguration")
+            raise Bad(at, "E-KUBE-PROXY-CONF",
+                      "config.conf of the kube-proxy ConfigMap holds no KubeProxyConfiguration")
         self.kube_proxy_configuration(conf, origin)
 
 
@@ -438,8 +471,9 @@ _HANDLERS: dict[str, Callable[[ManifestReader, dict[str, Any], Origin], None]] =
 def _is_read_configmap(data: dict[str, Any]) -> bool:
     meta = data.get("metadata") or {}
     name = meta.get("name") if isinstance(meta, dict) else None
+    values = data.get("data")
     return name == FLANNEL_CONFIGMAP or name in PLUGIN_CONFIGMAPS or (
-        name == KUBE_PROXY_CONFIGMAP and "config.conf" in (data.get("data") or {}))
+        name == KUBE_PROXY_CONFIGMAP and isinstance(values, dict) and "config.conf" in values)
 
 
 def read_manifest(doc: Document, reader: ManifestReader) -> None:
@@ -458,21 +492,48 @@ class _Meta:
     controller: str | None
 
 
+_NAME_RULES = {"Service": NameRule.DNS1035_LABEL}
+"""The API server's rule for `metadata.name` by kind (ValidateServiceName is DNS-1035); others: DNS-1123
+subdomain."""
+
+
+def _name(value: Any, at: tuple[str | int, ...], rule: NameRule, what: str = "name") -> str:
+    """`value` when it follows the API server's `rule`; else Bad with the rule in the hint."""
+    if not follows(rule, value):
+        raise Bad(at, RULE_CODES[rule], f"invalid {what} {shown(value)}: not a valid {rule}", RULE_HINTS[rule])
+    return value  # type: ignore[no-any-return]
+
+
+def _labels(value: Any, at: tuple[str | int, ...]) -> tuple[tuple[str, str], ...]:
+    """A label map (or a selector) whose keys and values follow the label rules."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise Bad(at, "E-TYPE", f"expected a map of labels, got {describe(value)}")
+    for key, item in value.items():
+        _name(key, at + (str(key),), NameRule.LABEL_KEY, "label key")
+        _name(item, at + (key,), NameRule.LABEL_VALUE, f"value of label {key}")
+    return labels_of(value)
+
+
 def _meta(data: dict[str, Any]) -> _Meta:
     meta = data.get("metadata")
     if not isinstance(meta, dict):
-        raise Bad(("metadata",), "object has no metadata")
+        raise Bad(("metadata",), "E-METADATA-MISSING", "object has no metadata")
     name = meta.get("name")
     if not name or not isinstance(name, str):
-        raise Bad(("metadata",), "object has no metadata.name")
-    labels = meta.get("labels") or {}
-    if not isinstance(labels, dict):
-        raise Bad(("metadata", "labels"), f"expected a map of labels, got {describe(labels)}")
+        raise Bad(("metadata",), "E-METADATA-MISSING", "object has no metadata.name")
+    _name(name, ("metadata", "name"), _NAME_RULES.get(data["kind"], NameRule.DNS1123_SUBDOMAIN))
+    namespace = meta.get("namespace") or "default"
+    _name(namespace, ("metadata", "namespace"), NameRule.DNS1123_LABEL, "namespace")
+    labels = _labels(meta.get("labels"), ("metadata", "labels"))
     controller = None
-    for ref in meta.get("ownerReferences") or ():
+    for i, ref in enumerate(meta.get("ownerReferences") or ()):
         if isinstance(ref, dict) and ref.get("controller"):
-            controller = f"{ref.get('kind')}/{ref.get('name')}"
-    return _Meta(name, str(meta.get("namespace") or "default"), labels_of(labels), controller)
+            at = ("metadata", "ownerReferences", i)
+            kind = _name(ref.get("kind"), at + ("kind",), NameRule.KIND, "owner kind")
+            controller = f"{kind}/{_name(ref.get('name'), at + ('name',), NameRule.DNS1123_SUBDOMAIN, 'owner name')}"
+    return _Meta(name, namespace, labels, controller)
 
 
 def _no_schedule(spec: dict[str, Any]) -> bool:
@@ -491,7 +552,7 @@ def _list(data: dict[str, Any], key: str, at: tuple[str | int, ...]) -> list[Any
     if value is None:
         return []
     if not isinstance(value, list):
-        raise Bad(at + (key,), f"expected a list, got {describe(value)}")
+        raise Bad(at + (key,), "E-TYPE", f"expected a list, got {describe(value)}")
     return value
 
 
@@ -503,7 +564,7 @@ def _ip(text: Any, at: tuple[str | int, ...]) -> IPv4Address:
     try:
         return _parse_ip(text)
     except (ValueError, TypeError, OSError):
-        raise Bad(at, f"expected an IPv4 address, got {describe(text)}") from None
+        raise Bad(at, "E-VALUE-IPV4", f"expected an IPv4 address, got {describe(text)}") from None
 
 
 @lru_cache(maxsize=131072)
@@ -518,12 +579,13 @@ def _cidr(text: Any, at: tuple[str | int, ...], strict: bool = True) -> IPv4Netw
             raise ValueError
         return ipaddress.IPv4Network(text, strict=strict)
     except ValueError:
-        raise Bad(at, f"expected an IPv4 CIDR such as 10.244.0.0/16, got {describe(text)}") from None
+        raise Bad(at, "E-VALUE-CIDR",
+                  f"expected an IPv4 CIDR such as 10.244.0.0/16, got {describe(text)}") from None
 
 
 def _port(value: Any, at: tuple[str | int, ...]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise Bad(at, f"expected a port number (1-65535), got {describe(value)}")
+        raise Bad(at, "E-VALUE-PORT", f"expected a port number (1-65535), got {describe(value)}")
     return value
 
 
@@ -532,18 +594,49 @@ def _enum(value: Any, at: tuple[str | int, ...], enum: Any) -> Any:
         return enum(value)
     except ValueError:
         choices = [str(v) for v in enum]
-        raise Bad(at, f"expected one of {', '.join(choices)}, got {describe(value)}",
+        raise Bad(at, "E-VALUE-ENUM", f"expected one of {', '.join(choices)}, got {describe(value)}",
                   did_you_mean(str(value), choices)) from None
+
+
+def _number(value: Any, at: tuple[str | int, ...], what: str, low: int, high: int) -> int:
+    """An integer from `low` to `high` (flannel's net-conf.json numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise Bad(at, "E-VALUE-INTEGER", f"expected {what} from {low} to {high}, got {describe(value)}")
+    return value
+
+
+def _affinity_timeout(value: Any, at: tuple[str | int, ...]) -> int:
+    """sessionAffinityConfig.clientIP.timeoutSeconds: 1 to 86400 (ValidateClientIPAffinityConfig)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 86400:
+        raise Bad(at, "E-VALUE-INTEGER", f"expected a timeout of 1 to 86400 seconds, got {describe(value)}")
+    return value
 
 
 def _policy(value: Any, at: tuple[str | int, ...]) -> TrafficPolicy:
     return TrafficPolicy.CLUSTER if value in (None, "") else _enum(value, at, TrafficPolicy)
 
 
-def _target(ref: Any) -> str | None:
+def _target(ref: Any, at: tuple[str | int, ...]) -> str | None:
+    """The `namespace/name` of a targetRef to a Pod (None for other kinds or none)."""
     if isinstance(ref, dict) and ref.get("kind") == "Pod" and ref.get("name"):
-        return f"{ref.get('namespace') or 'default'}/{ref['name']}"
+        namespace = _name(ref.get("namespace") or "default", at + ("namespace",), NameRule.DNS1123_LABEL, "namespace")
+        return f"{namespace}/{_name(ref['name'], at + ('name',), NameRule.DNS1123_SUBDOMAIN)}"
     return None
+
+
+def _optional_name(check: Callable[..., Any], value: Any, at: tuple[str | int, ...], rule: NameRule,
+                   what: str) -> str | None:
+    """An optional name (None when absent or empty) that must follow `rule` when given."""
+    return None if value in (None, "") else check(_name, value, at, rule, what)
+
+
+def _external_name(value: Any, at: tuple[str | int, ...]) -> str | None:
+    """An ExternalName service's DNS name: a DNS-1123 subdomain, a trailing dot allowed (as the API server)."""
+    if value in (None, ""):
+        return None
+    _name(value.removesuffix(".") if isinstance(value, str) else value, at, NameRule.DNS1123_SUBDOMAIN,
+          "externalName")
+    return value  # type: ignore[no-any-return]
 
 
 def _endpoint_ports(check: Callable[..., Any], data: dict[str, Any], at: tuple[str | int, ...]
@@ -552,9 +645,9 @@ def _endpoint_ports(check: Callable[..., Any], data: dict[str, Any], at: tuple[s
     for p, port in enumerate(_list(data, "ports", at)):
         here = at + ("ports", p)
         if not isinstance(port, dict):
-            raise Bad(here, f"expected a port mapping, got {describe(port)}")
+            raise Bad(here, "E-TYPE", f"expected a port mapping, got {describe(port)}")
         ports.append((
-            port.get("name") or None,
+            _optional_name(check, port.get("name"), here + ("name",), NameRule.DNS1123_LABEL, "port name"),
             check(_port, port.get("port"), here + ("port",)),
             check(_enum, port.get("protocol", "TCP"), here + ("protocol",), Protocol),
         ))
@@ -568,21 +661,22 @@ def _pod_spec(check: Callable[..., Any], spec: dict[str, Any], at: tuple[str | i
     for c, container in enumerate(_list(spec, "containers", at)):
         here = at + ("containers", c)
         if not isinstance(container, dict):
-            raise Bad(here, f"expected a container mapping, got {describe(container)}")
+            raise Bad(here, "E-TYPE", f"expected a container mapping, got {describe(container)}")
         ports = []
         for p, port in enumerate(_list(container, "ports", here)):
             port_at = here + ("ports", p)
             if not isinstance(port, dict):
-                raise Bad(port_at, f"expected a port mapping, got {describe(port)}")
+                raise Bad(port_at, "E-TYPE", f"expected a port mapping, got {describe(port)}")
             host_port = port.get("hostPort")
             ports.append(ContainerPort(
                 container_port=check(_port, port.get("containerPort"), port_at + ("containerPort",)),
                 protocol=check(_enum, port.get("protocol", "TCP"), port_at + ("protocol",), Protocol),
-                name=port.get("name") or None,
+                name=_optional_name(check, port.get("name"), port_at + ("name",), NameRule.PORT_NAME, "port name"),
                 host_port=check(_port, host_port, port_at + ("hostPort",)) if host_port else None,
             ))
-        containers.append(Container(str(container.get("name", f"container-{c}")), str(container.get("image", "")),
-                                    tuple(ports)))
-    node = spec.get("nodeName") or None
+        name = container.get("name", f"container-{c}")
+        containers.append(Container(check(_name, name, here + ("name",), NameRule.DNS1123_LABEL, "container name"),
+                                    str(container.get("image", "")), tuple(ports)))
+    node = _optional_name(check, spec.get("nodeName"), at + ("nodeName",), NameRule.DNS1123_SUBDOMAIN, "node name")
     return tuple(containers), spec.get("hostNetwork") is True, node
 

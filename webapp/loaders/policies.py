@@ -35,7 +35,8 @@ def read_network_policy(check: Check, data: dict[str, Any], origin: Origin) -> N
     meta = _meta(data)
     spec = _mapping(data, "spec")
     if "podSelector" not in spec:
-        raise Bad(("spec",), "a NetworkPolicy needs spec.podSelector ({} selects every pod of its namespace)")
+        raise Bad(("spec",), "E-POLICY-SELECTOR-MISSING",
+                  "a NetworkPolicy needs spec.podSelector ({} selects every pod of its namespace)")
     selector = check(read_selector, spec["podSelector"], ("spec", "podSelector"))
     given = tuple(check(_enum, t, ("spec", "policyTypes", i), PolicyType)
                   for i, t in enumerate(_list(spec, "policyTypes", ("spec",))))
@@ -64,32 +65,32 @@ def read_selector(value: Any, at: At) -> LabelSelector:
     if value is None:
         return LabelSelector()
     if not isinstance(value, dict):
-        raise Bad(at, f"expected a label selector mapping, got {describe(value)}")
+        raise Bad(at, "E-TYPE", f"expected a label selector mapping, got {describe(value)}")
     unknown = sorted(set(value) - {"matchLabels", "matchExpressions"})
     if unknown:
-        raise Bad(at + (unknown[0],), f"unknown key '{unknown[0]}' in a label selector",
+        raise Bad(at + (unknown[0],), "E-UNKNOWN-KEY", f"unknown key '{unknown[0]}' in a label selector",
                   "use matchLabels or matchExpressions")
     labels = value.get("matchLabels") or {}
     if not isinstance(labels, dict):
-        raise Bad(at + ("matchLabels",), f"expected a map of labels, got {describe(labels)}")
+        raise Bad(at + ("matchLabels",), "E-TYPE", f"expected a map of labels, got {describe(labels)}")
     for key, label in labels.items():
         if not isinstance(label, (str, int, float)) or isinstance(label, bool):
-            raise Bad(at + ("matchLabels", key), f"expected a label value, got {describe(label)}")
+            raise Bad(at + ("matchLabels", key), "E-TYPE", f"expected a label value, got {describe(label)}")
     requirements = []
     for i, entry in enumerate(_list(value, "matchExpressions", at)):
         here = at + ("matchExpressions", i)
         if not isinstance(entry, dict):
-            raise Bad(here, f"expected a requirement mapping (key, operator, values), got {describe(entry)}")
+            raise Bad(here, "E-TYPE", f"expected a requirement mapping (key, operator, values), got {describe(entry)}")
         key = entry.get("key")
         if not isinstance(key, str) or not key:
-            raise Bad(here, "a requirement needs a key")
+            raise Bad(here, "E-POLICY-SELECTOR", "a requirement needs a key")
         operator = _enum(entry.get("operator"), here + ("operator",), SelectorOperator)
         values = _list(entry, "values", here)
         if operator in (SelectorOperator.IN, SelectorOperator.NOT_IN) and not values:
-            raise Bad(here + ("values",) if "values" in entry else here,
+            raise Bad(here + ("values",) if "values" in entry else here, "E-POLICY-SELECTOR",
                       f"operator {operator} needs a non-empty values list")
         if operator in (SelectorOperator.EXISTS, SelectorOperator.DOES_NOT_EXIST) and values:
-            raise Bad(here + ("values",), f"operator {operator} takes no values")
+            raise Bad(here + ("values",), "E-POLICY-SELECTOR", f"operator {operator} takes no values")
         requirements.append(LabelRequirement(key, operator, tuple(str(v) for v in values)))
     return LabelSelector(labels_of(labels), tuple(requirements))
 
@@ -101,7 +102,7 @@ def _rules(check: Check, spec: dict[str, Any], direction: str, peers_key: str) -
         if rule is None:
             rule = {}
         if not isinstance(rule, dict):
-            raise Bad(here, f"expected a rule mapping ({peers_key}, ports), got {describe(rule)}")
+            raise Bad(here, "E-TYPE", f"expected a rule mapping ({peers_key}, ports), got {describe(rule)}")
         peers = tuple(check(_peer, p, here + (peers_key, j)) for j, p in enumerate(_list(rule, peers_key, here)))
         ports = tuple(check(_policy_port, p, here + ("ports", k)) for k, p in enumerate(_list(rule, "ports", here)))
         rules.append(PolicyRule(peers, ports))
@@ -110,17 +111,19 @@ def _rules(check: Check, spec: dict[str, Any], direction: str, peers_key: str) -
 
 def _peer(value: Any, at: At) -> PolicyPeer:
     if not isinstance(value, dict):
-        raise Bad(at, f"expected a peer mapping (podSelector, namespaceSelector or ipBlock), got {describe(value)}")
+        raise Bad(at, "E-TYPE",
+                  f"expected a peer mapping (podSelector, namespaceSelector or ipBlock), got {describe(value)}")
     known = {"podSelector", "namespaceSelector", "ipBlock"}
     unknown = sorted(set(value) - known)
     if unknown:
-        raise Bad(at + (unknown[0],), f"unknown key '{unknown[0]}' in a peer",
+        raise Bad(at + (unknown[0],), "E-UNKNOWN-KEY", f"unknown key '{unknown[0]}' in a peer",
                   "use podSelector, namespaceSelector or ipBlock")
     if not value:
-        raise Bad(at, "a peer needs podSelector, namespaceSelector or ipBlock")
+        raise Bad(at, "E-POLICY-PEER", "a peer needs podSelector, namespaceSelector or ipBlock")
     if "ipBlock" in value:
         if len(value) > 1:
-            raise Bad(at + ("ipBlock",), "ipBlock cannot be combined with podSelector or namespaceSelector "
+            raise Bad(at + ("ipBlock",), "E-POLICY-PEER",
+                      "ipBlock cannot be combined with podSelector or namespaceSelector "
                       "in one peer", "write it as a peer of its own")
         return PolicyPeer(ip_block=_ip_block(value["ipBlock"], at + ("ipBlock",)))
     return PolicyPeer(
@@ -132,7 +135,7 @@ def _peer(value: Any, at: At) -> PolicyPeer:
 
 def _ip_block(value: Any, at: At) -> IPBlock:
     if not isinstance(value, dict):
-        raise Bad(at, f"expected an ipBlock mapping (cidr, except), got {describe(value)}")
+        raise Bad(at, "E-TYPE", f"expected an ipBlock mapping (cidr, except), got {describe(value)}")
     cidr = _cidr(value.get("cidr"), at + ("cidr",), False)
     excepted = tuple(_cidr(e, at + ("except", i), False) for i, e in enumerate(_list(value, "except", at)))
     return ip_block(cidr, excepted, at)
@@ -142,13 +145,14 @@ def ip_block(cidr: IPv4Network, excepted: tuple[IPv4Network, ...], at: At) -> IP
     """An ipBlock whose every `except` lies strictly inside its cidr (as the API server validates it)."""
     for i, net in enumerate(excepted):
         if not net.subnet_of(cidr) or net == cidr:
-            raise Bad(at + ("except", i), f"except {net} is not a strict subset of cidr {cidr}")
+            raise Bad(at + ("except", i), "E-POLICY-IPBLOCK-EXCEPT",
+                      f"except {net} is not a strict subset of cidr {cidr}")
     return IPBlock(cidr, excepted)
 
 
 def _policy_port(value: Any, at: At) -> PolicyPort:
     if not isinstance(value, dict):
-        raise Bad(at, f"expected a port mapping (protocol, port, endPort), got {describe(value)}")
+        raise Bad(at, "E-TYPE", f"expected a port mapping (protocol, port, endPort), got {describe(value)}")
     protocol = _enum(value.get("protocol", "TCP"), at + ("protocol",), Protocol)
     port = value.get("port")
     if isinstance(port, str) and port.isdigit():
@@ -156,7 +160,7 @@ def _policy_port(value: Any, at: At) -> PolicyPort:
     if isinstance(port, int) and not isinstance(port, bool):
         port = _port(port, at + ("port",))
     elif port is not None and (not isinstance(port, str) or not port or len(port) > 15):
-        raise Bad(at + ("port",), f"expected a port number or a container port name, got {describe(port)}")
+        raise Bad(at + ("port",), "E-TYPE", f"expected a port number or a container port name, got {describe(port)}")
     end = value.get("endPort")
     return policy_port(protocol, port, _port(end, at + ("endPort",)) if end is not None else None, at)
 
@@ -165,7 +169,8 @@ def policy_port(protocol: Protocol, port: int | str | None, end: int | None, at:
     """A policy port whose `endPort` follows a numeric port, not below it (as the API server validates it)."""
     if end is not None:
         if not isinstance(port, int):
-            raise Bad(at + ("endPort",), "endPort needs a numeric port", "give port as the first port of the range")
+            raise Bad(at + ("endPort",), "E-POLICY-END-PORT",
+                      "endPort needs a numeric port", "give port as the first port of the range")
         if end < port:
-            raise Bad(at + ("endPort",), f"endPort {end} is below port {port}")
+            raise Bad(at + ("endPort",), "E-POLICY-END-PORT", f"endPort {end} is below port {port}")
     return PolicyPort(protocol, port, end)

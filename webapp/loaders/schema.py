@@ -10,6 +10,7 @@ from pathlib import Path as FsPath
 from typing import Any, Callable
 
 from webapp.loaders.drafts import Origin
+from webapp.loaders.names import RULE_CODES, RULE_HINTS, NameRule, follows, json_pattern, shown
 from webapp.model import (
     Bridge,
     KubeProxyMode,
@@ -30,12 +31,18 @@ SCHEMA_ID = "https://k8s-netviz.invalid/schema/cluster.schema.json"
 @dataclass(frozen=True)
 class Scalar:
     kind: str
-    """string, integer, boolean, ipv4, cidr, port, target-port, port-range, cluster-ip, enum, labels."""
+    """string, name, integer, boolean, ipv4, cidr, port, target-port, port-range, cluster-ip, enum, labels."""
     doc: str
     values: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
     default: Any = None
+    rule: NameRule | None = None
+    """For `name`: the Kubernetes name rule the string follows."""
+
+
+def _named(rule: NameRule, doc: str, default: Any = None) -> Scalar:
+    return Scalar("name", doc, default=default, rule=rule)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ def _enum(enum: type, doc: str, default: Any = None) -> Scalar:
 _PORT = Scalar("port", "A TCP/UDP port number, 1-65535.")
 _PROTOCOL = _enum(Protocol, "Transport protocol.", "TCP")
 _LABELS = Scalar("labels", "Labels: a map of strings.")
-_NAMESPACE = Scalar("string", "Namespace (inherited: cluster → node → pod).", default="default")
+_NAMESPACE = _named(NameRule.DNS1123_LABEL, "Namespace (inherited: cluster → node → pod).", "default")
 
 OBJECTS: dict[str, ObjectSpec] = {
     "cluster": ObjectSpec("cluster", {
@@ -91,18 +98,18 @@ OBJECTS: dict[str, ObjectSpec] = {
         "policies": ListOf(Obj("policy", "A NetworkPolicy."), "NetworkPolicies, in a concise form."),
     }, doc="A whole cluster in the project's short authoring format."),
     "network": ObjectSpec("network", {
-        "cni": Scalar("string", "CNI name (default follows the overlay: flannel, or ovs)."),
+        "cni": _named(NameRule.DNS1123_LABEL, "CNI name (default follows the overlay: flannel, or ovs)."),
         "overlay": _enum(Overlay, "How pod traffic crosses nodes.", "flannel-vxlan"),
         "bridge": _enum(Bridge, "The node bridge pods attach to.", "cni0"),
         "podCIDR": Scalar("cidr", "Cluster pod network; node podCIDRs are carved from it.", default="10.244.0.0/16"),
         "nodeCIDRMask": Scalar("integer", "Prefix length of each node's podCIDR.", minimum=8, maximum=30, default=24),
         "serviceCIDR": Scalar("cidr", "Service (clusterIP) range.", default="10.96.0.0/12"),
         "clusterDNS": Scalar("ipv4", "kube-dns clusterIP (default: 10th address of serviceCIDR)."),
-        "clusterDomain": Scalar("string", "DNS domain of the cluster.", default="cluster.local"),
+        "clusterDomain": _named(NameRule.DNS1123_SUBDOMAIN, "DNS domain of the cluster.", "cluster.local"),
         "kubeProxy": _enum(KubeProxyMode, "kube-proxy mode.", "iptables"),
         "nodePortRange": Scalar("port-range", "NodePort range, `FIRST-LAST`.", default="30000-32767"),
         "nodeNetwork": Scalar("cidr", "The underlay the nodes' NICs sit on (default: the /24 or wider holding them)."),
-        "nic": Scalar("string", "Default node NIC name.", default="eth0"),
+        "nic": _named(NameRule.INTERFACE, "Default node NIC name.", "eth0"),
         "mtu": Scalar("integer", "NIC MTU.", minimum=576, maximum=9216, default=1500),
         "vxlanVNI": Scalar("integer", "VXLAN network identifier.", minimum=0, maximum=16777215),
         "vxlanPort": Scalar("port", "VXLAN UDP port (flannel 8472, OVS 4789)."),
@@ -110,33 +117,34 @@ OBJECTS: dict[str, ObjectSpec] = {
         "plugin": _enum(NetworkPlugin, "Network plugin: flannel enforces no NetworkPolicy, canal does.", "flannel"),
     }, doc="Cluster-wide network settings."),
     "node": ObjectSpec("node", {
-        "name": Scalar("string", "Node name."),
+        "name": _named(NameRule.DNS1123_SUBDOMAIN, "Node name."),
         "ip": Scalar("ipv4", "InternalIP (default: next free address of nodeNetwork from .11)."),
         "podCIDR": Scalar("cidr", "Node pod subnet (default: next free /nodeCIDRMask of podCIDR)."),
-        "nic": Scalar("string", "NIC name (default: network.nic)."),
+        "nic": _named(NameRule.INTERFACE, "NIC name (default: network.nic)."),
         "externalIP": Scalar("ipv4", "ExternalIP."),
         "labels": _LABELS,
         "ready": Scalar("boolean", "Node Ready condition.", default=True),
         "schedulable": Scalar("boolean", "Pods without a node may be scheduled here.", default=True),
-        "namespace": Scalar("string", "Default namespace of this node's pods (inherits cluster namespace)."),
+        "namespace": _named(NameRule.DNS1123_LABEL, "Default namespace of this node's pods (inherits cluster "
+                                                    "namespace)."),
         "pods": ListOf(Obj("pod", "A pod."), "Pods running on this node."),
     }, required=("name",), doc="A node and the pods on it."),
     "pod": ObjectSpec("pod", {
-        "name": Scalar("string", "Pod name."),
-        "namespace": Scalar("string", "Namespace (default: node's, then cluster's)."),
-        "node": Scalar("string", "Node (only for top-level pods; default: scheduled)."),
+        "name": _named(NameRule.DNS1123_SUBDOMAIN, "Pod name."),
+        "namespace": _named(NameRule.DNS1123_LABEL, "Namespace (default: node's, then cluster's)."),
+        "node": _named(NameRule.DNS1123_SUBDOMAIN, "Node (only for top-level pods; default: scheduled)."),
         "ip": Scalar("ipv4", "Pod IP (default: host-local allocation, .2 upwards)."),
         "labels": _LABELS,
         "ready": Scalar("boolean", "Readiness (not-ready pods are not-ready endpoints).", default=True),
         "hostNetwork": Scalar("boolean", "Share the node's network namespace and IP.", default=False),
         "down": Scalar("boolean", "The pod stops answering though still listed as ready.", default=False),
         "containers": ListOf(
-            Obj("container", "A container.", Scalar("string", "Container name."), "name"),
+            Obj("container", "A container.", _named(NameRule.DNS1123_LABEL, "Container name."), "name"),
             "Containers besides the implicit pause container (default: one named after the pod).",
         ),
     }, required=("name",), doc="A pod."),
     "container": ObjectSpec("container", {
-        "name": Scalar("string", "Container name."),
+        "name": _named(NameRule.DNS1123_LABEL, "Container name."),
         "image": Scalar("string", "Image.", default=""),
         "ports": ListOf(
             Obj("containerPort", "A port.", _PORT, "port"),
@@ -145,13 +153,13 @@ OBJECTS: dict[str, ObjectSpec] = {
     }, required=("name",), doc="A container."),
     "containerPort": ObjectSpec("containerPort", {
         "port": _PORT,
-        "name": Scalar("string", "Port name, referenced by a service's targetPort."),
+        "name": _named(NameRule.PORT_NAME, "Port name, referenced by a service's targetPort."),
         "protocol": _PROTOCOL,
         "hostPort": _PORT,
     }, required=("port",), doc="A container port."),
     "service": ObjectSpec("service", {
-        "name": Scalar("string", "Service name."),
-        "namespace": Scalar("string", "Namespace (default: cluster's)."),
+        "name": _named(NameRule.DNS1035_LABEL, "Service name."),
+        "namespace": _named(NameRule.DNS1123_LABEL, "Namespace (default: cluster's)."),
         "type": _enum(ServiceType, "Service type.", "ClusterIP"),
         "clusterIP": Scalar("cluster-ip", "clusterIP, or `None` for a headless service (default: allocated)."),
         "selector": _LABELS,
@@ -162,7 +170,7 @@ OBJECTS: dict[str, ObjectSpec] = {
         "externalIPs": ListOf(Scalar("ipv4", "An address."), "spec.externalIPs."),
         "loadBalancerIP": ListOf(Scalar("ipv4", "An address."), "Load-balancer ingress IPs."),
         "loadBalancerSourceRanges": ListOf(Scalar("cidr", "A range."), "Allowed client ranges."),
-        "externalName": Scalar("string", "DNS name of an ExternalName service."),
+        "externalName": _named(NameRule.DNS1123_SUBDOMAIN, "DNS name of an ExternalName service."),
         "externalTrafficPolicy": _enum(TrafficPolicy, "externalTrafficPolicy.", "Cluster"),
         "internalTrafficPolicy": _enum(TrafficPolicy, "internalTrafficPolicy.", "Cluster"),
         "sessionAffinity": _enum(SessionAffinity, "sessionAffinity.", "None"),
@@ -170,7 +178,7 @@ OBJECTS: dict[str, ObjectSpec] = {
                                          default=10800),
     }, required=("name",), doc="A Service."),
     "servicePort": ObjectSpec("servicePort", {
-        "name": Scalar("string", "Port name (needed when there are several)."),
+        "name": _named(NameRule.DNS1123_LABEL, "Port name (needed when there are several)."),
         "port": _PORT,
         "targetPort": Scalar("target-port", "Container port number or name (default: port)."),
         "nodePort": _PORT,
@@ -213,14 +221,14 @@ OBJECTS: dict[str, ObjectSpec] = {
         "protocol": _PROTOCOL,
     }, doc="A destination port, a named container port, or a range port-endPort."),
     "external": ObjectSpec("external", {
-        "name": Scalar("string", "Host name shown in the app."),
+        "name": _named(NameRule.DNS1123_SUBDOMAIN, "Host name shown in the app."),
         "ip": Scalar("ipv4", "Its address."),
-        "dnsName": Scalar("string", "DNS name (e.g. the target of an ExternalName service)."),
+        "dnsName": _named(NameRule.DNS1123_SUBDOMAIN, "DNS name (e.g. the target of an ExternalName service)."),
     }, required=("name", "ip"), doc="A host outside the cluster."),
 }
 
 _KIND_WORDS = {
-    "string": "a string", "integer": "an integer", "boolean": "true or false", "ipv4": "an IPv4 address",
+    "string": "a string", "name": "a string", "integer": "an integer", "boolean": "true or false", "ipv4": "an IPv4 address",
     "cidr": "an IPv4 CIDR such as 10.244.0.0/16", "port": "a port number (1-65535)",
     "target-port": "a port number or a port name", "port-range": "a range such as 30000-32767",
     "cluster-ip": "an IPv4 address or None", "labels": "a map of label names to strings",
@@ -244,19 +252,19 @@ class Validator:
     problems: list[Problem] = field(default_factory=list)
     objects: dict[str, ObjectSpec] = field(default_factory=lambda: OBJECTS)
 
-    def error(self, path: tuple[str | int, ...], message: str, hint: str = "", key: bool = False) -> None:
-        self.problems.append(self.origin.problem(Severity.ERROR, message, *path, hint=hint, key=key))
+    def error(self, path: tuple[str | int, ...], code: str, message: str, hint: str = "", key: bool = False) -> None:
+        self.problems.append(self.origin.problem(Severity.ERROR, code, message, *path, hint=hint, key=key))
 
     def object(self, name: str, value: Any, path: tuple[str | int, ...]) -> dict[str, Any] | None:
         spec = self.objects[name]
         if not isinstance(value, dict):
-            self.error(path, f"expected a {spec.title} mapping, got {describe(value)}")
+            self.error(path, "E-TYPE", f"expected a {spec.title} mapping, got {describe(value)}")
             return None
         cleaned: dict[str, Any] = {}
         ok = True
         for key, item in value.items():
             if not isinstance(key, str) or key not in spec.fields:
-                self.error(path + (str(key),), f"unknown key '{key}' in {spec.title}",
+                self.error(path + (str(key),), "E-UNKNOWN-KEY", f"unknown key '{key}' in {spec.title}",
                            did_you_mean(str(key), list(spec.fields)), key=True)
                 ok = False
                 continue
@@ -267,7 +275,7 @@ class Validator:
                 cleaned[key] = checked
         for key in spec.required:
             if key not in value:
-                self.error(path, f"{spec.title} needs '{key}'")
+                self.error(path, "E-MISSING-KEY", f"{spec.title} needs '{key}'")
                 ok = False
         return cleaned if ok else None
 
@@ -282,7 +290,7 @@ class Validator:
             if item is None:
                 return []
             if not isinstance(item, list):
-                self.error(path, f"expected a list, got {describe(item)}")
+                self.error(path, "E-TYPE", f"expected a list, got {describe(item)}")
                 return _INVALID
             out = [self.value(spec.item, element, path + (i,)) for i, element in enumerate(item)]
             return _INVALID if any(o is _INVALID for o in out) else out
@@ -294,9 +302,13 @@ class Validator:
             if spec.kind == "enum":
                 if isinstance(item, str) and item in spec.values:
                     return item
-                self.error(path, f"expected one of {', '.join(spec.values)}, got {describe(item)}",
+                self.error(path, "E-VALUE-ENUM", f"expected one of {', '.join(spec.values)}, got {describe(item)}",
                            did_you_mean(str(item), list(spec.values)) if isinstance(item, str) else "")
                 return _INVALID
+            if spec.kind == "name":
+                return self.name(spec, item, path)
+            if spec.kind == "labels":
+                return self.labels(item, path)
             assert parse is not None
             result = parse(item)
             if spec.kind == "integer" and (
@@ -310,8 +322,31 @@ class Validator:
                 what = f"an integer ({spec.minimum}-{spec.maximum})" if spec.minimum is not None else "an integer"
             else:
                 what = _KIND_WORDS[spec.kind]
-            self.error(path, f"expected {what}, got {describe(item)}")
+            self.error(path, f"E-VALUE-{spec.kind.upper()}", f"expected {what}, got {describe(item)}")
             return _INVALID
+
+
+    def name(self, spec: Scalar, item: Any, path: tuple[str | int, ...]) -> Any:
+        assert spec.rule is not None
+        if not isinstance(item, str):
+            raise TypeError
+        if not follows(spec.rule, item):
+            self.error(path, RULE_CODES[spec.rule], f"invalid name {shown(item)}: not a valid {spec.rule}",
+                       RULE_HINTS[spec.rule])
+            return _INVALID
+        return item
+
+    def labels(self, item: Any, path: tuple[str | int, ...]) -> Any:
+        labels = _labels(item)
+        bad = False
+        for key, value in labels.items():
+            for rule, text, what in ((NameRule.LABEL_KEY, key, "label key"),
+                                     (NameRule.LABEL_VALUE, value, f"value of label {key}")):
+                if not follows(rule, text):
+                    self.error(path + (key,), RULE_CODES[rule], f"invalid {what} {shown(text)}: not a valid {rule}",
+                               RULE_HINTS[rule], key=rule == NameRule.LABEL_KEY)
+                    bad = True
+        return _INVALID if bad else labels
 
 
 _INVALID = object()
@@ -448,6 +483,9 @@ def _spec_schema(spec: Spec) -> dict[str, Any]:
         base["enum"] = list(spec.values)
     elif kind == "string":
         base["type"] = "string"
+    elif kind == "name":
+        assert spec.rule is not None
+        base.update(json_pattern(spec.rule))
     elif kind == "integer":
         base["type"] = "integer"
         if spec.minimum is not None:
@@ -470,5 +508,5 @@ def _spec_schema(spec: Spec) -> dict[str, Any]:
     elif kind == "cluster-ip":
         base["oneOf"] = [{"type": "string", "format": "ipv4"}, {"const": "None"}]
     elif kind == "labels":
-        base.update(type="object", additionalProperties={"type": "string"})
+        base.update(type="object", additionalProperties=json_pattern(NameRule.LABEL_VALUE))
     return base
