@@ -7,7 +7,7 @@ from typing import Any
 
 from webapp.loaders.documents import Document
 from webapp.loaders.drafts import Inputs, NodeDraft, Origin, PodDraft, ServiceDraft
-from webapp.loaders.manifests import Bad
+from webapp.loaders.fields import Bad
 from webapp.loaders.policies import ip_block, namespace_labels, policy_port
 from webapp.loaders.schema import OBJECTS, Validator
 from webapp.model import (

@@ -5,21 +5,21 @@ The fields read are listed in docs/kubernetes-fields.md. Kinds not read are skip
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 from dataclasses import dataclass, field
-from enum import StrEnum
-from functools import lru_cache
-from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable
 
 import yaml
 
 from webapp.loaders.documents import Document
-from webapp.loaders.names import RULE_CODES, RULE_HINTS, NameRule, follows, shown
+from webapp.loaders.fields import (
+    Bad, is_ipv4, list_of, mapping_of, read_cidr, read_enum, read_ip, read_labels, read_meta, read_name, read_number,
+    read_port,
+)
 from webapp.loaders.drafts import EndpointsDraft, Inputs, NodeDraft, Origin, PodDraft, ServiceDraft
-from webapp.loaders.schema import describe, did_you_mean
+from webapp.loaders.names import NameRule
+from webapp.loaders.policies import read_namespace, read_network_policy
+from webapp.loaders.schema import describe
 from webapp.loaders.workloads import PodTemplate, Workload
 from webapp.model import (
     Container,
@@ -34,7 +34,6 @@ from webapp.model import (
     ServiceType,
     SessionAffinity,
     TrafficPolicy,
-    labels_of,
 )
 from webapp.problems import Severity
 
@@ -49,23 +48,6 @@ SETTINGS_KINDS = ("ConfigMap", "KubeProxyConfiguration")
 FINISHED_PHASES = ("Succeeded", "Failed")
 """Pods in these phases hold no IP any more (kubelet tore their sandbox down); they are left out."""
 
-
-class PolicyType(StrEnum):
-    """A NetworkPolicy's `policyTypes` entries (the only two the API server accepts)."""
-
-    INGRESS = "Ingress"
-    EGRESS = "Egress"
-
-
-class Bad(Exception):
-    """A field with a wrong value: where it is (below the object) and what is wrong."""
-
-    def __init__(self, path: tuple[str | int, ...], code: str, message: str, hint: str = ""):
-        super().__init__(message)
-        self.path = path
-        self.code = code
-        self.message = message
-        self.hint = hint
 
 
 @dataclass
@@ -167,30 +149,30 @@ class ManifestReader:
     # ----------------------------------------------------------------------------------------- kinds
 
     def node(self, data: dict[str, Any], origin: Origin) -> None:
-        meta = _meta(data)
-        spec = _mapping(data, "spec")
-        status = _mapping(data, "status")
+        meta = read_meta(data)
+        spec = mapping_of(data, "spec")
+        status = mapping_of(data, "status")
         internal = external = None
         internal_at: tuple[str | int, ...] = ("status", "addresses")
-        for i, address in enumerate(_list(status, "addresses", ("status",))):
+        for i, address in enumerate(list_of(status, "addresses", ("status",))):
             if not isinstance(address, dict):
                 continue
             kind = address.get("type")
-            if kind == "InternalIP" and internal is None and _is_ipv4(address.get("address")):
-                internal = self.field(_ip, address.get("address"), ("status", "addresses", i, "address"))
+            if kind == "InternalIP" and internal is None and is_ipv4(address.get("address")):
+                internal = self.field(read_ip, address.get("address"), ("status", "addresses", i, "address"))
                 internal_at = ("status", "addresses", i, "address")
-            elif kind == "ExternalIP" and external is None and _is_ipv4(address.get("address")):
-                external = self.field(_ip, address.get("address"), ("status", "addresses", i, "address"))
+            elif kind == "ExternalIP" and external is None and is_ipv4(address.get("address")):
+                external = self.field(read_ip, address.get("address"), ("status", "addresses", i, "address"))
         cidr_at: tuple[str | int, ...] = ("spec", "podCIDR")
-        pod_cidr = self.field(_cidr, spec.get("podCIDR"), cidr_at) if spec.get("podCIDR") else None
+        pod_cidr = self.field(read_cidr, spec.get("podCIDR"), cidr_at) if spec.get("podCIDR") else None
         if pod_cidr is None:
-            for i, text in enumerate(_list(spec, "podCIDRs", ("spec",))):
+            for i, text in enumerate(list_of(spec, "podCIDRs", ("spec",))):
                 if isinstance(text, str) and ":" not in text:
                     cidr_at = ("spec", "podCIDRs", i)
-                    pod_cidr = self.field(_cidr, text, cidr_at)
+                    pod_cidr = self.field(read_cidr, text, cidr_at)
                     break
         ready = True
-        for condition in _list(status, "conditions", ("status",)):
+        for condition in list_of(status, "conditions", ("status",)):
             if isinstance(condition, dict) and condition.get("type") == "Ready":
                 ready = condition.get("status") == "True"
         self.inputs.nodes.append(NodeDraft(
@@ -201,27 +183,27 @@ class ManifestReader:
         ))
 
     def pod(self, data: dict[str, Any], origin: Origin) -> None:
-        meta = _meta(data)
-        spec = _mapping(data, "spec")
-        status = _mapping(data, "status")
+        meta = read_meta(data)
+        spec = mapping_of(data, "spec")
+        status = mapping_of(data, "status")
         if status.get("phase") in FINISHED_PHASES:
             self._skip(f"{status['phase']} Pod", origin, "a finished pod holds no IP")
             return
         pod_ip = None
         ip_at: tuple[str | int, ...] = ("status", "podIP")
         if status.get("podIP"):
-            if _is_ipv4(status["podIP"]):
-                pod_ip = self.field(_ip, status["podIP"], ip_at)
+            if is_ipv4(status["podIP"]):
+                pod_ip = self.field(read_ip, status["podIP"], ip_at)
             else:
-                for i, entry in enumerate(_list(status, "podIPs", ("status",))):
-                    if isinstance(entry, dict) and _is_ipv4(entry.get("ip")):
+                for i, entry in enumerate(list_of(status, "podIPs", ("status",))):
+                    if isinstance(entry, dict) and is_ipv4(entry.get("ip")):
                         ip_at = ("status", "podIPs", i, "ip")
-                        pod_ip = self.field(_ip, entry["ip"], ip_at)
+                        pod_ip = self.field(read_ip, entry["ip"], ip_at)
                         break
                 if pod_ip is None:
                     raise Bad(ip_at, "E-VALUE-IPV4", f"expected an IPv4 address, got {describe(status['podIP'])}")
         ready = True
-        for condition in _list(status, "conditions", ("status",)):
+        for condition in list_of(status, "conditions", ("status",)):
             if isinstance(condition, dict) and condition.get("type") == "Ready":
                 ready = condition.get("status") == "True"
         containers, host_network, node = _pod_spec(self.field, spec, ("spec",))
@@ -234,69 +216,69 @@ class ManifestReader:
             self.inputs.owned.add((meta.namespace, meta.controller))
 
     def service(self, data: dict[str, Any], origin: Origin) -> None:
-        meta = _meta(data)
-        spec = _mapping(data, "spec")
-        status = _mapping(data, "status")
-        kind = self.field(_enum, spec.get("type", "ClusterIP"), ("spec", "type"), ServiceType)
+        meta = read_meta(data)
+        spec = mapping_of(data, "spec")
+        status = mapping_of(data, "status")
+        kind = self.field(read_enum, spec.get("type", "ClusterIP"), ("spec", "type"), ServiceType)
         cluster_ip_text = spec.get("clusterIP")
         headless = cluster_ip_text == "None"
         cluster_ip = None
         if cluster_ip_text and not headless and kind != ServiceType.EXTERNAL_NAME:
-            cluster_ip = self.field(_ip, cluster_ip_text, ("spec", "clusterIP"))
+            cluster_ip = self.field(read_ip, cluster_ip_text, ("spec", "clusterIP"))
         ports = []
-        for i, port in enumerate(_list(spec, "ports", ("spec",))):
+        for i, port in enumerate(list_of(spec, "ports", ("spec",))):
             at = ("spec", "ports", i)
             if not isinstance(port, dict):
                 raise Bad(at, "E-TYPE", f"expected a port mapping, got {describe(port)}")
-            number = self.field(_port, port.get("port"), at + ("port",))
+            number = self.field(read_port, port.get("port"), at + ("port",))
             target = port.get("targetPort", number)
             if isinstance(target, str) and target.isdigit():
                 target = int(target)
             if isinstance(target, int):
-                target = self.field(_port, target, at + ("targetPort",))
+                target = self.field(read_port, target, at + ("targetPort",))
             elif not isinstance(target, str) or not target:
                 raise Bad(at + ("targetPort",), "E-VALUE-TARGET-PORT",
                           f"expected a port number or a port name, got {describe(target)}")
             else:
-                target = self.field(_name, target, at + ("targetPort",), NameRule.PORT_NAME, "port name")
+                target = self.field(read_name, target, at + ("targetPort",), NameRule.PORT_NAME, "port name")
             node_port = port.get("nodePort")
             ports.append(ServicePort(
                 port=number,
                 target_port=target,
-                protocol=self.field(_enum, port.get("protocol", "TCP"), at + ("protocol",), Protocol),
+                protocol=self.field(read_enum, port.get("protocol", "TCP"), at + ("protocol",), Protocol),
                 name=_optional_name(self.field, port.get("name"), at + ("name",), NameRule.DNS1123_LABEL,
                                     "port name"),
-                node_port=self.field(_port, node_port, at + ("nodePort",)) if node_port is not None else None,
+                node_port=self.field(read_port, node_port, at + ("nodePort",)) if node_port is not None else None,
             ))
         lb_ips = [
-            self.field(_ip, entry["ip"], ("status", "loadBalancer", "ingress", i, "ip"))
-            for i, entry in enumerate(_list(_mapping(status, "loadBalancer"), "ingress", ("status", "loadBalancer")))
+            self.field(read_ip, entry["ip"], ("status", "loadBalancer", "ingress", i, "ip"))
+            for i, entry in enumerate(list_of(mapping_of(status, "loadBalancer"), "ingress", ("status", "loadBalancer")))
             if isinstance(entry, dict) and entry.get("ip")
         ]
         if not lb_ips and spec.get("loadBalancerIP"):
-            lb_ips = [self.field(_ip, spec["loadBalancerIP"], ("spec", "loadBalancerIP"))]
-        affinity = _mapping(_mapping(spec, "sessionAffinityConfig"), "clientIP")
+            lb_ips = [self.field(read_ip, spec["loadBalancerIP"], ("spec", "loadBalancerIP"))]
+        affinity = mapping_of(mapping_of(spec, "sessionAffinityConfig"), "clientIP")
         health = spec.get("healthCheckNodePort")
         self.inputs.services.append(ServiceDraft(
             Service(
                 namespace=meta.namespace, name=meta.name, type=kind, cluster_ip=cluster_ip, ports=tuple(ports),
-                selector=self.field(_labels, spec.get("selector"), ("spec", "selector")),
-                external_ips=tuple(self.field(_ip, a, ("spec", "externalIPs", i))
-                                   for i, a in enumerate(_list(spec, "externalIPs", ("spec",)))),
+                selector=self.field(read_labels, spec.get("selector"), ("spec", "selector")),
+                external_ips=tuple(self.field(read_ip, a, ("spec", "externalIPs", i))
+                                   for i, a in enumerate(list_of(spec, "externalIPs", ("spec",)))),
                 load_balancer_ips=tuple(lb_ips),
                 load_balancer_source_ranges=tuple(
-                    self.field(_cidr, c, ("spec", "loadBalancerSourceRanges", i), False)
-                    for i, c in enumerate(_list(spec, "loadBalancerSourceRanges", ("spec",)))),
+                    self.field(read_cidr, c, ("spec", "loadBalancerSourceRanges", i), False)
+                    for i, c in enumerate(list_of(spec, "loadBalancerSourceRanges", ("spec",)))),
                 external_name=self.field(_external_name, spec.get("externalName"), ("spec", "externalName")),
                 external_traffic_policy=self.field(_policy, spec.get("externalTrafficPolicy"),
                                                    ("spec", "externalTrafficPolicy")),
                 internal_traffic_policy=self.field(_policy, spec.get("internalTrafficPolicy"),
                                                    ("spec", "internalTrafficPolicy")),
-                session_affinity=self.field(_enum, spec.get("sessionAffinity", "None"), ("spec", "sessionAffinity"),
+                session_affinity=self.field(read_enum, spec.get("sessionAffinity", "None"), ("spec", "sessionAffinity"),
                                             SessionAffinity),
                 session_affinity_timeout=self.field(_affinity_timeout, affinity.get("timeoutSeconds", 10800),
                                                     ("spec", "sessionAffinityConfig", "clientIP", "timeoutSeconds")),
-                health_check_node_port=self.field(_port, health, ("spec", "healthCheckNodePort")) if health else None,
+                health_check_node_port=self.field(read_port, health, ("spec", "healthCheckNodePort")) if health else None,
                 source=origin.source_ref(),
             ),
             origin, headless=headless, cluster_ip_at=("spec", "clusterIP"), ports_at=("spec", "ports"),
@@ -304,19 +286,19 @@ class ManifestReader:
         ))
 
     def endpoints(self, data: dict[str, Any], origin: Origin) -> None:
-        meta = _meta(data)
+        meta = read_meta(data)
         service = f"{meta.namespace}/{meta.name}"
         endpoints = []
-        for s, subset in enumerate(_list(data, "subsets", ())):
+        for s, subset in enumerate(list_of(data, "subsets", ())):
             if not isinstance(subset, dict):
                 continue
             ports = _endpoint_ports(self.field, subset, ("subsets", s))
             for field_name, ready in (("addresses", True), ("notReadyAddresses", False)):
-                for a, address in enumerate(_list(subset, field_name, ("subsets", s))):
+                for a, address in enumerate(list_of(subset, field_name, ("subsets", s))):
                     at = ("subsets", s, field_name, a)
                     if not isinstance(address, dict):
                         raise Bad(at, "E-TYPE", f"expected an address mapping, got {describe(address)}")
-                    ip = self.field(_ip, address.get("ip"), at + ("ip",))
+                    ip = self.field(read_ip, address.get("ip"), at + ("ip",))
                     node = _optional_name(self.field, address.get("nodeName"), at + ("nodeName",),
                                           NameRule.DNS1123_SUBDOMAIN, "node name")
                     target = self.field(_target, address.get("targetRef"), at + ("targetRef",))
@@ -325,7 +307,7 @@ class ManifestReader:
         self.inputs.endpoints.append(EndpointsDraft(service, "Endpoints", origin, endpoints))
 
     def endpoint_slice(self, data: dict[str, Any], origin: Origin) -> None:
-        meta = _meta(data)
+        meta = read_meta(data)
         if data.get("addressType", "IPv4") != "IPv4":
             self._skip(f"{data.get('addressType')} EndpointSlice", origin, "only IPv4 is modelled")
             return
@@ -333,41 +315,37 @@ class ManifestReader:
         service = f"{meta.namespace}/{owner}"
         ports = _endpoint_ports(self.field, data, ())
         endpoints = []
-        for e, entry in enumerate(_list(data, "endpoints", ())):
+        for e, entry in enumerate(list_of(data, "endpoints", ())):
             at = ("endpoints", e)
             if not isinstance(entry, dict):
                 raise Bad(at, "E-TYPE", f"expected an endpoint mapping, got {describe(entry)}")
-            conditions = _mapping(entry, "conditions")
+            conditions = mapping_of(entry, "conditions")
             ready = conditions.get("ready") is not False  # nil means ready
             serving = conditions.get("serving", ready) is not False
             terminating = conditions.get("terminating") is True
             node = _optional_name(self.field, entry.get("nodeName"), at + ("nodeName",), NameRule.DNS1123_SUBDOMAIN,
                                   "node name")
             target = self.field(_target, entry.get("targetRef"), at + ("targetRef",))
-            for a, address in enumerate(_list(entry, "addresses", at)):
-                ip = self.field(_ip, address, at + ("addresses", a))
+            for a, address in enumerate(list_of(entry, "addresses", at)):
+                ip = self.field(read_ip, address, at + ("addresses", a))
                 for name, port, proto in ports:
                     endpoints.append(Endpoint(service, name, ip, port, proto, node, target, ready, serving,
                                               terminating))
         self.inputs.endpoints.append(EndpointsDraft(service, "EndpointSlice", origin, endpoints))
 
     def network_policy(self, data: dict[str, Any], origin: Origin) -> None:
-        from webapp.loaders.policies import read_network_policy  # it reads with this module's field readers
-
         self.inputs.network_policies.append(read_network_policy(self.field, data, origin))
 
     def namespace(self, data: dict[str, Any], origin: Origin) -> None:
-        from webapp.loaders.policies import read_namespace
-
         self.inputs.namespaces.append(read_namespace(data, origin))
 
     def workload(self, data: dict[str, Any], origin: Origin) -> None:
-        meta = _meta(data)
-        spec = _mapping(data, "spec")
-        template = _mapping(spec, "template")
-        labels = self.field(_labels, _mapping(template, "metadata").get("labels"),
+        meta = read_meta(data)
+        spec = mapping_of(data, "spec")
+        template = mapping_of(spec, "template")
+        labels = self.field(read_labels, mapping_of(template, "metadata").get("labels"),
                             ("spec", "template", "metadata", "labels"))
-        containers, host_network, node = _pod_spec(self.field, _mapping(template, "spec"), ("spec", "template", "spec"))
+        containers, host_network, node = _pod_spec(self.field, mapping_of(template, "spec"), ("spec", "template", "spec"))
         replicas = spec.get("replicas", 1)
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
             raise Bad(("spec", "replicas"), "E-VALUE-REPLICAS",
@@ -391,8 +369,8 @@ class ManifestReader:
                 "enforcement)"))
 
     def configmap(self, data: dict[str, Any], origin: Origin) -> None:
-        values = _mapping(data, "data")
-        name = _meta(data).name
+        values = mapping_of(data, "data")
+        name = read_meta(data).name
         if name in PLUGIN_CONFIGMAPS:
             self._network_plugin(name, origin.child("metadata", "name"))
             if "net-conf.json" in values:  # Canal's ConfigMap carries flannel's configuration too
@@ -415,7 +393,7 @@ class ManifestReader:
         here = origin.child(*at)
         settings.set("cni", "flannel", here)
         if "Network" in conf:
-            settings.set("pod_cidr", self.field(_cidr, conf["Network"], at), here)
+            settings.set("pod_cidr", self.field(read_cidr, conf["Network"], at), here)
         backend = conf.get("Backend") or {}
         if not isinstance(backend, dict):
             raise Bad(at, "E-FLANNEL-CONF", f"net-conf.json's Backend is {describe(backend)}, not a JSON object")
@@ -426,9 +404,9 @@ class ManifestReader:
                       hint="use vxlan or host-gw")
         settings.set("overlay", overlays[backend_type], here)
         if "VNI" in backend:
-            settings.set("vxlan_vni", _number(backend["VNI"], at, "Backend.VNI", 0, 16777215), here)
+            settings.set("vxlan_vni", read_number(backend["VNI"], at, "Backend.VNI", 0, 16777215), here)
         if backend.get("Port"):
-            settings.set("vxlan_port", _number(backend["Port"], at, "Backend.Port", 1, 65535), here)
+            settings.set("vxlan_port", read_number(backend["Port"], at, "Backend.Port", 1, 65535), here)
 
     def kube_proxy_configuration(self, data: dict[str, Any], origin: Origin) -> None:
         mode = data.get("mode") or "iptables"
@@ -439,7 +417,7 @@ class ManifestReader:
         self.inputs.settings.set("kube_proxy_mode", KubeProxyMode(mode), origin.child("mode"))
         if data.get("clusterCIDR"):
             cidr = str(data["clusterCIDR"]).split(",")[0]
-            self.inputs.settings.set("pod_cidr", self.field(_cidr, cidr, ("clusterCIDR",)),
+            self.inputs.settings.set("pod_cidr", self.field(read_cidr, cidr, ("clusterCIDR",)),
                                      origin.child("clusterCIDR"))
 
     def _kube_proxy_conf(self, text: Any, origin: Origin, at: tuple[str, ...]) -> None:
@@ -484,125 +462,10 @@ def read_manifest(doc: Document, reader: ManifestReader) -> None:
 # ----------------------------------------------------------------------------------------- field readers
 
 
-@dataclass(frozen=True)
-class _Meta:
-    name: str
-    namespace: str
-    labels: tuple[tuple[str, str], ...]
-    controller: str | None
-
-
-_NAME_RULES = {"Service": NameRule.DNS1035_LABEL}
-"""The API server's rule for `metadata.name` by kind (ValidateServiceName is DNS-1035); others: DNS-1123
-subdomain."""
-
-
-def _name(value: Any, at: tuple[str | int, ...], rule: NameRule, what: str = "name") -> str:
-    """`value` when it follows the API server's `rule`; else Bad with the rule in the hint."""
-    if not follows(rule, value):
-        raise Bad(at, RULE_CODES[rule], f"invalid {what} {shown(value)}: not a valid {rule}", RULE_HINTS[rule])
-    return value  # type: ignore[no-any-return]
-
-
-def _labels(value: Any, at: tuple[str | int, ...]) -> tuple[tuple[str, str], ...]:
-    """A label map (or a selector) whose keys and values follow the label rules."""
-    if value is None:
-        return ()
-    if not isinstance(value, dict):
-        raise Bad(at, "E-TYPE", f"expected a map of labels, got {describe(value)}")
-    for key, item in value.items():
-        _name(key, at + (str(key),), NameRule.LABEL_KEY, "label key")
-        _name(item, at + (key,), NameRule.LABEL_VALUE, f"value of label {key}")
-    return labels_of(value)
-
-
-def _meta(data: dict[str, Any]) -> _Meta:
-    meta = data.get("metadata")
-    if not isinstance(meta, dict):
-        raise Bad(("metadata",), "E-METADATA-MISSING", "object has no metadata")
-    name = meta.get("name")
-    if not name or not isinstance(name, str):
-        raise Bad(("metadata",), "E-METADATA-MISSING", "object has no metadata.name")
-    _name(name, ("metadata", "name"), _NAME_RULES.get(data["kind"], NameRule.DNS1123_SUBDOMAIN))
-    namespace = meta.get("namespace") or "default"
-    _name(namespace, ("metadata", "namespace"), NameRule.DNS1123_LABEL, "namespace")
-    labels = _labels(meta.get("labels"), ("metadata", "labels"))
-    controller = None
-    for i, ref in enumerate(meta.get("ownerReferences") or ()):
-        if isinstance(ref, dict) and ref.get("controller"):
-            at = ("metadata", "ownerReferences", i)
-            kind = _name(ref.get("kind"), at + ("kind",), NameRule.KIND, "owner kind")
-            controller = f"{kind}/{_name(ref.get('name'), at + ('name',), NameRule.DNS1123_SUBDOMAIN, 'owner name')}"
-    return _Meta(name, namespace, labels, controller)
-
-
 def _no_schedule(spec: dict[str, Any]) -> bool:
     """A NoSchedule/NoExecute taint keeps the loader's scheduler away (tolerations are not modelled)."""
     return any(isinstance(t, dict) and t.get("effect") in ("NoSchedule", "NoExecute")
                for t in spec.get("taints") or ())
-
-
-def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _list(data: dict[str, Any], key: str, at: tuple[str | int, ...]) -> list[Any]:
-    value = data.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise Bad(at + (key,), "E-TYPE", f"expected a list, got {describe(value)}")
-    return value
-
-
-def _is_ipv4(text: Any) -> bool:
-    return isinstance(text, str) and text.count(".") == 3 and ":" not in text
-
-
-def _ip(text: Any, at: tuple[str | int, ...]) -> IPv4Address:
-    try:
-        return _parse_ip(text)
-    except (ValueError, TypeError, OSError):
-        raise Bad(at, "E-VALUE-IPV4", f"expected an IPv4 address, got {describe(text)}") from None
-
-
-@lru_cache(maxsize=131072)
-def _parse_ip(text: str) -> IPv4Address:
-    """Dotted-quad IPv4 (inet_pton is strict: four decimal octets), cached: a dump repeats each pod IP."""
-    return IPv4Address(socket.inet_pton(socket.AF_INET, text))
-
-
-def _cidr(text: Any, at: tuple[str | int, ...], strict: bool = True) -> IPv4Network:
-    try:
-        if not isinstance(text, str) or "/" not in text:
-            raise ValueError
-        return ipaddress.IPv4Network(text, strict=strict)
-    except ValueError:
-        raise Bad(at, "E-VALUE-CIDR",
-                  f"expected an IPv4 CIDR such as 10.244.0.0/16, got {describe(text)}") from None
-
-
-def _port(value: Any, at: tuple[str | int, ...]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise Bad(at, "E-VALUE-PORT", f"expected a port number (1-65535), got {describe(value)}")
-    return value
-
-
-def _enum(value: Any, at: tuple[str | int, ...], enum: Any) -> Any:
-    try:
-        return enum(value)
-    except ValueError:
-        choices = [str(v) for v in enum]
-        raise Bad(at, "E-VALUE-ENUM", f"expected one of {', '.join(choices)}, got {describe(value)}",
-                  did_you_mean(str(value), choices)) from None
-
-
-def _number(value: Any, at: tuple[str | int, ...], what: str, low: int, high: int) -> int:
-    """An integer from `low` to `high` (flannel's net-conf.json numbers)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise Bad(at, "E-VALUE-INTEGER", f"expected {what} from {low} to {high}, got {describe(value)}")
-    return value
 
 
 def _affinity_timeout(value: Any, at: tuple[str | int, ...]) -> int:
@@ -613,28 +476,28 @@ def _affinity_timeout(value: Any, at: tuple[str | int, ...]) -> int:
 
 
 def _policy(value: Any, at: tuple[str | int, ...]) -> TrafficPolicy:
-    return TrafficPolicy.CLUSTER if value in (None, "") else _enum(value, at, TrafficPolicy)
+    return TrafficPolicy.CLUSTER if value in (None, "") else read_enum(value, at, TrafficPolicy)
 
 
 def _target(ref: Any, at: tuple[str | int, ...]) -> str | None:
     """The `namespace/name` of a targetRef to a Pod (None for other kinds or none)."""
     if isinstance(ref, dict) and ref.get("kind") == "Pod" and ref.get("name"):
-        namespace = _name(ref.get("namespace") or "default", at + ("namespace",), NameRule.DNS1123_LABEL, "namespace")
-        return f"{namespace}/{_name(ref['name'], at + ('name',), NameRule.DNS1123_SUBDOMAIN)}"
+        namespace = read_name(ref.get("namespace") or "default", at + ("namespace",), NameRule.DNS1123_LABEL, "namespace")
+        return f"{namespace}/{read_name(ref['name'], at + ('name',), NameRule.DNS1123_SUBDOMAIN)}"
     return None
 
 
 def _optional_name(check: Callable[..., Any], value: Any, at: tuple[str | int, ...], rule: NameRule,
                    what: str) -> str | None:
     """An optional name (None when absent or empty) that must follow `rule` when given."""
-    return None if value in (None, "") else check(_name, value, at, rule, what)
+    return None if value in (None, "") else check(read_name, value, at, rule, what)
 
 
 def _external_name(value: Any, at: tuple[str | int, ...]) -> str | None:
     """An ExternalName service's DNS name: a DNS-1123 subdomain, a trailing dot allowed (as the API server)."""
     if value in (None, ""):
         return None
-    _name(value.removesuffix(".") if isinstance(value, str) else value, at, NameRule.DNS1123_SUBDOMAIN,
+    read_name(value.removesuffix(".") if isinstance(value, str) else value, at, NameRule.DNS1123_SUBDOMAIN,
           "externalName")
     return value  # type: ignore[no-any-return]
 
@@ -642,14 +505,14 @@ def _external_name(value: Any, at: tuple[str | int, ...]) -> str | None:
 def _endpoint_ports(check: Callable[..., Any], data: dict[str, Any], at: tuple[str | int, ...]
                     ) -> list[tuple[str | None, int, Protocol]]:
     ports = []
-    for p, port in enumerate(_list(data, "ports", at)):
+    for p, port in enumerate(list_of(data, "ports", at)):
         here = at + ("ports", p)
         if not isinstance(port, dict):
             raise Bad(here, "E-TYPE", f"expected a port mapping, got {describe(port)}")
         ports.append((
             _optional_name(check, port.get("name"), here + ("name",), NameRule.DNS1123_LABEL, "port name"),
-            check(_port, port.get("port"), here + ("port",)),
-            check(_enum, port.get("protocol", "TCP"), here + ("protocol",), Protocol),
+            check(read_port, port.get("port"), here + ("port",)),
+            check(read_enum, port.get("protocol", "TCP"), here + ("protocol",), Protocol),
         ))
     return ports
 
@@ -658,24 +521,24 @@ def _pod_spec(check: Callable[..., Any], spec: dict[str, Any], at: tuple[str | i
               ) -> tuple[tuple[Container, ...], bool, str | None]:
     """containers (with their ports), hostNetwork and nodeName of a pod spec."""
     containers = []
-    for c, container in enumerate(_list(spec, "containers", at)):
+    for c, container in enumerate(list_of(spec, "containers", at)):
         here = at + ("containers", c)
         if not isinstance(container, dict):
             raise Bad(here, "E-TYPE", f"expected a container mapping, got {describe(container)}")
         ports = []
-        for p, port in enumerate(_list(container, "ports", here)):
+        for p, port in enumerate(list_of(container, "ports", here)):
             port_at = here + ("ports", p)
             if not isinstance(port, dict):
                 raise Bad(port_at, "E-TYPE", f"expected a port mapping, got {describe(port)}")
             host_port = port.get("hostPort")
             ports.append(ContainerPort(
-                container_port=check(_port, port.get("containerPort"), port_at + ("containerPort",)),
-                protocol=check(_enum, port.get("protocol", "TCP"), port_at + ("protocol",), Protocol),
+                container_port=check(read_port, port.get("containerPort"), port_at + ("containerPort",)),
+                protocol=check(read_enum, port.get("protocol", "TCP"), port_at + ("protocol",), Protocol),
                 name=_optional_name(check, port.get("name"), port_at + ("name",), NameRule.PORT_NAME, "port name"),
-                host_port=check(_port, host_port, port_at + ("hostPort",)) if host_port else None,
+                host_port=check(read_port, host_port, port_at + ("hostPort",)) if host_port else None,
             ))
         name = container.get("name", f"container-{c}")
-        containers.append(Container(check(_name, name, here + ("name",), NameRule.DNS1123_LABEL, "container name"),
+        containers.append(Container(check(read_name, name, here + ("name",), NameRule.DNS1123_LABEL, "container name"),
                                     str(container.get("image", "")), tuple(ports)))
     node = _optional_name(check, spec.get("nodeName"), at + ("nodeName",), NameRule.DNS1123_SUBDOMAIN, "node name")
     return tuple(containers), spec.get("hostNetwork") is True, node

@@ -7,7 +7,7 @@ from ipaddress import IPv4Network
 from typing import Any, Callable
 
 from webapp.loaders.drafts import Origin
-from webapp.loaders.manifests import Bad, _cidr, _enum, _list, _mapping, _meta, _port
+from webapp.loaders.fields import Bad, list_of, mapping_of, read_cidr, read_enum, read_meta, read_port
 from webapp.loaders.schema import describe
 from webapp.model import (
     NAMESPACE_NAME_LABEL,
@@ -32,14 +32,14 @@ Check = Callable[..., Any]
 
 def read_network_policy(check: Check, data: dict[str, Any], origin: Origin) -> NetworkPolicy:
     """A NetworkPolicy; `check(reader, value, at, *extra)` records a bad field and goes on (None for it)."""
-    meta = _meta(data)
-    spec = _mapping(data, "spec")
+    meta = read_meta(data)
+    spec = mapping_of(data, "spec")
     if "podSelector" not in spec:
         raise Bad(("spec",), "E-POLICY-SELECTOR-MISSING",
                   "a NetworkPolicy needs spec.podSelector ({} selects every pod of its namespace)")
     selector = check(read_selector, spec["podSelector"], ("spec", "podSelector"))
-    given = tuple(check(_enum, t, ("spec", "policyTypes", i), PolicyType)
-                  for i, t in enumerate(_list(spec, "policyTypes", ("spec",))))
+    given = tuple(check(read_enum, t, ("spec", "policyTypes", i), PolicyType)
+                  for i, t in enumerate(list_of(spec, "policyTypes", ("spec",))))
     ingress = _rules(check, spec, "ingress", "from")
     egress = _rules(check, spec, "egress", "to")
     return NetworkPolicy(
@@ -51,7 +51,7 @@ def read_network_policy(check: Check, data: dict[str, Any], origin: Origin) -> N
 
 def read_namespace(data: dict[str, Any], origin: Origin) -> Namespace:
     """A Namespace with its labels; the API server's `kubernetes.io/metadata.name` label is set to its name."""
-    meta = _meta(data)
+    meta = read_meta(data)
     return Namespace(meta.name, namespace_labels(meta.name, meta.labels), origin.source_ref())
 
 
@@ -77,15 +77,15 @@ def read_selector(value: Any, at: At) -> LabelSelector:
         if not isinstance(label, (str, int, float)) or isinstance(label, bool):
             raise Bad(at + ("matchLabels", key), "E-TYPE", f"expected a label value, got {describe(label)}")
     requirements = []
-    for i, entry in enumerate(_list(value, "matchExpressions", at)):
+    for i, entry in enumerate(list_of(value, "matchExpressions", at)):
         here = at + ("matchExpressions", i)
         if not isinstance(entry, dict):
             raise Bad(here, "E-TYPE", f"expected a requirement mapping (key, operator, values), got {describe(entry)}")
         key = entry.get("key")
         if not isinstance(key, str) or not key:
             raise Bad(here, "E-POLICY-SELECTOR", "a requirement needs a key")
-        operator = _enum(entry.get("operator"), here + ("operator",), SelectorOperator)
-        values = _list(entry, "values", here)
+        operator = read_enum(entry.get("operator"), here + ("operator",), SelectorOperator)
+        values = list_of(entry, "values", here)
         if operator in (SelectorOperator.IN, SelectorOperator.NOT_IN) and not values:
             raise Bad(here + ("values",) if "values" in entry else here, "E-POLICY-SELECTOR",
                       f"operator {operator} needs a non-empty values list")
@@ -97,14 +97,14 @@ def read_selector(value: Any, at: At) -> LabelSelector:
 
 def _rules(check: Check, spec: dict[str, Any], direction: str, peers_key: str) -> tuple[PolicyRule, ...]:
     rules = []
-    for i, rule in enumerate(_list(spec, direction, ("spec",))):
+    for i, rule in enumerate(list_of(spec, direction, ("spec",))):
         here: At = ("spec", direction, i)
         if rule is None:
             rule = {}
         if not isinstance(rule, dict):
             raise Bad(here, "E-TYPE", f"expected a rule mapping ({peers_key}, ports), got {describe(rule)}")
-        peers = tuple(check(_peer, p, here + (peers_key, j)) for j, p in enumerate(_list(rule, peers_key, here)))
-        ports = tuple(check(_policy_port, p, here + ("ports", k)) for k, p in enumerate(_list(rule, "ports", here)))
+        peers = tuple(check(_peer, p, here + (peers_key, j)) for j, p in enumerate(list_of(rule, peers_key, here)))
+        ports = tuple(check(_policy_port, p, here + ("ports", k)) for k, p in enumerate(list_of(rule, "ports", here)))
         rules.append(PolicyRule(peers, ports))
     return tuple(rules)
 
@@ -136,8 +136,8 @@ def _peer(value: Any, at: At) -> PolicyPeer:
 def _ip_block(value: Any, at: At) -> IPBlock:
     if not isinstance(value, dict):
         raise Bad(at, "E-TYPE", f"expected an ipBlock mapping (cidr, except), got {describe(value)}")
-    cidr = _cidr(value.get("cidr"), at + ("cidr",), False)
-    excepted = tuple(_cidr(e, at + ("except", i), False) for i, e in enumerate(_list(value, "except", at)))
+    cidr = read_cidr(value.get("cidr"), at + ("cidr",), False)
+    excepted = tuple(read_cidr(e, at + ("except", i), False) for i, e in enumerate(list_of(value, "except", at)))
     return ip_block(cidr, excepted, at)
 
 
@@ -153,16 +153,16 @@ def ip_block(cidr: IPv4Network, excepted: tuple[IPv4Network, ...], at: At) -> IP
 def _policy_port(value: Any, at: At) -> PolicyPort:
     if not isinstance(value, dict):
         raise Bad(at, "E-TYPE", f"expected a port mapping (protocol, port, endPort), got {describe(value)}")
-    protocol = _enum(value.get("protocol", "TCP"), at + ("protocol",), Protocol)
+    protocol = read_enum(value.get("protocol", "TCP"), at + ("protocol",), Protocol)
     port = value.get("port")
     if isinstance(port, str) and port.isdigit():
         port = int(port)
     if isinstance(port, int) and not isinstance(port, bool):
-        port = _port(port, at + ("port",))
+        port = read_port(port, at + ("port",))
     elif port is not None and (not isinstance(port, str) or not port or len(port) > 15):
         raise Bad(at + ("port",), "E-TYPE", f"expected a port number or a container port name, got {describe(port)}")
     end = value.get("endPort")
-    return policy_port(protocol, port, _port(end, at + ("endPort",)) if end is not None else None, at)
+    return policy_port(protocol, port, read_port(end, at + ("endPort",)) if end is not None else None, at)
 
 
 def policy_port(protocol: Protocol, port: int | str | None, end: int | None, at: At) -> PolicyPort:
