@@ -588,11 +588,11 @@ def test_a_broken_line_names_its_number():
 
 def run(cluster: Cluster, node: str, hook: Hook, src: str, dst: str, proto: str = "tcp", in_dev: str | None = None,
         out_dev: str | None = None, backend: str | None = None, mark: int = 0):
-    from webapp.engine.kubeproxy.nftables import node_nft_ruleset
+    from webapp.engine.rulesets import node_nft_table
 
     packet = Packet(SocketAddress.parse(src), SocketAddress.parse(dst), proto)
     ctx = PacketContext(packet, node, in_dev, out_dev, mark, IPv4Address(backend) if backend else None)
-    return traverse(cluster, node_nft_ruleset(cluster, node), hook, ctx)
+    return traverse(node_nft_table(cluster, node), hook, ctx)
 
 
 DNS_SERVICE = "service-FY5PMXPG-kube-system/kube-dns/udp/dns"
@@ -898,11 +898,11 @@ def test_cluster_yaml_kube_proxy_nftables_is_read_and_a_wrong_mode_names_nftable
 def hook_outcome(cluster: Cluster, node: str, evaluate, ruleset, packet: Packet, in_dev: str):
     """PREROUTING, then INPUT (to the node's own address) or FORWARD: the verdict, every candidate endpoint
     the load-balancing hop offered, where PREROUTING sent the packet, and the mark."""
-    pre = evaluate(cluster, ruleset, Hook.PREROUTING, PacketContext(packet, node, in_dev, None))
+    pre = evaluate(ruleset, Hook.PREROUTING, PacketContext(packet, node, in_dev, None))
     hops, verdict = list(pre.hops), pre.verdict
     if verdict == Verdict.ACCEPT:
         local = pre.packet.dst.ip == cluster.node_by_name[node].internal_ip
-        post = evaluate(cluster, ruleset, Hook.INPUT if local else Hook.FORWARD,
+        post = evaluate(ruleset, Hook.INPUT if local else Hook.FORWARD,
                         PacketContext(pre.packet, node, in_dev, None if local else "eth0", pre.mark))
         hops, verdict = hops + list(post.hops), post.verdict
     return str(verdict), sorted({str(a.dst) for h in hops for a in h.alternatives}), str(pre.packet.dst), pre.mark
@@ -932,7 +932,7 @@ def test_iptables_and_nftables_decide_every_service_packet_alike():
     candidate endpoints, the same destination after PREROUTING and the same mark in both modes."""
     from test_kubeproxy_lab import POLICIES
     from webapp.engine import netfilter, nft
-    from webapp.engine.kubeproxy.nftables import node_nft_ruleset
+    from webapp.engine.rulesets import node_nft_table, node_ruleset
     from webapp.loaders import load_sources
     from webapp.variants import ViewSettings, apply_view_settings
 
@@ -943,7 +943,7 @@ def test_iptables_and_nftables_decide_every_service_packet_alike():
     compared, differ, seen = 0, [], set()
     for cluster in clusters:
         for node in cluster.nodes:
-            rulesets = (netfilter.node_ruleset(cluster, node.name), node_nft_ruleset(cluster, node.name))
+            rulesets = (node_ruleset(cluster, node.name), node_nft_table(cluster, node.name))
             for packet, in_dev in service_packets(cluster, node.name):
                 compared += 1
                 ipt = hook_outcome(cluster, node.name, netfilter.traverse, rulesets[0], packet, in_dev)
@@ -951,6 +951,6 @@ def test_iptables_and_nftables_decide_every_service_packet_alike():
                 if ipt != nft_:
                     differ.append((cluster.name, node.name, str(packet), ipt, nft_))
                 seen.add((ipt[0], len(ipt[1]) > 1, ipt[3]))
-    assert (compared, differ) == (222, [])
+    assert (compared, differ) == (254, [])
     # every kind of outcome occurs: delivered to one of several endpoints (marked or not), refused
     assert seen >= {("accept", True, 0), ("accept", True, 0x4000), ("drop", False, 0), ("reject", False, 0)}
