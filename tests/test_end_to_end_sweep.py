@@ -578,7 +578,7 @@ def test_the_sweep_covers_every_flow_type_and_combination():
     kinds = {p.values[3] for p in sweep_params()}
     assert kinds == set(FlowType)
     combos = {(p.values[0], p.values[1], p.values[2]) for p in sweep_params()}
-    assert len(combos) == len(SAMPLES) * len(MODES) * len(OVERLAYS) == 36
+    assert len(combos) == len(SAMPLES) * len(MODES) * len(OVERLAYS) == 48
     seen = {str(trace_flow(variant(name, mode, overlay), *pair).disposition)
             for name, mode, overlay in combos for pairs in candidate_flows(variant(name, mode, overlay)).values()
             for pair in pairs}
