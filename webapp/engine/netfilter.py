@@ -499,6 +499,14 @@ def traverse(ruleset: HostRules, hook: Hook, ctx: PacketContext) -> HookOutcome:
     return state.outcome(Verdict.ACCEPT)
 
 
+def first_match(ruleset: Ruleset, table: str, chain: str, hook: Hook, ctx: PacketContext) -> int | None:
+    """The index of the first rule of `table` `chain` that matches the packet — as many rules as the kernel
+    compares it with before that one, walking the chain in order; None when no rule matches."""
+    state = HookState(ctx.packet, ctx.mark, [], ctx, hook, ruleset, table)
+    found = ruleset.chain(table, chain)
+    return next((i for i, rule in enumerate(found.rules) if _matches(state, rule)), None) if found else None
+
+
 def _run_chain(state: HookState, chain: Chain, depth: int) -> None:
     """Evaluate one chain; returns normally on RETURN or at its end, raises Stop on a terminal target."""
     if depth > 32:
