@@ -817,9 +817,13 @@ def test_nft_accepts_every_samples_ruleset(sample, node, tmp_path):
 
 
 @KERNEL
-@pytest.mark.parametrize("name", ["lb", "upstream"])
+@pytest.mark.parametrize("name", ["lb", "upstream", "hostile", "hostile-without-endpoints"])
 def test_nft_accepts_the_policy_source_range_and_affinity_rulesets(name, tmp_path):
-    cluster, node = (lb_cluster(), "node-2") if name == "lb" else (upstream_overall_cluster(), "test-node")
+    from test_kubeproxy_iptables import hostile_cluster
+
+    cluster, node = {"lb": (lb_cluster(), "node-2"), "upstream": (upstream_overall_cluster(), "test-node"),
+                     "hostile": (hostile_cluster(), "node-1"),
+                     "hostile-without-endpoints": (hostile_cluster(endpoints=0), "node-1")}[name]
     done = nft_check(render_nft_transaction(cluster, node), tmp_path)
     assert (done.returncode, done.stderr) == (0, "")
 
@@ -990,3 +994,23 @@ def test_service_traces_match_across_modes():
     assert (compared, differ) == (834, [])
     # (every offered service flow is delivered; the drops and rejects are compared at the hooks above)
     assert kinds == {("delivered", 1): 252, ("delivered", 2): 524, ("delivered", 3): 57, ("delivered", 4): 1}
+
+
+def test_a_hostile_service_name_is_written_as_one_nft_token_and_one_string():
+    """A name with a newline, a quote and a space: chain names keep the hash of the real name and write the name
+    with `_` for what nft's identifiers cannot hold; comments turn `"` into `'` and the newline into a space."""
+    from test_kubeproxy_iptables import HOSTILE, hostile_cluster
+    from webapp.engine.kubeproxy.nftables import in_name, in_string
+    from webapp.engine.rulesets import node_nft_table
+
+    assert in_name(f"default/{HOSTILE}/tcp/http") == "default/we_b__-A_KUBE-SERVICES_-j_ACCEPT__/tcp/http"
+    assert in_string(f"default/{HOSTILE}:http") == "default/we b' -A KUBE-SERVICES -j ACCEPT\\':http"
+    cluster = hostile_cluster()
+    text = render_nft_transaction(cluster, "node-1")
+    chain = f"service-{hash_and_truncate(f'default/{HOSTILE}/tcp/http')[:8]}-default/we_b__-A_KUBE-SERVICES_-j_ACCEPT__/tcp/http"
+    assert f"add chain ip kube-proxy {chain}" in text.splitlines()
+    assert not any(line.startswith("-A") for line in text.splitlines())
+    table = node_nft_table(cluster, "node-1")
+    assert not any(rule.unknown for c in table.chains.values() for rule in c.rules)
+    out = run(cluster, "node-1", Hook.PREROUTING, "10.244.0.2:40000", "10.96.0.20:80", in_dev="cni0")
+    assert str(out.packet.dst) in {"10.244.0.3:80", "10.244.1.2:80"}
