@@ -1007,7 +1007,8 @@ def test_a_hostile_service_name_is_written_as_one_nft_token_and_one_string():
     assert in_string(f"default/{HOSTILE}:http") == "default/we b' -A KUBE-SERVICES -j ACCEPT\\':http"
     cluster = hostile_cluster()
     text = render_nft_transaction(cluster, "node-1")
-    chain = f"service-{hash_and_truncate(f'default/{HOSTILE}/tcp/http')[:8]}-default/we_b__-A_KUBE-SERVICES_-j_ACCEPT__/tcp/http"
+    hashed = hash_and_truncate(f"default/{HOSTILE}/tcp/http")[:8]
+    chain = f"service-{hashed}-default/we_b__-A_KUBE-SERVICES_-j_ACCEPT__/tcp/http"
     assert f"add chain ip kube-proxy {chain}" in text.splitlines()
     assert not any(line.startswith("-A") for line in text.splitlines())
     table = node_nft_table(cluster, "node-1")

@@ -511,7 +511,8 @@ def _hop_rule(state: HookState, rule: NftRule) -> str:
 
 
 def element_line(key: tuple[str, ...], verdict: NftVerdict | None, comment: str | None) -> str:
-    """An element (of a set, or of a map with its verdict) as `nft` writes it: `10.96.0.10 . udp . 53 : goto service-…`."""
+    """An element (of a set, or of a map with its verdict) as `nft` writes it:
+    `10.96.0.10 . udp . 53 : goto service-…`."""
     text = " . ".join(key) + (f' comment "{comment}"' if comment else "")
     return f"{text} : {verdict}" if verdict is not None else text
 
