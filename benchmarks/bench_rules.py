@@ -17,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from webapp.engine.kubeproxy.iptables import render_iptables_restore  # noqa: E402
-from webapp.engine.kubeproxy.nftables import node_nft_ruleset, render_nft_transaction  # noqa: E402
+from webapp.engine.kubeproxy.nftables import render_nft_transaction  # noqa: E402
+from webapp.engine.rulesets import node_nft_table  # noqa: E402
 from webapp.engine.netfilter import Hook, PacketContext, traverse  # noqa: E402
 from webapp.engine.rulesets import node_ruleset  # noqa: E402
 from webapp.engine.trace import Packet, SocketAddress  # noqa: E402
@@ -77,15 +78,15 @@ def main() -> None:
         render(cluster, "node-2")
         print(f"  {name}(node-2), shared derivations warm: {time.perf_counter() - start:.2f} s")
     start = time.perf_counter()
-    nft_ruleset = node_nft_ruleset(cluster, "node-0")
-    print(f"node_nft_ruleset(node-0) (render + parse into the typed model): {time.perf_counter() - start:.2f} s")
+    nft_ruleset = node_nft_table(cluster, "node-0")
+    print(f"node_nft_table(node-0) (render + parse into the typed model): {time.perf_counter() - start:.2f} s")
     from webapp.engine.nft import traverse as nft_traverse
 
     nft_times = []
     for s in (4999, 2500, 17, 4321, 1000):
         packet = Packet(SocketAddress(cluster.pods[0].pod_ip, 40000), SocketAddress(IPv4Address("10.96.0.0") + 10 + s, 80))
         start = time.perf_counter()
-        out = nft_traverse(cluster, nft_ruleset, Hook.PREROUTING, PacketContext(packet, "node-0", "cni0", None))
+        out = nft_traverse(nft_ruleset, Hook.PREROUTING, PacketContext(packet, "node-0", "cni0", None))
         nft_times.append(time.perf_counter() - start)
         assert out.packet.dst.port == 8080, out
     print(f"nftables PREROUTING pod → cluster IP (one service-ips lookup): median "

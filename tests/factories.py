@@ -21,8 +21,8 @@ from webapp.model import (
 )
 
 
-TRACED_MODES = (KubeProxyMode.IPTABLES, KubeProxyMode.IPVS, KubeProxyMode.USERSPACE)
-"""The kube-proxy modes the walk traces; nftables joins when the walk evaluates table ip kube-proxy (issue 15)."""
+TRACED_MODES = tuple(KubeProxyMode)
+"""The kube-proxy modes the walk traces: every one (nftables through table ip kube-proxy, issue 15)."""
 
 
 def make_node(name: str, ip: str, pod_cidr: str, nic: str = "eth0") -> Node:

@@ -63,7 +63,7 @@ from pathlib import Path
 import pytest
 
 from factories import TRACED_MODES
-from webapp.engine import commands, rulesets
+from webapp.engine import commands, nft, rulesets
 from webapp.engine.datapath import node_datapath, pod_datapath, underlay_network
 from webapp.engine.flows import FlowType, candidate_flows, resolve_flow, trace_flow
 from webapp.engine.trace import Action, Disposition, Hop, HopKind, Trace
@@ -72,7 +72,7 @@ from webapp.model import Cluster, KubeProxyMode, Overlay, TrafficPolicy
 from webapp.variants import ViewSettings, apply_view_settings
 
 SAMPLES = ("seed-article", "flannel-vxlan", "flannel-host-gw", "guestbook")
-MODES = TRACED_MODES                  # iptables, ipvs, userspace
+MODES = TRACED_MODES                  # iptables, ipvs, userspace, nftables
 OVERLAYS = tuple(Overlay)             # flannel-vxlan, flannel-host-gw, ovs-vxlan
 VXLAN_PORT = {Overlay.FLANNEL_VXLAN: 8472, Overlay.OVS_VXLAN: 4789}
 """flannel: the Linux kernel's VXLAN default 8472 (flannel Documentation/backends.md); OVS: IANA 4789."""
@@ -82,6 +82,7 @@ LOCAL_PORT_RANGE = range(32768, 61000)
 COMPONENTS: dict[str, frozenset[HopKind]] = {
     "socket": frozenset({HopKind.APP}),                     # a node's own process
     "iptables": frozenset({HopKind.NETFILTER}),             # a rule that decided
+    "nftables": frozenset({HopKind.NETFILTER}),             # an nftables rule or map element that decided
     "conntrack": frozenset({HopKind.NETFILTER, HopKind.IPVS}),  # NAT undone on the reply
     "kube-proxy": frozenset({HopKind.PROXY}),               # the userspace proxy
     "kube-dns": frozenset({HopKind.DNS}),                   # CoreDNS answering
@@ -100,6 +101,7 @@ REWRITING = frozenset({Action.DNAT, Action.SNAT, Action.MASQUERADE, Action.REDIR
 RULED = frozenset({Action.DNAT, Action.SNAT, Action.MASQUERADE, Action.REDIRECT, Action.MARK, Action.DROP,
                    Action.REJECT})
 IPTABLES_RULE = re.compile(r"^(nat|filter) -A (\S+) ")
+NFT_RULE = re.compile(r"^kube-proxy (\S+): (.+)$")
 CHAIN_POLICY = re.compile(r"^(nat|filter) :([A-Z]+) DROP$")
 IPVS_RULE = re.compile(r"^(TCP|UDP) \d+\.\d+\.\d+\.\d+:\d+ rr( persistent \d+)? -> \d+\.\d+\.\d+\.\d+:\d+ Masq$")
 
@@ -258,6 +260,25 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+def _nft_rule_problems(cluster: Cluster, hop: Hop, where: str) -> list[str]:
+    """I8 for an nftables hop: `kube-proxy CHAIN: RULE` names a rule of that chain of the node's table
+    ip kube-proxy, `kube-proxy MAP: ELEMENT` an element of that map."""
+    match = NFT_RULE.match(hop.rule)
+    if match is None:
+        return [f"I8 {where}: {hop.action} rule {hop.rule!r} names no nftables chain or map"]
+    name, text = match.groups()
+    assert hop.node is not None
+    table = rulesets.node_nft_table(cluster, hop.node)
+    if name in table.chains:
+        written = {r.text + (f' comment "{r.comment}"' if r.comment else "") for r in table.chains[name].rules}
+        return [] if text in written else [f"I8 {where}: {text!r} is no rule of chain {name} on {hop.node}"]
+    if name in table.sets:
+        target = table.sets[name]
+        listed = {nft.element_line(k, v, target.element_comments.get(k)) for k, v in target.elements.items()}
+        return [] if text in listed else [f"I8 {where}: {text!r} is no element of map {name} on {hop.node}"]
+    return [f"I8 {where}: {name} is neither a chain nor a map of {hop.node}'s table ip kube-proxy"]
+
+
 def rule_violations(cluster: Cluster, hop: Hop, where: str) -> list[str]:
     """I8 for one hop."""
     if hop.action in (Action.UNDNAT, Action.UNSNAT):
@@ -266,6 +287,8 @@ def rule_violations(cluster: Cluster, hop: Hop, where: str) -> list[str]:
         return []
     if hop.action not in RULED:
         return []
+    if hop.kind == HopKind.NETFILTER and hop.device == "nftables":
+        return _nft_rule_problems(cluster, hop, where)
     if hop.kind == HopKind.NETFILTER:
         match = IPTABLES_RULE.match(hop.rule)
         if match is None:
@@ -555,7 +578,7 @@ def test_the_sweep_covers_every_flow_type_and_combination():
     kinds = {p.values[3] for p in sweep_params()}
     assert kinds == set(FlowType)
     combos = {(p.values[0], p.values[1], p.values[2]) for p in sweep_params()}
-    assert len(combos) == len(SAMPLES) * len(MODES) * len(OVERLAYS) == 36
+    assert len(combos) == len(SAMPLES) * len(MODES) * len(OVERLAYS) == 48
     seen = {str(trace_flow(variant(name, mode, overlay), *pair).disposition)
             for name, mode, overlay in combos for pairs in candidate_flows(variant(name, mode, overlay)).values()
             for pair in pairs}

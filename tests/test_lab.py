@@ -89,6 +89,21 @@ def test_every_sample_agrees_with_the_kernel(sample, lab_id):
     assert report.count(OK) == len(prepared.flows) > 50
 
 
+@pytest.mark.parametrize("sample", ["seed-article", "flannel-vxlan", "flannel-host-gw", "guestbook", "policy-shop"])
+def test_every_sample_in_nftables_mode_agrees_with_the_kernel(sample, lab_id):
+    """kube-proxy's table loaded with `nft -f` in each node namespace, flannel's rules with iptables: every flow
+    of the sample (its service flows among them) goes where the engine's trace says."""
+    base = load_sample(sample)
+    prepared = _running(replace(base, settings=replace(base.settings, kube_proxy_mode=KubeProxyMode.NFTABLES)),
+                        lab_id)
+    tables = nx.run(["nft", "list", "tables"], netns=prepared.plan.namespaces[0].name).stdout
+    assert "table ip kube-proxy" in tables
+    report = verify(prepared, timeout=TIMEOUT)
+    assert [f"{r.spec}: {r.problems}" for r in report.disagreements] == []
+    assert report.count(NOT_VERIFIABLE) == 0
+    assert report.count(OK) == len(prepared.flows) > 50
+
+
 @pytest.mark.parametrize(("sample", "overlay"), [("seed-article", Overlay.FLANNEL_VXLAN),
                                                  ("seed-article", Overlay.FLANNEL_HOST_GW),
                                                  ("flannel-vxlan", Overlay.OVS_VXLAN)])

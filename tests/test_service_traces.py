@@ -201,6 +201,7 @@ SEEN = {
     ("cluster-ip", KubeProxyMode.IPTABLES): ("pod/default/web-b", "10.244.1.2:80", "10.244.0.2", "10.96.0.20:80"),
     ("cluster-ip", KubeProxyMode.IPVS): ("pod/default/web-b", "10.244.1.2:80", "10.244.0.2", "10.96.0.20:80"),
     ("cluster-ip", KubeProxyMode.USERSPACE): ("pod/default/web-b", "10.244.1.2:80", "10.244.0.0", "10.96.0.20:80"),
+    ("cluster-ip", KubeProxyMode.NFTABLES): ("pod/default/web-b", "10.244.1.2:80", "10.244.0.2", "10.96.0.20:80"),
     # external traffic (Cluster policy) is masqueraded to the receiving node in every mode
     ("node-port", None): ("pod/default/web-a", "10.244.0.3:80", "10.244.1.0", "192.168.0.12:30080"),
     ("load-balancer", None): ("pod/default/web-b", "10.244.1.2:80", "10.244.0.0", "198.51.100.10:80"),
@@ -209,7 +210,8 @@ SEEN = {
     ("external-name", None): ("external", "203.0.113.10:80", "192.168.0.11", "203.0.113.10:80"),
 }
 SERVICE_HOP = {KubeProxyMode.IPTABLES: (HopKind.NETFILTER, Action.DNAT), KubeProxyMode.IPVS: (HopKind.IPVS, Action.DNAT),
-               KubeProxyMode.USERSPACE: (HopKind.PROXY, Action.PROXY)}
+               KubeProxyMode.USERSPACE: (HopKind.PROXY, Action.PROXY),
+               KubeProxyMode.NFTABLES: (HopKind.NETFILTER, Action.DNAT)}
 
 
 @pytest.mark.parametrize("mode", TRACED_MODES)
@@ -257,6 +259,10 @@ def test_load_balancer_shows_the_nesting_of_service_types():
                               (HopKind.NETFILTER, Action.DNAT), (HopKind.NETFILTER, Action.MASQUERADE)]),
     (KubeProxyMode.IPVS, [(HopKind.IPVS, Action.DNAT), (HopKind.NETFILTER, Action.MASQUERADE)]),
     (KubeProxyMode.USERSPACE, [(HopKind.NETFILTER, Action.REDIRECT), (HopKind.PROXY, Action.PROXY)]),
+    # nftables: the service-ips verdict map, the numgen draw, then as iptables (mark, dnat, masquerade)
+    (KubeProxyMode.NFTABLES, [(HopKind.NETFILTER, Action.LOOKUP), (HopKind.NETFILTER, Action.LOOKUP),
+                              (HopKind.NETFILTER, Action.MARK), (HopKind.NETFILTER, Action.DNAT),
+                              (HopKind.NETFILTER, Action.MASQUERADE)]),
 ])
 def test_hairpin_a_pod_reaching_itself_through_its_service_is_masqueraded(mode, steps):
     trace = trace_flow(full(mode), "pod/default/web-a", "svc/default/web:80", backend="10.244.0.3")

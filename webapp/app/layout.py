@@ -74,8 +74,9 @@ def _labelled(label: str, control) -> html.Label:
     return html.Label([html.Span(label, className="label"), control], className="field")
 
 
-def _setting(id_: Id, label: str, values: list[str]) -> html.Label:
-    options = [{"label": v, "value": v} for v in values]
+def _setting(id_: Id, label: str, values: list[str], labels: str | None = None) -> html.Label:
+    """A what-if dropdown; `labels` is the catalogue key prefix of the options' labels (else the values)."""
+    options = [{"label": text(labels + v) if labels else v, "value": v} for v in values]
     return _labelled(label, dcc.Dropdown(id=id_, options=options, value=None, clearable=True,
                                          placeholder=text("settings.cluster_value", value="…")))
 
@@ -149,8 +150,7 @@ def build_layout(samples: list[tuple[str, str]],
         html.Section(className="panel hops", children=[html.H2(text("hops.title")), html.Div(id=Id.HOP_LIST)]),
         html.Section(className="panel", children=[
             html.H2(text("settings.title")),
-            # nftables joins the picker once the walk evaluates table kube-proxy (issue 15, integration step)
-            _setting(Id.MODE, text("settings.mode"), [str(m) for m in KubeProxyMode if m != KubeProxyMode.NFTABLES]),
+            _setting(Id.MODE, text("settings.mode"), [str(m) for m in KubeProxyMode], "settings.mode."),
             _setting(Id.OVERLAY, text("settings.overlay"), [str(o) for o in Overlay]),
             _setting(Id.POLICY, text("settings.policy"), [str(p) for p in TrafficPolicy]),
             _labelled(text("settings.down"), dcc.Dropdown(id=Id.DOWN_PODS, multi=True, value=[])),

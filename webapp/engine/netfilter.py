@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 import zlib
+from abc import ABC, abstractmethod
 from bisect import insort
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from webapp.engine.trace import Action, Alternative, Hop, HopKind, Netns, Packet, SocketAddress
 from webapp.narration import say
@@ -71,6 +72,14 @@ HOOK_TABLES: dict[Hook, tuple[str, ...]] = {
     Hook.OUTPUT: ("nat", "filter"),
     Hook.POSTROUTING: ("nat",),
 }
+
+TABLE_PRIORITIES: dict[tuple[str, Hook], int] = {
+    ("nat", Hook.PREROUTING): -100, ("nat", Hook.OUTPUT): -100,      # NF_IP_PRI_NAT_DST
+    ("nat", Hook.INPUT): 100, ("nat", Hook.POSTROUTING): 100,        # NF_IP_PRI_NAT_SRC
+    **{("filter", hook): 0 for hook in (Hook.INPUT, Hook.FORWARD, Hook.OUTPUT)},  # NF_IP_PRI_FILTER
+}
+"""An iptables table's priority at a hook (include/uapi/linux/netfilter_ipv4.h), to order it among nftables'
+base chains, which name theirs."""
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
 _ESCAPED = re.compile(r"\\(.)")
@@ -284,10 +293,19 @@ class IPSet:
     comment: str = ""
 
 
+class WrittenRule(Protocol):
+    """What decided, as its writer wrote it: an iptables rule, an nftables rule or map element."""
+
+    chain: str
+    """The chain (or nftables map) it belongs to."""
+    text: str
+    """Its text: the key of its note."""
+
+
 class Explainer(Protocol):
     """What the rules' writer says about its rules (the ruleset assembly supplies it)."""
 
-    def drop(self, ruleset: Ruleset, rule: Rule, verdict: Verdict, packet: Packet) -> str | None:
+    def drop(self, ruleset: HostRules, rule: WrittenRule, verdict: Verdict, packet: Packet) -> str | None:
         """Why `rule` drops or rejects `packet`; None → the rule's comment (or text) says it."""
 
     def dnat(self, before: Packet) -> str:
@@ -297,20 +315,29 @@ class Explainer(Protocol):
 class PlainExplainer:
     """Rules explained by their own comments only (a ruleset read from a file)."""
 
-    def drop(self, ruleset: Ruleset, rule: Rule, verdict: Verdict, packet: Packet) -> str | None:
+    def drop(self, ruleset: HostRules, rule: WrittenRule, verdict: Verdict, packet: Packet) -> str | None:
         return None
 
     def dnat(self, before: Packet) -> str:
         return ""
 
 
-class Ruleset:
-    """The iptables tables of one host (table → chain name → Chain), the ipsets its rules use, and what the
-    evaluation needs to know of the host and of the rules' writer."""
+class BaseChain(Protocol):
+    """A chain a hook calls (an iptables table's built-in chain, an nftables base chain)."""
+
+    priority: int
+    nat: bool
+    """A NAT chain: skipped once an earlier NAT chain of the hook has bound the connection."""
+
+    def run(self, state: HookState) -> None:
+        """Evaluate the chain for the packet in `state`; raises Stop on a terminal verdict."""
+
+
+class HostRules(ABC):
+    """What every ruleset of one host carries besides its rules: the host's addresses, the notes its writer
+    attached to its rules, and the writer's explainer."""
 
     def __init__(self) -> None:
-        self.tables: dict[str, dict[str, Chain]] = {}
-        self.ipsets: dict[str, IPSet] = {}
         self.local_addresses: frozenset[IPv4Address] = frozenset()
         """Addresses `-m addrtype --dst-type LOCAL` matches (node IPs; IPVS VIPs on kube-ipvs0)."""
         self.interface_addresses: dict[str, IPv4Address] = {}
@@ -318,8 +345,31 @@ class Ruleset:
         self.primary_address: IPv4Address | None = None
         """The host's address where a device has none of its own (a node: its InternalIP)."""
         self.notes: dict[str, object] = {}
-        """Metadata the rules' writer attached to its rules, keyed by rule text (`-A CHAIN …`)."""
+        """Metadata the rules' writer attached to its rules, keyed by rule text (`-A CHAIN …`, an nft rule or
+        map element)."""
         self.explainer: Explainer = PlainExplainer()
+
+    def note(self, rule: WrittenRule) -> object | None:
+        """The metadata the rules' writer attached to `rule`, if any."""
+        return self.notes.get(rule.text)
+
+    @abstractmethod
+    def base_chains(self, hook: Hook) -> list[BaseChain]:
+        """The chains `hook` runs, in any order (`traverse` sorts them by priority, stably)."""
+
+
+class Ruleset(HostRules):
+    """The iptables tables of one host (table → chain name → Chain), the ipsets its rules use, nftables
+    tables beside them (`attached`), and what the evaluation needs to know of the host and of the rules'
+    writer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, dict[str, Chain]] = {}
+        self.ipsets: dict[str, IPSet] = {}
+        self.attached: list[HostRules] = []
+        """Other tables of the host's netfilter (kube-proxy's nftables table): their base chains run in the
+        same hooks, by priority; at equal priority before the iptables table's."""
 
     @classmethod
     def parse(cls, text: str, into: Ruleset | None = None) -> Ruleset:
@@ -362,31 +412,64 @@ class Ruleset:
     def chain(self, table: str, name: str) -> Chain | None:
         return self.tables.get(table, {}).get(name)
 
-    def note(self, rule: Rule) -> object | None:
-        """The metadata the rules' writer attached to `rule`, if any."""
-        return self.notes.get(rule.text)
+    def base_chains(self, hook: Hook) -> list[BaseChain]:
+        chains: list[BaseChain] = [c for table in self.attached for c in table.base_chains(hook)]
+        for table in HOOK_TABLES[hook]:
+            chain = self.chain(table, str(hook))
+            if chain is not None:
+                chains.append(_TableChain(self, table, chain, TABLE_PRIORITIES[table, hook]))
+        return chains
+
+
+@dataclass(frozen=True, eq=False)
+class _TableChain:
+    """An iptables table's built-in chain at a hook."""
+
+    ruleset: Ruleset
+    table: str
+    chain: Chain
+    priority: int
+
+    @property
+    def nat(self) -> bool:
+        return self.table == "nat"
+
+    def run(self, state: HookState) -> None:
+        state.enter(self.ruleset, self.chain.name, self.table)
+        _run_chain(state, self.chain, depth=0)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Evaluation
 
 @dataclass
-class _State:
+class HookState:
+    """One packet's way through one hook: what every base chain sees and changes (packet, mark, hops), and
+    where the evaluation is (the ruleset and table of the chain being run, the chains jumped through)."""
+
     packet: Packet
     mark: int
     hops: list[Hop]
     ctx: PacketContext
-    ruleset: Ruleset
     hook: Hook
+    ruleset: Any = None
+    """The ruleset of the chain being run (a Ruleset, or an nftables table)."""
     table: str = ""
-    caller: Rule | None = None
+    caller: Any = None
     """The rule that jumped into the chain being evaluated."""
     path: list[str] = field(default_factory=list)
-    """The chains from the hook's built-in chain down to the one being evaluated."""
+    """The chains from the hook's base chain down to the one being evaluated."""
+
+    def enter(self, ruleset: HostRules, chain: str, table: str = "") -> None:
+        """Start a base chain of `ruleset`."""
+        self.ruleset, self.table, self.caller, self.path = ruleset, table, None, [chain]
+
+    def outcome(self, verdict: Verdict, reason: str | None = None) -> HookOutcome:
+        return HookOutcome(self.packet, verdict, self.mark, tuple(self.hops), reason)
 
 
-class _Stop(Exception):
-    """A terminal verdict for the hook (DROP/REJECT) or the table (ACCEPT, NAT)."""
+class Stop(Exception):
+    """A terminal verdict for the hook (drop, reject) or the base chain (accept, NAT)."""
 
     def __init__(self, verdict: Verdict, reason: str | None = None) -> None:
         super().__init__(verdict)
@@ -394,26 +477,40 @@ class _Stop(Exception):
         self.reason = reason
 
 
-def traverse(ruleset: Ruleset, hook: Hook, ctx: PacketContext) -> HookOutcome:
-    """Run the packet through every table of `hook` (kernel order); stop at the first DROP or REJECT."""
-    state = _State(ctx.packet, ctx.mark, [], ctx, ruleset, hook)
-    for table in HOOK_TABLES[hook]:
-        chain = ruleset.chain(table, str(hook))
-        if chain is None:
+def traverse(ruleset: HostRules, hook: Hook, ctx: PacketContext) -> HookOutcome:
+    """Run the packet through every base chain of `hook` in priority order; stop at the first drop or reject.
+
+    NAT chains follow the kernel's nf_nat_inet_fn: once one has bound the connection (changed the destination
+    at PREROUTING/OUTPUT, the source at INPUT/POSTROUTING), the hook's later NAT chains are not run."""
+    state = HookState(ctx.packet, ctx.mark, [], ctx, hook)
+    bound = False
+    for chain in sorted(ruleset.base_chains(hook), key=lambda c: c.priority):
+        if chain.nat and bound:
             continue
-        state.table, state.path = table, [chain.name]
+        before = state.packet
         try:
-            _run_chain(state, chain, depth=0)
-        except _Stop as stop:
+            chain.run(state)
+        except Stop as stop:
             if stop.verdict != Verdict.ACCEPT:
-                return HookOutcome(state.packet, stop.verdict, state.mark, tuple(state.hops), stop.reason)
-    return HookOutcome(state.packet, Verdict.ACCEPT, state.mark, tuple(state.hops))
+                return state.outcome(stop.verdict, stop.reason)
+        if chain.nat:
+            bound = bound or (state.packet.dst != before.dst if hook in (Hook.PREROUTING, Hook.OUTPUT)
+                     else state.packet.src != before.src)
+    return state.outcome(Verdict.ACCEPT)
 
 
-def _run_chain(state: _State, chain: Chain, depth: int) -> None:
-    """Evaluate one chain; returns normally on RETURN or at its end, raises _Stop on a terminal target."""
+def first_match(ruleset: Ruleset, table: str, chain: str, hook: Hook, ctx: PacketContext) -> int | None:
+    """The index of the first rule of `table` `chain` that matches the packet — as many rules as the kernel
+    compares it with before that one, walking the chain in order; None when no rule matches."""
+    state = HookState(ctx.packet, ctx.mark, [], ctx, hook, ruleset, table)
+    found = ruleset.chain(table, chain)
+    return next((i for i, rule in enumerate(found.rules) if _matches(state, rule)), None) if found else None
+
+
+def _run_chain(state: HookState, chain: Chain, depth: int) -> None:
+    """Evaluate one chain; returns normally on RETURN or at its end, raises Stop on a terminal target."""
     if depth > 32:
-        raise _Stop(Verdict.DROP, say("netfilter.loop.reason", chain=chain.name))
+        raise Stop(Verdict.DROP, say("netfilter.loop.reason", chain=chain.name))
     rules = chain.rules
     for i in chain.candidates(state.packet):
         rule = rules[i]
@@ -429,10 +526,10 @@ def _run_chain(state: _State, chain: Chain, depth: int) -> None:
         state.hops.append(Hop(state.ctx.node, _host(state.ctx.node), "iptables", HopKind.NETFILTER, Action.DROP,
                               state.packet, rule=f"{state.table} :{chain.name} {chain.policy}",
                               explain=say("netfilter.policy.drop", chain=chain.name)))
-        raise _Stop(Verdict.DROP, reason)
+        raise Stop(Verdict.DROP, reason)
 
 
-def _apply(state: _State, rule: Rule, depth: int) -> bool:
+def _apply(state: HookState, rule: Rule, depth: int) -> bool:
     """Apply a matched rule's target; True when the chain returns."""
     target = rule.target
     if not target:
@@ -440,7 +537,7 @@ def _apply(state: _State, rule: Rule, depth: int) -> bool:
     if target == "RETURN":
         return True
     if target == "ACCEPT":
-        raise _Stop(Verdict.ACCEPT)
+        raise Stop(Verdict.ACCEPT)
     if target in ("DROP", "REJECT"):
         verdict = Verdict.DROP if target == "DROP" else Verdict.REJECT
         reason = state.ruleset.explainer.drop(state.ruleset, rule, verdict, state.packet) or say(
@@ -448,7 +545,7 @@ def _apply(state: _State, rule: Rule, depth: int) -> bool:
             why=rule.comment or rule.text)
         state.hops.append(_hop(state, Action.DROP if target == "DROP" else Action.REJECT, state.packet, rule,
                                reason))
-        raise _Stop(verdict, reason)
+        raise Stop(verdict, reason)
     if target == "MARK":
         op, value, mask = rule.mark_op or ("or", 0, 0)
         before = state.mark
@@ -467,14 +564,14 @@ def _apply(state: _State, rule: Rule, depth: int) -> bool:
         return False
     if target in _TERMINAL_NAT:
         _nat(state, rule)
-        raise _Stop(Verdict.ACCEPT)
+        raise Stop(Verdict.ACCEPT)
     sub = state.ruleset.chain(state.table, target)
     if sub is not None:  # (LOG and other non-terminating targets fall through)
         _jump(state, rule, sub, depth)
     return False
 
 
-def _jump(state: _State, rule: Rule, sub: Chain, depth: int) -> None:
+def _jump(state: HookState, rule: Rule, sub: Chain, depth: int) -> None:
     """`-j CHAIN`: evaluate the chain, remembering who jumped and the path taken."""
     caller, state.caller = state.caller, rule
     state.path.append(sub.name)
@@ -485,7 +582,7 @@ def _jump(state: _State, rule: Rule, sub: Chain, depth: int) -> None:
         state.path.pop()
 
 
-def _matches(state: _State, rule: Rule) -> bool:
+def _matches(state: HookState, rule: Rule) -> bool:
     if rule.unknown:
         return False
     packet, ctx = state.packet, state.ctx
@@ -549,7 +646,7 @@ def _in_set(ipset: IPSet | None, flags: str, packet: Packet) -> bool:
     return any(address in IPv4Network(entry[len(prefix):]) for entry in ipset.entries if entry.startswith(prefix))
 
 
-def _endpoint_jump(state: _State, rule: Rule) -> Rule | None:
+def _endpoint_jump(state: HookState, rule: Rule) -> Rule | None:
     """For a load-balancing jump — into a chain that ends in an unconditional DNAT, not an affinity check
     (`-m recent`) — that chain's DNAT; else None."""
     if rule.recent is not None or not rule.target:
@@ -558,7 +655,7 @@ def _endpoint_jump(state: _State, rule: Rule) -> Rule | None:
     return sub.endpoint_dnat if sub is not None else None
 
 
-def _choose_endpoint(state: _State, chain: Chain, start: int, depth: int) -> None:
+def _choose_endpoint(state: HookState, chain: Chain, start: int, depth: int) -> None:
     """The probability ladder (`-m statistic --mode random --probability p` jumps, closed by one without):
     one hop listing every endpoint, then the chosen endpoint's chain. A lone jump is a ladder of one."""
     remaining = 1.0
@@ -572,50 +669,80 @@ def _choose_endpoint(state: _State, chain: Chain, start: int, depth: int) -> Non
         remaining *= 1.0 - p
         if rule.probability is None:
             break
+    chosen, alternatives, suffix = choose_endpoint(state, [(rule.target, dst, prob) for rule, dst, prob in options])
+    explain = say("netfilter.choose", path=" → ".join(state.path), chain=chain.name, count=len(options),
+                  chosen=alternatives[chosen].dst) + suffix
+    if any(r.recent for r in chain.rules[:start]):
+        explain += say("netfilter.choose.affinity")
+    rule = options[chosen][0]
+    state.hops.append(_hop(state, Action.LOOKUP, state.packet, rule, explain, alternatives))
+    _jump(state, rule, state.ruleset.chain(state.table, rule.target), depth)
+
+
+def choose_endpoint(state: HookState, options: list[tuple[str, SocketAddress, float]]
+                    ) -> tuple[int, tuple[Alternative, ...], str]:
+    """A load-balancing draw among (endpoint chain, its DNAT target, probability) options: the one taken (the
+    context's preferred backend, else the first), the alternatives the hop lists, and a suffix for its sentence
+    when the preferred backend is not among them."""
     want = state.ctx.backend
-    chosen = next((o for o in options if want is not None and o[1].ip == want), options[0])
+    chosen = next((i for i, o in enumerate(options) if want is not None and o[1].ip == want), 0)
     uniform = 1.0 / len(options)
     alternatives = tuple(
         # 1/(n−i) written with 10 decimals multiplies out to 1/n within 1e-9: report the uniform value
-        Alternative(dst, uniform if abs(prob - uniform) < 1e-9 else round(prob, 10), chosen=(rule is chosen[0]),
-                    rule=rule.target)
-        for rule, dst, prob in options)
-    explain = say("netfilter.choose", path=" → ".join(state.path), chain=chain.name, count=len(options),
-                  chosen=chosen[1])
-    if want is not None and chosen[1].ip != want:
-        explain += say("netfilter.choose.not_candidate", backend=want)
-    if any(r.recent for r in chain.rules[:start]):
-        explain += say("netfilter.choose.affinity")
-    state.hops.append(_hop(state, Action.LOOKUP, state.packet, chosen[0], explain, alternatives))
-    _jump(state, chosen[0], state.ruleset.chain(state.table, chosen[0].target), depth)
+        Alternative(dst, uniform if abs(prob - uniform) < 1e-9 else round(prob, 10), chosen=(i == chosen),
+                    rule=chain)
+        for i, (chain, dst, prob) in enumerate(options))
+    missed = want is not None and options[chosen][1].ip != want
+    return chosen, alternatives, say("netfilter.choose.not_candidate", backend=want) if missed else ""
 
 
-def _nat(state: _State, rule: Rule) -> None:
+def _nat(state: HookState, rule: Rule) -> None:
     packet = state.packet
+    flag = ("--random-fully" if "--random-fully" in rule.text else "--random") if rule.random_port else None
     if rule.target == "DNAT":
-        new = replace(packet, dst=_to_address(rule.to, packet.dst))
-        action, explain = Action.DNAT, say("netfilter.dnat", chain=rule.chain, before=packet.dst, after=new.dst)
-        explain += state.ruleset.explainer.dnat(packet)
+        new, explain = dnat(state, rule.chain, _to_address(rule.to, packet.dst))
+        action = Action.DNAT
     elif rule.target == "REDIRECT":
-        ip = IPv4Address("127.0.0.1") if state.hook == Hook.OUTPUT else _device_address(
+        ip = IPv4Address("127.0.0.1") if state.hook == Hook.OUTPUT else device_address(
             state.ruleset, state.ctx.in_dev)
         new = replace(packet, dst=SocketAddress(ip, int(rule.to.split("-")[0]) if rule.to else packet.dst.port))
         action = Action.REDIRECT
         explain = say("netfilter.redirect", chain=rule.chain, port=new.dst.port)
     elif rule.target == "SNAT":
-        new = replace(packet, src=_to_address(rule.to, _mapped_port(rule, packet)))
+        new = replace(packet, src=_to_address(rule.to, mapped_port(flag is not None, packet)))
         action, explain = Action.SNAT, say("netfilter.snat", chain=rule.chain, before=packet.src, after=new.src)
+        explain += _random_port(packet, new, flag)
     else:
-        ip = _device_address(state.ruleset, state.ctx.out_dev)
-        new = replace(packet, src=SocketAddress(ip, _mapped_port(rule, packet).port))
+        new, explain = masquerade(state, rule.chain, flag)
         action = Action.MASQUERADE
-        explain = say("netfilter.masquerade", chain=rule.chain, address=ip,
-                      device=state.ctx.out_dev or say("netfilter.phrase.outgoing_interface"))
-    if new.src.port != packet.src.port and rule.random_port:
-        explain += say("netfilter.random_port", flag="--random-fully" if "--random-fully" in rule.text else "--random",
-                       low=RANDOM_PORT_MIN, high=RANDOM_PORT_MAX, before=packet.src.port, after=new.src.port)
     state.packet = new
     state.hops.append(_hop(state, action, new, rule, explain))
+
+
+def dnat(state: HookState, chain: str, to: SocketAddress) -> tuple[Packet, str]:
+    """The packet with the destination `chain` rewrites to `to`, and the sentence saying so."""
+    packet = state.packet
+    new = replace(packet, dst=to)
+    explain = say("netfilter.dnat", chain=chain, before=packet.dst, after=new.dst)
+    return new, explain + state.ruleset.explainer.dnat(packet)
+
+
+def masquerade(state: HookState, chain: str, random_flag: str | None) -> tuple[Packet, str]:
+    """The packet with the source `chain` masquerades to the outgoing device's address (a new port when
+    `random_flag` — `--random-fully`, `fully-random` — asks for one), and the sentence saying so."""
+    packet = state.packet
+    ip = device_address(state.ruleset, state.ctx.out_dev)
+    new = replace(packet, src=SocketAddress(ip, mapped_port(random_flag is not None, packet).port))
+    explain = say("netfilter.masquerade", chain=chain, address=ip,
+                  device=state.ctx.out_dev or say("netfilter.phrase.outgoing_interface"))
+    return new, explain + _random_port(packet, new, random_flag)
+
+
+def _random_port(before: Packet, after: Packet, flag: str | None) -> str:
+    if flag is None or after.src.port == before.src.port:
+        return ""
+    return say("netfilter.random_port", flag=flag, low=RANDOM_PORT_MIN, high=RANDOM_PORT_MAX,
+               before=before.src.port, after=after.src.port)
 
 
 RANDOM_PORT_MIN, RANDOM_PORT_MAX = 1024, 65535
@@ -623,11 +750,12 @@ RANDOM_PORT_MIN, RANDOM_PORT_MAX = 1024, 65535
 nf_nat_l4proto_unique_tuple for a source port at or above 1024."""
 
 
-def _mapped_port(rule: Rule, packet: Packet) -> SocketAddress:
-    """The source after the rule's port mapping: unchanged unless the rule randomises it (`--random`,
-    `--random-fully`: NF_NAT_RANGE_PROTO_RANDOM_ALL makes the kernel pick a port even when the original is free).
-    The pick is a CRC-32 of the connection, so a trace is reproducible; it never equals the original port."""
-    if not rule.random_port:
+def mapped_port(random_port: bool, packet: Packet) -> SocketAddress:
+    """The source after a NAT rule's port mapping: unchanged unless the rule randomises it (`--random`,
+    `--random-fully`, `fully-random`: NF_NAT_RANGE_PROTO_RANDOM_ALL makes the kernel pick a port even when the
+    original is free). The pick is a CRC-32 of the connection, so a trace is reproducible; it never equals the
+    original port."""
+    if not random_port:
         return packet.src
     span = RANDOM_PORT_MAX - RANDOM_PORT_MIN + 1
     key = f"{packet.proto}|{packet.src}|{packet.dst}".encode()
@@ -644,7 +772,7 @@ def _to_address(to: str | None, default: SocketAddress) -> SocketAddress:
     return SocketAddress(IPv4Address(host), int(port.split("-")[0]) if port else default.port)
 
 
-def _device_address(ruleset: Ruleset, device: str | None) -> IPv4Address:
+def device_address(ruleset: HostRules, device: str | None) -> IPv4Address:
     """The primary address of a host device (what MASQUERADE and REDIRECT use); the host's own by default."""
     found = ruleset.interface_addresses.get(device) if device else None
     if found is None:
@@ -658,7 +786,7 @@ def _host(node: str) -> str:
     return str(Netns.host(node))
 
 
-def _hop(state: _State, action: Action, packet: Packet, rule: Rule, explain: str,
+def _hop(state: HookState, action: Action, packet: Packet, rule: Rule, explain: str,
          alternatives: tuple[Alternative, ...] = ()) -> Hop:
     return Hop(node=state.ctx.node, netns=_host(state.ctx.node), device="iptables", kind=HopKind.NETFILTER,
                action=action, packet=packet, rule=f"{state.table} {rule.text}", explain=explain,

@@ -6,8 +6,10 @@ a rule with anything else is kept with `unknown` set and never matches, so an un
 trace silently. Sets and maps are dictionaries keyed by the concatenated key (`10.96.0.10 . udp . 53`), so a
 verdict-map lookup is one dictionary lookup, as in the kernel.
 
-`traverse(cluster, ruleset, hook, ctx) -> HookOutcome` has the signature of `netfilter.traverse`, so the walk can
-call either for a hook (docs/kube-proxy.md, "nftables mode").
+An `NftRuleset` is a `netfilter.HostRules`: `traverse(ruleset, hook, ctx) -> HookOutcome` is netfilter's, and a
+node's iptables `Ruleset` runs an attached nftables table's base chains in the same hooks, by priority
+(docs/kube-proxy.md, "nftables mode"). What a drop is about comes from the ruleset's notes (keyed by the rule's
+text or the map element's line) and its explainer, as for iptables.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses
 
-from webapp.engine.netfilter import Hook, HookOutcome, PacketContext, Verdict
-from webapp.engine.netfilter import _Stop  # a terminal verdict: accept ends the base chain, drop/reject the hook
+from webapp.engine.netfilter import (
+    BaseChain, Hook, HookOutcome, HookState, HostRules, PacketContext, Stop, Verdict, choose_endpoint, dnat,
+    masquerade,
+)
+from webapp.engine.netfilter import traverse as _traverse
 from webapp.engine.trace import Action, Alternative, Hop, HopKind, Packet, SocketAddress
-from webapp.model import Cluster
 from webapp.narration import say
 
 DEVICE = "nftables"
@@ -177,23 +181,26 @@ class NftSet:
     element_comments: dict[tuple[str, ...], str] = field(default_factory=dict)
 
 
-class NftRuleset:
-    """One nftables table as an `nft -f` transaction creates it."""
+class NftRuleset(HostRules):
+    """One nftables table as an `nft -f` transaction creates it (`local_addresses` are what
+    `fib saddr|daddr type local` holds for)."""
 
     def __init__(self, family: str = "ip", name: str = "kube-proxy") -> None:
+        super().__init__()
         self.family = family
         self.name = name
         self.comment = ""
         self.chains: dict[str, NftChain] = {}
         self.sets: dict[str, NftSet] = {}
-        self.local_addresses: frozenset[IPv4Address] = frozenset()
-        """Addresses `fib saddr|daddr type local` holds for (the node's own)."""
         self._hooks: dict[str, list[NftChain]] = {}
 
     def hook_chains(self, hook: Hook) -> list[NftChain]:
         """The base chains of `hook` in the order the kernel runs them (priority, then creation)."""
         found = self._hooks.get(str(hook).lower(), [])
         return sorted(found, key=lambda c: c.priority or 0)
+
+    def base_chains(self, hook: Hook) -> list[BaseChain]:
+        return [_NftBaseChain(self, chain) for chain in self.hook_chains(hook)]
 
     @classmethod
     def parse(cls, text: str) -> NftRuleset:
@@ -413,41 +420,40 @@ def _selector_expression(words: list[str], i: int):
 # ---------------------------------------------------------------------------------------------------------
 # Evaluation
 
-@dataclass
-class _State:
-    packet: Packet
-    mark: int
-    hops: list[Hop]
-    ctx: PacketContext
-    cluster: Cluster
+def traverse(ruleset: NftRuleset, hook: Hook, ctx: PacketContext) -> HookOutcome:
+    """Run the packet through the table's base chains of `hook` (priority order): `netfilter.traverse`."""
+    return _traverse(ruleset, hook, ctx)
+
+
+@dataclass(frozen=True, eq=False)
+class _NftBaseChain:
+    """A base chain of an nftables table, as a hook calls it."""
+
     ruleset: NftRuleset
-    hook: Hook
-    path: list[str] = field(default_factory=list)
-    caller: str = ""
-    """The rule (hop text) that jumped into the chain being evaluated."""
+    chain: NftChain
 
+    @property
+    def priority(self) -> int:
+        return self.chain.priority or 0
 
-def traverse(cluster: Cluster, ruleset: NftRuleset, hook: Hook, ctx: PacketContext) -> HookOutcome:
-    """Run the packet through every base chain of `hook` (priority order); stop at the first drop or reject."""
-    state = _State(ctx.packet, ctx.mark, [], ctx, cluster, ruleset, hook)
-    for chain in ruleset.hook_chains(hook):
-        state.path = [chain.name]
-        try:
-            _run_chain(state, chain, depth=0)
-        except _Stop as stop:
-            if stop.verdict != Verdict.ACCEPT:
-                return HookOutcome(state.packet, stop.verdict, state.mark, tuple(state.hops), stop.reason)
-    return HookOutcome(state.packet, Verdict.ACCEPT, state.mark, tuple(state.hops))
+    @property
+    def nat(self) -> bool:
+        return self.chain.type == "nat"
+
+    def run(self, state: HookState) -> None:
+        state.enter(self.ruleset, self.chain.name)
+        state.caller = NftRule(self.chain.name, "", ())
+        _run_chain(state, self.chain, depth=0)
 
 
 class _Return(Exception):
     """`return`: back to the chain that jumped here."""
 
 
-def _run_chain(state: _State, chain: NftChain, depth: int) -> None:
-    """Evaluate one chain; returns normally at its end or on `return`, raises _Stop on a terminal verdict."""
+def _run_chain(state: HookState, chain: NftChain, depth: int) -> None:
+    """Evaluate one chain; returns normally at its end or on `return`, raises Stop on a terminal verdict."""
     if depth > 32:
-        raise _Stop(Verdict.DROP, say("netfilter.loop.reason", chain=chain.name))
+        raise Stop(Verdict.DROP, say("netfilter.loop.reason", chain=chain.name))
     for rule in chain.rules:
         if rule.unknown:
             continue
@@ -458,7 +464,7 @@ def _run_chain(state: _State, chain: NftChain, depth: int) -> None:
             return
 
 
-def _run_rule(state: _State, rule: NftRule, depth: int) -> bool:
+def _run_rule(state: HookState, rule: NftRule, depth: int) -> bool:
     """Evaluate a rule's expressions left to right; True when the chain ends here (`return`, or `goto` done)."""
     for expression in rule.expressions:
         if isinstance(expression, Compare):
@@ -473,51 +479,55 @@ def _run_rule(state: _State, rule: NftRule, depth: int) -> bool:
                 return False
             key, verdict = found
             target = state.ruleset.sets[expression.map_name]
-            text = f"{state.ruleset.name} {expression.map_name}: " + _element_line(
-                key, verdict, target.element_comments.get(key))
+            element = NftRule(expression.map_name, element_line(key, verdict, target.element_comments.get(key)), ())
             if verdict.chain is not None and verdict.chain != "reject-chain":
-                state.hops.append(_hop(state, Action.LOOKUP, state.packet, text, say(
+                state.hops.append(_hop(state, Action.LOOKUP, state.packet, element, say(
                     "netfilter.nft.vmap", chain=rule.chain, key=" . ".join(key), map=expression.map_name,
                     count=len(target.elements), target=verdict.chain)))
-            return _verdict(state, verdict, text, rule, depth)
+            return _verdict(state, verdict, element, depth)
         elif isinstance(expression, NumgenMap):
             return _choose(state, rule, expression, depth)
         elif isinstance(expression, MarkSet):
             _mark(state, rule, expression)
         elif isinstance(expression, Masquerade):
-            _masquerade(state, rule, expression)
-            raise _Stop(Verdict.ACCEPT)
+            state.packet, explain = masquerade(state, rule.chain, "fully-random" if expression.random_port else None)
+            state.hops.append(_hop(state, Action.MASQUERADE, state.packet, rule, explain))
+            raise Stop(Verdict.ACCEPT)
         elif isinstance(expression, Dnat):
-            _dnat(state, rule, expression)
-            raise _Stop(Verdict.ACCEPT)
+            state.packet, explain = dnat(state, rule.chain, expression.to)
+            state.hops.append(_hop(state, Action.DNAT, state.packet, rule, explain))
+            raise Stop(Verdict.ACCEPT)
         elif isinstance(expression, SetUpdate):
             continue  # the affinity set learns this client; a traced first connection has no entry yet
         else:
-            return _verdict(state, expression, _hop_rule(state, rule), rule, depth)
+            return _verdict(state, expression, rule, depth)
     return False
 
 
-def _hop_rule(state: _State, rule: NftRule) -> str:
+def _hop_rule(state: HookState, rule: NftRule) -> str:
+    """`kube-proxy CHAIN: RULE [comment "…"]`, or `kube-proxy MAP: ELEMENT` for a map element."""
     comment = f' comment "{rule.comment}"' if rule.comment else ""
     return f"{state.ruleset.name} {rule.chain}: {rule.text}{comment}"
 
 
-def _element_line(key: tuple[str, ...], verdict: NftVerdict | None, comment: str | None) -> str:
-    """An element as `nft` writes it: `10.96.0.10 . udp . 53 : goto service-…`."""
+def element_line(key: tuple[str, ...], verdict: NftVerdict | None, comment: str | None) -> str:
+    """An element (of a set, or of a map with its verdict) as `nft` writes it:
+    `10.96.0.10 . udp . 53 : goto service-…`."""
     text = " . ".join(key) + (f' comment "{comment}"' if comment else "")
     return f"{text} : {verdict}" if verdict is not None else text
 
 
-def _verdict(state: _State, verdict: NftVerdict, text: str, rule: NftRule, depth: int) -> bool:
+def _verdict(state: HookState, verdict: NftVerdict, decided: NftRule, depth: int) -> bool:
+    """Apply a verdict that `decided` (a rule, or a map element) gave; True when the calling chain ends."""
     kind = verdict.kind
     if kind == VerdictKind.RETURN:
         raise _Return
     if kind == VerdictKind.ACCEPT:
-        raise _Stop(Verdict.ACCEPT)
+        raise Stop(Verdict.ACCEPT)
     if kind in (VerdictKind.DROP, VerdictKind.REJECT):
-        _refuse(state, Verdict.DROP if kind == VerdictKind.DROP else Verdict.REJECT, text, rule)
+        _refuse(state, Verdict.DROP if kind == VerdictKind.DROP else Verdict.REJECT, decided)
     sub = state.ruleset.chains[verdict.chain]
-    caller, state.caller = state.caller, text
+    caller, state.caller = state.caller, decided
     state.path.append(sub.name)
     try:
         _run_chain(state, sub, depth + 1)
@@ -527,7 +537,7 @@ def _verdict(state: _State, verdict: NftVerdict, text: str, rule: NftRule, depth
     return kind == VerdictKind.GOTO  # after a goto, the calling chain does not resume
 
 
-def _compare(state: _State, compare: Compare) -> bool:
+def _compare(state: HookState, compare: Compare) -> bool:
     value = _field(state, compare.selector)
     if compare.set_name is not None:
         found = (str(value),) in state.ruleset.sets[compare.set_name].elements
@@ -540,7 +550,7 @@ def _compare(state: _State, compare: Compare) -> bool:
     return found != compare.negate
 
 
-def _field(state: _State, selector: Selector) -> object:
+def _field(state: HookState, selector: Selector) -> object:
     packet = state.packet
     if selector == Selector.IP_SADDR:
         return packet.src.ip
@@ -559,53 +569,44 @@ def _field(state: _State, selector: Selector) -> object:
     return "new"
 
 
-def _lookup(state: _State, lookup: MapLookup) -> tuple[tuple[str, ...], NftVerdict] | None:
+def _lookup(state: HookState, lookup: MapLookup) -> tuple[tuple[str, ...], NftVerdict] | None:
     key = tuple(str(_field(state, k)) for k in lookup.keys)
     verdict = state.ruleset.sets[lookup.map_name].elements.get(key)
     return None if verdict is None else (key, verdict)
 
 
-def _hop(state: _State, action: Action, packet: Packet, rule: str, explain: str,
+def _hop(state: HookState, action: Action, packet: Packet, decided: NftRule, explain: str,
          alternatives: tuple[Alternative, ...] = ()) -> Hop:
     return Hop(node=state.ctx.node, netns=f"host/{state.ctx.node}", device=DEVICE, kind=HopKind.NETFILTER,
-               action=action, packet=packet, rule=rule, explain=explain, alternatives=alternatives)
+               action=action, packet=packet, rule=_hop_rule(state, decided), explain=explain,
+               alternatives=alternatives)
 
 
-def _mark(state: _State, rule: NftRule, statement: MarkSet) -> None:
+def _mark(state: HookState, rule: NftRule, statement: MarkSet) -> None:
     before = state.mark
     state.mark = before | statement.value if statement.op == "or" else before ^ statement.value
     if state.mark & ~before:
-        decided = state.caller or _hop_rule(state, rule)
+        decided = state.caller if state.caller.text else rule
         chain = state.path[-2] if len(state.path) > 1 else rule.chain
         state.hops.append(_hop(state, Action.MARK, state.packet, decided,
                                say("netfilter.nft.mark", chain=chain, target=rule.chain, mark=state.mark)))
 
 
-def _choose(state: _State, rule: NftRule, numgen: NumgenMap, depth: int) -> bool:
+def _choose(state: HookState, rule: NftRule, numgen: NumgenMap, depth: int) -> bool:
     """`numgen random mod N vmap`: one hop listing every endpoint chain's DNAT target, then the chosen one."""
-    options: list[tuple[NftVerdict, SocketAddress]] = []
-    for verdict in numgen.branches:
-        to = _dnat_target(state.ruleset.chains.get(verdict.chain or ""))
-        if to is not None:
-            options.append((verdict, to))
+    options = [(verdict, to, 1.0 / numgen.modulus) for verdict in numgen.branches
+               if (to := _dnat_target(state.ruleset.chains.get(verdict.chain or ""))) is not None]
     if not options:
         return False
-    want = state.ctx.backend
-    chosen = next((o for o in options if want is not None and o[1].ip == want), options[0])
-    probability = round(1.0 / numgen.modulus, 10)
-    alternatives = tuple(Alternative(dst, probability, chosen=(verdict is chosen[0]), rule=verdict.chain or "")
-                         for verdict, dst in options)
+    chosen, alternatives, suffix = choose_endpoint(state, [(v.chain or "", to, p) for v, to, p in options])
     explain = say("netfilter.nft.choose", path=" → ".join(state.path), chain=rule.chain, count=numgen.modulus,
-                  chosen=chosen[1])
-    if want is not None and chosen[1].ip != want:
-        explain += say("netfilter.choose.not_candidate", backend=want)
+                  chosen=alternatives[chosen].dst) + suffix
     chain = state.ruleset.chains[rule.chain]
     if any(isinstance(e, Compare) and e.set_name and e.set_name.startswith("affinity-")
            for r in chain.rules for e in r.expressions):
         explain += say("netfilter.nft.choose.affinity")
-    text = _hop_rule(state, rule)
-    state.hops.append(_hop(state, Action.LOOKUP, state.packet, text, explain, alternatives))
-    return _verdict(state, chosen[0], text, rule, depth)
+    state.hops.append(_hop(state, Action.LOOKUP, state.packet, rule, explain, alternatives))
+    return _verdict(state, options[chosen][0], rule, depth)
 
 
 def _dnat_target(chain: NftChain | None) -> SocketAddress | None:
@@ -617,69 +618,17 @@ def _dnat_target(chain: NftChain | None) -> SocketAddress | None:
     return None
 
 
-def _dnat(state: _State, rule: NftRule, statement: Dnat) -> None:
-    packet = state.packet
-    new = replace(packet, dst=statement.to)
-    explain = say("netfilter.dnat", chain=rule.chain, before=packet.dst, after=new.dst)
-    service = state.cluster.service_by_cluster_ip.get(packet.dst.ip)
-    if service is not None:
-        explain += say("netfilter.dnat.cluster_ip", address=packet.dst.ip, service=service.key)
-    state.packet = new
-    state.hops.append(_hop(state, Action.DNAT, new, _hop_rule(state, rule), explain))
-
-
-def _masquerade(state: _State, rule: NftRule, statement: Masquerade) -> None:
-    from webapp.engine.netfilter import RANDOM_PORT_MAX, RANDOM_PORT_MIN, _device_address, _mapped_port
-
-    packet = state.packet
-    node = state.cluster.node_by_name[state.ctx.node]
-    address = _device_address(state.cluster, node, state.ctx.out_dev)
-    new = replace(packet, src=SocketAddress(address, _mapped_port(statement, packet).port))
-    explain = say("netfilter.masquerade", chain=rule.chain, address=address,
-                  device=state.ctx.out_dev or say("netfilter.phrase.outgoing_interface"))
-    if new.src.port != packet.src.port:
-        explain += say("netfilter.random_port", flag="fully-random", low=RANDOM_PORT_MIN, high=RANDOM_PORT_MAX,
-                       before=packet.src.port, after=new.src.port)
-    state.packet = new
-    state.hops.append(_hop(state, Action.MASQUERADE, new, _hop_rule(state, rule), explain))
-
-
-def _refuse(state: _State, verdict: Verdict, text: str, rule: NftRule) -> None:
+def _refuse(state: HookState, verdict: Verdict, decided: NftRule) -> None:
     """A drop or reject: a hop naming the rule or map element that decided, and why. `reject-chain` only
     serves the no-endpoint maps, so its hop shows the element that sent the packet there."""
-    shown = state.caller if rule.chain == "reject-chain" and state.caller else text
-    reason = _refuse_reason(state, verdict, shown, rule)
+    if decided.chain == "reject-chain" and state.caller.text:
+        decided = state.caller
+    reason = state.ruleset.explainer.drop(state.ruleset, decided, verdict, state.packet) or say(
+        "netfilter.rule.drops" if verdict == Verdict.DROP else "netfilter.rule.rejects", chain=decided.chain,
+        why=decided.comment or decided.text)
     action = Action.DROP if verdict == Verdict.DROP else Action.REJECT
-    state.hops.append(_hop(state, action, state.packet, shown, reason))
-    raise _Stop(verdict, reason)
-
-
-def _refuse_reason(state: _State, verdict: Verdict, shown: str, rule: NftRule) -> str:
-    """Why kube-proxy's table refuses the packet: the service without endpoints, the source ranges, the port."""
-    from webapp.engine.kubeproxy.chains import no_endpoints_text, no_local_endpoint_text
-
-    packet, cluster = state.packet, state.cluster
-    where = shown.partition(": ")[0].split(" ", 1)[-1]
-    key = "netfilter.rule.drops" if verdict == Verdict.DROP else "netfilter.rule.rejects"
-    if where in ("no-endpoint-services", "no-endpoint-nodeports"):
-        found = re.search(r'comment "([^"]*)"', shown)
-        name = found[1] if found else ""
-        if verdict == Verdict.REJECT:
-            service = cluster.service_by_key.get(name.partition(":")[0])
-            return say("netfilter.rule.rejects_unreachable", chain=where, why=no_endpoints_text(name, service))
-        return say(key, chain=where, why=no_local_endpoint_text(name))
-    if where.startswith("firewall-"):
-        service = next((s for s in cluster.services if packet.dst.ip in s.load_balancer_ips), None)
-        if service is not None:
-            allowed = ", ".join(str(net) for net in service.load_balancer_source_ranges)
-            return say(key, chain=where, why=say("netfilter.source_ranges", service=service.key,
-                                                 allowed=allowed, address=packet.dst.ip, src=packet.src.ip))
-    if where == "cluster-ips-check":
-        why = (say("netfilter.nft.cluster_ip_port", address=packet.dst.ip, proto=packet.proto.upper(),
-                   port=packet.dst.port) if verdict == Verdict.REJECT
-               else say("netfilter.nft.unallocated", address=packet.dst.ip))
-        return say(key, chain=where, why=why)
-    return say(key, chain=where, why=rule.comment or rule.text)
+    state.hops.append(_hop(state, action, state.packet, decided, reason))
+    raise Stop(verdict, reason)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -737,7 +686,7 @@ def _list_set(target: NftSet) -> str:
         if target.key_types == ("ipv4_addr",):  # nft sorts address sets and prints two per line
             keys.sort(key=lambda k: int(IPv4Address(k[0])))
             per_line = 2
-        items = [_element_line(k, target.elements[k], target.element_comments.get(k)) for k in keys]
+        items = [element_line(k, target.elements[k], target.element_comments.get(k)) for k in keys]
         rows = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
         lines.append("\t\telements = { " + ",\n\t\t\t     ".join(rows) + " }")
     return "\n".join(lines) + "\n\t}\n"

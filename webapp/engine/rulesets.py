@@ -13,29 +13,57 @@ from dataclasses import dataclass
 
 from webapp.engine.cni_rules import render_cni_rules
 from webapp.engine.datapath import node_datapath, service_vips
-from webapp.engine.kubeproxy import ipvs, userspace
+from webapp.engine.kubeproxy import ipvs, nftables, userspace
 from webapp.engine.kubeproxy import iptables as kp_iptables
 from webapp.engine.kubeproxy.chains import (
     DropCause, RenderedRules, RuleNote, no_endpoints_text, no_local_endpoint_text,
 )
 from webapp.engine.memo import cluster_cached
-from webapp.engine.netfilter import Rule, Ruleset, Verdict
+from webapp.engine.netfilter import HostRules, Ruleset, Verdict, WrittenRule
+from webapp.engine.nft import NftRuleset
 from webapp.engine.trace import Packet
 from webapp.model import Cluster, KubeProxyMode
 from webapp.narration import say
 
 
 def node_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
-    """The kube-proxy rules (for the cluster's kube-proxy mode) plus the CNI's rules of one node (cached)."""
+    """The kube-proxy rules (for the cluster's kube-proxy mode) plus the CNI's rules of one node (cached). In
+    nftables mode the iptables tables hold the CNI's rules only, and kube-proxy's table is attached."""
     return cluster_cached(cluster, f"netfilter-ruleset/{node_name}", lambda: _build_ruleset(cluster, node_name))
 
 
-def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
+def node_nft_table(cluster: Cluster, node_name: str) -> NftRuleset:
+    """kube-proxy's nftables table `ip kube-proxy` of one node, whatever the cluster's mode, with the node's
+    addresses, the notes on its drops and the explainer (cached)."""
+    return cluster_cached(cluster, f"nft-table/{node_name}", lambda: _build_nft_table(cluster, node_name))
+
+
+def _build_nft_table(cluster: Cluster, node_name: str) -> NftRuleset:
+    rendered = nftables.render_rules(cluster, node_name)
+    table = NftRuleset.parse(rendered.text)
+    table.notes.update(rendered.notes)
+    _know_the_host(table, cluster, node_name, set())
+    return table
+
+
+def _know_the_host(rules: HostRules, cluster: Cluster, node_name: str, more_local: set) -> None:
+    """What the evaluation needs to know of the node (its addresses) and of kube-proxy (its explainer)."""
     node = cluster.node_by_name[node_name]
-    mode = cluster.settings.kube_proxy_mode
     datapath = node_datapath(cluster, node_name)
+    rules.local_addresses = frozenset(set(datapath.local_addresses) | {node.internal_ip} | more_local)
+    # The kernel asks for a universe-scope address (inet_select_addr): lo's 127.0.0.1 is host scope, so a packet
+    # masqueraded on lo gets the first global address of the namespace instead — the NIC's (seen in `lab verify`).
+    rules.interface_addresses = {device.name: device.addresses[0].ip for device in datapath.devices
+                                 if device.addresses and not device.addresses[0].ip.is_loopback}
+    rules.primary_address = node.internal_ip
+    rules.explainer = KubeProxyExplainer(cluster)
+    cluster.service_by_cluster_ip  # noqa: B018 — build the model's index DNAT hops consult, here and not mid-trace
+
+
+def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
+    mode = cluster.settings.kube_proxy_mode
     ruleset = Ruleset()
-    local = set(datapath.local_addresses) | {node.internal_ip}
+    local: set = set()
     if mode == KubeProxyMode.IPTABLES:
         Ruleset.parse(kp_iptables.base_chains_restore(), ruleset)
         rendered = kp_iptables.render_rules(cluster, node_name)
@@ -44,19 +72,15 @@ def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
         rendered = ipvs.render_rules(cluster, node_name)
         ruleset.ipsets = {s.name: s for s in ipvs.node_ipsets(cluster, node_name)}
         local |= service_vips(cluster)
+    elif mode == KubeProxyMode.NFTABLES:
+        rendered = RenderedRules("")
+        ruleset.attached.append(node_nft_table(cluster, node_name))
     else:
         rendered = RenderedRules(userspace.render_iptables_restore(cluster, node_name))
     Ruleset.parse(rendered.text, ruleset)
     ruleset.notes.update(rendered.notes)
     Ruleset.parse(render_cni_rules(cluster, node_name), ruleset)
-    ruleset.local_addresses = frozenset(local)
-    # The kernel asks for a universe-scope address (inet_select_addr): lo's 127.0.0.1 is host scope, so a packet
-    # masqueraded on lo gets the first global address of the namespace instead — the NIC's (seen in `lab verify`).
-    ruleset.interface_addresses = {device.name: device.addresses[0].ip for device in datapath.devices
-                                   if device.addresses and not device.addresses[0].ip.is_loopback}
-    ruleset.primary_address = node.internal_ip
-    ruleset.explainer = KubeProxyExplainer(cluster)
-    cluster.service_by_cluster_ip  # noqa: B018 — build the model's index DNAT hops consult, here and not mid-trace
+    _know_the_host(ruleset, cluster, node_name, local)
     return ruleset.prepare()
 
 
@@ -66,10 +90,17 @@ class KubeProxyExplainer:
 
     cluster: Cluster
 
-    def drop(self, ruleset: Ruleset, rule: Rule, verdict: Verdict, packet: Packet) -> str | None:
+    def drop(self, ruleset: HostRules, rule: WrittenRule, verdict: Verdict, packet: Packet) -> str | None:
         note = ruleset.note(rule)
         if not isinstance(note, RuleNote):
             return None
+        if note.cause == DropCause.CLUSTER_IP_PORT:
+            return say("netfilter.rule.rejects", chain=rule.chain,
+                       why=say("netfilter.nft.cluster_ip_port", address=packet.dst.ip, proto=packet.proto.upper(),
+                               port=packet.dst.port))
+        if note.cause == DropCause.UNALLOCATED_CLUSTER_IP:
+            return say("netfilter.rule.drops", chain=rule.chain,
+                       why=say("netfilter.nft.unallocated", address=packet.dst.ip))
         if note.cause == DropCause.SOURCE_RANGES:
             service = next((svc for svc in self.cluster.services if packet.dst.ip in svc.load_balancer_ips), None)
             if service is None:

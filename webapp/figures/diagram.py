@@ -383,7 +383,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
     canvas.text(kx0 + DEVICE_W / 2, lower_y + 0.2, "<b>kube-proxy</b>", P_PROXY)
     canvas.text(kx0 + DEVICE_W / 2, lower_y - 0.22, str(mode), P_PROXY_SMALL)
     proxy_point = (kx0 + DEVICE_W / 2, lower_y)
-    for name in ("kube-proxy", "iptables", "netfilter", "KUBE-SERVICES", "ipvs", "userspace"):
+    for name in ("kube-proxy", "iptables", "nftables", "netfilter", "KUBE-SERVICES", "ipvs", "userspace"):
         positions[position_key(node.name, HOST_NETNS, name)] = proxy_point
     if devices.ipvs:
         positions[position_key(node.name, HOST_NETNS, devices.ipvs)] = proxy_point

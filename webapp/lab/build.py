@@ -145,6 +145,10 @@ def lab_up(plan: LabPlan, *, variant: str | None = None, sources: tuple[str, ...
         if ns.sysctls:
             _sysctl_in(ns.name, ns.sysctls)
     for ns in plan.namespaces:
+        # kube-proxy's nftables table first: at equal hook priority the kernel runs the first registered first,
+        # as the engine orders kube-proxy's chains before the CNI's iptables rules (docs/kube-proxy.md).
+        for text in ns.nftables:
+            nx.run(["nft", "-f", "-"], netns=ns.name, stdin=text)
         if ns.iptables:
             _load_iptables(ns, variant)
     readies = []

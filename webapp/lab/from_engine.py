@@ -54,9 +54,21 @@ def node_restore_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:
 
         texts = [userspace.render_iptables_restore(cluster, node_name)]
     else:
-        texts = []   # IPVS: not in this kernel; the node keeps only the CNI's rules and IPVS flows are reported
+        # IPVS: not in this kernel; the node keeps only the CNI's rules and IPVS flows are reported.
+        # nftables: kube-proxy's table is loaded with `nft -f` (node_nft_texts); iptables holds the CNI's rules.
+        texts = []
     texts.append(render_cni_rules(cluster, node_name))
     return tuple(t for t in texts if t.strip())
+
+
+def node_nft_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:
+    """The `nft -f` inputs of one node: kube-proxy's table `ip kube-proxy` in nftables mode (what
+    `webapp.engine.rulesets.node_nft_table` evaluates); nothing in the other modes."""
+    if cluster.settings.kube_proxy_mode != KubeProxyMode.NFTABLES:
+        return ()
+    from webapp.engine.kubeproxy.nftables import render_nft_transaction
+
+    return (render_nft_transaction(cluster, node_name),)
 
 
 def _cidr(address: IPv4Interface) -> str:
@@ -121,7 +133,8 @@ def _node_netns(cluster: Cluster, names: LabNames, node_name: str, port: str) ->
     neighbours = [LabNeighbour(str(n.ip), n.lladdr, n.dev) for n in node_dp.neighbours]
     routes = [_route(r) for r in node_dp.routes if r.proto != "kernel"]
     return LabNetns(own, "node", node_name, tuple(devices), tuple(routes), tuple(neighbours),
-                    tuple(fdb + ovs_fdb), NODE_SYSCTLS, node_restore_texts(cluster, node_name))
+                    tuple(fdb + ovs_fdb), NODE_SYSCTLS, node_restore_texts(cluster, node_name),
+                    node_nft_texts(cluster, node_name))
 
 
 def _pod_netns(cluster: Cluster, names: LabNames, pod_key: str) -> LabNetns:

@@ -167,6 +167,8 @@ class LabNetns:
     sysctls: tuple[tuple[str, str], ...] = ()
     iptables: tuple[str, ...] = ()
     """iptables-restore inputs (kube-proxy's and the CNI's rules), loaded in order with `--noflush`."""
+    nftables: tuple[str, ...] = ()
+    """`nft -f` inputs (kube-proxy's table in nftables mode), loaded before the iptables rules."""
 
 
 @dataclass(frozen=True)

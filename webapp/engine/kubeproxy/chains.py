@@ -217,6 +217,8 @@ class DropCause(StrEnum):
     NO_LOCAL_ENDPOINTS = "no-local-endpoints"  # a Local traffic policy and no endpoint on this node: DROP
     SOURCE_RANGES = "source-ranges"            # loadBalancerSourceRanges leave the source out
     VIP_PORT_FILTER = "vip-port-filter"        # IPVS: a port of a kube-ipvs0 address no virtual server has
+    CLUSTER_IP_PORT = "cluster-ip-port"        # nftables: a port of a cluster IP that no service port serves: reject
+    UNALLOCATED_CLUSTER_IP = "unallocated"     # nftables: an address of the service CIDR no service has: drop
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,8 @@ class RuleNote:
 
 @dataclass(frozen=True)
 class RenderedRules:
-    """iptables-restore text and the notes on its rules, keyed by rule line (`-A CHAIN …`)."""
+    """Rules text (iptables-restore, or nftables' `nft -f`) and the notes on its rules, keyed by rule line
+    (`-A CHAIN …`; an nftables rule's text without its comment, or a map element's text)."""
 
     text: str
     notes: Mapping[str, RuleNote] = field(default_factory=dict)

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from functools import lru_cache
 
-from webapp.engine.kubeproxy.chains import MASQUERADE_MARK, ServicePortInfo, endpoint_address, service_ports
+from webapp.engine.kubeproxy.chains import (
+    MASQUERADE_MARK, DropCause, RenderedRules, RuleNote, ServicePortInfo, endpoint_address, service_ports,
+)
 from webapp.engine.nft import NftRuleset, list_table
 from webapp.model import Cluster, Endpoint, SessionAffinity
 
@@ -73,11 +76,28 @@ MAPS = {
 }
 
 
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9/_.\-]")
+_NOT_IN_STRING = re.compile(r'["\x00-\x1f\x7f]')
+
+
+def in_name(text: str) -> str:
+    """`text` as a part of an nft identifier: each character nft's scanner does not take in one (a Kubernetes
+    name never has any) as `_`, so no name can split a token or end a command."""
+    return _NOT_IN_NAME.sub("_", text)
+
+
+def in_string(text: str) -> str:
+    """`text` between the double quotes of an nft string (a comment): nft strings have no escapes, so a `"`
+    becomes `'` and a control character (a newline would end the command) a space."""
+    return _NOT_IN_STRING.sub(lambda m: "'" if m[0] == '"' else " ", text)
+
+
 @lru_cache(maxsize=1 << 17)
 def hash_and_truncate(name: str) -> str:
     """`hashAndTruncate`: the first 8 characters of base32(sha256(name)), a hyphen, the name; cut to 240
-    characters ending in `...`. 8 base32 characters carry 40 bits: the digest's first 5 bytes."""
-    prefixed = base64.b32encode(hashlib.sha256(name.encode()).digest()[:5]).decode() + "-" + name
+    characters ending in `...`. 8 base32 characters carry 40 bits: the digest's first 5 bytes. The hash is of
+    the name as it is; the name written after it is `in_name`'s."""
+    prefixed = base64.b32encode(hashlib.sha256(name.encode()).digest()[:5]).decode() + "-" + in_name(name)
     if len(prefixed) > CHAIN_NAME_BASE_MAX:
         prefixed = prefixed[:CHAIN_NAME_BASE_MAX - 3] + "..."
     return prefixed
@@ -111,6 +131,8 @@ class _Table:
         self.sets: dict[str, tuple[str, dict[str, None]]] = {}
         self.maps: dict[str, tuple[str, dict[str, None]]] = {}
         """Elements as ordered dict keys: adding one twice keeps one (nftElementStorage.ensureElem)."""
+        self.notes: dict[str, RuleNote] = {}
+        """Why a rule or map element drops or rejects, keyed by its text (a rule's without its comment)."""
 
     def chain(self, name: str, spec: str = "") -> None:
         """Create the chain unless it exists (`ensureChain`)."""
@@ -144,6 +166,11 @@ class _Table:
 def render_nft_transaction(cluster: Cluster, node_name: str) -> str:
     """What kube-proxy (nftables mode) on `node_name` has written into table `ip kube-proxy` after a full sync,
     as `add …` commands that `nft -f` loads."""
+    return render_rules(cluster, node_name).text
+
+
+def render_rules(cluster: Cluster, node_name: str) -> RenderedRules:
+    """`render_nft_transaction` with a `RuleNote` on each rule and map element that drops or rejects."""
     if node_name not in cluster.node_by_name:
         raise KeyError(f"no node named {node_name!r}")
     table = _Table()
@@ -153,7 +180,7 @@ def render_nft_transaction(cluster: Cluster, node_name: str) -> str:
     services, nodeports = table.maps["service-ips"][1], table.maps["service-nodeports"][1]
     for info in service_ports(cluster, node_name):
         _write_service_port(table, info, pod_cidr, info.source_ranges_hold(node_ip), services, nodeports)
-    return table.text()
+    return RenderedRules(table.text(), table.notes)
 
 
 def render_nft_list(cluster: Cluster, node_name: str) -> str:
@@ -177,9 +204,11 @@ def _setup(table: _Table, cluster: Cluster, node_name: str) -> None:
         table.sets[name] = (f'{{ type {kind} ; comment "{comment}" ; }}', {})
     for name, (kind, comment) in MAPS.items():
         table.maps[name] = (f'{{ type {kind} ; comment "{comment}" ; }}', {})
-    table.rule("cluster-ips-check",
-               'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
-               f'ip daddr {{ {cluster.settings.service_cidr} }} drop comment "Drop traffic to unallocated ClusterIPs"')
+    invalid_port, unallocated = "ip daddr @cluster-ips reject", f"ip daddr {{ {cluster.settings.service_cidr} }} drop"
+    table.rule("cluster-ips-check", f'{invalid_port} comment "Reject traffic to invalid ports of ClusterIPs"',
+               f'{unallocated} comment "Drop traffic to unallocated ClusterIPs"')
+    table.notes[invalid_port] = RuleNote(DropCause.CLUSTER_IP_PORT)
+    table.notes[unallocated] = RuleNote(DropCause.UNALLOCATED_CLUSTER_IP)
     # nodePortAddresses defaults to the node's primary IP in nftables mode (loopback is never added).
     table.sets["nodeport-ips"][1][str(cluster.node_by_name[node_name].internal_ip)] = None
     table.rule("reject-chain", "reject")
@@ -221,19 +250,24 @@ def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, all
         internal_verdict = external_verdict = "goto reject-chain"
     else:
         internal_verdict = external_verdict = "drop"
-    no_endpoints = table.maps["no-endpoint-services"][1]
-    comment = f'comment "{info.name}"'
+    refused = RuleNote(DropCause.NO_LOCAL_ENDPOINTS if info.has_endpoints else DropCause.NO_ENDPOINTS, info)
+    comment = f'comment "{in_string(info.name)}"'
+
+    def no_endpoints(map_name: str, key: str, verdict: str) -> None:
+        element = f"{key} {comment} : {verdict}"
+        table.maps[map_name][1][element] = None
+        table.notes[element] = refused
 
     table.sets["cluster-ips"][1][str(svc.cluster_ip)] = None
     if info.has_internal_endpoints:
         services[f"{svc.cluster_ip} . {proto} . {port} : goto {internal_chain}"] = None
     else:
-        no_endpoints[f"{svc.cluster_ip} . {proto} . {port} {comment} : {internal_verdict}"] = None
+        no_endpoints("no-endpoint-services", f"{svc.cluster_ip} . {proto} . {port}", internal_verdict)
     for eip in svc.external_ips:
         if info.has_endpoints:
             services[f"{eip} . {proto} . {port} : goto {external_chain}"] = None
         if not info.has_external_endpoints:
-            no_endpoints[f"{eip} . {proto} . {port} {comment} : {external_verdict}"] = None
+            no_endpoints("no-endpoint-services", f"{eip} . {proto} . {port}", external_verdict)
     # Unlike iptables mode, the firewall chain does not depend on there being endpoints.
     uses_firewall = bool(info.load_balancer_ips) and bool(svc.load_balancer_source_ranges)
     if uses_firewall:
@@ -245,12 +279,12 @@ def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, all
             table.maps["firewall-ips"][1][f"{lbip} . {proto} . {port} : goto {firewall_chain}"] = None
     if not info.has_external_endpoints:
         for lbip in info.load_balancer_ips:
-            no_endpoints[f"{lbip} . {proto} . {port} {comment} : {external_verdict}"] = None
+            no_endpoints("no-endpoint-services", f"{lbip} . {proto} . {port}", external_verdict)
     if info.node_port:
         if info.has_endpoints:
             nodeports[f"{proto} . {info.node_port} : goto {external_chain}"] = None
         if not info.has_external_endpoints:
-            table.maps["no-endpoint-nodeports"][1][f"{proto} . {info.node_port} {comment} : {external_verdict}"] = None
+            no_endpoints("no-endpoint-nodeports", f"{proto} . {info.node_port}", external_verdict)
 
     # Internal traffic: masquerade what comes from outside the pod network (LocalDetector, ClusterCIDR).
     if info.has_internal_endpoints:
@@ -269,7 +303,9 @@ def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, all
         sources = [str(cidr) for cidr in svc.load_balancer_source_ranges]
         if allow_from_node:
             sources += [str(lbip) for lbip in info.load_balancer_ips]
-        table.rule(firewall_chain, f"ip saddr != {{ {' , '.join(sources)} }} drop")
+        drop = f"ip saddr != {{ {' , '.join(sources)} }} drop"
+        table.rule(firewall_chain, drop)
+        table.notes[drop] = RuleNote(DropCause.SOURCE_RANGES)
     affinity = svc.session_affinity == SessionAffinity.CLIENT_IP
     if affinity:
         spec = f"{{ type ipv4_addr ; flags dynamic,timeout ; timeout {svc.session_affinity_timeout}s ; }}"
@@ -295,14 +331,3 @@ def _write_service_to_endpoints(table: _Table, chain: str, endpoints: tuple[Endp
                             for ep in endpoints))
     branches = " , ".join(f"{i} : goto {chains[id(ep)]}" for i, ep in enumerate(endpoints))
     table.rule(chain, f"numgen random mod {len(endpoints)} vmap {{ {branches} }}")
-
-
-def node_nft_ruleset(cluster: Cluster, node_name: str) -> NftRuleset:
-    """The node's table `ip kube-proxy` as the evaluator reads it: the rendered transaction parsed, with the
-    node's own addresses for `fib … type local` (uncached; the walk caches it per node)."""
-    from webapp.engine.datapath import node_datapath
-
-    ruleset = NftRuleset.parse(render_nft_transaction(cluster, node_name))
-    ruleset.local_addresses = frozenset(node_datapath(cluster, node_name).local_addresses) | {
-        cluster.node_by_name[node_name].internal_ip}
-    return ruleset
