@@ -87,8 +87,11 @@ def test_the_callbacks_render_the_trace_in_the_page_language(cache):
 
 
 def test_a_port_only_rewrite_is_said_in_chinese(cache):
-    trace = {"nat": [], "port_rewrites": [{"field": "src", "before": "192.168.0.11:51026",
-                                           "after": "192.168.0.11:61578", "reply": False}]}
+    from types import SimpleNamespace
+
+    from webapp.engine.trace import NatChange
+
+    trace = SimpleNamespace(nat=(), port_rewrites=(NatChange(3, "src", "192.168.0.11:51026", "192.168.0.11:61578"),))
     with narration_language("zh"):
         assert nat_badge(trace) == ("无 NAT：Pod 地址端到端可见（原文的原则成立）", "badge ok",
                                     "src 192.168.0.11:51026 → 192.168.0.11:61578（仅端口）")

@@ -305,7 +305,7 @@ def test_full_width_characters_are_measured_as_one_em_so_chinese_labels_fit_thei
 def test_the_diagram_and_the_packet_labels_speak_the_narration_language(seed):
     from webapp.narration import narration_language
 
-    trace = trace_flow(seed, "pod/default/api-1", "pod/default/api-2:8080").to_dict()
+    trace = trace_flow(seed, "pod/default/api-1", "pod/default/api-2:8080")
     english = build_diagram(seed)
     assert playback(english, trace)["labels"] == {"encapsulate": "VXLAN encap", "decapsulate": "decap",
                                                    "proxy": "proxy", "reply": "reply"}
