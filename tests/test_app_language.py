@@ -95,3 +95,13 @@ def test_a_port_only_rewrite_is_said_in_chinese(cache):
     with narration_language("zh"):
         assert nat_badge(trace) == ("无 NAT：Pod 地址端到端可见（原文的原则成立）", "badge ok",
                                     "src 192.168.0.11:51026 → 192.168.0.11:61578（仅端口）")
+
+
+def test_the_page_load_carries_its_language_to_its_requests_without_a_referer(cache):
+    client = create_app(cache=cache, warm=False).server.test_client()  # its own cookie jar
+    page = client.get("/?lang=zh")
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert "netviz_lang=zh" in page.headers["Set-Cookie"] and "SameSite=Strict" in page.headers["Set-Cookie"]
+    assert "通信类型" in layout_text(client) and "Communication" not in layout_text(client)
+    client.get("/")  # the page without ?lang forgets it: the browser's preference rules again
+    assert "Communication" in layout_text(client, **{"Accept-Language": "en"})

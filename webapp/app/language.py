@@ -8,7 +8,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from dash import html
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 
 from webapp.app.catalog import text
 from webapp.language import language_from_accept, supported
@@ -20,12 +20,19 @@ HTML_LANG = {"en": "en", "zh": "zh-CN"}
 """The `<html lang>` of each language: zh-CN picks Simplified Chinese glyphs (Noto Sans CJK SC)."""
 
 
+LANGUAGE_COOKIE = "netviz_lang"
+"""The page's `?lang`, set when the page itself is served: the server sends `Referrer-Policy: no-referrer`, so the
+page's own requests (layout, callbacks) carry its language in this same-site cookie instead of a Referer."""
+
+
 def request_language() -> str:
-    """The language this request is for: its own `lang` parameter, the `lang` of the page it comes from (Referer),
-    else the browser's preference."""
+    """The language this request is for: its own `lang` parameter, the `lang` of the page it comes from (Referer,
+    where the browser sends one, else the cookie the page's load set), else the browser's preference."""
     asked = request.args.get("lang")
     if asked is None and request.referrer:
         asked = (parse_qs(urlsplit(request.referrer).query).get("lang") or [None])[0]
+    if asked is None:
+        asked = request.cookies.get(LANGUAGE_COOKIE)
     return supported(asked) or language_from_accept(request.headers.get("Accept-Language"))
 
 
@@ -37,6 +44,16 @@ def serve_in_language(server: Flask) -> None:
         scope = narration_language(request_language())
         scope.__enter__()
         g.netviz_language = scope
+
+    @server.after_request
+    def _remember(response: Response) -> Response:
+        if request.path == "/" and request.method == "GET":  # the page itself: its ?lang holds for its requests
+            asked = supported(request.args.get("lang"))
+            if asked:
+                response.set_cookie(LANGUAGE_COOKIE, asked, samesite="Strict", httponly=True)
+            else:
+                response.delete_cookie(LANGUAGE_COOKIE, samesite="Strict", httponly=True)
+        return response
 
     @server.teardown_request
     def _leave(_error: BaseException | None) -> None:
