@@ -3,6 +3,8 @@ marker moves for every communication type, keys step the inspector, the URL rest
 
 from __future__ import annotations
 
+import time
+
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -123,6 +125,9 @@ def test_upload_replaces_the_diagram_and_a_bad_one_keeps_it(page, server_url, tm
     page.set_input_files("#upload input[type=file]", str(GUESTBOOK))
     page.wait_for_selector(".upload-status .loaded")
     wait_ready(page)
+    deadline = time.monotonic() + 15  # the status is written before the new figure is drawn
+    while "pod:default/api-1" in pod_targets(page) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
     pods = pod_targets(page)
     assert "pod:default/redis-master-1" in pods or any(p.startswith("pod:default/frontend") for p in pods)
     assert "pod:default/api-1" not in pods
