@@ -16,6 +16,7 @@ from webapp.app.catalog import sample_title, text
 from webapp.app.compress import enable_gzip, precompress
 from webapp.app.language import serve_in_language
 from webapp.app.layout import Id, build_layout
+from webapp.app.state import builtin_lessons
 from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
 from webapp.paths import ASSETS_DIR
 
@@ -143,7 +144,7 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     samples = [(s.name, s.title) for s in list_samples()]
     serve_in_language(app.server)
     app.layout = lambda: build_layout([(name, sample_title(name, title)) for name, title in samples],
-                                      max_bytes)  # per page load, in the page's language
+                                      max_bytes, builtin_lessons())  # per page load, in the page's language
     register_callbacks(app, cluster_cache, default, max_bytes)
     app.server.after_request(security_headers(content_security_policy(app.csp_hashes())))
     warm_up_encoder()
