@@ -26,13 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     policy.add_argument("--network-plugin", choices=[str(p) for p in NetworkPlugin],
                         help="override the network plugin the input declares (what if it enforced?)")
     policy.add_argument("--json", action="store_true", help="print the matrix as one JSON object")
+    from webapp.engine.commands import add_max_bytes
+
+    add_max_bytes(policy)
     policy.set_defaults(run=run_policy)
 
 
 def run_policy(args: argparse.Namespace) -> int:
     from webapp.engine.commands import load_cluster
 
-    cluster = load_cluster(args.paths, args.sample)
+    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
     if cluster is None:
         return 1
     if args.network_plugin:

@@ -53,13 +53,16 @@ def register_rules(sub: argparse._SubParsersAction) -> None:
                         help="kube-proxy mode (default: the cluster's setting)")
     parser.add_argument("--format", choices=["transaction", "list"], default="transaction",
                         help="nftables mode: the nft -f transaction (default) or what `nft list table` shows")
+    from webapp.engine.commands import add_max_bytes
+
+    add_max_bytes(parser)
     parser.set_defaults(run=run_rules)
 
 
 def run_rules(args: argparse.Namespace) -> int:
     from webapp.engine.commands import load_cluster
 
-    cluster = load_cluster(args.paths, args.sample)
+    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
     if cluster is None:
         return 1
     mode = KubeProxyMode(args.mode) if args.mode else None
