@@ -43,6 +43,7 @@ HELP_ZH: Mapping[str, str] = {
     "show:--sample": "用内置示例代替 PATH（与 `trace`、`rules` 相同）",
     "show:--node": "同时打印这个节点的数据路径表",
     "show:--max-bytes": "单个输入文件的大小上限，单位字节（默认 50000000）",
+    "show:--network-plugin": "覆盖输入声明的网络插件（假如它执行策略会怎样？）",
     "trace:help": "从 SRC 到 DST 逐跳追踪一个数据包，以及它的应答",
     "trace:desc": ("SRC：pod/[NS/]NAME[:CONTAINER] | node/NAME | IP。  "
                    "DST：IP:PORT | pod/[NS/]NAME:PORT | svc/[NS/]NAME[:PORT] | node/NAME:PORT | localhost:PORT。"),
@@ -52,6 +53,7 @@ HELP_ZH: Mapping[str, str] = {
     "trace:--backend": "在负载均衡做选择的地方，优先选这个端点",
     "trace:--json": "把追踪结果打印为一个 JSON 对象",
     "trace:--max-bytes": "单个输入文件的大小上限，单位字节（默认 50000000）",
+    "trace:--network-plugin": "覆盖输入声明的网络插件（假如它执行策略会怎样？）",
     "rules:help": "打印 kube-proxy 在一个节点上写入的规则",
     "rules:desc": ("打印一个节点的 kube-proxy 规则：iptables-restore 的输入（iptables 模式），ipvsadm -Ln 和 ipset list"
                    "（IPVS 模式），或 KUBE-PORTALS 规则（userspace 模式）。"),
@@ -60,6 +62,7 @@ HELP_ZH: Mapping[str, str] = {
     "rules:--node": "要打印其规则的节点",
     "rules:--max-bytes": "单个输入文件的大小上限，单位字节（默认 50000000）",
     "rules:--format": "nftables 模式：nft -f 的事务输入（默认），或 `nft list table` 显示的内容",
+    "rules:--network-plugin": "覆盖输入声明的网络插件（假如它执行策略会怎样？）",
     "policy:help": "按 NetworkPolicy 计算某个端口上哪些 Pod 可以连接哪些 Pod",
     "policy:desc": "集群中 NetworkPolicy 在一个端口上的可达矩阵（Pod × Pod），以及网络插件是否执行它。",
     "policy:paths": "集群 YAML / 清单（文件或文件夹）",
@@ -92,6 +95,8 @@ HELP_ZH: Mapping[str, str] = {
     "lab verify:paths": "文件、文件夹或示例名（默认：seed-article 示例）",
     "lab verify:--lab": "实验环境编号：网络命名空间命名为 knv<ID>-…（默认 0）",
     "lab verify:--max-bytes": "单个输入文件的大小上限，单位字节（默认 50000000）",
+    "lab up:--network-plugin": "覆盖输入声明的网络插件（假如它执行策略会怎样？）",
+    "lab verify:--network-plugin": "覆盖输入声明的网络插件（假如它执行策略会怎样？）",
     "lab verify:--type": "只验证这种类型的通信（可重复），例如 pod-to-service",
     "lab verify:--timeout": "探测等待多少秒后算作被丢弃（默认 1.0）",
     "lab verify:--from": "只验证从 SRC 出发的一条通信（追踪的语法：pod/NS/NAME、node/NAME、一个 IP）……",
@@ -105,6 +110,7 @@ HELP_ZH: Mapping[str, str] = {
     "lab fault:paths": "文件、文件夹或示例名（默认：seed-article 示例）",
     "lab fault:--lab": "实验环境编号：网络命名空间命名为 knv<ID>-…（默认 0）",
     "lab fault:--max-bytes": "单个输入文件的大小上限，单位字节（默认 50000000）",
+    "lab fault:--network-plugin": "覆盖输入声明的网络插件（假如它执行策略会怎样？）",
     "lab fault:--node": "要破坏的节点（默认：第一个）",
 }
 """The Chinese of every English help text of the parser, by `help_ids`."""

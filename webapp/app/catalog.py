@@ -99,7 +99,8 @@ ENGLISH: Mapping[str, str] = {
     "verdict.dropped": "Dropped: {reason}",
     "verdict.rejected": "Rejected: {reason}",
     "verdict.no-route": "No route: {reason}",
-    "error.callback": "Something went wrong ({error}). The page kept its last good state.",
+    "error.callback": ("Internal error (reference {reference}): a bug in k8s-netviz, not a problem of your input. "
+                       "The page kept its last good state; please report it with the reference."),
     "error.dismiss": "dismiss",
 }
 
@@ -196,7 +197,7 @@ CHINESE: Mapping[str, str] = {
     "verdict.dropped": "被丢弃：{reason}",
     "verdict.rejected": "被拒绝：{reason}",
     "verdict.no-route": "无路由：{reason}",
-    "error.callback": "出错了（{error}）。页面保留了上一个正常的状态。",
+    "error.callback": "内部错误（编号 {reference}）：这是 k8s-netviz 的缺陷，不是输入的问题。页面保留了上一个正常的状态；请连同编号一起报告。",
     "error.dismiss": "关闭",
 }
 

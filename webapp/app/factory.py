@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,9 +23,20 @@ from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
 from webapp.paths import ASSETS_DIR
 
 
+_LOG = logging.getLogger("k8s-netviz")
+
+
+def error_reference(error: BaseException) -> str:
+    """A short reference for an internal error: the page shows it, the server log holds the traceback under it."""
+    return hashlib.sha256(f"{time.time_ns()}{id(error)}".encode()).hexdigest()[:8]
+
+
 def _show_callback_error(error: Exception) -> None:
-    """Any uncaught callback error becomes a banner on the page; the other outputs keep their last state."""
-    set_props(Id.ERROR_BANNER, {"children": text("error.callback", error=f"{type(error).__name__}: {error}")})
+    """Any uncaught callback error becomes a banner on the page (a reference, no Python internals); the traceback
+    goes to the server log under that reference, and the other outputs keep their last state."""
+    reference = error_reference(error)
+    _LOG.error("internal error %s in a callback", reference, exc_info=error)
+    set_props(Id.ERROR_BANNER, {"children": text("error.callback", reference=reference)})
 
 
 def request_limit(max_upload_bytes: int) -> int:

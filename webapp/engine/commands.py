@@ -9,6 +9,7 @@ import json
 import sys
 
 from webapp.model import Cluster
+from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 # Further engine subcommands, registered after `trace`: (module, its register function).
 EXTRA_COMMANDS: tuple[tuple[str, str], ...] = (("webapp.engine.kubeproxy.rules_command", "register_rules"),)
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     trace.add_argument("--backend", metavar="IP", help="prefer this endpoint where a load balancer chooses")
     trace.add_argument("--json", action="store_true", help="print the trace as one JSON object")
     add_max_bytes(trace)
+    add_network_plugin_argument(trace)
     trace.set_defaults(run=run_trace)
     for name, function in EXTRA_COMMANDS:
         getattr(importlib.import_module(name), function)(subparsers)
@@ -72,6 +74,9 @@ def run_trace(args: argparse.Namespace) -> int:
     cluster = load_cluster(args.paths, args.sample, args.max_bytes)
     if cluster is None:
         return 1
+    cluster = apply_network_plugin(cluster, args, "k8s-netviz trace")
+    if cluster is None:
+        return 2
     try:
         trace = trace_flow(cluster, args.src, args.dst, args.proto, backend=args.backend)
     except ValueError as error:

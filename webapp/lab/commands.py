@@ -9,6 +9,7 @@ from webapp.lab import build
 from webapp.lab import netns as nx
 from webapp.lab.faults import FAULTS
 from webapp.lab.plan import DEFAULT_LAB_ID, LabPlan, PlanError, lab_prefix
+from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 DEFAULT_TIMEOUT = 1.0
 
@@ -60,6 +61,7 @@ def _inputs(parser: argparse.ArgumentParser) -> None:
     from webapp.loaders.commands import add_max_bytes
 
     add_max_bytes(parser)
+    add_network_plugin_argument(parser)
 
 
 def _cluster(args: argparse.Namespace):
@@ -68,7 +70,8 @@ def _cluster(args: argparse.Namespace):
     result = load_arguments(args.paths, args.max_bytes)
     if result.cluster is None:
         print_problems(result, sys.stderr)
-    return result.cluster
+        return None
+    return apply_network_plugin(result.cluster, args, f"lab {args.lab_command}")
 
 
 def _print_plan(plan: LabPlan) -> None:

@@ -11,6 +11,7 @@ from webapp.loaders import DEFAULT_SAMPLE, LoadResult, list_samples, load_paths
 from webapp.loaders.documents import MAX_BYTES
 from webapp.model import Cluster, ServiceType
 from webapp.problems import Severity
+from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     show.add_argument("--sample", metavar="NAME", help="a built-in sample instead of PATHs (as in `trace`, `rules`)")
     show.add_argument("--node", metavar="NODE", help="also print this node's datapath tables")
     add_max_bytes(show)
+    add_network_plugin_argument(show)
     show.set_defaults(run=run_show)
 
 
@@ -76,7 +78,9 @@ def run_show(args: argparse.Namespace) -> int:
     print_problems(result, sys.stderr)
     if result.cluster is None:
         return 1
-    cluster = result.cluster
+    cluster = apply_network_plugin(result.cluster, args, "k8s-netviz show")
+    if cluster is None:
+        return 2
     sys.stdout.write(render_summary(cluster))
     if args.node:
         if args.node not in cluster.node_by_name:
@@ -97,6 +101,8 @@ def render_summary(cluster: Cluster) -> str:
         f"  network: {s.cni} {s.overlay}, bridge {s.bridge}, pods {s.pod_cidr}, services {s.service_cidr}, "
         f"DNS {s.cluster_dns_ip}, kube-proxy {s.kube_proxy_mode}, nodePorts {s.node_port_range[0]}-"
         f"{s.node_port_range[1]}",
+        f"  network plugin: {s.network_plugin} ("
+        + ("enforces NetworkPolicy" if s.enforces_policy else "enforces no NetworkPolicy") + ")",
         "",
         "Nodes",
     ]
@@ -129,6 +135,12 @@ def render_summary(cluster: Cluster) -> str:
             ]
             lines.append(f"    {label}{port.port}/{port.protocol} → {port.target_port}{node_port}: "
                          + (", ".join(backends) or "no endpoints"))
+    if cluster.network_policies:
+        lines += ["", "NetworkPolicies"]
+        for policy in cluster.network_policies:
+            kinds = "+".join(str(t) for t in policy.policy_types)
+            lines.append(f"  {policy.key:<40} {kinds}: {len(policy.ingress)} ingress, {len(policy.egress)} egress "
+                         "rules")
     orphans = sorted(set(cluster.endpoints_by_service) - set(cluster.service_by_key))
     if orphans:
         lines += ["", "Endpoints without a Service"]
