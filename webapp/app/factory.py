@@ -126,11 +126,15 @@ def warm_up_encoder() -> None:
 
 
 def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | str | None = None, *,
-               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, warm: bool = True) -> Dash:
-    """The app. `paths`: files or folders to open instead of the default sample; `cache`: a ClusterCache, a
-    folder, `redis://…`, or None for the on-disk default. `warm`: load the default cluster and trace its first
-    flow now, so the first visitor does not wait for it."""
+               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_bytes: int | None = None,
+               warm: bool = True) -> Dash:
+    """The app. `paths`: files or folders to open instead of the default sample, each file at most `max_bytes`
+    (default: the loaders' MAX_BYTES); `cache`: a ClusterCache, a folder, `redis://…`, or None for the on-disk
+    default. `warm`: load the default cluster and trace its first flow now, so the first visitor does not wait."""
+    from functools import partial
+
     from webapp.loaders import DEFAULT_SAMPLE, list_samples, load_paths
+    from webapp.loaders.documents import MAX_BYTES
 
     cluster_cache = cache if isinstance(cache, ClusterCache) else open_cache(cache)
     max_bytes = int(max_upload_mb * 1_000_000)
@@ -138,7 +142,8 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     if paths:
         from webapp.app.state import preload_paths
 
-        default = preload_paths(cluster_cache, [Path(p) for p in paths], load_paths)
+        default = preload_paths(cluster_cache, [Path(p) for p in paths],
+                                partial(load_paths, max_bytes=MAX_BYTES if max_bytes is None else max_bytes))
     app = Dash(
         __name__,
         title="k8s-netviz",

@@ -58,13 +58,16 @@ def _inputs(parser: argparse.ArgumentParser) -> None:
                         help="files, folders or a sample name (default: the seed-article sample)")
     parser.add_argument("--lab", default=DEFAULT_LAB_ID, metavar="ID",
                         help="lab id: namespaces are named knv<ID>-… (default 0)")
+    from webapp.loaders.commands import add_max_bytes
+
+    add_max_bytes(parser)
     add_network_plugin_argument(parser)
 
 
 def _cluster(args: argparse.Namespace):
     from webapp.loaders.commands import load_arguments, print_problems
 
-    result = load_arguments(args.paths)
+    result = load_arguments(args.paths, args.max_bytes)
     if result.cluster is None:
         print_problems(result, sys.stderr)
         return None

@@ -54,6 +54,9 @@ def register_rules(sub: argparse._SubParsersAction) -> None:
                         help="kube-proxy mode (default: the cluster's setting)")
     parser.add_argument("--format", choices=["transaction", "list"], default="transaction",
                         help="nftables mode: the nft -f transaction (default) or what `nft list table` shows")
+    from webapp.engine.commands import add_max_bytes
+
+    add_max_bytes(parser)
     add_network_plugin_argument(parser)
     parser.set_defaults(run=run_rules)
 
@@ -61,7 +64,7 @@ def register_rules(sub: argparse._SubParsersAction) -> None:
 def run_rules(args: argparse.Namespace) -> int:
     from webapp.engine.commands import load_cluster
 
-    cluster = load_cluster(args.paths, args.sample)
+    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
     if cluster is None:
         return 1
     cluster = apply_network_plugin(cluster, args, "k8s-netviz rules")
