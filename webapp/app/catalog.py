@@ -78,6 +78,33 @@ ENGLISH: Mapping[str, str] = {
     "view.search.found": "Found {pod} on {node} ({ip})",
     "view.search.none": "No pod matches “{query}”",
     "view.overview": "Overview: {nodes} nodes, {pods} pods. Click a node to expand it.",
+    "modes.open": "Compare kube-proxy modes",
+    "modes.title": "kube-proxy modes side by side",
+    "modes.flow": "The same flow, {src} → {dst}, under each kube-proxy mode.",
+    "modes.about": ("Finding the service: iptables and userspace compare the packet with their rules one after "
+                    "another, so the cost grows with the number of services; nftables looks it up in a verdict map "
+                    "and IPVS in its service hash table, so it does not. The last row measures it on this cluster "
+                    "grown to {services} services."),
+    "modes.row.outcome": "Outcome",
+    "modes.row.hops": "Hops",
+    "modes.hops": "{count} hops",
+    "modes.row.decided": "Decided by",
+    "modes.decided.none": "no kube-proxy rule acts on this flow",
+    "modes.row.rules": "Rules per node",
+    "modes.node_rules": "{node}: {count} rules",
+    "modes.row.lookup": "Finding the service, this cluster",
+    "modes.row.scale": "Finding the service, {services} services",
+    "modes.lookup.none": "this flow goes through no Service",
+    "modes.lookup.linear": "{count} rules compared before the service's own rule",
+    "modes.lookup.hash.nftables": "{count} verdict-map lookup(s)",
+    "modes.lookup.hash.ipvs": "{count} lookup(s) in the IPVS service table",
+    "modes.scale.linear": ("{mean} rules compared on average, {worst} at worst ({sampled} of {ports} service ports "
+                           "measured)"),
+    "modes.scale.hash.nftables": "{worst} verdict-map lookup(s) at worst, whichever of the {ports} service ports",
+    "modes.scale.hash.ipvs": ("{worst} lookup(s) in the IPVS service table at worst, whichever of the {ports} "
+                              "service ports"),
+    "modes.show": "Show in the diagram",
+    "view.close": "Close ✕",
     "hops.title": "Hops",
     "hops.request": "Request",
     "hops.reply": "Reply",
@@ -99,7 +126,8 @@ ENGLISH: Mapping[str, str] = {
     "verdict.dropped": "Dropped: {reason}",
     "verdict.rejected": "Rejected: {reason}",
     "verdict.no-route": "No route: {reason}",
-    "error.callback": "Something went wrong ({error}). The page kept its last good state.",
+    "error.callback": ("Internal error (reference {reference}): a bug in k8s-netviz, not a problem of your input. "
+                       "The page kept its last good state; please report it with the reference."),
     "error.dismiss": "dismiss",
 }
 
@@ -175,6 +203,30 @@ CHINESE: Mapping[str, str] = {
     "view.search.found": "找到 {pod}，在 {node} 上（{ip}）",
     "view.search.none": "没有 Pod 匹配“{query}”",
     "view.overview": "概览：{nodes} 个节点，{pods} 个 Pod。点击一个节点展开它。",
+    "modes.open": "比较 kube-proxy 模式",
+    "modes.title": "kube-proxy 各模式对照",
+    "modes.flow": "同一条通信 {src} → {dst}，在 kube-proxy 的各个模式下。",
+    "modes.about": ("查找 Service：iptables 和 userspace 把数据包与规则逐条比较，代价随 Service 的数量增长；nftables 在 "
+                    "verdict map 中查找，IPVS 在它的服务哈希表中查找，代价不随之增长。最后一行是在把本集群扩大到 "
+                    "{services} 个 Service 之后测得的。"),
+    "modes.row.outcome": "结果",
+    "modes.row.hops": "逐跳",
+    "modes.hops": "{count} 跳",
+    "modes.row.decided": "决定者",
+    "modes.decided.none": "kube-proxy 的规则不作用于这条通信",
+    "modes.row.rules": "每个节点的规则数",
+    "modes.node_rules": "{node}：{count} 条规则",
+    "modes.row.lookup": "查找 Service：本集群",
+    "modes.row.scale": "查找 Service：{services} 个 Service",
+    "modes.lookup.none": "这条通信不经过 Service",
+    "modes.lookup.linear": "在该 Service 自己的规则之前比较了 {count} 条规则",
+    "modes.lookup.hash.nftables": "{count} 次 verdict map 查找",
+    "modes.lookup.hash.ipvs": "在 IPVS 服务表中查找 {count} 次",
+    "modes.scale.linear": "平均比较 {mean} 条规则，最多 {worst} 条（测量了 {ports} 个 Service 端口中的 {sampled} 个）",
+    "modes.scale.hash.nftables": "无论是 {ports} 个 Service 端口中的哪一个，最多 {worst} 次 verdict map 查找",
+    "modes.scale.hash.ipvs": "无论是 {ports} 个 Service 端口中的哪一个，最多在 IPVS 服务表中查找 {worst} 次",
+    "modes.show": "在图中显示",
+    "view.close": "关闭 ✕",
     "hops.title": "逐跳",
     "hops.request": "请求",
     "hops.reply": "应答",
@@ -196,7 +248,7 @@ CHINESE: Mapping[str, str] = {
     "verdict.dropped": "被丢弃：{reason}",
     "verdict.rejected": "被拒绝：{reason}",
     "verdict.no-route": "无路由：{reason}",
-    "error.callback": "出错了（{error}）。页面保留了上一个正常的状态。",
+    "error.callback": "内部错误（编号 {reference}）：这是 k8s-netviz 的缺陷，不是输入的问题。页面保留了上一个正常的状态；请连同编号一起报告。",
     "error.dismiss": "关闭",
 }
 

@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+from webapp.loaders.commands import add_max_bytes
 from webapp.model import Cluster, KubeProxyMode, Overlay
+from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 DEFAULT_SIZE = (1600, 900)
 ANIMATION_SIZE = (1280, 720)
@@ -53,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                          help="the cluster the `loaded` steps play on (files, folders or a sample name)")
     handout.add_argument("-o", "--output", required=True, metavar="FILE",
                          help="the Markdown file to write; the pictures go to FILE's folder, in <name>_files/")
+    add_max_bytes(handout)
     _picture_arguments(handout, DEFAULT_SIZE)
     handout.set_defaults(run=run_handout)
 
@@ -72,6 +75,8 @@ def _flow_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what if: kube-proxy in this mode (default: the cluster's)")
     parser.add_argument("--overlay", choices=[o.value for o in Overlay],
                         help="what if: this overlay between the nodes (default: the cluster's)")
+    add_network_plugin_argument(parser)
+    add_max_bytes(parser)
 
 
 def _picture_arguments(parser: argparse.ArgumentParser, size: tuple[int, int]) -> None:
@@ -109,9 +114,12 @@ def _traced(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from webapp.engine.flows import trace_flow
     from webapp.variants import ViewSettings, apply_view_settings
 
-    cluster = load_cluster(args.paths, args.sample)
+    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
     if cluster is None:
         return 1
+    cluster = apply_network_plugin(cluster, args, "k8s-netviz export")
+    if cluster is None:
+        return 2
     settings = ViewSettings(KubeProxyMode(args.mode) if args.mode else None,
                             Overlay(args.overlay) if args.overlay else None)
     cluster = apply_view_settings(cluster, settings)
@@ -214,13 +222,13 @@ def run_handout(args: argparse.Namespace) -> int:
         return _fail(problem, 2)
     loaded: Cluster | None = None
     if args.cluster:
-        result = load_arguments(args.cluster)
+        result = load_arguments(args.cluster, args.max_bytes)
         if result.cluster is None:
             print_problems(result, sys.stdout)
             return 1
         loaded = result.cluster
     builtin = {info.name: info.path for info in list_lessons()}
-    lessons = load_lesson(builtin.get(args.lesson, args.lesson), loaded=loaded)
+    lessons = load_lesson(builtin.get(args.lesson, args.lesson), loaded=loaded, max_bytes=args.max_bytes)
     for found in lessons.problems:
         print(found, file=sys.stderr)
     if lessons.lesson is None:

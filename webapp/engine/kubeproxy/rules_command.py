@@ -12,6 +12,7 @@ from dataclasses import replace
 from webapp.engine.kubeproxy import ipvs, nftables, userspace
 from webapp.engine.kubeproxy.iptables import JUMP_RULES, render_iptables_restore
 from webapp.model import Cluster, KubeProxyMode
+from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 
 def render_node_rules(cluster: Cluster, node_name: str, mode: KubeProxyMode | None = None,
@@ -53,15 +54,22 @@ def register_rules(sub: argparse._SubParsersAction) -> None:
                         help="kube-proxy mode (default: the cluster's setting)")
     parser.add_argument("--format", choices=["transaction", "list"], default="transaction",
                         help="nftables mode: the nft -f transaction (default) or what `nft list table` shows")
+    from webapp.engine.commands import add_max_bytes
+
+    add_max_bytes(parser)
+    add_network_plugin_argument(parser)
     parser.set_defaults(run=run_rules)
 
 
 def run_rules(args: argparse.Namespace) -> int:
     from webapp.engine.commands import load_cluster
 
-    cluster = load_cluster(args.paths, args.sample)
+    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
     if cluster is None:
         return 1
+    cluster = apply_network_plugin(cluster, args, "k8s-netviz rules")
+    if cluster is None:
+        return 2
     mode = KubeProxyMode(args.mode) if args.mode else None
     if mode is not None and mode != cluster.settings.kube_proxy_mode:
         cluster = replace(cluster, settings=replace(cluster.settings, kube_proxy_mode=mode))
