@@ -26,7 +26,7 @@ from webapp.engine.flows import (
 from webapp.engine.specs import End, Spec, SpecKind, parse_spec, resolve_source
 from webapp.engine.trace import SocketAddress, Trace
 from webapp.figures import Diagram, DiagramView, build_diagram, is_big, playback
-from webapp.figures.devices import netns_key
+from webapp.figures.player import path_nodes, path_pods, path_services, trace_view
 from webapp.model import Cluster, Service, ServiceType
 from webapp.problems import Problem, Severity
 from webapp.variants import ViewSettings, apply_view_settings, backend_pods, network_plugins, policy_keys
@@ -191,33 +191,6 @@ def trace(cluster: Cluster, src: str, dst: str) -> Trace:
     return trace_flow(cluster, src, dst)
 
 
-def path_nodes(trace: Trace) -> frozenset[str]:
-    return frozenset(h.node for h in (*trace.hops, *trace.reply) if h.node)
-
-
-def path_pods(cluster: Cluster, trace: Trace) -> frozenset[str]:
-    """Pods a hop runs in, plus the pods behind a load-balancing hop's alternatives (the other backends)."""
-    hops = (*trace.hops, *trace.reply)
-    pods = {key for h in hops if (key := netns_key(h.netns)) in cluster.pod_by_key}
-    for hop in hops:
-        for alternative in hop.alternatives:
-            pod = cluster.pod_by_ip.get(alternative.dst.ip)
-            if pod is not None:
-                pods.add(pod.key)
-    return frozenset(pods)
-
-
-def path_services(cluster: Cluster, trace: Trace) -> frozenset[str]:
-    """Services whose VIP, LB IP or external IP a hop addressed, plus the one the flow's destination names."""
-    addresses = {h.packet.dst.ip for h in trace.hops}
-    named = _parsed(trace.flow.dst, End.DESTINATION)
-    found = {named.key} if named is not None and named.kind == SpecKind.SERVICE else set()
-    for svc in cluster.services:
-        if addresses.intersection((svc.cluster_ip, *svc.load_balancer_ips, *svc.external_ips)):
-            found.add(svc.key)
-    return frozenset(found & set(cluster.service_by_key))
-
-
 def view_of(raw: Mapping[str, Any] | None, namespace: str | None) -> DiagramView:
     raw = raw or {}
     return DiagramView(expanded=frozenset(raw.get("expanded") or ()), namespace=namespace or None,
@@ -229,9 +202,7 @@ def diagram_and_playback(cluster: Cluster, view: DiagramView,
     """The diagram for this view, with the trace's nodes and services drawn in detail, and the player's data
     (the dcc.Store's: `Trace.to_dict()` happens there)."""
     if trace is not None:
-        view = DiagramView(expanded=view.expanded, namespace=view.namespace, focus=view.focus,
-                           services=path_services(cluster, trace), overview=view.overview,
-                           path_nodes=path_nodes(trace), path_pods=path_pods(cluster, trace))
+        view = trace_view(cluster, trace, view)
     diagram = build_diagram(cluster, view)
     if trace is None:
         return diagram, None
