@@ -120,3 +120,13 @@ def test_an_address_that_is_not_one_is_still_an_error(tmp_path: Path) -> None:
     result = load_paths([path])
     assert [(p.line, p.code, p.message) for p in result.errors] == [
         (5, "E-VALUE-IPV4", "expected an IPv4 address, got '010.096.000.256'")]
+
+
+def test_a_network_policy_ip_block_with_leading_zeros_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: default}\n"
+                    "spec:\n  podSelector: {}\n  ingress: [{from: [{ipBlock: {cidr: 010.0.0.0/8}}]}]\n")
+    result = load_paths([path, ROOT / "samples" / "flannel-vxlan.yaml"])
+    assert [str(p) for p in result.problems if p.severity != "notice"] == [
+        f"{path}:6:38: error: 010.0.0.0/8 has a leading zero: a NetworkPolicy ipBlock must be written without "
+        "(spec.ingress[0].from[0].ipBlock.cidr) (hint: write 10.0.0.0/8)"]
