@@ -472,15 +472,18 @@
       return window.dash_clientside.no_update;
     },
     /* The URL mirrors the state, so a bookmark or a reload restores it. */
-    syncUrl: function (key, sample, type, src, dst, mode, overlay, policy, down, namespace, view, stepIndex, nav,
-                       bundle) {
+    syncUrl: function (key, sample, type, src, dst, mode, overlay, policy, down, namespace, view, stepIndex, plugin,
+                       off, nav, bundle) {
       var free = [];
       if (sample) { free.push(["sample", sample]); } else if (key) { free.push(["cluster", key]); }
       var downText = down && down.length ? down.join(",") : "";
-      var values = { type: type, src: src, dst: dst, mode: mode, overlay: overlay, etp: policy, down: downText };
+      var offText = off && off.length ? off.join(",") : "";
+      var values = { type: type, src: src, dst: dst, mode: mode, overlay: overlay, etp: policy, down: downText,
+                     plugin: plugin, off: offText };
       [["type", type], ["src", src], ["dst", dst], ["mode", mode], ["overlay", overlay], ["etp", policy],
-       ["ns", namespace]].forEach(function (kv) { if (kv[1]) { free.push(kv); } });
+       ["ns", namespace], ["plugin", plugin]].forEach(function (kv) { if (kv[1]) { free.push(kv); } });
       if (downText) { free.push(["down", downText]); }
+      if (offText) { free.push(["off", offText]); }
       if (view && view.expanded && view.expanded.length) { free.push(["expand", view.expanded.join(",")]); }
       if (stepIndex) { free.push(["step", String(stepIndex)]); }
       urlState.free = free;

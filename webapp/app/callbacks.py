@@ -38,6 +38,11 @@ CONTROLLER_OUTPUTS = {
     "overlay": Output(Id.OVERLAY, "value"),
     "policy": Output(Id.POLICY, "value"),
     "down": Output(Id.DOWN_PODS, "value"),
+    "plugin": Output(Id.PLUGIN, "value"),
+    "plugin_options": Output(Id.PLUGIN, "options"),
+    "plugin_placeholder": Output(Id.PLUGIN, "placeholder"),
+    "policies_off": Output(Id.POLICIES_OFF, "value"),
+    "policies_off_options": Output(Id.POLICIES_OFF, "options"),
     "namespace": Output(Id.NAMESPACE, "value"),
     "mode_placeholder": Output(Id.MODE, "placeholder"),
     "overlay_placeholder": Output(Id.OVERLAY, "placeholder"),
@@ -94,6 +99,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "click": Input(Id.DIAGRAM, "clickData"),
             "lesson": Input(Id.LESSON, "value"),
             "nav": Input(Id.LESSON_NAV, "data"),
+            "request": Input(Id.FLOW_REQUEST, "data"),
         },
         state={
             "filenames": State(Id.UPLOAD, "filename"),
@@ -103,7 +109,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "view": State(Id.VIEW, "data"),
         },
     )
-    def control(search, sample, contents, paste_clicks, flow_type, src, click, lesson, nav, filenames, paste, key, dst,
+    def control(search, sample, contents, paste_clicks, flow_type, src, click, lesson, nav, request, filenames, paste,
+                key, dst,
                 view):
         """Loading (URL, sample, upload, paste) and the flow picker, in one place so their order is explicit; each
         trigger is one function of webapp.app.state."""
@@ -117,6 +124,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             Id.FLOW_SRC: lambda: state.on_source(cache, key, kind, src, dst),
             Id.LESSON: lambda: state.on_lesson(cache, key, lesson, None),
             Id.LESSON_NAV: lambda: state.on_lesson(cache, key, (nav or {}).get("lesson"), nav),
+            Id.FLOW_REQUEST: lambda: state.on_request(cache, key, request),
         }
         handler = handlers.get(ctx.triggered_id, lambda: state.on_url(cache, search, default_sample))
         changed = handler()
@@ -151,9 +159,11 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "down": Input(Id.DOWN_PODS, "value"),
             "namespace": Input(Id.NAMESPACE, "value"),
             "view": Input(Id.VIEW, "data"),
+            "plugin": Input(Id.PLUGIN, "value"),
+            "off": Input(Id.POLICIES_OFF, "value"),
         },
     )
-    def draw(key, flow_type, src, dst, mode, overlay, policy, down, namespace, view):
+    def draw(key, flow_type, src, dst, mode, overlay, policy, down, namespace, view, plugin, off):
         """Apply the live settings, trace the chosen flow, draw the diagram around it."""
         loaded = cache.get(key)
         kind = state.flow_type_of_value(flow_type)
@@ -165,7 +175,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
                 found = kind  # an invalid pair: draw_view says what is wrong with it
             if found != kind:
                 raise PreventUpdate  # the picker is mid-change: `control` is about to send a valid (src, dst)
-        return draw_view(cache, key, kind, src, dst, ViewSettings.parse(mode, overlay, policy, down),
+        return draw_view(cache, key, kind, src, dst, ViewSettings.parse(mode, overlay, policy, down, plugin, off),
                          namespace, view)
 
     @app.callback(
@@ -266,6 +276,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
         Input(Id.NAMESPACE, "value"),
         Input(Id.VIEW, "data"),
         Input(Id.STEP, "data"),
+        Input(Id.PLUGIN, "value"),
+        Input(Id.POLICIES_OFF, "value"),
         Input(Id.LESSON_NAV, "data"),
         State(Id.LESSON_DATA, "data"),
         prevent_initial_call=True,
