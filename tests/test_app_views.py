@@ -216,3 +216,26 @@ def test_the_url_restores_the_network_plugin_and_the_policies_switched_off(cache
     assert out["plugin_placeholder"] == "as loaded (canal)"
     assert out["policies_off_options"][:3] == [{"label": k, "value": k} for k in
                                                ("backend/allow-dns", "backend/api", "backend/default-deny")]
+
+
+def test_the_policies_that_select_a_pod_are_marked_on_it_and_named_in_its_hover(cache, shop_key):
+    from webapp.figures import build_diagram
+    from webapp.variants import apply_view_settings
+
+    def marks(cluster):
+        figure = build_diagram(cluster).figure
+        targets = next(t for t in figure["data"] if t["name"] == "targets")
+        hovers = dict(zip(targets["customdata"], targets["hovertext"]))
+        labels = [label for t in figure["data"] if t.get("mode") == "text" for label in t["text"]
+                  if label.startswith("NP ")]
+        return labels, hovers
+
+    shop = cache.get(shop_key)
+    labels, hovers = marks(shop)
+    assert sorted(labels) == ["NP 2", "NP 3", "NP 3", "NP 3", "NP 3", "NP 3"]  # debug: no web/api policy selects it
+    assert hovers["pod:backend/api-1"] == ("pod backend/api-1<br>10.244.0.3 on node-1<br>selected by NetworkPolicy "
+                                           "backend/allow-dns, backend/api, backend/default-deny")
+    assert hovers["pod:kube-system/coredns-868cd75d4-2mcc9"] == "pod kube-system/coredns-868cd75d4-2mcc9<br>10.244.0.5 on node-1"
+    _, hovers = marks(apply_view_settings(shop, ViewSettings(network_plugin="flannel")))
+    assert hovers["pod:frontend/debug"] == ("pod frontend/debug<br>10.244.0.4 on node-1<br>selected by NetworkPolicy "
+                                            "frontend/allow-dns, frontend/default-deny (not enforced: flannel)")
