@@ -22,8 +22,8 @@ from webapp.loaders import list_samples, load_sample
 from webapp.model import Cluster, KubeProxyMode
 
 KERNEL = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(tool) for tool in ("ip", "iptables-restore", "ipset")),
-    reason="needs root (a throwaway network namespace), ip, iptables-restore and ipset")
+    os.geteuid() != 0 or not all(shutil.which(tool) for tool in ("ip", "iptables-restore", "ipset", "nfacct")),
+    reason="needs root (a throwaway network namespace), ip, iptables-restore, ipset and nfacct")
 
 IPTABLES_MODES = (KubeProxyMode.IPTABLES, KubeProxyMode.IPVS, KubeProxyMode.USERSPACE)
 
@@ -65,6 +65,13 @@ def merged(texts: list[str]) -> str:
                    + "COMMIT\n" for t in chains)
 
 
+def counters(cluster: Cluster, node: str) -> tuple[str, ...]:
+    """The nfacct objects kube-proxy creates before it restores (iptables mode, a node with nfacct)."""
+    if cluster.settings.kube_proxy_mode != KubeProxyMode.IPTABLES:
+        return ()
+    return kp_iptables.nfacct_counters(cluster, node)
+
+
 def in_mode(cluster: Cluster, mode: KubeProxyMode) -> Cluster:
     return replace(cluster, settings=replace(cluster.settings, kube_proxy_mode=mode))
 
@@ -76,9 +83,10 @@ SAMPLE_RULESETS = [(sample.name, node.name, mode) for sample in list_samples()
 @KERNEL
 @pytest.mark.parametrize(("sample", "node", "mode"), SAMPLE_RULESETS)
 def test_the_kernel_loads_every_samples_ruleset(sample, node, mode):
-    text, sets = node_iptables(in_mode(load_sample(sample), mode), node)
+    cluster = in_mode(load_sample(sample), mode)
+    text, sets = node_iptables(cluster, node)
     with throwaway_netns() as netns:
-        assert kernel_refusal(netns, text, ipsets=sets) is None
+        assert kernel_refusal(netns, text, ipsets=sets, nfacct=counters(cluster, node)) is None
 
 
 @KERNEL
@@ -87,7 +95,7 @@ def test_the_kernel_loads_every_upstream_shaped_case(case):
     cluster, node = UPSTREAM_CASES[case]()
     text, sets = node_iptables(cluster, node)
     with throwaway_netns() as netns:
-        assert kernel_refusal(netns, text, ipsets=sets) is None
+        assert kernel_refusal(netns, text, ipsets=sets, nfacct=counters(cluster, node)) is None
 
 
 @KERNEL

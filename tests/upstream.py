@@ -19,7 +19,7 @@ from webapp.engine.rulesets import node_ruleset
 from webapp.engine.trace import Action, Packet, SocketAddress
 from webapp.model import (
     Cluster, Endpoint, KubeProxyMode, NetworkSettings, Node, Protocol, Service, ServicePort, ServiceType,
-    TrafficPolicy,
+    SessionAffinity, TrafficPolicy,
 )
 
 TEST_NODE = "test-node"
@@ -98,28 +98,106 @@ def terminating_cluster(policy: TrafficPolicy, case: str) -> Cluster:
 
 
 def flow(cluster: Cluster, src: str, dst: str, *, node: str = TEST_NODE, in_dev: str = "eth0") -> tuple[str, bool]:
-    """`runPacketFlowTests`' reading of one new connection arriving on `node` (PREROUTING, then filter FORWARD
-    for a packet DNATed away or INPUT for one still addressed to the node): the endpoints it may end at
-    ("10.0.1.1:80, 10.0.1.2:80"), or "DROP" / "REJECT"; and whether it was marked for masquerade."""
+    """`runPacketFlowTests`' reading of one new connection on `node` (from elsewhere: PREROUTING, then filter
+    FORWARD for a packet DNATed away or INPUT for one still addressed to the node; from the node itself: OUTPUT):
+    the endpoints it may end at ("10.0.1.1:80, 10.0.1.2:80"), "DROP" / "REJECT", or "" when no rule took it; and
+    whether it was marked for masquerade."""
     ruleset = node_ruleset(cluster, node)
     packet = Packet(SocketAddress.parse(f"{src}:40000"), SocketAddress.parse(dst))
-    pre = traverse(ruleset, Hook.PREROUTING, PacketContext(packet, node, in_dev, None))
-    if pre.verdict != Verdict.ACCEPT:
-        return pre.verdict.upper(), bool(pre.mark & 0x4000)
-    local = pre.packet.dst.ip in ruleset.local_addresses
-    hook, out_dev = (Hook.INPUT, None) if local else (Hook.FORWARD, "cni0")
-    after = traverse(ruleset, hook, PacketContext(pre.packet, node, in_dev, out_dev, pre.mark))
+    if packet.src.ip in ruleset.local_addresses or packet.src.ip.is_loopback:  # the node's own socket: OUTPUT
+        out_dev = "lo" if packet.dst.ip.is_loopback else "eth0"
+        pre = traverse(ruleset, Hook.OUTPUT, PacketContext(packet, node, None, out_dev))
+        after = pre
+    else:
+        pre = traverse(ruleset, Hook.PREROUTING, PacketContext(packet, node, in_dev, None))
+        after = pre
+        if pre.verdict == Verdict.ACCEPT:
+            local = pre.packet.dst.ip in ruleset.local_addresses
+            hook, out_dev = (Hook.INPUT, None) if local else (Hook.FORWARD, "cni0")
+            after = traverse(ruleset, hook, PacketContext(pre.packet, node, in_dev, out_dev, pre.mark))
+    masq = bool(after.mark & 0x4000)
     if after.verdict != Verdict.ACCEPT:
-        return after.verdict.upper(), bool(pre.mark & 0x4000)
+        return after.verdict.upper(), masq
     lookups = [h for h in pre.hops if h.action == Action.LOOKUP]
     if lookups:
-        ends = sorted(str(a.dst) for a in lookups[-1].alternatives)
-    else:
-        ends = [str(pre.packet.dst)]
-    return ", ".join(ends), bool(pre.mark & 0x4000)
+        return ", ".join(sorted(str(a.dst) for a in lookups[-1].alternatives)), masq
+    return (str(pre.packet.dst) if pre.packet.dst != packet.dst else ""), masq  # "": no rule took it (upstream)
+
+
+def svc(ns: str, name: str, kind: ServiceType, ip: str, node_port: int | None = None, **extra: object) -> Service:
+    """makeTestService: one TCP port `p80` (80 → 80)."""
+    return Service(ns, name, kind, IPv4Address(ip), (ServicePort(80, 80, Protocol.TCP, "p80", node_port),), **extra)
+
+
+def overall_cluster(**settings: object) -> Cluster:
+    """TestOverallIPTablesRules' Services and EndpointSlices (the same as TestOverallNFTablesRules')."""
+    services = (
+        svc("ns1", "svc1", ServiceType.CLUSTER_IP, "172.30.0.41"),
+        svc("ns2", "svc2", ServiceType.LOAD_BALANCER, "172.30.0.42", 3001,
+            external_traffic_policy=TrafficPolicy.LOCAL, load_balancer_ips=(IPv4Address("1.2.3.4"),),
+            external_ips=(IPv4Address("192.168.99.22"),), health_check_node_port=30000),
+        svc("ns3", "svc3", ServiceType.NODE_PORT, "172.30.0.43", 3003),
+        svc("ns4", "svc4", ServiceType.NODE_PORT, "172.30.0.44", external_ips=(IPv4Address("192.168.99.33"),)),
+        svc("ns5", "svc5", ServiceType.LOAD_BALANCER, "172.30.0.45", 3002,
+            load_balancer_ips=(IPv4Address("5.6.7.8"),), health_check_node_port=30000,
+            load_balancer_source_ranges=(IPv4Network("203.0.113.0/25"),),
+            session_affinity=SessionAffinity.CLIENT_IP, session_affinity_timeout=10800),
+        svc("ns6", "svc6", ServiceType.CLUSTER_IP, "172.30.0.46"),
+    )
+    endpoints = (endpoint("ns1/svc1", "10.180.0.1", None, port_name="p80"),
+                 endpoint("ns2/svc2", "10.180.0.2", None, port_name="p80"),
+                 endpoint("ns3/svc3", "10.180.0.3", None, port_name="p80"),
+                 endpoint("ns4/svc4", "10.180.0.4", None, port_name="p80"),
+                 endpoint("ns4/svc4", "10.180.0.5", port_name="p80"),
+                 endpoint("ns5/svc5", "10.180.0.3", None, port_name="p80"))
+    return upstream_cluster(services, endpoints, name="overall", **settings)
+
+
+def with_nfacct(cluster: Cluster) -> Cluster:
+    """The fake proxier's nodes have both nfacct counters (NewFakeProxier: nfAcctCounters true)."""
+    return replace(cluster, nodes=tuple(replace(n, nfacct=True) for n in cluster.nodes))
+
+
+def health_check_cluster(**settings: object) -> Cluster:
+    """TestHealthCheckNodePort's ns1/svc1: a LoadBalancer with externalTrafficPolicy Local, nodePort 3001,
+    healthCheckNodePort 30000, no endpoints; kube-proxy runs with nodePortAddresses [127.0.0.0/8]."""
+    service = svc("ns1", "svc1", ServiceType.LOAD_BALANCER, "172.30.0.42", 3001,
+                  external_traffic_policy=TrafficPolicy.LOCAL, health_check_node_port=30000)
+    settings.setdefault("node_port_addresses", (IPv4Network("127.0.0.0/8"),))
+    return upstream_cluster((service,), (), name="health-check", **settings)
+
+
+NODE_PORTS_CASES: dict[str, dict[str, object]] = {
+    # TestNodePorts' IPv4 cases: localhostNodePorts and nodePortAddresses (the alternate node IP they also use
+    # is not modelled: our node has one address on its NIC)
+    "ipv4, localhost-nodeports enabled": {"localhost_node_ports": True},
+    "ipv4, localhost-nodeports disabled": {"localhost_node_ports": False},
+    "ipv4, localhost-nodeports disabled, localhost in nodeport-addresses": {
+        "localhost_node_ports": False,
+        "node_port_addresses": (IPv4Network("192.168.0.0/24"), IPv4Network("127.0.0.1/32"))},
+}
+
+
+def node_ports_cluster(case: str) -> Cluster:
+    """TestNodePorts' ns1/svc1: NodePort 3001 → 10.180.0.1 (no node) and 10.180.2.1 (on test-node)."""
+    service = svc("ns1", "svc1", ServiceType.NODE_PORT, "172.30.0.41", 3001)
+    endpoints = (endpoint("ns1/svc1", "10.180.0.1", None, port_name="p80"),
+                 endpoint("ns1/svc1", "10.180.2.1", port_name="p80"))
+    return upstream_cluster((service,), endpoints, name="node-ports", **NODE_PORTS_CASES[case])
 
 
 UPSTREAM_CASES: dict[str, Callable[[], tuple[Cluster, str]]] = {
+    **{f"TestNodePorts/{case}": (lambda case=case: (node_ports_cluster(case), TEST_NODE)) for case in NODE_PORTS_CASES},
+    "TestOverallIPTablesRules": lambda: (with_nfacct(overall_cluster()), TEST_NODE),
+    "TestOverallIPTablesRules/without nfacct": lambda: (overall_cluster(), TEST_NODE),
+    "TestHealthCheckNodePort": lambda: (health_check_cluster(), TEST_NODE),
+    "TestHealthCheckNodePort/nfacct": lambda: (with_nfacct(health_check_cluster()), TEST_NODE),
+    "nodePortAddresses primary": lambda: (overall_cluster(node_port_addresses_primary=True), TEST_NODE),
+    "nodePortAddresses 192.168.0.0/16 with nfacct": lambda: (
+        with_nfacct(overall_cluster(node_port_addresses=(IPv4Network("192.168.0.0/16"),))), TEST_NODE),
+    "localhostNodePorts false with nfacct": lambda: (
+        with_nfacct(overall_cluster(localhost_node_ports=False)), TEST_NODE),
+    "masqueradeAll": lambda: (overall_cluster(masquerade_all=True), TEST_NODE),
     **{f"TestTerminatingEndpointsTrafficPolicyLocal/{case}":
        (lambda case=case: (terminating_cluster(TrafficPolicy.LOCAL, case), TEST_NODE))
        for case in TERMINATING_LOCAL_CASES},

@@ -49,7 +49,7 @@ HELP_ZH: Mapping[str, str] = {
                    "DST：IP:PORT | pod/[NS/]NAME:PORT | svc/[NS/]NAME[:PORT] | node/NAME:PORT | localhost:PORT。"),
     "trace:paths": "集群 YAML / 清单（文件或文件夹）",
     "trace:--sample": "用内置示例代替 PATH",
-    "trace:--proto": "默认：目的端口声明的协议（两者都有或都没有时为 tcp）",
+    "trace:--proto": "默认：目的端口声明的协议（声明中有 tcp 或什么都没声明时为 tcp；否则为 udp，再否则为 sctp）",
     "trace:--backend": "在负载均衡做选择的地方，优先选这个端点",
     "trace:--json": "把追踪结果打印为一个 JSON 对象",
     "trace:--max-bytes": "单个输入文件的大小上限，单位字节（默认 50000000）",

@@ -13,7 +13,7 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler
 
-from webapp.app import export_view, modes_view
+from webapp.app import export_view, matrix_view, modes_view
 from webapp.app.cache import ClusterCache, open_cache
 from webapp.app.callbacks import register_callbacks
 from webapp.app.catalog import sample_title, text
@@ -162,7 +162,7 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     enable_gzip(app.server)
     samples = [(s.name, s.title) for s in list_samples()]
     serve_in_language(app.server)
-    views = (modes_view,)
+    views = (matrix_view, modes_view)
     app.layout = lambda: build_layout(  # per page load, in the page's language
         [(name, sample_title(name, title)) for name, title in samples], max_bytes,
         tools=[*(view.open_button() for view in views), export_view.buttons()],

@@ -65,10 +65,14 @@ class Id(StrEnum):
     OVERLAY = "setting-overlay"
     POLICY = "setting-policy"
     DOWN_PODS = "setting-down"
+    PLUGIN = "setting-plugin"
+    POLICIES_OFF = "setting-policies-off"
     NAMESPACE = "view-namespace"
     SEARCH = "view-search"
     SEARCH_RESULT = "view-search-result"
     OVERVIEW_NOTE = "view-overview-note"
+    FLOW_REQUEST = "flow-request"
+    """A flow a view asks for (`{"src": …, "dst": …}`): the controller picks it like a click in the diagram."""
 
 
 def _labelled(label: str, control) -> html.Label:
@@ -159,6 +163,9 @@ def build_layout(samples: list[tuple[str, str]],
             _setting(Id.OVERLAY, text("settings.overlay"), [str(o) for o in Overlay]),
             _setting(Id.POLICY, text("settings.policy"), [str(p) for p in TrafficPolicy]),
             _labelled(text("settings.down"), dcc.Dropdown(id=Id.DOWN_PODS, multi=True, value=[])),
+            _labelled(text("settings.plugin"), dcc.Dropdown(id=Id.PLUGIN, value=None, clearable=True)),
+            _labelled(text("settings.policies_off"), dcc.Dropdown(id=Id.POLICIES_OFF, multi=True, value=[],
+                                                                  placeholder=text("settings.policies_off.none"))),
         ]),
         html.Section(className="panel", children=[
             html.H2(text("view.title")),
@@ -179,6 +186,7 @@ def build_layout(samples: list[tuple[str, str]],
         dcc.Store(id=Id.PLAYER_SINK),
         dcc.Store(id=Id.URL_SINK),
         dcc.Store(id=Id.SPEED_SINK),
+        dcc.Store(id=Id.FLOW_REQUEST),
     ]
     return html.Div(id="page", className="page", **{"data-netviz-ids": client_ids()},
                     children=[*stores, header, html.Div(className="body", children=[stage, side])])

@@ -132,16 +132,18 @@ def register(app: Dash, cache: ClusterCache) -> None:
         Input(PageId.OVERLAY, "value"),
         Input(PageId.POLICY, "value"),
         Input(PageId.DOWN_PODS, "value"),
+        Input(PageId.PLUGIN, "value"),
+        Input(PageId.POLICIES_OFF, "value"),
         State(Id.PANEL, "className"),
         prevent_initial_call=True,
     )
-    def show(_open, _close, key, src, dst, overlay, policy, down, shown):
+    def show(_open, _close, key, src, dst, overlay, policy, down, plugin, off, shown):
         """Open (computing the comparison), close, or follow the flow and settings while open."""
         if ctx.triggered_id == Id.CLOSE:
             return HIDDEN, no_update
         if ctx.triggered_id != Id.OPEN and shown != SHOWN:
             raise PreventUpdate
-        return SHOWN, body(cache, key, src, dst, ViewSettings.parse(None, overlay, policy, down))
+        return SHOWN, body(cache, key, src, dst, ViewSettings.parse(None, overlay, policy, down, plugin, off))
 
     @app.callback(
         Output(PageId.MODE, "value", allow_duplicate=True),

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="verify one flow from SRC (trace grammar: pod/NS/NAME, node/NAME, an IP) …")
     verify.add_argument("--to", dest="dst", metavar="DST", help="… to DST (IP:PORT, pod/…:PORT, svc/…, node/…:PORT), "
                                                              "and print the engine's trace first")
-    verify.add_argument("--proto", choices=("tcp", "udp"),
+    verify.add_argument("--proto", choices=("tcp", "udp", "sctp"),
                         help="protocol of --from/--to (default: the port's, as the engine traces it: tcp when "
                              "the port is declared for both)")
     verify.add_argument("--keep", action="store_true",

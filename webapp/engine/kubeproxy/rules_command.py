@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 
 from webapp.engine.kubeproxy import ipvs, nftables, userspace
-from webapp.engine.kubeproxy.iptables import JUMP_RULES, render_iptables_restore
+from webapp.engine.kubeproxy.iptables import JUMP_RULES, nfacct_counters, render_iptables_restore
 from webapp.model import Cluster, KubeProxyMode
 from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
@@ -37,8 +37,11 @@ def render_node_rules(cluster: Cluster, node_name: str, mode: KubeProxyMode | No
         return (f"# iptables rules of the userspace proxier (KUBE-PORTALS-*, KUBE-NODEPORT-*)\n"
                 f"{userspace.render_iptables_restore(cluster, node_name)}")
     jumps = "\n".join(f"# iptables -t {j.table} -I {j.rule[3:]}" for j in JUMP_RULES)
+    counters = "".join(f"# nfacct add {name}\n" for name in nfacct_counters(cluster, node_name))
+    if counters:
+        counters = "# nfacct counters kube-proxy creates first (its rules name them)\n" + counters
     return (f"# jump rules kube-proxy inserts into the built-in chains, in this order (each goes first)\n{jumps}\n"
-            f"# iptables-restore --noflush input written by kube-proxy (iptables mode)\n"
+            f"{counters}# iptables-restore --noflush input written by kube-proxy (iptables mode)\n"
             f"{render_iptables_restore(cluster, node_name)}")
 
 
