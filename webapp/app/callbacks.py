@@ -284,7 +284,7 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: FlowType | None, 
         out["note"] = text("view.overview", nodes=len(cluster.nodes), pods=len(cluster.pods))
     if trace is not None:
         out["playback"] = data
-        out["hops"], out["inspector"], out["caption"] = render_trace(trace)
+        out["hops"], out["inspector"], out["caption"] = render_trace(trace, cluster)
         out["verdict"], out["verdict_class"] = verdict(trace)
         out["badge"], out["badge_class"], out["badge_title"] = nat_badge(trace)
     out["verdict_title"] = out["verdict"]  # the verdict line is clamped to two lines; the tooltip has it all
