@@ -239,3 +239,50 @@ def test_the_policies_that_select_a_pod_are_marked_on_it_and_named_in_its_hover(
     _, hovers = marks(apply_view_settings(shop, ViewSettings(network_plugin="flannel")))
     assert hovers["pod:frontend/debug"] == ("pod frontend/debug<br>10.244.0.4 on node-1<br>selected by NetworkPolicy "
                                             "frontend/allow-dns, frontend/default-deny (not enforced: flannel)")
+
+
+# --- the inspector on a policy hop (webapp.app.policy_panel) ------------------------------------------------------
+
+from types import SimpleNamespace  # noqa: E402
+
+from webapp.app.policy_panel import policy_panel, rule_reference  # noqa: E402
+
+
+def yaml_of(panel) -> list[tuple[str, bool]]:
+    return [(span.children.rstrip("\n"), span.className == "match") for pre in walk(panel)
+            if type(pre).__name__ == "Pre" for span in pre.children]
+
+
+def test_rule_references_are_read_back_to_indexes():
+    assert rule_reference("spec.ingress[0].from[1]", "spec.ingress[0].ports[2]") == (0, 1, 2)
+    assert rule_reference("spec.egress[3]", "") == (3, None, None)
+    assert rule_reference("", "") is None
+
+
+def test_an_allowing_rule_is_shown_with_its_matching_peer_and_port_highlighted(cache, shop_key):
+    check = SimpleNamespace(direction="ingress", pod="backend/api-1", basis="rule", policy="backend/api",
+                            rule="spec.ingress[0].from[0]", port_rule="spec.ingress[0].ports[0]",
+                            selecting=("backend/allow-dns", "backend/api", "backend/default-deny"))
+    panel = policy_panel(cache.get(shop_key), check)
+    assert words(panel.children[0]) == ("Allowed by backend/api (spec.ingress[0].from[0] spec.ingress[0].ports[0]): "
+                                        "the matching peer and port highlighted")
+    assert yaml_of(panel) == [
+        ("# NetworkPolicy backend/api", False), ("spec:", False),
+        ("  podSelector: {matchLabels: {app: api}}", False), ("  policyTypes: [Ingress, Egress]", False),
+        ("  ingress:", False), ("  - from:", False),
+        ("    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: frontend}}", True),
+        ("      podSelector: {matchLabels: {app: web}}", True),
+        ("    ports:", False), ("    - {port: http-api, protocol: TCP}", True)]
+
+
+def test_a_default_deny_shows_every_selecting_policy_with_its_pod_selector_highlighted(cache, shop_key):
+    check = SimpleNamespace(direction="ingress", pod="backend/api-1", basis="default-deny", policy=None, rule="",
+                            port_rule="", selecting=("backend/allow-dns", "backend/api", "backend/default-deny"))
+    panel = policy_panel(cache.get(shop_key), check)
+    assert words(panel.children[0]) == ("The policies selecting backend/api-1 for ingress (their podSelector "
+                                        "highlighted): none of their rules allows it")
+    assert [line for line in yaml_of(panel) if line[1]] == [
+        ("  podSelector: {}", True), ("  ingress: []", True),                    # backend/allow-dns: egress rules only
+        ("  podSelector: {matchLabels: {app: api}}", True),                       # backend/api
+        ("  podSelector: {}", True), ("  ingress: []", True)]                    # backend/default-deny
+    assert policy_panel(cache.get(shop_key), SimpleNamespace(direction="egress", basis="not-selected")) is None

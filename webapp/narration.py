@@ -63,6 +63,7 @@ _EN: dict[str, str] = {
                                  "Service IP, so the kernel answers {answer}"),
     "walk.ipvs.phrase.tcp_rst": "a TCP RST",
     "walk.ipvs.phrase.icmp_unreachable": "ICMP port unreachable",
+    "walk.ipvs.phrase.sctp_abort": "an SCTP ABORT",
     # --- walk.py: links, bridges, OVS -------------------------------------------------------------------------
     "walk.arp.none": "Nobody answers ARP for {address} on {device}.",
     "walk.arp.none.reason": "no host answers ARP for {address} on {device} in {netns}",
@@ -101,6 +102,12 @@ _EN: dict[str, str] = {
     "walk.router.phrase.pod_network": "pod network",
     "walk.router.phrase.service_range": "service range",
     "walk.router.outside": "The gateway sends the packet on towards {address}, outside the cluster.",
+    "walk.lb.not_forwarded": ("{address} is the cloud load balancer of {services}, which forwards only {ports}: it "
+                              "has no listener for {port} and drops the packet."),
+    "walk.lb.not_forwarded.reason": ("{address} belongs to the cloud load balancer of {services}, which forwards only "
+                                     "{ports}; nothing takes {port}, so the load balancer drops the packet and the "
+                                     "connection times out (on the node the load-balancer IP is not local and "
+                                     "kube-proxy has no rule for that port: the packet left by the default route)"),
     "walk.advice.expose": "expose the pod through a Service",
     "walk.advice.no_rule": ("{address} is service {service}'s cluster IP, but no rule of kube-proxy matched "
                             "{proto}/{port}"),
@@ -294,6 +301,7 @@ _ZH: dict[str, str] = {
                                  "所以内核回以 {answer}"),
     "walk.ipvs.phrase.tcp_rst": "TCP RST",
     "walk.ipvs.phrase.icmp_unreachable": "ICMP 端口不可达",
+    "walk.ipvs.phrase.sctp_abort": "SCTP ABORT",
     # --- walk.py: links, bridges, OVS -------------------------------------------------------------------------
     "walk.arp.none": "{device} 上没有主机应答 {address} 的 ARP 请求。",
     "walk.arp.none.reason": "{netns} 中，{device} 上没有主机应答 {address} 的 ARP 请求",
@@ -330,6 +338,10 @@ _ZH: dict[str, str] = {
     "walk.router.phrase.pod_network": " Pod 网络",
     "walk.router.phrase.service_range": " Service 网段",
     "walk.router.outside": "网关把数据包继续发往集群外的 {address}。",
+    "walk.lb.not_forwarded": "{address} 是 {services} 的云负载均衡器，它只转发 {ports}：{port} 没有监听器，数据包被丢弃。",
+    "walk.lb.not_forwarded.reason": ("{address} 属于 {services} 的云负载均衡器，它只转发 {ports}；{port} 无人接收，"
+                                     "负载均衡器丢弃数据包，连接超时（在节点上，负载均衡 IP 不是本机地址，kube-proxy "
+                                     "也没有该端口的规则：数据包走默认路由离开了节点）"),
     "walk.advice.expose": "请通过 Service 暴露这个 Pod",
     "walk.advice.no_rule": "{address} 是 Service {service} 的 ClusterIP，但 kube-proxy 没有哪条规则匹配 {proto}/{port}",
     "walk.advice.from_outside": ("{address} 是 Service {service} 的 ClusterIP，只有节点上的 kube-proxy 会转换它；"

@@ -316,7 +316,7 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: FlowType | None, 
                             "down": sorted(settings.down_pods), "modes": [str(m) for m in KubeProxyMode],
                             "overlays": [str(o) for o in Overlay]}
         out["playback"] = data
-        out["hops"], out["inspector"], out["caption"] = render_trace(trace)
+        out["hops"], out["inspector"], out["caption"] = render_trace(trace, cluster)
         out["verdict"], out["verdict_class"] = verdict(trace)
         out["badge"], out["badge_class"], out["badge_title"] = nat_badge(trace)
     out["verdict_title"] = out["verdict"]  # the verdict line is clamped to two lines; the tooltip has it all

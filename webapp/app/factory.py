@@ -13,7 +13,7 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler
 
-from webapp.app import matrix_view, modes_view
+from webapp.app import export_view, matrix_view, modes_view
 from webapp.app.cache import ClusterCache, open_cache
 from webapp.app.callbacks import register_callbacks
 from webapp.app.catalog import sample_title, text
@@ -166,11 +166,12 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     views = (matrix_view, modes_view)
     app.layout = lambda: build_layout(  # per page load, in the page's language
         [(name, sample_title(name, title)) for name, title in samples], max_bytes,
-        tools=[view.open_button() for view in views], overlays=[view.panel() for view in views],
-        lessons=builtin_lessons())
+        tools=[*(view.open_button() for view in views), export_view.buttons()],
+        overlays=[view.panel() for view in views], lessons=builtin_lessons())
     register_callbacks(app, cluster_cache, default, max_bytes)
     for view in views:
         view.register(app, cluster_cache)
+    export_view.register(app, cluster_cache)
     app.server.after_request(security_headers(content_security_policy(app.csp_hashes())))
     warm_up_encoder()
     if warm:

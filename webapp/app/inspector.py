@@ -8,8 +8,10 @@ from typing import Any, Sequence
 from dash import html
 
 from webapp.app.catalog import text
+from webapp.app.policy_panel import policy_panel
 from webapp.engine.trace import Disposition, Hop, NatChange, Trace
 from webapp.lessons.principles import hop_badges
+from webapp.model import Cluster
 
 _TRACKED = ("src", "dst", "proto")
 
@@ -30,10 +32,12 @@ def _headers_table(fields: Sequence[tuple[str, str, bool]]) -> html.Table:
     ])])
 
 
-def hop_panel(hop: Hop, previous: Hop | None, ref: str, rewrites: Sequence[NatChange] | None = None) -> html.Div:
+def hop_panel(hop: Hop, previous: Hop | None, ref: str, cluster: Cluster | None = None,
+              rewrites: Sequence[NatChange] | None = None) -> html.Div:
     """The inspector panel of one hop: where, inner and outer headers, NAT (what this hop itself rewrote:
     `rewrites` from `hop_badges`, where a DNS answer or a new connection is a new packet, not a translation; without
-    them, what differs from `previous`), rule, candidate endpoints."""
+    them, what differs from `previous`), rule, candidate endpoints; on a policy hop (with the `cluster`), the
+    NetworkPolicy that decided with the matching peer and port highlighted."""
     packet = hop.packet
     before = previous.packet if previous is not None else None
     children: list[Any] = [html.Div(text("inspector.where", kind=hop.kind, action=hop.action,
@@ -62,6 +66,9 @@ def hop_panel(hop: Hop, previous: Hop | None, ref: str, rewrites: Sequence[NatCh
     if hop.rule:
         children.append(html.H3(text("inspector.rule")))
         children.append(html.Code(hop.rule, className="rule"))
+    check = getattr(hop, "policy", None)
+    if check is not None and cluster is not None:
+        children.append(policy_panel(cluster, check))
     if hop.alternatives:
         # iptables names one KUBE-SEP chain per endpoint; IPVS and userspace name the one virtual server for all,
         # which is said once under the table instead of on every row.
@@ -87,8 +94,8 @@ def hop_label(hop: Hop) -> str:
     return f"{hop.device or '-'} · {hop.netns or text('inspector.outside')} · {hop.kind}/{hop.action}"
 
 
-def render_trace(trace: Trace) -> tuple[list, list, list]:
-    """(hop list, inspector panels, captions) of a trace."""
+def render_trace(trace: Trace, cluster: Cluster | None = None) -> tuple[list, list, list]:
+    """(hop list, inspector panels, captions) of a trace (of `cluster`, for the policy hops' policies)."""
     items: list[Any] = []
     panels: list[Any] = []
     captions: list[Any] = []
@@ -101,7 +108,7 @@ def render_trace(trace: Trace) -> tuple[list, list, list]:
             rows.append(html.Li(html.Button(hop_label(hop), className="hop", **{"data-hop": ref}),
                                 className=f"hop-item {hop.action}"))
             badges = hop_badges(trace, index, reply=phase == "reply")
-            panels.append(hop_panel(hop, hops[index - 1] if index else None, ref, badges.rewrites))
+            panels.append(hop_panel(hop, hops[index - 1] if index else None, ref, cluster, badges.rewrites))
             said = hop.explain or hop_label(hop)
             if badges.verdict is not None and trace.reason and said == trace.reason:
                 said = ""  # the verdict line above already says it, in full: never print it twice

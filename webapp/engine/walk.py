@@ -360,13 +360,14 @@ class Walker:
     def _no_virtual_server(self, netns: str, packet: Packet) -> None:
         """A Service VIP on a port no IPVS virtual server has: kube-ipvs0 holds the VIP only so that IPVS sees
         the packet at LOCAL_IN, and no process binds a Service IP, so the kernel refuses it (TCP: a RST from
-        tcp_v4_send_reset; UDP: ICMP port unreachable)."""
+        tcp_v4_send_reset; UDP: ICMP port unreachable; SCTP: an ABORT to the out-of-the-blue INIT, RFC 9260 8.4)."""
         tables = _tables(self.cluster, netns)
         assert isinstance(tables, NodeDatapath)
         ip = packet.dst.ip
         if ip not in tables.service_vips or ip in tables.local_addresses:
             return
-        answer = say("walk.ipvs.phrase.tcp_rst" if packet.proto == "tcp" else "walk.ipvs.phrase.icmp_unreachable")
+        answer = say({"tcp": "walk.ipvs.phrase.tcp_rst", "sctp": "walk.ipvs.phrase.sctp_abort"}.get(
+            packet.proto, "walk.ipvs.phrase.icmp_unreachable"))
         where = f"{packet.dst.port}/{packet.proto.upper()}"
         self._hop(netns, IPVS_DUMMY, HopKind.IPVS, Action.REJECT, packet,
                   f"no virtual server {packet.proto} {packet.dst}",
@@ -608,7 +609,30 @@ class Walker:
                                                  advice=self._unrouted_advice(packet)))
         self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, packet, f"default route to {dst}",
                   say("walk.router.outside", address=dst))
+        if packet.outer is None and not self.reply:
+            self._load_balancer_listens(packet)
         self._arrive(Socket(EXTERNAL_NETNS, None, external_name(cluster, dst)), packet)
+
+    def _load_balancer_listens(self, packet: Packet) -> None:
+        """A load balancer's IP reached through the gateway (from a pod or a node: their own kube-proxy takes
+        only the Service's ports): the cloud load balancer forwards only the ports its Service declares — it
+        has no listener (forwarding rule) for any other, so it drops the packet and the client times out.
+        Returns when the packet is for a port it forwards, or for no load balancer."""
+        dst = packet.dst
+        owners = [s for s in self.cluster.services if dst.ip in s.load_balancer_ips]
+        if not owners:
+            return
+        proto = Protocol(packet.proto.upper())
+        if any(p.port == dst.port and p.protocol == proto for s in owners for p in s.ports):
+            return
+        ports = ", ".join(dict.fromkeys(f"{p.port}/{p.protocol}" for s in owners for p in s.ports))
+        names = ", ".join(s.key for s in owners)
+        where = f"{dst.port}/{proto}"
+        self._hop(EXTERNAL_NETNS, services.LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, packet,
+                  f"{dst.ip}: listeners {ports}",
+                  say("walk.lb.not_forwarded", address=dst.ip, services=names, ports=ports, port=where))
+        raise _End(Disposition.DROPPED, say("walk.lb.not_forwarded.reason", address=dst.ip, services=names,
+                                            ports=ports, port=where))
 
     def _unrouted_advice(self, packet: Packet) -> str:
         """What to do about a packet for the pod network or the service range that reached the gateway."""
