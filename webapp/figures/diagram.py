@@ -645,6 +645,12 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
                     dataclasses.replace(P_TUNNEL, position="middle right"))
         for px, _ in drops:
             canvas.line([(px, tunnel_y + 0.6), (px, tunnel_y)], TUNNEL)
+        # Where an encapsulated packet is drawn: on the tunnel line, under its node's tunnel end.
+        for frame in frames:
+            drop = positions.get(f"{frame.node.name}|overlay-drop")
+            if drop is not None:
+                positions[f"tunnel|{frame.node.name}"] = (drop[0], tunnel_y)
+        positions["tunnel|"] = ((drops[0][0] + drops[-1][0]) / 2, tunnel_y)
 
     tiles_bottom = underlay_y
     if tiles:
@@ -698,6 +704,9 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
                                TARGET_HEIGHT_PIXELS / y_span / PIXELS_PER_UNIT))
     traces = canvas.traces(font_scale)
     traces += [
+        # The path walked so far (assets/netviz.js draws it up to the current hop; it stays when playback ends).
+        {"type": "scatter", "mode": "lines", "x": [None], "y": [None], "name": "trail", "hoverinfo": "skip",
+         "showlegend": False, "line": {"width": 5, "color": "rgba(37,99,235,0.45)"}},
         {"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": "highlight", "hoverinfo": "skip",
          "showlegend": False, "marker": {"size": 34, "symbol": "square-open", "color": "#f59e0b",
                                          "line": {"width": 4, "color": "#f59e0b"}}},
