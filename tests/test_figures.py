@@ -329,3 +329,22 @@ def test_the_diagram_and_the_packet_labels_speak_the_narration_language(seed):
     assert "VXLAN 隧道（VNI 1，UDP 4789）" in texts(chinese.figure)
     assert "<b>负载均衡器</b>" in texts(chinese.figure, present=True)
     assert english.positions == chinese.positions  # only words change, never where anything is drawn
+
+
+def test_an_external_name_to_an_undeclared_host_is_drawn_with_its_address_unknown():
+    """Issue 17, item 9: `db.example.com (address unknown)` gets a box of its own outside the cluster, and the
+    trace's last hop lands on it."""
+    from webapp.loaders import load_sources
+
+    text = ("name: en\nnodes:\n  - {name: node-1, ip: 192.168.0.11, pods: [{name: client, containers: [{name: app}]}]}"
+            "\nservices:\n  - {name: db, type: ExternalName, externalName: db.example.com, ports: [5432]}\n")
+    cluster = load_sources([("en.yaml", text.encode())]).cluster
+    diagram = build_diagram(cluster)
+    labels = texts(diagram.figure)
+    assert "<b>db.example.com</b>" in labels
+    assert "address unknown" in labels
+    assert "ext:db.example.com (address unknown)" in targets(diagram.figure)
+    trace = trace_flow(cluster, "pod/default/client", "svc/default/db:5432")
+    assert trace.hops[-1].device == "db.example.com (address unknown)"
+    assert playback(diagram, trace)["points"][-1] == diagram.positions["external|db.example.com (address unknown)"]
+    assert diagram.positions["external|db.example.com (address unknown)"] != diagram.positions["external|client"]

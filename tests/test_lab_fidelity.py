@@ -97,3 +97,18 @@ def test_icmp_errors_are_never_rate_limited_in_the_lab(lab_id) -> None:
     client = prepared.plan.names.pod("default/client")
     seen = [probe(client, vip, 53, "udp", timeout=0.5).disposition for _ in range(30)]
     assert seen == ["rejected"] * 30
+
+
+def test_an_external_name_to_an_undeclared_name_goes_out_to_the_unknown_host(lab_id) -> None:
+    """The DNS query reaches kube-dns for real; the connection leaves through the node's masquerade and is
+    answered by the lab's stand-in for `db.example.com (address unknown)` at the address the engine chose."""
+    cluster = _load(SCTP_CLUSTER.replace("services:\n", "services:\n  - {name: db, type: ExternalName, "
+                                                       "externalName: db.example.com, ports: [5432]}\n"))
+    flows = [FlowSpec("externalname", "pod/default/client", "svc/default/db:5432"),
+             FlowSpec("externalname", "pod/default/sig-1", "svc/default/db:5432")]
+    report = _verify(cluster, lab_id, flows)
+    assert [(r.status, r.predicted, r.observed) for r in report.results] == [
+        (OK, "delivered at 192.0.2.170:5432 saw 192.168.0.11", "delivered at 192.0.2.170:5432 saw 192.168.0.11"),
+        (OK, "delivered at 192.0.2.170:5432 saw 192.168.0.12", "delivered at 192.0.2.170:5432 saw 192.168.0.12"),
+    ]
+    assert all("the DNS query" not in c for r in report.results for c in r.caveats)

@@ -14,7 +14,7 @@ POSTROUTING/INPUT). See docs/trace-contract.md.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from typing import NoReturn
@@ -112,8 +112,11 @@ def _is_host(netns: str) -> bool:
 class Walker:
     """Walks one request (and then its reply) through the cluster's datapath."""
 
-    def __init__(self, cluster: Cluster, *, backend: IPv4Address | None = None):
+    def __init__(self, cluster: Cluster, *, backend: IPv4Address | None = None,
+                 outside: Mapping[IPv4Address, str] | None = None):
+        """`outside`: names of outside hosts the cluster does not declare (an ExternalName's unknown host)."""
         self.cluster = cluster
+        self.outside = dict(outside or {})
         self.topology: Topology = topology(cluster)
         self.backend = backend
         self.hops: list[Hop] = []
@@ -611,7 +614,7 @@ class Walker:
                   say("walk.router.outside", address=dst))
         if packet.outer is None and not self.reply:
             self._load_balancer_listens(packet)
-        self._arrive(Socket(EXTERNAL_NETNS, None, external_name(cluster, dst)), packet)
+        self._arrive(Socket(EXTERNAL_NETNS, None, self.outside.get(dst) or external_name(cluster, dst)), packet)
 
     def _load_balancer_listens(self, packet: Packet) -> None:
         """A load balancer's IP reached through the gateway (from a pod or a node: their own kube-proxy takes
