@@ -130,3 +130,44 @@ def test_the_lesson_picker_starts_a_lesson(page, server_url):
     assert page.inner_text(".lesson-counter") == f"1 / {len(bundle['steps'])}"
     assert params(page)["lesson"] == "seed-article"
     assert page.console_errors == []
+
+
+def test_quiz_answered_right_and_wrong_keeps_the_score(page, server_url):
+    """Keys 1–4 answer; the reveal shows the engine's explanation and plays on to the answer; the score counts."""
+    page.set_viewport_size(WIDE)
+    steps = lesson_bundle(builtin_lesson("seed-article"), "en")["steps"]
+    bridge, vxlan = steps[4], steps[5]  # "The bridge switches the frame", "flannel VXLAN"
+    page.goto(f"{server_url}/?lesson=seed-article&step=5&present=1")
+    wait_step(page, 5, bridge["key"], bridge["land"])
+    point = bridge["quiz"][0]
+    assert point["pause_after"] == bridge["land"] == 3 and not page.is_visible("#quiz .quiz-question")
+    page.keyboard.press(" ")  # sitting on a decision point: space asks first
+    page.wait_for_selector("#quiz .quiz-question")
+    assert page.inner_text("#quiz .quiz-question") == point["question"]
+    assert page.eval_on_selector_all("#quiz .answer", "els => els.map(e => e.textContent)") == [
+        f"{i + 1} {a}" for i, a in enumerate(point["answers"])]
+    wrong = next(i for i in range(len(point["answers"])) if i != point["right"])
+    page.keyboard.press(str(wrong + 1))
+    page.wait_for_selector("#quiz .quiz-verdict.wrong")
+    assert page.inner_text("#quiz .quiz-verdict") == f"Not quite: the engine says {point['answers'][point['right']]}."
+    assert page.inner_text("#quiz .quiz-explain") == " ".join(point["explain"])
+    assert page.inner_text("#quiz .quiz-score") == "Score: 0 / 1"
+    page.wait_for_function("n => window.netvizPlayer.index === n && !window.netvizPlayer.playing",
+                           arg=point["answer_hop"])
+    page.keyboard.press("PageDown")
+    wait_step(page, 6, vxlan["key"], vxlan["land"])
+    point = vxlan["quiz"][0]
+    assert point["question"] == ("flannel.1 is about to encapsulate the packet. Which destination will the outer UDP "
+                                 "header carry?") and point["answers"][point["right"]] == "192.168.0.12"
+    page.keyboard.press(" ")
+    page.wait_for_selector("#quiz .quiz-question")
+    page.keyboard.press(str(point["right"] + 1))
+    page.wait_for_selector("#quiz .quiz-verdict.right")
+    assert page.inner_text("#quiz .quiz-verdict") == "Right!"
+    assert page.inner_text("#quiz .quiz-score") == "Score: 1 / 2"
+    assert page.inner_text(".lesson-score") == "Score: 1 / 2"
+    page.wait_for_function("n => window.netvizPlayer.index === n", arg=point["answer_hop"])
+    outer = resolve_step(builtin_lesson("seed-article").steps[5]).trace.hops[point["answer_hop"]].packet.outer
+    assert outer.src.ip.exploded == "192.168.0.11" and str(outer.dst) == "192.168.0.12:8472"
+    assert page.inner_text("#present-panel .cell-outer") == f"Outer (tunnel) {outer.src} → {outer.dst} udp VNI 1"
+    assert page.console_errors == []
