@@ -261,7 +261,7 @@ class Walker:
         node = netns_of(netns).name
         if self.reply:
             return self._conntrack(node, netns, hook, packet, in_dev or out_dev or "")
-        ruleset = rulesets.node_ruleset(self.cluster, node)
+        ruleset = rulesets.node_path_ruleset(self.cluster, node)
         ctx = PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend)
         outcome = netfilter.traverse(ruleset, hook, ctx)
         self.hops.extend(outcome.hops)
