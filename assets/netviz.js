@@ -376,12 +376,14 @@
       return window.dash_clientside.no_update;
     },
     /* The URL mirrors the state, so a bookmark or a reload restores it. */
-    syncUrl: function (key, sample, type, src, dst, mode, overlay, policy, down, namespace, view, stepIndex) {
+    syncUrl: function (key, sample, type, src, dst, mode, overlay, policy, down, namespace, view, stepIndex, plugin,
+                       off) {
       var params = new URLSearchParams();
       if (sample) { params.set("sample", sample); } else if (key) { params.set("cluster", key); }
       [["type", type], ["src", src], ["dst", dst], ["mode", mode], ["overlay", overlay], ["etp", policy],
-       ["ns", namespace]].forEach(function (kv) { if (kv[1]) { params.set(kv[0], kv[1]); } });
+       ["ns", namespace], ["plugin", plugin]].forEach(function (kv) { if (kv[1]) { params.set(kv[0], kv[1]); } });
       if (down && down.length) { params.set("down", down.join(",")); }
+      if (off && off.length) { params.set("off", off.join(",")); }
       if (view && view.expanded && view.expanded.length) { params.set("expand", view.expanded.join(",")); }
       if (stepIndex) { params.set("step", String(stepIndex)); }
       var lang = new URLSearchParams(window.location.search).get("lang");

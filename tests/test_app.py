@@ -102,8 +102,9 @@ def test_the_diagram_sits_in_a_frame_that_gives_it_its_height(app):
     """dcc.Graph sets its own inline height; the page's flex layout sizes `.diagram-frame`, the graph fills it."""
     frames = [c for c in walk(app.layout()) if "diagram-frame" in (getattr(c, "className", None) or "")]
     assert len(frames) == 1
-    (graph,) = frames[0].children
+    graph, *views = frames[0].children  # the views (mode comparison …) open over the diagram, in the same frame
     assert graph.id == Id.DIAGRAM and graph.style == {"height": "100%"}
+    assert [(v.id, v.className) for v in views] == [("matrix-panel", "view-overlay"), ("modes-panel", "view-overlay")]
 
 
 def test_draw_view_bad_spec_is_a_message_not_a_crash(cache, seed_key):

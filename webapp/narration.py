@@ -63,6 +63,7 @@ _EN: dict[str, str] = {
                                  "Service IP, so the kernel answers {answer}"),
     "walk.ipvs.phrase.tcp_rst": "a TCP RST",
     "walk.ipvs.phrase.icmp_unreachable": "ICMP port unreachable",
+    "walk.ipvs.phrase.sctp_abort": "an SCTP ABORT",
     # --- walk.py: links, bridges, OVS -------------------------------------------------------------------------
     "walk.arp.none": "Nobody answers ARP for {address} on {device}.",
     "walk.arp.none.reason": "no host answers ARP for {address} on {device} in {netns}",
@@ -295,6 +296,7 @@ _ZH: dict[str, str] = {
                                  "所以内核回以 {answer}"),
     "walk.ipvs.phrase.tcp_rst": "TCP RST",
     "walk.ipvs.phrase.icmp_unreachable": "ICMP 端口不可达",
+    "walk.ipvs.phrase.sctp_abort": "SCTP ABORT",
     # --- walk.py: links, bridges, OVS -------------------------------------------------------------------------
     "walk.arp.none": "{device} 上没有主机应答 {address} 的 ARP 请求。",
     "walk.arp.none.reason": "{netns} 中，{device} 上没有主机应答 {address} 的 ARP 请求",

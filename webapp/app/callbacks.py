@@ -35,6 +35,11 @@ CONTROLLER_OUTPUTS = {
     "overlay": Output(Id.OVERLAY, "value"),
     "policy": Output(Id.POLICY, "value"),
     "down": Output(Id.DOWN_PODS, "value"),
+    "plugin": Output(Id.PLUGIN, "value"),
+    "plugin_options": Output(Id.PLUGIN, "options"),
+    "plugin_placeholder": Output(Id.PLUGIN, "placeholder"),
+    "policies_off": Output(Id.POLICIES_OFF, "value"),
+    "policies_off_options": Output(Id.POLICIES_OFF, "options"),
     "namespace": Output(Id.NAMESPACE, "value"),
     "mode_placeholder": Output(Id.MODE, "placeholder"),
     "overlay_placeholder": Output(Id.OVERLAY, "placeholder"),
@@ -87,6 +92,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "flow_type": Input(Id.FLOW_TYPE, "value"),
             "src": Input(Id.FLOW_SRC, "value"),
             "click": Input(Id.DIAGRAM, "clickData"),
+            "request": Input(Id.FLOW_REQUEST, "data"),
         },
         state={
             "filenames": State(Id.UPLOAD, "filename"),
@@ -96,7 +102,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "view": State(Id.VIEW, "data"),
         },
     )
-    def control(search, sample, contents, paste_clicks, flow_type, src, click, filenames, paste, key, dst, view):
+    def control(search, sample, contents, paste_clicks, flow_type, src, click, request, filenames, paste, key, dst,
+                view):
         """Loading (URL, sample, upload, paste) and the flow picker, in one place so their order is explicit; each
         trigger is one function of webapp.app.state."""
         kind = state.flow_type_of_value(flow_type)
@@ -107,6 +114,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             Id.DIAGRAM: lambda: state.on_click(cache, key, click, kind, src, view),
             Id.FLOW_TYPE: lambda: state.on_flow_type(cache, key, kind, src),
             Id.FLOW_SRC: lambda: state.on_source(cache, key, kind, src, dst),
+            Id.FLOW_REQUEST: lambda: state.on_request(cache, key, request),
         }
         handler = handlers.get(ctx.triggered_id, lambda: state.on_url(cache, search, default_sample))
         changed = handler()
@@ -141,9 +149,11 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "down": Input(Id.DOWN_PODS, "value"),
             "namespace": Input(Id.NAMESPACE, "value"),
             "view": Input(Id.VIEW, "data"),
+            "plugin": Input(Id.PLUGIN, "value"),
+            "off": Input(Id.POLICIES_OFF, "value"),
         },
     )
-    def draw(key, flow_type, src, dst, mode, overlay, policy, down, namespace, view):
+    def draw(key, flow_type, src, dst, mode, overlay, policy, down, namespace, view, plugin, off):
         """Apply the live settings, trace the chosen flow, draw the diagram around it."""
         loaded = cache.get(key)
         kind = state.flow_type_of_value(flow_type)
@@ -155,7 +165,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
                 found = kind  # an invalid pair: draw_view says what is wrong with it
             if found != kind:
                 raise PreventUpdate  # the picker is mid-change: `control` is about to send a valid (src, dst)
-        return draw_view(cache, key, kind, src, dst, ViewSettings.parse(mode, overlay, policy, down),
+        return draw_view(cache, key, kind, src, dst, ViewSettings.parse(mode, overlay, policy, down, plugin, off),
                          namespace, view)
 
     @app.callback(
@@ -241,6 +251,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
         Input(Id.NAMESPACE, "value"),
         Input(Id.VIEW, "data"),
         Input(Id.STEP, "data"),
+        Input(Id.PLUGIN, "value"),
+        Input(Id.POLICIES_OFF, "value"),
         prevent_initial_call=True,
     )
 
@@ -272,7 +284,7 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: FlowType | None, 
         out["note"] = text("view.overview", nodes=len(cluster.nodes), pods=len(cluster.pods))
     if trace is not None:
         out["playback"] = data
-        out["hops"], out["inspector"], out["caption"] = render_trace(trace)
+        out["hops"], out["inspector"], out["caption"] = render_trace(trace, cluster)
         out["verdict"], out["verdict_class"] = verdict(trace)
         out["badge"], out["badge_class"], out["badge_title"] = nat_badge(trace)
     out["verdict_title"] = out["verdict"]  # the verdict line is clamped to two lines; the tooltip has it all

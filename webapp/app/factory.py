@@ -13,6 +13,7 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler
 
+from webapp.app import matrix_view, modes_view
 from webapp.app.cache import ClusterCache, open_cache
 from webapp.app.callbacks import register_callbacks
 from webapp.app.catalog import sample_title, text
@@ -125,11 +126,15 @@ def warm_up_encoder() -> None:
 
 
 def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | str | None = None, *,
-               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, warm: bool = True) -> Dash:
-    """The app. `paths`: files or folders to open instead of the default sample; `cache`: a ClusterCache, a
-    folder, `redis://…`, or None for the on-disk default. `warm`: load the default cluster and trace its first
-    flow now, so the first visitor does not wait for it."""
+               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_bytes: int | None = None,
+               warm: bool = True) -> Dash:
+    """The app. `paths`: files or folders to open instead of the default sample, each file at most `max_bytes`
+    (default: the loaders' MAX_BYTES); `cache`: a ClusterCache, a folder, `redis://…`, or None for the on-disk
+    default. `warm`: load the default cluster and trace its first flow now, so the first visitor does not wait."""
+    from functools import partial
+
     from webapp.loaders import DEFAULT_SAMPLE, list_samples, load_paths
+    from webapp.loaders.documents import MAX_BYTES
 
     cluster_cache = cache if isinstance(cache, ClusterCache) else open_cache(cache)
     max_bytes = int(max_upload_mb * 1_000_000)
@@ -137,7 +142,8 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     if paths:
         from webapp.app.state import preload_paths
 
-        default = preload_paths(cluster_cache, [Path(p) for p in paths], load_paths)
+        default = preload_paths(cluster_cache, [Path(p) for p in paths],
+                                partial(load_paths, max_bytes=MAX_BYTES if max_bytes is None else max_bytes))
     app = Dash(
         __name__,
         title="k8s-netviz",
@@ -156,9 +162,13 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     enable_gzip(app.server)
     samples = [(s.name, s.title) for s in list_samples()]
     serve_in_language(app.server)
-    app.layout = lambda: build_layout([(name, sample_title(name, title)) for name, title in samples],
-                                      max_bytes)  # per page load, in the page's language
+    views = (matrix_view, modes_view)
+    app.layout = lambda: build_layout(  # per page load, in the page's language
+        [(name, sample_title(name, title)) for name, title in samples], max_bytes,
+        tools=[view.open_button() for view in views], overlays=[view.panel() for view in views])
     register_callbacks(app, cluster_cache, default, max_bytes)
+    for view in views:
+        view.register(app, cluster_cache)
     app.server.after_request(security_headers(content_security_policy(app.csp_hashes())))
     warm_up_encoder()
     if warm:

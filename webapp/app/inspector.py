@@ -8,7 +8,9 @@ from typing import Any, Sequence
 from dash import html
 
 from webapp.app.catalog import text
+from webapp.app.policy_panel import policy_panel
 from webapp.engine.trace import Disposition, Hop, Trace
+from webapp.model import Cluster
 
 _TRACKED = ("src", "dst", "proto")
 
@@ -29,8 +31,9 @@ def _headers_table(fields: Sequence[tuple[str, str, bool]]) -> html.Table:
     ])])
 
 
-def hop_panel(hop: Hop, previous: Hop | None, ref: str) -> html.Div:
-    """The inspector panel of one hop: where, inner and outer headers, NAT, rule, candidate endpoints."""
+def hop_panel(hop: Hop, previous: Hop | None, ref: str, cluster: Cluster | None = None) -> html.Div:
+    """The inspector panel of one hop: where, inner and outer headers, NAT, rule, candidate endpoints; on a policy
+    hop (with the `cluster`), the NetworkPolicy that decided with the matching peer and port highlighted."""
     packet = hop.packet
     before = previous.packet if previous is not None else None
     children: list[Any] = [html.Div(text("inspector.where", kind=hop.kind, action=hop.action,
@@ -56,6 +59,9 @@ def hop_panel(hop: Hop, previous: Hop | None, ref: str) -> html.Div:
     if hop.rule:
         children.append(html.H3(text("inspector.rule")))
         children.append(html.Code(hop.rule, className="rule"))
+    check = getattr(hop, "policy", None)
+    if check is not None and cluster is not None:
+        children.append(policy_panel(cluster, check))
     if hop.alternatives:
         # iptables names one KUBE-SEP chain per endpoint; IPVS and userspace name the one virtual server for all,
         # which is said once under the table instead of on every row.
@@ -79,8 +85,8 @@ def hop_label(hop: Hop) -> str:
     return f"{hop.node or text('inspector.outside')} {hop.device or ''} · {hop.kind}/{hop.action}"
 
 
-def render_trace(trace: Trace) -> tuple[list, list, list]:
-    """(hop list, inspector panels, captions) of a trace."""
+def render_trace(trace: Trace, cluster: Cluster | None = None) -> tuple[list, list, list]:
+    """(hop list, inspector panels, captions) of a trace (of `cluster`, for the policy hops' policies)."""
     items: list[Any] = []
     panels: list[Any] = []
     captions: list[Any] = []
@@ -92,7 +98,7 @@ def render_trace(trace: Trace) -> tuple[list, list, list]:
             ref = hop_ref(phase, index)
             rows.append(html.Li(html.Button(hop_label(hop), className="hop", **{"data-hop": ref}),
                                 className=f"hop-item {hop.action}"))
-            panels.append(hop_panel(hop, hops[index - 1] if index else None, ref))
+            panels.append(hop_panel(hop, hops[index - 1] if index else None, ref, cluster))
             captions.append(html.P(hop.explain or hop_label(hop), className="hop-caption", **{"data-hop": ref}))
         items.append(html.H3(text(f"hops.{phase}"), className=f"phase {phase}"))
         items.append(html.Ol(rows, className=f"hop-list {phase}", start=0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from typing import Any, Sequence
 
 from dash import dcc, html
 
@@ -64,10 +65,14 @@ class Id(StrEnum):
     OVERLAY = "setting-overlay"
     POLICY = "setting-policy"
     DOWN_PODS = "setting-down"
+    PLUGIN = "setting-plugin"
+    POLICIES_OFF = "setting-policies-off"
     NAMESPACE = "view-namespace"
     SEARCH = "view-search"
     SEARCH_RESULT = "view-search-result"
     OVERVIEW_NOTE = "view-overview-note"
+    FLOW_REQUEST = "flow-request"
+    """A flow a view asks for (`{"src": …, "dst": …}`): the controller picks it like a click in the diagram."""
 
 
 def _labelled(label: str, control) -> html.Label:
@@ -82,8 +87,10 @@ def _setting(id_: Id, label: str, values: list[str], labels: str | None = None) 
 
 
 def build_layout(samples: list[tuple[str, str]],
-                 max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1_000_000) -> html.Div:
-    """The whole page. `samples` are (name, title) pairs, default first. The browser refuses a file over
+                 max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1_000_000, *,
+                 tools: Sequence[Any] = (), overlays: Sequence[Any] = ()) -> html.Div:
+    """The whole page. `samples` are (name, title) pairs, default first. `tools` (buttons that open a view) end
+    the flow picker's row; `overlays` (the views) open over the diagram. The browser refuses a file over
     `max_upload_bytes` (dcc.Upload's max_size) and netviz.js says so, from the limit and messages in the
     `data-*` attributes here; the server checks again (`state.decode_upload`)."""
     limits = {"data-max-bytes": str(max_upload_bytes), "data-limit-mb": megabytes(max_upload_bytes),
@@ -117,6 +124,7 @@ def build_layout(samples: list[tuple[str, str]],
         _labelled(text("flow.src"), dcc.Dropdown(id=Id.FLOW_SRC, clearable=False, className="flow-end")),
         _labelled(text("flow.dst"), dcc.Dropdown(id=Id.FLOW_DST, clearable=False, className="flow-end")),
         html.Span(id=Id.NAT_BADGE, className="badge"),
+        *([html.Div(list(tools), className="view-tools")] if tools else []),
     ])
     player = html.Div(className="player", children=[
         html.Button(text("player.restart"), id=Id.RESTART, className="button"),
@@ -137,7 +145,8 @@ def build_layout(samples: list[tuple[str, str]],
         # The frame takes the height the page leaves (CSS flex); dcc.Graph's own inline height is 100% of it.
         html.Div(className="diagram-frame", children=[dcc.Graph(
             id=Id.DIAGRAM, config=GRAPH_CONFIG, className="diagram", clear_on_unhover=True, style={"height": "100%"},
-            figure={"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}}})]),
+            figure={"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}}}),
+            *overlays]),
         player,
         html.Div(className="caption-row", children=[
             html.Div(id=Id.VERDICT, className="verdict"),
@@ -154,6 +163,9 @@ def build_layout(samples: list[tuple[str, str]],
             _setting(Id.OVERLAY, text("settings.overlay"), [str(o) for o in Overlay]),
             _setting(Id.POLICY, text("settings.policy"), [str(p) for p in TrafficPolicy]),
             _labelled(text("settings.down"), dcc.Dropdown(id=Id.DOWN_PODS, multi=True, value=[])),
+            _labelled(text("settings.plugin"), dcc.Dropdown(id=Id.PLUGIN, value=None, clearable=True)),
+            _labelled(text("settings.policies_off"), dcc.Dropdown(id=Id.POLICIES_OFF, multi=True, value=[],
+                                                                  placeholder=text("settings.policies_off.none"))),
         ]),
         html.Section(className="panel", children=[
             html.H2(text("view.title")),
@@ -174,6 +186,7 @@ def build_layout(samples: list[tuple[str, str]],
         dcc.Store(id=Id.PLAYER_SINK),
         dcc.Store(id=Id.URL_SINK),
         dcc.Store(id=Id.SPEED_SINK),
+        dcc.Store(id=Id.FLOW_REQUEST),
     ]
     return html.Div(id="page", className="page", **{"data-netviz-ids": client_ids()},
                     children=[*stores, header, html.Div(className="body", children=[stage, side])])

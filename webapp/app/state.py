@@ -26,10 +26,10 @@ from webapp.engine.flows import (
 from webapp.engine.specs import End, Spec, SpecKind, parse_spec, resolve_source
 from webapp.engine.trace import SocketAddress, Trace
 from webapp.figures import Diagram, DiagramView, build_diagram, is_big, playback
-from webapp.figures.devices import netns_key
+from webapp.figures.player import path_nodes, path_pods, path_services, trace_view
 from webapp.model import Cluster, Service, ServiceType
 from webapp.problems import Problem, Severity
-from webapp.variants import ViewSettings, apply_view_settings, backend_pods
+from webapp.variants import ViewSettings, apply_view_settings, backend_pods, network_plugins, policy_keys
 
 
 @dataclass(frozen=True)
@@ -191,33 +191,6 @@ def trace(cluster: Cluster, src: str, dst: str) -> Trace:
     return trace_flow(cluster, src, dst)
 
 
-def path_nodes(trace: Trace) -> frozenset[str]:
-    return frozenset(h.node for h in (*trace.hops, *trace.reply) if h.node)
-
-
-def path_pods(cluster: Cluster, trace: Trace) -> frozenset[str]:
-    """Pods a hop runs in, plus the pods behind a load-balancing hop's alternatives (the other backends)."""
-    hops = (*trace.hops, *trace.reply)
-    pods = {key for h in hops if (key := netns_key(h.netns)) in cluster.pod_by_key}
-    for hop in hops:
-        for alternative in hop.alternatives:
-            pod = cluster.pod_by_ip.get(alternative.dst.ip)
-            if pod is not None:
-                pods.add(pod.key)
-    return frozenset(pods)
-
-
-def path_services(cluster: Cluster, trace: Trace) -> frozenset[str]:
-    """Services whose VIP, LB IP or external IP a hop addressed, plus the one the flow's destination names."""
-    addresses = {h.packet.dst.ip for h in trace.hops}
-    named = _parsed(trace.flow.dst, End.DESTINATION)
-    found = {named.key} if named is not None and named.kind == SpecKind.SERVICE else set()
-    for svc in cluster.services:
-        if addresses.intersection((svc.cluster_ip, *svc.load_balancer_ips, *svc.external_ips)):
-            found.add(svc.key)
-    return frozenset(found & set(cluster.service_by_key))
-
-
 def view_of(raw: Mapping[str, Any] | None, namespace: str | None) -> DiagramView:
     raw = raw or {}
     return DiagramView(expanded=frozenset(raw.get("expanded") or ()), namespace=namespace or None,
@@ -229,9 +202,7 @@ def diagram_and_playback(cluster: Cluster, view: DiagramView,
     """The diagram for this view, with the trace's nodes and services drawn in detail, and the player's data
     (the dcc.Store's: `Trace.to_dict()` happens there)."""
     if trace is not None:
-        view = DiagramView(expanded=view.expanded, namespace=view.namespace, focus=view.focus,
-                           services=path_services(cluster, trace), overview=view.overview,
-                           path_nodes=path_nodes(trace), path_pods=path_pods(cluster, trace))
+        view = trace_view(cluster, trace, view)
     diagram = build_diagram(cluster, view)
     if trace is None:
         return diagram, None
@@ -602,7 +573,15 @@ def _cluster_outputs(key: str, cluster: Cluster) -> Outputs:
             "policy_placeholder": text("settings.cluster_value", value="/".join(policies)),
             "key": key, "name": cluster.name, "down_options": _options(list(backend_pods(cluster))),
             "namespace_options": _options(list(cluster.namespaces)), "down": [], "namespace": None,
-            "view": {"expanded": [], "focus": None}}
+            "view": {"expanded": [], "focus": None}, **_policy_outputs(cluster)}
+
+
+def _policy_outputs(cluster: Cluster) -> Outputs:
+    """The network-plugin and policies-off what-ifs: the plugins that can run this overlay, the policies."""
+    plugins = [{"label": text(f"settings.plugin.{p}"), "value": str(p)} for p in network_plugins(cluster)]
+    return {"plugin_options": plugins,
+            "plugin_placeholder": text("settings.cluster_value", value=cluster.settings.network_plugin),
+            "plugin": None, "policies_off_options": _options(list(policy_keys(cluster))), "policies_off": []}
 
 
 def _first(params: dict[str, list[str]], name: str) -> str | None:
@@ -638,11 +617,14 @@ def on_url(cache: ClusterCache, search: str | None, default_sample: str) -> Outp
     out.update(requested_flow(cluster, flow_choices(key, cluster), flow_type_of_value(_first(params, "type")),
                               _first(params, "src"), _first(params, "dst"), auto=not is_big(cluster)))
     settings = ViewSettings.parse(_first(params, "mode"), _first(params, "overlay"), _first(params, "etp"),
-                                  (_first(params, "down") or "").split(","))
+                                  (_first(params, "down") or "").split(","), _first(params, "plugin"),
+                                  (_first(params, "off") or "").split(","))
     out.update(mode=settings.kube_proxy_mode and str(settings.kube_proxy_mode),
                overlay=settings.overlay and str(settings.overlay),
                policy=settings.external_traffic_policy and str(settings.external_traffic_policy),
-               down=sorted(settings.down_pods))
+               down=sorted(settings.down_pods),
+               plugin=settings.network_plugin and str(settings.network_plugin),
+               policies_off=sorted(set(settings.policies_off) & set(policy_keys(cluster))))
     namespace = _first(params, "ns")
     out["namespace"] = namespace if namespace in cluster.namespaces else None
     out["view"] = {"expanded": [n for n in (_first(params, "expand") or "").split(",") if n in cluster.node_by_name],
@@ -725,6 +707,22 @@ def on_click(cache: ClusterCache, key: str | None, click: Mapping[str, Any] | No
     if picked is None:
         return {}
     return {**flow_outputs(cluster, choices, *picked), "initial_step": None}
+
+
+def on_request(cache: ClusterCache, key: str | None, request: Mapping[str, Any] | None) -> Outputs:
+    """A flow a view asked for (a cell of the reachability matrix): picked with the type the engine gives it, or
+    nothing when it is not a valid flow."""
+    cluster = cache.get(key)
+    if cluster is None or key is None:
+        return {"status": Status(warning=text("cache.expired"))}
+    src, dst = (request or {}).get("src"), (request or {}).get("dst")
+    if not (isinstance(src, str) and isinstance(dst, str)):
+        return {}
+    try:
+        kind = flow_type_of(cluster, src, dst)
+    except ValueError:
+        return {}
+    return {**flow_outputs(cluster, flow_choices(key, cluster), kind, src, dst), "initial_step": None}
 
 
 def on_flow_type(cache: ClusterCache, key: str | None, flow_type: FlowType | None, src: str | None) -> Outputs:

@@ -231,7 +231,7 @@ class Rule:
             elif tok in ("--set-xmark", "--set-mark"):
                 value, mask = _mark(arg)
                 rule.mark_op = ("xset" if tok == "--set-xmark" else "set", value, mask)
-            elif tok == "--reject-with":
+            elif tok in ("--reject-with", "--nfacct-name"):  # -m nfacct counts every packet it sees: no condition
                 pass
             else:
                 rule.unknown = True

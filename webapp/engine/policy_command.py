@@ -25,13 +25,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     policy.add_argument("--namespace", metavar="NS", help="only the pods of this namespace")
     add_network_plugin_argument(policy)
     policy.add_argument("--json", action="store_true", help="print the matrix as one JSON object")
+    from webapp.engine.commands import add_max_bytes
+
+    add_max_bytes(policy)
     policy.set_defaults(run=run_policy)
 
 
 def run_policy(args: argparse.Namespace) -> int:
     from webapp.engine.commands import load_cluster
 
-    cluster = load_cluster(args.paths, args.sample)
+    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
     if cluster is None:
         return 1
     cluster = apply_network_plugin(cluster, args, "k8s-netviz policy")

@@ -373,13 +373,14 @@ class Walker:
     def _no_virtual_server(self, netns: str, packet: Packet) -> None:
         """A Service VIP on a port no IPVS virtual server has: kube-ipvs0 holds the VIP only so that IPVS sees
         the packet at LOCAL_IN, and no process binds a Service IP, so the kernel refuses it (TCP: a RST from
-        tcp_v4_send_reset; UDP: ICMP port unreachable)."""
+        tcp_v4_send_reset; UDP: ICMP port unreachable; SCTP: an ABORT to the out-of-the-blue INIT, RFC 9260 8.4)."""
         tables = _tables(self.cluster, netns)
         assert isinstance(tables, NodeDatapath)
         ip = packet.dst.ip
         if ip not in tables.service_vips or ip in tables.local_addresses:
             return
-        answer = say("walk.ipvs.phrase.tcp_rst" if packet.proto == "tcp" else "walk.ipvs.phrase.icmp_unreachable")
+        answer = say({"tcp": "walk.ipvs.phrase.tcp_rst", "sctp": "walk.ipvs.phrase.sctp_abort"}.get(
+            packet.proto, "walk.ipvs.phrase.icmp_unreachable"))
         where = f"{packet.dst.port}/{packet.proto.upper()}"
         self._hop(netns, IPVS_DUMMY, HopKind.IPVS, Action.REJECT, packet,
                   f"no virtual server {packet.proto} {packet.dst}",

@@ -14,6 +14,7 @@ import math
 import unicodedata
 from dataclasses import dataclass, field
 
+from webapp.engine.policy import Direction, selecting_policies
 from webapp.figures.canvas import BoxStyle, Canvas, LineStyle, Point, TextStyle
 from webapp.model import OVS_VXLAN_PORT
 from webapp.figures.devices import HOST_NETNS, NodeDevices, node_devices
@@ -58,6 +59,9 @@ MORE_FILL = BoxStyle("#f8fafc", "#52606d", 1.2, "dash")
 BRIDGE_FILL = BoxStyle("#d1fae5", "#047857", 1.2)
 OVERLAY_FILL = BoxStyle("#ffedd5", "#c2410c", 1.2)
 PROXY_FILL = BoxStyle("#ede9fe", "#6d28d9", 1.2)
+POLICY_FILL = BoxStyle("#fee2e2", "#b91c1c", 1.0)
+POLICY_OFF_FILL = BoxStyle("#fef3c7", "#b45309", 1.0, "dot")
+"""A pod's NetworkPolicy mark: enforced (the plugin implements NetworkPolicy), or not (flannel alone)."""
 NIC_FILL = BoxStyle("#e0f2fe", "#0369a1", 1.2)
 SVC_FILL = BoxStyle("#fef9c3", "#a16207", 1.1)
 DNS_FILL = BoxStyle("#fde68a", "#a16207", 1.6)
@@ -74,6 +78,8 @@ SMALL = TextStyle(10, "#52606d")
 BRIDGE_TEXT = TextStyle(11, "#065f46", position="middle right")
 OVERLAY_TEXT = TextStyle(11, "#9a3412")
 PROXY_TEXT = TextStyle(11, "#5b21b6")
+POLICY_TEXT = TextStyle(9, "#b91c1c")
+POLICY_OFF_TEXT = TextStyle(9, "#b45309")
 NIC_TEXT = TextStyle(11, "#075985")
 SVC_TEXT = TextStyle(10, "#713f12")
 VETH_TEXT = TextStyle(9, "#047857", mode="normal")
@@ -299,9 +305,25 @@ def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float,
     canvas.text(cx, top - POD_H + 0.03, eth, TextStyle(9, "#075985"))
     positions[position_key(node_name, pod.key, eth)] = eth_point
     positions[position_key(node_name, pod.key, "")] = (cx, top - 1.0)
-    hover = "pod.hover.host_network" if pod.host_network else "pod.hover"
-    canvas.target(cx, top - 0.5, f"pod:{pod.key}", word(hover, pod=pod.key, ip=pod.pod_ip, node=node_name))
+    hover = word("pod.hover.host_network" if pod.host_network else "pod.hover", pod=pod.key, ip=pod.pod_ip,
+                 node=node_name)
+    policies = () if pod.host_network else selecting(cluster, pod)
+    if policies:
+        enforced = cluster.settings.enforces_policy
+        canvas.box(x0 + 0.06, top - POD_H + 0.06, x0 + 0.86, top - POD_H + 0.38,
+                   POLICY_FILL if enforced else POLICY_OFF_FILL)
+        canvas.text(x0 + 0.46, top - POD_H + 0.22, word("pod.policies", count=len(policies)),
+                    POLICY_TEXT if enforced else POLICY_OFF_TEXT)
+        caveat = "" if enforced else word("pod.policies.not_enforced", plugin=cluster.settings.network_plugin)
+        hover += "<br>" + word("pod.policies.hover", policies=", ".join(policies), enforced=caveat)
+    canvas.target(cx, top - 0.5, f"pod:{pod.key}", hover)
     return eth_point
+
+
+def selecting(cluster: Cluster, pod: Pod) -> tuple[str, ...]:
+    """The NetworkPolicies (namespace/name) that select `pod`, for ingress or egress, in namespace/name order."""
+    found = {p.key for direction in Direction for p in selecting_policies(cluster, pod, direction)}
+    return tuple(p.key for p in cluster.network_policies if p.key in found)
 
 
 def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: float, namespace: str | None,

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+import dataclasses
+
+from webapp.engine.specs import End, SpecKind, parse_spec
 from webapp.engine.trace import Hop, HopKind, Trace
 from webapp.figures.canvas import Point
 from webapp.figures.devices import HOST_NETNS, netns_key
-from webapp.figures.diagram import Diagram, position_key
+from webapp.figures.diagram import Diagram, DiagramView, position_key
+from webapp.model import Cluster
 from webapp.figures.words import word
 
 _PROXY_KINDS = frozenset({HopKind.NETFILTER, HopKind.IPVS, HopKind.PROXY})
@@ -85,3 +89,39 @@ def playback(diagram: Diagram, trace: Trace) -> dict[str, Any]:
         "reply_points": hop_points(diagram, trace.reply),
         "labels": {name: word(f"packet.{name}") for name in ("encapsulate", "decapsulate", "proxy", "reply")},
     }
+
+
+def path_nodes(trace: Trace) -> frozenset[str]:
+    return frozenset(h.node for h in (*trace.hops, *trace.reply) if h.node)
+
+
+def path_pods(cluster: Cluster, trace: Trace) -> frozenset[str]:
+    """Pods a hop runs in, plus the pods behind a load-balancing hop's alternatives (the other backends)."""
+    hops = (*trace.hops, *trace.reply)
+    pods = {key for h in hops if (key := netns_key(h.netns)) in cluster.pod_by_key}
+    for hop in hops:
+        for alternative in hop.alternatives:
+            pod = cluster.pod_by_ip.get(alternative.dst.ip)
+            if pod is not None:
+                pods.add(pod.key)
+    return frozenset(pods)
+
+
+def path_services(cluster: Cluster, trace: Trace) -> frozenset[str]:
+    """Services whose VIP, LB IP or external IP a hop addressed, plus the one the flow's destination names."""
+    addresses = {h.packet.dst.ip for h in trace.hops}
+    try:
+        named = parse_spec(trace.flow.dst, End.DESTINATION)
+    except ValueError:
+        named = None
+    found = {named.key} if named is not None and named.kind == SpecKind.SERVICE else set()
+    for svc in cluster.services:
+        if addresses.intersection((svc.cluster_ip, *svc.load_balancer_ips, *svc.external_ips)):
+            found.add(svc.key)
+    return frozenset(found & set(cluster.service_by_key))
+
+
+def trace_view(cluster: Cluster, trace: Trace, view: DiagramView = DiagramView()) -> DiagramView:
+    """`view` with the trace's nodes, pods and services drawn in detail (what the page shows for a flow)."""
+    return dataclasses.replace(view, services=path_services(cluster, trace), path_nodes=path_nodes(trace),
+                               path_pods=path_pods(cluster, trace))

@@ -75,6 +75,7 @@ def _start_listener(lab_id: str, listener: LabListener) -> tuple[int, Path]:
             "--pod", listener.owner, "--ready", str(ready)]
     argv += [f"--tcp={port}={container}" for port, container in listener.tcp]
     argv += [f"--udp={port}={container}" for port, container in listener.udp]
+    argv += [f"--sctp={port}={container}" for port, container in listener.sctp]
     affinity = dict(listener.proxy_affinity)
     for flag, proxies in (("--proxy-tcp", listener.proxy_tcp), ("--proxy-udp", listener.proxy_udp)):
         argv += [f"{flag}={port}={','.join(backends)}" + (f";affinity={affinity[port]}" if port in affinity else "")

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="verify one flow from SRC (trace grammar: pod/NS/NAME, node/NAME, an IP) …")
     verify.add_argument("--to", dest="dst", metavar="DST", help="… to DST (IP:PORT, pod/…:PORT, svc/…, node/…:PORT), "
                                                              "and print the engine's trace first")
-    verify.add_argument("--proto", choices=("tcp", "udp"),
+    verify.add_argument("--proto", choices=("tcp", "udp", "sctp"),
                         help="protocol of --from/--to (default: the port's, as the engine traces it: tcp when "
                              "the port is declared for both)")
     verify.add_argument("--keep", action="store_true",
@@ -58,13 +58,16 @@ def _inputs(parser: argparse.ArgumentParser) -> None:
                         help="files, folders or a sample name (default: the seed-article sample)")
     parser.add_argument("--lab", default=DEFAULT_LAB_ID, metavar="ID",
                         help="lab id: namespaces are named knv<ID>-… (default 0)")
+    from webapp.loaders.commands import add_max_bytes
+
+    add_max_bytes(parser)
     add_network_plugin_argument(parser)
 
 
 def _cluster(args: argparse.Namespace):
     from webapp.loaders.commands import load_arguments, print_problems
 
-    result = load_arguments(args.paths)
+    result = load_arguments(args.paths, args.max_bytes)
     if result.cluster is None:
         print_problems(result, sys.stderr)
         return None

@@ -9,6 +9,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from webapp.engine.trace import Action, Disposition, Hop, HopKind, SocketAddress, Trace
+from webapp.lab import netns as nx
 from webapp.lab.plan import LabNames
 
 GATEWAY_DEVICE = "gateway"
@@ -152,6 +153,8 @@ def expectation(trace: Trace, names: LabNames) -> Expectation:
     proto = trace.flow.proto
     unverifiable = next((why for hop in (*trace.hops, *trace.reply)
                          for kind, why in UNVERIFIABLE_KINDS.items() if hop.kind == kind), None)
+    if proto == "sctp" and unverifiable is None:
+        unverifiable = nx.sctp_support()
     lb_hop = next((h for h in trace.hops if h.kind == HopKind.LOADBALANCER), None)
     load_balancer = None
     if lb_hop is not None:

@@ -21,6 +21,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Iterable
 
 from webapp.engine import datapath as dp
+from webapp.lab import netns as nx
 from webapp.lab.expect import ipvs_unverifiable
 from webapp.lab.plan import LabDevice, LabFdb, LabListener, LabNames, LabNeighbour, LabNetns, LabPlan, LabRoute, \
     VxlanParams, digest_text
@@ -191,8 +192,10 @@ def _listeners(cluster: Cluster, names: LabNames,
     for (netns, owner), ports in wanted.items():
         tcp = tuple(sorted((port, app) for (proto, port), app in ports.items() if proto == "tcp"))
         udp = tuple(sorted((port, app) for (proto, port), app in ports.items() if proto == "udp"))
-        if tcp or udp:
-            listeners.append(LabListener(netns, owner, tcp, udp))
+        sctp = tuple(sorted((port, app) for (proto, port), app in ports.items() if proto == "sctp")) \
+            if nx.sctp_support() is None else ()
+        if tcp or udp or sctp:
+            listeners.append(LabListener(netns, owner, tcp, udp, sctp))
     return tuple(listeners)
 
 

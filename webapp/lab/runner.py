@@ -42,6 +42,8 @@ def prepare(cluster: Cluster, lab_id: str, flows: list[FlowSpec] | None = None) 
             outside.add(first.packet.src.ip)
         if trace.disposition == Disposition.DELIVERED:
             receivers.add((last.netns, trace.flow.proto, last.packet.dst.port, last.device))
+            if last.netns == "external":  # an outside server the cluster does not declare: the lab holds it too
+                outside.add(last.packet.dst.ip)
     plan = plan_for_cluster(cluster, lab_id, outside=sorted(outside), receivers=sorted(receivers))
     return PreparedLab(cluster, plan, flows)
 

@@ -16,8 +16,9 @@ from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     validate = subparsers.add_parser("validate", help="check cluster YAML / manifests; exit 1 on errors")
-    validate.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or sample names")
-    _common(validate)
+    validate.add_argument("paths", nargs="*", metavar="PATH", help="files, folders or sample names")
+    validate.add_argument("--sample", metavar="NAME", help="a built-in sample instead of PATHs (as in `trace`, `rules`)")
+    add_max_bytes(validate)
     validate.add_argument("-v", "--verbose", action="store_true", help="also print notices (skipped kinds, defaults)")
     validate.set_defaults(run=run_validate)
 
@@ -26,14 +27,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                       help=f"files, folders or a sample name (default: the {DEFAULT_SAMPLE} sample)")
     show.add_argument("--sample", metavar="NAME", help="a built-in sample instead of PATHs (as in `trace`, `rules`)")
     show.add_argument("--node", metavar="NODE", help="also print this node's datapath tables")
-    _common(show)
+    add_max_bytes(show)
     add_network_plugin_argument(show)
     show.set_defaults(run=run_show)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_max_bytes(parser: argparse.ArgumentParser) -> None:
+    """`--max-bytes N`, the size limit of one input file, on a command that reads files."""
     parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, metavar="N",
-                        help=f"size limit of one input file (default {MAX_BYTES})")
+                        help=f"size limit of one input file in bytes (default {MAX_BYTES})")
 
 
 def load_arguments(paths: list[str], max_bytes: int = MAX_BYTES) -> LoadResult:
@@ -54,7 +56,14 @@ def print_problems(result: LoadResult, out: TextIO, verbose: bool = False) -> No
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    result = load_arguments(args.paths, args.max_bytes)
+    if args.sample and args.paths or not (args.sample or args.paths):
+        print("k8s-netviz validate: give PATHs or --sample NAME (one of the two)", file=sys.stderr)
+        return 2
+    if args.sample and args.sample not in {s.name for s in list_samples()}:
+        print(f"k8s-netviz validate: no sample named {args.sample!r}; samples: "
+              f"{', '.join(s.name for s in list_samples())}", file=sys.stderr)
+        return 2
+    result = load_arguments([args.sample] if args.sample else args.paths, args.max_bytes)
     print_problems(result, sys.stdout, args.verbose)
     errors, warnings = len(result.errors), len(result.warnings)
     print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}", file=sys.stderr)

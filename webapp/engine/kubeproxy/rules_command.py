@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 
 from webapp.engine.kubeproxy import ipvs, nftables, userspace
-from webapp.engine.kubeproxy.iptables import JUMP_RULES, render_iptables_restore
+from webapp.engine.kubeproxy.iptables import JUMP_RULES, nfacct_counters, render_iptables_restore
 from webapp.engine.policy_rules import render_policy_rules
 from webapp.model import Cluster, KubeProxyMode
 from webapp.variants import add_network_plugin_argument, apply_network_plugin
@@ -52,8 +52,11 @@ def render_kube_proxy_rules(cluster: Cluster, node_name: str, mode: KubeProxyMod
         return (f"# iptables rules of the userspace proxier (KUBE-PORTALS-*, KUBE-NODEPORT-*)\n"
                 f"{userspace.render_iptables_restore(cluster, node_name)}")
     jumps = "\n".join(f"# iptables -t {j.table} -I {j.rule[3:]}" for j in JUMP_RULES)
+    counters = "".join(f"# nfacct add {name}\n" for name in nfacct_counters(cluster, node_name))
+    if counters:
+        counters = "# nfacct counters kube-proxy creates first (its rules name them)\n" + counters
     return (f"# jump rules kube-proxy inserts into the built-in chains, in this order (each goes first)\n{jumps}\n"
-            f"# iptables-restore --noflush input written by kube-proxy (iptables mode)\n"
+            f"{counters}# iptables-restore --noflush input written by kube-proxy (iptables mode)\n"
             f"{render_iptables_restore(cluster, node_name)}")
 
 
@@ -69,6 +72,9 @@ def register_rules(sub: argparse._SubParsersAction) -> None:
                         help="kube-proxy mode (default: the cluster's setting)")
     parser.add_argument("--format", choices=["transaction", "list"], default="transaction",
                         help="nftables mode: the nft -f transaction (default) or what `nft list table` shows")
+    from webapp.engine.commands import add_max_bytes
+
+    add_max_bytes(parser)
     add_network_plugin_argument(parser)
     parser.set_defaults(run=run_rules)
 
@@ -76,7 +82,7 @@ def register_rules(sub: argparse._SubParsersAction) -> None:
 def run_rules(args: argparse.Namespace) -> int:
     from webapp.engine.commands import load_cluster
 
-    cluster = load_cluster(args.paths, args.sample)
+    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
     if cluster is None:
         return 1
     cluster = apply_network_plugin(cluster, args, "k8s-netviz rules")
