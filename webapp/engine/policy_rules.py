@@ -82,17 +82,21 @@ class NodePolicyRules:
         before any other writer's ("" when nothing is enforced)."""
         if not self.chains:
             return ""
-        rules = [rule for _, chain_rules in self.chains for rule in chain_rules]
-        return "\n".join(["*filter", *(f":{name} - [0:0]" for name, _ in self.chains), *self.forward_first,
-                          *self.input_first, *rules, "COMMIT", ""])
+        return "\n".join(["*filter", *self._declarations(), *self.forward_first, *self.input_first,
+                          *self._rules(), "COMMIT", ""])
 
     def chains_text(self) -> str:
         """The plugin's own chains alone, as `iptables-restore --noflush` input: loaded into a node that has them
         already, it rewrites them (each declared chain is flushed first), as Felix reprograms a changed policy."""
         if not self.chains:
             return ""
-        rules = [rule for _, chain_rules in self.chains for rule in chain_rules]
-        return "\n".join(["*filter", *(f":{name} - [0:0]" for name, _ in self.chains), *rules, "COMMIT", ""])
+        return "\n".join(["*filter", *self._declarations(), *self._rules(), "COMMIT", ""])
+
+    def _declarations(self) -> list[str]:
+        return [f":{name} - [0:0]" for name, _ in self.chains]
+
+    def _rules(self) -> list[str]:
+        return [rule for _, chain_rules in self.chains for rule in chain_rules]
 
     def tail_text(self) -> str:
         """The rules that go last in FORWARD, as `iptables-restore --noflush` input loaded after every other
