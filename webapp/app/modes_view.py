@@ -18,7 +18,7 @@ from webapp.app.inspector import hop_label, verdict
 from webapp.app.layout import Id as PageId
 from webapp.engine.compare import LookupKind, ModeComparison, ScaleLookup, ServiceLookup, compare_modes
 from webapp.engine.scale import SCALE_SERVICES, grown
-from webapp.model import KubeProxyMode
+from webapp.model import Cluster, KubeProxyMode
 from webapp.variants import ViewSettings
 
 
@@ -74,9 +74,16 @@ def _hops(row: ModeComparison) -> html.Ol:
         for hop in row.trace.hops])
 
 
-def comparison(cluster, src: str, dst: str) -> list[Any]:
+ALL_NODES_UP_TO = 8
+"""Rules are counted on every node of a cluster this small; on a bigger one, on the nodes the flow passes."""
+
+
+def comparison(cluster: Cluster, src: str, dst: str) -> list[Any]:
     """The view's body for `src` → `dst` on `cluster` (the what-if settings applied, the mode aside)."""
-    rows = compare_modes(cluster, src, dst, scale=grown(cluster))
+    nodes = None
+    if len(cluster.nodes) > ALL_NODES_UP_TO:
+        nodes = state.path_nodes(state.trace(cluster, src, dst)) or {cluster.nodes[0].name}
+    rows = compare_modes(cluster, src, dst, scale=grown(cluster), nodes=nodes)
     header = html.Tr([html.Th(""), *[html.Th([
         html.Div(text(f"settings.mode.{row.mode}")),
         html.Button(text("modes.show"), n_clicks=0, className="button", id={"type": Id.SHOW, "mode": str(row.mode)}),

@@ -14,7 +14,7 @@ POSTROUTING/INPUT). See docs/trace-contract.md.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from typing import NoReturn
@@ -114,8 +114,11 @@ def _is_host(netns: str) -> bool:
 class Walker:
     """Walks one request (and then its reply) through the cluster's datapath."""
 
-    def __init__(self, cluster: Cluster, *, backend: IPv4Address | None = None):
+    def __init__(self, cluster: Cluster, *, backend: IPv4Address | None = None,
+                 outside: Mapping[IPv4Address, str] | None = None):
+        """`outside`: names of outside hosts the cluster does not declare (an ExternalName's unknown host)."""
         self.cluster = cluster
+        self.outside = dict(outside or {})
         self.topology: Topology = topology(cluster)
         self.backend = backend
         self.hops: list[Hop] = []
@@ -622,7 +625,30 @@ class Walker:
                                                  advice=self._unrouted_advice(packet)))
         self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, packet, f"default route to {dst}",
                   say("walk.router.outside", address=dst))
-        self._arrive(Socket(EXTERNAL_NETNS, None, external_name(cluster, dst)), packet)
+        if packet.outer is None and not self.reply:
+            self._load_balancer_listens(packet)
+        self._arrive(Socket(EXTERNAL_NETNS, None, self.outside.get(dst) or external_name(cluster, dst)), packet)
+
+    def _load_balancer_listens(self, packet: Packet) -> None:
+        """A load balancer's IP reached through the gateway (from a pod or a node: their own kube-proxy takes
+        only the Service's ports): the cloud load balancer forwards only the ports its Service declares — it
+        has no listener (forwarding rule) for any other, so it drops the packet and the client times out.
+        Returns when the packet is for a port it forwards, or for no load balancer."""
+        dst = packet.dst
+        owners = [s for s in self.cluster.services if dst.ip in s.load_balancer_ips]
+        if not owners:
+            return
+        proto = Protocol(packet.proto.upper())
+        if any(p.port == dst.port and p.protocol == proto for s in owners for p in s.ports):
+            return
+        ports = ", ".join(dict.fromkeys(f"{p.port}/{p.protocol}" for s in owners for p in s.ports))
+        names = ", ".join(s.key for s in owners)
+        where = f"{dst.port}/{proto}"
+        self._hop(EXTERNAL_NETNS, services.LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, packet,
+                  f"{dst.ip}: listeners {ports}",
+                  say("walk.lb.not_forwarded", address=dst.ip, services=names, ports=ports, port=where))
+        raise _End(Disposition.DROPPED, say("walk.lb.not_forwarded.reason", address=dst.ip, services=names,
+                                            ports=ports, port=where))
 
     def _unrouted_advice(self, packet: Packet) -> str:
         """What to do about a packet for the pod network or the service range that reached the gateway."""

@@ -122,7 +122,9 @@ def _crossings(trace: Trace) -> tuple[Crossing, ...]:
 def split_dns(trace: Trace) -> tuple[Trace | None, Trace]:
     """An ExternalName trace asks kube-dns first: (the query, up to the DNS server's socket, as a delivered
     trace of its own; the connection that follows the answer). A trace without a DNS step: (None, trace)."""
-    last_dns = max((i for i, hop in enumerate(trace.hops) if hop.kind == HopKind.DNS), default=None)
+    # kube-dns's answer (not the client's own resolver step after it, for a name the cluster does not declare)
+    last_dns = max((i for i, hop in enumerate(trace.hops) if hop.kind == HopKind.DNS and hop.device == "kube-dns"),
+                   default=None)
     if last_dns is None:
         return None, trace
     client = trace.hops[0].netns
