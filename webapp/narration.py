@@ -262,6 +262,7 @@ _EN: dict[str, str] = {
                          "(ESTABLISHED,RELATED) accepts it before any policy."),
     "policy.not_enforced": ("{reason}; but {plugin} does not implement NetworkPolicy: would be denied, not "
                             "enforced"),
+    "policy.established": "the reply of an established connection: conntrack accepts it",
     # --- trace.py: the text form for people -------------------------------------------------------------------
     "trace.text.verdict": "=> {disposition}",
     "trace.text.verdict.reason": "=> {disposition}: {reason}",
@@ -488,6 +489,7 @@ _ZH: dict[str, str] = {
     "policy.hop.ingress": "{device}（{pod} 的 veth 在节点一侧）上的 {chain} 检查这个 Pod 的入站流量：{reason}。",
     "policy.hop.reply": "{device} 上的 {chain}：这是已建立连接的应答；conntrack（ESTABLISHED,RELATED）在任何策略之前就放行它。",
     "policy.not_enforced": "{reason}；但 {plugin} 并不实现 NetworkPolicy：本应被拒绝，却没有执行",
+    "policy.established": "已建立连接的应答：conntrack 放行它",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

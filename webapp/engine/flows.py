@@ -318,6 +318,7 @@ def _finish(flow: Flow, flow_type: FlowType, walker: Walker, result: WalkResult,
     notes = [say(NOTES_WITH_NAT[flow_type] if with_nat else NOTES[flow_type])] if flow_type in NOTES else []
     if problem:
         notes.append(say("flows.note.reply_mismatch", problem=problem))
+    notes += result.notes
     return replace(trace, notes=tuple(notes))
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from typing import NoReturn
 
-from webapp.engine import netfilter, rulesets, services
+from webapp.engine import netfilter, policy_hops, rulesets, services
 from webapp.engine.datapath import (
     IPVS_DUMMY, Device, DeviceKind, NodeDatapath, PodDatapath, Route, bridge_mac, host_netns, mac_address,
     node_nic_mac, pod_mac, pod_netns, underlay_gateway, underlay_network,
@@ -81,6 +81,8 @@ class WalkResult:
     reason: str | None
     legs: list[Leg]
     conntrack: list[ConntrackEntry]
+    notes: tuple[str, ...] = ()
+    """What a plugin that enforces no NetworkPolicy let through that a policy would have denied."""
 
 
 class _End(Exception):
@@ -125,6 +127,7 @@ class Walker:
         self.reply = False
         self.reply_target: Socket | None = None
         self.mark = 0
+        self.notes: list[str] = []
 
     # --- entry points ------------------------------------------------------------------------------------
 
@@ -149,7 +152,8 @@ class Walker:
             step()
             raise _End(Disposition.NO_ROUTE, say("walk.end.no_socket"))  # pragma: no cover
         except _End as end:
-            return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack)
+            return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack,
+                              tuple(dict.fromkeys(self.notes)))
 
     def reply_to(self, request: WalkResult) -> tuple[tuple[Hop, ...], str | None]:
         """The reply of a delivered request, leg by leg in reverse; returns (hops, problem or None)."""
@@ -262,11 +266,20 @@ class Walker:
     def _netfilter(self, netns: str, hook: Hook, packet: Packet, in_dev: str | None, out_dev: str | None) -> Packet:
         """The one place the walk meets netfilter: the request runs the node's rules; the reply meets conntrack."""
         node = netns_of(netns).name
+        enforced = self.cluster.settings.enforces_policy and hook in policy_hops.POLICY_HOOKS
         if self.reply:
+            if enforced:
+                self.hops.extend(policy_hops.reply_hops(self.cluster, node, rulesets.node_ruleset(self.cluster, node),
+                                                        hook, packet, in_dev, out_dev))
             return self._conntrack(node, netns, hook, packet, in_dev or out_dev or "")
         ruleset = rulesets.node_ruleset(self.cluster, node)
         ctx = PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend)
         outcome = netfilter.traverse(ruleset, hook, ctx)
+        if enforced:
+            hops, reason = policy_hops.policy_hops(self.cluster, node, outcome)
+            outcome = replace(outcome, hops=hops, reason=reason)
+        elif self.cluster.network_policies:
+            self.notes += policy_hops.unenforced_notes(self.cluster, node, hook, packet, in_dev, out_dev)
         self.hops.extend(outcome.hops)
         self.mark = outcome.mark
         if outcome.packet != packet:
