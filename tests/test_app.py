@@ -104,7 +104,7 @@ def test_the_diagram_sits_in_a_frame_that_gives_it_its_height(app):
     assert len(frames) == 1
     graph, *views = frames[0].children  # the views (mode comparison …) open over the diagram, in the same frame
     assert graph.id == Id.DIAGRAM and graph.style == {"height": "100%"}
-    assert [(v.id, v.className) for v in views] == [("modes-panel", "view-overlay")]
+    assert [(v.id, v.className) for v in views] == [("matrix-panel", "view-overlay"), ("modes-panel", "view-overlay")]
 
 
 def test_draw_view_bad_spec_is_a_message_not_a_crash(cache, seed_key):

@@ -32,3 +32,12 @@ def test_a_cluster_that_already_holds_enough_services_is_kept():
     seed = load_sample("seed-article")
     assert grown(seed, len(seed.services)) is seed
     assert SCALE_SERVICES == 5000
+
+
+def test_the_comparison_counts_the_rules_of_the_nodes_asked_for():
+    from webapp.engine.compare import compare_modes
+
+    rows = compare_modes(load_sample("seed-article"), "pod/default/api-1", "svc/default/api-lb:80", nodes={"node-2"})
+    assert [(str(r.mode), r.rules_per_node) for r in rows] == [
+        ("iptables", (("node-2", 90),)), ("ipvs", (("node-2", 43),)), ("nftables", (("node-2", 74),)),
+        ("userspace", (("node-2", 32),))]

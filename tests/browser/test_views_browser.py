@@ -86,3 +86,52 @@ def test_switching_to_nftables_and_back_and_comparing_the_modes(page, server_url
     page.wait_for_selector("#modes-panel.open", state="detached")
     assert kube_proxy_labels(page, "nftables") == ["<b>kube-proxy</b> (nftables)"] * 2
     assert page.console_errors == []
+
+
+CELL_JS = """pair => {
+  const gd = document.querySelector('#matrix-graph .js-plotly-plot');
+  const t = gd.data.find(t => t.name === 'cells');
+  const i = t.customdata.findIndex(c => c[0] === pair[0] && c[1] === pair[1]);
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+  return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])];
+}"""
+
+
+def click_cell(page, src: str, dst: str) -> None:
+    """Click the matrix cell of the pair (source row, destination column) where it is drawn."""
+    x, y = page.evaluate(CELL_JS, [src, dst])
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+
+
+def cell_states(page) -> dict[str, int]:
+    """How many cells each fill trace (allowed, denied, not-enforced) draws: its polygons have 5 points each."""
+    return page.evaluate("""() => {
+      const gd = document.querySelector('#matrix-graph .js-plotly-plot');
+      return Object.fromEntries(gd.data.filter(t => t.fill === 'toself')
+                                       .map(t => [t.name, t.x.filter(v => v !== null).length / 5]));
+    }""")
+
+
+def test_the_matrix_opens_and_a_denied_cell_traces_that_pair(page, server_url, artifacts):
+    query = urlencode({"sample": "policy-shop", "type": "pod-to-pod-same-node", "src": "pod/frontend/web-1",
+                       "dst": "pod/backend/api-1:8080"})
+    page.goto(f"{server_url}/?{query}")
+    wait_ready(page)
+    assert page.inner_text("#verdict") == "Delivered"
+    page.click("#matrix-open")
+    page.wait_for_selector("#matrix-panel.open .matrix-counts")
+    assert page.input_value("#matrix-port") == "8080"  # the port of the flow on screen
+    assert page.inner_text(".matrix-counts") == ("Port 8080/TCP · 8 pods: 14 allowed, 50 denied, 0 would be denied "
+                                                 "but are not enforced")
+    assert page.inner_text(".matrix-enforcement") == "canal enforces NetworkPolicy: a denied connection is dropped."
+    assert cell_states(page) == {"allowed": 14, "denied": 50}
+    page.screenshot(path=str(artifacts / "views-policy-matrix.png"))
+
+    click_cell(page, "frontend/debug", "backend/api-1")
+    page.wait_for_selector("#matrix-panel.open", state="detached")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('dst') === 'pod/backend/api-1:8080'")
+    params = page.evaluate("Object.fromEntries(new URLSearchParams(location.search))")
+    assert (params["src"], params["dst"], params["type"]) == ("pod/frontend/debug", "pod/backend/api-1:8080",
+                                                              "pod-to-pod-same-node")
+    assert page.console_errors == []

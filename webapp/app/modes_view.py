@@ -18,7 +18,7 @@ from webapp.app.inspector import hop_label, verdict
 from webapp.app.layout import Id as PageId
 from webapp.engine.compare import LookupKind, ModeComparison, ScaleLookup, ServiceLookup, compare_modes
 from webapp.engine.scale import SCALE_SERVICES, grown
-from webapp.model import KubeProxyMode
+from webapp.model import Cluster, KubeProxyMode
 from webapp.variants import ViewSettings
 
 
@@ -74,9 +74,16 @@ def _hops(row: ModeComparison) -> html.Ol:
         for hop in row.trace.hops])
 
 
-def comparison(cluster, src: str, dst: str) -> list[Any]:
+ALL_NODES_UP_TO = 8
+"""Rules are counted on every node of a cluster this small; on a bigger one, on the nodes the flow passes."""
+
+
+def comparison(cluster: Cluster, src: str, dst: str) -> list[Any]:
     """The view's body for `src` → `dst` on `cluster` (the what-if settings applied, the mode aside)."""
-    rows = compare_modes(cluster, src, dst, scale=grown(cluster))
+    nodes = None
+    if len(cluster.nodes) > ALL_NODES_UP_TO:
+        nodes = state.path_nodes(state.trace(cluster, src, dst)) or {cluster.nodes[0].name}
+    rows = compare_modes(cluster, src, dst, scale=grown(cluster), nodes=nodes)
     header = html.Tr([html.Th(""), *[html.Th([
         html.Div(text(f"settings.mode.{row.mode}")),
         html.Button(text("modes.show"), n_clicks=0, className="button", id={"type": Id.SHOW, "mode": str(row.mode)}),
@@ -132,16 +139,18 @@ def register(app: Dash, cache: ClusterCache) -> None:
         Input(PageId.OVERLAY, "value"),
         Input(PageId.POLICY, "value"),
         Input(PageId.DOWN_PODS, "value"),
+        Input(PageId.PLUGIN, "value"),
+        Input(PageId.POLICIES_OFF, "value"),
         State(Id.PANEL, "className"),
         prevent_initial_call=True,
     )
-    def show(_open, _close, key, src, dst, overlay, policy, down, shown):
+    def show(_open, _close, key, src, dst, overlay, policy, down, plugin, off, shown):
         """Open (computing the comparison), close, or follow the flow and settings while open."""
         if ctx.triggered_id == Id.CLOSE:
             return HIDDEN, no_update
         if ctx.triggered_id != Id.OPEN and shown != SHOWN:
             raise PreventUpdate
-        return SHOWN, body(cache, key, src, dst, ViewSettings.parse(None, overlay, policy, down))
+        return SHOWN, body(cache, key, src, dst, ViewSettings.parse(None, overlay, policy, down, plugin, off))
 
     @app.callback(
         Output(PageId.MODE, "value", allow_duplicate=True),

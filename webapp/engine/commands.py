@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     trace.add_argument("--sample", metavar="NAME", help="use a built-in sample instead of PATHs")
     trace.add_argument("--from", dest="src", required=True, metavar="SRC")
     trace.add_argument("--to", dest="dst", required=True, metavar="DST")
-    trace.add_argument("--proto", choices=("tcp", "udp"),
-                       help="default: the protocol the destination port is declared with (tcp if both or none)")
+    trace.add_argument("--proto", choices=("tcp", "udp", "sctp"),
+                       help="default: the protocol the destination port is declared with (tcp if it is among them or "
+                            "none is; else udp, else sctp)")
     trace.add_argument("--backend", metavar="IP", help="prefer this endpoint where a load balancer chooses")
     trace.add_argument("--json", action="store_true", help="print the trace as one JSON object")
     add_max_bytes(trace)

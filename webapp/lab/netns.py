@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import shutil
+import socket
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +37,16 @@ def lab_support() -> str | None:
     probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
     if probe.returncode != 0:
         return f"`ip netns` does not work here: {probe.stderr.strip()}"
+    return None
+
+
+@functools.cache
+def sctp_support() -> str | None:
+    """Why this kernel cannot carry SCTP (no SCTP module: a socket cannot be made), or None when it can."""
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()
+    except OSError as exc:
+        return f"this kernel has no SCTP (socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP): {exc.strerror or exc})"
     return None
 
 

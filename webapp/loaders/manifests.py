@@ -13,7 +13,7 @@ import yaml
 
 from webapp.loaders.documents import Document
 from webapp.loaders.fields import (
-    Bad, is_ipv4, list_of, mapping_of, read_cidr, read_enum, read_ip, read_labels, read_meta, read_name, read_number,
+    Bad, Lenient, is_ipv4, list_of, mapping_of, read_cidr, read_enum, read_ip, read_labels, read_meta, read_name, read_number,
     read_port,
 )
 from webapp.loaders.drafts import EndpointsDraft, Inputs, NodeDraft, Origin, PodDraft, ServiceDraft
@@ -66,9 +66,15 @@ class ManifestReader:
     """The object being read (field problems are located below it)."""
 
     def field(self, reader: Callable[..., Any], value: Any, at: tuple[str | int, ...], *extra: Any) -> Any:
-        """`reader(value, at)`, or None after recording its problem: one object can have several bad fields."""
+        """`reader(value, at)`, or None after recording its problem: one object can have several bad fields. A
+        value read leniently (`Lenient`: an address with leading zeros) is kept, with a warning."""
         try:
             return reader(value, at, *extra)
+        except Lenient as lenient:
+            assert self.origin is not None
+            self.inputs.problems.append(self.origin.problem(Severity.WARNING, lenient.code, lenient.message,
+                                                            *lenient.path, hint=lenient.hint))
+            return lenient.value
         except Bad as bad:
             assert self.origin is not None
             self.inputs.problems.append(self.origin.problem(Severity.ERROR, bad.code, bad.message, *bad.path,

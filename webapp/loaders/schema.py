@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Callable
 
+from webapp.loaders.addresses import LEADING_ZERO_CODE, has_leading_zero, leading_zero_message, sloppy_cidr, \
+    sloppy_ipv4
 from webapp.loaders.drafts import Origin
 from webapp.loaders.names import RULE_CODES, RULE_HINTS, NameRule, follows, json_pattern, shown
 from webapp.model import (
@@ -125,6 +127,8 @@ OBJECTS: dict[str, ObjectSpec] = {
                                 default=False),
         "localhostNodePorts": Scalar("boolean", "kube-proxy's iptables.localhostNodePorts: nodePorts answer on "
                                                 "127.0.0.0/8 (iptables mode).", default=True),
+        "serviceCIDRRoute": Scalar("string", "`via NODE`: the network outside the cluster routes serviceCIDR to that "
+                                             "node, so outside clients reach cluster IPs (default: not routed)."),
     }, doc="Cluster-wide network settings."),
     "loadBalancer": ObjectSpec("loadBalancer", {
         "mode": _enum(LoadBalancerMode, "passthrough: the LB delivers packets still addressed to its IP (GCE, "
@@ -334,6 +338,10 @@ class Validator:
                 return self.labels(item, path)
             assert parse is not None
             result = parse(item)
+            if spec.kind in ("ipv4", "cidr", "cluster-ip") and has_leading_zero(item):
+                message, hint = leading_zero_message(item, result)
+                self.problems.append(self.origin.problem(Severity.WARNING, LEADING_ZERO_CODE, message, *path,
+                                                         hint=hint))
             if spec.kind == "integer" and (
                 (spec.minimum is not None and result < spec.minimum)
                 or (spec.maximum is not None and result > spec.maximum)
@@ -404,15 +412,17 @@ def _boolean(value: Any) -> bool:
 
 
 def _ipv4(value: Any) -> ipaddress.IPv4Address:
+    """An address; one with leading zeros read in decimal (the validator warns)."""
     if not isinstance(value, str):
         raise TypeError
-    return ipaddress.IPv4Address(value)
+    return sloppy_ipv4(value) or ipaddress.IPv4Address(value)
 
 
 def _cidr(value: Any) -> ipaddress.IPv4Network:
+    """A CIDR with no host bits; one with leading zeros read in decimal (the validator warns)."""
     if not isinstance(value, str) or "/" not in value:
         raise TypeError
-    return ipaddress.IPv4Network(value, strict=True)
+    return sloppy_cidr(value) or ipaddress.IPv4Network(value, strict=True)
 
 
 def _port(value: Any) -> int:
