@@ -61,16 +61,16 @@ class _LazyServiceRuleset(Ruleset):
 
     @classmethod
     def build(cls, cluster: Cluster, node_name: str) -> Ruleset:
-        ruleset = cls(kp_iptables.ServicePortRules(cluster, node_name))
-        Ruleset.parse(kp_iptables.base_chains_restore(), ruleset)
-        skeleton = ruleset.service_rules.skeleton()
-        Ruleset.parse(skeleton.text, ruleset)
-        ruleset.notes.update(skeleton.notes)
-        ruleset.own = {(table, name): list(ruleset.tables[table][name].lines)
-                       for table, names in kp_iptables.TOP_CHAINS.items() for name in names}
-        Ruleset.parse(render_cni_rules(cluster, node_name), ruleset)
-        _know_the_host(ruleset, cluster, node_name, set())
-        return ruleset.prepare()
+        """The node's ruleset as `_build_ruleset` assembles it, with kube-proxy's skeleton for its rules."""
+        return _build_ruleset(cluster, node_name, cls(kp_iptables.ServicePortRules(cluster, node_name)))
+
+    def kube_proxy_rules(self) -> RenderedRules:
+        """kube-proxy's rules to begin with: the skeleton (its top chains' lines, so far all their own)."""
+        return self.service_rules.skeleton()
+
+    def kube_proxy_parsed(self) -> None:
+        self.own = {(table, name): list(self.tables[table][name].lines)
+                    for table, names in kp_iptables.TOP_CHAINS.items() for name in names}
 
     def admit(self, packet: Packet) -> None:
         key = (packet.dst.ip, packet.dst.port, packet.proto)
@@ -127,15 +127,17 @@ def _know_the_host(rules: HostRules, cluster: Cluster, node_name: str, more_loca
     cluster.service_by_cluster_ip  # noqa: B018 — build the model's index DNAT hops consult, here and not mid-trace
 
 
-def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
+def _build_ruleset(cluster: Cluster, node_name: str, lazy: _LazyServiceRuleset | None = None) -> Ruleset:
+    """Every writer's rules on the node, in the order they are loaded; with `lazy` (iptables mode), kube-proxy's
+    skeleton instead of its whole ruleset, the service ports' rules to come as packets ask for them."""
     mode = cluster.settings.kube_proxy_mode
-    ruleset = Ruleset()
+    ruleset = lazy if lazy is not None else Ruleset()
     local: set = set()
     policy = render_policy_rules(cluster, node_name)
     Ruleset.parse(policy.head_text(), ruleset)
     if mode == KubeProxyMode.IPTABLES:
         Ruleset.parse(kp_iptables.base_chains_restore(), ruleset)
-        rendered = kp_iptables.render_rules(cluster, node_name)
+        rendered = lazy.kube_proxy_rules() if lazy is not None else kp_iptables.render_rules(cluster, node_name)
     elif mode == KubeProxyMode.IPVS:
         Ruleset.parse(kp_iptables.base_chains_restore(ipvs.JUMP_RULES), ruleset)
         rendered = ipvs.render_rules(cluster, node_name)
@@ -148,6 +150,8 @@ def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
         rendered = RenderedRules(userspace.render_iptables_restore(cluster, node_name))
     Ruleset.parse(rendered.text, ruleset)
     ruleset.notes.update(rendered.notes)
+    if lazy is not None:
+        lazy.kube_proxy_parsed()
     Ruleset.parse(render_cni_rules(cluster, node_name), ruleset)
     Ruleset.parse(policy.tail_text(), ruleset)
     _know_the_host(ruleset, cluster, node_name, local)
