@@ -167,6 +167,7 @@ ENGLISH: Mapping[str, str] = {
     "export.no_flow": "Pick a flow first: the picture shows one of its hops.",
     "export.busy": "The server is making another picture; try again in a moment.",
     "export.failed": "The picture could not be made: {error}",
+    "export.offline": "standalone: plays offline",
     "error.callback": ("Internal error (reference {reference}): a bug in k8s-netviz, not a problem of your input. "
                        "The page kept its last good state; please report it with the reference."),
     "error.dismiss": "dismiss",
@@ -325,6 +326,7 @@ CHINESE: Mapping[str, str] = {
     "export.no_flow": "请先选择一条通信：图片显示它的某一跳。",
     "export.busy": "服务器正在生成另一张图片，请稍后再试。",
     "export.failed": "无法生成图片：{error}",
+    "export.offline": "独立文件：离线播放",
     "error.callback": "内部错误（编号 {reference}）：这是 k8s-netviz 的缺陷，不是输入的问题。页面保留了上一个正常的状态；请连同编号一起报告。",
     "error.dismiss": "关闭",
 }
