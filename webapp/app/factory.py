@@ -20,6 +20,7 @@ from webapp.app.catalog import sample_title, text
 from webapp.app.compress import enable_gzip, precompress
 from webapp.app.language import serve_in_language
 from webapp.app.layout import Id, build_layout
+from webapp.app.state import builtin_lessons
 from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
 from webapp.paths import ASSETS_DIR
 
@@ -166,7 +167,7 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     app.layout = lambda: build_layout(  # per page load, in the page's language
         [(name, sample_title(name, title)) for name, title in samples], max_bytes,
         tools=[*(view.open_button() for view in views), export_view.buttons()],
-        overlays=[view.panel() for view in views])
+        overlays=[view.panel() for view in views], lessons=builtin_lessons())
     register_callbacks(app, cluster_cache, default, max_bytes)
     for view in views:
         view.register(app, cluster_cache)
