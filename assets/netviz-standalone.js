@@ -40,6 +40,7 @@
     var words = state.data.page[state.lang];
     document.documentElement.lang = state.data.html_lang[state.lang];
     document.title = state.data.lessons[state.lang].title + " · k8s-netviz";
+    document.querySelectorAll(".lesson-name").forEach(function (el) { el.textContent = state.data.lessons[state.lang].title; });
     document.querySelectorAll("[data-text]").forEach(function (el) {
       var key = el.getAttribute("data-text");
       if (words[key] !== undefined) { el.textContent = words[key]; }

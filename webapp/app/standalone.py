@@ -26,10 +26,11 @@ from webapp.app.static_html import to_html
 from webapp.figures import build_diagram, playback
 from webapp.figures.player import trace_view
 from webapp.lessons.loader import resolve_step
-from webapp.lessons.model import Lesson
+from webapp.lessons.model import LOADED, FlowSpec, Lesson, LessonStep, Text
 from webapp.lessons.player import step_json, trace_notes
 from webapp.model import Cluster
 from webapp.narration import LANGUAGES, narration_language
+from webapp.variants import ViewSettings
 from webapp.paths import ASSETS_DIR
 
 SCRIPTS = ("vendor/plotly-basic.min.js", "netviz.js", "netviz-lesson.js", "netviz-export.js",
@@ -109,7 +110,8 @@ def lesson_data(lesson: Lesson, language: str, loaded: Cluster | None = None) ->
         "figures": figures.items,
         "traces": traces.items,
         "lessons": lessons,
-        "text": {lang: {key: CATALOGS[lang][key] for key in TEXT_KEYS} for lang in LANGUAGES},
+        "text": {lang: {**{key: CATALOGS[lang][key] for key in TEXT_KEYS},
+                        "lesson.whatif_keys": CATALOGS[lang]["export.whatif_offline"]} for lang in LANGUAGES},
         "page": {lang: {key: CATALOGS[lang][key] for key in PAGE_KEYS} for lang in LANGUAGES},
         "ids": {**json.loads(client_ids()), "EXPORT_PNG": "export-png", "EXPORT_SVG": "export-svg",
                 "EXPORT_JSON": "export-json"},
@@ -192,3 +194,13 @@ def standalone_html(lesson: Lesson, language: str = "en", loaded: Cluster | None
 </body>
 </html>
 """
+
+
+def flow_lesson(flow_type: str, src: str, dst: str, settings: ViewSettings = ViewSettings()) -> Lesson:
+    """One flow as a one-step lesson on the loaded cluster (the page's "⤓ Lesson" without a lesson open)."""
+    from webapp.engine.flows import FlowType
+
+    line = f"{flow_type}: {src} → {dst}"
+    step = LessonStep(title=Text(line, line), cluster=LOADED, flow=FlowSpec(FlowType(flow_type), src, dst),
+                      view=settings, stops=(), caption=Text(line, line))
+    return Lesson(name="flow", title=Text(line, line), steps=(step,))
