@@ -1,5 +1,6 @@
-"""Benchmark: the exports of the seed article's cluster — a picture of a hop (SVG, PNG), a flow's animation (GIF,
-MP4), the seed lesson's handout — each file's size and the time it took (the browser's start included).
+"""Benchmark: the exports of the seed article's cluster — the seed lesson as the standalone player (target ≤ 3 MB),
+a picture of a hop (SVG, PNG), a flow's animation (GIF, MP4), the seed lesson's handout — each file's size and the
+time it took (a fresh process, the browser's start included).
 
 Prints figures; asserts nothing. Needs Debian's chromium (kaleido drives it).
 Run: python3 benchmarks/bench_export.py
@@ -34,6 +35,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
         rows = [
+            ("lesson, seed lesson, standalone HTML (≤ 3 MB)", out / "lesson.html",
+             ["lesson", "seed-article", "--lang", "zh", "-o", str(out / "lesson.html")]),
             ("image, DNAT hop, SVG 1600×900", out / "dnat.svg",
              ["image", *FLOW, "--step", "7", "-o", str(out / "dnat.svg")]),
             ("image, DNAT hop, PNG 1600×900", out / "dnat.png",
@@ -45,10 +48,10 @@ def main() -> None:
             ("handout, seed lesson (Markdown + PNGs)", out / "handout_files",
              ["handout", "seed-article", "-o", str(out / "handout.md")]),
         ]
-        print(f"{'export':<46} {'size':>9} {'time':>8}")
+        print(f"{'export':<48} {'size':>9} {'time':>8}")
         for label, path, args in rows:
             seconds = export(*args)
-            print(f"{label:<46} {size(path)} {seconds:7.1f} s")
+            print(f"{label:<48} {size(path)} {seconds:7.1f} s")
 
 
 if __name__ == "__main__":
