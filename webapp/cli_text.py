@@ -145,7 +145,8 @@ HELP_ZH: Mapping[str, str] = {
     "lab up:paths": "文件、文件夹或示例名（默认：seed-article 示例）",
     "lab up:--lab": "实验环境编号：网络命名空间命名为 knv<ID>-…（默认 0）",
     "lab up:--max-bytes": "单个输入文件的大小上限，单位字节（默认 50000000）",
-    "lab verify:help": "为每条通信发送真实流量并与路径引擎比较；有任何不一致时退出码为 1",
+    "lab verify:help": ("为每条通信（有 NetworkPolicy 时还有策略矩阵的每个单元格）发送真实流量并与路径引擎比较；"
+                        "有任何不一致时退出码为 1"),
     "lab verify:paths": "文件、文件夹或示例名（默认：seed-article 示例）",
     "lab verify:--lab": "实验环境编号：网络命名空间命名为 knv<ID>-…（默认 0）",
     "lab verify:--max-bytes": "单个输入文件的大小上限，单位字节（默认 50000000）",

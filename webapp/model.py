@@ -144,6 +144,9 @@ class NetworkSettings:
     """KubeProxyConfiguration `iptables.localhostNodePorts`: nodePorts answer on 127.0.0.0/8 (iptables mode)."""
     load_balancer_mode: LoadBalancerMode = LoadBalancerMode.PASSTHROUGH
     """How LoadBalancer Services' load balancer reaches the nodes, unless a Service says otherwise."""
+    service_cidr_route: str | None = None
+    """The node the network outside the cluster routes the service range to (`serviceCIDRRoute: via NODE`), as
+    kube-proxy's tests model an outside client of a cluster IP; None: cluster IPs are not routed outside."""
 
     @property
     def overlay_mtu(self) -> int:

@@ -276,7 +276,11 @@ def trace_flow(cluster: Cluster, src: str | Spec, dst: str | Spec, proto: str | 
     packet = Packet(SocketAddress(_source_ip(cluster, source, address.ip), ephemeral_port(src, dst, proto)),
                     address, proto)
     result = walker.request(source.socket, packet)
-    return _finish(flow, flow_type, walker, result)
+    trace = _finish(flow, flow_type, walker, result)
+    route = cluster.settings.service_cidr_route
+    if flow_type == FlowType.EXTERNAL_TO_POD and route and address.ip in cluster.settings.service_cidr:
+        trace = replace(trace, notes=(say("flows.note.external_to_cluster_ip", node=route),))
+    return trace
 
 
 def _trace_dns_name(cluster: Cluster, resolved: ResolvedFlow, backend: IPv4Address | str | None) -> Trace:
@@ -479,8 +483,12 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
           (to_nodes(FlowType.POD_TO_NODE, src, sorted(all_nodes, key=lambda n, p=p: n.name != p.node))
            for p, src in clients))
     _fill(cluster, out, (FlowType.POD_TO_EXTERNAL,), (one(FlowType.POD_TO_EXTERNAL, src, outside) for _, src in clients))
-    _fill(cluster, out, (FlowType.EXTERNAL_TO_POD,),
-          [iter([(FlowType.EXTERNAL_TO_POD, client, dst) for _, dst in servers] if client is not None else [])])
+    routed = [dst for service in cluster.services if cluster.settings.service_cidr_route and service.cluster_ip
+              and service.type != ServiceType.EXTERNAL_NAME for sport in service.ports[:1]
+              if (dst := written(Spec.to_address, SocketAddress(service.cluster_ip, sport.port))) is not None]
+    _fill(cluster, out, (FlowType.EXTERNAL_TO_POD,),  # pod IPs; cluster IPs too where the network routes them
+          [iter([(FlowType.EXTERNAL_TO_POD, client, dst) for dst in [*(d for _, d in servers), *routed]]
+                if client is not None else [])])
     ports = [(service, sport) for service in cluster.services for sport in service.ports or (None,)]
 
     def to_service(kind: FlowType, service: Service, sport: ServicePort | None) -> Row:
