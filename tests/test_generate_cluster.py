@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.generate_cluster import dump_json, dump_yaml, generate_dump, node_pod_cidr
+from benchmarks.generate_cluster import dump_json, dump_yaml, generate_dump, node_pod_cidr, pod_network
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,6 +49,9 @@ def test_nodes_address_plan(dump10):
     ]
     assert str(node_pod_cidr(256)) == "10.245.0.0/24"
     assert str(node_pod_cidr(999)) == "10.247.231.0/24"
+    # Kubernetes' limit, 5,000 nodes, takes its podCIDRs from 10.128.0.0/9 (10.244.0.0/14 holds 1,024).
+    assert (str(pod_network(1024)), str(pod_network(1025))) == ("10.244.0.0/14", "10.128.0.0/9")
+    assert str(node_pod_cidr(4999, pod_network(5000))) == "10.147.135.0/24"
     meta = nodes[0]["metadata"]
     assert {"uid", "creationTimestamp", "resourceVersion", "labels"} <= set(meta)
     ready = [c for c in nodes[0]["status"]["conditions"] if c["type"] == "Ready"]
@@ -159,7 +162,8 @@ def test_cli_writes_file(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"nodes": 0}, "nodes must be between 1 and 1024, got 0"),
+    ({"nodes": 0}, "nodes must be between 1 and 32768, got 0"),
+    ({"nodes": 32769}, "nodes must be between 1 and 32768, got 32769"),
     ({"nodes": 1, "pods_per_node": 255}, "pods_per_node must be between 1 and 254 (a /24 podCIDR), got 255"),
 ])
 def test_rejects_impossible_sizes(kwargs, message):

@@ -17,6 +17,7 @@ from webapp.app.compress import enable_gzip, precompress
 from webapp.app.language import serve_in_language
 from webapp.app.layout import Id, build_layout
 from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
+from webapp.app.upload import register_upload
 from webapp.paths import ASSETS_DIR
 
 
@@ -116,6 +117,7 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     folder, `redis://…`, or None for the on-disk default. `warm`: load the default cluster and trace its first
     flow now, so the first visitor does not wait for it."""
     from webapp.loaders import DEFAULT_SAMPLE, list_samples, load_paths
+    from webapp.loaders.documents import MAX_BYTES
 
     cluster_cache = cache if isinstance(cache, ClusterCache) else open_cache(cache)
     max_bytes = int(max_upload_mb * 1_000_000)
@@ -123,7 +125,9 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     if paths:
         from webapp.app.state import preload_paths
 
-        default = preload_paths(cluster_cache, [Path(p) for p in paths], load_paths)
+        # `serve PATH`: files as big as the page would take as an upload open too (a 1,000-node dump is 21-35 MB).
+        default = preload_paths(cluster_cache, [Path(p) for p in paths],
+                                lambda files: load_paths(files, max_bytes=max(max_bytes, MAX_BYTES)))
     app = Dash(
         __name__,
         title="k8s-netviz",
@@ -145,6 +149,7 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     app.layout = lambda: build_layout([(name, sample_title(name, title)) for name, title in samples],
                                       max_bytes)  # per page load, in the page's language
     register_callbacks(app, cluster_cache, default, max_bytes)
+    register_upload(app.server, cluster_cache, max_bytes)
     app.server.after_request(security_headers(content_security_policy(app.csp_hashes())))
     warm_up_encoder()
     if warm:
