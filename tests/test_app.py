@@ -102,8 +102,9 @@ def test_the_diagram_sits_in_a_frame_that_gives_it_its_height(app):
     """dcc.Graph sets its own inline height; the page's flex layout sizes `.diagram-frame`, the graph fills it."""
     frames = [c for c in walk(app.layout()) if "diagram-frame" in (getattr(c, "className", None) or "")]
     assert len(frames) == 1
-    (graph,) = frames[0].children
+    graph, *views = frames[0].children  # the views (mode comparison …) open over the diagram, in the same frame
     assert graph.id == Id.DIAGRAM and graph.style == {"height": "100%"}
+    assert [(v.id, v.className) for v in views] == [("matrix-panel", "view-overlay"), ("modes-panel", "view-overlay")]
 
 
 def test_draw_view_bad_spec_is_a_message_not_a_crash(cache, seed_key):
@@ -241,3 +242,22 @@ def test_ipvs_candidates_name_their_one_virtual_server_once(cache, seed_key):
     assert rows == [["10.244.1.3:8080", "50.0 %", "chosen"], ["10.244.2.3:8080", "50.0 %", ""]]
     (note,) = [c for c in walk(panel) if getattr(c, "className", None) == "note shared-rule"]
     assert note.children[0] == "All through" and note.children[2].children == "TCP 10.96.0.11:80 rr"
+
+
+def test_callback_error_banner_gives_a_reference_and_no_python_internals(monkeypatch, caplog):
+    from webapp.app import factory
+
+    shown = {}
+    monkeypatch.setattr(factory, "set_props", lambda component, props: shown.update({component: props}))
+    monkeypatch.setattr(factory, "error_reference", lambda error: "0a1b2c3d")
+    try:
+        {}["secret-key"]
+    except KeyError as error:
+        with caplog.at_level("ERROR", logger="k8s-netviz"):
+            factory._show_callback_error(error)
+    banner = shown[factory.Id.ERROR_BANNER]["children"]
+    assert banner == ("Internal error (reference 0a1b2c3d): a bug in k8s-netviz, not a problem of your input. "
+                      "The page kept its last good state; please report it with the reference.")
+    assert "KeyError" not in banner and "secret-key" not in banner
+    assert caplog.records[-1].getMessage() == "internal error 0a1b2c3d in a callback"
+    assert caplog.records[-1].exc_info[0] is KeyError

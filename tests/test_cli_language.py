@@ -76,8 +76,10 @@ def test_help_speaks_chinese():
     assert done.returncode == 0
     lines = done.stdout.splitlines()
     assert lines[0].startswith("用法：k8s-netviz trace [-h]")
-    assert "  -h, --help         显示本帮助并退出" in lines
-    assert "  --json             把追踪结果打印为一个 JSON 对象" in lines
+    assert "  -h, --help            显示本帮助并退出" in lines
+    assert "  --json                把追踪结果打印为一个 JSON 对象" in lines
+    assert lines[lines.index("  --network-plugin {flannel,canal}") + 1] == (
+        "                        覆盖输入声明的网络插件（假如它执行策略会怎样？）")
     assert "选项:" in lines and "位置参数:" in lines
     top = run("--help", "--lang", "zh").stdout
     assert "看数据包怎样穿过一个 Kubernetes 集群。" in top

@@ -34,7 +34,7 @@ def test_bad_specs_name_what_was_not_found(src, dst, message):
 
 
 def test_bad_protocol():
-    with pytest.raises(ValueError, match=r"^protocol 'icmp': use tcp or udp$"):
+    with pytest.raises(ValueError, match=r"^protocol 'icmp': use tcp, udp or sctp$"):
         trace_flow(two_node_cluster(), "pod/client", "pod/web-a:80", "icmp")
 
 

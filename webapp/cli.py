@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "webapp.engine.commands",    # trace, rules
     "webapp.engine.policy_command",  # policy
     "webapp.lessons.commands",   # lesson
+    "webapp.export.commands",    # export image | animation | handout
     "webapp.app.commands",       # serve
     "webapp.lab.commands",       # lab up | verify | down
 )

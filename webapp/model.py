@@ -52,6 +52,18 @@ class KubeProxyMode(StrEnum):
     NFTABLES = "nftables"
 
 
+class LoadBalancerMode(StrEnum):
+    """How the cloud load balancer hands a connection to a node."""
+
+    PASSTHROUGH = "passthrough"  # the packet reaches a node still addressed to the LB IP (GCE, MetalLB; upstream's tests)
+    PROXY = "proxy"              # the LB opens its own connection to a node's nodePort (classic ELB style)
+
+
+NFACCT_SINCE = (1, 31)
+"""kube-proxy ≥ 1.31 writes `-m nfacct` counters where the kernel has nfacct (pkg/proxy/iptables/proxier.go,
+`nfAcctCounters`: `ct_state_invalid_dropped_pkts`, `localhost_nps_accepted_pkts`)."""
+
+
 FLANNEL_VXLAN_PORT = 8472
 """Linux kernel's VXLAN default, which flannel uses (flannel Documentation/backends.md)."""
 OVS_VXLAN_PORT = 4789
@@ -122,6 +134,16 @@ class NetworkSettings:
     """flannel enforces no NetworkPolicy; canal does (Calico's Felix on flannel's datapath)."""
     node_network: IPv4Network | None = None
     """The underlay the nodes' NICs sit on, when known (e.g. 192.168.0.0/24)."""
+    node_port_addresses: tuple[IPv4Network, ...] = ()
+    """KubeProxyConfiguration `nodePortAddresses`: the node addresses nodePorts answer on (empty: every one)."""
+    node_port_addresses_primary: bool = False
+    """`nodePortAddresses: [primary]`: only the node's primary (Internal) IP."""
+    masquerade_all: bool = False
+    """KubeProxyConfiguration `iptables.masqueradeAll`: SNAT every connection to a cluster IP."""
+    localhost_node_ports: bool = True
+    """KubeProxyConfiguration `iptables.localhostNodePorts`: nodePorts answer on 127.0.0.0/8 (iptables mode)."""
+    load_balancer_mode: LoadBalancerMode = LoadBalancerMode.PASSTHROUGH
+    """How LoadBalancer Services' load balancer reaches the nodes, unless a Service says otherwise."""
 
     @property
     def overlay_mtu(self) -> int:
@@ -144,6 +166,10 @@ class Node:
     ready: bool = True
     external_ip: IPv4Address | None = None
     source: SourceRef | None = None
+    version: str | None = None
+    """The node's Kubernetes version (`status.nodeInfo.kubeletVersion`, e.g. v1.31.2), when known."""
+    nfacct: bool = False
+    """kube-proxy on this node counts with nfacct (`-m nfacct` in its rules): on by default from v1.31."""
 
     @property
     def bridge_ip(self) -> IPv4Address:
@@ -236,6 +262,10 @@ class Service:
     session_affinity_timeout: int = 10800
     health_check_node_port: int | None = None
     source: SourceRef | None = None
+    allocate_load_balancer_node_ports: bool = True
+    """`spec.allocateLoadBalancerNodePorts`: false → a LoadBalancer gets no nodePort unless one is given."""
+    load_balancer_mode: LoadBalancerMode | None = None
+    """This Service's load balancer model (annotation `k8s-netviz.io/load-balancer-mode`); None: the cluster's."""
 
     @property
     def key(self) -> str:
@@ -491,6 +521,18 @@ class Cluster:
     @property
     def namespaces(self) -> tuple[str, ...]:
         return tuple(sorted({p.namespace for p in self.pods} | {s.namespace for s in self.services}))
+
+
+def version_at_least(version: str | None, minimum: tuple[int, int]) -> bool:
+    """Whether a Kubernetes version string (`v1.31.2`, `1.31`, `v1.32.0-eks-1`) is at least `minimum`."""
+    if not version:
+        return False
+    parts = version.strip().lstrip("vV").split(".")
+    try:
+        major, minor = int(parts[0]), int("".join(c for c in parts[1].split("-")[0].split("+")[0] if c.isdigit()))
+    except (IndexError, ValueError):
+        return False
+    return (major, minor) >= minimum
 
 
 def ip(text: str) -> IPv4Address:

@@ -16,6 +16,9 @@ from webapp.app.inspector import legend, nat_badge, render_trace, verdict
 from webapp.app.layout import Id
 from webapp.engine.flows import FlowType
 from webapp.figures.overview import is_grouped, node_groups
+from webapp.lessons.player import trace_notes
+from webapp.model import KubeProxyMode, Overlay
+from webapp.narration import current_language
 from webapp.problems import Severity
 from webapp.variants import ViewSettings
 
@@ -36,12 +39,19 @@ CONTROLLER_OUTPUTS = {
     "overlay": Output(Id.OVERLAY, "value"),
     "policy": Output(Id.POLICY, "value"),
     "down": Output(Id.DOWN_PODS, "value"),
+    "plugin": Output(Id.PLUGIN, "value"),
+    "plugin_options": Output(Id.PLUGIN, "options"),
+    "plugin_placeholder": Output(Id.PLUGIN, "placeholder"),
+    "policies_off": Output(Id.POLICIES_OFF, "value"),
+    "policies_off_options": Output(Id.POLICIES_OFF, "options"),
     "namespace": Output(Id.NAMESPACE, "value"),
     "mode_placeholder": Output(Id.MODE, "placeholder"),
     "overlay_placeholder": Output(Id.OVERLAY, "placeholder"),
     "policy_placeholder": Output(Id.POLICY, "placeholder"),
     "view": Output(Id.VIEW, "data"),
     "initial_step": Output(Id.INITIAL_STEP, "data"),
+    "lesson": Output(Id.LESSON, "value"),
+    "lesson_nav": Output(Id.LESSON_NAV, "data"),
 }
 
 
@@ -91,6 +101,9 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "click": Input(Id.DIAGRAM, "clickData"),
             "use_from": Input(Id.SEARCH_FROM, "n_clicks"),
             "use_to": Input(Id.SEARCH_TO, "n_clicks"),
+            "lesson": Input(Id.LESSON, "value"),
+            "nav": Input(Id.LESSON_NAV, "data"),
+            "request": Input(Id.FLOW_REQUEST, "data"),
         },
         state={
             "filenames": State(Id.UPLOAD, "filename"),
@@ -101,8 +114,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "hit": State(Id.SEARCH_HIT, "data"),
         },
     )
-    def control(search, sample, contents, uploaded, paste_clicks, flow_type, src, click, use_from, use_to, filenames,
-                paste, key, dst, view, hit):
+    def control(search, sample, contents, uploaded, paste_clicks, flow_type, src, click, use_from, use_to, lesson, nav,
+                request, filenames, paste, key, dst, view, hit):
         """Loading (URL, sample, upload, paste) and the flow picker, in one place so their order is explicit; each
         trigger is one function of webapp.app.state."""
         kind = state.flow_type_of_value(flow_type)
@@ -116,6 +129,9 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             Id.FLOW_SRC: lambda: state.on_source(cache, key, kind, src, dst),
             Id.SEARCH_FROM: lambda: state.on_search_pick(cache, key, hit, "from", kind, src),
             Id.SEARCH_TO: lambda: state.on_search_pick(cache, key, hit, "to", kind, src),
+            Id.LESSON: lambda: state.on_lesson(cache, key, lesson, None),
+            Id.LESSON_NAV: lambda: state.on_lesson(cache, key, (nav or {}).get("lesson"), nav),
+            Id.FLOW_REQUEST: lambda: state.on_request(cache, key, request),
         }
         handler = handlers.get(ctx.triggered_id, lambda: state.on_url(cache, search, default_sample))
         changed = handler()
@@ -151,9 +167,11 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "down": Input(Id.DOWN_PODS, "value"),
             "namespace": Input(Id.NAMESPACE, "value"),
             "view": Input(Id.VIEW, "data"),
+            "plugin": Input(Id.PLUGIN, "value"),
+            "off": Input(Id.POLICIES_OFF, "value"),
         },
     )
-    def draw(key, flow_type, src, dst, mode, overlay, policy, down, namespace, view):
+    def draw(key, flow_type, src, dst, mode, overlay, policy, down, namespace, view, plugin, off):
         """Apply the live settings, trace the chosen flow, draw the diagram around it."""
         loaded = cache.get(key)
         kind = state.flow_type_of_value(flow_type)
@@ -165,7 +183,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
                 found = kind  # an invalid pair: draw_view says what is wrong with it
             if found != kind:
                 raise PreventUpdate  # the picker is mid-change: `control` is about to send a valid (src, dst)
-        return draw_view(cache, key, kind, src, dst, ViewSettings.parse(mode, overlay, policy, down),
+        return draw_view(cache, key, kind, src, dst, ViewSettings.parse(mode, overlay, policy, down, plugin, off),
                          namespace, view)
 
     @app.callback(
@@ -243,6 +261,21 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
         chosen = [c for c in chosen or [] if isinstance(c, str)]
         return [{"label": p, "value": p} for p in state.search_backend_pods(cluster, query, chosen)]
 
+    @app.callback(
+        Output(Id.LESSON_DATA, "data"),
+        Input(Id.LESSON, "value"),
+        State(Id.CLUSTER_KEY, "data"),
+    )
+    def lesson_data(name, key):
+        """The lesson player's JSON (webapp.lessons.player), sent once per lesson."""
+        return state.lesson_bundle_of(name, key, cache)
+
+    app.clientside_callback(
+        ClientsideFunction("netviz", "lessonSync"),
+        Output(Id.LESSON_SINK, "data"),
+        Input(Id.LESSON_NAV, "data"),
+        Input(Id.LESSON_DATA, "data"),
+    )
     app.clientside_callback(
         ClientsideFunction("netviz", "load"),
         Output(Id.PLAYER_SINK, "data"),
@@ -269,6 +302,10 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
         Input(Id.NAMESPACE, "value"),
         Input(Id.VIEW, "data"),
         Input(Id.STEP, "data"),
+        Input(Id.PLUGIN, "value"),
+        Input(Id.POLICIES_OFF, "value"),
+        Input(Id.LESSON_NAV, "data"),
+        State(Id.LESSON_DATA, "data"),
         prevent_initial_call=True,
     )
 
@@ -305,8 +342,13 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: FlowType | None, 
             out["note"] = text("view.overview", nodes=len(cluster.nodes), pods=len(cluster.pods))
         out["legend"] = legend()
     if trace is not None:
+        data["notes"] = trace_notes(trace, current_language())
+        data["chosen_pod"] = state.chosen_pod(cluster, trace)
+        data["settings"] = {"mode": str(cluster.settings.kube_proxy_mode), "overlay": str(cluster.settings.overlay),
+                            "down": sorted(settings.down_pods), "modes": [str(m) for m in KubeProxyMode],
+                            "overlays": [str(o) for o in Overlay]}
         out["playback"] = data
-        out["hops"], out["inspector"], out["caption"] = render_trace(trace)
+        out["hops"], out["inspector"], out["caption"] = render_trace(trace, cluster)
         out["verdict"], out["verdict_class"] = verdict(trace)
         out["badge"], out["badge_class"], out["badge_title"] = nat_badge(trace)
     out["verdict_title"] = out["verdict"]  # the verdict line is clamped to two lines; the tooltip has it all

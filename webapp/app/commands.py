@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="cluster cache: a folder (diskcache, default ~/.cache/k8s-netviz) or a Redis URL")
     parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
                         help=f"largest upload accepted, in MB (default {DEFAULT_MAX_UPLOAD_MB})")
+    from webapp.loaders.commands import add_max_bytes
+
+    add_max_bytes(parser)
     parser.set_defaults(run=run)
 
 
@@ -29,11 +32,11 @@ def run(args: argparse.Namespace) -> int:
         from webapp.app import gunicorn_runner
 
         return int(gunicorn_runner.run(args.paths, args.host, args.port, args.workers, args.cache,
-                                       max_upload_mb=args.max_upload_mb) or 0)
+                                       max_upload_mb=args.max_upload_mb, max_bytes=args.max_bytes) or 0)
     from webapp.app.factory import BannerlessRequestHandler, create_app
 
     try:
-        app = create_app(args.paths or None, args.cache, max_upload_mb=args.max_upload_mb)
+        app = create_app(args.paths or None, args.cache, max_upload_mb=args.max_upload_mb, max_bytes=args.max_bytes)
     except LoadError as error:
         print(error, file=sys.stderr)
         return 1

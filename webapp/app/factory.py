@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -10,20 +13,33 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler
 
+from webapp.app import export_view, matrix_view, modes_view
 from webapp.app.cache import ClusterCache, open_cache
 from webapp.app.callbacks import register_callbacks
 from webapp.app.catalog import sample_title, text
 from webapp.app.compress import enable_gzip, precompress
 from webapp.app.language import serve_in_language
 from webapp.app.layout import Id, build_layout
+from webapp.app.state import builtin_lessons
 from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
 from webapp.app.upload import register_upload
 from webapp.paths import ASSETS_DIR
 
 
+_LOG = logging.getLogger("k8s-netviz")
+
+
+def error_reference(error: BaseException) -> str:
+    """A short reference for an internal error: the page shows it, the server log holds the traceback under it."""
+    return hashlib.sha256(f"{time.time_ns()}{id(error)}".encode()).hexdigest()[:8]
+
+
 def _show_callback_error(error: Exception) -> None:
-    """Any uncaught callback error becomes a banner on the page; the other outputs keep their last state."""
-    set_props(Id.ERROR_BANNER, {"children": text("error.callback", error=f"{type(error).__name__}: {error}")})
+    """Any uncaught callback error becomes a banner on the page (a reference, no Python internals); the traceback
+    goes to the server log under that reference, and the other outputs keep their last state."""
+    reference = error_reference(error)
+    _LOG.error("internal error %s in a callback", reference, exc_info=error)
+    set_props(Id.ERROR_BANNER, {"children": text("error.callback", reference=reference)})
 
 
 def request_limit(max_upload_bytes: int) -> int:
@@ -112,22 +128,26 @@ def warm_up_encoder() -> None:
 
 
 def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | str | None = None, *,
-               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, warm: bool = True) -> Dash:
-    """The app. `paths`: files or folders to open instead of the default sample; `cache`: a ClusterCache, a
-    folder, `redis://…`, or None for the on-disk default. `warm`: load the default cluster and trace its first
-    flow now, so the first visitor does not wait for it."""
+               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_bytes: int | None = None,
+               warm: bool = True) -> Dash:
+    """The app. `paths`: files or folders to open instead of the default sample, each file at most `max_bytes`
+    (default: the upload limit, at least the loaders' MAX_BYTES); `cache`: a ClusterCache, a folder, `redis://…`, or None for the on-disk
+    default. `warm`: load the default cluster and trace its first flow now, so the first visitor does not wait."""
+    from functools import partial
+
     from webapp.loaders import DEFAULT_SAMPLE, list_samples, load_paths
     from webapp.loaders.documents import MAX_BYTES
 
     cluster_cache = cache if isinstance(cache, ClusterCache) else open_cache(cache)
-    max_bytes = int(max_upload_mb * 1_000_000)
+    upload_bytes = int(max_upload_mb * 1_000_000)
     default = DEFAULT_SAMPLE
     if paths:
         from webapp.app.state import preload_paths
 
-        # `serve PATH`: files as big as the page would take as an upload open too (a 1,000-node dump is 21-35 MB).
+        # `serve PATH`: each file up to --max-bytes (`max_bytes`), else as big as the page takes as an upload.
         default = preload_paths(cluster_cache, [Path(p) for p in paths],
-                                lambda files: load_paths(files, max_bytes=max(max_bytes, MAX_BYTES)))
+                                partial(load_paths, max_bytes=max(upload_bytes, MAX_BYTES) if max_bytes is None
+                                        else max_bytes))
     app = Dash(
         __name__,
         title="k8s-netviz",
@@ -141,15 +161,21 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     app.css.config.serve_locally = True
     # The browser refuses a file over the limit (dcc.Upload's max_size). Accepted files arrive base64-encoded (4/3)
     # in one JSON callback body: up to two files at the limit pass; a bigger body gets a message, not a bare 413.
-    app.server.config["MAX_CONTENT_LENGTH"] = request_limit(max_bytes)
+    app.server.config["MAX_CONTENT_LENGTH"] = request_limit(upload_bytes)
     app.server.register_error_handler(RequestEntityTooLarge, _request_too_large)
     enable_gzip(app.server)
     samples = [(s.name, s.title) for s in list_samples()]
     serve_in_language(app.server)
-    app.layout = lambda: build_layout([(name, sample_title(name, title)) for name, title in samples],
-                                      max_bytes)  # per page load, in the page's language
-    register_callbacks(app, cluster_cache, default, max_bytes)
-    register_upload(app.server, cluster_cache, max_bytes)
+    views = (matrix_view, modes_view)
+    app.layout = lambda: build_layout(  # per page load, in the page's language
+        [(name, sample_title(name, title)) for name, title in samples], upload_bytes,
+        tools=[*(view.open_button() for view in views), export_view.buttons()],
+        overlays=[view.panel() for view in views], lessons=builtin_lessons())
+    register_callbacks(app, cluster_cache, default, upload_bytes)
+    register_upload(app.server, cluster_cache, upload_bytes)
+    for view in views:
+        view.register(app, cluster_cache)
+    export_view.register(app, cluster_cache)
     app.server.after_request(security_headers(content_security_policy(app.csp_hashes())))
     warm_up_encoder()
     if warm:

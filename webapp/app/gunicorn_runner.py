@@ -20,6 +20,8 @@ ENV_CACHE = "K8S_NETVIZ_CACHE"
 """The shared cache: a directory (diskcache) or a redis:// / rediss:// / unix:// URL."""
 ENV_MAX_UPLOAD = "K8S_NETVIZ_MAX_UPLOAD_MB"
 """Upload limit in MB (10^6 bytes) for the app (unset: the app's default, 50 MB)."""
+ENV_MAX_BYTES = "K8S_NETVIZ_MAX_BYTES"
+"""Size limit in bytes of one file of K8S_NETVIZ_PATHS (unset: the loaders' default, MAX_BYTES)."""
 ENV_WORKER_HEADER = "K8S_NETVIZ_WORKER_HEADER"
 """When "1", every response carries `X-Served-By: <worker pid>` (used by the load test)."""
 
@@ -45,12 +47,15 @@ def resolve_cache(cache: str | None) -> str:
 
 
 def worker_environment(
-    paths: Sequence[str], cache: str, max_upload_mb: float | None = None, worker_header: bool = False
+    paths: Sequence[str], cache: str, max_upload_mb: float | None = None, worker_header: bool = False,
+    max_bytes: int | None = None,
 ) -> dict[str, str]:
     """The environment variables `webapp.app.wsgi` reads in each worker."""
     env = {ENV_PATHS: os.pathsep.join(str(Path(p).resolve()) for p in paths), ENV_CACHE: cache}
     if max_upload_mb is not None:
         env[ENV_MAX_UPLOAD] = str(max_upload_mb)
+    if max_bytes is not None:
+        env[ENV_MAX_BYTES] = str(max_bytes)
     if worker_header:
         env[ENV_WORKER_HEADER] = "1"
     return env
@@ -85,13 +90,14 @@ def run(
     threads: int = DEFAULT_THREADS,
     max_upload_mb: float | None = None,
     worker_header: bool = False,
+    max_bytes: int | None = None,
 ) -> int:
     """Serve the app with `workers` gunicorn processes until interrupted; returns the exit status."""
     from gunicorn.app.base import BaseApplication
 
     options = gunicorn_options(host, port, workers, threads)
     location = resolve_cache(cache)
-    os.environ.update(worker_environment(paths, location, max_upload_mb, worker_header))
+    os.environ.update(worker_environment(paths, location, max_upload_mb, worker_header, max_bytes))
 
     class NetvizApplication(BaseApplication):
         def load_config(self) -> None:

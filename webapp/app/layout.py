@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from typing import Any, Sequence
 
 from dash import dcc, html
 
@@ -69,6 +70,8 @@ class Id(StrEnum):
     OVERLAY = "setting-overlay"
     POLICY = "setting-policy"
     DOWN_PODS = "setting-down"
+    PLUGIN = "setting-plugin"
+    POLICIES_OFF = "setting-policies-off"
     NAMESPACE = "view-namespace"
     SEARCH = "view-search"
     SEARCH_RESULT = "view-search-result"
@@ -77,6 +80,23 @@ class Id(StrEnum):
     SEARCH_TO = "view-search-to"
     OVERVIEW_NOTE = "view-overview-note"
     LEGEND = "view-legend"
+    FLOW_REQUEST = "flow-request"
+    """A flow a view asks for (`{"src": …, "dst": …}`): the controller picks it like a click in the diagram."""
+    LESSON = "lesson-picker"
+    LESSON_NAV = "lesson-nav"
+    LESSON_DATA = "lesson-data"
+    LESSON_SINK = "lesson-sink"
+    LESSON_BAR = "lesson-bar"
+    PRESENT_PANEL = "present-panel"
+    WHY = "why"
+    QUIZ = "quiz"
+
+
+TEXT_KEYS = ("lesson.counter", "lesson.keys", "lesson.whatif_keys", "lesson.off_script", "strip.where",
+             "strip.inner", "strip.outer", "strip.nat", "strip.endpoint", "strip.rule", "strip.none", "why.title",
+             "principles.title", "principles.holds", "principles.broken", "principles.none", "quiz.title",
+             "quiz.keys", "quiz.right", "quiz.wrong", "quiz.score")
+"""Catalogue sentences the browser side fills in itself (assets/netviz-lesson.js, from `data-netviz-text`)."""
 
 
 def _labelled(label: str, control) -> html.Label:
@@ -91,8 +111,12 @@ def _setting(id_: Id, label: str, values: list[str], labels: str | None = None) 
 
 
 def build_layout(samples: list[tuple[str, str]],
-                 max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1_000_000) -> html.Div:
-    """The whole page. `samples` are (name, title) pairs, default first. The browser refuses a file over
+                 max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1_000_000, *,
+                 tools: Sequence[Any] = (), overlays: Sequence[Any] = (),
+                 lessons: Sequence[tuple[str, str]] = ()) -> html.Div:
+    """The whole page. `samples` are (name, title) pairs, default first; `lessons` the built-in lessons' (name,
+    title). `tools` (buttons that open a view) end the flow picker's row; `overlays` (the views) open over the
+    diagram. The browser refuses a file over
     `max_upload_bytes` (dcc.Upload's max_size) and netviz.js says so, from the limit and messages in the
     `data-*` attributes here; the server checks again (`state.decode_upload`)."""
     request_bytes = upload_request_limit(max_upload_bytes)
@@ -116,6 +140,9 @@ def build_layout(samples: list[tuple[str, str]],
         _labelled(text("header.sample"), dcc.Dropdown(
             id=Id.SAMPLE, options=[{"label": title, "value": name} for name, title in samples], value=None,
             clearable=False, placeholder=text("header.sample.placeholder"), className="sample-picker")),
+        _labelled(text("lesson.picker"), dcc.Dropdown(
+            id=Id.LESSON, options=[{"label": title, "value": name} for name, title in lessons or []], value=None,
+            clearable=True, placeholder=text("lesson.none"), className="lesson-picker")),
         html.Div(className="loading", **limits, children=[
             dcc.Upload(id=Id.UPLOAD, multiple=True, max_size=max_upload_bytes, className="upload",
                        children=html.Div(text("upload.prompt")), accept=".yaml,.yml,.json,.gz"),
@@ -135,6 +162,7 @@ def build_layout(samples: list[tuple[str, str]],
         _labelled(text("flow.src"), dcc.Dropdown(id=Id.FLOW_SRC, clearable=False, className="flow-end")),
         _labelled(text("flow.dst"), dcc.Dropdown(id=Id.FLOW_DST, clearable=False, className="flow-end")),
         html.Span(id=Id.NAT_BADGE, className="badge"),
+        *([html.Div(list(tools), className="view-tools")] if tools else []),
     ])
     player = html.Div(className="player", children=[
         html.Button(text("player.restart"), id=Id.RESTART, className="button"),
@@ -150,19 +178,24 @@ def build_layout(samples: list[tuple[str, str]],
         language_switch(current_language()),
     ])
     stage = html.Main(className="stage", children=[
+        html.Div(id=Id.LESSON_BAR, className="lesson-bar"),
         picker,
         html.Div(id=Id.ERROR_BANNER, className="error-banner", role="alert"),
         # The frame takes the height the page leaves (CSS flex); dcc.Graph's own inline height is 100% of it.
         html.Div(className="diagram-frame", children=[dcc.Graph(
             id=Id.DIAGRAM, config=GRAPH_CONFIG, className="diagram", clear_on_unhover=True, style={"height": "100%"},
-            figure={"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}}})]),
+            figure={"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}}}),
+            *overlays]),
         player,
         html.Div(className="caption-row", children=[
             html.Div(id=Id.VERDICT, className="verdict"),
             html.Div(id=Id.CAPTION, className="caption", **{"aria-live": "polite"}),
         ]),
+        html.Div(id=Id.PRESENT_PANEL, className="present-panel"),
+        html.Div(id=Id.QUIZ, className="quiz", role="dialog"),
     ])
     side = html.Aside(className="side", children=[
+        html.Section(className="panel why-panel", children=[html.H2(text("why.title")), html.Div(id=Id.WHY)]),
         html.Section(className="panel", children=[html.H2(text("inspector.title")),
                                                   html.Div(id=Id.INSPECTOR, children=text("inspector.none"))]),
         html.Section(className="panel hops", children=[html.H2(text("hops.title")), html.Div(id=Id.HOP_LIST)]),
@@ -172,6 +205,9 @@ def build_layout(samples: list[tuple[str, str]],
             _setting(Id.OVERLAY, text("settings.overlay"), [str(o) for o in Overlay]),
             _setting(Id.POLICY, text("settings.policy"), [str(p) for p in TrafficPolicy]),
             _labelled(text("settings.down"), dcc.Dropdown(id=Id.DOWN_PODS, multi=True, value=[])),
+            _labelled(text("settings.plugin"), dcc.Dropdown(id=Id.PLUGIN, value=None, clearable=True)),
+            _labelled(text("settings.policies_off"), dcc.Dropdown(id=Id.POLICIES_OFF, multi=True, value=[],
+                                                                  placeholder=text("settings.policies_off.none"))),
         ]),
         html.Section(className="panel", children=[
             html.H2(text("view.title")),
@@ -200,9 +236,18 @@ def build_layout(samples: list[tuple[str, str]],
         dcc.Store(id=Id.PLAYER_SINK),
         dcc.Store(id=Id.URL_SINK),
         dcc.Store(id=Id.SPEED_SINK),
+        dcc.Store(id=Id.LESSON_NAV),
+        dcc.Store(id=Id.LESSON_DATA),
+        dcc.Store(id=Id.LESSON_SINK),
+        dcc.Store(id=Id.FLOW_REQUEST),
     ]
-    return html.Div(id="page", className="page", **{"data-netviz-ids": client_ids()},
+    return html.Div(id="page", className="page", **{"data-netviz-ids": client_ids(), "data-netviz-text": client_text()},
                     children=[*stores, header, html.Div(className="body", children=[stage, side])])
+
+
+def client_text() -> str:
+    """The sentences of TEXT_KEYS in the page's language, as JSON for the browser side (`data-netviz-text`)."""
+    return json.dumps({key: text(key) for key in TEXT_KEYS}, ensure_ascii=False, sort_keys=True)
 
 
 def client_ids() -> str:

@@ -9,6 +9,7 @@ import json
 import sys
 
 from webapp.model import Cluster
+from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 # Further engine subcommands, registered after `trace`: (module, its register function).
 EXTRA_COMMANDS: tuple[tuple[str, str], ...] = (("webapp.engine.kubeproxy.rules_command", "register_rules"),)
@@ -23,18 +24,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     trace.add_argument("--sample", metavar="NAME", help="use a built-in sample instead of PATHs")
     trace.add_argument("--from", dest="src", required=True, metavar="SRC")
     trace.add_argument("--to", dest="dst", required=True, metavar="DST")
-    trace.add_argument("--proto", choices=("tcp", "udp"),
-                       help="default: the protocol the destination port is declared with (tcp if both or none)")
+    trace.add_argument("--proto", choices=("tcp", "udp", "sctp"),
+                       help="default: the protocol the destination port is declared with (tcp if it is among them or "
+                            "none is; else udp, else sctp)")
     trace.add_argument("--backend", metavar="IP", help="prefer this endpoint where a load balancer chooses")
     trace.add_argument("--json", action="store_true", help="print the trace as one JSON object")
+    add_max_bytes(trace)
+    add_network_plugin_argument(trace)
     trace.set_defaults(run=run_trace)
     for name, function in EXTRA_COMMANDS:
         getattr(importlib.import_module(name), function)(subparsers)
 
 
-def load_cluster(paths: list[str], sample: str | None) -> Cluster | None:
-    """The cluster of PATHs or of a sample; prints the problems and returns None when it does not load."""
+def add_max_bytes(parser: argparse.ArgumentParser) -> None:
+    """`--max-bytes N` (webapp.loaders.commands.add_max_bytes)."""
+    from webapp.loaders.commands import add_max_bytes as add
+
+    add(parser)
+
+
+def load_cluster(paths: list[str], sample: str | None, max_bytes: int | None = None) -> Cluster | None:
+    """The cluster of PATHs or of a sample; prints each problem (but notices) once to stderr and returns None
+    when it does not load. `max_bytes`: the size limit of one file (default: the loaders' MAX_BYTES)."""
     from webapp.loaders import load_paths, load_sample
+    from webapp.loaders.documents import MAX_BYTES
     from webapp.problems import LoadError
 
     if sample or not paths:
@@ -49,8 +62,8 @@ def load_cluster(paths: list[str], sample: str | None) -> Cluster | None:
         except LoadError as error:
             print(error, file=sys.stderr)
             return None
-    result = load_paths(paths)
-    for problem in result.problems:
+    result = load_paths(paths, max_bytes=MAX_BYTES if max_bytes is None else max_bytes)
+    for problem in dict.fromkeys(result.problems):
         if problem.severity != "notice":
             print(problem, file=sys.stderr)
     return result.cluster
@@ -59,9 +72,12 @@ def load_cluster(paths: list[str], sample: str | None) -> Cluster | None:
 def run_trace(args: argparse.Namespace) -> int:
     from webapp.engine.flows import trace_flow
 
-    cluster = load_cluster(args.paths, args.sample)
+    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
     if cluster is None:
         return 1
+    cluster = apply_network_plugin(cluster, args, "k8s-netviz trace")
+    if cluster is None:
+        return 2
     try:
         trace = trace_flow(cluster, args.src, args.dst, args.proto, backend=args.backend)
     except ValueError as error:

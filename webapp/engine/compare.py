@@ -16,6 +16,7 @@ How the service is found, per mode (computed from the node's own rules):
 from __future__ import annotations
 
 import statistics
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -80,9 +81,11 @@ class ModeComparison:
     scale: ScaleLookup | None = None
 
 
-def compare_modes(cluster: Cluster, src: str, dst: str, scale: Cluster | None = None) -> tuple[ModeComparison, ...]:
+def compare_modes(cluster: Cluster, src: str, dst: str, scale: Cluster | None = None,
+                  nodes: Collection[str] | None = None) -> tuple[ModeComparison, ...]:
     """`src` → `dst` traced under iptables, IPVS, nftables and userspace; with `scale` (a big cluster, e.g. one
-    of 5,000 services from benchmarks/generate_cluster.py), each mode's lookup cost there too."""
+    of 5,000 services from benchmarks/generate_cluster.py), each mode's lookup cost there too. `nodes`: count the
+    rules of these nodes only (default: every node)."""
     out = []
     for mode in MODES:
         variant = in_mode(cluster, mode)
@@ -93,7 +96,7 @@ def compare_modes(cluster: Cluster, src: str, dst: str, scale: Cluster | None = 
         if found is not None and decided is not None and decided.node is not None:
             before = trace.hops[found - 1] if decided.action in _REWRITES and found > 0 else decided
             lookup = service_lookup(variant, decided.node, before.packet)
-        out.append(ModeComparison(mode, trace, decided, rule_counts(variant), lookup,
+        out.append(ModeComparison(mode, trace, decided, rule_counts(variant, nodes), lookup,
                                   scale_lookup(in_mode(scale, mode)) if scale is not None else None))
     return tuple(out)
 
@@ -106,9 +109,10 @@ def in_mode(cluster: Cluster, mode: KubeProxyMode) -> Cluster:
                           lambda: replace(cluster, settings=replace(cluster.settings, kube_proxy_mode=mode)))
 
 
-def rule_counts(cluster: Cluster) -> tuple[tuple[str, int], ...]:
-    """Each node's rule count for the cluster's mode."""
-    return tuple((node.name, _rule_count(cluster, node.name)) for node in cluster.nodes)
+def rule_counts(cluster: Cluster, nodes: Collection[str] | None = None) -> tuple[tuple[str, int], ...]:
+    """Each node's rule count for the cluster's mode (of `nodes` only, when given), in the cluster's node order."""
+    return tuple((node.name, _rule_count(cluster, node.name)) for node in cluster.nodes
+                 if nodes is None or node.name in nodes)
 
 
 def _rule_count(cluster: Cluster, node: str) -> int:

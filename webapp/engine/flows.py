@@ -166,11 +166,15 @@ def _outside_address(cluster: Cluster, target: Target, flow_type: FlowType) -> S
 
 # --- tracing --------------------------------------------------------------------------------------------
 
+PROTOCOLS = ("tcp", "udp", "sctp")
+"""The transport protocols a trace takes (`--proto`): every protocol a Service port may have."""
+
+
 def destination_protocol(cluster: Cluster, dst: str | Spec) -> str:
-    """The protocol a destination's port is declared with, for a caller that names none: `udp` when the port
-    exists only as UDP (a service port, its name, or an IP:PORT of a service VIP or nodePort; a pod's declared
-    port), `tcp` otherwise (and for a destination that does not parse or resolve). A service DNS name is judged by
-    its `svc/` spec."""
+    """The protocol a destination's port is declared with, for a caller that names none: `tcp` when the port is
+    declared for TCP or not at all, else `udp` when it is declared for UDP, else `sctp` (a service port, its name,
+    or an IP:PORT of a service VIP or nodePort; a pod's declared port); `tcp` for a destination that does not parse
+    or resolve. A service DNS name is judged by its `svc/` spec."""
     try:
         spec = dst if isinstance(dst, Spec) else parse_spec(dst, End.DESTINATION)
         if spec.kind == SpecKind.DNS_NAME:
@@ -184,10 +188,10 @@ def destination_protocol(cluster: Cluster, dst: str | Spec) -> str:
             ports = [p for p in ports if p.name == spec.port]
         elif spec.port:
             ports = [p for p in ports if p.port == int(spec.port)]
-        return _only_udp(p.protocol for p in ports)
+        return _declared(p.protocol for p in ports)
     if spec.kind == SpecKind.POD:  # a container port, by number or name
         pod = cluster.pod_by_key.get(spec.key)
-        return _only_udp(p.protocol for c in (pod.containers if pod else ()) for p in c.ports
+        return _declared(p.protocol for c in (pod.containers if pod else ()) for p in c.ports
                          if spec.port in (p.name, str(p.container_port)))
     node = cluster.node_by_name.get(spec.name) if spec.kind == SpecKind.NODE else None
     ip = node.internal_ip if node is not None else spec.ip
@@ -198,7 +202,7 @@ def destination_protocol(cluster: Cluster, dst: str | Spec) -> str:
     found = index.get((ip, number), frozenset())
     if ip in cluster.node_by_ip:
         found |= index.get((None, number), frozenset())
-    return _only_udp(found)
+    return _declared(found)
 
 
 def _address_protocols(cluster: Cluster) -> dict[tuple[IPv4Address | None, int], frozenset[Protocol]]:
@@ -215,9 +219,12 @@ def _address_protocols(cluster: Cluster) -> dict[tuple[IPv4Address | None, int],
     return index
 
 
-def _only_udp(protocols) -> str:
+def _declared(protocols) -> str:
+    """TCP when declared (or nothing is), else UDP when declared, else SCTP."""
     found = set(protocols)
-    return "udp" if found == {Protocol.UDP} else "tcp"
+    if Protocol.TCP in found or not found:
+        return "tcp"
+    return "udp" if Protocol.UDP in found else "sctp"
 
 
 @dataclass(frozen=True)
@@ -239,8 +246,8 @@ def resolve_flow(cluster: Cluster, src: str | Spec, dst: str | Spec, proto: str 
     source_spec = src if isinstance(src, Spec) else parse_spec(src, End.SOURCE)
     target_spec = dst if isinstance(dst, Spec) else parse_spec(dst, End.DESTINATION)
     proto = (proto or destination_protocol(cluster, target_spec)).lower()
-    if proto not in ("tcp", "udp"):
-        raise ValueError(f"protocol {proto!r}: use tcp or udp")
+    if proto not in PROTOCOLS:
+        raise ValueError(f"protocol {proto!r}: use tcp, udp or sctp")
     named = service_spec(cluster, target_spec) if target_spec.kind == SpecKind.DNS_NAME else None
     source = resolve_source(cluster, source_spec)
     target = resolve_target(cluster, named or target_spec, Protocol(proto.upper()))
@@ -307,6 +314,7 @@ def _finish(flow: Flow, flow_type: FlowType, walker: Walker, result: WalkResult,
     notes = [say(NOTES_WITH_NAT[flow_type] if with_nat else NOTES[flow_type])] if flow_type in NOTES else []
     if problem:
         notes.append(say("flows.note.reply_mismatch", problem=problem))
+    notes += result.notes
     return replace(trace, notes=tuple(notes))
 
 
@@ -343,18 +351,22 @@ def _trace_external_name(cluster: Cluster, flow: Flow, source: Source, target: T
     if not exchange.ok:
         return Trace(flow, Disposition.DROPPED, prelude, (), exchange.reason, ())
     host = services.external_name_target(cluster, service)
-    if host is None:
-        reason = say("flows.external_name.unknown.reason", service=service.key, name=service.external_name)
+    notes: tuple[str, ...] = ()
+    if host is None:  # a name the cluster does not declare: resolved upstream, to an address unknown here
+        host = services.unknown_host(cluster, service.external_name or "")
         last = prelude[-1]  # the CNAME answer, delivered to the client
-        unknown = Hop(last.node, last.netns, source.socket.app, HopKind.DNS, Action.DROP, last.packet,
-                      f"{service.external_name}. (no address known)",
-                      say("flows.external_name.unknown", name=service.external_name))
-        return Trace(flow, Disposition.NO_ROUTE, prelude + (unknown,), (), reason, ())
+        prelude += (Hop(last.node, last.netns, source.socket.app, HopKind.DNS, Action.LOOKUP, last.packet,
+                        f"{host.dns_name}. A ? (address unknown: {host.ip} stands for it)",
+                        say("flows.external_name.unknown", name=host.dns_name, address=host.ip)),)
+        walker = Walker(cluster, backend=walker.backend, outside={host.ip: host.name})
+        notes = (say("flows.note.external_name_unknown", name=host.dns_name, address=host.ip,
+                     service=service.key),)
     address = SocketAddress(host.ip, target.address.port)
     packet = Packet(SocketAddress(_source_ip(cluster, source, host.ip), ephemeral_port(flow.src, flow.dst, flow.proto)),
                     address, flow.proto)
     result = walker.request(source.socket, packet)
-    return _finish(flow, FlowType.EXTERNALNAME, walker, result, prelude)
+    trace = _finish(flow, FlowType.EXTERNALNAME, walker, result, prelude)
+    return replace(trace, notes=trace.notes + notes) if notes else trace
 
 
 # --- choices for the picker -----------------------------------------------------------------------------
@@ -510,5 +522,5 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
     return {kind: pairs for kind, pairs in out.items() if pairs}
 
 
-__all__ = ["CANDIDATE_LIMIT", "CANDIDATE_SCOPE", "FlowType", "ResolvedFlow", "candidate_flows", "classify",
+__all__ = ["CANDIDATE_LIMIT", "CANDIDATE_SCOPE", "PROTOCOLS", "FlowType", "ResolvedFlow", "candidate_flows", "classify",
            "destination_protocol", "offers", "resolve_flow", "serving_port", "trace_flow", "written"]

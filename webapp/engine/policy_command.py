@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from webapp.engine.policy import with_network_plugin
 from webapp.engine.policy_matrix import CellState, PolicyMatrix, policy_matrix
-from webapp.model import Cluster, NetworkPlugin
+from webapp.model import Cluster
+from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 SYMBOL = {CellState.ALLOWED: "+", CellState.DENIED: "x", CellState.NOT_ENFORCED: "~"}
 MAX_LISTED = 400
@@ -23,20 +23,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     policy.add_argument("--port", type=int, required=True, metavar="N", help="destination port")
     policy.add_argument("--proto", choices=("tcp", "udp", "sctp"), default="tcp")
     policy.add_argument("--namespace", metavar="NS", help="only the pods of this namespace")
-    policy.add_argument("--network-plugin", choices=[str(p) for p in NetworkPlugin],
-                        help="override the network plugin the input declares (what if it enforced?)")
+    add_network_plugin_argument(policy)
     policy.add_argument("--json", action="store_true", help="print the matrix as one JSON object")
+    from webapp.engine.commands import add_max_bytes
+
+    add_max_bytes(policy)
     policy.set_defaults(run=run_policy)
 
 
 def run_policy(args: argparse.Namespace) -> int:
     from webapp.engine.commands import load_cluster
 
-    cluster = load_cluster(args.paths, args.sample)
+    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
     if cluster is None:
         return 1
-    if args.network_plugin:
-        cluster = with_network_plugin(cluster, args.network_plugin)
+    cluster = apply_network_plugin(cluster, args, "k8s-netviz policy")
+    if cluster is None:
+        return 2
     if not 1 <= args.port <= 65535:
         print(f"--port {args.port}: expected a port number (1-65535)")
         return 2

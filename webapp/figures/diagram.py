@@ -14,6 +14,7 @@ import math
 import unicodedata
 from dataclasses import dataclass, field
 
+from webapp.engine.policy import Direction, selecting_policies
 from webapp.figures.canvas import BoxStyle, Canvas, LineStyle, Point, TextStyle
 from webapp.model import OVS_VXLAN_PORT
 from webapp.figures.devices import HOST_NETNS, NodeDevices, node_devices
@@ -59,6 +60,9 @@ MORE_FILL = BoxStyle("#f8fafc", "#52606d", 1.2, "dash")
 BRIDGE_FILL = BoxStyle("#d1fae5", "#047857", 1.2)
 OVERLAY_FILL = BoxStyle("#ffedd5", "#c2410c", 1.2)
 PROXY_FILL = BoxStyle("#ede9fe", "#6d28d9", 1.2)
+POLICY_FILL = BoxStyle("#fee2e2", "#b91c1c", 1.0)
+POLICY_OFF_FILL = BoxStyle("#fef3c7", "#b45309", 1.0, "dot")
+"""A pod's NetworkPolicy mark: enforced (the plugin implements NetworkPolicy), or not (flannel alone)."""
 NIC_FILL = BoxStyle("#e0f2fe", "#0369a1", 1.2)
 SVC_FILL = BoxStyle("#fef9c3", "#a16207", 1.1)
 DNS_FILL = BoxStyle("#fde68a", "#a16207", 1.6)
@@ -86,6 +90,8 @@ SMALL = TextStyle(10, "#52606d")
 BRIDGE_TEXT = TextStyle(11, "#065f46", position="middle right")
 OVERLAY_TEXT = TextStyle(11, "#9a3412")
 PROXY_TEXT = TextStyle(11, "#5b21b6")
+POLICY_TEXT = TextStyle(9, "#b91c1c")
+POLICY_OFF_TEXT = TextStyle(9, "#b45309")
 NIC_TEXT = TextStyle(11, "#075985")
 SVC_TEXT = TextStyle(10, "#713f12")
 VETH_TEXT = TextStyle(9, "#047857", mode="normal")
@@ -313,9 +319,25 @@ def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float,
     canvas.text(cx, top - POD_H + 0.03, eth, TextStyle(9, "#075985"))
     positions[position_key(node_name, pod.key, eth)] = eth_point
     positions[position_key(node_name, pod.key, "")] = (cx, top - 1.0)
-    hover = "pod.hover.host_network" if pod.host_network else "pod.hover"
-    canvas.target(cx, top - 0.5, f"pod:{pod.key}", word(hover, pod=pod.key, ip=pod.pod_ip, node=node_name))
+    hover = word("pod.hover.host_network" if pod.host_network else "pod.hover", pod=pod.key, ip=pod.pod_ip,
+                 node=node_name)
+    policies = () if pod.host_network else selecting(cluster, pod)
+    if policies:
+        enforced = cluster.settings.enforces_policy
+        canvas.box(x0 + 0.06, top - POD_H + 0.06, x0 + 0.86, top - POD_H + 0.38,
+                   POLICY_FILL if enforced else POLICY_OFF_FILL)
+        canvas.text(x0 + 0.46, top - POD_H + 0.22, word("pod.policies", count=len(policies)),
+                    POLICY_TEXT if enforced else POLICY_OFF_TEXT)
+        caveat = "" if enforced else word("pod.policies.not_enforced", plugin=cluster.settings.network_plugin)
+        hover += "<br>" + word("pod.policies.hover", policies=", ".join(policies), enforced=caveat)
+    canvas.target(cx, top - 0.5, f"pod:{pod.key}", hover)
     return eth_point
+
+
+def selecting(cluster: Cluster, pod: Pod) -> tuple[str, ...]:
+    """The NetworkPolicies (namespace/name) that select `pod`, for ingress or egress, in namespace/name order."""
+    found = {p.key for direction in Direction for p in selecting_policies(cluster, pod, direction)}
+    return tuple(p.key for p in cluster.network_policies if p.key in found)
 
 
 def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: float, namespace: str | None,
@@ -484,6 +506,24 @@ def _draw_service(canvas: Canvas, cluster: Cluster, svc: Service, x0: float, y0:
     for ipaddr in (*svc.load_balancer_ips, *svc.external_ips):
         positions.setdefault(f"vip|{ipaddr}", point)
     canvas.target(cx, y0 + SVC_H / 2, f"svc:{svc.key}", word("service.hover", service=svc.key, type=svc.type))
+
+
+MAX_UNKNOWN_HOSTS = 4
+"""At most this many outside hosts of undeclared ExternalName targets are drawn."""
+
+
+def _unknown_hosts(cluster: Cluster) -> list:
+    """The outside hosts ExternalName services point at that the cluster does not declare — drawn as
+    `NAME (address unknown)`, where their traces end (services.unknown_host)."""
+    from webapp.engine import services
+
+    found = {}
+    for svc in cluster.services:
+        if svc.type == ServiceType.EXTERNAL_NAME and svc.external_name and \
+                services.external_name_target(cluster, svc) is None:
+            host = services.unknown_host(cluster, svc.external_name)
+            found.setdefault(host.name, host)
+    return list(found.values())[:MAX_UNKNOWN_HOSTS]
 
 
 def _services_band(canvas: Canvas, cluster: Cluster, view: DiagramView, x0: float, width: float, bottom: float,
@@ -680,6 +720,12 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
                     dataclasses.replace(P_TUNNEL, position="middle right"))
         for px, _ in drops:
             canvas.line([(px, tunnel_y + 0.6), (px, tunnel_y)], TUNNEL)
+        # Where an encapsulated packet is drawn: on the tunnel line, under its node's tunnel end.
+        for frame in frames:
+            drop = positions.get(f"{frame.node.name}|overlay-drop")
+            if drop is not None:
+                positions[f"tunnel|{frame.node.name}"] = (drop[0], tunnel_y)
+        positions["tunnel|"] = ((drops[0][0] + drops[-1][0]) / 2, tunnel_y)
 
     tiles_bottom = underlay_y
     grouped = bool(tiles) and is_grouped(cluster)
@@ -697,13 +743,14 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
 
     # The outside world, under the physical network: external hosts from the left, the cloud LB on the right.
     ext_y = underlay_y - 1.25
-    hosts = list(cluster.external_hosts)
-    for offset, host in enumerate(hosts or [None]):
+    unknown = _unknown_hosts(cluster)
+    hosts = [*(cluster.external_hosts or [None]), *unknown]
+    for offset, host in enumerate(hosts):
         hx = offset * (EXT_W + 0.4) + EXT_W / 2
         canvas.box(hx - EXT_W / 2, ext_y - 0.55, hx + EXT_W / 2, ext_y + 0.55, EXT_FILL)
         title = word("external.client") if offset == 0 else host.dns_name or host.name
-        about = (f"{host.name} {host.ip}" if host and offset == 0 else str(host.ip) if host
-                 else word("external.internet"))
+        about = (word("external.unknown") if host in unknown else f"{host.name} {host.ip}"
+                 if host and offset == 0 else str(host.ip) if host else word("external.internet"))
         canvas.text(hx, ext_y + 0.22, f"<b>{_fit(title, EXT_W - 0.2, LABEL, True)}</b>", N_LABEL)
         canvas.text(hx, ext_y - 0.18, _fit(about, EXT_W - 0.2, SMALL), N_SMALL)
         canvas.text(hx, ext_y + 0.2, f"<b>{_fit(title, EXT_W - 0.2, P_NAME, True)}</b>", P_NAME)
@@ -736,6 +783,9 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
                                TARGET_HEIGHT_PIXELS / y_span / PIXELS_PER_UNIT))
     traces = canvas.traces(font_scale)
     traces += [
+        # The path walked so far (assets/netviz.js draws it up to the current hop; it stays when playback ends).
+        {"type": "scatter", "mode": "lines", "x": [None], "y": [None], "name": "trail", "hoverinfo": "skip",
+         "showlegend": False, "line": {"width": 5, "color": "rgba(37,99,235,0.45)"}},
         {"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": "highlight", "hoverinfo": "skip",
          "showlegend": False, "marker": {"size": 34, "symbol": "square-open", "color": "#f59e0b",
                                          "line": {"width": 4, "color": "#f59e0b"}}},

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+import dataclasses
+
+from webapp.engine.specs import End, SpecKind, parse_spec
 from webapp.engine.trace import Hop, HopKind, Trace
 from webapp.figures.canvas import Point
 from webapp.figures.devices import HOST_NETNS, netns_key
-from webapp.figures.diagram import Diagram, position_key
+from webapp.figures.diagram import Diagram, DiagramView, position_key
+from webapp.model import Cluster
 from webapp.figures.words import word
 
 _PROXY_KINDS = frozenset({HopKind.NETFILTER, HopKind.IPVS, HopKind.PROXY})
@@ -54,19 +58,28 @@ def hop_point(positions: Mapping[str, Point], hop: Hop, previous: Point | None) 
     return previous
 
 
+def _tunnel_point(positions: Mapping[str, Point], hop: Hop) -> Point | None:
+    """An encapsulated packet between its two VXLAN devices rides the drawn tunnel line (under its node's tunnel end,
+    in the middle on the wire), not the physical network it really crosses inside the outer headers."""
+    if hop.packet.outer is None or hop.kind in (HopKind.VXLAN, HopKind.OVS):
+        return None
+    return positions.get(f"tunnel|{hop.node}" if hop.node else "tunnel|")
+
+
 def hop_points(diagram: Diagram, hops: Iterable[Hop]) -> list[Point]:
-    """One point per hop. Wire hops sit on the physical network between their neighbours' x."""
+    """One point per hop. Wire hops sit on the physical network between their neighbours' x; inside a VXLAN tunnel
+    hops sit on the tunnel line."""
     hop_list = list(hops)
     points: list[Point | None] = []
     previous: Point | None = None
     for hop in hop_list:
-        point = hop_point(diagram.positions, hop, previous)
+        point = _tunnel_point(diagram.positions, hop) or hop_point(diagram.positions, hop, previous)
         points.append(point)
         previous = point or previous
     resolved: list[Point] = []
     fallback = diagram.positions.get("wire|", (0.0, 0.0))
     for index, (hop, point) in enumerate(zip(hop_list, points)):
-        if hop.kind == HopKind.WIRE and not hop.node:
+        if hop.kind == HopKind.WIRE and not hop.node and _tunnel_point(diagram.positions, hop) is None:
             before = next((p for p in reversed(points[:index]) if p), None)
             after = next((p for p in points[index + 1:] if p), None)
             wire_y = fallback[1]
@@ -85,3 +98,40 @@ def playback(diagram: Diagram, trace: Trace) -> dict[str, Any]:
         "reply_points": hop_points(diagram, trace.reply),
         "labels": {name: word(f"packet.{name}") for name in ("encapsulate", "decapsulate", "proxy", "reply")},
     }
+
+
+def path_nodes(trace: Trace) -> frozenset[str]:
+    return frozenset(h.node for h in (*trace.hops, *trace.reply) if h.node)
+
+
+def path_pods(cluster: Cluster, trace: Trace) -> frozenset[str]:
+    """Pods a hop runs in, plus the pods behind a load-balancing hop's alternatives (the other backends)."""
+    hops = (*trace.hops, *trace.reply)
+    pods = {key for h in hops if (key := netns_key(h.netns)) in cluster.pod_by_key}
+    for hop in hops:
+        for alternative in hop.alternatives:
+            pod = cluster.pod_by_ip.get(alternative.dst.ip)
+            if pod is not None:
+                pods.add(pod.key)
+    return frozenset(pods)
+
+
+def path_services(cluster: Cluster, trace: Trace) -> frozenset[str]:
+    """Services whose VIP, LB IP or external IP a hop addressed, plus the one the flow's destination names."""
+    addresses = {h.packet.dst.ip for h in trace.hops}
+    try:
+        named = parse_spec(trace.flow.dst, End.DESTINATION)
+    except ValueError:
+        named = None
+    found = {named.key} if named is not None and named.kind == SpecKind.SERVICE else set()
+    for svc in cluster.services:
+        if addresses.intersection((svc.cluster_ip, *svc.load_balancer_ips, *svc.external_ips)):
+            found.add(svc.key)
+    return frozenset(found & set(cluster.service_by_key))
+
+
+def trace_view(cluster: Cluster, trace: Trace, view: DiagramView = DiagramView()) -> DiagramView:
+    """`view` with the trace's nodes, pods and services drawn in detail (what the page shows for a flow; a service
+    the view already draws on its own, a searched one, stays)."""
+    return dataclasses.replace(view, services=view.services | path_services(cluster, trace), path_nodes=path_nodes(trace),
+                               path_pods=path_pods(cluster, trace))

@@ -9,6 +9,7 @@ from webapp.lab import build
 from webapp.lab import netns as nx
 from webapp.lab.faults import FAULTS
 from webapp.lab.plan import DEFAULT_LAB_ID, LabPlan, PlanError, lab_prefix
+from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 DEFAULT_TIMEOUT = 1.0
 
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="verify one flow from SRC (trace grammar: pod/NS/NAME, node/NAME, an IP) …")
     verify.add_argument("--to", dest="dst", metavar="DST", help="… to DST (IP:PORT, pod/…:PORT, svc/…, node/…:PORT), "
                                                              "and print the engine's trace first")
-    verify.add_argument("--proto", choices=("tcp", "udp"),
+    verify.add_argument("--proto", choices=("tcp", "udp", "sctp"),
                         help="protocol of --from/--to (default: the port's, as the engine traces it: tcp when "
                              "the port is declared for both)")
     verify.add_argument("--keep", action="store_true",
@@ -57,15 +58,20 @@ def _inputs(parser: argparse.ArgumentParser) -> None:
                         help="files, folders or a sample name (default: the seed-article sample)")
     parser.add_argument("--lab", default=DEFAULT_LAB_ID, metavar="ID",
                         help="lab id: namespaces are named knv<ID>-… (default 0)")
+    from webapp.loaders.commands import add_max_bytes
+
+    add_max_bytes(parser)
+    add_network_plugin_argument(parser)
 
 
 def _cluster(args: argparse.Namespace):
     from webapp.loaders.commands import load_arguments, print_problems
 
-    result = load_arguments(args.paths)
+    result = load_arguments(args.paths, args.max_bytes)
     if result.cluster is None:
         print_problems(result, sys.stderr)
-    return result.cluster
+        return None
+    return apply_network_plugin(result.cluster, args, f"lab {args.lab_command}")
 
 
 def _print_plan(plan: LabPlan) -> None:
@@ -142,7 +148,9 @@ def run_verify(args: argparse.Namespace) -> int:
             if single is None:
                 return 1
             flows = [single]
-        report = verify(prepared, flows, timeout=args.timeout)
+        # every flow asked for: the NetworkPolicy matrix too, on the policies' ports (webapp.lab.matrix)
+        matrix = bool(cluster.network_policies) and not (args.type or args.src or args.dst)
+        report = verify(prepared, flows, timeout=args.timeout, matrix=matrix)
     except (nx.LabError, PlanError) as exc:
         print(f"lab verify: {exc}", file=sys.stderr)
         return 1
@@ -150,7 +158,7 @@ def run_verify(args: argparse.Namespace) -> int:
         if "built_here" in locals() and built_here and not args.keep:
             build.lab_down(args.lab)
     print(render_report(report))
-    return 1 if report.disagreements else 0
+    return 1 if report.disagreements or report.cell_disagreements else 0
 
 
 def _single_flow(cluster, args: argparse.Namespace):

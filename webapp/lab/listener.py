@@ -1,4 +1,5 @@
-"""The application in every lab pod: a TCP and UDP listener on each declared container port that answers
+"""The application in every lab pod: a TCP, UDP (and, where the kernel has it, SCTP) listener on each declared
+container port that answers
 `pod=<namespace/name> container=<name> at=<ip:port> saw=<ip:port>` — who answered, on which local address,
 and the source address the kernel delivered. Standalone (stdlib only): `ip netns exec` starts it with `-I`.
 
@@ -7,7 +8,7 @@ it accepts on the proxy port, opens a new connection to the next backend (round-
 does not answer, retries the next one, as the removed pkg/proxy/userspace proxier did; `;affinity=SECONDS`
 after the backends is the service's sessionAffinity ClientIP timeout.
 
-Usage: listener.py --pod OWNER --ready FILE [--tcp PORT=CONTAINER ...] [--udp PORT=CONTAINER ...]
+Usage: listener.py --pod OWNER --ready FILE [--tcp PORT=CONTAINER ...] [--udp PORT=CONTAINER ...] [--sctp ...]
                    [--proxy-tcp PORT=BACKENDS[;affinity=SECONDS] ...] [--proxy-udp ...]
 """
 
@@ -160,8 +161,19 @@ def _udp_socket(port: int) -> socket.socket:
     return sock
 
 
+def _sctp_socket(port: int) -> socket.socket:
+    """A one-to-one SCTP socket (SOCK_STREAM, RFC 6458): accept, read and write as with TCP."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", port))
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock
+
+
 async def serve(pod: str, tcp: dict[int, str], udp: dict[int, str], ready: str,
-                proxy_tcp: dict[int, RoundRobin] | None = None, proxy_udp: dict[int, RoundRobin] | None = None) -> None:
+                proxy_tcp: dict[int, RoundRobin] | None = None, proxy_udp: dict[int, RoundRobin] | None = None,
+                sctp: dict[int, str] | None = None) -> None:
     loop = asyncio.get_running_loop()
     servers = []
     for port, backends in (proxy_tcp or {}).items():
@@ -179,6 +191,15 @@ async def serve(pod: str, tcp: dict[int, str], udp: dict[int, str], ready: str,
             finally:
                 writer.close()
         servers.append(await asyncio.start_server(on_connect, "0.0.0.0", port, reuse_address=True))
+    for port, container in (sctp or {}).items():
+        async def on_association(reader, writer, container=container):
+            sock = writer.get_extra_info("socket")
+            writer.write(answer(pod, container, sock.getsockname(), sock.getpeername()))
+            try:
+                await writer.drain()
+            finally:
+                writer.close()
+        servers.append(await asyncio.start_server(on_association, sock=_sctp_socket(port)))
     for port, container in udp.items():
         sock = _udp_socket(port)
         loop.add_reader(sock.fileno(), _udp_answer, sock, pod, container)
@@ -193,12 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready", required=True, help="file written once every port listens")
     parser.add_argument("--tcp", action="append", default=[])
     parser.add_argument("--udp", action="append", default=[])
+    parser.add_argument("--sctp", action="append", default=[])
     parser.add_argument("--proxy-tcp", action="append", default=[])
     parser.add_argument("--proxy-udp", action="append", default=[])
     args = parser.parse_args(argv)
     try:
         asyncio.run(serve(args.pod, _port_map(args.tcp), _port_map(args.udp), args.ready,
-                          parse_proxy_ports(args.proxy_tcp), parse_proxy_ports(args.proxy_udp)))
+                          parse_proxy_ports(args.proxy_tcp), parse_proxy_ports(args.proxy_udp), _port_map(args.sctp)))
     except OSError as exc:
         with open(args.ready, "w") as out:
             out.write(f"error: {exc}\n")

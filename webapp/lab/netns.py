@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import shutil
+import socket
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +37,16 @@ def lab_support() -> str | None:
     probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
     if probe.returncode != 0:
         return f"`ip netns` does not work here: {probe.stderr.strip()}"
+    return None
+
+
+@functools.cache
+def sctp_support() -> str | None:
+    """Why this kernel cannot carry SCTP (no SCTP module: a socket cannot be made), or None when it can."""
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()
+    except OSError as exc:
+        return f"this kernel has no SCTP (socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP): {exc.strerror or exc})"
     return None
 
 
@@ -123,3 +135,48 @@ def entered(name: str) -> Iterator[None]:
             _setns(home)
     finally:
         os.close(home)
+
+
+THROWAWAY_PREFIX = "knv-tmp-"
+"""Names of the throwaway namespaces `throwaway_netns` makes (never a lab node's, never the host's)."""
+
+
+@contextmanager
+def throwaway_netns() -> Iterator[str]:
+    """A new, empty network namespace with a unique name, deleted on exit: somewhere to hand rules to the kernel
+    without touching the host's netfilter."""
+    name = f"{THROWAWAY_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+    ip_batch([f"netns add {name}"])
+    try:
+        yield name
+    finally:
+        run(["ip", "netns", "delete", name], check=False)
+
+
+def kernel_refusal(netns: str, iptables_text: str, *, ipsets: Sequence[tuple[str, str, Sequence[str]]] = (),
+                   nfacct: Sequence[str] = ()) -> str | None:
+    """What the kernel says against `iptables_text` (iptables-restore input) in the throwaway namespace `netns`,
+    or None when it takes it: `iptables-legacy-restore --test` where installed (the legacy backend resolves every
+    jump and match while testing), then a real `iptables-restore --noflush` (the nf_tables backend's `--test`
+    passes a jump to a chain nobody declared; a real load does not). `ipsets` (name, type, entries) and
+    `nfacct` counter names are created first, as kube-proxy creates them before it restores."""
+    if not netns.startswith(THROWAWAY_PREFIX):
+        raise LabError(f"kernel_refusal loads rules only into a throwaway namespace, not {netns!r}")
+    for name, kind, entries in ipsets:
+        extra = " range 0-65535" if kind == "bitmap:port" else ""  # kube-proxy's port sets span every port
+        lines = [f"create {name} {kind}{extra}", *(f"add {name} {entry}" for entry in entries)]
+        done = run(["ipset", "restore", "-exist"], netns=netns, stdin="\n".join(lines) + "\n", check=False)
+        if done.returncode != 0:
+            return f"ipset restore: {done.stderr.strip()}"
+    for counter in nfacct:
+        done = run(["nfacct", "add", counter], netns=netns, check=False)
+        if done.returncode != 0:
+            return f"nfacct add {counter}: {done.stderr.strip()}"
+    steps = [["iptables-restore", "--noflush"]]
+    if shutil.which("iptables-legacy-restore"):
+        steps.insert(0, ["iptables-legacy-restore", "--test"])
+    for argv in steps:
+        done = run(argv, netns=netns, stdin=iptables_text, check=False)
+        if done.returncode != 0:
+            return f"`{' '.join(argv)}`: {done.stderr.strip()}"
+    return None

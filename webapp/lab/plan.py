@@ -180,6 +180,8 @@ class LabListener:
     owner: str
     tcp: tuple[tuple[int, str], ...] = ()
     udp: tuple[tuple[int, str], ...] = ()
+    sctp: tuple[tuple[int, str], ...] = ()
+    """Only where the kernel has SCTP (netns.sctp_support)."""
     proxy_tcp: tuple[tuple[int, tuple[str, ...]], ...] = ()
     """kube-proxy userspace mode: proxy port → backends (`ip:port`, kube-proxy's order)."""
     proxy_udp: tuple[tuple[int, tuple[str, ...]], ...] = ()

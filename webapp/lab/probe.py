@@ -57,10 +57,12 @@ def _failed(exc: OSError, local: str) -> Observation:
 
 def probe(netns: str, dst_ip: str, dst_port: int, proto: str = "tcp", *, src_ip: str | None = None,
           timeout: float = DEFAULT_TIMEOUT) -> Observation:
-    """Connect (TCP) or send one datagram (UDP) from inside `netns` and read the listener's answer."""
-    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    """Connect (TCP; SCTP, one-to-one style) or send one datagram (UDP) from inside `netns` and read the
+    listener's answer."""
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    number = socket.IPPROTO_SCTP if proto == "sctp" else 0
     with nx.entered(netns):
-        sock = socket.socket(socket.AF_INET, kind)
+        sock = socket.socket(socket.AF_INET, kind, number)
     local = ""
     try:
         sock.settimeout(timeout)

@@ -7,7 +7,7 @@ import sys
 
 from webapp.lessons.loader import list_lessons, load_lesson, resolve_step
 from webapp.lessons.model import LOADED, Lesson
-from webapp.loaders.commands import load_arguments, print_problems
+from webapp.loaders.commands import add_max_bytes, load_arguments, print_problems
 from webapp.model import Cluster
 
 
@@ -16,19 +16,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     lesson.add_argument("lesson", metavar="FILE|NAME", help="a lesson file, or a built-in lesson's name")
     lesson.add_argument("--cluster", nargs="+", metavar="PATH",
                         help="the cluster the `loaded` steps play on (files, folders or a sample name)")
+    add_max_bytes(lesson)
     lesson.set_defaults(run=run_lesson)
 
 
 def run_lesson(args: argparse.Namespace) -> int:
     loaded: Cluster | None = None
     if args.cluster:
-        cluster = load_arguments(args.cluster)
+        cluster = load_arguments(args.cluster, args.max_bytes)
         if cluster.cluster is None:
             print_problems(cluster, sys.stdout)
             return 1
         loaded = cluster.cluster
     builtin = {info.name: info.path for info in list_lessons()}
-    result = load_lesson(builtin.get(args.lesson, args.lesson), loaded=loaded)
+    result = load_lesson(builtin.get(args.lesson, args.lesson), loaded=loaded, max_bytes=args.max_bytes)
     for problem in result.problems:
         print(problem)
     if result.lesson is None:

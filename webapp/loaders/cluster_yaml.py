@@ -15,6 +15,7 @@ from webapp.model import (
     ContainerPort,
     ExternalHost,
     LabelSelector,
+    LoadBalancerMode,
     Namespace,
     NetworkPolicy,
     PolicyPeer,
@@ -41,7 +42,8 @@ _SETTING_FIELDS = {
     "serviceCIDR": "service_cidr", "clusterDNS": "cluster_dns_ip", "clusterDomain": "cluster_domain",
     "kubeProxy": "kube_proxy_mode", "nodePortRange": "node_port_range", "nodeNetwork": "node_network",
     "mtu": "mtu", "vxlanVNI": "vxlan_vni", "vxlanPort": "vxlan_port", "ipMasq": "ip_masq", "nic": "nic",
-    "plugin": "network_plugin",
+    "plugin": "network_plugin", "nodePortAddresses": "node_port_addresses", "masqueradeAll": "masquerade_all",
+    "localhostNodePorts": "localhost_node_ports",
 }
 
 
@@ -71,6 +73,9 @@ def read_cluster_yaml(doc: Document, inputs: Inputs) -> None:
     network = cluster.get("network", {})
     for key, value in network.items():
         inputs.settings.set(_SETTING_FIELDS[key], value, origin.child("network", key))
+    if "mode" in cluster.get("loadBalancer", {}):
+        inputs.settings.set("load_balancer_mode", cluster["loadBalancer"]["mode"],
+                            origin.child("loadBalancer", "mode"))
     for i, node in enumerate(cluster.get("nodes", [])):
         node_origin = origin.child("nodes", i)
         inputs.nodes.append(NodeDraft(
@@ -83,6 +88,8 @@ def read_cluster_yaml(doc: Document, inputs: Inputs) -> None:
             ready=node.get("ready", True),
             schedulable=node.get("schedulable", True),
             external_ip=node.get("externalIP"),
+            version=node.get("version"),
+            nfacct=node.get("nfacct"),
         ))
         node_namespace = node.get("namespace", namespace)
         for j, pod in enumerate(node.get("pods", [])):
@@ -201,6 +208,8 @@ def _service(service: dict[str, Any], origin: Origin, namespace: str) -> Service
             session_affinity=SessionAffinity(service.get("sessionAffinity", "None")),
             session_affinity_timeout=service.get("sessionAffinityTimeout", 10800),
             source=origin.source_ref(),
+            allocate_load_balancer_node_ports=service.get("allocateLoadBalancerNodePorts", True),
+            load_balancer_mode=LoadBalancerMode(service["loadBalancerMode"]) if "loadBalancerMode" in service else None,
         ),
         origin,
         headless="clusterIP" in service and service["clusterIP"] is None,

@@ -11,12 +11,14 @@ from webapp.loaders import DEFAULT_SAMPLE, LoadResult, list_samples, load_paths
 from webapp.loaders.documents import MAX_BYTES
 from webapp.model import Cluster, ServiceType
 from webapp.problems import Severity
+from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     validate = subparsers.add_parser("validate", help="check cluster YAML / manifests; exit 1 on errors")
-    validate.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or sample names")
-    _common(validate)
+    validate.add_argument("paths", nargs="*", metavar="PATH", help="files, folders or sample names")
+    validate.add_argument("--sample", metavar="NAME", help="a built-in sample instead of PATHs (as in `trace`, `rules`)")
+    add_max_bytes(validate)
     validate.add_argument("-v", "--verbose", action="store_true", help="also print notices (skipped kinds, defaults)")
     validate.set_defaults(run=run_validate)
 
@@ -25,13 +27,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                       help=f"files, folders or a sample name (default: the {DEFAULT_SAMPLE} sample)")
     show.add_argument("--sample", metavar="NAME", help="a built-in sample instead of PATHs (as in `trace`, `rules`)")
     show.add_argument("--node", metavar="NODE", help="also print this node's datapath tables")
-    _common(show)
+    add_max_bytes(show)
+    add_network_plugin_argument(show)
     show.set_defaults(run=run_show)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_max_bytes(parser: argparse.ArgumentParser) -> None:
+    """`--max-bytes N`, the size limit of one input file, on a command that reads files."""
     parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, metavar="N",
-                        help=f"size limit of one input file (default {MAX_BYTES})")
+                        help=f"size limit of one input file in bytes (default {MAX_BYTES})")
 
 
 def load_arguments(paths: list[str], max_bytes: int = MAX_BYTES) -> LoadResult:
@@ -52,7 +56,14 @@ def print_problems(result: LoadResult, out: TextIO, verbose: bool = False) -> No
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    result = load_arguments(args.paths, args.max_bytes)
+    if args.sample and args.paths or not (args.sample or args.paths):
+        print("k8s-netviz validate: give PATHs or --sample NAME (one of the two)", file=sys.stderr)
+        return 2
+    if args.sample and args.sample not in {s.name for s in list_samples()}:
+        print(f"k8s-netviz validate: no sample named {args.sample!r}; samples: "
+              f"{', '.join(s.name for s in list_samples())}", file=sys.stderr)
+        return 2
+    result = load_arguments([args.sample] if args.sample else args.paths, args.max_bytes)
     print_problems(result, sys.stdout, args.verbose)
     errors, warnings = len(result.errors), len(result.warnings)
     print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}", file=sys.stderr)
@@ -67,7 +78,9 @@ def run_show(args: argparse.Namespace) -> int:
     print_problems(result, sys.stderr)
     if result.cluster is None:
         return 1
-    cluster = result.cluster
+    cluster = apply_network_plugin(result.cluster, args, "k8s-netviz show")
+    if cluster is None:
+        return 2
     sys.stdout.write(render_summary(cluster))
     if args.node:
         if args.node not in cluster.node_by_name:
@@ -88,6 +101,8 @@ def render_summary(cluster: Cluster) -> str:
         f"  network: {s.cni} {s.overlay}, bridge {s.bridge}, pods {s.pod_cidr}, services {s.service_cidr}, "
         f"DNS {s.cluster_dns_ip}, kube-proxy {s.kube_proxy_mode}, nodePorts {s.node_port_range[0]}-"
         f"{s.node_port_range[1]}",
+        f"  network plugin: {s.network_plugin} ("
+        + ("enforces NetworkPolicy" if s.enforces_policy else "enforces no NetworkPolicy") + ")",
         "",
         "Nodes",
     ]
@@ -120,6 +135,12 @@ def render_summary(cluster: Cluster) -> str:
             ]
             lines.append(f"    {label}{port.port}/{port.protocol} → {port.target_port}{node_port}: "
                          + (", ".join(backends) or "no endpoints"))
+    if cluster.network_policies:
+        lines += ["", "NetworkPolicies"]
+        for policy in cluster.network_policies:
+            kinds = "+".join(str(t) for t in policy.policy_types)
+            lines.append(f"  {policy.key:<40} {kinds}: {len(policy.ingress)} ingress, {len(policy.egress)} egress "
+                         "rules")
     orphans = sorted(set(cluster.endpoints_by_service) - set(cluster.service_by_key))
     if orphans:
         lines += ["", "Endpoints without a Service"]

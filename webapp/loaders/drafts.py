@@ -71,6 +71,9 @@ class NodeDraft:
     ready: bool = True
     schedulable: bool = True
     external_ip: IPv4Address | None = None
+    version: str | None = None
+    nfacct: bool | None = None
+    """Given explicitly; None: on from v1.31 (model.NFACCT_SINCE)."""
     ip_at: Path = ("ip",)
     pod_cidr_at: Path = ("podCIDR",)
 

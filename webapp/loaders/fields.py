@@ -10,6 +10,7 @@ from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from webapp.loaders.addresses import LEADING_ZERO_CODE, leading_zero_message, sloppy_cidr, sloppy_ipv4
 from webapp.loaders.names import RULE_CODES, RULE_HINTS, NameRule, follows, shown
 from webapp.loaders.schema import describe, did_you_mean
 from webapp.model import labels_of
@@ -24,6 +25,16 @@ class Bad(Exception):
         self.code = code
         self.message = message
         self.hint = hint
+
+
+class Lenient(Bad):
+    """A field read the way kube-proxy reads it, though the API server would not write it so today (an address
+    with leading zeros): `value` is what was read; the problem is a warning where a reader takes it
+    (manifests' `field`), an error elsewhere."""
+
+    def __init__(self, path: tuple[str | int, ...], code: str, message: str, hint: str, value: Any):
+        super().__init__(path, code, message, hint)
+        self.value = value
 
 
 @dataclass(frozen=True)
@@ -97,9 +108,13 @@ def is_ipv4(text: Any) -> bool:
 
 
 def read_ip(text: Any, at: tuple[str | int, ...]) -> IPv4Address:
+    """An IPv4 address; one with leading zeros raises `Lenient` with its decimal reading."""
     try:
         return parse_ip(text)
     except (ValueError, TypeError, OSError):
+        sloppy = sloppy_ipv4(text) if isinstance(text, str) else None
+        if sloppy is not None:
+            raise Lenient(at, LEADING_ZERO_CODE, *leading_zero_message(text, sloppy), sloppy) from None
         raise Bad(at, "E-VALUE-IPV4", f"expected an IPv4 address, got {describe(text)}") from None
 
 
@@ -110,11 +125,15 @@ def parse_ip(text: str) -> IPv4Address:
 
 
 def read_cidr(text: Any, at: tuple[str | int, ...], strict: bool = True) -> IPv4Network:
+    """An IPv4 CIDR; one with leading zeros raises `Lenient` with its decimal reading."""
     try:
         if not isinstance(text, str) or "/" not in text:
             raise ValueError
         return ipaddress.IPv4Network(text, strict=strict)
     except ValueError:
+        sloppy = sloppy_cidr(text, strict) if isinstance(text, str) else None
+        if sloppy is not None:
+            raise Lenient(at, LEADING_ZERO_CODE, *leading_zero_message(text, sloppy), sloppy) from None
         raise Bad(at, "E-VALUE-CIDR",
                   f"expected an IPv4 CIDR such as 10.244.0.0/16, got {describe(text)}") from None
 

@@ -24,7 +24,9 @@ from webapp.model import (
     Cluster,
     Container,
     Endpoint,
+    NFACCT_SINCE,
     KubeProxyMode,
+    LoadBalancerMode,
     Namespace,
     NetworkPlugin,
     NetworkSettings,
@@ -36,6 +38,7 @@ from webapp.model import (
     ServicePort,
     ServiceType,
     TrafficPolicy,
+    version_at_least,
 )
 from webapp.problems import Problem, Severity
 
@@ -48,7 +51,8 @@ DNS_PORTS = (("dns", 53, Protocol.UDP), ("dns-tcp", 53, Protocol.TCP), ("metrics
 FIRST_DYNAMIC_SERVICE_OFFSET = 11
 """Allocated clusterIPs start after the addresses kubeadm pins (1st: kubernetes, 10th: kube-dns)."""
 
-_ENUMS = {"overlay": Overlay, "bridge": Bridge, "kube_proxy_mode": KubeProxyMode, "network_plugin": NetworkPlugin}
+_ENUMS = {"overlay": Overlay, "bridge": Bridge, "kube_proxy_mode": KubeProxyMode, "network_plugin": NetworkPlugin,
+          "load_balancer_mode": LoadBalancerMode}
 _SETTINGS_FIELDS = {f.name for f in fields(NetworkSettings)}
 
 
@@ -86,6 +90,17 @@ class Filler:
         for key, enum in _ENUMS.items():
             if key in values:
                 values[key] = enum(values[key])
+        if "node_port_addresses" in values:
+            given = list(values.pop("node_port_addresses"))
+            if "primary" in given:
+                values["node_port_addresses_primary"] = True
+                if len(given) > 1 and self.settings_known:
+                    self.report(self.inputs.settings.origins["node_port_addresses"], Severity.ERROR,
+                                "E-NODEPORT-ADDRESSES", "nodePortAddresses: primary stands alone, "
+                                f"not beside {', '.join(str(g) for g in given if g != 'primary')}",
+                                hint="write [primary], or list CIDRs only")
+            else:
+                values["node_port_addresses"] = tuple(IPv4Network(g, strict=False) for g in given)
         overlay = values.get("overlay", Overlay.FLANNEL_VXLAN)
         values.setdefault("cni", "ovs" if overlay == Overlay.OVS_VXLAN else "flannel")
         values.setdefault("vxlan_port", Overlay(overlay).default_vxlan_port)
@@ -171,6 +186,8 @@ class Filler:
                 ready=draft.ready,
                 external_ip=draft.external_ip,
                 source=draft.origin.source_ref(),
+                version=draft.version,
+                nfacct=draft.nfacct if draft.nfacct is not None else version_at_least(draft.version, NFACCT_SINCE),
             ))
         self._check_nodes(nodes, {d.name: d for d in drafts}, settings)
         return nodes
@@ -411,7 +428,8 @@ class Filler:
             if len(service.ports) > 1 and any(p.name is None for p in service.ports):
                 self.report(draft.origin, Severity.ERROR, "E-SERVICE-PORT-NAMES",
                             f"Service {draft.key} has {len(service.ports)} ports: each needs a name", *draft.ports_at)
-            wants_node_ports = service.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
+            wants_node_ports = service.type == ServiceType.NODE_PORT or (
+                service.type == ServiceType.LOAD_BALANCER and service.allocate_load_balancer_node_ports)
             ports = []
             own_ports: dict[int, Protocol] = {}
             for i, port in enumerate(service.ports):

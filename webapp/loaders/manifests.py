@@ -13,7 +13,7 @@ import yaml
 
 from webapp.loaders.documents import Document
 from webapp.loaders.fields import (
-    Bad, is_ipv4, list_of, mapping_of, read_cidr, read_enum, read_ip, read_labels, read_meta, read_name, read_number,
+    Bad, Lenient, is_ipv4, list_of, mapping_of, read_cidr, read_enum, read_ip, read_labels, read_meta, read_name, read_number,
     read_port,
 )
 from webapp.loaders.drafts import EndpointsDraft, Inputs, NodeDraft, Origin, PodDraft, ServiceDraft
@@ -26,6 +26,7 @@ from webapp.model import (
     ContainerPort,
     Endpoint,
     KubeProxyMode,
+    LoadBalancerMode,
     NetworkPlugin,
     Overlay,
     Protocol,
@@ -65,9 +66,15 @@ class ManifestReader:
     """The object being read (field problems are located below it)."""
 
     def field(self, reader: Callable[..., Any], value: Any, at: tuple[str | int, ...], *extra: Any) -> Any:
-        """`reader(value, at)`, or None after recording its problem: one object can have several bad fields."""
+        """`reader(value, at)`, or None after recording its problem: one object can have several bad fields. A
+        value read leniently (`Lenient`: an address with leading zeros) is kept, with a warning."""
         try:
             return reader(value, at, *extra)
+        except Lenient as lenient:
+            assert self.origin is not None
+            self.inputs.problems.append(self.origin.problem(Severity.WARNING, lenient.code, lenient.message,
+                                                            *lenient.path, hint=lenient.hint))
+            return lenient.value
         except Bad as bad:
             assert self.origin is not None
             self.inputs.problems.append(self.origin.problem(Severity.ERROR, bad.code, bad.message, *bad.path,
@@ -175,10 +182,14 @@ class ManifestReader:
         for condition in list_of(status, "conditions", ("status",)):
             if isinstance(condition, dict) and condition.get("type") == "Ready":
                 ready = condition.get("status") == "True"
+        info = mapping_of(status, "nodeInfo")
+        version = info.get("kubeletVersion") or info.get("kubeProxyVersion")  # kubeProxyVersion: empty from 1.31
         self.inputs.nodes.append(NodeDraft(
             name=meta.name, origin=origin, internal_ip=internal, pod_cidr=pod_cidr, labels=meta.labels,
             ready=ready, schedulable=not spec.get("unschedulable", False) and not _no_schedule(spec),
-            external_ip=external,
+            external_ip=external, version=version if isinstance(version, str) else None,
+            nfacct=self.field(_annotated_bool, _annotation(data, NFACCT_ANNOTATION),
+                              ("metadata", "annotations", NFACCT_ANNOTATION)),
             ip_at=internal_at, pod_cidr_at=cidr_at,
         ))
 
@@ -280,6 +291,10 @@ class ManifestReader:
                                                     ("spec", "sessionAffinityConfig", "clientIP", "timeoutSeconds")),
                 health_check_node_port=self.field(read_port, health, ("spec", "healthCheckNodePort")) if health else None,
                 source=origin.source_ref(),
+                allocate_load_balancer_node_ports=self.field(
+                    _bool, spec.get("allocateLoadBalancerNodePorts", True), ("spec", "allocateLoadBalancerNodePorts")),
+                load_balancer_mode=self.field(
+                    _lb_mode, _annotation(data, LB_MODE_ANNOTATION), ("metadata", "annotations", LB_MODE_ANNOTATION)),
             ),
             origin, headless=headless, cluster_ip_at=("spec", "clusterIP"), ports_at=("spec", "ports"),
             selector_at=("spec", "selector"),
@@ -414,7 +429,23 @@ class ManifestReader:
         if mode not in modes:
             raise Bad(("mode",), "E-KUBE-PROXY-MODE", f"kube-proxy mode '{mode}' is not supported",
                       hint="use " + ", ".join(modes))
-        self.inputs.settings.set("kube_proxy_mode", KubeProxyMode(mode), origin.child("mode"))
+        settings = self.inputs.settings
+        settings.set("kube_proxy_mode", KubeProxyMode(mode), origin.child("mode"))
+        addresses = data.get("nodePortAddresses")
+        if addresses:  # a list of CIDRs, or [primary] (nftables mode's default, which its renderer applies)
+            read = [self.field(_nodeport_address, a, ("nodePortAddresses", i))
+                    for i, a in enumerate(list_of(data, "nodePortAddresses", ()))]
+            settings.set("node_port_addresses", [a for a in read if a is not None], origin.child("nodePortAddresses"))
+        # masqueradeAll: v1alpha1 under iptables (iptables, IPVS) or nftables; v1alpha2 under linux
+        section = "nftables" if mode == KubeProxyMode.NFTABLES else "iptables"
+        for at in ((section, "masqueradeAll"), ("linux", "masqueradeAll")):
+            value = mapping_of(data, at[0]).get(at[1])
+            if value is not None:
+                settings.set("masquerade_all", self.field(_bool, value, at), origin.child(*at))
+        localhost = mapping_of(data, "iptables").get("localhostNodePorts")
+        if localhost is not None:
+            settings.set("localhost_node_ports", self.field(_bool, localhost, ("iptables", "localhostNodePorts")),
+                         origin.child("iptables", "localhostNodePorts"))
         if data.get("clusterCIDR"):
             cidr = str(data["clusterCIDR"]).split(",")[0]
             self.inputs.settings.set("pod_cidr", self.field(read_cidr, cidr, ("clusterCIDR",)),
@@ -473,6 +504,42 @@ def _affinity_timeout(value: Any, at: tuple[str | int, ...]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 86400:
         raise Bad(at, "E-VALUE-INTEGER", f"expected a timeout of 1 to 86400 seconds, got {describe(value)}")
     return value
+
+
+LB_MODE_ANNOTATION = "k8s-netviz.io/load-balancer-mode"
+"""A Service's load balancer model in manifests (passthrough or proxy); the cluster's default otherwise."""
+NFACCT_ANNOTATION = "k8s-netviz.io/nfacct"
+"""A Node's nfacct counters in manifests ("true"/"false"); otherwise on from v1.31 (kubeletVersion)."""
+
+
+def _annotation(data: dict[str, Any], key: str) -> Any:
+    return mapping_of(mapping_of(data, "metadata"), "annotations").get(key)
+
+
+def _bool(value: Any, at: tuple[str | int, ...]) -> bool:
+    if not isinstance(value, bool):
+        raise Bad(at, "E-VALUE-BOOLEAN", f"expected true or false, got {describe(value)}")
+    return value
+
+
+def _annotated_bool(value: Any, at: tuple[str | int, ...]) -> bool | None:
+    """An annotation's "true"/"false" (annotations are strings); None when it is not there."""
+    if value is None:
+        return None
+    if value not in ("true", "false"):
+        raise Bad(at, "E-VALUE-BOOLEAN", f"expected \"true\" or \"false\", got {describe(value)}")
+    return value == "true"
+
+
+def _lb_mode(value: Any, at: tuple[str | int, ...]) -> LoadBalancerMode | None:
+    return None if value is None else read_enum(value, at, LoadBalancerMode)
+
+
+def _nodeport_address(value: Any, at: tuple[str | int, ...]) -> Any:
+    """A nodePortAddresses entry: `primary`, or a CIDR (host bits allowed, as Go's ParseCIDR allows them)."""
+    if value == "primary":
+        return value
+    return read_cidr(value, at, False)
 
 
 def _policy(value: Any, at: tuple[str | int, ...]) -> TrafficPolicy:

@@ -7,7 +7,7 @@ from ipaddress import IPv4Network
 from typing import Any, Callable
 
 from webapp.loaders.drafts import Origin
-from webapp.loaders.fields import Bad, list_of, mapping_of, read_cidr, read_enum, read_meta, read_port
+from webapp.loaders.fields import Bad, Lenient, list_of, mapping_of, read_cidr, read_enum, read_meta, read_port
 from webapp.loaders.schema import describe
 from webapp.model import (
     NAMESPACE_NAME_LABEL,
@@ -136,9 +136,18 @@ def _peer(value: Any, at: At) -> PolicyPeer:
 def _ip_block(value: Any, at: At) -> IPBlock:
     if not isinstance(value, dict):
         raise Bad(at, "E-TYPE", f"expected an ipBlock mapping (cidr, except), got {describe(value)}")
-    cidr = read_cidr(value.get("cidr"), at + ("cidr",), False)
-    excepted = tuple(read_cidr(e, at + ("except", i), False) for i, e in enumerate(list_of(value, "except", at)))
+    cidr = _strict_cidr(value.get("cidr"), at + ("cidr",))
+    excepted = tuple(_strict_cidr(e, at + ("except", i)) for i, e in enumerate(list_of(value, "except", at)))
     return ip_block(cidr, excepted, at)
+
+
+def _strict_cidr(value: Any, at: At) -> IPv4Network:
+    """An ipBlock CIDR: leading zeros are an error here (Go's net.ParseCIDR, which policy plugins use, refuses them)."""
+    try:
+        return read_cidr(value, at, False)
+    except Lenient as lenient:
+        raise Bad(at, "E-VALUE-CIDR", f"{value} has a leading zero: a NetworkPolicy ipBlock must be written without",
+                  f"write {lenient.value}") from None
 
 
 def ip_block(cidr: IPv4Network, excepted: tuple[IPv4Network, ...], at: At) -> IPBlock:

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Callable
 
+from webapp.loaders.addresses import LEADING_ZERO_CODE, has_leading_zero, leading_zero_message, sloppy_cidr, \
+    sloppy_ipv4
 from webapp.loaders.drafts import Origin
 from webapp.loaders.names import RULE_CODES, RULE_HINTS, NameRule, follows, json_pattern, shown
 from webapp.model import (
     Bridge,
     KubeProxyMode,
+    LoadBalancerMode,
     NetworkPlugin,
     Overlay,
     PolicyType,
@@ -96,6 +100,7 @@ OBJECTS: dict[str, ObjectSpec] = {
         "namespaces": ListOf(Obj("namespaceObject", "A namespace and its labels."),
                              "Namespaces with labels (every namespace has kubernetes.io/metadata.name anyway)."),
         "policies": ListOf(Obj("policy", "A NetworkPolicy."), "NetworkPolicies, in a concise form."),
+        "loadBalancer": Obj("loadBalancer", "How the load balancer reaches the nodes."),
     }, doc="A whole cluster in the project's short authoring format."),
     "network": ObjectSpec("network", {
         "cni": _named(NameRule.DNS1123_LABEL, "CNI name (default follows the overlay: flannel, or ovs)."),
@@ -115,7 +120,18 @@ OBJECTS: dict[str, ObjectSpec] = {
         "vxlanPort": Scalar("port", "VXLAN UDP port (flannel 8472, OVS 4789)."),
         "ipMasq": Scalar("boolean", "Masquerade pod traffic leaving the pod network.", default=True),
         "plugin": _enum(NetworkPlugin, "Network plugin: flannel enforces no NetworkPolicy, canal does.", "flannel"),
+        "nodePortAddresses": ListOf(
+            Scalar("nodeport-address", "A CIDR, or `primary` alone: the node's InternalIP."),
+            "kube-proxy's nodePortAddresses: the node addresses nodePorts answer on (default: every one)."),
+        "masqueradeAll": Scalar("boolean", "kube-proxy's masqueradeAll: SNAT every connection to a cluster IP.",
+                                default=False),
+        "localhostNodePorts": Scalar("boolean", "kube-proxy's iptables.localhostNodePorts: nodePorts answer on "
+                                                "127.0.0.0/8 (iptables mode).", default=True),
     }, doc="Cluster-wide network settings."),
+    "loadBalancer": ObjectSpec("loadBalancer", {
+        "mode": _enum(LoadBalancerMode, "passthrough: the LB delivers packets still addressed to its IP (GCE, "
+                                        "MetalLB); proxy: it connects to a node's nodePort itself.", "passthrough"),
+    }, doc="The cloud load balancer in front of LoadBalancer Services."),
     "node": ObjectSpec("node", {
         "name": _named(NameRule.DNS1123_SUBDOMAIN, "Node name."),
         "ip": Scalar("ipv4", "InternalIP (default: next free address of nodeNetwork from .11)."),
@@ -125,6 +141,9 @@ OBJECTS: dict[str, ObjectSpec] = {
         "labels": _LABELS,
         "ready": Scalar("boolean", "Node Ready condition.", default=True),
         "schedulable": Scalar("boolean", "Pods without a node may be scheduled here.", default=True),
+        "version": Scalar("k8s-version", "Kubernetes version of the node (e.g. v1.31.2)."),
+        "nfacct": Scalar("boolean", "kube-proxy counts with nfacct (-m nfacct in its rules; default: on from "
+                                    "v1.31)."),
         "namespace": _named(NameRule.DNS1123_LABEL, "Default namespace of this node's pods (inherits cluster "
                                                     "namespace)."),
         "pods": ListOf(Obj("pod", "A pod."), "Pods running on this node."),
@@ -176,6 +195,10 @@ OBJECTS: dict[str, ObjectSpec] = {
         "sessionAffinity": _enum(SessionAffinity, "sessionAffinity.", "None"),
         "sessionAffinityTimeout": Scalar("integer", "ClientIP affinity timeout, s.", minimum=1, maximum=86400,
                                          default=10800),
+        "allocateLoadBalancerNodePorts": Scalar("boolean", "A LoadBalancer gets nodePorts (false: none, unless "
+                                                           "given).", default=True),
+        "loadBalancerMode": _enum(LoadBalancerMode, "This LoadBalancer's load balancer model (default: the "
+                                                    "cluster's loadBalancer.mode)."),
     }, required=("name",), doc="A Service."),
     "servicePort": ObjectSpec("servicePort", {
         "name": _named(NameRule.DNS1123_LABEL, "Port name (needed when there are several)."),
@@ -232,6 +255,8 @@ _KIND_WORDS = {
     "cidr": "an IPv4 CIDR such as 10.244.0.0/16", "port": "a port number (1-65535)",
     "target-port": "a port number or a port name", "port-range": "a range such as 30000-32767",
     "cluster-ip": "an IPv4 address or None", "labels": "a map of label names to strings",
+    "nodeport-address": "an IPv4 CIDR such as 127.0.0.0/8, or primary",
+    "k8s-version": "a Kubernetes version such as v1.31.2",
 }
 
 
@@ -311,6 +336,10 @@ class Validator:
                 return self.labels(item, path)
             assert parse is not None
             result = parse(item)
+            if spec.kind in ("ipv4", "cidr", "cluster-ip") and has_leading_zero(item):
+                message, hint = leading_zero_message(item, result)
+                self.problems.append(self.origin.problem(Severity.WARNING, LEADING_ZERO_CODE, message, *path,
+                                                         hint=hint))
             if spec.kind == "integer" and (
                 (spec.minimum is not None and result < spec.minimum)
                 or (spec.maximum is not None and result > spec.maximum)
@@ -381,15 +410,17 @@ def _boolean(value: Any) -> bool:
 
 
 def _ipv4(value: Any) -> ipaddress.IPv4Address:
+    """An address; one with leading zeros read in decimal (the validator warns)."""
     if not isinstance(value, str):
         raise TypeError
-    return ipaddress.IPv4Address(value)
+    return sloppy_ipv4(value) or ipaddress.IPv4Address(value)
 
 
 def _cidr(value: Any) -> ipaddress.IPv4Network:
+    """A CIDR with no host bits; one with leading zeros read in decimal (the validator warns)."""
     if not isinstance(value, str) or "/" not in value:
         raise TypeError
-    return ipaddress.IPv4Network(value, strict=True)
+    return sloppy_cidr(value) or ipaddress.IPv4Network(value, strict=True)
 
 
 def _port(value: Any) -> int:
@@ -424,6 +455,23 @@ def _cluster_ip(value: Any) -> ipaddress.IPv4Address | None:
     return _ipv4(value)
 
 
+def _nodeport_address(value: Any) -> ipaddress.IPv4Network | str:
+    """KubeProxyConfiguration's nodePortAddresses entry: `primary`, or a CIDR (host bits allowed, as Go's
+    ParseCIDR allows them)."""
+    if value == "primary":
+        return value
+    if not isinstance(value, str) or "/" not in value:
+        raise TypeError
+    return ipaddress.IPv4Network(value, strict=False)
+
+
+def _k8s_version(value: Any) -> str:
+    """A Kubernetes version: v1.31.2, 1.31, v1.32.0-eks-1."""
+    if not isinstance(value, str) or not re.fullmatch(r"v?\d+\.\d+(\.\d+)?([-+][0-9A-Za-z.+-]*)?", value):
+        raise TypeError
+    return value
+
+
 def _labels(value: Any) -> dict[str, str]:
     if value is None:
         return {}
@@ -435,6 +483,7 @@ def _labels(value: Any) -> dict[str, str]:
 _SCALARS: dict[str, Callable[[Any], Any]] = {
     "string": _string, "integer": _integer, "boolean": _boolean, "ipv4": _ipv4, "cidr": _cidr, "port": _port,
     "target-port": _target_port, "port-range": _port_range, "cluster-ip": _cluster_ip, "labels": _labels,
+    "nodeport-address": _nodeport_address, "k8s-version": _k8s_version,
 }
 
 
@@ -503,6 +552,11 @@ def _spec_schema(spec: Spec) -> dict[str, Any]:
     elif kind == "target-port":
         base["oneOf"] = [{"type": "integer", "minimum": 1, "maximum": 65535},
                          {"type": "string", "maxLength": 15}]
+    elif kind == "nodeport-address":
+        base["oneOf"] = [{"const": "primary"},
+                         {"type": "string", "pattern": r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"}]
+    elif kind == "k8s-version":
+        base.update(type="string", pattern=r"^v?\d+\.\d+(\.\d+)?([-+][0-9A-Za-z.+-]*)?$")
     elif kind == "port-range":
         base.update(type="string", pattern=r"^\d{1,5}-\d{1,5}$")
     elif kind == "cluster-ip":

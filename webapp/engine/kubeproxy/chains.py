@@ -202,12 +202,18 @@ class ServicePortInfo:
         return self.has_endpoints and bool(self.load_balancer_ips) and bool(
             self.service.load_balancer_source_ranges)
 
-    @property
+    @cached_property
     def reachable_endpoints(self) -> tuple[Endpoint, ...]:
-        """Endpoints that get a KUBE-SEP chain (proxy.CategorizeEndpoints' allReachableEndpoints)."""
+        """Endpoints that get a KUBE-SEP chain (proxy.CategorizeEndpoints' allReachableEndpoints): the local ones
+        alone when no policy uses the cluster's; else the cluster's, plus the local ones a Local policy uses
+        when they are not among them — a node whose only local endpoints are serving-terminating ones while
+        others are ready elsewhere jumps from KUBE-SVL to chains of both kinds, and every one must be declared
+        (kubernetes pkg/proxy/topology.go, the merge after "clusterEndpoints may contain remote endpoints")."""
         if not self.uses_cluster_endpoints:
             return self.local_endpoints
-        return self.endpoints
+        if not (self.uses_local_endpoints and self.local_endpoints):
+            return self.endpoints
+        return tuple({endpoint_address(ep): ep for ep in (*self.endpoints, *self.local_endpoints)}.values())
 
 
 class DropCause(StrEnum):

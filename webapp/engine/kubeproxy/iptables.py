@@ -13,16 +13,61 @@ rule or split a token.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from webapp.engine.kubeproxy.chains import (
     FORWARD_RULES, MARK_MASQ_RULE, POSTROUTING_RULES, DropCause, RenderedRules, RuleNote, ServicePortInfo,
     comment_arg, endpoint_address, in_quotes, probability, service_ports,
 )
+from webapp.engine.datapath import node_datapath
 from webapp.model import Cluster, Endpoint, SessionAffinity
 
 LARGE_CLUSTER_ENDPOINTS = 1000
 """kube-proxy's `largeClusterEndpointsThreshold`: above it, per-endpoint comments are left out."""
+
+LOOPBACK = IPv4Network("127.0.0.0/8")
+NFACCT_INVALID = "ct_state_invalid_dropped_pkts"
+"""kube-proxy's nfacct counter of the INVALID packets KUBE-FORWARD drops (metrics.IPTablesCTStateInvalidDropped…)."""
+NFACCT_LOCALHOST = "localhost_nps_accepted_pkts"
+"""kube-proxy's nfacct counter of nodePort connections to 127.0.0.0/8 (metrics.LocalhostNodePortAccepted…)."""
+NODEPORTS_LAST = ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last '
+                  'rule in this chain"')
+
+
+@dataclass(frozen=True)
+class NodePortScope:
+    """Where nodePorts answer on one node (KubeProxyConfiguration `nodePortAddresses`, `iptables.localhostNodePorts`,
+    proxyutil.NodePortAddresses): every local address, or the node's addresses inside the given CIDRs."""
+
+    match_all: bool
+    addresses: tuple[IPv4Address, ...]
+    """The node's addresses nodePorts answer on, when not every one (sorted; kube-proxy's order is a map's)."""
+    localhost: bool
+    """127.0.0.0/8 takes nodePorts: localhostNodePorts on and the CIDRs hold a loopback address (else kube-proxy
+    turns localhostNodePorts off)."""
+
+    def rules(self) -> list[str]:
+        """The last rules of nat KUBE-SERVICES, sending what is addressed to the node to KUBE-NODEPORTS."""
+        if self.match_all:
+            extra = "" if self.localhost else " ! -d 127.0.0.0/8"
+            return [f"{NODEPORTS_LAST} -m addrtype --dst-type LOCAL{extra} -j KUBE-NODEPORTS"]
+        return [f"{NODEPORTS_LAST} -d {address} -j KUBE-NODEPORTS" for address in self.addresses
+                if self.localhost or not address.is_loopback]
+
+
+def node_port_scope(cluster: Cluster, node_name: str) -> NodePortScope:
+    """`nodePortAddresses` of the cluster on one node: none or 0.0.0.0/0 → every local address; `primary` → the
+    node's InternalIP/32 (cmd/kube-proxy server.go); CIDRs → the node's addresses inside them."""
+    settings, node = cluster.settings, cluster.node_by_name[node_name]
+    cidrs = (IPv4Network(f"{node.internal_ip}/32"),) if settings.node_port_addresses_primary else (
+        settings.node_port_addresses)
+    match_all = not cidrs or any(c.prefixlen == 0 for c in cidrs)
+    holds_loopback = match_all or any(c.network_address.is_loopback or LOOPBACK.network_address in c for c in cidrs)
+    localhost = settings.localhost_node_ports and holds_loopback
+    if match_all:
+        return NodePortScope(True, (), localhost)
+    local = node_datapath(cluster, node_name).local_addresses | {node.internal_ip}
+    return NodePortScope(False, tuple(sorted(a for a in local if any(a in c for c in cidrs))), localhost)
 
 
 @dataclass(frozen=True)
@@ -109,27 +154,55 @@ def render_rules(cluster: Cluster, node_name: str) -> RenderedRules:
     if node_name not in cluster.node_by_name:
         raise KeyError(f"no node named {node_name!r}")
     infos = service_ports(cluster, node_name)
-    cluster_cidr = str(cluster.settings.pod_cidr)
     large = sum(len(i.endpoints) for i in infos) > LARGE_CLUSTER_ENDPOINTS
     w = _Writer()
     w.nat_rules += [*POSTROUTING_RULES, MARK_MASQ_RULE]
-    w.filter_chains.append(":KUBE-FIREWALL - [0:0]")
-    w.filter_rules.append(
-        '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
-        "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
-    node_ip = cluster.node_by_name[node_name].internal_ip
+    scope = node_port_scope(cluster, node_name)
+    if scope.localhost:  # kube-proxy mitigates route_localnet's hole (issue 90259) only where it opens it
+        w.filter_chains.append(":KUBE-FIREWALL - [0:0]")
+        w.filter_rules.append(
+            '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
+            "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
+    node = cluster.node_by_name[node_name]
+    how = _How(str(cluster.settings.pod_cidr), large, node.internal_ip, cluster.settings.masquerade_all,
+               node.nfacct and scope.localhost)
     for info in infos:
-        _write_service_port(w, info, cluster_cidr, large, node_ip)
-    w.nat_rules.append(
-        '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in '
-        'this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
-    w.filter_rules += FORWARD_RULES
+        _write_service_port(w, info, how)
+    w.nat_rules += scope.rules()
+    w.filter_rules += forward_rules(node.nfacct)
     return RenderedRules(w.text(), w.notes)
 
 
-def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, large: bool,
-                        node_ip: IPv4Address) -> None:
+def forward_rules(nfacct: bool) -> tuple[str, ...]:
+    """KUBE-FORWARD; with nfacct the INVALID drop also counts in `ct_state_invalid_dropped_pkts`."""
+    if not nfacct:
+        return FORWARD_RULES
+    invalid = f"-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name {NFACCT_INVALID} -j DROP"
+    return (invalid, *FORWARD_RULES[1:])
+
+
+def nfacct_counters(cluster: Cluster, node_name: str) -> tuple[str, ...]:
+    """The nfacct objects the node's rules name (kube-proxy creates them before it restores), in iptables mode."""
+    if not cluster.node_by_name[node_name].nfacct:
+        return ()
+    return (NFACCT_INVALID, NFACCT_LOCALHOST) if node_port_scope(cluster, node_name).localhost else (NFACCT_INVALID,)
+
+
+@dataclass(frozen=True)
+class _How:
+    """What shapes every service port's rules on this node."""
+
+    cluster_cidr: str
+    large: bool
+    node_ip: IPv4Address
+    masquerade_all: bool
+    localhost_counter: bool
+    """Count nodePort connections to 127.0.0.0/8 with nfacct (a rule before each nodePort's own)."""
+
+
+def _write_service_port(w: _Writer, info: ServicePortInfo, how: _How) -> None:
     """One service port's rules, in `syncProxyRules` order."""
+    cluster_cidr, large, node_ip = how.cluster_cidr, how.large, how.node_ip
     name, proto, svc = in_quotes(info.name), info.protocol, info.service
     match = f"-m {proto} -p {proto}"
     internal_chain = info.svl_chain if info.internal_local else info.svc_chain
@@ -178,9 +251,11 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
     # Capture nodeports.
     if info.node_port:
         if info.has_endpoints:
-            w.nat_rules.append(
-                f"-A KUBE-NODEPORTS -m comment --comment {comment_arg(info.name)} {match} --dport {info.node_port} "
-                f"-j {info.ext_chain}")
+            head = f"-A KUBE-NODEPORTS -m comment --comment {comment_arg(info.name)} {match}"
+            if how.localhost_counter:
+                w.nat_rules.append(f"{head} -d 127.0.0.0/8 --dport {info.node_port} -m nfacct --nfacct-name "
+                                   f"{NFACCT_LOCALHOST} -j {info.ext_chain}")
+            w.nat_rules.append(f"{head} --dport {info.node_port} -j {info.ext_chain}")
         if not info.has_external_endpoints:
             w.filter_drop(
                 f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{ext_comment}" -m addrtype --dst-type LOCAL '
@@ -191,11 +266,12 @@ def _write_service_port(w: _Writer, info: ServicePortInfo, cluster_cidr: str, la
             f'-A KUBE-NODEPORTS -m comment --comment "{name} health check node port" -m tcp -p tcp '
             f"--dport {svc.health_check_node_port} -j ACCEPT")
 
-    # Internal traffic: masquerade what comes from outside the cluster CIDR (LocalDetector, ClusterCIDR mode).
+    # Internal traffic: masquerade what comes from outside the cluster CIDR (LocalDetector, ClusterCIDR mode), or
+    # everything with masqueradeAll.
     if info.has_internal_endpoints:
+        which = "" if how.masquerade_all else f" ! -s {cluster_cidr}"
         w.nat_rules.append(
-            f'-A {internal_chain} -m comment --comment "{name} cluster IP" {match} {cip} ! -s {cluster_cidr} '
-            "-j KUBE-MARK-MASQ")
+            f'-A {internal_chain} -m comment --comment "{name} cluster IP" {match} {cip}{which} -j KUBE-MARK-MASQ')
     # External destinations.
     if info.has_endpoints and info.externally_accessible:
         ext = info.ext_chain

@@ -229,11 +229,7 @@ def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, all
     svc, proto, port = info.service, info.protocol, info.port.port
     uses_cluster_chain = bool(info.endpoints) and info.uses_cluster_endpoints
     uses_local_chain = bool(info.local_endpoints) and info.uses_local_endpoints
-    # allLocallyReachableEndpoints: with both policies in use, the union (a node whose only local endpoints
-    # are serving-terminating ones while others are ready elsewhere reaches both kinds).
-    reachable = info.reachable_endpoints
-    if uses_local_chain and uses_cluster_chain:
-        reachable = tuple({endpoint_address(ep): ep for ep in (*reachable, *info.local_endpoints)}.values())
+    reachable = info.reachable_endpoints  # allLocallyReachableEndpoints (the union when both policies are used)
     addresses = {id(ep): endpoint_address(ep) for ep in reachable}
     endpoint_chains = {id(ep): "endpoint-" + endpoint_chain_name_base(info, ep) for ep in reachable}
     for chain in endpoint_chains.values():
