@@ -185,3 +185,17 @@ def test_a_searched_pod_becomes_from_and_to(tmp_path):
     none = state.on_search_pick(cache, outcome.key, hit, "to", None, None)
     assert none["status"].warning == f"{redis.key} is not a destination of the current FROM: pick a FROM first"
 
+
+
+def test_a_kubeconfig_names_the_cluster_and_nothing_else_is_read(tmp_path):
+    config = (b"apiVersion: v1\nkind: Config\ncurrent-context: prod-eu-west\nusers:\n- name: admin\n"
+              b"  user: {token: secret}\n---\n")
+    outcome = state.load_upload_into(open_cache(str(tmp_path)), [("dump.yaml", config + GUESTBOOK.read_bytes())],
+                                     10_000_000)
+    assert outcome.cluster.name == "prod-eu-west"
+    assert not any(p.code.startswith(("E-", "W-")) for p in outcome.problems)
+    odd = b"apiVersion: v1\nkind: Config\ncurrent-context: \"bad\\u0007name\"\n---\n"
+    outcome = state.load_upload_into(open_cache(str(tmp_path)), [("odd.yaml", odd + GUESTBOOK.read_bytes())],
+                                     10_000_000)
+    assert outcome.cluster.name == "odd"
+    assert [(p.code, p.line) for p in outcome.problems if p.code.startswith("W-")] == [("W-CONTEXT-NAME", 3)]

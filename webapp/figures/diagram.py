@@ -80,6 +80,9 @@ GROUP_TITLE = TextStyle(14, "#111827")
 GROUP_TEXT = TextStyle(14, "#1f2933")
 GROUP_BAD = TextStyle(14, "#7f1d1d")
 GROUP_HEADER = TextStyle(14, "#334155", position="middle right")
+NS_TITLE = TextStyle(14, "#1f2933")
+NS_COUNT = TextStyle(14, "#713f12")
+"""A namespace's box of aggregated services."""
 MIN_LABEL_PX = 10
 """In an overview, a label the browser would draw smaller than this is not drawn (its box's tooltip says it):
 assets/netviz.js fitFonts. Labels of 14 are never below it (the browser's smallest scale is 0.72)."""
@@ -553,10 +556,11 @@ def _services_band(canvas: Canvas, cluster: Cluster, view: DiagramView, x0: floa
             namespace = list(aggregated)[index - len(detailed)]
             canvas.box(sx, sy, sx + SVC_W, sy + SVC_H, SVC_FILL)
             count = aggregated[namespace]
-            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 + 0.2, f"<b>{_fit(namespace, SVC_W - 0.2, LABEL, True)}</b>",
-                        LABEL)
+            # Large enough to stay over an overview's 10 px least label size (MIN_LABEL_PX) at the smallest scale.
+            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 + 0.3,
+                        f"<b>{_fit(namespace, SVC_W - 0.2, NS_TITLE, True)}</b>", NS_TITLE)
             count_text = word("services.count.one") if count == 1 else word("services.count", count=count)
-            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 - 0.2, count_text, SVC_TEXT)
+            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 - 0.3, _fit(count_text, SVC_W - 0.2, NS_COUNT), NS_COUNT)
             canvas.target(sx + SVC_W / 2, sy + SVC_H / 2, f"ns:{namespace}",
                           word("services.namespace.hover", namespace=namespace, count=aggregated[namespace]))
 

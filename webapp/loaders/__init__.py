@@ -23,9 +23,10 @@ from webapp.paths import SAMPLES_DIR
 from webapp.problems import LoadError, Problem, Severity
 
 DEFAULT_SAMPLE = "seed-article"
-LOADER_VERSION = 2
+LOADER_VERSION = 3
 """Part of every cache key (webapp.app.cache): raise it when the loader's output may change. 2: names follow
-the API server's rules, aliases have a per-file budget, an empty input is an error (issue 14)."""
+the API server's rules, aliases have a per-file budget, an empty input is an error (issue 14). 3: a kubeconfig's
+current context names the cluster (issue 18)."""
 INPUT_SUFFIXES = (".yaml", ".yml", ".json")
 """Files read from a folder (a file named explicitly is read whatever its suffix)."""
 
