@@ -272,7 +272,7 @@ class Walker:
                 self.hops.extend(policy_hops.reply_hops(self.cluster, node, rulesets.node_ruleset(self.cluster, node),
                                                         hook, packet, in_dev, out_dev))
             return self._conntrack(node, netns, hook, packet, in_dev or out_dev or "")
-        ruleset = rulesets.node_ruleset(self.cluster, node)
+        ruleset = rulesets.node_path_ruleset(self.cluster, node)
         ctx = PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend)
         outcome = netfilter.traverse(ruleset, hook, ctx)
         if enforced:
