@@ -19,7 +19,10 @@
 
   var player = {
     frames: [], index: 0, t: 0, playing: false, speed: 1, lastTs: 0, raf: 0, initialUsed: false, flowKey: "",
-    labels: {}
+    labels: {}, pb: null, lastInitial: null,
+    /* Hooks for the lesson player (netviz-lesson.js): called after a hop is shown / a trace is loaded; `stopAt(i)`
+       says whether playback pauses on arriving at frame i. */
+    onArrive: [], onLoad: [], stopAt: null
   };
 
   /* Component ids come from the server's table (layout.Id, in the page's data-netviz-ids attribute), never
@@ -50,19 +53,22 @@
   function buildFrames(pb) {
     var frames = [];
     var trace = pb.trace || {};
-    function add(hops, points, phase) {
-      var first = hops.length ? hops[0].packet : null;
+    var notes = pb.notes || {};
+    function add(hops, points, phase, badges) {
       hops.forEach(function (hop, i) {
         var p = hop.packet || {};
         var point = points[i] || [null, null];
+        var badge = badges[i] || {};
+        /* Translated: some hop of this packet's own exchange rewrote an address (webapp/lessons/player.py); a DNS
+           answer or a new connection is a new packet, never "translated". */
         frames.push({
-          x: point[0], y: point[1], phase: phase, ref: (phase === "request" ? "q" : "r") + i, hop: hop,
-          outer: !!p.outer, nat: !!first && (p.src !== first.src || p.dst !== first.dst), dead: false
+          x: point[0], y: point[1], phase: phase, ref: (phase === "request" ? "q" : "r") + i, hop: hop, index: i,
+          outer: !!p.outer, nat: !!badge.translated, rewrites: !!badge.nat, dead: false
         });
       });
     }
-    add(trace.hops || [], pb.points || [], "request");
-    add(trace.reply || [], pb.reply_points || [], "reply");
+    add(trace.hops || [], pb.points || [], "request", notes.hops || []);
+    add(trace.reply || [], pb.reply_points || [], "reply", notes.reply || []);
     if (trace.disposition && trace.disposition !== "delivered") {
       var last = -1;
       frames.forEach(function (f, i) { if (f.phase === "request") { last = i; } });
@@ -99,7 +105,8 @@
   function frameStyle(f) {
     var color = f.dead ? COLORS.dead : f.phase === "reply" ? (f.nat ? COLORS.replyNat : COLORS.reply)
       : (f.nat ? COLORS.requestNat : COLORS.request);
-    var label = player.labels[f.hop.action] || ACTION_LABELS[f.hop.action] || "";
+    /* The NAT tags (DNAT, SNAT …) only on a hop that rewrote an address or a port. */
+    var label = player.labels[f.hop.action] || (f.rewrites ? ACTION_LABELS[f.hop.action] : "") || "";
     if (f.dead) { label = deathLabel(f.reason); }
     else if (f.phase === "reply" && f.ref === "r0") { label = player.labels.reply || ""; }
     // No label is a space, never "": once plotly has drawn an empty text it sometimes skips drawing the next one.
@@ -118,6 +125,22 @@
     });
   }
 
+  /* Marker sizes in px (highlight frame, tunnel envelope, packet): larger in presentation mode, for the back row. */
+  var SIZES = { normal: [34, 30, 18], presenting: [52, 46, 30] };
+
+  function presenting() { return document.body.classList.contains("presenting"); }
+
+  /* The path walked so far, up to frame i: the request's hops, then the reply's (a gap between them). */
+  function trail(i) {
+    var xs = [], ys = [];
+    for (var j = 0; j <= i && j < player.frames.length; j++) {
+      var f = player.frames[j];
+      if (j > 0 && f.phase !== player.frames[j - 1].phase) { xs.push(null); ys.push(null); }
+      if (f.x !== null && f.x !== undefined) { xs.push(f.x); ys.push(f.y); }
+    }
+    return [xs, ys];
+  }
+
   function commit(i) {
     var gd = graphDiv();
     var f = player.frames[i];
@@ -127,13 +150,25 @@
     clearShift(gd);
     var style = frameStyle(f);
     var ex = f.outer ? f.x : null, ey = f.outer ? f.y : null;
-    window.Plotly.restyle(gd, {
+    var sizes = presenting() ? SIZES.presenting : SIZES.normal;
+    var update = {
       x: [[f.x], [ex], [f.x]], y: [[f.y], [ey], [f.y]],
       "marker.color": [COLORS.highlight, COLORS.envelope, style.color],
       "marker.symbol": ["square-open", "square", style.symbol],
+      "marker.size": sizes,
       text: [[""], [""], [style.label]], "textfont.color": ["#000", "#000", style.color],
+      "textfont.size": [14, 14, presenting() ? 24 : 14],
       textposition: ["top center", "top center", labelPosition(gd, f.x)]
-    }, [h, e, k]);
+    };
+    var t = traceIndex(gd, "trail");
+    if (t >= 0) {
+      var path = trail(i);
+      window.Plotly.restyle(gd, {
+        x: [path[0]], y: [path[1]], "line.width": presenting() ? 8 : 5,
+        "line.color": f.phase === "reply" ? "rgba(22,163,74,0.45)" : "rgba(37,99,235,0.45)"
+      }, [t]);
+    }
+    window.Plotly.restyle(gd, update, [h, e, k]);
   }
 
   /* No trace: no packet, no envelope, no highlight frame (a stale one would sit on whatever is drawn there now). */
@@ -145,6 +180,8 @@
     clearShift(gd);
     window.Plotly.restyle(gd, { x: [[null], [null], [null]], y: [[null], [null], [null]], text: [[""], [""], [" "]] },
                           [h, e, k]);
+    var t = traceIndex(gd, "trail");
+    if (t >= 0) { window.Plotly.restyle(gd, { x: [[null]], y: [[null]] }, [t]); }
   }
 
   function shift(from, to, s) {
@@ -180,9 +217,10 @@
     player.t = 0;
     commit(i);
     markCurrent(player.frames[i].ref);
-    if (window.dash_clientside && window.dash_clientside.set_props) {
+    if (window.dash_clientside && window.dash_clientside.set_props && ids().STEP) {
       window.dash_clientside.set_props(ids().STEP, { data: i });
     }
+    player.onArrive.forEach(function (hook) { hook(i, player.frames[i]); });
   }
 
   function ease(s) { return s < 0.5 ? 2 * s * s : 1 - Math.pow(-2 * s + 2, 2) / 2; }
@@ -197,6 +235,8 @@
     if (!next || here.dead) { pause(); return; }
     if (player.t >= 1) {
       arrive(player.index + 1);
+      if (player.stopAt && player.stopAt(player.index)) { pause(); return; }
+      if (!player.playing) { return; }  /* a hook paused (a quiz question) */
     } else if (player.t > DWELL) {
       shift(here, next, ease((player.t - DWELL) / (1 - DWELL)));
     }
@@ -205,7 +245,10 @@
 
   function play() {
     if (!player.frames.length) { return; }
-    if (player.index >= player.frames.length - 1 || player.frames[player.index].dead) { arrive(0); }
+    if (player.index >= player.frames.length - 1 || player.frames[player.index].dead) {
+      arrive(0);
+      if (player.stopAt && player.stopAt(0)) { return; }
+    }
     player.playing = true;
     player.lastTs = 0;
     setPlayButton();
@@ -246,13 +289,22 @@
     if (indices.length) { window.Plotly.restyle(gd, { "textfont.size": sizes }, indices); }
   }
 
-  function togglePresent() {
-    document.body.classList.toggle("presenting");
+  /* Presentation mode on (true), off (false) or toggled (undefined); the URL says `present=1` while it is on. */
+  function setPresent(on) {
+    var want = on === undefined ? !presenting() : !!on;
+    if (want === presenting()) { return; }
+    document.body.classList.toggle("presenting", want);
+    writeUrl();
     window.setTimeout(function () {
       var gd = graphDiv();
-      if (gd && window.Plotly) { window.Plotly.Plots.resize(gd); fitFonts(gd); }
+      if (gd && window.Plotly) {
+        window.Plotly.Plots.resize(gd);
+        fitFonts(gd);
+        if (player.frames.length) { commit(player.index); }
+      }
     }, 60);
   }
+  function togglePresent() { setPresent(); }
 
   function whenGraphReady(count, done, tries) {
     var gd = graphDiv();
@@ -280,6 +332,7 @@
     else if (ev.key === "ArrowLeft") { ev.preventDefault(); step(-1); }
     else if (ev.key === " " || ev.key === "Spacebar") { ev.preventDefault(); if (player.playing) { pause(); } else { play(); } }
     else if (ev.key === "p" || ev.key === "P") { ev.preventDefault(); togglePresent(); }
+    else if (ev.key === "Escape" || ev.key === "Esc") { if (presenting()) { ev.preventDefault(); setPresent(false); } }
   });
 
   document.addEventListener("click", function (ev) {
@@ -348,26 +401,69 @@
     if (zone && ev.dataTransfer) { checkUploadSizes(ev.dataTransfer.files, zone); }
   }, true);
 
+  /* The URL mirrors the state (flow, settings, hop; in a lesson: lesson, step, hop and what differs from the
+     step), so a bookmark or a reload restores it. `present=1` while presentation mode is on; `lang` is kept. */
+  var urlState = { free: null, lesson: null };
+
+  function writeUrl() {
+    var params = new URLSearchParams();
+    var lesson = urlState.lesson;
+    if (lesson) {
+      params.set("lesson", lesson.lesson);
+      params.set("step", String(lesson.step));
+      Object.keys(lesson.extra || {}).forEach(function (k) { params.set(k, lesson.extra[k]); });
+      if (lesson.hop) { params.set("hop", String(lesson.hop)); }
+    } else if (urlState.free) {
+      urlState.free.forEach(function (kv) { params.set(kv[0], kv[1]); });
+    } else {
+      params = new URLSearchParams(window.location.search);
+      params.delete("present");
+    }
+    if (presenting()) { params.set("present", "1"); }
+    var lang = new URLSearchParams(window.location.search).get("lang");
+    if (lang) { params.set("lang", lang); }  /* the page's language (netviz-language.js) */
+    var query = params.toString();
+    window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
+  }
+
+  if (new URLSearchParams(window.location.search).get("present") === "1") {
+    document.body.classList.add("presenting");
+  }
+
+  player.api = {
+    arrive: arrive, play: play, pause: pause, step: step, setPresent: setPresent, presenting: presenting,
+    writeUrl: writeUrl, graphDiv: graphDiv
+  };
+
   var ns = (window.dash_clientside = window.dash_clientside || {});
-  ns.netviz = {
-    /* A new trace (or none): rebuild the frames and show the first (or the URL's) hop once the graph is drawn.
-       The same trace redrawn (a node expanded, a namespace filtered) keeps the hop the player is on. */
+  ns.netviz = Object.assign(ns.netviz || {}, {
+    /* A new trace (or none): rebuild the frames and show the first (or the URL's, or the lesson step's) hop once
+       the graph is drawn. The same trace redrawn (a node expanded, a namespace filtered) keeps the hop the player
+       is on. `initialStep`: a hop index (the URL's `step`, used once) or {hop, at} from a lesson step (used once
+       per `at`). */
     load: function (pb, initialStep) {
       pause();
       var previous = player.traceSignature, kept = player.index;
       player.frames = pb ? buildFrames(pb) : [];
       player.labels = (pb && pb.labels) || {};
+      player.pb = pb || null;
       player.traceSignature = pb ? JSON.stringify(pb.trace) : null;
       if (!pb) {
         player.index = 0;
         clearMarker();
         markCurrent("");
+        player.onLoad.forEach(function (hook) { hook(null); });
         return window.dash_clientside.no_update;
       }
       var start = 0;
       if (player.traceSignature === previous && kept < player.frames.length) { start = kept; }
       if (!player.initialUsed && typeof initialStep === "number") { start = initialStep; }
+      if (initialStep && typeof initialStep === "object" && initialStep.at !== player.lastInitial) {
+        start = Number(initialStep.hop) || 0;
+        player.lastInitial = initialStep.at;
+      }
       player.initialUsed = true;
+      player.onLoad.forEach(function (hook) { hook(pb); });
       whenGraphReady(pb.trace_count, function () { arrive(start); });
       return window.dash_clientside.no_update;
     },
@@ -377,21 +473,35 @@
     },
     /* The URL mirrors the state, so a bookmark or a reload restores it. */
     syncUrl: function (key, sample, type, src, dst, mode, overlay, policy, down, namespace, view, stepIndex, plugin,
-                       off) {
-      var params = new URLSearchParams();
-      if (sample) { params.set("sample", sample); } else if (key) { params.set("cluster", key); }
+                       off, nav, bundle) {
+      var free = [];
+      if (sample) { free.push(["sample", sample]); } else if (key) { free.push(["cluster", key]); }
+      var downText = down && down.length ? down.join(",") : "";
+      var offText = off && off.length ? off.join(",") : "";
+      var values = { type: type, src: src, dst: dst, mode: mode, overlay: overlay, etp: policy, down: downText,
+                     plugin: plugin, off: offText };
       [["type", type], ["src", src], ["dst", dst], ["mode", mode], ["overlay", overlay], ["etp", policy],
-       ["ns", namespace], ["plugin", plugin]].forEach(function (kv) { if (kv[1]) { params.set(kv[0], kv[1]); } });
-      if (down && down.length) { params.set("down", down.join(",")); }
-      if (off && off.length) { params.set("off", off.join(",")); }
-      if (view && view.expanded && view.expanded.length) { params.set("expand", view.expanded.join(",")); }
-      if (stepIndex) { params.set("step", String(stepIndex)); }
-      var lang = new URLSearchParams(window.location.search).get("lang");
-      if (lang) { params.set("lang", lang); }  /* the page's language (netviz-language.js) */
-      var query = params.toString();
-      window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
+       ["ns", namespace], ["plugin", plugin]].forEach(function (kv) { if (kv[1]) { free.push(kv); } });
+      if (downText) { free.push(["down", downText]); }
+      if (offText) { free.push(["off", offText]); }
+      if (view && view.expanded && view.expanded.length) { free.push(["expand", view.expanded.join(",")]); }
+      if (stepIndex) { free.push(["step", String(stepIndex)]); }
+      urlState.free = free;
+      urlState.lesson = null;
+      if (nav && nav.lesson) {
+        /* A lesson step: its own flow and settings are implied; only what the lecturer changed is written. */
+        var own = bundle && bundle.name === nav.lesson && bundle.steps[nav.step - 1];
+        var extra = {};
+        if (own) {
+          var mine = { type: own.flow.type, src: own.flow.src, dst: own.flow.dst, mode: own.whatIf.mode,
+                       overlay: own.whatIf.overlay, etp: own.whatIf.etp, down: (own.whatIf.down || []).join(",") };
+          Object.keys(values).forEach(function (k) { if (values[k] && values[k] !== mine[k]) { extra[k] = values[k]; } });
+        }
+        urlState.lesson = { lesson: nav.lesson, step: nav.step, hop: stepIndex || 0, extra: extra };
+      }
+      writeUrl();
       return window.dash_clientside.no_update;
     }
-  };
+  });
   window.netvizPlayer = player;
 })();

@@ -86,3 +86,43 @@ def test_trace_takes_proto_sctp(capsys: pytest.CaptureFixture[str]) -> None:
     assert out[0] == "pod-to-pod-cross-node: pod/default/api-1 → pod/default/api-2:8080 (sctp)"
     assert "  => rejected: nothing listens on 8080/SCTP in pod default/api-2 (its containers declare api 8080/TCP, " \
            "cache 6379/TCP)" in out
+
+
+# --- item 8: a load balancer's IP on a port it does not forward ---------------------------------------------
+
+LB_DROP_REASON = ("203.0.113.100 belongs to the cloud load balancer of default/api-lb, which forwards only 80/TCP; "
+                  "nothing takes 443/TCP, so the load balancer drops the packet and the connection times out (on the "
+                  "node the load-balancer IP is not local and kube-proxy has no rule for that port: the packet left "
+                  "by the default route)")
+
+
+@pytest.mark.parametrize("mode", [KubeProxyMode.IPTABLES, KubeProxyMode.NFTABLES])
+def test_a_pod_to_a_load_balancer_ip_on_another_port_is_dropped_by_the_load_balancer(mode: KubeProxyMode) -> None:
+    from webapp.loaders import load_sample
+
+    seed = load_sample("seed-article")
+    cluster = replace(seed, settings=replace(seed.settings, kube_proxy_mode=mode))
+    trace = trace_flow(cluster, "pod/default/api-1", "203.0.113.100:443")
+    assert (trace.flow.type, trace.disposition, trace.reason) == ("pod-to-external", "dropped", LB_DROP_REASON)
+    wire, gateway, balancer = trace.hops[-3:]
+    assert (wire.netns, str(wire.packet)) == ("underlay", "tcp 192.168.0.11:45101 → 203.0.113.100:443")
+    assert [(c.field, c.before, c.after) for c in trace.nat] == [("src", "10.244.1.3:45101", "192.168.0.11:45101")]
+    assert (gateway.netns, gateway.device, gateway.rule) == ("underlay", "gateway", "default route to 203.0.113.100")
+    assert (balancer.netns, balancer.device, balancer.kind, balancer.action, balancer.rule, balancer.explain) == (
+        "external", "cloud-load-balancer", "loadbalancer", "drop", "203.0.113.100: listeners 80/TCP",
+        "203.0.113.100 is the cloud load balancer of default/api-lb, which forwards only 80/TCP: it has no "
+        "listener for 443/TCP and drops the packet.")
+    assert trace.reply == ()
+    # The port it forwards is kube-proxy's on the node: the packet never reaches the load balancer.
+    served = trace_flow(cluster, "pod/default/api-1", "203.0.113.100:80")
+    assert (served.flow.type, served.disposition) == ("loadbalancer", "delivered")
+    assert not any(h.netns == "external" for h in served.hops)
+
+
+def test_an_outside_client_to_a_load_balancer_ip_on_another_port_is_dropped_too() -> None:
+    from webapp.loaders import load_sample
+
+    trace = trace_flow(load_sample("seed-article"), "203.0.113.10", "203.0.113.100:443")
+    assert (trace.disposition, [h.device for h in trace.hops]) == (
+        "dropped", ["client", "gateway", "cloud-load-balancer"])
+    assert trace.reason == LB_DROP_REASON

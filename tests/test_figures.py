@@ -81,7 +81,16 @@ def test_cross_node_hops_land_on_the_devices_they_name(seed):
     assert by_device[("node-1", "vxlanc0a8000c", "vxlan")] == pos["node-1|host|vxlanc0a8000c"]
     assert by_device[("node-2", "api", "app")] == pos["node-2|default/api-2|api"]
     wire = points[[h.kind for h in trace.hops].index("wire")]
-    assert wire[1] == pos["wire|"][1]  # on the physical network line
+    # Inside the VXLAN tunnel the packet rides the drawn tunnel line (issue 10), not the physical network under it:
+    # down node-1's tunnel end, along the line, up node-2's.
+    encap = [h.kind for h in trace.hops].index("vxlan")
+    assert trace.hops[encap].action == "encapsulate" and wire[1] != pos["wire|"][1]
+    assert points[encap + 1:encap + 5] == [pos["tunnel|node-1"], pos["tunnel|node-1"], pos["tunnel|"],
+                                           pos["tunnel|node-2"]]
+    assert pos["tunnel|node-1"] == (pos["node-1|overlay-drop"][0], pos["tunnel|"][1])
+    assert pos["tunnel|node-2"] == (pos["node-2|overlay-drop"][0], pos["tunnel|"][1])
+    assert pos["tunnel|"] == (21.1, -7.2) and pos["wire|"] == (15.275, -7.9)
+    assert [h.kind for h in trace.hops[encap + 1:encap + 5]] == ["route", "interface", "wire", "interface"]
 
 
 def test_outside_hops_land_outside_the_nodes(seed):
@@ -233,8 +242,9 @@ def test_presentation_labels_are_fewer_larger_and_marked_for_the_stylesheet(seed
     assert "▣ api +1" not in texts(figure) and "▢ pause" in texts(figure)
     size = [t["textfont"]["size"] for t in labels if "<b>api-1</b>" in t["text"]]
     assert size == [10.6, 14.4]  # LABEL's 11 and P_POD's 15, × 0.9627
-    assert [t["uid"] for t in figure["data"] if t.get("mode") == "lines"] == [
+    assert [t["uid"] for t in figure["data"] if t.get("mode") == "lines" and t["name"] != "trail"] == [
         "nvl-veth-0", "nvl-uplink-1", "nvl-physical-network-2", "nvl-overlay-tunnel-3"]
+    assert [t["name"] for t in figure["data"][-4:]] == ["trail", "highlight", "envelope", "packet"]
 
 
 def test_service_boxes_list_each_port_once_and_keep_their_text_inside(seed):
@@ -319,3 +329,22 @@ def test_the_diagram_and_the_packet_labels_speak_the_narration_language(seed):
     assert "VXLAN 隧道（VNI 1，UDP 4789）" in texts(chinese.figure)
     assert "<b>负载均衡器</b>" in texts(chinese.figure, present=True)
     assert english.positions == chinese.positions  # only words change, never where anything is drawn
+
+
+def test_an_external_name_to_an_undeclared_host_is_drawn_with_its_address_unknown():
+    """Issue 17, item 9: `db.example.com (address unknown)` gets a box of its own outside the cluster, and the
+    trace's last hop lands on it."""
+    from webapp.loaders import load_sources
+
+    text = ("name: en\nnodes:\n  - {name: node-1, ip: 192.168.0.11, pods: [{name: client, containers: [{name: app}]}]}"
+            "\nservices:\n  - {name: db, type: ExternalName, externalName: db.example.com, ports: [5432]}\n")
+    cluster = load_sources([("en.yaml", text.encode())]).cluster
+    diagram = build_diagram(cluster)
+    labels = texts(diagram.figure)
+    assert "<b>db.example.com</b>" in labels
+    assert "address unknown" in labels
+    assert "ext:db.example.com (address unknown)" in targets(diagram.figure)
+    trace = trace_flow(cluster, "pod/default/client", "svc/default/db:5432")
+    assert trace.hops[-1].device == "db.example.com (address unknown)"
+    assert playback(diagram, trace)["points"][-1] == diagram.positions["external|db.example.com (address unknown)"]
+    assert diagram.positions["external|db.example.com (address unknown)"] != diagram.positions["external|client"]

@@ -56,3 +56,59 @@ def test_sctp_flows_are_verified_where_the_kernel_has_sctp_and_said_not_verifiab
         assert {(r.status, r.problems) for r in sctp} == {(NOT_VERIFIABLE, (reason,))}
     others = [r for r in report.results if r.spec.proto != "sctp"]
     assert [f"{r.spec}: {r.problems}" for r in others if r.status != OK] == []
+
+
+def test_a_pod_to_a_load_balancer_ip_on_another_port_times_out_every_time(lab_id) -> None:
+    """The kernel used to say "Network is unreachable" (the lab's outside world had no route for the LB IP),
+    sometimes a time-out (ICMP rate limit). The lab's load balancer now holds its IP and drops what it does not
+    forward, as the engine says — the same outcome on every try; its forwarded port still reaches a backend."""
+    flows = [FlowSpec("pod-to-external", "pod/default/api-1", "203.0.113.100:443"),
+             FlowSpec("pod-to-external", "pod/default/web-2", "203.0.113.100:443"),
+             FlowSpec("loadbalancer", "203.0.113.10", "203.0.113.100:80"),
+             FlowSpec("loadbalancer", "pod/default/web-1", "203.0.113.100:80")]
+    prepared = prepare(load_sample("seed-article"), lab_id, flows)
+    up(prepared)
+    for _ in range(5):
+        report = verify(prepared, timeout=0.4)
+        assert [(r.spec.dst, r.status, r.predicted.split(" saw")[0], r.observed.split(" saw")[0])
+                for r in report.results] == [
+            ("203.0.113.100:443", OK, "dropped", "dropped (timeout)"),
+            ("203.0.113.100:443", OK, "dropped", "dropped (timeout)"),
+            ("203.0.113.100:80", OK, "delivered at 10.244.1.3:8080|10.244.2.3:8080",
+             "delivered at 10.244.1.3:8080|10.244.2.3:8080"),
+            ("203.0.113.100:80", OK, "delivered at 10.244.1.3:8080|10.244.2.3:8080",
+             "delivered at 10.244.1.3:8080|10.244.2.3:8080"),
+        ]
+
+
+def test_icmp_errors_are_never_rate_limited_in_the_lab(lab_id) -> None:
+    """A UDP flow to a service without endpoints is REJECTed with ICMP port unreachable: 30 tries in a row, 30
+    refusals (the kernel's default ICMP rate limit would turn some into time-outs)."""
+    from webapp.lab.probe import probe
+
+    cluster = _load(SCTP_CLUSTER.replace("services:\n", "services:\n  - {name: gone, selector: {app: none}, "
+                                                       "ports: [{port: 53, protocol: UDP}]}\n"))
+    flows = [FlowSpec("pod-to-service", "pod/default/client", "svc/default/gone:53", "udp")]
+    prepared = prepare(cluster, lab_id, flows)
+    up(prepared)
+    report = verify(prepared, timeout=0.5)
+    assert [(r.status, r.predicted) for r in report.results] == [(OK, "rejected")]
+    vip = str(cluster.service_by_key["default/gone"].cluster_ip)
+    client = prepared.plan.names.pod("default/client")
+    seen = [probe(client, vip, 53, "udp", timeout=0.5).disposition for _ in range(30)]
+    assert seen == ["rejected"] * 30
+
+
+def test_an_external_name_to_an_undeclared_name_goes_out_to_the_unknown_host(lab_id) -> None:
+    """The DNS query reaches kube-dns for real; the connection leaves through the node's masquerade and is
+    answered by the lab's stand-in for `db.example.com (address unknown)` at the address the engine chose."""
+    cluster = _load(SCTP_CLUSTER.replace("services:\n", "services:\n  - {name: db, type: ExternalName, "
+                                                       "externalName: db.example.com, ports: [5432]}\n"))
+    flows = [FlowSpec("externalname", "pod/default/client", "svc/default/db:5432"),
+             FlowSpec("externalname", "pod/default/sig-1", "svc/default/db:5432")]
+    report = _verify(cluster, lab_id, flows)
+    assert [(r.status, r.predicted, r.observed) for r in report.results] == [
+        (OK, "delivered at 192.0.2.170:5432 saw 192.168.0.11", "delivered at 192.0.2.170:5432 saw 192.168.0.11"),
+        (OK, "delivered at 192.0.2.170:5432 saw 192.168.0.12", "delivered at 192.0.2.170:5432 saw 192.168.0.12"),
+    ]
+    assert all("the DNS query" not in c for r in report.results for c in r.caveats)

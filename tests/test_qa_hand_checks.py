@@ -447,14 +447,24 @@ def test_ipvs_real_server_on_the_node_itself_is_delivered_locally():
     assert str(trace.reply[-1].packet) == f"tcp 10.96.0.1:443 → 10.244.0.2:{port}"
 
 
-def test_external_name_to_an_unknown_host_ends_at_a_hop_that_says_so():
+def test_external_name_to_an_unknown_host_goes_on_out_through_the_masquerade():
+    """Issue 17, item 9: the client resolves the CNAME's name (upstream, its address unknown here), then connects
+    out through its node's masquerade to an outside host drawn as `NAME (address unknown)`."""
     cluster = qa_cluster(extra_service=b"{name: ext, type: ExternalName, externalName: db.example.org}")
     trace = trace_flow(cluster, "pod/default/client", "svc/default/ext")
-    assert (trace.disposition, trace.reason) == (
-        Disposition.NO_ROUTE, "ExternalName service default/ext points at db.example.org, which resolves to no known "
-                              "host (declare it under the cluster's external hosts)")
-    assert trace.hops[-1].action in (Action.DROP, Action.REJECT)
-    assert "db.example.org" in trace.hops[-1].rule
+    assert (trace.disposition, trace.reason) == (Disposition.DELIVERED, None)
+    resolver = next(h for h in trace.hops if h.kind == HopKind.DNS and h.device == "shell")
+    assert (resolver.action, resolver.rule) == (
+        Action.LOOKUP, "db.example.org. A ? (address unknown: 192.0.2.228 stands for it)")
+    last = trace.hops[-1]
+    assert (last.netns, last.device, str(last.packet)) == (
+        "external", "db.example.org (address unknown)", "tcp 192.168.0.11:21449 → 192.0.2.228:80")
+    assert [(c.field, c.before, c.after) for c in trace.nat] == [("src", "10.244.0.2:41738", "192.168.0.11:21449")]
+    assert trace.notes[-1] == (
+        "default/ext points at db.example.org, which the cluster does not declare: its address is unknown, and "
+        "192.0.2.228 (TEST-NET-1) stands for it — the path out of the cluster, the masquerade included, is the same "
+        "for any outside address. Declare the host under the cluster's external hosts to show its address.")
+    assert str(trace.reply[-1].packet) == "tcp 192.0.2.228:80 → 10.244.0.2:41738"
 
 
 @pytest.mark.parametrize("src, dst, flow_type, ends_at", [

@@ -54,7 +54,7 @@ HELP_ZH: Mapping[str, str] = {
     "trace:--json": "把追踪结果打印为一个 JSON 对象",
     "trace:--max-bytes": "单个输入文件的大小上限，单位字节（默认 50000000）",
     "trace:--network-plugin": "覆盖输入声明的网络插件（假如它执行策略会怎样？）",
-    "rules:help": "打印 kube-proxy 在一个节点上写入的规则",
+    "rules:help": "打印 kube-proxy（以及执行策略的网络插件）在一个节点上写入的规则",
     "rules:desc": ("打印一个节点的 kube-proxy 规则：iptables-restore 的输入（iptables 模式），ipvsadm -Ln 和 ipset list"
                    "（IPVS 模式），或 KUBE-PORTALS 规则（userspace 模式）。"),
     "rules:paths": "集群 YAML 或清单（文件或文件夹）",

@@ -102,6 +102,12 @@ _EN: dict[str, str] = {
     "walk.router.phrase.pod_network": "pod network",
     "walk.router.phrase.service_range": "service range",
     "walk.router.outside": "The gateway sends the packet on towards {address}, outside the cluster.",
+    "walk.lb.not_forwarded": ("{address} is the cloud load balancer of {services}, which forwards only {ports}: it "
+                              "has no listener for {port} and drops the packet."),
+    "walk.lb.not_forwarded.reason": ("{address} belongs to the cloud load balancer of {services}, which forwards only "
+                                     "{ports}; nothing takes {port}, so the load balancer drops the packet and the "
+                                     "connection times out (on the node the load-balancer IP is not local and "
+                                     "kube-proxy has no rule for that port: the packet left by the default route)"),
     "walk.advice.expose": "expose the pod through a Service",
     "walk.advice.no_rule": ("{address} is service {service}'s cluster IP, but no rule of kube-proxy matched "
                             "{proto}/{port}"),
@@ -222,10 +228,13 @@ _EN: dict[str, str] = {
     "flows.note.node_to_pod.nat": ("The node's address was rewritten on the way: see the NAT steps (the seed's "
                                    "second principle does not hold for this datapath)."),
     "flows.note.reply_mismatch": "The reply does not come back as sent: {problem}.",
-    "flows.external_name.unknown": ("The client now resolves {name}, but the cluster declares no host with that "
-                                    "name: there is no address to connect to."),
-    "flows.external_name.unknown.reason": ("ExternalName service {service} points at {name}, which resolves to no "
-                                           "known host (declare it under the cluster's external hosts)"),
+    "flows.external_name.unknown": ("The client now resolves {name} (its resolver asks kube-dns, which forwards "
+                                    "the question upstream). The cluster does not declare that host, so its address "
+                                    "is unknown here: {address} stands for it."),
+    "flows.note.external_name_unknown": ("{service} points at {name}, which the cluster does not declare: its address "
+                                         "is unknown, and {address} (TEST-NET-1) stands for it — the path out of the "
+                                         "cluster, the masquerade included, is the same for any outside address. "
+                                         "Declare the host under the cluster's external hosts to show its address."),
     # --- policy.py, policy_matrix.py: NetworkPolicy -------------------------------------------------------------
     "policy.same_pod": "{pod} talks to its own address over lo: no NetworkPolicy sees it",
     "policy.egress.not_a_pod": ("{end} is not a pod on the pod network: no NetworkPolicy governs what it sends"),
@@ -245,6 +254,7 @@ _EN: dict[str, str] = {
                          "(ESTABLISHED,RELATED) accepts it before any policy."),
     "policy.not_enforced": ("{reason}; but {plugin} does not implement NetworkPolicy: would be denied, not "
                             "enforced"),
+    "policy.established": "the reply of an established connection: conntrack accepts it",
     # --- trace.py: the text form for people -------------------------------------------------------------------
     "trace.text.verdict": "=> {disposition}",
     "trace.text.verdict.reason": "=> {disposition}: {reason}",
@@ -332,6 +342,10 @@ _ZH: dict[str, str] = {
     "walk.router.phrase.pod_network": " Pod 网络",
     "walk.router.phrase.service_range": " Service 网段",
     "walk.router.outside": "网关把数据包继续发往集群外的 {address}。",
+    "walk.lb.not_forwarded": "{address} 是 {services} 的云负载均衡器，它只转发 {ports}：{port} 没有监听器，数据包被丢弃。",
+    "walk.lb.not_forwarded.reason": ("{address} 属于 {services} 的云负载均衡器，它只转发 {ports}；{port} 无人接收，"
+                                     "负载均衡器丢弃数据包，连接超时（在节点上，负载均衡 IP 不是本机地址，kube-proxy "
+                                     "也没有该端口的规则：数据包走默认路由离开了节点）"),
     "walk.advice.expose": "请通过 Service 暴露这个 Pod",
     "walk.advice.no_rule": "{address} 是 Service {service} 的 ClusterIP，但 kube-proxy 没有哪条规则匹配 {proto}/{port}",
     "walk.advice.from_outside": ("{address} 是 Service {service} 的 ClusterIP，只有节点上的 kube-proxy 会转换它；"
@@ -418,9 +432,11 @@ _ZH: dict[str, str] = {
                                    "所以那个节点看到的是 Pod 所在节点的地址：真实的 flannel 在这里偏离了原文的第二条原则。"),
     "flows.note.node_to_pod.nat": "节点的地址在途中被改写了：见 NAT 各步（对这条数据路径，原文的第二条原则不成立）。",
     "flows.note.reply_mismatch": "应答没有按原样回来：{problem}。",
-    "flows.external_name.unknown": "客户端接着解析 {name}，但集群没有声明这个名字的主机：没有地址可以连接。",
-    "flows.external_name.unknown.reason": ("ExternalName Service {service} 指向 {name}，它解析不到任何已知主机"
-                                           "（请在集群的外部主机中声明它）"),
+    "flows.external_name.unknown": ("客户端接着解析 {name}（它的解析器询问 kube-dns，kube-dns 再向上游转发）。"
+                                    "集群没有声明这个主机，所以这里不知道它的地址：用 {address} 代表它。"),
+    "flows.note.external_name_unknown": ("{service} 指向 {name}，集群没有声明这个主机：它的地址未知，这里用 {address}"
+                                         "（TEST-NET-1）代表它——离开集群的路径（包括地址伪装）对任何集群外地址都一样。"
+                                         "在集群的外部主机中声明它，就能显示它的地址。"),
     # --- trace.py: the text form for people -------------------------------------------------------------------
     "trace.text.verdict": "=> {disposition}",
     "trace.text.verdict.reason": "=> {disposition}：{reason}",
@@ -458,6 +474,7 @@ _ZH: dict[str, str] = {
     "policy.hop.ingress": "{device}（{pod} 的 veth 在节点一侧）上的 {chain} 检查这个 Pod 的入站流量：{reason}。",
     "policy.hop.reply": "{device} 上的 {chain}：这是已建立连接的应答；conntrack（ESTABLISHED,RELATED）在任何策略之前就放行它。",
     "policy.not_enforced": "{reason}；但 {plugin} 并不实现 NetworkPolicy：本应被拒绝，却没有执行",
+    "policy.established": "已建立连接的应答：conntrack 放行它",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

@@ -15,6 +15,9 @@ from webapp.app.catalog import text
 from webapp.app.inspector import nat_badge, render_trace, verdict
 from webapp.app.layout import Id
 from webapp.engine.flows import FlowType
+from webapp.lessons.player import trace_notes
+from webapp.model import KubeProxyMode, Overlay
+from webapp.narration import current_language
 from webapp.problems import Severity
 from webapp.variants import ViewSettings
 
@@ -46,6 +49,8 @@ CONTROLLER_OUTPUTS = {
     "policy_placeholder": Output(Id.POLICY, "placeholder"),
     "view": Output(Id.VIEW, "data"),
     "initial_step": Output(Id.INITIAL_STEP, "data"),
+    "lesson": Output(Id.LESSON, "value"),
+    "lesson_nav": Output(Id.LESSON_NAV, "data"),
 }
 
 
@@ -92,6 +97,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "flow_type": Input(Id.FLOW_TYPE, "value"),
             "src": Input(Id.FLOW_SRC, "value"),
             "click": Input(Id.DIAGRAM, "clickData"),
+            "lesson": Input(Id.LESSON, "value"),
+            "nav": Input(Id.LESSON_NAV, "data"),
             "request": Input(Id.FLOW_REQUEST, "data"),
         },
         state={
@@ -102,7 +109,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "view": State(Id.VIEW, "data"),
         },
     )
-    def control(search, sample, contents, paste_clicks, flow_type, src, click, request, filenames, paste, key, dst,
+    def control(search, sample, contents, paste_clicks, flow_type, src, click, lesson, nav, request, filenames, paste,
+                key, dst,
                 view):
         """Loading (URL, sample, upload, paste) and the flow picker, in one place so their order is explicit; each
         trigger is one function of webapp.app.state."""
@@ -114,6 +122,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             Id.DIAGRAM: lambda: state.on_click(cache, key, click, kind, src, view),
             Id.FLOW_TYPE: lambda: state.on_flow_type(cache, key, kind, src),
             Id.FLOW_SRC: lambda: state.on_source(cache, key, kind, src, dst),
+            Id.LESSON: lambda: state.on_lesson(cache, key, lesson, None),
+            Id.LESSON_NAV: lambda: state.on_lesson(cache, key, (nav or {}).get("lesson"), nav),
             Id.FLOW_REQUEST: lambda: state.on_request(cache, key, request),
         }
         handler = handlers.get(ctx.triggered_id, lambda: state.on_url(cache, search, default_sample))
@@ -225,6 +235,21 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             raise PreventUpdate
         return _searched(state.search_destinations(cluster, state.flow_type_of_value(flow_type), src, query), dst)
 
+    @app.callback(
+        Output(Id.LESSON_DATA, "data"),
+        Input(Id.LESSON, "value"),
+        State(Id.CLUSTER_KEY, "data"),
+    )
+    def lesson_data(name, key):
+        """The lesson player's JSON (webapp.lessons.player), sent once per lesson."""
+        return state.lesson_bundle_of(name, key, cache)
+
+    app.clientside_callback(
+        ClientsideFunction("netviz", "lessonSync"),
+        Output(Id.LESSON_SINK, "data"),
+        Input(Id.LESSON_NAV, "data"),
+        Input(Id.LESSON_DATA, "data"),
+    )
     app.clientside_callback(
         ClientsideFunction("netviz", "load"),
         Output(Id.PLAYER_SINK, "data"),
@@ -253,6 +278,8 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
         Input(Id.STEP, "data"),
         Input(Id.PLUGIN, "value"),
         Input(Id.POLICIES_OFF, "value"),
+        Input(Id.LESSON_NAV, "data"),
+        State(Id.LESSON_DATA, "data"),
         prevent_initial_call=True,
     )
 
@@ -283,6 +310,11 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: FlowType | None, 
     if diagram.overview:
         out["note"] = text("view.overview", nodes=len(cluster.nodes), pods=len(cluster.pods))
     if trace is not None:
+        data["notes"] = trace_notes(trace, current_language())
+        data["chosen_pod"] = state.chosen_pod(cluster, trace)
+        data["settings"] = {"mode": str(cluster.settings.kube_proxy_mode), "overlay": str(cluster.settings.overlay),
+                            "down": sorted(settings.down_pods), "modes": [str(m) for m in KubeProxyMode],
+                            "overlays": [str(o) for o in Overlay]}
         out["playback"] = data
         out["hops"], out["inspector"], out["caption"] = render_trace(trace, cluster)
         out["verdict"], out["verdict_class"] = verdict(trace)

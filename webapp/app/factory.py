@@ -13,13 +13,14 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler
 
-from webapp.app import matrix_view, modes_view
+from webapp.app import export_view, matrix_view, modes_view
 from webapp.app.cache import ClusterCache, open_cache
 from webapp.app.callbacks import register_callbacks
 from webapp.app.catalog import sample_title, text
 from webapp.app.compress import enable_gzip, precompress
 from webapp.app.language import serve_in_language
 from webapp.app.layout import Id, build_layout
+from webapp.app.state import builtin_lessons
 from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
 from webapp.paths import ASSETS_DIR
 
@@ -165,10 +166,12 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     views = (matrix_view, modes_view)
     app.layout = lambda: build_layout(  # per page load, in the page's language
         [(name, sample_title(name, title)) for name, title in samples], max_bytes,
-        tools=[view.open_button() for view in views], overlays=[view.panel() for view in views])
+        tools=[*(view.open_button() for view in views), export_view.buttons()],
+        overlays=[view.panel() for view in views], lessons=builtin_lessons())
     register_callbacks(app, cluster_cache, default, max_bytes)
     for view in views:
         view.register(app, cluster_cache)
+    export_view.register(app, cluster_cache)
     app.server.after_request(security_headers(content_security_policy(app.csp_hashes())))
     warm_up_encoder()
     if warm:

@@ -9,7 +9,8 @@ from dash import html
 
 from webapp.app.catalog import text
 from webapp.app.policy_panel import policy_panel
-from webapp.engine.trace import Disposition, Hop, Trace
+from webapp.engine.trace import Disposition, Hop, NatChange, Trace
+from webapp.lessons.principles import hop_badges
 from webapp.model import Cluster
 
 _TRACKED = ("src", "dst", "proto")
@@ -31,9 +32,12 @@ def _headers_table(fields: Sequence[tuple[str, str, bool]]) -> html.Table:
     ])])
 
 
-def hop_panel(hop: Hop, previous: Hop | None, ref: str, cluster: Cluster | None = None) -> html.Div:
-    """The inspector panel of one hop: where, inner and outer headers, NAT, rule, candidate endpoints; on a policy
-    hop (with the `cluster`), the NetworkPolicy that decided with the matching peer and port highlighted."""
+def hop_panel(hop: Hop, previous: Hop | None, ref: str, cluster: Cluster | None = None,
+              rewrites: Sequence[NatChange] | None = None) -> html.Div:
+    """The inspector panel of one hop: where, inner and outer headers, NAT (what this hop itself rewrote:
+    `rewrites` from `hop_badges`, where a DNS answer or a new connection is a new packet, not a translation; without
+    them, what differs from `previous`), rule, candidate endpoints; on a policy hop (with the `cluster`), the
+    NetworkPolicy that decided with the matching peer and port highlighted."""
     packet = hop.packet
     before = previous.packet if previous is not None else None
     children: list[Any] = [html.Div(text("inspector.where", kind=hop.kind, action=hop.action,
@@ -49,8 +53,11 @@ def hop_panel(hop: Hop, previous: Hop | None, ref: str, cluster: Cluster | None 
         children.append(_headers_table([(name, str(getattr(outer, name)),
                                          was_outer is None or getattr(was_outer, name) != getattr(outer, name))
                                         for name in ("src", "dst", "proto", "vni")]))
-    changes = [(name, str(getattr(before, name)), str(getattr(packet, name))) for name in ("src", "dst")
-               if before is not None and getattr(before, name) != getattr(packet, name)]
+    if rewrites is None:
+        changes = [(name, str(getattr(before, name)), str(getattr(packet, name))) for name in ("src", "dst")
+                   if before is not None and getattr(before, name) != getattr(packet, name)]
+    else:
+        changes = [(change.field, change.before, change.after) for change in rewrites]
     if changes:
         children.append(html.H3(text("inspector.nat")))
         children.append(html.Ul(className="nat-changes", children=[
@@ -82,7 +89,9 @@ def hop_panel(hop: Hop, previous: Hop | None, ref: str, cluster: Cluster | None 
 
 
 def hop_label(hop: Hop) -> str:
-    return f"{hop.node or text('inspector.outside')} {hop.device or ''} · {hop.kind}/{hop.action}"
+    """`eth0 · pod/default/api-1 · interface/send`: the device with whose namespace it is in (a pod's `eth0` and a
+    host's look alike otherwise)."""
+    return f"{hop.device or '-'} · {hop.netns or text('inspector.outside')} · {hop.kind}/{hop.action}"
 
 
 def render_trace(trace: Trace, cluster: Cluster | None = None) -> tuple[list, list, list]:
@@ -98,8 +107,12 @@ def render_trace(trace: Trace, cluster: Cluster | None = None) -> tuple[list, li
             ref = hop_ref(phase, index)
             rows.append(html.Li(html.Button(hop_label(hop), className="hop", **{"data-hop": ref}),
                                 className=f"hop-item {hop.action}"))
-            panels.append(hop_panel(hop, hops[index - 1] if index else None, ref, cluster))
-            captions.append(html.P(hop.explain or hop_label(hop), className="hop-caption", **{"data-hop": ref}))
+            badges = hop_badges(trace, index, reply=phase == "reply")
+            panels.append(hop_panel(hop, hops[index - 1] if index else None, ref, cluster, badges.rewrites))
+            said = hop.explain or hop_label(hop)
+            if badges.verdict is not None and trace.reason and said == trace.reason:
+                said = ""  # the verdict line above already says it, in full: never print it twice
+            captions.append(html.P(said, className="hop-caption", **{"data-hop": ref}))
         items.append(html.H3(text(f"hops.{phase}"), className=f"phase {phase}"))
         items.append(html.Ol(rows, className=f"hop-list {phase}", start=0))
     return items, panels, captions
@@ -112,6 +125,8 @@ def nat_badge(trace: Trace) -> tuple[str, str, str]:
     ports = [c for c in trace.port_rewrites if not c.reply]
     summary = "; ".join([f"{c.field} {c.before} → {c.after}" for c in changes]
                         + [text("badge.port_only", change=f"{c.field} {c.before} → {c.after}") for c in ports])
+    if getattr(trace, "disposition", Disposition.DELIVERED) != Disposition.DELIVERED:  # never arrived: nothing holds
+        return text("badge.not_delivered"), "badge dropped", summary
     if not changes:
         return text("badge.no_nat"), "badge ok", summary
     return text("badge.nat", count=len(changes)), "badge nat", summary

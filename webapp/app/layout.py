@@ -73,6 +73,21 @@ class Id(StrEnum):
     OVERVIEW_NOTE = "view-overview-note"
     FLOW_REQUEST = "flow-request"
     """A flow a view asks for (`{"src": …, "dst": …}`): the controller picks it like a click in the diagram."""
+    LESSON = "lesson-picker"
+    LESSON_NAV = "lesson-nav"
+    LESSON_DATA = "lesson-data"
+    LESSON_SINK = "lesson-sink"
+    LESSON_BAR = "lesson-bar"
+    PRESENT_PANEL = "present-panel"
+    WHY = "why"
+    QUIZ = "quiz"
+
+
+TEXT_KEYS = ("lesson.counter", "lesson.keys", "lesson.whatif_keys", "lesson.off_script", "strip.where",
+             "strip.inner", "strip.outer", "strip.nat", "strip.endpoint", "strip.rule", "strip.none", "why.title",
+             "principles.title", "principles.holds", "principles.broken", "principles.none", "quiz.title",
+             "quiz.keys", "quiz.right", "quiz.wrong", "quiz.score")
+"""Catalogue sentences the browser side fills in itself (assets/netviz-lesson.js, from `data-netviz-text`)."""
 
 
 def _labelled(label: str, control) -> html.Label:
@@ -88,9 +103,11 @@ def _setting(id_: Id, label: str, values: list[str], labels: str | None = None) 
 
 def build_layout(samples: list[tuple[str, str]],
                  max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1_000_000, *,
-                 tools: Sequence[Any] = (), overlays: Sequence[Any] = ()) -> html.Div:
-    """The whole page. `samples` are (name, title) pairs, default first. `tools` (buttons that open a view) end
-    the flow picker's row; `overlays` (the views) open over the diagram. The browser refuses a file over
+                 tools: Sequence[Any] = (), overlays: Sequence[Any] = (),
+                 lessons: Sequence[tuple[str, str]] = ()) -> html.Div:
+    """The whole page. `samples` are (name, title) pairs, default first; `lessons` the built-in lessons' (name,
+    title). `tools` (buttons that open a view) end the flow picker's row; `overlays` (the views) open over the
+    diagram. The browser refuses a file over
     `max_upload_bytes` (dcc.Upload's max_size) and netviz.js says so, from the limit and messages in the
     `data-*` attributes here; the server checks again (`state.decode_upload`)."""
     limits = {"data-max-bytes": str(max_upload_bytes), "data-limit-mb": megabytes(max_upload_bytes),
@@ -108,6 +125,9 @@ def build_layout(samples: list[tuple[str, str]],
         _labelled(text("header.sample"), dcc.Dropdown(
             id=Id.SAMPLE, options=[{"label": title, "value": name} for name, title in samples], value=None,
             clearable=False, placeholder=text("header.sample.placeholder"), className="sample-picker")),
+        _labelled(text("lesson.picker"), dcc.Dropdown(
+            id=Id.LESSON, options=[{"label": title, "value": name} for name, title in lessons or []], value=None,
+            clearable=True, placeholder=text("lesson.none"), className="lesson-picker")),
         html.Div(className="loading", **limits, children=[
             dcc.Upload(id=Id.UPLOAD, multiple=True, max_size=max_upload_bytes, className="upload",
                        children=html.Div(text("upload.prompt")), accept=".yaml,.yml,.json"),
@@ -140,6 +160,7 @@ def build_layout(samples: list[tuple[str, str]],
         language_switch(current_language()),
     ])
     stage = html.Main(className="stage", children=[
+        html.Div(id=Id.LESSON_BAR, className="lesson-bar"),
         picker,
         html.Div(id=Id.ERROR_BANNER, className="error-banner", role="alert"),
         # The frame takes the height the page leaves (CSS flex); dcc.Graph's own inline height is 100% of it.
@@ -152,8 +173,11 @@ def build_layout(samples: list[tuple[str, str]],
             html.Div(id=Id.VERDICT, className="verdict"),
             html.Div(id=Id.CAPTION, className="caption", **{"aria-live": "polite"}),
         ]),
+        html.Div(id=Id.PRESENT_PANEL, className="present-panel"),
+        html.Div(id=Id.QUIZ, className="quiz", role="dialog"),
     ])
     side = html.Aside(className="side", children=[
+        html.Section(className="panel why-panel", children=[html.H2(text("why.title")), html.Div(id=Id.WHY)]),
         html.Section(className="panel", children=[html.H2(text("inspector.title")),
                                                   html.Div(id=Id.INSPECTOR, children=text("inspector.none"))]),
         html.Section(className="panel hops", children=[html.H2(text("hops.title")), html.Div(id=Id.HOP_LIST)]),
@@ -186,10 +210,18 @@ def build_layout(samples: list[tuple[str, str]],
         dcc.Store(id=Id.PLAYER_SINK),
         dcc.Store(id=Id.URL_SINK),
         dcc.Store(id=Id.SPEED_SINK),
+        dcc.Store(id=Id.LESSON_NAV),
+        dcc.Store(id=Id.LESSON_DATA),
+        dcc.Store(id=Id.LESSON_SINK),
         dcc.Store(id=Id.FLOW_REQUEST),
     ]
-    return html.Div(id="page", className="page", **{"data-netviz-ids": client_ids()},
+    return html.Div(id="page", className="page", **{"data-netviz-ids": client_ids(), "data-netviz-text": client_text()},
                     children=[*stores, header, html.Div(className="body", children=[stage, side])])
+
+
+def client_text() -> str:
+    """The sentences of TEXT_KEYS in the page's language, as JSON for the browser side (`data-netviz-text`)."""
+    return json.dumps({key: text(key) for key in TEXT_KEYS}, ensure_ascii=False, sort_keys=True)
 
 
 def client_ids() -> str:

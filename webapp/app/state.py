@@ -28,7 +28,9 @@ from webapp.engine.trace import SocketAddress, Trace
 from webapp.figures import Diagram, DiagramView, build_diagram, is_big, playback
 from webapp.figures.player import path_nodes, path_pods, path_services, trace_view
 from webapp.model import Cluster, Service, ServiceType
-from webapp.problems import Problem, Severity
+from webapp.lessons import LOADED
+from webapp.narration import current_language
+from webapp.problems import LoadError, Problem, Severity
 from webapp.variants import ViewSettings, apply_view_settings, backend_pods, network_plugins, policy_keys
 
 
@@ -237,6 +239,16 @@ def variant(key: str, cluster: Cluster, settings: ViewSettings) -> Cluster:
     for old in evicted:
         drop_cached(old)  # the engine's memo of it may refer back to it (a topology holds its cluster)
     return built
+
+
+def chosen_pod(cluster: Cluster, trace: Trace) -> str | None:
+    """The pod (NS/NAME) behind the first endpoint a load-balancing hop chose, if any (the `d` key marks it down)."""
+    for hop in trace.hops:
+        for alternative in hop.alternatives:
+            pod = cluster.pod_by_ip.get(alternative.dst.ip) if alternative.chosen else None
+            if pod is not None:
+                return pod.key
+    return None
 
 
 def find_pod(cluster: Cluster, query: str) -> str | None:
@@ -631,7 +643,113 @@ def on_url(cache: ClusterCache, search: str | None, default_sample: str) -> Outp
                    "focus": None}
     step = _first(params, "step")
     out["initial_step"] = int(step) if step and step.isdigit() else None
+    out["lesson"], out["lesson_nav"] = None, None
+    lesson = _first(params, "lesson")
+    if lesson is not None:
+        hop = _first(params, "hop")
+        out.update(lesson_step_outputs(cache, out.get("key"), lesson, _number(step) or 1,
+                                       _number(hop) if hop is not None else None, params))
     return out
+
+
+def _number(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 7 else None
+
+
+def builtin_lessons() -> list[tuple[str, str]]:
+    """(name, title) of every built-in lesson, the title in the page's language."""
+    from webapp.lessons import list_lessons
+
+    language = current_language()
+    return [(info.name, info.title.get(language)) for info in list_lessons()]
+
+
+def lesson_bundle_of(name: str | None, key: str | None, cache: ClusterCache) -> dict[str, Any] | None:
+    """The lesson player's JSON for the built-in lesson `name` in the page's language (its `loaded` steps played on
+    the cluster under `key`), memoised per (lesson, language, cluster); None for no such lesson."""
+    from webapp.lessons import builtin_lesson
+    from webapp.lessons.player import lesson_bundle
+
+    if not name:
+        return None
+    try:
+        lesson = builtin_lesson(name)
+    except (KeyError, LoadError):
+        return None
+    language = current_language()
+    wanted = (name, language, key if any(step.cluster == LOADED for step in lesson.steps) else None)
+    with _bundles_lock:
+        found = _bundles.get(wanted)
+    if found is None:
+        found = lesson_bundle(lesson, language, cache.get(key) if wanted[2] else None)
+        with _bundles_lock:
+            _bundles[wanted] = found
+            while len(_bundles) > 16:
+                _bundles.pop(next(iter(_bundles)))
+    return found
+
+
+_bundles: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+_bundles_lock = threading.Lock()
+
+
+def lesson_step_outputs(cache: ClusterCache, key: str | None, name: str | None, number: int,
+                        hop: int | None = None, params: Mapping[str, list[str]] | None = None) -> Outputs:
+    """Step `number` (1-based, clamped to the lesson) of the built-in lesson `name` on screen: its cluster, flow and
+    what-if settings (URL `params` override the settings and the flow), the player landing on hop `hop` or else the
+    step's first stop. An unknown lesson leaves lesson mode and changes nothing else."""
+    from webapp.lessons import builtin_lesson
+
+    try:
+        lesson = builtin_lesson(name or "")
+    except (KeyError, LoadError):
+        return {"lesson": None, "lesson_nav": None}
+    number = max(1, min(number, len(lesson.steps)))
+    step = lesson.steps[number - 1]
+    params = params or {}
+    out: Outputs = {"lesson": lesson.name, "lesson_nav": {"lesson": lesson.name, "step": number}}
+    cluster = cache.get(key)
+    if step.cluster != LOADED:
+        outcome = load_sample_into(cache, step.cluster)
+        if outcome.key is None or outcome.cluster is None:
+            return out
+        out["sample"] = step.cluster
+        if outcome.key != key:
+            out.update(_cluster_outputs(outcome.key, outcome.cluster))
+        key, cluster = outcome.key, outcome.cluster
+    if cluster is None or key is None:
+        return out
+    view = step.view
+    settings = ViewSettings.parse(
+        _first(params, "mode") or (view.kube_proxy_mode and str(view.kube_proxy_mode)),
+        _first(params, "overlay") or (view.overlay and str(view.overlay)),
+        _first(params, "etp") or (view.external_traffic_policy and str(view.external_traffic_policy)),
+        (_first(params, "down") or ",".join(sorted(view.down_pods))).split(","), _first(params, "plugin"),
+        (_first(params, "off") or "").split(","))
+    out.update(plugin=settings.network_plugin and str(settings.network_plugin),
+               policies_off=sorted(settings.policies_off),
+               mode=settings.kube_proxy_mode and str(settings.kube_proxy_mode),
+               overlay=settings.overlay and str(settings.overlay),
+               policy=settings.external_traffic_policy and str(settings.external_traffic_policy),
+               down=sorted(settings.down_pods), namespace=None, view={"expanded": [], "focus": None})
+    flow = step.flow
+    out.update(requested_flow(cluster, flow_choices(key, cluster),
+                              flow_type_of_value(_first(params, "type")) or flow.type,
+                              _first(params, "src") or flow.src, _first(params, "dst") or flow.dst, auto=True))
+    if hop is None:
+        bundle = lesson_bundle_of(lesson.name, key, cache)
+        hop = bundle["steps"][number - 1]["land"] if bundle else 0
+    out["initial_step"] = {"hop": hop, "at": f"{lesson.name}/{number}"}
+    return out
+
+
+def on_lesson(cache: ClusterCache, key: str | None, name: str | None, nav: Mapping[str, Any] | None) -> Outputs:
+    """The lesson picker or the player's keys (PageDown …) chose a lesson step (`nav`: {lesson, step}); no lesson:
+    back to the free page, the flow on screen kept."""
+    if not name:
+        return {"lesson": None, "lesson_nav": None}
+    number = (nav or {}).get("step") if (nav or {}).get("lesson") == name else 1
+    return lesson_step_outputs(cache, key, name, number if isinstance(number, int) else 1)
 
 
 def _loaded(cache: ClusterCache, outcome: LoadOutcome, flow_type: FlowType | None) -> Outputs:

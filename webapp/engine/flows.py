@@ -314,6 +314,7 @@ def _finish(flow: Flow, flow_type: FlowType, walker: Walker, result: WalkResult,
     notes = [say(NOTES_WITH_NAT[flow_type] if with_nat else NOTES[flow_type])] if flow_type in NOTES else []
     if problem:
         notes.append(say("flows.note.reply_mismatch", problem=problem))
+    notes += result.notes
     return replace(trace, notes=tuple(notes))
 
 
@@ -350,18 +351,22 @@ def _trace_external_name(cluster: Cluster, flow: Flow, source: Source, target: T
     if not exchange.ok:
         return Trace(flow, Disposition.DROPPED, prelude, (), exchange.reason, ())
     host = services.external_name_target(cluster, service)
-    if host is None:
-        reason = say("flows.external_name.unknown.reason", service=service.key, name=service.external_name)
+    notes: tuple[str, ...] = ()
+    if host is None:  # a name the cluster does not declare: resolved upstream, to an address unknown here
+        host = services.unknown_host(cluster, service.external_name or "")
         last = prelude[-1]  # the CNAME answer, delivered to the client
-        unknown = Hop(last.node, last.netns, source.socket.app, HopKind.DNS, Action.DROP, last.packet,
-                      f"{service.external_name}. (no address known)",
-                      say("flows.external_name.unknown", name=service.external_name))
-        return Trace(flow, Disposition.NO_ROUTE, prelude + (unknown,), (), reason, ())
+        prelude += (Hop(last.node, last.netns, source.socket.app, HopKind.DNS, Action.LOOKUP, last.packet,
+                        f"{host.dns_name}. A ? (address unknown: {host.ip} stands for it)",
+                        say("flows.external_name.unknown", name=host.dns_name, address=host.ip)),)
+        walker = Walker(cluster, backend=walker.backend, outside={host.ip: host.name})
+        notes = (say("flows.note.external_name_unknown", name=host.dns_name, address=host.ip,
+                     service=service.key),)
     address = SocketAddress(host.ip, target.address.port)
     packet = Packet(SocketAddress(_source_ip(cluster, source, host.ip), ephemeral_port(flow.src, flow.dst, flow.proto)),
                     address, flow.proto)
     result = walker.request(source.socket, packet)
-    return _finish(flow, FlowType.EXTERNALNAME, walker, result, prelude)
+    trace = _finish(flow, FlowType.EXTERNALNAME, walker, result, prelude)
+    return replace(trace, notes=trace.notes + notes) if notes else trace
 
 
 # --- choices for the picker -----------------------------------------------------------------------------

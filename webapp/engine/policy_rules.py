@@ -77,6 +77,32 @@ class NodePolicyRules:
     endpoints: tuple[tuple[str, str], ...] = ()
     """(endpoint chain, pod key): which pod each `cali-tw-`/`cali-fw-` chain guards."""
 
+    def head_text(self) -> str:
+        """The chains and the jumps that go first in FORWARD and INPUT, as `iptables-restore --noflush` input loaded
+        before any other writer's ("" when nothing is enforced)."""
+        if not self.chains:
+            return ""
+        return "\n".join(["*filter", *self._declarations(), *self.forward_first, *self.input_first,
+                          *self._rules(), "COMMIT", ""])
+
+    def chains_text(self) -> str:
+        """The plugin's own chains alone, as `iptables-restore --noflush` input: loaded into a node that has them
+        already, it rewrites them (each declared chain is flushed first), as Felix reprograms a changed policy."""
+        if not self.chains:
+            return ""
+        return "\n".join(["*filter", *self._declarations(), *self._rules(), "COMMIT", ""])
+
+    def _declarations(self) -> list[str]:
+        return [f":{name} - [0:0]" for name, _ in self.chains]
+
+    def _rules(self) -> list[str]:
+        return [rule for _, chain_rules in self.chains for rule in chain_rules]
+
+    def tail_text(self) -> str:
+        """The rules that go last in FORWARD, as `iptables-restore --noflush` input loaded after every other
+        writer's ("" when nothing is enforced)."""
+        return "\n".join(["*filter", *self.forward_last, "COMMIT", ""]) if self.forward_last else ""
+
     def restore_text(self) -> str:
         """The filter table on its own, as `iptables-restore` reads it ("" when nothing is enforced)."""
         if not self.chains:

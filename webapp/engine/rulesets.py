@@ -1,5 +1,7 @@
 """A node's netfilter ruleset, assembled from the rules every writer programs on it: kube-proxy (for the
-cluster's mode, with its jump rules from the built-in chains) and the CNI. The assembly also gives netfilter's
+cluster's mode, with its jump rules from the built-in chains), the CNI, and — on a network plugin that enforces
+NetworkPolicy — the plugin's per-pod filter chains (webapp.engine.policy_rules: their jumps first in filter
+FORWARD and INPUT, their accept-mark rule last in FORWARD, as Felix keeps them). The assembly also gives netfilter's
 evaluator what it needs to know of the node (its local and device addresses) and of the writers (the notes
 kube-proxy attached to its rules, and the `KubeProxyExplainer` that turns them into sentences).
 
@@ -21,6 +23,7 @@ from webapp.engine.kubeproxy.chains import (
 from webapp.engine.memo import cluster_cached
 from webapp.engine.netfilter import HostRules, Ruleset, Verdict, WrittenRule
 from webapp.engine.nft import NftRuleset
+from webapp.engine.policy_rules import render_policy_rules
 from webapp.engine.trace import Packet
 from webapp.model import Cluster, KubeProxyMode
 from webapp.narration import say
@@ -64,6 +67,8 @@ def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
     mode = cluster.settings.kube_proxy_mode
     ruleset = Ruleset()
     local: set = set()
+    policy = render_policy_rules(cluster, node_name)
+    Ruleset.parse(policy.head_text(), ruleset)
     if mode == KubeProxyMode.IPTABLES:
         Ruleset.parse(kp_iptables.base_chains_restore(), ruleset)
         rendered = kp_iptables.render_rules(cluster, node_name)
@@ -80,6 +85,7 @@ def _build_ruleset(cluster: Cluster, node_name: str) -> Ruleset:
     Ruleset.parse(rendered.text, ruleset)
     ruleset.notes.update(rendered.notes)
     Ruleset.parse(render_cni_rules(cluster, node_name), ruleset)
+    Ruleset.parse(policy.tail_text(), ruleset)
     _know_the_host(ruleset, cluster, node_name, local)
     return ruleset.prepare()
 

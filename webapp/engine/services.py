@@ -7,8 +7,9 @@ The walk (webapp.engine.walk / flows) calls these; they never walk devices thems
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from webapp.engine.datapath import host_netns
 from webapp.engine.kubeproxy import ipvs, userspace
@@ -233,6 +234,29 @@ def external_name_target(cluster: Cluster, service: Service) -> ExternalHost | N
         if host.dns_name and host.dns_name.rstrip(".") == name:
             return host
     return None
+
+
+UNKNOWN_MARK = "(address unknown)"
+"""How an outside host whose address the cluster does not know is named in a trace (its `device`), in every
+language: an identifier, like a device name."""
+UNKNOWN_ADDRESSES = IPv4Network("192.0.2.0/24")
+"""Where a name the cluster does not declare stands in a trace: TEST-NET-1 (RFC 5737), documentation only."""
+
+
+def unknown_host(cluster: Cluster, name: str) -> ExternalHost:
+    """The outside host an ExternalName's undeclared name resolves to: its address is unknown here, so a
+    TEST-NET-1 address stands for it, chosen from the name (CRC-32) and different from every address the
+    cluster uses. Its name says so: `db.example.com (address unknown)`."""
+    name = name.rstrip(".")
+    used = {h.ip for h in cluster.external_hosts} | {n.internal_ip for n in cluster.nodes} | {
+        ip for s in cluster.services for ip in (*s.external_ips, *s.load_balancer_ips)}
+    size = UNKNOWN_ADDRESSES.num_addresses - 2
+    start = zlib.crc32(name.encode()) % size
+    for step in range(size):
+        address = UNKNOWN_ADDRESSES.network_address + 1 + (start + step) % size
+        if address not in used:
+            break
+    return ExternalHost(f"{name} {UNKNOWN_MARK}", address, name)
 
 
 def down_pod_reason(cluster: Cluster, pod_key: str, via_service: bool) -> str:

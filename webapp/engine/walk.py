@@ -14,12 +14,12 @@ POSTROUTING/INPUT). See docs/trace-contract.md.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from typing import NoReturn
 
-from webapp.engine import netfilter, rulesets, services
+from webapp.engine import netfilter, policy_hops, rulesets, services
 from webapp.engine.datapath import (
     IPVS_DUMMY, Device, DeviceKind, NodeDatapath, PodDatapath, Route, bridge_mac, host_netns, mac_address,
     node_nic_mac, pod_mac, pod_netns, underlay_gateway, underlay_network,
@@ -81,6 +81,8 @@ class WalkResult:
     reason: str | None
     legs: list[Leg]
     conntrack: list[ConntrackEntry]
+    notes: tuple[str, ...] = ()
+    """What a plugin that enforces no NetworkPolicy let through that a policy would have denied."""
 
 
 class _End(Exception):
@@ -112,8 +114,11 @@ def _is_host(netns: str) -> bool:
 class Walker:
     """Walks one request (and then its reply) through the cluster's datapath."""
 
-    def __init__(self, cluster: Cluster, *, backend: IPv4Address | None = None):
+    def __init__(self, cluster: Cluster, *, backend: IPv4Address | None = None,
+                 outside: Mapping[IPv4Address, str] | None = None):
+        """`outside`: names of outside hosts the cluster does not declare (an ExternalName's unknown host)."""
         self.cluster = cluster
+        self.outside = dict(outside or {})
         self.topology: Topology = topology(cluster)
         self.backend = backend
         self.hops: list[Hop] = []
@@ -122,6 +127,7 @@ class Walker:
         self.reply = False
         self.reply_target: Socket | None = None
         self.mark = 0
+        self.notes: list[str] = []
 
     # --- entry points ------------------------------------------------------------------------------------
 
@@ -146,7 +152,8 @@ class Walker:
             step()
             raise _End(Disposition.NO_ROUTE, say("walk.end.no_socket"))  # pragma: no cover
         except _End as end:
-            return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack)
+            return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack,
+                              tuple(dict.fromkeys(self.notes)))
 
     def reply_to(self, request: WalkResult) -> tuple[tuple[Hop, ...], str | None]:
         """The reply of a delivered request, leg by leg in reverse; returns (hops, problem or None)."""
@@ -259,11 +266,20 @@ class Walker:
     def _netfilter(self, netns: str, hook: Hook, packet: Packet, in_dev: str | None, out_dev: str | None) -> Packet:
         """The one place the walk meets netfilter: the request runs the node's rules; the reply meets conntrack."""
         node = netns_of(netns).name
+        enforced = self.cluster.settings.enforces_policy and hook in policy_hops.POLICY_HOOKS
         if self.reply:
+            if enforced:
+                self.hops.extend(policy_hops.reply_hops(self.cluster, node, rulesets.node_ruleset(self.cluster, node),
+                                                        hook, packet, in_dev, out_dev))
             return self._conntrack(node, netns, hook, packet, in_dev or out_dev or "")
         ruleset = rulesets.node_ruleset(self.cluster, node)
         ctx = PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend)
         outcome = netfilter.traverse(ruleset, hook, ctx)
+        if enforced:
+            hops, reason = policy_hops.policy_hops(self.cluster, node, outcome)
+            outcome = replace(outcome, hops=hops, reason=reason)
+        elif self.cluster.network_policies:
+            self.notes += policy_hops.unenforced_notes(self.cluster, node, hook, packet, in_dev, out_dev)
         self.hops.extend(outcome.hops)
         self.mark = outcome.mark
         if outcome.packet != packet:
@@ -609,7 +625,30 @@ class Walker:
                                                  advice=self._unrouted_advice(packet)))
         self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, packet, f"default route to {dst}",
                   say("walk.router.outside", address=dst))
-        self._arrive(Socket(EXTERNAL_NETNS, None, external_name(cluster, dst)), packet)
+        if packet.outer is None and not self.reply:
+            self._load_balancer_listens(packet)
+        self._arrive(Socket(EXTERNAL_NETNS, None, self.outside.get(dst) or external_name(cluster, dst)), packet)
+
+    def _load_balancer_listens(self, packet: Packet) -> None:
+        """A load balancer's IP reached through the gateway (from a pod or a node: their own kube-proxy takes
+        only the Service's ports): the cloud load balancer forwards only the ports its Service declares — it
+        has no listener (forwarding rule) for any other, so it drops the packet and the client times out.
+        Returns when the packet is for a port it forwards, or for no load balancer."""
+        dst = packet.dst
+        owners = [s for s in self.cluster.services if dst.ip in s.load_balancer_ips]
+        if not owners:
+            return
+        proto = Protocol(packet.proto.upper())
+        if any(p.port == dst.port and p.protocol == proto for s in owners for p in s.ports):
+            return
+        ports = ", ".join(dict.fromkeys(f"{p.port}/{p.protocol}" for s in owners for p in s.ports))
+        names = ", ".join(s.key for s in owners)
+        where = f"{dst.port}/{proto}"
+        self._hop(EXTERNAL_NETNS, services.LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, packet,
+                  f"{dst.ip}: listeners {ports}",
+                  say("walk.lb.not_forwarded", address=dst.ip, services=names, ports=ports, port=where))
+        raise _End(Disposition.DROPPED, say("walk.lb.not_forwarded.reason", address=dst.ip, services=names,
+                                            ports=ports, port=where))
 
     def _unrouted_advice(self, packet: Packet) -> str:
         """What to do about a packet for the pod network or the service range that reached the gateway."""

@@ -494,6 +494,24 @@ def _draw_service(canvas: Canvas, cluster: Cluster, svc: Service, x0: float, y0:
     canvas.target(cx, y0 + SVC_H / 2, f"svc:{svc.key}", word("service.hover", service=svc.key, type=svc.type))
 
 
+MAX_UNKNOWN_HOSTS = 4
+"""At most this many outside hosts of undeclared ExternalName targets are drawn."""
+
+
+def _unknown_hosts(cluster: Cluster) -> list:
+    """The outside hosts ExternalName services point at that the cluster does not declare — drawn as
+    `NAME (address unknown)`, where their traces end (services.unknown_host)."""
+    from webapp.engine import services
+
+    found = {}
+    for svc in cluster.services:
+        if svc.type == ServiceType.EXTERNAL_NAME and svc.external_name and \
+                services.external_name_target(cluster, svc) is None:
+            host = services.unknown_host(cluster, svc.external_name)
+            found.setdefault(host.name, host)
+    return list(found.values())[:MAX_UNKNOWN_HOSTS]
+
+
 def _services_band(canvas: Canvas, cluster: Cluster, view: DiagramView, x0: float, width: float, bottom: float,
                    positions: dict[str, Point], big: bool) -> None:
     services = [s for s in cluster.services if view.namespace in (None, "", s.namespace)]
@@ -627,6 +645,12 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
                     dataclasses.replace(P_TUNNEL, position="middle right"))
         for px, _ in drops:
             canvas.line([(px, tunnel_y + 0.6), (px, tunnel_y)], TUNNEL)
+        # Where an encapsulated packet is drawn: on the tunnel line, under its node's tunnel end.
+        for frame in frames:
+            drop = positions.get(f"{frame.node.name}|overlay-drop")
+            if drop is not None:
+                positions[f"tunnel|{frame.node.name}"] = (drop[0], tunnel_y)
+        positions["tunnel|"] = ((drops[0][0] + drops[-1][0]) / 2, tunnel_y)
 
     tiles_bottom = underlay_y
     if tiles:
@@ -640,13 +664,14 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
 
     # The outside world, under the physical network: external hosts from the left, the cloud LB on the right.
     ext_y = underlay_y - 1.25
-    hosts = list(cluster.external_hosts)
-    for offset, host in enumerate(hosts or [None]):
+    unknown = _unknown_hosts(cluster)
+    hosts = [*(cluster.external_hosts or [None]), *unknown]
+    for offset, host in enumerate(hosts):
         hx = offset * (EXT_W + 0.4) + EXT_W / 2
         canvas.box(hx - EXT_W / 2, ext_y - 0.55, hx + EXT_W / 2, ext_y + 0.55, EXT_FILL)
         title = word("external.client") if offset == 0 else host.dns_name or host.name
-        about = (f"{host.name} {host.ip}" if host and offset == 0 else str(host.ip) if host
-                 else word("external.internet"))
+        about = (word("external.unknown") if host in unknown else f"{host.name} {host.ip}"
+                 if host and offset == 0 else str(host.ip) if host else word("external.internet"))
         canvas.text(hx, ext_y + 0.22, f"<b>{_fit(title, EXT_W - 0.2, LABEL, True)}</b>", N_LABEL)
         canvas.text(hx, ext_y - 0.18, _fit(about, EXT_W - 0.2, SMALL), N_SMALL)
         canvas.text(hx, ext_y + 0.2, f"<b>{_fit(title, EXT_W - 0.2, P_NAME, True)}</b>", P_NAME)
@@ -679,6 +704,9 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
                                TARGET_HEIGHT_PIXELS / y_span / PIXELS_PER_UNIT))
     traces = canvas.traces(font_scale)
     traces += [
+        # The path walked so far (assets/netviz.js draws it up to the current hop; it stays when playback ends).
+        {"type": "scatter", "mode": "lines", "x": [None], "y": [None], "name": "trail", "hoverinfo": "skip",
+         "showlegend": False, "line": {"width": 5, "color": "rgba(37,99,235,0.45)"}},
         {"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": "highlight", "hoverinfo": "skip",
          "showlegend": False, "marker": {"size": 34, "symbol": "square-open", "color": "#f59e0b",
                                          "line": {"width": 4, "color": "#f59e0b"}}},

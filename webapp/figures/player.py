@@ -58,19 +58,28 @@ def hop_point(positions: Mapping[str, Point], hop: Hop, previous: Point | None) 
     return previous
 
 
+def _tunnel_point(positions: Mapping[str, Point], hop: Hop) -> Point | None:
+    """An encapsulated packet between its two VXLAN devices rides the drawn tunnel line (under its node's tunnel end,
+    in the middle on the wire), not the physical network it really crosses inside the outer headers."""
+    if hop.packet.outer is None or hop.kind in (HopKind.VXLAN, HopKind.OVS):
+        return None
+    return positions.get(f"tunnel|{hop.node}" if hop.node else "tunnel|")
+
+
 def hop_points(diagram: Diagram, hops: Iterable[Hop]) -> list[Point]:
-    """One point per hop. Wire hops sit on the physical network between their neighbours' x."""
+    """One point per hop. Wire hops sit on the physical network between their neighbours' x; inside a VXLAN tunnel
+    hops sit on the tunnel line."""
     hop_list = list(hops)
     points: list[Point | None] = []
     previous: Point | None = None
     for hop in hop_list:
-        point = hop_point(diagram.positions, hop, previous)
+        point = _tunnel_point(diagram.positions, hop) or hop_point(diagram.positions, hop, previous)
         points.append(point)
         previous = point or previous
     resolved: list[Point] = []
     fallback = diagram.positions.get("wire|", (0.0, 0.0))
     for index, (hop, point) in enumerate(zip(hop_list, points)):
-        if hop.kind == HopKind.WIRE and not hop.node:
+        if hop.kind == HopKind.WIRE and not hop.node and _tunnel_point(diagram.positions, hop) is None:
             before = next((p for p in reversed(points[:index]) if p), None)
             after = next((p for p in points[index + 1:] if p), None)
             wire_y = fallback[1]

@@ -148,7 +148,9 @@ def run_verify(args: argparse.Namespace) -> int:
             if single is None:
                 return 1
             flows = [single]
-        report = verify(prepared, flows, timeout=args.timeout)
+        # every flow asked for: the NetworkPolicy matrix too, on the policies' ports (webapp.lab.matrix)
+        matrix = bool(cluster.network_policies) and not (args.type or args.src or args.dst)
+        report = verify(prepared, flows, timeout=args.timeout, matrix=matrix)
     except (nx.LabError, PlanError) as exc:
         print(f"lab verify: {exc}", file=sys.stderr)
         return 1
@@ -156,7 +158,7 @@ def run_verify(args: argparse.Namespace) -> int:
         if "built_here" in locals() and built_here and not args.keep:
             build.lab_down(args.lab)
     print(render_report(report))
-    return 1 if report.disagreements else 0
+    return 1 if report.disagreements or report.cell_disagreements else 0
 
 
 def _single_flow(cluster, args: argparse.Namespace):

@@ -122,7 +122,9 @@ def _crossings(trace: Trace) -> tuple[Crossing, ...]:
 def split_dns(trace: Trace) -> tuple[Trace | None, Trace]:
     """An ExternalName trace asks kube-dns first: (the query, up to the DNS server's socket, as a delivered
     trace of its own; the connection that follows the answer). A trace without a DNS step: (None, trace)."""
-    last_dns = max((i for i, hop in enumerate(trace.hops) if hop.kind == HopKind.DNS), default=None)
+    # kube-dns's answer (not the client's own resolver step after it, for a name the cluster does not declare)
+    last_dns = max((i for i, hop in enumerate(trace.hops) if hop.kind == HopKind.DNS and hop.device == "kube-dns"),
+                   default=None)
     if last_dns is None:
         return None, trace
     client = trace.hops[0].netns
@@ -169,11 +171,13 @@ def expectation(trace: Trace, names: LabNames) -> Expectation:
                 disposition=str(trace.disposition), crossings=_crossings(trace), entry_node=entry_node,
                 load_balancer=load_balancer, bind_source=first.netns == "external", unverifiable=unverifiable,
                 caveat=caveat, dns_query=expectation(query, names) if query is not None else None)
-    if trace.disposition != Disposition.DELIVERED:
-        return Expectation(**base)
-    last = trace.hops[-1]
     alternatives = tuple(a.dst for hop in trace.hops for a in hop.alternatives
                          if hop.kind != HopKind.LOADBALANCER)
+    if trace.disposition != Disposition.DELIVERED:
+        # a drop after a load-balancing choice (a NetworkPolicy of the chosen backend): the other backends
+        # may fare otherwise, and the lab checks each
+        return Expectation(**base, alternatives=alternatives)
+    last = trace.hops[-1]
     src_translated = any(change.field == "src" for change in trace.nat) or any(
         hop.action in (Action.SNAT, Action.MASQUERADE) for hop in trace.hops)
     return Expectation(**base, backend_netns=last.netns, backend_app=last.device, backend=last.packet.dst,

@@ -29,11 +29,21 @@ from webapp.model import OVS_VXLAN_PORT, Cluster, KubeProxyMode, Overlay, Protoc
 
 UNDERLAY_BRIDGE = "underlay0"
 FLOOD_MAC = "00:00:00:00:00:00"
+ICMP_SYSCTLS = (("net.ipv4.icmp_ratelimit", "0"),)
+"""Every lab namespace answers each ICMP error it owes (port or host unreachable, kube-proxy's REJECT): the
+default limit (one per second per destination, in bursts of 6) would turn some of a flow's tries into time-outs,
+and a flow must never alternate between two kernel outcomes."""
 NODE_SYSCTLS = (
     ("net.ipv4.ip_forward", "1"),                  # a node routes pod traffic (kubelet/CNI require it)
     ("net.bridge.bridge-nf-call-iptables", "1"),   # br_netfilter: kube-proxy needs bridged traffic in iptables
+    *ICMP_SYSCTLS,
 )
-ROUTER_SYSCTLS = (("net.ipv4.ip_forward", "1"),)
+ROUTER_SYSCTLS = (("net.ipv4.ip_forward", "1"), *ICMP_SYSCTLS)
+LOAD_BALANCER_RULES = ("*filter\n-A INPUT -d {ip}/32 -m comment --comment \"k8s-netviz lab: the cloud load balancer "
+                       "drops what it does not forward (its forwarded ports are DNATed per flow)\" -j DROP\nCOMMIT\n")
+"""The external namespace holds each load-balancer IP, as the cloud load balancer does: the ports it forwards are
+DNATed to a node per flow (verify.py, KNV-LB); a packet for any other port is dropped, as by a load balancer with
+no listener for it — the client times out (the engine's `walk.lb.not_forwarded`)."""
 DOWN_POD_RULES = ("*filter\n-A INPUT -m conntrack --ctstate NEW -m comment --comment "
                   '"k8s-netviz lab: this pod is marked down, its application does not answer" -j DROP\nCOMMIT\n')
 """A pod the user marked down keeps its address but its application never answers a new connection."""
@@ -42,10 +52,15 @@ UNDERLAY_SYSCTLS = (("net.bridge.bridge-nf-call-iptables", "1"),)   # count cros
 
 def node_restore_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:
     """The iptables-restore inputs of one node, in load order — the pieces `webapp.engine.rulesets.node_ruleset`
-    evaluates: kube-proxy's tables, then its jump rules from the built-in chains (as kube-proxy does: chains
-    first, then `iptables -I` of the jumps), then the CNI's rules. Every chain ends up as the engine reads it."""
+    evaluates: an enforcing network plugin's NetworkPolicy chains with their jumps at the top of FORWARD and INPUT,
+    kube-proxy's tables, then its jump rules from the built-in chains (as kube-proxy does: chains first, then
+    `iptables -I` of the jumps), then the CNI's rules, and last the plugin's accept-mark rule at the end of FORWARD.
+    Every chain ends up as the engine reads it."""
     from webapp.engine.cni_rules import render_cni_rules
     from webapp.engine.kubeproxy import iptables as kp_iptables
+    from webapp.engine.policy_rules import render_policy_rules
+
+    policy = render_policy_rules(cluster, node_name)
 
     mode = cluster.settings.kube_proxy_mode
     if mode == KubeProxyMode.IPTABLES:
@@ -59,7 +74,7 @@ def node_restore_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:
         # nftables: kube-proxy's table is loaded with `nft -f` (node_nft_texts); iptables holds the CNI's rules.
         texts = []
     texts.append(render_cni_rules(cluster, node_name))
-    return tuple(t for t in texts if t.strip())
+    return tuple(t for t in (policy.head_text(), *texts, policy.tail_text()) if t.strip())
 
 
 def node_nft_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:
@@ -147,7 +162,7 @@ def _pod_netns(cluster: Cluster, names: LabNames, pod_key: str) -> LabNetns:
                                      dev.peer.name, tuple(_cidr(a) for a in dev.addresses)))
     routes = tuple(_route(r) for r in pod_dp.routes if r.proto != "kernel")
     rules = (DOWN_POD_RULES,) if pod_key in cluster.down_pods else ()
-    return LabNetns(names.pod(pod_key), "pod", pod_key, tuple(devices), routes, iptables=rules)
+    return LabNetns(names.pod(pod_key), "pod", pod_key, tuple(devices), routes, sysctls=ICMP_SYSCTLS, iptables=rules)
 
 
 def _declared_ports(pod) -> dict[tuple[str, int], str]:
@@ -255,12 +270,14 @@ def plan_for_cluster(cluster: Cluster, lab_id: str, *, outside: Iterable[IPv4Add
     underlay_devices.append(LabDevice("port-ext", "veth", master=UNDERLAY_BRIDGE, peer_netns=names.external,
                                       peer="eth0"))
     namespaces.append(LabNetns(names.underlay, "underlay", "", tuple(underlay_devices), sysctls=UNDERLAY_SYSCTLS))
-    clients = sorted({*outside, *(h.ip for h in cluster.external_hosts)})
+    balancers = sorted({ip for svc in cluster.services for ip in svc.load_balancer_ips})
+    clients = sorted({*outside, *(h.ip for h in cluster.external_hosts), *balancers})
     external_devices = (
         LabDevice("eth0", "veth", peer_netns=names.underlay, peer="port-ext", addresses=tuple(gateways)),
         LabDevice("lo", "loopback", addresses=tuple(f"{ip}/32" for ip in clients)),
     )
-    namespaces.append(LabNetns(names.external, "external", "", external_devices, sysctls=ROUTER_SYSCTLS))
+    namespaces.append(LabNetns(names.external, "external", "", external_devices, sysctls=ROUTER_SYSCTLS,
+                               iptables=tuple(LOAD_BALANCER_RULES.format(ip=ip) for ip in balancers)))
     listeners = _listeners(cluster, names, receivers)
     return LabPlan(lab_id, tuple(namespaces), listeners, tuple(notes), cluster_digest(cluster))
 

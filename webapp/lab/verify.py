@@ -10,12 +10,13 @@ every attempt must reach the same backend instead.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
 from webapp.engine.trace import Disposition, SocketAddress, Trace
 from webapp.lab import netns as nx
 from webapp.lab.expect import Crossing, Expectation, expectation
+from webapp.lab.matrix import CellCheck, render_matrix_checks
 from webapp.lab.plan import LabNames
 from webapp.lab.probe import DEFAULT_TIMEOUT, Observation, probe
 from webapp.lab.underlay import ANY_ENCAPSULATED, UnderlayCounters
@@ -54,6 +55,12 @@ class VerifyReport:
     results: list[FlowResult] = field(default_factory=list)
     seconds: float = 0.0
     notes: tuple[str, ...] = ()
+    cells: list[CellCheck] = field(default_factory=list)
+    """The NetworkPolicy matrix probed (webapp.lab.matrix), when it was."""
+
+    @property
+    def cell_disagreements(self) -> list[CellCheck]:
+        return [c for c in self.cells if not c.agrees]
 
     @property
     def disagreements(self) -> list[FlowResult]:
@@ -186,10 +193,13 @@ class LabVerifier:
         """Problems with one observation, the prediction it was checked against (the engine's trace for the
         backend that answered — or, for a load-balanced flow that failed, for the backends the engine says
         fail that way), and the alternatives the observation accounts for."""
-        if obs.disposition != exp.disposition:
-            failing = {alt for alt, variant in by_backend.items() if variant.disposition == obs.disposition}
-            if obs.disposition != Disposition.DELIVERED and failing:
-                return [], by_backend[min(failing)], failing
+        failing = {alt for alt, variant in by_backend.items() if variant.disposition == obs.disposition}
+        if obs.disposition != Disposition.DELIVERED and failing:
+            # which backend was chosen does not show: the crossings every failing one makes are required
+            common = [c for c in by_backend[min(failing)].crossings
+                      if all(c in by_backend[alt].crossings for alt in failing)]
+            return [], replace(by_backend[min(failing)], crossings=tuple(common)), failing
+        if obs.disposition != exp.disposition and not (obs.disposition == Disposition.DELIVERED and by_backend):
             return [f"engine says {exp.disposition}, kernel: {obs.disposition}"
                     + (f" ({obs.error})" if obs.error else "")], exp, set()
         if obs.disposition != Disposition.DELIVERED:
@@ -241,12 +251,15 @@ class LabVerifier:
             return [f"DNS query: kube-dns saw source {saw.ip}, engine says {query.saw.ip}"]
         return []
 
-    def _crossing_problems(self, predicted: list[Crossing], counts: dict[str, int], order: list[Crossing]) -> list[str]:
+    def _crossing_problems(self, predicted: list[Crossing], counts: dict[str, int], order: list[Crossing],
+                           possible: list[Crossing] = ()) -> list[str]:
+        """Every predicted crossing must show; encapsulated packets only where a prediction (or a `possible` one:
+        a backend that failed the way the kernel did) has them."""
         problems = []
         for crossing in predicted:
             if counts.get(f"c{order.index(crossing)}", 0) == 0:
                 problems.append(f"no packet {crossing} crossed the underlay")
-        encapsulated = [c for c in predicted if c.port is not None]
+        encapsulated = [c for c in (*predicted, *possible) if c.port is not None]
         if not encapsulated and counts.get(ANY_ENCAPSULATED, 0) > 0:
             problems.append(f"{counts[ANY_ENCAPSULATED]} encapsulated packet(s) crossed the underlay; "
                             "the engine predicts none")
@@ -266,9 +279,10 @@ class LabVerifier:
         return by_backend, order
 
     def _probe(self, exp: Expectation, by_backend: dict[SocketAddress, Expectation],
-               affinity: bool) -> tuple[list[Observation], list[str], list[Crossing]]:
+               affinity: bool) -> tuple[list[Observation], list[str], list[Crossing], list[Crossing]]:
         """Send the flow until every alternative has answered (or the affinity tries are done, or a problem
-        shows); the observations, the problems and the crossings the answering backends imply."""
+        shows); the observations, the problems, the crossings the answering backends imply, and those a backend
+        that failed the way the kernel did may have made."""
         distinct = set(by_backend)
         tries = 1
         if len(distinct) > 1:
@@ -276,6 +290,7 @@ class LabVerifier:
         observations: list[Observation] = []
         problems: list[str] = []
         predicted: list[Crossing] = []
+        possible: list[Crossing] = []
         answered: set[SocketAddress] = set()
         for _ in range(tries):
             obs = self._send(exp)
@@ -283,6 +298,8 @@ class LabVerifier:
             found, used, covered = self._check_one(exp, by_backend, obs)
             problems += [p for p in found if p not in problems]
             predicted += [c for c in used.crossings if c not in predicted]
+            if obs.disposition != Disposition.DELIVERED:
+                possible += [c for alt in covered for c in by_backend[alt].crossings if c not in possible]
             answered |= covered
             if found or (not affinity and distinct and answered >= distinct):
                 break
@@ -293,7 +310,7 @@ class LabVerifier:
             if not affinity and missing:
                 problems.append(f"backend(s) {', '.join(str(m) for m in sorted(missing))} never answered in "
                                 f"{len(observations)} tries")
-        return observations, problems, predicted
+        return observations, problems, predicted, possible
 
     def run(self, spec: FlowSpec) -> FlowResult:
         """Verify one flow: the engine's trace, real traffic, the comparison."""
@@ -317,10 +334,10 @@ class LabVerifier:
         by_backend, order = self._arm_counters(spec, exp)
         service = service_for(self.cluster, exp.dst)
         affinity = service is not None and service.session_affinity == SessionAffinity.CLIENT_IP
-        observations, found, predicted = self._probe(exp, by_backend, affinity)
+        observations, found, predicted, possible = self._probe(exp, by_backend, affinity)
         problems += found
         if not problems:
-            problems += self._crossing_problems(predicted, self.counters.read(), order)
+            problems += self._crossing_problems(predicted, self.counters.read(), order, possible)
         return FlowResult(spec, DISAGREE if problems else OK, describe_prediction(exp),
                           describe_observations(observations), tuple(problems), tuple(caveats))
 
@@ -355,5 +372,7 @@ def render_report(report: VerifyReport) -> str:
             lines.append(f"      · {caveat}")
     lines.append(f"{len(report.results)} flows: {report.count(OK)} agree, {report.count(DISAGREE)} disagree, "
                  f"{report.count(NOT_VERIFIABLE)} not verifiable here ({report.seconds:.1f} s)")
+    if report.cells:
+        lines.append(render_matrix_checks(report.cells))
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)

@@ -38,6 +38,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "quiz.outcome.dropped": "it is dropped",
         "quiz.outcome.rejected": "it is rejected",
         "quiz.outcome.no-route": "there is no route: it goes nowhere",
+        "player.needs_cluster": "This step plays on the loaded cluster: load the lecturer's cluster first.",
     },
     "zh": {
         "principle.pod_to_pod": "所有容器和其他容器的通信不需要NAT",
@@ -65,6 +66,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "quiz.outcome.dropped": "被丢弃",
         "quiz.outcome.rejected": "被拒绝",
         "quiz.outcome.no-route": "没有路由：无处可去",
+        "player.needs_cluster": "这一步要在加载的集群上播放：请先加载讲师的集群。",
     },
 }
 

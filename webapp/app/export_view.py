@@ -1,0 +1,122 @@
+"""The page's export buttons: the diagram at the current hop as PNG or SVG (the still of `k8s-netviz export image`,
+rendered on the server by plotly's image export) and the current trace as JSON (`Trace.to_dict()`, the player's
+own copy, saved by the browser without a server round trip). Their ids are declared here."""
+
+from __future__ import annotations
+
+import re
+import threading
+from enum import StrEnum
+
+from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from webapp.app import state
+from webapp.app.cache import ClusterCache
+from webapp.app.catalog import text
+from webapp.app.layout import Id as PageId
+from webapp.variants import ViewSettings
+
+IMAGE_SIZE = (1600, 900)
+"""The pictures' size: a 16:9 slide."""
+RENDER_WAIT_S = 30.0
+"""How long a picture waits for the one renderer slot of this process before the page is told to retry."""
+
+_renderer = threading.BoundedSemaphore(1)
+"""One picture at a time per worker process: each starts a headless Chromium."""
+
+
+class Id(StrEnum):
+    PNG = "export-png"
+    SVG = "export-svg"
+    JSON = "export-json"
+    DOWNLOAD = "export-download"
+    JSON_DOWNLOAD = "export-json-download"
+
+
+def buttons() -> html.Div:
+    """The three buttons and their downloads."""
+    return html.Div(className="export-tools", children=[
+        html.Button(text("export.png"), id=Id.PNG, n_clicks=0, className="button", title=text("export.image.title")),
+        html.Button(text("export.svg"), id=Id.SVG, n_clicks=0, className="button", title=text("export.image.title")),
+        html.Button(text("export.json"), id=Id.JSON, n_clicks=0, className="button", title=text("export.json.title")),
+        dcc.Download(id=Id.DOWNLOAD),
+        dcc.Download(id=Id.JSON_DOWNLOAD),
+    ])
+
+
+def file_stem(flow_type: str, hop: str) -> str:
+    """`k8s-netviz-<flow type>-<hop>`, only letters, digits and dashes."""
+    return re.sub(r"[^A-Za-z0-9-]+", "-", f"k8s-netviz-{flow_type}-{hop}").strip("-")
+
+
+def picture(cache: ClusterCache, key: str | None, flow_type: str | None, src: str | None, dst: str | None,
+            settings: ViewSettings, namespace: str | None, view: dict | None, step: int | None,
+            fmt: str) -> tuple[bytes, str] | str:
+    """The still of the flow on screen at player frame `step`, as (content, file name); or what went wrong."""
+    from webapp.export.render import RenderError, render
+    from webapp.export.snapshot import frames, snapshot
+
+    loaded = cache.get(key)
+    if loaded is None or not (flow_type and src and dst):
+        return text("export.no_flow")
+    cluster = state.variant(key, loaded, settings)
+    try:
+        trace = state.trace(cluster, src, dst)
+    except ValueError:
+        return text("export.no_flow")
+    diagram, _ = state.diagram_and_playback(cluster, state.view_of(view, namespace), trace)
+    all_frames = frames(diagram, trace)
+    index = max(0, min(int(step or 0), len(all_frames) - 1))
+    figure = snapshot(diagram, trace, all_frames, index, width=IMAGE_SIZE[0], height=IMAGE_SIZE[1])
+    if not _renderer.acquire(timeout=RENDER_WAIT_S):
+        return text("export.busy")
+    try:
+        content = render([figure], fmt)[0]
+    except RenderError as error:
+        return text("export.failed", error=error)
+    finally:
+        _renderer.release()
+    frame = all_frames[index]
+    hop = f"{'reply-' if frame.phase == 'reply' else ''}hop{frame.number}"
+    return content, f"{file_stem(trace.flow.type, hop)}.{fmt}"
+
+
+def register(app: Dash, cache: ClusterCache) -> None:
+
+    @app.callback(
+        Output(Id.DOWNLOAD, "data"),
+        Output(PageId.ERROR_BANNER, "children", allow_duplicate=True),
+        Input(Id.PNG, "n_clicks"),
+        Input(Id.SVG, "n_clicks"),
+        State(PageId.CLUSTER_KEY, "data"),
+        State(PageId.FLOW_TYPE, "value"),
+        State(PageId.FLOW_SRC, "value"),
+        State(PageId.FLOW_DST, "value"),
+        State(PageId.MODE, "value"),
+        State(PageId.OVERLAY, "value"),
+        State(PageId.POLICY, "value"),
+        State(PageId.DOWN_PODS, "value"),
+        State(PageId.NAMESPACE, "value"),
+        State(PageId.VIEW, "data"),
+        State(PageId.STEP, "data"),
+        prevent_initial_call=True,
+    )
+    def save_image(png, svg, key, flow_type, src, dst, mode, overlay, policy, down, namespace, view, step):
+        if not (png or svg):
+            raise PreventUpdate
+        fmt = "svg" if ctx.triggered_id == Id.SVG else "png"
+        made = picture(cache, key, flow_type, src, dst, ViewSettings.parse(mode, overlay, policy, down), namespace,
+                       view, step, fmt)
+        if isinstance(made, str):
+            return no_update, made
+        content, name = made
+        return dcc.send_bytes(content, name), ""
+
+    app.clientside_callback(
+        ClientsideFunction("netvizExport", "traceJson"),
+        Output(Id.JSON_DOWNLOAD, "data"),
+        Input(Id.JSON, "n_clicks"),
+        State(PageId.PLAYBACK, "data"),
+        prevent_initial_call=True,
+    )
