@@ -54,7 +54,8 @@ def test_switching_to_nftables_and_back_and_comparing_the_modes(page, server_url
 
     # The comparison: the same flow under the four modes, side by side.
     page.click("#modes-open")
-    page.wait_for_selector("#modes-panel.open .modes-table")
+    # the first opening grows the cluster to 5,000 services and renders each mode's rules for it: seconds of work
+    page.wait_for_selector("#modes-panel.open .modes-table", timeout=180_000)
     assert page.eval_on_selector_all(".modes-table thead th[data-mode]", "els => els.map(e => e.dataset.mode)") == [
         "iptables", "ipvs", "nftables", "userspace"]
 
@@ -132,7 +133,7 @@ def test_the_matrix_opens_and_a_denied_cell_traces_that_pair(page, server_url, a
 
     click_cell(page, "frontend/debug", "backend/api-1")
     page.wait_for_selector("#matrix-panel.open", state="detached")
-    page.wait_for_function("() => new URLSearchParams(location.search).get('dst') === 'pod/backend/api-1:8080'")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('src') === 'pod/frontend/debug'")
     params = page.evaluate("Object.fromEntries(new URLSearchParams(location.search))")
     assert (params["src"], params["dst"], params["type"]) == ("pod/frontend/debug", "pod/backend/api-1:8080",
                                                               "pod-to-pod-same-node")
@@ -142,7 +143,7 @@ def test_the_matrix_opens_and_a_denied_cell_traces_that_pair(page, server_url, a
               "to backend/api-1")
     page.wait_for_function("want => document.querySelector('#verdict').innerText === want", arg=f"Dropped: {reason}")
     hops = page.eval_on_selector_all(".hop-list.request .hop", "els => els.map(e => e.innerText)")
-    assert hops[-1] == "node-1 veth43e7ab17 · policy/drop"
+    assert hops[-1] == "veth43e7ab17 · host/node-1 · policy/drop"
     assert page.eval_on_selector_all(".hop-list.reply", "els => els.length") == 0
     last = f"q{len(hops) - 1}"
     page.click(f'.hop[data-hop="{last}"]')
