@@ -96,6 +96,8 @@ _EN: dict[str, str] = {
     # --- walk.py: outside the nodes ---------------------------------------------------------------------------
     "walk.wire": "On the node network {network}, to {netns} ({mac}).",
     "walk.router.to_node": "The network delivers {address} to node {node} ({node_ip}).",
+    "walk.router.service_route": ("The network routes the service range {cidr} via node {node} ({node_ip}) "
+                                  "(serviceCIDRRoute): {address} goes to that node, whose kube-proxy translates it."),
     "walk.router.unrouted": "{address} is in the cluster's {what}, which is not routed outside the cluster.",
     "walk.router.unrouted.reason": ("the network outside the nodes has no route to {address}: the cluster's {what} "
                                     "is not routed outside the cluster; {advice}"),
@@ -112,7 +114,8 @@ _EN: dict[str, str] = {
     "walk.advice.no_rule": ("{address} is service {service}'s cluster IP, but no rule of kube-proxy matched "
                             "{proto}/{port}"),
     "walk.advice.from_outside": ("{address} is service {service}'s cluster IP, which only kube-proxy on a node "
-                                 "translates; from outside use a NodePort, LoadBalancer or externalIPs"),
+                                 "translates; from outside use a NodePort, LoadBalancer or externalIPs, or route "
+                                 "the service range to a node (network.serviceCIDRRoute: via NODE)"),
     # --- netfilter.py -----------------------------------------------------------------------------------------
     "netfilter.policy.drop": "No rule of {chain} accepts the packet: the chain's policy drops it.",
     "netfilter.policy.drop.reason": "{table} {chain} policy {policy}",
@@ -220,6 +223,11 @@ _EN: dict[str, str] = {
     "flows.note.pod_to_node": "No NAT between a pod and a node (the seed's second principle).",
     "flows.note.pod_to_external": ("Leaving the cluster, the pod's address is masqueraded to the node's (the CNI's "
                                    "ipMasq rule); conntrack undoes it on the reply."),
+    "flows.note.external_to_cluster_ip": ("The network routes the service range via node {node} "
+                                          "(serviceCIDRRoute): that node's kube-proxy DNATs the cluster IP and, the "
+                                          "client being outside the pod network, marks it for masquerade "
+                                          "(KUBE-MARK-MASQ), so the backend sees the node's address; conntrack "
+                                          "undoes both on the reply."),
     "flows.note.external_to_pod": ("Pod IPs and cluster IPs are not routed outside the cluster: reach pods from "
                                    "outside through a Service's NodePort, LoadBalancer or externalIPs."),
     "flows.note.pod_to_node.nat": ("flannel's ipMasq masquerades pod traffic to every address outside the cluster "
@@ -337,6 +345,8 @@ _ZH: dict[str, str] = {
     # --- walk.py: outside the nodes ---------------------------------------------------------------------------
     "walk.wire": "经节点网络 {network} 送往 {netns}（{mac}）。",
     "walk.router.to_node": "网络把 {address} 交给节点 {node}（{node_ip}）。",
+    "walk.router.service_route": ("网络把 Service 网段 {cidr} 经节点 {node}（{node_ip}）路由（serviceCIDRRoute）："
+                                  "{address} 送到这个节点，由它的 kube-proxy 转换。"),
     "walk.router.unrouted": "{address} 属于集群的{what}，集群外不路由这个网段。",
     "walk.router.unrouted.reason": "节点之外的网络没有去往 {address} 的路由：集群的{what}在集群外不路由；{advice}",
     "walk.router.phrase.pod_network": " Pod 网络",
@@ -349,7 +359,8 @@ _ZH: dict[str, str] = {
     "walk.advice.expose": "请通过 Service 暴露这个 Pod",
     "walk.advice.no_rule": "{address} 是 Service {service} 的 ClusterIP，但 kube-proxy 没有哪条规则匹配 {proto}/{port}",
     "walk.advice.from_outside": ("{address} 是 Service {service} 的 ClusterIP，只有节点上的 kube-proxy 会转换它；"
-                                 "从集群外请使用 NodePort、LoadBalancer 或 externalIPs"),
+                                 "从集群外请使用 NodePort、LoadBalancer 或 externalIPs，或者把 Service 网段路由到一个节点"
+                                 "（network.serviceCIDRRoute: via NODE）"),
     # --- netfilter.py -----------------------------------------------------------------------------------------
     "netfilter.policy.drop": "{chain} 中没有规则接受这个数据包：链的默认策略丢弃了它。",
     "netfilter.policy.drop.reason": "{table} {chain} 策略 {policy}",
@@ -426,6 +437,10 @@ _ZH: dict[str, str] = {
     "flows.note.node_to_pod": "节点和 Pod 之间没有 NAT（原文的第二条原则）。",
     "flows.note.pod_to_node": "Pod 和节点之间没有 NAT（原文的第二条原则）。",
     "flows.note.pod_to_external": "离开集群时，Pod 的地址被伪装成节点的地址（CNI 的 ipMasq 规则）；conntrack 在应答时撤销它。",
+    "flows.note.external_to_cluster_ip": ("网络把 Service 网段经节点 {node} 路由（serviceCIDRRoute）：该节点的 "
+                                          "kube-proxy 对 ClusterIP 做 DNAT；客户端在 Pod 网络之外，所以它被标记为需要"
+                                          "地址伪装（KUBE-MARK-MASQ），后端看到的是节点的地址；应答时 conntrack "
+                                          "撤销这两次转换。"),
     "flows.note.external_to_pod": ("Pod IP 和 ClusterIP 在集群外不路由：要从集群外访问 Pod，请通过 Service 的 NodePort、"
                                    "LoadBalancer 或 externalIPs。"),
     "flows.note.pod_to_node.nat": ("flannel 的 ipMasq 会伪装 Pod 发往集群 CIDR 之外任何地址的流量——包括其他节点的 IP——"

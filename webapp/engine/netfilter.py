@@ -271,6 +271,13 @@ class Chain:
             self._rules = [Rule.parse(self.name, line) for line in self.lines]
         return self._rules
 
+    def set_lines(self, lines: list[str]) -> None:
+        """Replace the chain's rules (a ruleset that grows as packets ask for more), forgetting what was parsed."""
+        self.lines = lines
+        self._rules = None
+        self._index = None
+        self.__dict__.pop("endpoint_dnat", None)
+
     @cached_property
     def endpoint_dnat(self) -> Rule | None:
         """The DNAT that ends this chain for any packet that reaches it (no address or port match, as a
@@ -372,6 +379,10 @@ class HostRules(ABC):
     def note(self, rule: WrittenRule) -> object | None:
         """The metadata the rules' writer attached to `rule`, if any."""
         return self.notes.get(rule.text)
+
+    def admit(self, packet: Packet) -> None:
+        """Make sure every rule a packet to this destination can meet is present: a ruleset may hold only the
+        rules packets have asked for so far (the walk's rulesets on big clusters). Nothing to do by default."""
 
     @abstractmethod
     def base_chains(self, hook: Hook) -> list[BaseChain]:
@@ -503,6 +514,7 @@ def traverse(ruleset: HostRules, hook: Hook, ctx: PacketContext) -> HookOutcome:
 
     NAT chains follow the kernel's nf_nat_inet_fn: once one has bound the connection (changed the destination
     at PREROUTING/OUTPUT, the source at INPUT/POSTROUTING), the hook's later NAT chains are not run."""
+    ruleset.admit(ctx.packet)
     state = HookState(ctx.packet, ctx.mark, [], ctx, hook)
     bound = False
     for chain in sorted(ruleset.base_chains(hook), key=lambda c: c.priority):

@@ -272,7 +272,7 @@ class Walker:
                 self.hops.extend(policy_hops.reply_hops(self.cluster, node, rulesets.node_ruleset(self.cluster, node),
                                                         hook, packet, in_dev, out_dev))
             return self._conntrack(node, netns, hook, packet, in_dev or out_dev or "")
-        ruleset = rulesets.node_ruleset(self.cluster, node)
+        ruleset = rulesets.node_path_ruleset(self.cluster, node)
         ctx = PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend)
         outcome = netfilter.traverse(ruleset, hook, ctx)
         if enforced:
@@ -616,6 +616,16 @@ class Walker:
             self.topology.ensure_node(node.name)
             self._l2_receive(host_netns(node.name), node.nic, packet, node_nic_mac(node), inner_mac)
         settings = cluster.settings
+        routed = cluster.node_by_name.get(settings.service_cidr_route or "")
+        if routed is not None and dst in settings.service_cidr and packet.outer is None:
+            # serviceCIDRRoute: the network's route for the service range via a node (kube-proxy's tests model an
+            # outside client of a cluster IP this way); the node's kube-proxy takes it from PREROUTING on.
+            self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, packet,
+                      f"{settings.service_cidr} via {routed.internal_ip}",
+                      say("walk.router.service_route", address=dst, cidr=settings.service_cidr, node=routed.name,
+                          node_ip=routed.internal_ip))
+            self.topology.ensure_node(routed.name)
+            self._l2_receive(host_netns(routed.name), routed.nic, packet, node_nic_mac(routed), inner_mac)
         if dst in settings.pod_cidr or dst in settings.service_cidr:
             what = say("walk.router.phrase.pod_network" if dst in settings.pod_cidr else
                        "walk.router.phrase.service_range")

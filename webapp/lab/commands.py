@@ -23,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _inputs(up)
     up.set_defaults(run=run_up)
 
-    verify = sub.add_parser("verify", help="run real traffic for every flow and compare with the engine; "
-                                           "exit 1 on any disagreement")
+    verify = sub.add_parser("verify", help="run real traffic for every flow (and, with NetworkPolicies, every cell of "
+                                           "the policy matrix) and compare with the engine; exit 1 on any "
+                                           "disagreement")
     _inputs(verify)
     verify.add_argument("--type", action="append", default=[], metavar="FLOW_TYPE",
                         help="only flows of this type (repeatable), e.g. pod-to-service")
