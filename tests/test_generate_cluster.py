@@ -158,8 +158,17 @@ def test_cli_writes_file(tmp_path):
     assert out.read_text() == dump_yaml(generate_dump(2, 3, 1))
 
 
+def test_more_than_1024_nodes_take_their_podcidrs_from_a_wider_network():
+    """Kubernetes' 5,000-node limit does not fit 10.244.0.0/14: beyond 1,024 nodes the pod network is
+    10.128.0.0/11 (the 1,000-node dumps keep 10.244.0.0/14)."""
+    nodes = _kind(generate_dump(1025, pods_per_node=1, services_per_node=0), "Node")
+    assert [n["spec"]["podCIDR"] for n in (nodes[0], nodes[1024])] == ["10.128.0.0/24", "10.132.0.0/24"]
+    assert node_pod_cidr(999) == node_pod_cidr(999, 1000)
+
+
 @pytest.mark.parametrize("kwargs, message", [
-    ({"nodes": 0}, "nodes must be between 1 and 1024, got 0"),
+    ({"nodes": 0}, "nodes must be between 1 and 8192, got 0"),
+    ({"nodes": 8193, "pods_per_node": 1}, "nodes must be between 1 and 8192, got 8193"),
     ({"nodes": 1, "pods_per_node": 255}, "pods_per_node must be between 1 and 254 (a /24 podCIDR), got 255"),
 ])
 def test_rejects_impossible_sizes(kwargs, message):

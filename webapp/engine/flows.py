@@ -76,27 +76,42 @@ NOTES_WITH_NAT: dict[FlowType, str] = {
 
 def _service_by_address(cluster: Cluster, address: SocketAddress) -> tuple[FlowType, Service] | None:
     """The service a destination address belongs to, and how (cluster IP, external IP, LB IP, node port)."""
-    index = cluster_cached(cluster, "flows/service-addresses", lambda: _service_addresses(cluster))
+    index = _service_places(cluster)
     found = index.get((address.ip, address.port))
     if found is None and address.ip in cluster.node_by_ip:
         found = index.get((None, address.port))
-    return found
+    return found[0] if found is not None else None
 
 
-def _service_addresses(cluster: Cluster) -> dict[tuple[IPv4Address | None, int], tuple[FlowType, Service]]:
-    """(VIP, port) → how a service owns it; (None, nodePort) for node ports (the first service wins)."""
-    index: dict[tuple[IPv4Address | None, int], tuple[FlowType, Service]] = {}
-    for service in cluster.services:
-        for sport in service.ports:
-            if service.cluster_ip is not None:
-                index.setdefault((service.cluster_ip, sport.port), (FlowType.POD_TO_SERVICE, service))
-            for ip in service.external_ips:
-                index.setdefault((ip, sport.port), (FlowType.EXTERNALIPS, service))
-            for ip in service.load_balancer_ips:
-                index.setdefault((ip, sport.port), (FlowType.LOADBALANCER, service))
-            if sport.node_port is not None:
-                index.setdefault((None, sport.node_port), (FlowType.NODEPORT, service))
-    return index
+_Place = tuple[IPv4Address | None, int]
+
+
+def _service_places(cluster: Cluster) -> dict[_Place, tuple[tuple[FlowType, Service], set[Protocol]]]:
+    """(VIP, port) → how a service owns it (the first service wins) and the protocols services declare there;
+    (None, nodePort) for node ports. One pass over the services, cached; read only."""
+    def build() -> dict[_Place, tuple[tuple[FlowType, Service], set[Protocol]]]:
+        index: dict[_Place, tuple[tuple[FlowType, Service], set[Protocol]]] = {}
+
+        def add(place: _Place, kind: FlowType, service: Service, protocol: Protocol) -> None:
+            entry = index.get(place)
+            if entry is None:
+                index[place] = ((kind, service), {protocol})
+            else:
+                entry[1].add(protocol)
+
+        for service in cluster.services:
+            for sport in service.ports:
+                if service.cluster_ip is not None:
+                    add((service.cluster_ip, sport.port), FlowType.POD_TO_SERVICE, service, sport.protocol)
+                for ip in service.external_ips:
+                    add((ip, sport.port), FlowType.EXTERNALIPS, service, sport.protocol)
+                for ip in service.load_balancer_ips:
+                    add((ip, sport.port), FlowType.LOADBALANCER, service, sport.protocol)
+                if sport.node_port is not None:
+                    add((None, sport.node_port), FlowType.NODEPORT, service, sport.protocol)
+        return index
+
+    return cluster_cached(cluster, "flows/service-places", build)
 
 
 def classify(cluster: Cluster, source: Source, target: Target) -> FlowType:
@@ -197,26 +212,12 @@ def destination_protocol(cluster: Cluster, dst: str | Spec) -> str:
     ip = node.internal_ip if node is not None else spec.ip
     if ip is None or spec.kind == SpecKind.LOCALHOST:
         return "tcp"
-    index = cluster_cached(cluster, "flows/address-protocols", lambda: _address_protocols(cluster))
+    index = _service_places(cluster)
     number = int(spec.port)
-    found = index.get((ip, number), frozenset())
-    if ip in cluster.node_by_ip:
-        found |= index.get((None, number), frozenset())
+    found = set(index[(ip, number)][1]) if (ip, number) in index else set()
+    if ip in cluster.node_by_ip and (None, number) in index:
+        found |= index[(None, number)][1]
     return _declared(found)
-
-
-def _address_protocols(cluster: Cluster) -> dict[tuple[IPv4Address | None, int], frozenset[Protocol]]:
-    """(VIP, port) → the protocols services declare there; (None, nodePort) for node ports."""
-    index: dict[tuple[IPv4Address | None, int], frozenset[Protocol]] = {}
-    for service in cluster.services:
-        for sport in service.ports:
-            places = [(ip, sport.port) for ip in (service.cluster_ip, *service.external_ips,
-                                                  *service.load_balancer_ips) if ip is not None]
-            if sport.node_port is not None:
-                places.append((None, sport.node_port))
-            for place in places:
-                index[place] = index.get(place, frozenset()) | {sport.protocol}
-    return index
 
 
 def _declared(protocols) -> str:

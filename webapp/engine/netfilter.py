@@ -271,6 +271,13 @@ class Chain:
             self._rules = [Rule.parse(self.name, line) for line in self.lines]
         return self._rules
 
+    def set_lines(self, lines: list[str]) -> None:
+        """Replace the chain's rules (a ruleset that grows as packets ask for more), forgetting what was parsed."""
+        self.lines = lines
+        self._rules = None
+        self._index = None
+        self.__dict__.pop("endpoint_dnat", None)
+
     @cached_property
     def endpoint_dnat(self) -> Rule | None:
         """The DNAT that ends this chain for any packet that reaches it (no address or port match, as a
@@ -372,6 +379,10 @@ class HostRules(ABC):
     def note(self, rule: WrittenRule) -> object | None:
         """The metadata the rules' writer attached to `rule`, if any."""
         return self.notes.get(rule.text)
+
+    def admit(self, packet: Packet) -> None:
+        """Make sure every rule a packet to this destination can meet is present: a ruleset may hold only the
+        rules packets have asked for so far (the walk's rulesets on big clusters). Nothing to do by default."""
 
     @abstractmethod
     def base_chains(self, hook: Hook) -> list[BaseChain]:
@@ -503,6 +514,7 @@ def traverse(ruleset: HostRules, hook: Hook, ctx: PacketContext) -> HookOutcome:
 
     NAT chains follow the kernel's nf_nat_inet_fn: once one has bound the connection (changed the destination
     at PREROUTING/OUTPUT, the source at INPUT/POSTROUTING), the hook's later NAT chains are not run."""
+    ruleset.admit(ctx.packet)
     state = HookState(ctx.packet, ctx.mark, [], ctx, hook)
     bound = False
     for chain in sorted(ruleset.base_chains(hook), key=lambda c: c.priority):
@@ -517,6 +529,22 @@ def traverse(ruleset: HostRules, hook: Hook, ctx: PacketContext) -> HookOutcome:
         if chain.nat:
             bound = bound or (state.packet.dst != before.dst if hook in (Hook.PREROUTING, Hook.OUTPUT)
                      else state.packet.src != before.src)
+    return state.outcome(Verdict.ACCEPT)
+
+
+def run_chain(ruleset: Ruleset, table: str, chain: str, hook: Hook, ctx: PacketContext) -> HookOutcome:
+    """One chain of `table` evaluated for the packet as if `hook` had called it (a writer that hooks a packet the
+    kernel passes elsewhere: Felix's OUTPUT handling of IPVS-forwarded packets); accept when it returns."""
+    state = HookState(ctx.packet, ctx.mark, [], ctx, hook)
+    found = ruleset.chain(table, chain)
+    if found is None:
+        return state.outcome(Verdict.ACCEPT)
+    state.enter(ruleset, chain, table)
+    try:
+        _run_chain(state, found, depth=0)
+    except Stop as stop:
+        if stop.verdict != Verdict.ACCEPT:
+            return state.outcome(stop.verdict, stop.reason)
     return state.outcome(Verdict.ACCEPT)
 
 

@@ -76,14 +76,24 @@ def load_paths(paths: Iterable[str | os.PathLike[str]], *, max_bytes: int = MAX_
         return _load([_read(name, max_bytes) for name in _expand(paths)])
 
 
+FREEZE_FROM_OBJECTS = 200_000
+"""A load that leaves at least this many objects tracked by the cyclic GC freezes them (`gc.freeze`)."""
+
+
 @contextmanager
 def _no_gc_pauses() -> Iterator[None]:
-    """A load allocates millions of acyclic objects; the cyclic GC would rescan them all again and again."""
+    """A load allocates millions of acyclic objects; the cyclic GC would rescan them all again and again. After a
+    big load the objects are frozen (moved out of the collector's sight): the load makes no cyclic garbage (a
+    `gc.collect()` after a 1,000-node load finds 0 unreachable objects), and without the freeze the first
+    collection after the load — inside the first trace — would scan every one of them (200 ms at 1,000 nodes,
+    about a second at 5,000)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if len(gc.get_objects(generation=0)) >= FREEZE_FROM_OBJECTS:
+            gc.freeze()
         if enabled:
             gc.enable()
 
@@ -146,6 +156,8 @@ def _load(parsed: list[ParsedFile]) -> LoadResult:
     if anchor is None:
         anchor = next((p.file for pf in parsed for p in pf.problems), "<input>")
     cluster, problems = build_cluster(inputs, anchor)
+    if cluster is not None:
+        cluster.build_indexes()
     return LoadResult(cluster, _ordered(problems, files))
 
 
