@@ -18,6 +18,7 @@ ENGLISH: Mapping[str, str] = {
     "sample.flannel-host-gw": "flannel host-gw",
     "sample.flannel-vxlan": "flannel VXLAN, three nodes",
     "sample.guestbook": "Guestbook (real manifests)",
+    "sample.policy-shop": "Shop with NetworkPolicies (Canal)",
     "upload.prompt": "Drop YAML/JSON files (or .gz) here or click to upload",
     "upload.paste.summary": "Paste YAML",
     "upload.paste.placeholder": "Paste a cluster YAML or Kubernetes manifests here…",
@@ -225,6 +226,7 @@ ENGLISH: Mapping[str, str] = {
     "export.lesson.title": ("The open lesson (or, without one, the flow on screen) as one HTML file that plays offline: "
                             "the player, presentation mode, the quiz, both languages"),
     "export.whatif_offline": "What-if keys (m, o, d) need the served app: this file plays the lesson as written",
+    "export.lesson.failed": "The lesson file could not be made: {error}",
     "error.callback": ("Internal error (reference {reference}): a bug in k8s-netviz, not a problem of your input. "
                        "The page kept its last good state; please report it with the reference."),
     "error.dismiss": "dismiss",
@@ -242,6 +244,7 @@ CHINESE: Mapping[str, str] = {
     "sample.flannel-host-gw": "flannel host-gw",
     "sample.flannel-vxlan": "flannel VXLAN，三个节点",
     "sample.guestbook": "Guestbook（真实的清单）",
+    "sample.policy-shop": "带 NetworkPolicy 的商店（Canal）",
     "upload.prompt": "把 YAML/JSON 文件（或 .gz）拖到这里，或点击上传",
     "upload.paste.summary": "粘贴 YAML",
     "upload.paste.placeholder": "在这里粘贴集群 YAML 或 Kubernetes 清单…",
@@ -439,6 +442,7 @@ CHINESE: Mapping[str, str] = {
     "export.lesson": "⤓ 课程",
     "export.lesson.title": "把打开的课程（没有课程时，屏幕上的通信）存为一个可离线播放的 HTML 文件：播放器、演示模式、测验、两种语言",
     "export.whatif_offline": "假如按键（m、o、d）需要运行中的网页应用：这个文件按课程原样播放",
+    "export.lesson.failed": "无法生成课程文件：{error}",
     "error.callback": "内部错误（编号 {reference}）：这是 k8s-netviz 的缺陷，不是输入的问题。页面保留了上一个正常的状态；请连同编号一起报告。",
     "error.dismiss": "关闭",
 }
