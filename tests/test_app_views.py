@@ -308,3 +308,10 @@ def test_the_policy_hops_of_an_allowed_flow_show_the_rules_that_let_it_through(c
     # without the cluster (an export, say) the hop shows its rule and no policy
     assert not [c for c in walk(hop_panel(ingress, trace.hops[i - 1], f"q{i}"))
                 if getattr(c, "className", None) == "policy-panel"]
+
+
+def test_a_udp_matrix_says_which_protocol_a_click_traces(cache, shop_key):
+    _, lines = matrix_view.view(cache, shop_key, None, ViewSettings(), 53, "UDP", None)
+    assert words(lines[0]) == "Port 53/UDP · 8 pods: 22 allowed, 42 denied, 0 would be denied but are not enforced"
+    assert words(lines[-1]) == ("The diagram traces a port with the protocol the destination pod declares for it: "
+                                "UDP when it declares the port only as UDP, else TCP.")

@@ -150,6 +150,8 @@ def summary(matrix: PolicyMatrix, changed: int | None) -> list[Any]:
     if changed is not None:
         lines.append(html.Div(text("matrix.changed", count=changed), className="matrix-changed"))
     lines.append(html.Div(text("matrix.click", port=matrix.port), className="note"))
+    if matrix.protocol != Protocol.TCP:
+        lines.append(html.Div(text("matrix.click.protocol", proto=matrix.protocol), className="note"))
     return lines
 
 
