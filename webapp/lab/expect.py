@@ -178,7 +178,8 @@ def expectation(trace: Trace, names: LabNames) -> Expectation:
         # may fare otherwise, and the lab checks each
         return Expectation(**base, alternatives=alternatives)
     last = trace.hops[-1]
+    # The userspace proxy's own connection to the backend (a PROXY hop) has a port of its own, like a SNAT.
     src_translated = any(change.field == "src" for change in trace.nat) or any(
-        hop.action in (Action.SNAT, Action.MASQUERADE) for hop in trace.hops)
+        hop.action in (Action.SNAT, Action.MASQUERADE, Action.PROXY) for hop in trace.hops)
     return Expectation(**base, backend_netns=last.netns, backend_app=last.device, backend=last.packet.dst,
                        alternatives=alternatives, saw=last.packet.src, src_translated=src_translated)
