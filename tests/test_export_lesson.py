@@ -126,3 +126,29 @@ def test_export_lesson_refuses_an_unknown_lesson(tmp_path):
                            str(tmp_path / "x.html")], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 1 and not (tmp_path / "x.html").exists()
     assert done.stderr.startswith("no-such-lesson:")
+
+
+def test_the_pages_lesson_button_refuses_what_it_cannot_export_with_a_message(tmp_path):
+    from webapp.app import state
+    from webapp.app.cache import open_cache
+    from webapp.app.catalog import text
+    from webapp.app.export_view import picture, standalone_file
+    from webapp.variants import ViewSettings
+
+    cache = open_cache(str(tmp_path))
+    key = state.load_sample_into(cache, "seed-article").key
+    none = ViewSettings()
+    assert standalone_file(cache, None, key, "no-such-type", "pod/default/api-1", "svc/default/web:80", none) == \
+        text("export.no_flow")
+    assert standalone_file(cache, "no-such-lesson", key, None, None, None, none) == text("export.no_flow")
+    assert standalone_file(cache, None, None, "pod-to-service", "pod/default/api-1", "svc/default/web:80", none) == \
+        text("export.no_flow")
+    assert standalone_file(cache, None, key, "pod-to-service", "pod/default/nope", "svc/default/web:80",
+                           none).startswith("The lesson file could not be made: <lesson>:1:1: error: invalid flow: "
+                                            "pod/default/nope: pod default/nope not found")
+    assert picture(cache, key, "pod-to-service", "pod/default/api-1", None, none, None, None, "x", "png") == \
+        text("export.no_flow")
+    content, name = standalone_file(cache, None, key, "pod-to-service", "pod/default/api-1", "svc/default/web:80",
+                                    none)
+    assert name == "k8s-netviz-pod-to-service-flow.html"
+    assert content.startswith(b"<!DOCTYPE html>\n<html lang=\"en\">")

@@ -221,3 +221,21 @@ def test_a_sample_of_the_benchmark_matrix_is_what_traces_do() -> None:
             assert (trace.disposition, trace.reason, checks[-1].direction) == (
                 Disposition.DROPPED, verdict.denied_by.reason, str(verdict.denied_by.direction)), (src, dst)
     assert len(rules) >= 2  # several allowing policies among the allowed cells
+
+
+@pytest.mark.parametrize("mode", ["iptables", "ipvs", "nftables"])
+def test_every_kube_proxy_mode_polices_the_service_backend(shop, mode) -> None:
+    """IPVS forwards from INPUT: Felix skips the pod's to-host policy for the virtual address and polices the
+    forwarded packet as if it had been forwarded, so the verdicts are iptables mode's."""
+    import dataclasses
+
+    c = dataclasses.replace(shop, settings=dataclasses.replace(shop.settings, kube_proxy_mode=mode))
+    allowed = trace_flow(c, "pod/frontend/web-1", "svc/backend/api:8080")
+    assert allowed.disposition == Disposition.DELIVERED
+    assert [(h.policy.direction, h.policy.policy, h.policy.rule, str(h.packet.dst)) for h in policy_hops(allowed.hops)] == [
+        ("egress", "frontend/web", "spec.egress[0].to[0]", "10.244.0.3:8080"),
+        ("ingress", "backend/api", "spec.ingress[0].from[0]", "10.244.0.3:8080")]
+    denied = trace_flow(c, "pod/frontend/web-1", "svc/database/db:5432")
+    assert (denied.disposition, denied.reason) == (Disposition.DROPPED, (
+        "selected by frontend/allow-dns, frontend/default-deny, frontend/web (default deny): no rule allows port "
+        "5432/TCP to database/db-0"))

@@ -72,7 +72,7 @@ def picture(cache: ClusterCache, key: str | None, flow_type: str | None, src: st
         return text("export.no_flow")
     diagram, _ = state.diagram_and_playback(cluster, state.view_of(view, namespace), trace)
     all_frames = frames(diagram, trace)
-    index = max(0, min(int(step or 0), len(all_frames) - 1))
+    index = max(0, min(step if isinstance(step, int) else 0, len(all_frames) - 1))
     figure = snapshot(diagram, trace, all_frames, index, width=IMAGE_SIZE[0], height=IMAGE_SIZE[1])
     if not _renderer.acquire(timeout=RENDER_WAIT_S):
         return text("export.busy")
@@ -103,7 +103,7 @@ def standalone_file(cache: ClusterCache, lesson: str | None, key: str | None, fl
         except (KeyError, LoadError):
             return text("export.no_flow")
         name = file_stem("lesson", lesson)
-    elif loaded is not None and flow_type and src and dst:
+    elif loaded is not None and flow_type and src and dst and state.flow_type_of_value(flow_type):
         chosen = flow_lesson(flow_type, src, dst, settings)
         name = file_stem(flow_type, "flow")
     else:
@@ -111,7 +111,7 @@ def standalone_file(cache: ClusterCache, lesson: str | None, key: str | None, fl
     try:
         page = standalone_html(chosen, current_language(), loaded)
     except (LoadError, ValueError) as error:
-        return text("export.failed", error=error)
+        return text("export.lesson.failed", error=error)
     return page.encode("utf-8"), f"{name}.html"
 
 

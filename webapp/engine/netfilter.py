@@ -532,6 +532,22 @@ def traverse(ruleset: HostRules, hook: Hook, ctx: PacketContext) -> HookOutcome:
     return state.outcome(Verdict.ACCEPT)
 
 
+def run_chain(ruleset: Ruleset, table: str, chain: str, hook: Hook, ctx: PacketContext) -> HookOutcome:
+    """One chain of `table` evaluated for the packet as if `hook` had called it (a writer that hooks a packet the
+    kernel passes elsewhere: Felix's OUTPUT handling of IPVS-forwarded packets); accept when it returns."""
+    state = HookState(ctx.packet, ctx.mark, [], ctx, hook)
+    found = ruleset.chain(table, chain)
+    if found is None:
+        return state.outcome(Verdict.ACCEPT)
+    state.enter(ruleset, chain, table)
+    try:
+        _run_chain(state, found, depth=0)
+    except Stop as stop:
+        if stop.verdict != Verdict.ACCEPT:
+            return state.outcome(stop.verdict, stop.reason)
+    return state.outcome(Verdict.ACCEPT)
+
+
 def first_match(ruleset: Ruleset, table: str, chain: str, hook: Hook, ctx: PacketContext) -> int | None:
     """The index of the first rule of `table` `chain` that matches the packet — as many rules as the kernel
     compares it with before that one, walking the chain in order; None when no rule matches."""

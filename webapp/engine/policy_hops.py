@@ -22,7 +22,7 @@ from webapp.engine.policy import (
     Basis, Decision, Direction, DirectionVerdict, Party, decide_rules, hop_explain, narrate, not_enforced_note,
     party, reply_explain, selecting_policies,
 )
-from webapp.engine.policy_rules import NodePolicyRules, render_policy_rules, rule_meta
+from webapp.engine.policy_rules import FORWARD_CHAIN, NodePolicyRules, render_policy_rules, rule_meta
 from webapp.engine.trace import Action, Hop, HopKind, Netns, Packet, PolicyCheck
 from webapp.model import Cluster, Pod, Protocol
 from webapp.narration import say

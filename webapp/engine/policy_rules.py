@@ -34,7 +34,7 @@ from ipaddress import IPv4Network
 
 from webapp.engine.datapath import veth_name
 from webapp.engine.policy import Direction, Party, peer_matches, selecting_policies
-from webapp.model import Cluster, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyType
+from webapp.model import Cluster, KubeProxyMode, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyType
 
 ACCEPT_MARK = 0x10000
 """Felix's IptablesMarkAccept with the default mark mask 0xffff0000."""
@@ -43,6 +43,7 @@ SCRATCH_MARK = 0x40000
 MAX_CHAIN = 28
 """iptables chain names are at most 28 characters (Felix hashes longer names)."""
 
+IPVS_COMMENT = "IPVS: policed once the virtual server forwarded it"
 FORWARD_CHAIN = "cali-FORWARD"
 INPUT_CHAIN = "cali-INPUT"
 TO_HOST_CHAIN = "cali-wl-to-host"
@@ -131,6 +132,12 @@ def render_policy_rules(cluster: Cluster, node_name: str) -> NodePolicyRules:
         f"-A {FORWARD_CHAIN} -i {bridge} -j {FROM_DISPATCH}",
         f"-A {FORWARD_CHAIN} -o {bridge} -j {TO_DISPATCH}",
     ]
+    if cluster.settings.kube_proxy_mode == KubeProxyMode.IPVS:
+        # Felix with kube-proxy's IPVS: a pod's packet for a virtual server hits INPUT, then leaves through OUTPUT
+        # once IPVS forwarded it; Felix handles it there as if it had hit FORWARD (static.go, KubeIPVSSupport).
+        # Here: not policed as traffic to the host, and the walk runs cali-FORWARD on the forwarded packet.
+        chains[INPUT_CHAIN].append(f"-A {INPUT_CHAIN} -i {bridge} -d {cluster.settings.service_cidr} -m comment "
+                                   f"--comment \"{IPVS_COMMENT}\" -j RETURN")
     chains[INPUT_CHAIN] += [f"-A {INPUT_CHAIN} -i {bridge} -g {TO_HOST_CHAIN}"]
     chains[TO_HOST_CHAIN] += [
         f"-A {TO_HOST_CHAIN} -j {FROM_DISPATCH}",

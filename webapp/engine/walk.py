@@ -146,6 +146,21 @@ class Walker:
             self.conntrack.append(ConntrackEntry(OUTSIDE, sent, arriving, rule, HopKind.LOADBALANCER, device))
         return self._until_end(lambda: self._router(arriving))
 
+    def request_to_node(self, source: Socket, sent: Packet, prelude: tuple[Hop, ...], node_name: str) -> WalkResult:
+        """A request a passthrough load balancer (`prelude`) hands to `node_name`'s NIC as it is, still addressed
+        to the load balancer's IP: the node's kube-proxy takes it from PREROUTING on."""
+        self.hops.extend(prelude)
+        self.legs.append(Leg(source, sent))
+        node = self.cluster.node_by_name[node_name]
+
+        def deliver() -> None:
+            self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, sent, f"{sent.dst.ip} → node {node.name}",
+                      say("walk.router.to_node", address=sent.dst.ip, node=node.name, node_ip=node.internal_ip))
+            self.topology.ensure_node(node.name)
+            self._l2_receive(host_netns(node.name), node.nic, sent, node_nic_mac(node), None)
+
+        return self._until_end(deliver)
+
     def _until_end(self, step: Callable[[], None]) -> WalkResult:
         """Run the walk until it delivers, drops, rejects or finds no route (every path ends in `_End`)."""
         try:
@@ -370,8 +385,21 @@ class Walker:
                       say("walk.route.local_delivery", address=new.dst.ip))
             self._deliver(netns, new, "lo")
         route = self._route(netns, new, new.dst.ip)
+        if self.cluster.settings.enforces_policy and device == str(self.cluster.settings.bridge):
+            self._ipvs_forwarded_policy(netns, node, new, device, route.dev)
         new = self._netfilter(netns, Hook.POSTROUTING, new, None, route.dev)
         self._output(netns, route, new)
+
+    def _ipvs_forwarded_policy(self, netns: str, node: str, packet: Packet, in_dev: str, out_dev: str) -> None:
+        """A pod's packet IPVS forwarded: the plugin polices it as if it had been forwarded (Felix's OUTPUT
+        handling of IPVS traffic), so its pod chains run on the backend's address."""
+        ruleset = rulesets.node_ruleset(self.cluster, node)
+        ctx = PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend)
+        outcome = netfilter.run_chain(ruleset, "filter", policy_hops.FORWARD_CHAIN, Hook.FORWARD, ctx)
+        hops, reason = policy_hops.policy_hops(self.cluster, node, outcome)
+        self.hops.extend(hops)
+        if outcome.verdict != Verdict.ACCEPT:
+            raise _End(Disposition.DROPPED, reason or say("walk.netfilter.drops", hook=Hook.OUTPUT, node=node))
 
     def _no_virtual_server(self, netns: str, packet: Packet) -> None:
         """A Service VIP on a port no IPVS virtual server has: kube-ipvs0 holds the VIP only so that IPVS sees

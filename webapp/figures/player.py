@@ -131,6 +131,7 @@ def path_services(cluster: Cluster, trace: Trace) -> frozenset[str]:
 
 
 def trace_view(cluster: Cluster, trace: Trace, view: DiagramView = DiagramView()) -> DiagramView:
-    """`view` with the trace's nodes, pods and services drawn in detail (what the page shows for a flow)."""
-    return dataclasses.replace(view, services=path_services(cluster, trace), path_nodes=path_nodes(trace),
+    """`view` with the trace's nodes, pods and services drawn in detail (what the page shows for a flow; a service
+    the view already draws on its own, a searched one, stays)."""
+    return dataclasses.replace(view, services=view.services | path_services(cluster, trace), path_nodes=path_nodes(trace),
                                path_pods=path_pods(cluster, trace))
