@@ -3,7 +3,8 @@
 The layout of a generated cluster (N nodes, P pods per node, S services per node):
 
 - Nodes `worker-0000` … with InternalIP 10.0.0.0/16 (from 10.0.0.10) and podCIDR 10.244.0.0/24, 10.244.1.0/24 …
-  (one /24 per node carved from 10.244.0.0/14 — flannel's 10.244.0.0/16 default only holds 256 nodes).
+  (one /24 per node carved from 10.244.0.0/14 — flannel's 10.244.0.0/16 default only holds 256 nodes; beyond
+  1,024 nodes from 10.128.0.0/11, so Kubernetes' 5,000-node limit fits).
   Every 100th node (index 99, 199 …) is NotReady.
 - Pods: slot 0 of every node is the DaemonSet pod `kube-system/kube-proxy-…` (hostNetwork, podIP = node IP);
   the other P-1 slots are replicas of N*S Deployments spread over consecutive nodes, with IPs handed out by
@@ -45,6 +46,8 @@ SIZES = (10, 100, 1000)
 """Node counts the benchmarks use."""
 
 POD_NETWORK = ipaddress.IPv4Network("10.244.0.0/14")
+BIG_POD_NETWORK = ipaddress.IPv4Network("10.128.0.0/11")
+"""The pod network of a dump of more than 1,024 nodes (up to 8,192 /24s: Kubernetes' 5,000-node limit fits)."""
 NODE_NETWORK = ipaddress.IPv4Network("10.0.0.0/16")
 SERVICE_NETWORK = ipaddress.IPv4Network("10.96.0.0/12")
 CLUSTER_DNS_IP = "10.96.0.10"
@@ -95,8 +98,13 @@ def node_ip(index: int) -> str:
     return str(NODE_NETWORK.network_address + NODE_IP_OFFSET + index)
 
 
-def node_pod_cidr(index: int) -> ipaddress.IPv4Network:
-    return ipaddress.IPv4Network((int(POD_NETWORK.network_address) + (index << 8), 24))
+def pod_network(nodes: int) -> ipaddress.IPv4Network:
+    """10.244.0.0/14 up to 1,024 nodes; 10.128.0.0/11 beyond."""
+    return POD_NETWORK if nodes <= POD_NETWORK.num_addresses >> 8 else BIG_POD_NETWORK
+
+
+def node_pod_cidr(index: int, nodes: int = 0) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network((int(pod_network(nodes).network_address) + (index << 8), 24))
 
 
 def _deployment_name(d: int) -> str:
@@ -107,8 +115,8 @@ def _deployment_namespace(d: int) -> str:
     return "kube-system" if d == 0 else f"team-{d % APP_NAMESPACES:02d}"
 
 
-def _node(index: int, ids: _Ids) -> dict[str, Any]:
-    name, ip, cidr = node_name(index), node_ip(index), str(node_pod_cidr(index))
+def _node(index: int, ids: _Ids, nodes: int = 0) -> dict[str, Any]:
+    name, ip, cidr = node_name(index), node_ip(index), str(node_pod_cidr(index, nodes))
     ready = index % NOT_READY_NODE_EVERY != NOT_READY_NODE_EVERY - 1
     stamp = ids.timestamp()
     return {
@@ -274,10 +282,12 @@ def _placements(nodes: int, pods_per_node: int, services_per_node: int) -> Itera
             yield n, slot, d % deployments
 
 
-def generate_dump(nodes: int, pods_per_node: int = 30, services_per_node: int = 3, seed: int = 0) -> dict:
-    """A `kind: List` of Nodes, Pods, Services and EndpointSlices, as kubectl prints them."""
-    if nodes < 1 or nodes > POD_NETWORK.num_addresses >> 8:
-        raise ValueError(f"nodes must be between 1 and {POD_NETWORK.num_addresses >> 8}, got {nodes}")
+def generate_dump(nodes: int, pods_per_node: int = 30, services_per_node: int = 3, seed: int = 0,
+                  not_ready_pod_every: int = NOT_READY_POD_EVERY) -> dict:
+    """A `kind: List` of Nodes, Pods, Services and EndpointSlices, as kubectl prints them (every
+    `not_ready_pod_every`-th application pod not ready)."""
+    if nodes < 1 or nodes > BIG_POD_NETWORK.num_addresses >> 8:
+        raise ValueError(f"nodes must be between 1 and {BIG_POD_NETWORK.num_addresses >> 8}, got {nodes}")
     if not 1 <= pods_per_node <= 254:
         raise ValueError(f"pods_per_node must be between 1 and 254 (a /24 podCIDR), got {pods_per_node}")
     if services_per_node < 0:
@@ -285,7 +295,7 @@ def generate_dump(nodes: int, pods_per_node: int = 30, services_per_node: int = 
     ids = _Ids(seed)
     n_services = nodes * services_per_node
 
-    node_items = [_node(n, ids) for n in range(nodes)]
+    node_items = [_node(n, ids, nodes) for n in range(nodes)]
 
     # Controllers: one ReplicaSet per Deployment (uid + pod-template hash), one DaemonSet for kube-proxy.
     n_deployments = nodes * max(services_per_node, 1)
@@ -328,10 +338,10 @@ def generate_dump(nodes: int, pods_per_node: int = 30, services_per_node: int = 
         )
     for index, (n, slot, d) in enumerate(_placements(nodes, pods_per_node, services_per_node)):
         node_ready = n % NOT_READY_NODE_EVERY != NOT_READY_NODE_EVERY - 1
-        ready = node_ready and index % NOT_READY_POD_EVERY != NOT_READY_POD_EVERY - 1
+        ready = node_ready and index % not_ready_pod_every != not_ready_pod_every - 1
         name = _deployment_name(d)
         pod_name = unique_name(f"{name}-{rs_hash[d]}-")
-        pod_ip = str(node_pod_cidr(n).network_address + 1 + slot)  # host-local: .1 is the bridge, pods from .2
+        pod_ip = str(node_pod_cidr(n, nodes).network_address + 1 + slot)  # host-local: .1 is the bridge, pods from .2
         labels = {"app": name, "pod-template-hash": rs_hash[d]}
         if d == 0:
             labels = {"k8s-app": "kube-dns", "pod-template-hash": rs_hash[d]}
@@ -556,10 +566,10 @@ def cached_dump(nodes: int, fmt: str) -> Path:
 
 def write_dump(
     path: str | Path, nodes: int, fmt: str = "yaml", *, pods_per_node: int = 30, services_per_node: int = 3,
-    seed: int = 0,
+    seed: int = 0, not_ready_pod_every: int = NOT_READY_POD_EVERY,
 ) -> Path:
     """Generate and write one dump; returns its path."""
-    dump = generate_dump(nodes, pods_per_node, services_per_node, seed)
+    dump = generate_dump(nodes, pods_per_node, services_per_node, seed, not_ready_pod_every)
     text = dump_yaml(dump) if fmt == "yaml" else dump_json(dump)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine: the browser and network tools
 # (Debian packages; fonts-noto-cjk so the Chinese page renders offline), then this project with its test extras
-<<<<<<< HEAD
-# (pip). kaleido (the image export) finds Debian's chromium on PATH (or at $BROWSER_PATH).
-=======
-# (pip). ipset and nfacct let the kernel tests load IPVS mode's sets and the nfacct counters kube-proxy ≥ 1.31 uses.
->>>>>>> main
+# (pip). kaleido (the image export) finds Debian's chromium on PATH (or at $BROWSER_PATH). ipset and nfacct let the
+# kernel tests load IPVS mode's sets and the nfacct counters kube-proxy ≥ 1.31 uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""

@@ -14,7 +14,7 @@ from webapp.loaders.documents import MAX_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 READING_COMMANDS = ("validate", "show", "trace", "rules", "policy", "lesson", "serve", "lab up", "lab verify",
-                    "lab fault", "export image", "export animation", "export handout")
+                    "lab fault", "export image", "export animation", "export handout", "export lesson")
 """Every command that reads cluster or lesson files."""
 
 

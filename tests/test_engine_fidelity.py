@@ -126,3 +126,86 @@ def test_an_outside_client_to_a_load_balancer_ip_on_another_port_is_dropped_too(
     assert (trace.disposition, [h.device for h in trace.hops]) == (
         "dropped", ["client", "gateway", "cloud-load-balancer"])
     assert trace.reason == LB_DROP_REASON
+
+
+# --- item 4: a ClusterIP from outside, through a declared route -----------------------------------------------
+
+ROUTED = """\
+name: routed
+network: {podCIDR: 10.180.0.0/16, serviceCIDR: 172.30.0.0/16, serviceCIDRRoute: via node-1}
+nodes:
+  - name: node-1
+    ip: 192.168.0.2
+    podCIDR: 10.180.0.0/24
+    pods:
+      - {name: web-1, ip: 10.180.0.10, labels: {app: web}, containers: [{name: nginx, ports: [80]}]}
+  - name: node-2
+    ip: 192.168.0.3
+    podCIDR: 10.180.2.0/24
+    pods:
+      - {name: web-2, ip: 10.180.2.10, labels: {app: web}, containers: [{name: nginx, ports: [80]}]}
+services:
+  - {name: svc1, clusterIP: 172.30.0.41, selector: {app: web}, ports: [{name: p80, port: 80}]}
+external:
+  - {name: client, ip: 203.0.113.2}
+"""
+
+
+@pytest.fixture(scope="module")
+def routed() -> Cluster:
+    return _load(ROUTED)
+
+
+@pytest.mark.parametrize("mode", [KubeProxyMode.IPTABLES, KubeProxyMode.NFTABLES])
+def test_external_to_cluster_ip_is_dnated_and_masqueraded(routed: Cluster, mode: KubeProxyMode) -> None:
+    """kube-proxy pkg/proxy/iptables/proxier_test.go, TestClusterIPGeneral, packet flow "external to ClusterIP":
+    source testExternalClient (203.0.113.2), destination 172.30.0.41:80, output both endpoints, masq true (the
+    endpoints here are 10.180.0.10 and 10.180.2.10: .1 is a node bridge's address in this layout) — the
+    test's packets start at the node, as a router with a route for the service range via that node delivers them."""
+    cluster = replace(routed, settings=replace(routed.settings, kube_proxy_mode=mode))
+    trace = trace_flow(cluster, "203.0.113.2", "172.30.0.41:80")
+    assert (trace.flow.type, trace.disposition) == ("external-to-pod", "delivered")
+    gateway = trace.hops[1]
+    assert (gateway.device, gateway.rule, gateway.explain) == (
+        "gateway", "172.30.0.0/16 via 192.168.0.2",
+        "The network routes the service range 172.30.0.0/16 via node node-1 (192.168.0.2) (serviceCIDRRoute): "
+        "172.30.0.41 goes to that node, whose kube-proxy translates it.")
+    alternatives = sorted(str(a.dst) for h in trace.hops for a in h.alternatives)
+    assert alternatives == ["10.180.0.10:80", "10.180.2.10:80"]
+    if mode == KubeProxyMode.IPTABLES:
+        assert [h.rule for h in trace.hops if h.action == "mark"] == [
+            'nat -A KUBE-SVC-XYWOL7XVIH65JNT5 -m comment --comment "default/svc1:p80 cluster IP" -m tcp -p tcp '
+            '-d 172.30.0.41 --dport 80 ! -s 10.180.0.0/16 -j KUBE-MARK-MASQ']
+    for backend, saw in (("10.180.0.10", "10.180.0.1"), ("10.180.2.10", "10.180.0.0")):
+        chosen = trace_flow(cluster, "203.0.113.2", "172.30.0.41:80", backend=backend)
+        assert chosen.disposition == "delivered"
+        assert [c.field for c in chosen.nat] == ["dst", "src"]  # DNAT, then the masquerade the mark asked for
+        assert (str(chosen.hops[-1].packet.dst), str(chosen.hops[-1].packet.src.ip)) == (f"{backend}:80", saw)
+        assert str(chosen.reply[-1].packet).startswith("tcp 172.30.0.41:80 → 203.0.113.2:")
+    assert trace.notes == (
+        "The network routes the service range via node node-1 (serviceCIDRRoute): that node's kube-proxy DNATs the "
+        "cluster IP and, the client being outside the pod network, marks it for masquerade (KUBE-MARK-MASQ), so "
+        "the backend sees the node's address; conntrack undoes both on the reply.",)
+
+
+def test_pod_to_cluster_ip_is_not_masqueraded(routed: Cluster) -> None:
+    """TestClusterIPGeneral's "pod to ClusterIP" flow: the same service from a pod, masq false."""
+    trace = trace_flow(routed, "pod/default/web-1", "172.30.0.41:80", backend="10.180.2.10")
+    assert [c.field for c in trace.nat] == ["dst"]
+
+
+def test_without_the_route_a_cluster_ip_stays_unrouted_outside(routed: Cluster) -> None:
+    cluster = replace(routed, settings=replace(routed.settings, service_cidr_route=None))
+    trace = trace_flow(cluster, "203.0.113.2", "172.30.0.41:80")
+    assert (trace.disposition, trace.reason) == (
+        "no-route", "the network outside the nodes has no route to 172.30.0.41: the cluster's service range is not "
+                    "routed outside the cluster; 172.30.0.41 is service default/svc1's cluster IP, which only "
+                    "kube-proxy on a node translates; from outside use a NodePort, LoadBalancer or externalIPs, or "
+                    "route the service range to a node (network.serviceCIDRRoute: via NODE)")
+
+
+def test_the_route_must_name_a_node() -> None:
+    result = load_sources([("c.yaml", ROUTED.replace("via node-1", "via node-9").encode())])
+    assert [str(p) for p in result.errors] == [
+        "c.yaml:2:81: error: serviceCIDRRoute 'via node-9': expected `via NODE`, NODE a node of the cluster "
+        "(network.serviceCIDRRoute) (hint: nodes: node-1, node-2)"]

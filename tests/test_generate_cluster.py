@@ -158,8 +158,17 @@ def test_cli_writes_file(tmp_path):
     assert out.read_text() == dump_yaml(generate_dump(2, 3, 1))
 
 
+def test_more_than_1024_nodes_take_their_podcidrs_from_a_wider_network():
+    """Kubernetes' 5,000-node limit does not fit 10.244.0.0/14: beyond 1,024 nodes the pod network is
+    10.128.0.0/11 (the 1,000-node dumps keep 10.244.0.0/14)."""
+    nodes = _kind(generate_dump(1025, pods_per_node=1, services_per_node=0), "Node")
+    assert [n["spec"]["podCIDR"] for n in (nodes[0], nodes[1024])] == ["10.128.0.0/24", "10.132.0.0/24"]
+    assert node_pod_cidr(999) == node_pod_cidr(999, 1000)
+
+
 @pytest.mark.parametrize("kwargs, message", [
-    ({"nodes": 0}, "nodes must be between 1 and 1024, got 0"),
+    ({"nodes": 0}, "nodes must be between 1 and 8192, got 0"),
+    ({"nodes": 8193, "pods_per_node": 1}, "nodes must be between 1 and 8192, got 8193"),
     ({"nodes": 1, "pods_per_node": 255}, "pods_per_node must be between 1 and 254 (a /24 podCIDR), got 255"),
 ])
 def test_rejects_impossible_sizes(kwargs, message):
@@ -187,3 +196,11 @@ def test_duplicated_pod_ip_is_reported_at_its_line(fmt):
     victim_key = "{namespace}/{name}".format(**pods[-1]["metadata"])
     donor_key = next("{namespace}/{name}".format(**p["metadata"]) for p in pods if p["status"]["podIP"] == ip)
     assert result.errors[0].message == f"pod IP {ip} of {victim_key} is already used by {donor_key}"
+
+
+def test_every_nth_application_pod_can_be_made_not_ready():
+    """`not_ready_pod_every=17`: 1 application pod in 17 not ready (issue 18's colour test)."""
+    pods = [p for p in generate_dump(10, not_ready_pod_every=17)["items"] if p["kind"] == "Pod"
+            and not p["spec"].get("hostNetwork")]
+    not_ready = [p for p in pods if p["status"]["conditions"][0]["status"] != "True"]
+    assert (len(pods), len(not_ready)) == (290, 17)

@@ -7,7 +7,7 @@ nodePorts, endpoints) has already been filled by the loader, deterministically. 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
@@ -144,6 +144,9 @@ class NetworkSettings:
     """KubeProxyConfiguration `iptables.localhostNodePorts`: nodePorts answer on 127.0.0.0/8 (iptables mode)."""
     load_balancer_mode: LoadBalancerMode = LoadBalancerMode.PASSTHROUGH
     """How LoadBalancer Services' load balancer reaches the nodes, unless a Service says otherwise."""
+    service_cidr_route: str | None = None
+    """The node the network outside the cluster routes the service range to (`serviceCIDRRoute: via NODE`), as
+    kube-proxy's tests model an outside client of a cluster IP; None: cluster IPs are not routed outside."""
 
     @property
     def overlay_mtu(self) -> int:
@@ -461,8 +464,19 @@ class Cluster:
     down_pods: frozenset[str] = field(default_factory=frozenset)
     """Pods (`namespace/name`) the user marked as not answering, though still listed as ready endpoints."""
 
-    # Indexes, computed once on first use. cached_property writes the instance __dict__ directly,
-    # which a frozen dataclass allows.
+    # Indexes, computed once on first use (or by `build_indexes`). cached_property writes the instance __dict__
+    # directly, which a frozen dataclass allows.
+    def build_indexes(self) -> None:
+        """Build every lookup table now: a big load pays for them (with the cyclic GC paused), not its first
+        trace."""
+        for name in ("node_by_name", "pod_by_key", "pod_by_ip", "pods_by_node", "node_by_ip", "service_by_key",
+                     "service_by_cluster_ip", "endpoints_by_service"):
+            getattr(self, name)
+
+    def __getstate__(self) -> dict[str, object]:
+        """The fields only: the lookup tables and the engine's memo are rebuilt where the pickle is read."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
     @cached_property
     def node_by_name(self) -> dict[str, Node]:
         return {n.name: n for n in self.nodes}

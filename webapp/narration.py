@@ -96,6 +96,8 @@ _EN: dict[str, str] = {
     # --- walk.py: outside the nodes ---------------------------------------------------------------------------
     "walk.wire": "On the node network {network}, to {netns} ({mac}).",
     "walk.router.to_node": "The network delivers {address} to node {node} ({node_ip}).",
+    "walk.router.service_route": ("The network routes the service range {cidr} via node {node} ({node_ip}) "
+                                  "(serviceCIDRRoute): {address} goes to that node, whose kube-proxy translates it."),
     "walk.router.unrouted": "{address} is in the cluster's {what}, which is not routed outside the cluster.",
     "walk.router.unrouted.reason": ("the network outside the nodes has no route to {address}: the cluster's {what} "
                                     "is not routed outside the cluster; {advice}"),
@@ -112,7 +114,8 @@ _EN: dict[str, str] = {
     "walk.advice.no_rule": ("{address} is service {service}'s cluster IP, but no rule of kube-proxy matched "
                             "{proto}/{port}"),
     "walk.advice.from_outside": ("{address} is service {service}'s cluster IP, which only kube-proxy on a node "
-                                 "translates; from outside use a NodePort, LoadBalancer or externalIPs"),
+                                 "translates; from outside use a NodePort, LoadBalancer or externalIPs, or route "
+                                 "the service range to a node (network.serviceCIDRRoute: via NODE)"),
     # --- netfilter.py -----------------------------------------------------------------------------------------
     "netfilter.policy.drop": "No rule of {chain} accepts the packet: the chain's policy drops it.",
     "netfilter.policy.drop.reason": "{table} {chain} policy {policy}",
@@ -191,6 +194,12 @@ _EN: dict[str, str] = {
     "services.lb.forward": ("The cloud load balancer picks node {node} and sends the connection to its nodePort "
                             "{node_port} (LoadBalancer ⊃ NodePort ⊃ ClusterIP); the client's address is kept. "
                             "{check}."),
+    "services.lb.passthrough": ("The cloud load balancer (passthrough, as GCE's network load balancer or MetalLB) "
+                                "picks node {node} and delivers the packet to it unchanged: still addressed to "
+                                "{address}, which kube-proxy's KUBE-SERVICES captures on the node ('loadbalancer "
+                                "IP'). {check}."),
+    "services.lb.no_node_port": ("the load balancer of {service} proxies to a nodePort (loadBalancer mode proxy), "
+                                 "but port {port} has none (allocateLoadBalancerNodePorts: false)"),
     # --- services.py: DNS and backends marked down ------------------------------------------------------------
     "services.dns.cname": ("CoreDNS answers with a CNAME to {name}: an ExternalName service has no cluster IP and "
                            "nothing is proxied; the client then resolves and connects to the external name itself."),
@@ -220,6 +229,11 @@ _EN: dict[str, str] = {
     "flows.note.pod_to_node": "No NAT between a pod and a node (the seed's second principle).",
     "flows.note.pod_to_external": ("Leaving the cluster, the pod's address is masqueraded to the node's (the CNI's "
                                    "ipMasq rule); conntrack undoes it on the reply."),
+    "flows.note.external_to_cluster_ip": ("The network routes the service range via node {node} "
+                                          "(serviceCIDRRoute): that node's kube-proxy DNATs the cluster IP and, the "
+                                          "client being outside the pod network, marks it for masquerade "
+                                          "(KUBE-MARK-MASQ), so the backend sees the node's address; conntrack "
+                                          "undoes both on the reply."),
     "flows.note.external_to_pod": ("Pod IPs and cluster IPs are not routed outside the cluster: reach pods from "
                                    "outside through a Service's NodePort, LoadBalancer or externalIPs."),
     "flows.note.pod_to_node.nat": ("flannel's ipMasq masquerades pod traffic to every address outside the cluster "
@@ -254,6 +268,7 @@ _EN: dict[str, str] = {
                          "(ESTABLISHED,RELATED) accepts it before any policy."),
     "policy.not_enforced": ("{reason}; but {plugin} does not implement NetworkPolicy: would be denied, not "
                             "enforced"),
+    "policy.established": "the reply of an established connection: conntrack accepts it",
     # --- trace.py: the text form for people -------------------------------------------------------------------
     "trace.text.verdict": "=> {disposition}",
     "trace.text.verdict.reason": "=> {disposition}: {reason}",
@@ -336,6 +351,8 @@ _ZH: dict[str, str] = {
     # --- walk.py: outside the nodes ---------------------------------------------------------------------------
     "walk.wire": "经节点网络 {network} 送往 {netns}（{mac}）。",
     "walk.router.to_node": "网络把 {address} 交给节点 {node}（{node_ip}）。",
+    "walk.router.service_route": ("网络把 Service 网段 {cidr} 经节点 {node}（{node_ip}）路由（serviceCIDRRoute）："
+                                  "{address} 送到这个节点，由它的 kube-proxy 转换。"),
     "walk.router.unrouted": "{address} 属于集群的{what}，集群外不路由这个网段。",
     "walk.router.unrouted.reason": "节点之外的网络没有去往 {address} 的路由：集群的{what}在集群外不路由；{advice}",
     "walk.router.phrase.pod_network": " Pod 网络",
@@ -348,7 +365,8 @@ _ZH: dict[str, str] = {
     "walk.advice.expose": "请通过 Service 暴露这个 Pod",
     "walk.advice.no_rule": "{address} 是 Service {service} 的 ClusterIP，但 kube-proxy 没有哪条规则匹配 {proto}/{port}",
     "walk.advice.from_outside": ("{address} 是 Service {service} 的 ClusterIP，只有节点上的 kube-proxy 会转换它；"
-                                 "从集群外请使用 NodePort、LoadBalancer 或 externalIPs"),
+                                 "从集群外请使用 NodePort、LoadBalancer 或 externalIPs，或者把 Service 网段路由到一个节点"
+                                 "（network.serviceCIDRRoute: via NODE）"),
     # --- netfilter.py -----------------------------------------------------------------------------------------
     "netfilter.policy.drop": "{chain} 中没有规则接受这个数据包：链的默认策略丢弃了它。",
     "netfilter.policy.drop.reason": "{table} {chain} 策略 {policy}",
@@ -402,6 +420,11 @@ _ZH: dict[str, str] = {
     "services.lb.unhealthy": "没有节点通过 {service} 的负载均衡器健康检查：{check}",
     "services.lb.forward": ("云负载均衡器选中节点 {node}，把连接发往它的 nodePort {node_port}"
                             "（LoadBalancer ⊃ NodePort ⊃ ClusterIP）；客户端的地址保持不变。{check}。"),
+    "services.lb.passthrough": ("云负载均衡器（直通模式，如 GCE 的网络负载均衡器或 MetalLB）选中节点 {node}，把数据包原样"
+                                "交给它：目的地址仍是 {address}，由节点上 kube-proxy 的 KUBE-SERVICES 链截获"
+                                "（'loadbalancer IP'）。{check}。"),
+    "services.lb.no_node_port": ("{service} 的负载均衡器转发到 nodePort（loadBalancer 模式 proxy），但端口 {port} 没有 "
+                                 "nodePort（allocateLoadBalancerNodePorts: false）"),
     # --- services.py: DNS and backends marked down ------------------------------------------------------------
     "services.dns.cname": ("CoreDNS 用一条指向 {name} 的 CNAME 记录应答：ExternalName 类型的 Service 没有 ClusterIP，"
                            "也不经过任何代理；客户端随后自己解析这个外部域名并连接它。"),
@@ -425,6 +448,10 @@ _ZH: dict[str, str] = {
     "flows.note.node_to_pod": "节点和 Pod 之间没有 NAT（原文的第二条原则）。",
     "flows.note.pod_to_node": "Pod 和节点之间没有 NAT（原文的第二条原则）。",
     "flows.note.pod_to_external": "离开集群时，Pod 的地址被伪装成节点的地址（CNI 的 ipMasq 规则）；conntrack 在应答时撤销它。",
+    "flows.note.external_to_cluster_ip": ("网络把 Service 网段经节点 {node} 路由（serviceCIDRRoute）：该节点的 "
+                                          "kube-proxy 对 ClusterIP 做 DNAT；客户端在 Pod 网络之外，所以它被标记为需要"
+                                          "地址伪装（KUBE-MARK-MASQ），后端看到的是节点的地址；应答时 conntrack "
+                                          "撤销这两次转换。"),
     "flows.note.external_to_pod": ("Pod IP 和 ClusterIP 在集群外不路由：要从集群外访问 Pod，请通过 Service 的 NodePort、"
                                    "LoadBalancer 或 externalIPs。"),
     "flows.note.pod_to_node.nat": ("flannel 的 ipMasq 会伪装 Pod 发往集群 CIDR 之外任何地址的流量——包括其他节点的 IP——"
@@ -473,6 +500,7 @@ _ZH: dict[str, str] = {
     "policy.hop.ingress": "{device}（{pod} 的 veth 在节点一侧）上的 {chain} 检查这个 Pod 的入站流量：{reason}。",
     "policy.hop.reply": "{device} 上的 {chain}：这是已建立连接的应答；conntrack（ESTABLISHED,RELATED）在任何策略之前就放行它。",
     "policy.not_enforced": "{reason}；但 {plugin} 并不实现 NetworkPolicy：本应被拒绝，却没有执行",
+    "policy.established": "已建立连接的应答：conntrack 放行它",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

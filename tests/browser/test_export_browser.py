@@ -70,3 +70,34 @@ def test_png_and_svg_show_the_current_hop(on_the_dnat):
     assert "Hop 7 of 12 · iptables in host/node-1" in svg
     assert page.inner_text("#error-banner") == ""
     assert page.console_errors == []
+
+
+def test_lesson_saves_the_open_lesson_or_the_flow_as_a_standalone_player(on_the_dnat, server_url, browser, tmp_path):
+    page = on_the_dnat
+    with page.expect_download(timeout=90_000) as download:
+        page.click("#export-lesson")
+    assert download.value.suggested_filename == "k8s-netviz-pod-to-service-flow.html"
+    flow_file = tmp_path / "flow.html"  # the download's own file has no extension: a browser would show it as text
+    download.value.save_as(flow_file)
+    page.goto(f"{server_url}/?lesson=seed-article&step=2")
+    page.wait_for_selector(".lesson-counter")
+    with page.expect_download(timeout=120_000) as download:
+        page.click("#export-lesson")
+    assert download.value.suggested_filename == "k8s-netviz-lesson-seed-article.html"
+    lesson_file = download.value.path()
+    text = open(lesson_file, encoding="utf-8").read()
+    assert text.startswith('<!DOCTYPE html>\n<html lang="en">') and len(text.encode()) <= 3_000_000
+    assert page.console_errors == []
+
+    offline = browser.new_context(viewport={"width": 1366, "height": 768})
+    offline.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+    player = offline.new_page()
+    errors = []
+    player.on("pageerror", lambda error: errors.append(str(error)))
+    player.goto(flow_file.as_uri())
+    player.wait_for_selector("body[data-ready='1']")
+    assert player.inner_text(".lesson-counter") == "1 / 1"
+    assert player.inner_text(".lesson-title") == f"pod-to-service: {SRC} → {DST}"
+    player.wait_for_selector('.hop-panel.current[data-hop="q0"]', state="attached")
+    offline.close()
+    assert errors == []

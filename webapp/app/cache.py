@@ -125,6 +125,7 @@ class ClusterCache:
         if data is None:
             return None
         cluster = pickle.loads(data)  # our own pickles only: keys are hashes we computed, values we wrote
+        cluster.build_indexes()  # as a load does: the lookup tables are not pickled
         self._remember(key, cluster)  # type: ignore[arg-type]
         return cluster
 

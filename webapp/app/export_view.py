@@ -30,6 +30,8 @@ class Id(StrEnum):
     PNG = "export-png"
     SVG = "export-svg"
     JSON = "export-json"
+    LESSON = "export-lesson"
+    LESSON_DOWNLOAD = "export-lesson-download"
     DOWNLOAD = "export-download"
     JSON_DOWNLOAD = "export-json-download"
 
@@ -40,8 +42,11 @@ def buttons() -> html.Div:
         html.Button(text("export.png"), id=Id.PNG, n_clicks=0, className="button", title=text("export.image.title")),
         html.Button(text("export.svg"), id=Id.SVG, n_clicks=0, className="button", title=text("export.image.title")),
         html.Button(text("export.json"), id=Id.JSON, n_clicks=0, className="button", title=text("export.json.title")),
+        html.Button(text("export.lesson"), id=Id.LESSON, n_clicks=0, className="button",
+                    title=text("export.lesson.title")),
         dcc.Download(id=Id.DOWNLOAD),
         dcc.Download(id=Id.JSON_DOWNLOAD),
+        dcc.Download(id=Id.LESSON_DOWNLOAD),
     ])
 
 
@@ -67,7 +72,7 @@ def picture(cache: ClusterCache, key: str | None, flow_type: str | None, src: st
         return text("export.no_flow")
     diagram, _ = state.diagram_and_playback(cluster, state.view_of(view, namespace), trace)
     all_frames = frames(diagram, trace)
-    index = max(0, min(int(step or 0), len(all_frames) - 1))
+    index = max(0, min(step if isinstance(step, int) else 0, len(all_frames) - 1))
     figure = snapshot(diagram, trace, all_frames, index, width=IMAGE_SIZE[0], height=IMAGE_SIZE[1])
     if not _renderer.acquire(timeout=RENDER_WAIT_S):
         return text("export.busy")
@@ -80,6 +85,34 @@ def picture(cache: ClusterCache, key: str | None, flow_type: str | None, src: st
     frame = all_frames[index]
     hop = f"{'reply-' if frame.phase == 'reply' else ''}hop{frame.number}"
     return content, f"{file_stem(trace.flow.type, hop)}.{fmt}"
+
+
+def standalone_file(cache: ClusterCache, lesson: str | None, key: str | None, flow_type: str | None,
+                    src: str | None, dst: str | None, settings: ViewSettings) -> tuple[bytes, str] | str:
+    """The standalone player of the open lesson (its `loaded` steps on the cluster under `key`), or of the flow on
+    screen when no lesson is open, as (content, file name); or what went wrong."""
+    from webapp.app.standalone import flow_lesson, standalone_html
+    from webapp.lessons import builtin_lesson
+    from webapp.narration import current_language
+    from webapp.problems import LoadError
+
+    loaded = cache.get(key)
+    if lesson:
+        try:
+            chosen = builtin_lesson(lesson)
+        except (KeyError, LoadError):
+            return text("export.no_flow")
+        name = file_stem("lesson", lesson)
+    elif loaded is not None and flow_type and src and dst and state.flow_type_of_value(flow_type):
+        chosen = flow_lesson(flow_type, src, dst, settings)
+        name = file_stem(flow_type, "flow")
+    else:
+        return text("export.no_flow")
+    try:
+        page = standalone_html(chosen, current_language(), loaded)
+    except (LoadError, ValueError) as error:
+        return text("export.lesson.failed", error=error)
+    return page.encode("utf-8"), f"{name}.html"
 
 
 def register(app: Dash, cache: ClusterCache) -> None:
@@ -108,6 +141,31 @@ def register(app: Dash, cache: ClusterCache) -> None:
         fmt = "svg" if ctx.triggered_id == Id.SVG else "png"
         made = picture(cache, key, flow_type, src, dst, ViewSettings.parse(mode, overlay, policy, down), namespace,
                        view, step, fmt)
+        if isinstance(made, str):
+            return no_update, made
+        content, name = made
+        return dcc.send_bytes(content, name), ""
+
+    @app.callback(
+        Output(Id.LESSON_DOWNLOAD, "data"),
+        Output(PageId.ERROR_BANNER, "children", allow_duplicate=True),
+        Input(Id.LESSON, "n_clicks"),
+        State(PageId.LESSON, "value"),
+        State(PageId.CLUSTER_KEY, "data"),
+        State(PageId.FLOW_TYPE, "value"),
+        State(PageId.FLOW_SRC, "value"),
+        State(PageId.FLOW_DST, "value"),
+        State(PageId.MODE, "value"),
+        State(PageId.OVERLAY, "value"),
+        State(PageId.POLICY, "value"),
+        State(PageId.DOWN_PODS, "value"),
+        prevent_initial_call=True,
+    )
+    def save_lesson(clicks, lesson, key, flow_type, src, dst, mode, overlay, policy, down):
+        if not clicks:
+            raise PreventUpdate
+        made = standalone_file(cache, lesson, key, flow_type, src, dst,
+                               ViewSettings.parse(mode, overlay, policy, down))
         if isinstance(made, str):
             return no_update, made
         content, name = made

@@ -20,7 +20,7 @@ from webapp.engine.specs import (
 from webapp.engine.trace import Action, Disposition, Flow, Hop, HopKind, Packet, SocketAddress, Trace
 from webapp.engine.sockets import ephemeral_port, source_address
 from webapp.engine.walk import Walker, WalkResult
-from webapp.model import Cluster, Node, Pod, Protocol, Service, ServicePort, ServiceType
+from webapp.model import Cluster, LoadBalancerMode, Node, Pod, Protocol, Service, ServicePort, ServiceType
 from webapp.narration import say
 
 CANDIDATE_LIMIT = 100
@@ -76,27 +76,42 @@ NOTES_WITH_NAT: dict[FlowType, str] = {
 
 def _service_by_address(cluster: Cluster, address: SocketAddress) -> tuple[FlowType, Service] | None:
     """The service a destination address belongs to, and how (cluster IP, external IP, LB IP, node port)."""
-    index = cluster_cached(cluster, "flows/service-addresses", lambda: _service_addresses(cluster))
+    index = _service_places(cluster)
     found = index.get((address.ip, address.port))
     if found is None and address.ip in cluster.node_by_ip:
         found = index.get((None, address.port))
-    return found
+    return found[0] if found is not None else None
 
 
-def _service_addresses(cluster: Cluster) -> dict[tuple[IPv4Address | None, int], tuple[FlowType, Service]]:
-    """(VIP, port) → how a service owns it; (None, nodePort) for node ports (the first service wins)."""
-    index: dict[tuple[IPv4Address | None, int], tuple[FlowType, Service]] = {}
-    for service in cluster.services:
-        for sport in service.ports:
-            if service.cluster_ip is not None:
-                index.setdefault((service.cluster_ip, sport.port), (FlowType.POD_TO_SERVICE, service))
-            for ip in service.external_ips:
-                index.setdefault((ip, sport.port), (FlowType.EXTERNALIPS, service))
-            for ip in service.load_balancer_ips:
-                index.setdefault((ip, sport.port), (FlowType.LOADBALANCER, service))
-            if sport.node_port is not None:
-                index.setdefault((None, sport.node_port), (FlowType.NODEPORT, service))
-    return index
+_Place = tuple[IPv4Address | None, int]
+
+
+def _service_places(cluster: Cluster) -> dict[_Place, tuple[tuple[FlowType, Service], set[Protocol]]]:
+    """(VIP, port) → how a service owns it (the first service wins) and the protocols services declare there;
+    (None, nodePort) for node ports. One pass over the services, cached; read only."""
+    def build() -> dict[_Place, tuple[tuple[FlowType, Service], set[Protocol]]]:
+        index: dict[_Place, tuple[tuple[FlowType, Service], set[Protocol]]] = {}
+
+        def add(place: _Place, kind: FlowType, service: Service, protocol: Protocol) -> None:
+            entry = index.get(place)
+            if entry is None:
+                index[place] = ((kind, service), {protocol})
+            else:
+                entry[1].add(protocol)
+
+        for service in cluster.services:
+            for sport in service.ports:
+                if service.cluster_ip is not None:
+                    add((service.cluster_ip, sport.port), FlowType.POD_TO_SERVICE, service, sport.protocol)
+                for ip in service.external_ips:
+                    add((ip, sport.port), FlowType.EXTERNALIPS, service, sport.protocol)
+                for ip in service.load_balancer_ips:
+                    add((ip, sport.port), FlowType.LOADBALANCER, service, sport.protocol)
+                if sport.node_port is not None:
+                    add((None, sport.node_port), FlowType.NODEPORT, service, sport.protocol)
+        return index
+
+    return cluster_cached(cluster, "flows/service-places", build)
 
 
 def classify(cluster: Cluster, source: Source, target: Target) -> FlowType:
@@ -197,26 +212,12 @@ def destination_protocol(cluster: Cluster, dst: str | Spec) -> str:
     ip = node.internal_ip if node is not None else spec.ip
     if ip is None or spec.kind == SpecKind.LOCALHOST:
         return "tcp"
-    index = cluster_cached(cluster, "flows/address-protocols", lambda: _address_protocols(cluster))
+    index = _service_places(cluster)
     number = int(spec.port)
-    found = index.get((ip, number), frozenset())
-    if ip in cluster.node_by_ip:
-        found |= index.get((None, number), frozenset())
+    found = set(index[(ip, number)][1]) if (ip, number) in index else set()
+    if ip in cluster.node_by_ip and (None, number) in index:
+        found |= index[(None, number)][1]
     return _declared(found)
-
-
-def _address_protocols(cluster: Cluster) -> dict[tuple[IPv4Address | None, int], frozenset[Protocol]]:
-    """(VIP, port) → the protocols services declare there; (None, nodePort) for node ports."""
-    index: dict[tuple[IPv4Address | None, int], frozenset[Protocol]] = {}
-    for service in cluster.services:
-        for sport in service.ports:
-            places = [(ip, sport.port) for ip in (service.cluster_ip, *service.external_ips,
-                                                  *service.load_balancer_ips) if ip is not None]
-            if sport.node_port is not None:
-                places.append((None, sport.node_port))
-            for place in places:
-                index[place] = index.get(place, frozenset()) | {sport.protocol}
-    return index
 
 
 def _declared(protocols) -> str:
@@ -276,7 +277,11 @@ def trace_flow(cluster: Cluster, src: str | Spec, dst: str | Spec, proto: str | 
     packet = Packet(SocketAddress(_source_ip(cluster, source, address.ip), ephemeral_port(src, dst, proto)),
                     address, proto)
     result = walker.request(source.socket, packet)
-    return _finish(flow, flow_type, walker, result)
+    trace = _finish(flow, flow_type, walker, result)
+    route = cluster.settings.service_cidr_route
+    if flow_type == FlowType.EXTERNAL_TO_POD and route and address.ip in cluster.settings.service_cidr:
+        trace = replace(trace, notes=(say("flows.note.external_to_cluster_ip", node=route),))
+    return trace
 
 
 def _trace_dns_name(cluster: Cluster, resolved: ResolvedFlow, backend: IPv4Address | str | None) -> Trace:
@@ -314,12 +319,14 @@ def _finish(flow: Flow, flow_type: FlowType, walker: Walker, result: WalkResult,
     notes = [say(NOTES_WITH_NAT[flow_type] if with_nat else NOTES[flow_type])] if flow_type in NOTES else []
     if problem:
         notes.append(say("flows.note.reply_mismatch", problem=problem))
+    notes += result.notes
     return replace(trace, notes=tuple(notes))
 
 
 def _trace_load_balancer(cluster: Cluster, flow: Flow, source: Source, target: Target, address: SocketAddress,
                          walker: Walker) -> Trace:
-    """External client → cloud load balancer (services.load_balancer_prelude) → a node's nodePort → walk."""
+    """External client → cloud load balancer (services.load_balancer_prelude) → a node: its nodePort (proxy mode)
+    or, still addressed to the LB IP, its NIC (passthrough mode) → walk."""
     service, sport = _service_for(cluster, target, address)
     assert source.ip is not None
     client = SocketAddress(source.ip, ephemeral_port(flow.src, flow.dst, flow.proto))
@@ -327,7 +334,10 @@ def _trace_load_balancer(cluster: Cluster, flow: Flow, source: Source, target: T
     first = prelude.hops[0].packet if prelude.hops else prelude.packet
     if prelude.node is None:
         return Trace(flow, Disposition.DROPPED, prelude.hops, (), prelude.reason, ())
-    result = walker.request_via(source.socket, first, prelude.hops, prelude.packet)
+    if prelude.mode == LoadBalancerMode.PASSTHROUGH:
+        result = walker.request_to_node(source.socket, first, prelude.hops, prelude.node)
+    else:
+        result = walker.request_via(source.socket, first, prelude.hops, prelude.packet)
     return _finish(flow, FlowType.LOADBALANCER, walker, result)
 
 
@@ -478,8 +488,12 @@ def candidate_flows(cluster: Cluster) -> dict[FlowType, list[tuple[str, str]]]:
           (to_nodes(FlowType.POD_TO_NODE, src, sorted(all_nodes, key=lambda n, p=p: n.name != p.node))
            for p, src in clients))
     _fill(cluster, out, (FlowType.POD_TO_EXTERNAL,), (one(FlowType.POD_TO_EXTERNAL, src, outside) for _, src in clients))
-    _fill(cluster, out, (FlowType.EXTERNAL_TO_POD,),
-          [iter([(FlowType.EXTERNAL_TO_POD, client, dst) for _, dst in servers] if client is not None else [])])
+    routed = [dst for service in cluster.services if cluster.settings.service_cidr_route and service.cluster_ip
+              and service.type != ServiceType.EXTERNAL_NAME for sport in service.ports[:1]
+              if (dst := written(Spec.to_address, SocketAddress(service.cluster_ip, sport.port))) is not None]
+    _fill(cluster, out, (FlowType.EXTERNAL_TO_POD,),  # pod IPs; cluster IPs too where the network routes them
+          [iter([(FlowType.EXTERNAL_TO_POD, client, dst) for dst in [*(d for _, d in servers), *routed]]
+                if client is not None else [])])
     ports = [(service, sport) for service in cluster.services for sport in service.ports or (None,)]
 
     def to_service(kind: FlowType, service: Service, sport: ServicePort | None) -> Row:

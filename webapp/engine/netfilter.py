@@ -51,17 +51,30 @@ class PacketContext:
     mark: int = 0
     backend: IPv4Address | None = None
     """Preferred endpoint IP for a load-balancing choice; None → the first candidate in rule order."""
+    ctstate: str = "NEW"
+    """The packet's conntrack state as `-m conntrack --ctstate` sees it: a traced request opens a connection
+    (NEW); its reply belongs to it (ESTABLISHED)."""
+
+
+@dataclass(frozen=True)
+class Matched:
+    """A rule whose target was applied, and the chains from the hook's base chain down to its own."""
+
+    path: tuple[str, ...]
+    rule: Rule
 
 
 @dataclass(frozen=True)
 class HookOutcome:
-    """The packet after the hook's NAT, the verdict, the skb mark, and one hop per decisive rule."""
+    """The packet after the hook's NAT, the verdict, the skb mark, one hop per decisive rule, and every rule whose
+    target was applied, in order (`trail`: what a ruleset's writer reads its own decisions from)."""
 
     packet: Packet
     verdict: Verdict
     mark: int
     hops: tuple[Hop, ...]
     reason: str | None = None
+    trail: tuple[Matched, ...] = ()
 
 
 # The tables a hook runs, in the kernel's priority order (raw and mangle hold nothing we generate).
@@ -123,6 +136,8 @@ class Rule:
     dst: tuple[Net, bool] | None = None
     proto: str | None = None
     dport: int | None = None
+    dport_end: int | None = None
+    """`--dport FIRST:LAST`: the range's last port (`dport` its first)."""
     in_dev: tuple[str, bool] | None = None
     out_dev: tuple[str, bool] | None = None
     comment: str = ""
@@ -135,6 +150,8 @@ class Rule:
     sets: list[tuple[str, str, bool]] = field(default_factory=list)
     ctstate: tuple[frozenset[str], bool] | None = None
     target: str = ""
+    goto: bool = False
+    """`-g CHAIN`: when CHAIN returns, so does the chain of this rule."""
     to: str | None = None
     """--to-destination / --to-source / --to-ports."""
     mark_op: tuple[str, int, int] | None = None
@@ -169,7 +186,9 @@ class Rule:
             elif tok == "-o":
                 rule.out_dev = (arg, neg)
             elif tok == "--dport":
-                rule.dport = int(arg)
+                first, _, last = arg.partition(":")
+                rule.dport = int(first)
+                rule.dport_end = int(last) if last else None
             elif tok == "-m":
                 pass
             elif tok == "--comment":
@@ -202,8 +221,9 @@ class Rule:
                 step = 3
             elif tok in ("--ctstate", "--state"):
                 rule.ctstate = (frozenset(arg.split(",")), neg)
-            elif tok == "-j":
+            elif tok in ("-j", "-g"):
                 rule.target = arg
+                rule.goto = tok == "-g"
             elif tok in ("--to-destination", "--to-source", "--to-ports"):
                 rule.to = arg
             elif tok in ("--or-mark", "--xor-mark"):
@@ -223,7 +243,7 @@ class Rule:
     @property
     def index_key(self) -> tuple | None:
         """(dst ip, dport, proto) or (None, dport, proto) when a lookup table can find this rule."""
-        if self.dport is None or self.proto is None or self.unknown:
+        if self.dport is None or self.dport_end is not None or self.proto is None or self.unknown:
             return None
         if self.dst is None:
             return (None, self.dport, self.proto)
@@ -250,6 +270,13 @@ class Chain:
         if self._rules is None:
             self._rules = [Rule.parse(self.name, line) for line in self.lines]
         return self._rules
+
+    def set_lines(self, lines: list[str]) -> None:
+        """Replace the chain's rules (a ruleset that grows as packets ask for more), forgetting what was parsed."""
+        self.lines = lines
+        self._rules = None
+        self._index = None
+        self.__dict__.pop("endpoint_dnat", None)
 
     @cached_property
     def endpoint_dnat(self) -> Rule | None:
@@ -352,6 +379,10 @@ class HostRules(ABC):
     def note(self, rule: WrittenRule) -> object | None:
         """The metadata the rules' writer attached to `rule`, if any."""
         return self.notes.get(rule.text)
+
+    def admit(self, packet: Packet) -> None:
+        """Make sure every rule a packet to this destination can meet is present: a ruleset may hold only the
+        rules packets have asked for so far (the walk's rulesets on big clusters). Nothing to do by default."""
 
     @abstractmethod
     def base_chains(self, hook: Hook) -> list[BaseChain]:
@@ -459,13 +490,14 @@ class HookState:
     """The rule that jumped into the chain being evaluated."""
     path: list[str] = field(default_factory=list)
     """The chains from the hook's base chain down to the one being evaluated."""
+    trail: list[Matched] = field(default_factory=list)
 
     def enter(self, ruleset: HostRules, chain: str, table: str = "") -> None:
         """Start a base chain of `ruleset`."""
         self.ruleset, self.table, self.caller, self.path = ruleset, table, None, [chain]
 
     def outcome(self, verdict: Verdict, reason: str | None = None) -> HookOutcome:
-        return HookOutcome(self.packet, verdict, self.mark, tuple(self.hops), reason)
+        return HookOutcome(self.packet, verdict, self.mark, tuple(self.hops), reason, tuple(self.trail))
 
 
 class Stop(Exception):
@@ -482,6 +514,7 @@ def traverse(ruleset: HostRules, hook: Hook, ctx: PacketContext) -> HookOutcome:
 
     NAT chains follow the kernel's nf_nat_inet_fn: once one has bound the connection (changed the destination
     at PREROUTING/OUTPUT, the source at INPUT/POSTROUTING), the hook's later NAT chains are not run."""
+    ruleset.admit(ctx.packet)
     state = HookState(ctx.packet, ctx.mark, [], ctx, hook)
     bound = False
     for chain in sorted(ruleset.base_chains(hook), key=lambda c: c.priority):
@@ -496,6 +529,22 @@ def traverse(ruleset: HostRules, hook: Hook, ctx: PacketContext) -> HookOutcome:
         if chain.nat:
             bound = bound or (state.packet.dst != before.dst if hook in (Hook.PREROUTING, Hook.OUTPUT)
                      else state.packet.src != before.src)
+    return state.outcome(Verdict.ACCEPT)
+
+
+def run_chain(ruleset: Ruleset, table: str, chain: str, hook: Hook, ctx: PacketContext) -> HookOutcome:
+    """One chain of `table` evaluated for the packet as if `hook` had called it (a writer that hooks a packet the
+    kernel passes elsewhere: Felix's OUTPUT handling of IPVS-forwarded packets); accept when it returns."""
+    state = HookState(ctx.packet, ctx.mark, [], ctx, hook)
+    found = ruleset.chain(table, chain)
+    if found is None:
+        return state.outcome(Verdict.ACCEPT)
+    state.enter(ruleset, chain, table)
+    try:
+        _run_chain(state, found, depth=0)
+    except Stop as stop:
+        if stop.verdict != Verdict.ACCEPT:
+            return state.outcome(stop.verdict, stop.reason)
     return state.outcome(Verdict.ACCEPT)
 
 
@@ -534,6 +583,7 @@ def _apply(state: HookState, rule: Rule, depth: int) -> bool:
     target = rule.target
     if not target:
         return False
+    state.trail.append(Matched(tuple(state.path), rule))
     if target == "RETURN":
         return True
     if target == "ACCEPT":
@@ -568,6 +618,7 @@ def _apply(state: HookState, rule: Rule, depth: int) -> bool:
     sub = state.ruleset.chain(state.table, target)
     if sub is not None:  # (LOG and other non-terminating targets fall through)
         _jump(state, rule, sub, depth)
+        return rule.goto  # after a goto, the chain returns where the goto target returned
     return False
 
 
@@ -588,7 +639,7 @@ def _matches(state: HookState, rule: Rule) -> bool:
     packet, ctx = state.packet, state.ctx
     if rule.proto is not None and rule.proto != packet.proto:
         return False
-    if rule.dport is not None and rule.dport != packet.dst.port:
+    if rule.dport is not None and not rule.dport <= packet.dst.port <= (rule.dport_end or rule.dport):
         return False
     if rule.dst is not None and (packet.dst.ip in rule.dst[0]) == rule.dst[1]:
         return False
@@ -611,7 +662,7 @@ def _matches(state: HookState, rule: Rule) -> bool:
             return False
     if rule.ctstate is not None:
         states, neg = rule.ctstate
-        if ("NEW" in states) == neg:  # every traced request opens a new connection
+        if (ctx.ctstate in states) == neg:
             return False
     if rule.recent is not None and rule.recent[1] == "rcheck":
         return False  # a first connection: the affinity table has no entry for this client yet

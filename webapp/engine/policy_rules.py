@@ -34,7 +34,7 @@ from ipaddress import IPv4Network
 
 from webapp.engine.datapath import veth_name
 from webapp.engine.policy import Direction, Party, peer_matches, selecting_policies
-from webapp.model import Cluster, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyType
+from webapp.model import Cluster, KubeProxyMode, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyType
 
 ACCEPT_MARK = 0x10000
 """Felix's IptablesMarkAccept with the default mark mask 0xffff0000."""
@@ -43,6 +43,7 @@ SCRATCH_MARK = 0x40000
 MAX_CHAIN = 28
 """iptables chain names are at most 28 characters (Felix hashes longer names)."""
 
+IPVS_COMMENT = "IPVS: policed once the virtual server forwarded it"
 FORWARD_CHAIN = "cali-FORWARD"
 INPUT_CHAIN = "cali-INPUT"
 TO_HOST_CHAIN = "cali-wl-to-host"
@@ -77,6 +78,32 @@ class NodePolicyRules:
     endpoints: tuple[tuple[str, str], ...] = ()
     """(endpoint chain, pod key): which pod each `cali-tw-`/`cali-fw-` chain guards."""
 
+    def head_text(self) -> str:
+        """The chains and the jumps that go first in FORWARD and INPUT, as `iptables-restore --noflush` input loaded
+        before any other writer's ("" when nothing is enforced)."""
+        if not self.chains:
+            return ""
+        return "\n".join(["*filter", *self._declarations(), *self.forward_first, *self.input_first,
+                          *self._rules(), "COMMIT", ""])
+
+    def chains_text(self) -> str:
+        """The plugin's own chains alone, as `iptables-restore --noflush` input: loaded into a node that has them
+        already, it rewrites them (each declared chain is flushed first), as Felix reprograms a changed policy."""
+        if not self.chains:
+            return ""
+        return "\n".join(["*filter", *self._declarations(), *self._rules(), "COMMIT", ""])
+
+    def _declarations(self) -> list[str]:
+        return [f":{name} - [0:0]" for name, _ in self.chains]
+
+    def _rules(self) -> list[str]:
+        return [rule for _, chain_rules in self.chains for rule in chain_rules]
+
+    def tail_text(self) -> str:
+        """The rules that go last in FORWARD, as `iptables-restore --noflush` input loaded after every other
+        writer's ("" when nothing is enforced)."""
+        return "\n".join(["*filter", *self.forward_last, "COMMIT", ""]) if self.forward_last else ""
+
     def restore_text(self) -> str:
         """The filter table on its own, as `iptables-restore` reads it ("" when nothing is enforced)."""
         if not self.chains:
@@ -105,6 +132,12 @@ def render_policy_rules(cluster: Cluster, node_name: str) -> NodePolicyRules:
         f"-A {FORWARD_CHAIN} -i {bridge} -j {FROM_DISPATCH}",
         f"-A {FORWARD_CHAIN} -o {bridge} -j {TO_DISPATCH}",
     ]
+    if cluster.settings.kube_proxy_mode == KubeProxyMode.IPVS:
+        # Felix with kube-proxy's IPVS: a pod's packet for a virtual server hits INPUT, then leaves through OUTPUT
+        # once IPVS forwarded it; Felix handles it there as if it had hit FORWARD (static.go, KubeIPVSSupport).
+        # Here: not policed as traffic to the host, and the walk runs cali-FORWARD on the forwarded packet.
+        chains[INPUT_CHAIN].append(f"-A {INPUT_CHAIN} -i {bridge} -d {cluster.settings.service_cidr} -m comment "
+                                   f"--comment \"{IPVS_COMMENT}\" -j RETURN")
     chains[INPUT_CHAIN] += [f"-A {INPUT_CHAIN} -i {bridge} -g {TO_HOST_CHAIN}"]
     chains[TO_HOST_CHAIN] += [
         f"-A {TO_HOST_CHAIN} -j {FROM_DISPATCH}",

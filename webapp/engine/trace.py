@@ -31,6 +31,7 @@ class HopKind(StrEnum):
     VXLAN = "vxlan"                # a VXLAN device or tunnel port: flannel.1, vxlan0
     ROUTE = "route"                # a routing-table lookup
     NETFILTER = "netfilter"        # an iptables chain that decided (mark, DNAT, SNAT, drop, reject)
+    POLICY = "policy"              # NetworkPolicy: a pod's filter chain on the host side of its veth
     IPVS = "ipvs"                  # an IPVS virtual server choosing a real server
     PROXY = "proxy"                # kube-proxy's userspace proxy, terminating and reopening the connection
     DNS = "dns"                    # kube-dns / CoreDNS answering a query
@@ -188,6 +189,33 @@ class Alternative:
 
 
 @dataclass(frozen=True)
+class PolicyCheck:
+    """What a policy hop decided: one direction of one pod's NetworkPolicies, and the rule that matched."""
+
+    direction: str
+    """`egress` (leaving the source pod) or `ingress` (entering the destination pod)."""
+    pod: str
+    """The pod whose policies decided (`namespace/name`)."""
+    allowed: bool
+    basis: str
+    """`rule`, `not-selected`, `default-deny` or `established` (a reply: conntrack accepted it)."""
+    policy: str | None = None
+    """The allowing policy (`namespace/name`) when a rule allowed it."""
+    rule: str = ""
+    """`spec.ingress[0].from[1]`: the rule and the peer that matched."""
+    port_rule: str = ""
+    """`spec.ingress[0].ports[0]`: the port entry that matched, when the rule lists ports."""
+    selecting: tuple[str, ...] = ()
+    """Every policy that selects the pod for this direction (`namespace/name`)."""
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"direction": self.direction, "pod": self.pod, "allowed": self.allowed, "basis": self.basis,
+                "policy": self.policy, "rule": self.rule or None, "port_rule": self.port_rule or None,
+                "selecting": list(self.selecting), "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Hop:
     node: str | None
     netns: str
@@ -199,6 +227,8 @@ class Hop:
     rule: str = ""
     explain: str = ""
     alternatives: tuple[Alternative, ...] = ()
+    policy: PolicyCheck | None = None
+    """Set on a `policy` hop: which policy and rule decided."""
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -213,6 +243,8 @@ class Hop:
         }
         if self.alternatives:
             out["alternatives"] = [a.to_dict() for a in self.alternatives]
+        if self.policy is not None:
+            out["policy"] = self.policy.to_dict()
         return out
 
     def __str__(self) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from typing import NoReturn
 
-from webapp.engine import netfilter, rulesets, services
+from webapp.engine import netfilter, policy_hops, rulesets, services
 from webapp.engine.datapath import (
     IPVS_DUMMY, Device, DeviceKind, NodeDatapath, PodDatapath, Route, bridge_mac, host_netns, mac_address,
     node_nic_mac, pod_mac, pod_netns, underlay_gateway, underlay_network,
@@ -81,6 +81,8 @@ class WalkResult:
     reason: str | None
     legs: list[Leg]
     conntrack: list[ConntrackEntry]
+    notes: tuple[str, ...] = ()
+    """What a plugin that enforces no NetworkPolicy let through that a policy would have denied."""
 
 
 class _End(Exception):
@@ -125,6 +127,7 @@ class Walker:
         self.reply = False
         self.reply_target: Socket | None = None
         self.mark = 0
+        self.notes: list[str] = []
 
     # --- entry points ------------------------------------------------------------------------------------
 
@@ -143,13 +146,29 @@ class Walker:
             self.conntrack.append(ConntrackEntry(OUTSIDE, sent, arriving, rule, HopKind.LOADBALANCER, device))
         return self._until_end(lambda: self._router(arriving))
 
+    def request_to_node(self, source: Socket, sent: Packet, prelude: tuple[Hop, ...], node_name: str) -> WalkResult:
+        """A request a passthrough load balancer (`prelude`) hands to `node_name`'s NIC as it is, still addressed
+        to the load balancer's IP: the node's kube-proxy takes it from PREROUTING on."""
+        self.hops.extend(prelude)
+        self.legs.append(Leg(source, sent))
+        node = self.cluster.node_by_name[node_name]
+
+        def deliver() -> None:
+            self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, sent, f"{sent.dst.ip} → node {node.name}",
+                      say("walk.router.to_node", address=sent.dst.ip, node=node.name, node_ip=node.internal_ip))
+            self.topology.ensure_node(node.name)
+            self._l2_receive(host_netns(node.name), node.nic, sent, node_nic_mac(node), None)
+
+        return self._until_end(deliver)
+
     def _until_end(self, step: Callable[[], None]) -> WalkResult:
         """Run the walk until it delivers, drops, rejects or finds no route (every path ends in `_End`)."""
         try:
             step()
             raise _End(Disposition.NO_ROUTE, say("walk.end.no_socket"))  # pragma: no cover
         except _End as end:
-            return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack)
+            return WalkResult(tuple(self.hops), end.disposition, end.reason, self.legs, self.conntrack,
+                              tuple(dict.fromkeys(self.notes)))
 
     def reply_to(self, request: WalkResult) -> tuple[tuple[Hop, ...], str | None]:
         """The reply of a delivered request, leg by leg in reverse; returns (hops, problem or None)."""
@@ -262,11 +281,20 @@ class Walker:
     def _netfilter(self, netns: str, hook: Hook, packet: Packet, in_dev: str | None, out_dev: str | None) -> Packet:
         """The one place the walk meets netfilter: the request runs the node's rules; the reply meets conntrack."""
         node = netns_of(netns).name
+        enforced = self.cluster.settings.enforces_policy and hook in policy_hops.POLICY_HOOKS
         if self.reply:
+            if enforced:
+                self.hops.extend(policy_hops.reply_hops(self.cluster, node, rulesets.node_ruleset(self.cluster, node),
+                                                        hook, packet, in_dev, out_dev))
             return self._conntrack(node, netns, hook, packet, in_dev or out_dev or "")
-        ruleset = rulesets.node_ruleset(self.cluster, node)
+        ruleset = rulesets.node_path_ruleset(self.cluster, node)
         ctx = PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend)
         outcome = netfilter.traverse(ruleset, hook, ctx)
+        if enforced:
+            hops, reason = policy_hops.policy_hops(self.cluster, node, outcome)
+            outcome = replace(outcome, hops=hops, reason=reason)
+        elif self.cluster.network_policies:
+            self.notes += policy_hops.unenforced_notes(self.cluster, node, hook, packet, in_dev, out_dev)
         self.hops.extend(outcome.hops)
         self.mark = outcome.mark
         if outcome.packet != packet:
@@ -357,8 +385,21 @@ class Walker:
                       say("walk.route.local_delivery", address=new.dst.ip))
             self._deliver(netns, new, "lo")
         route = self._route(netns, new, new.dst.ip)
+        if self.cluster.settings.enforces_policy and device == str(self.cluster.settings.bridge):
+            self._ipvs_forwarded_policy(netns, node, new, device, route.dev)
         new = self._netfilter(netns, Hook.POSTROUTING, new, None, route.dev)
         self._output(netns, route, new)
+
+    def _ipvs_forwarded_policy(self, netns: str, node: str, packet: Packet, in_dev: str, out_dev: str) -> None:
+        """A pod's packet IPVS forwarded: the plugin polices it as if it had been forwarded (Felix's OUTPUT
+        handling of IPVS traffic), so its pod chains run on the backend's address."""
+        ruleset = rulesets.node_ruleset(self.cluster, node)
+        ctx = PacketContext(packet, node, in_dev, out_dev, self.mark, self.backend)
+        outcome = netfilter.run_chain(ruleset, "filter", policy_hops.FORWARD_CHAIN, Hook.FORWARD, ctx)
+        hops, reason = policy_hops.policy_hops(self.cluster, node, outcome)
+        self.hops.extend(hops)
+        if outcome.verdict != Verdict.ACCEPT:
+            raise _End(Disposition.DROPPED, reason or say("walk.netfilter.drops", hook=Hook.OUTPUT, node=node))
 
     def _no_virtual_server(self, netns: str, packet: Packet) -> None:
         """A Service VIP on a port no IPVS virtual server has: kube-ipvs0 holds the VIP only so that IPVS sees
@@ -603,6 +644,16 @@ class Walker:
             self.topology.ensure_node(node.name)
             self._l2_receive(host_netns(node.name), node.nic, packet, node_nic_mac(node), inner_mac)
         settings = cluster.settings
+        routed = cluster.node_by_name.get(settings.service_cidr_route or "")
+        if routed is not None and dst in settings.service_cidr and packet.outer is None:
+            # serviceCIDRRoute: the network's route for the service range via a node (kube-proxy's tests model an
+            # outside client of a cluster IP this way); the node's kube-proxy takes it from PREROUTING on.
+            self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, packet,
+                      f"{settings.service_cidr} via {routed.internal_ip}",
+                      say("walk.router.service_route", address=dst, cidr=settings.service_cidr, node=routed.name,
+                          node_ip=routed.internal_ip))
+            self.topology.ensure_node(routed.name)
+            self._l2_receive(host_netns(routed.name), routed.nic, packet, node_nic_mac(routed), inner_mac)
         if dst in settings.pod_cidr or dst in settings.service_cidr:
             what = say("walk.router.phrase.pod_network" if dst in settings.pod_cidr else
                        "walk.router.phrase.service_range")

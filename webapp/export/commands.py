@@ -1,5 +1,6 @@
 """`export`: a lecture as files — `export image` (a hop of a flow as SVG/PNG), `export animation` (a flow as
-GIF/MP4), `export handout` (a lesson as Markdown with pictures). docs/export.md describes them."""
+GIF/MP4), `export handout` (a lesson as Markdown with pictures), `export lesson` (the standalone lesson player, one
+HTML file). docs/export.md describes them."""
 
 from __future__ import annotations
 
@@ -58,6 +59,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add_max_bytes(handout)
     _picture_arguments(handout, DEFAULT_SIZE)
     handout.set_defaults(run=run_handout)
+
+    lesson = sub.add_parser("lesson", help="a lesson as one self-contained HTML file that plays offline",
+                            description="A lesson as one HTML file: the diagram, every step's trace, the player "
+                                        "with the lecture keys, presentation mode, the header strip and the quiz, "
+                                        "in both languages; plotly.js inlined. It opens from file:// with no "
+                                        "network and requests nothing.")
+    lesson.add_argument("lesson", metavar="FILE|NAME", help="a lesson file, or a built-in lesson's name")
+    lesson.add_argument("--cluster", nargs="+", metavar="PATH",
+                        help="the cluster the `loaded` steps play on (files, folders or a sample name)")
+    lesson.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write")
+    add_max_bytes(lesson)
+    lesson.set_defaults(run=run_lesson)
 
 
 def _flow_arguments(parser: argparse.ArgumentParser) -> None:
@@ -211,15 +224,11 @@ def run_animation(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_handout(args: argparse.Namespace) -> int:
-    from webapp.export.handout import write_handout
-    from webapp.export.render import RenderError
+def _lesson(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """(lesson, loaded cluster) of the command's lesson and --cluster, or an exit code after saying what is wrong."""
     from webapp.lessons.loader import list_lessons, load_lesson
     from webapp.loaders.commands import load_arguments, print_problems
 
-    problem = _size_problem(args)
-    if problem:
-        return _fail(problem, 2)
     loaded: Cluster | None = None
     if args.cluster:
         result = load_arguments(args.cluster, args.max_bytes)
@@ -233,9 +242,47 @@ def run_handout(args: argparse.Namespace) -> int:
         print(found, file=sys.stderr)
     if lessons.lesson is None:
         return 1
+    return lessons.lesson, loaded
+
+
+def run_lesson(args: argparse.Namespace) -> int:
+    from webapp.app.standalone import standalone_html
+    from webapp.problems import LoadError
+
+    found = _lesson(args)
+    if isinstance(found, int):
+        return found
+    lesson, loaded = found
+    started = time.perf_counter()
+    try:
+        page = standalone_html(lesson, args.lang, loaded)
+    except LoadError as error:
+        return _fail(str(error))
+    path = Path(args.output)
+    content = page.encode("utf-8")
+    try:
+        path.write_bytes(content)
+    except OSError as error:
+        return _fail(f"{path}: {error.strerror}")
+    print(f"{path}: {len(content):,} bytes ({len(content) / 1e6:.2f} MB), {len(lesson.steps)} steps, "
+          f"{time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def run_handout(args: argparse.Namespace) -> int:
+    from webapp.export.handout import write_handout
+    from webapp.export.render import RenderError
+
+    problem = _size_problem(args)
+    if problem:
+        return _fail(problem, 2)
+    found = _lesson(args)
+    if isinstance(found, int):
+        return found
+    lesson, loaded = found
     command = " ".join(["k8s-netviz", "export", "handout", args.lesson, "--lang", args.lang])
     try:
-        written = write_handout(lessons.lesson, loaded, Path(args.output), args.lang, width=args.width,
+        written = write_handout(lesson, loaded, Path(args.output), args.lang, width=args.width,
                                 height=args.height, labels=_labels(args), command=command)
     except RenderError as error:
         return _fail(str(error))

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from webapp.lab import netns as nx
-from webapp.lab.plan import NETNS_NAME, LabListener, LabNetns, LabPlan, PlanError, bridge_commands, check_plan, \
-    config_commands, digest_text, lab_prefix, link_commands
+from webapp.lab.plan import NETNS_NAME, LabListener, LabNames, LabNetns, LabPlan, PlanError, bridge_commands, \
+    check_plan, config_commands, digest_text, lab_prefix, link_commands
+from webapp.model import Cluster
 
 STATE_DIR = Path(os.environ.get("K8S_NETVIZ_LAB_STATE", "/run/k8s-netviz"))
 LISTENER_SCRIPT = Path(__file__).with_name("listener.py")
@@ -120,6 +121,23 @@ def _wait_links(plan: LabPlan) -> None:
             raise nx.LabError(f"links without carrier after {READY_TIMEOUT:.0f} s in {', '.join(pending)}")
         if pending:
             time.sleep(0.05)
+
+
+def reload_policy_rules(cluster: Cluster, lab_id: str, variant: str | None = None) -> int:
+    """Reprogram the network plugin's NetworkPolicy chains of every node of a running lab for `cluster` (its
+    policies changed, its nodes and pods the same), as Felix does when a policy changes; returns the nodes
+    reprogrammed. The other writers' rules are left as they are."""
+    from webapp.engine.policy_rules import render_policy_rules
+
+    names = LabNames(lab_id)
+    variant = variant or (read_state(lab_id) or {}).get("iptables") or nx.pick_iptables_variant()
+    count = 0
+    for node in cluster.nodes:
+        text = render_policy_rules(cluster, node.name).chains_text()
+        if text:
+            nx.run([nx.iptables_tool(variant, "restore"), "--noflush"], netns=names.node(node.name), stdin=text)
+            count += 1
+    return count
 
 
 def lab_up(plan: LabPlan, *, variant: str | None = None, sources: tuple[str, ...] = ()) -> UpReport:

@@ -23,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _inputs(up)
     up.set_defaults(run=run_up)
 
-    verify = sub.add_parser("verify", help="run real traffic for every flow and compare with the engine; "
-                                           "exit 1 on any disagreement")
+    verify = sub.add_parser("verify", help="run real traffic for every flow (and, with NetworkPolicies, every cell of "
+                                           "the policy matrix) and compare with the engine; exit 1 on any "
+                                           "disagreement")
     _inputs(verify)
     verify.add_argument("--type", action="append", default=[], metavar="FLOW_TYPE",
                         help="only flows of this type (repeatable), e.g. pod-to-service")
@@ -148,7 +149,9 @@ def run_verify(args: argparse.Namespace) -> int:
             if single is None:
                 return 1
             flows = [single]
-        report = verify(prepared, flows, timeout=args.timeout)
+        # every flow asked for: the NetworkPolicy matrix too, on the policies' ports (webapp.lab.matrix)
+        matrix = bool(cluster.network_policies) and not (args.type or args.src or args.dst)
+        report = verify(prepared, flows, timeout=args.timeout, matrix=matrix)
     except (nx.LabError, PlanError) as exc:
         print(f"lab verify: {exc}", file=sys.stderr)
         return 1
@@ -156,7 +159,7 @@ def run_verify(args: argparse.Namespace) -> int:
         if "built_here" in locals() and built_here and not args.keep:
             build.lab_down(args.lab)
     print(render_report(report))
-    return 1 if report.disagreements else 0
+    return 1 if report.disagreements or report.cell_disagreements else 0
 
 
 def _single_flow(cluster, args: argparse.Namespace):

@@ -171,12 +171,15 @@ def expectation(trace: Trace, names: LabNames) -> Expectation:
                 disposition=str(trace.disposition), crossings=_crossings(trace), entry_node=entry_node,
                 load_balancer=load_balancer, bind_source=first.netns == "external", unverifiable=unverifiable,
                 caveat=caveat, dns_query=expectation(query, names) if query is not None else None)
-    if trace.disposition != Disposition.DELIVERED:
-        return Expectation(**base)
-    last = trace.hops[-1]
     alternatives = tuple(a.dst for hop in trace.hops for a in hop.alternatives
                          if hop.kind != HopKind.LOADBALANCER)
+    if trace.disposition != Disposition.DELIVERED:
+        # a drop after a load-balancing choice (a NetworkPolicy of the chosen backend): the other backends
+        # may fare otherwise, and the lab checks each
+        return Expectation(**base, alternatives=alternatives)
+    last = trace.hops[-1]
+    # The userspace proxy's own connection to the backend (a PROXY hop) has a port of its own, like a SNAT.
     src_translated = any(change.field == "src" for change in trace.nat) or any(
-        hop.action in (Action.SNAT, Action.MASQUERADE) for hop in trace.hops)
+        hop.action in (Action.SNAT, Action.MASQUERADE, Action.PROXY) for hop in trace.hops)
     return Expectation(**base, backend_netns=last.netns, backend_app=last.device, backend=last.packet.dst,
                        alternatives=alternatives, saw=last.packet.src, src_translated=src_translated)

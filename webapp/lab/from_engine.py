@@ -52,10 +52,15 @@ UNDERLAY_SYSCTLS = (("net.bridge.bridge-nf-call-iptables", "1"),)   # count cros
 
 def node_restore_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:
     """The iptables-restore inputs of one node, in load order — the pieces `webapp.engine.rulesets.node_ruleset`
-    evaluates: kube-proxy's tables, then its jump rules from the built-in chains (as kube-proxy does: chains
-    first, then `iptables -I` of the jumps), then the CNI's rules. Every chain ends up as the engine reads it."""
+    evaluates: an enforcing network plugin's NetworkPolicy chains with their jumps at the top of FORWARD and INPUT,
+    kube-proxy's tables, then its jump rules from the built-in chains (as kube-proxy does: chains first, then
+    `iptables -I` of the jumps), then the CNI's rules, and last the plugin's accept-mark rule at the end of FORWARD.
+    Every chain ends up as the engine reads it."""
     from webapp.engine.cni_rules import render_cni_rules
     from webapp.engine.kubeproxy import iptables as kp_iptables
+    from webapp.engine.policy_rules import render_policy_rules
+
+    policy = render_policy_rules(cluster, node_name)
 
     mode = cluster.settings.kube_proxy_mode
     if mode == KubeProxyMode.IPTABLES:
@@ -69,7 +74,7 @@ def node_restore_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:
         # nftables: kube-proxy's table is loaded with `nft -f` (node_nft_texts); iptables holds the CNI's rules.
         texts = []
     texts.append(render_cni_rules(cluster, node_name))
-    return tuple(t for t in texts if t.strip())
+    return tuple(t for t in (policy.head_text(), *texts, policy.tail_text()) if t.strip())
 
 
 def node_nft_texts(cluster: Cluster, node_name: str) -> tuple[str, ...]:

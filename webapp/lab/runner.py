@@ -10,6 +10,7 @@ from webapp.engine.trace import Disposition, Trace
 from webapp.lab import build
 from webapp.lab import netns as nx
 from webapp.lab.from_engine import plan_for_cluster
+from webapp.lab.matrix import probe_matrix
 from webapp.lab.plan import LabPlan
 from webapp.lab.verify import FlowSpec, VerifyReport, lab_flows, trace_for, verify_lab
 from webapp.model import Cluster
@@ -51,11 +52,15 @@ def up(prepared: PreparedLab, *, sources: tuple[str, ...] = ()) -> build.UpRepor
     return build.lab_up(prepared.plan, sources=sources)
 
 
-def verify(prepared: PreparedLab, flows: list[FlowSpec] | None = None, *, timeout: float = 1.0) -> VerifyReport:
-    """Verify flows in the running lab built from `prepared` (its state names the iptables variant)."""
+def verify(prepared: PreparedLab, flows: list[FlowSpec] | None = None, *, timeout: float = 1.0,
+           matrix: bool = False) -> VerifyReport:
+    """Verify flows in the running lab built from `prepared` (its state names the iptables variant); with `matrix`,
+    also probe the NetworkPolicy matrix on the policies' ports (webapp.lab.matrix)."""
     state = build.read_state(prepared.plan.lab_id) or {}
     variant = state.get("iptables") or nx.pick_iptables_variant()
     report = verify_lab(prepared.cluster, prepared.plan.lab_id, variant,
                         prepared.flows if flows is None else flows, timeout=timeout)
+    if matrix:
+        report.cells = probe_matrix(prepared.cluster, prepared.plan.lab_id)
     report.notes = prepared.plan.notes
     return report

@@ -10,12 +10,13 @@ every attempt must reach the same backend instead.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
 from webapp.engine.trace import Disposition, SocketAddress, Trace
 from webapp.lab import netns as nx
 from webapp.lab.expect import Crossing, Expectation, expectation
+from webapp.lab.matrix import CellCheck, render_matrix_checks
 from webapp.lab.plan import LabNames
 from webapp.lab.probe import DEFAULT_TIMEOUT, Observation, probe
 from webapp.lab.underlay import ANY_ENCAPSULATED, UnderlayCounters
@@ -27,6 +28,11 @@ AFFINITY_TRIES = 4
 LB_CHAIN = "KNV-LB"
 OUTSIDE_ROUTE_PROTO = "99"
 """Routes the lab sets per flow in the external namespace carry this protocol number (flushed per flow)."""
+PASSTHROUGH_TABLE = "77"
+"""The external namespace's routing table for a passthrough load balancer's flow (the LB IP via the node)."""
+PASSTHROUGH_PREF = "50"
+LOCAL_RULE_PREF = "100"
+"""Where the local table's rule moves to, behind the passthrough rule (it is rule 0 in a new namespace)."""
 
 OK, DISAGREE, NOT_VERIFIABLE = "ok", "DISAGREE", "not verifiable here"
 
@@ -54,6 +60,12 @@ class VerifyReport:
     results: list[FlowResult] = field(default_factory=list)
     seconds: float = 0.0
     notes: tuple[str, ...] = ()
+    cells: list[CellCheck] = field(default_factory=list)
+    """The NetworkPolicy matrix probed (webapp.lab.matrix), when it was."""
+
+    @property
+    def cell_disagreements(self) -> list[CellCheck]:
+        return [c for c in self.cells if not c.agrees]
 
     @property
     def disagreements(self) -> list[FlowResult]:
@@ -160,11 +172,18 @@ class LabVerifier:
         network delivers to, with the cloud load balancer's DNAT in front when the flow has one. Routes of the
         previous flow are flushed first (they carry their own protocol number)."""
         nx.run(["ip", "-n", self.names.external, "route", "flush", "proto", OUTSIDE_ROUTE_PROTO])
+        nx.run(["ip", "-n", self.names.external, "route", "flush", "table", PASSTHROUGH_TABLE], check=False)
+        while nx.run(["ip", "-n", self.names.external, "rule", "del", "pref", PASSTHROUGH_PREF],
+                     check=False).returncode == 0:
+            pass
         lines = ["*nat", f":{LB_CHAIN} - [0:0]"]
         if exp.client_netns == self.names.external and exp.load_balancer is not None:
             vip, target = exp.load_balancer.vip, exp.load_balancer.target
-            lines.append(f"-A {LB_CHAIN} -d {vip.ip}/32 -p {exp.proto} -m {exp.proto} --dport {vip.port} "
-                         f"-j DNAT --to-destination {target}")
+            if target == vip and exp.entry_node is not None:
+                self._pass_through(vip, exp.proto, self.cluster.node_by_name[exp.entry_node].internal_ip)
+            else:
+                lines.append(f"-A {LB_CHAIN} -d {vip.ip}/32 -p {exp.proto} -m {exp.proto} --dport {vip.port} "
+                             f"-j DNAT --to-destination {target}")
         lines.append("COMMIT")
         nx.run([nx.iptables_tool(self.variant, "restore"), "--noflush"], netns=self.names.external,
                stdin="\n".join(lines) + "\n")
@@ -174,6 +193,18 @@ class LabVerifier:
             node = self.cluster.node_by_name[exp.entry_node]
             nx.run(["ip", "-n", self.names.external, "route", "replace", f"{exp.dst.ip}/32", "via",
                     str(node.internal_ip), "proto", OUTSIDE_ROUTE_PROTO])
+
+    def _pass_through(self, vip: SocketAddress, proto: str, node_ip: IPv4Address) -> None:
+        """A passthrough load balancer: the flow's packets to the LB IP and port leave the external namespace,
+        which holds that IP, for the node unchanged — a policy route ahead of the local table (moved behind it
+        once), so only the forwarded port passes and any other still meets the load balancer's drop."""
+        ext = self.names.external
+        if nx.run(["ip", "-n", ext, "rule", "show", "pref", "0"], check=False).stdout.strip():
+            nx.run(["ip", "-n", ext, "rule", "add", "pref", LOCAL_RULE_PREF, "lookup", "local"])
+            nx.run(["ip", "-n", ext, "rule", "del", "pref", "0"])
+        nx.run(["ip", "-n", ext, "route", "replace", f"{vip.ip}/32", "via", str(node_ip), "table", PASSTHROUGH_TABLE])
+        nx.run(["ip", "-n", ext, "rule", "add", "pref", PASSTHROUGH_PREF, "to", f"{vip.ip}/32", "ipproto", proto,
+                "dport", str(vip.port), "lookup", PASSTHROUGH_TABLE])
 
     # --- one flow --------------------------------------------------------------------------------------------
 
@@ -186,10 +217,13 @@ class LabVerifier:
         """Problems with one observation, the prediction it was checked against (the engine's trace for the
         backend that answered — or, for a load-balanced flow that failed, for the backends the engine says
         fail that way), and the alternatives the observation accounts for."""
-        if obs.disposition != exp.disposition:
-            failing = {alt for alt, variant in by_backend.items() if variant.disposition == obs.disposition}
-            if obs.disposition != Disposition.DELIVERED and failing:
-                return [], by_backend[min(failing)], failing
+        failing = {alt for alt, variant in by_backend.items() if variant.disposition == obs.disposition}
+        if obs.disposition != Disposition.DELIVERED and failing:
+            # which backend was chosen does not show: the crossings every failing one makes are required
+            common = [c for c in by_backend[min(failing)].crossings
+                      if all(c in by_backend[alt].crossings for alt in failing)]
+            return [], replace(by_backend[min(failing)], crossings=tuple(common)), failing
+        if obs.disposition != exp.disposition and not (obs.disposition == Disposition.DELIVERED and by_backend):
             return [f"engine says {exp.disposition}, kernel: {obs.disposition}"
                     + (f" ({obs.error})" if obs.error else "")], exp, set()
         if obs.disposition != Disposition.DELIVERED:
@@ -241,12 +275,15 @@ class LabVerifier:
             return [f"DNS query: kube-dns saw source {saw.ip}, engine says {query.saw.ip}"]
         return []
 
-    def _crossing_problems(self, predicted: list[Crossing], counts: dict[str, int], order: list[Crossing]) -> list[str]:
+    def _crossing_problems(self, predicted: list[Crossing], counts: dict[str, int], order: list[Crossing],
+                           possible: list[Crossing] = ()) -> list[str]:
+        """Every predicted crossing must show; encapsulated packets only where a prediction (or a `possible` one:
+        a backend that failed the way the kernel did) has them."""
         problems = []
         for crossing in predicted:
             if counts.get(f"c{order.index(crossing)}", 0) == 0:
                 problems.append(f"no packet {crossing} crossed the underlay")
-        encapsulated = [c for c in predicted if c.port is not None]
+        encapsulated = [c for c in (*predicted, *possible) if c.port is not None]
         if not encapsulated and counts.get(ANY_ENCAPSULATED, 0) > 0:
             problems.append(f"{counts[ANY_ENCAPSULATED]} encapsulated packet(s) crossed the underlay; "
                             "the engine predicts none")
@@ -266,9 +303,10 @@ class LabVerifier:
         return by_backend, order
 
     def _probe(self, exp: Expectation, by_backend: dict[SocketAddress, Expectation],
-               affinity: bool) -> tuple[list[Observation], list[str], list[Crossing]]:
+               affinity: bool) -> tuple[list[Observation], list[str], list[Crossing], list[Crossing]]:
         """Send the flow until every alternative has answered (or the affinity tries are done, or a problem
-        shows); the observations, the problems and the crossings the answering backends imply."""
+        shows); the observations, the problems, the crossings the answering backends imply, and those a backend
+        that failed the way the kernel did may have made."""
         distinct = set(by_backend)
         tries = 1
         if len(distinct) > 1:
@@ -276,6 +314,7 @@ class LabVerifier:
         observations: list[Observation] = []
         problems: list[str] = []
         predicted: list[Crossing] = []
+        possible: list[Crossing] = []
         answered: set[SocketAddress] = set()
         for _ in range(tries):
             obs = self._send(exp)
@@ -283,6 +322,8 @@ class LabVerifier:
             found, used, covered = self._check_one(exp, by_backend, obs)
             problems += [p for p in found if p not in problems]
             predicted += [c for c in used.crossings if c not in predicted]
+            if obs.disposition != Disposition.DELIVERED:
+                possible += [c for alt in covered for c in by_backend[alt].crossings if c not in possible]
             answered |= covered
             if found or (not affinity and distinct and answered >= distinct):
                 break
@@ -293,7 +334,7 @@ class LabVerifier:
             if not affinity and missing:
                 problems.append(f"backend(s) {', '.join(str(m) for m in sorted(missing))} never answered in "
                                 f"{len(observations)} tries")
-        return observations, problems, predicted
+        return observations, problems, predicted, possible
 
     def run(self, spec: FlowSpec) -> FlowResult:
         """Verify one flow: the engine's trace, real traffic, the comparison."""
@@ -317,10 +358,10 @@ class LabVerifier:
         by_backend, order = self._arm_counters(spec, exp)
         service = service_for(self.cluster, exp.dst)
         affinity = service is not None and service.session_affinity == SessionAffinity.CLIENT_IP
-        observations, found, predicted = self._probe(exp, by_backend, affinity)
+        observations, found, predicted, possible = self._probe(exp, by_backend, affinity)
         problems += found
         if not problems:
-            problems += self._crossing_problems(predicted, self.counters.read(), order)
+            problems += self._crossing_problems(predicted, self.counters.read(), order, possible)
         return FlowResult(spec, DISAGREE if problems else OK, describe_prediction(exp),
                           describe_observations(observations), tuple(problems), tuple(caveats))
 
@@ -355,5 +396,7 @@ def render_report(report: VerifyReport) -> str:
             lines.append(f"      · {caveat}")
     lines.append(f"{len(report.results)} flows: {report.count(OK)} agree, {report.count(DISAGREE)} disagree, "
                  f"{report.count(NOT_VERIFIABLE)} not verifiable here ({report.seconds:.1f} s)")
+    if report.cells:
+        lines.append(render_matrix_checks(report.cells))
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)

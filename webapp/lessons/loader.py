@@ -70,7 +70,7 @@ OBJECTS: dict[str, ObjectSpec] = {
         "type": _enum(FlowType, "The flow type the engine must classify the pair as."),
         "from": Scalar("string", "SRC: pod/[NS/]NAME[:CONTAINER], node/NAME or an IP."),
         "to": Scalar("string", "DST: IP:PORT, pod/[NS/]NAME:PORT, svc/[NS/]NAME[:PORT], node/NAME:PORT or localhost:PORT."),
-        "proto": Scalar("enum", "Transport protocol (default: the destination port's).", ("tcp", "udp")),
+        "proto": Scalar("enum", "Transport protocol (default: the destination port's).", ("tcp", "udp", "sctp")),
     }, required=("type", "from", "to"), doc="A flow in the grammar of `k8s-netviz trace` (docs/trace-contract.md)."),
     "whatIf": ObjectSpec("whatIf", {
         "kubeProxy": _enum(KubeProxyMode, "kube-proxy mode."),

@@ -43,7 +43,7 @@ _SETTING_FIELDS = {
     "kubeProxy": "kube_proxy_mode", "nodePortRange": "node_port_range", "nodeNetwork": "node_network",
     "mtu": "mtu", "vxlanVNI": "vxlan_vni", "vxlanPort": "vxlan_port", "ipMasq": "ip_masq", "nic": "nic",
     "plugin": "network_plugin", "nodePortAddresses": "node_port_addresses", "masqueradeAll": "masquerade_all",
-    "localhostNodePorts": "localhost_node_ports",
+    "localhostNodePorts": "localhost_node_ports", "serviceCIDRRoute": "service_cidr_route",
 }
 
 

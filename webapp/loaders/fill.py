@@ -84,6 +84,17 @@ class Filler:
 
     # ------------------------------------------------------------------------------------------ settings
 
+    def _service_cidr_route(self, text: str) -> str | None:
+        """`serviceCIDRRoute: via NODE` → the node's name; an error unless NODE is a node of the cluster."""
+        words = text.split()
+        names = [n.name for n in self.inputs.nodes]
+        if len(words) == 2 and words[0] == "via" and words[1] in names:
+            return words[1]
+        self.report(self.inputs.settings.origins["service_cidr_route"], Severity.ERROR, "E-SERVICE-CIDR-ROUTE",
+                    f"serviceCIDRRoute {text!r}: expected `via NODE`, NODE a node of the cluster",
+                    hint=f"nodes: {', '.join(names[:10])}" if names else "")
+        return None
+
     def settings(self) -> tuple[NetworkSettings, str]:
         values: dict[str, Any] = dict(self.inputs.settings.values)
         nic = values.pop("nic", "eth0")
@@ -101,6 +112,8 @@ class Filler:
                                 hint="write [primary], or list CIDRs only")
             else:
                 values["node_port_addresses"] = tuple(IPv4Network(g, strict=False) for g in given)
+        if "service_cidr_route" in values:
+            values["service_cidr_route"] = self._service_cidr_route(str(values["service_cidr_route"]))
         overlay = values.get("overlay", Overlay.FLANNEL_VXLAN)
         values.setdefault("cni", "ovs" if overlay == Overlay.OVS_VXLAN else "flannel")
         values.setdefault("vxlan_port", Overlay(overlay).default_vxlan_port)

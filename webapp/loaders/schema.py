@@ -127,6 +127,8 @@ OBJECTS: dict[str, ObjectSpec] = {
                                 default=False),
         "localhostNodePorts": Scalar("boolean", "kube-proxy's iptables.localhostNodePorts: nodePorts answer on "
                                                 "127.0.0.0/8 (iptables mode).", default=True),
+        "serviceCIDRRoute": Scalar("string", "`via NODE`: the network outside the cluster routes serviceCIDR to that "
+                                             "node, so outside clients reach cluster IPs (default: not routed)."),
     }, doc="Cluster-wide network settings."),
     "loadBalancer": ObjectSpec("loadBalancer", {
         "mode": _enum(LoadBalancerMode, "passthrough: the LB delivers packets still addressed to its IP (GCE, "

@@ -20,7 +20,8 @@ from webapp.engine.kubeproxy.chains import (
     comment_arg, endpoint_address, in_quotes, probability, service_ports,
 )
 from webapp.engine.datapath import node_datapath
-from webapp.model import Cluster, Endpoint, SessionAffinity
+from webapp.engine.memo import cluster_cached
+from webapp.model import Cluster, Endpoint, Service, ServicePort, ServiceType, SessionAffinity
 
 LARGE_CLUSTER_ENDPOINTS = 1000
 """kube-proxy's `largeClusterEndpointsThreshold`: above it, per-endpoint comments are left out."""
@@ -122,15 +123,20 @@ def base_chains_restore(jumps: tuple[JumpRule, ...] = JUMP_RULES) -> str:
     return "\n".join(out) + "\n"
 
 
+TOP_CHAINS = {
+    "filter": ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL"),
+    "nat": ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"),
+}
+"""The top-level chains `syncProxyRules` declares first; every service port adds rules to some of them."""
+
+
 class _Writer:
     """The four buffers of `syncProxyRules`: filter chains/rules, nat chains/rules."""
 
-    def __init__(self) -> None:
-        self.filter_chains = [f":{c} - [0:0]" for c in (
-            "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL")]
+    def __init__(self, top: bool = True) -> None:
+        self.filter_chains = [f":{c} - [0:0]" for c in TOP_CHAINS["filter"]] if top else []
         self.filter_rules: list[str] = []
-        self.nat_chains = [f":{c} - [0:0]" for c in (
-            "KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ")]
+        self.nat_chains = [f":{c} - [0:0]" for c in TOP_CHAINS["nat"]] if top else []
         self.nat_rules: list[str] = []
         self.notes: dict[str, RuleNote] = {}
 
@@ -155,6 +161,16 @@ def render_rules(cluster: Cluster, node_name: str) -> RenderedRules:
         raise KeyError(f"no node named {node_name!r}")
     infos = service_ports(cluster, node_name)
     large = sum(len(i.endpoints) for i in infos) > LARGE_CLUSTER_ENDPOINTS
+    w, how, tail = _skeleton(cluster, node_name, large)
+    for info in infos:
+        _write_service_port(w, info, how)
+    w.nat_rules += tail
+    return RenderedRules(w.text(), w.notes)
+
+
+def _skeleton(cluster: Cluster, node_name: str, large: bool) -> tuple[_Writer, _How, list[str]]:
+    """Everything but the service ports' rules: the top chains, KUBE-POSTROUTING, KUBE-MARK-MASQ, KUBE-FIREWALL,
+    KUBE-FORWARD; what shapes each service port's rules; and the nat KUBE-SERVICES rules that come last."""
     w = _Writer()
     w.nat_rules += [*POSTROUTING_RULES, MARK_MASQ_RULE]
     scope = node_port_scope(cluster, node_name)
@@ -166,11 +182,123 @@ def render_rules(cluster: Cluster, node_name: str) -> RenderedRules:
     node = cluster.node_by_name[node_name]
     how = _How(str(cluster.settings.pod_cidr), large, node.internal_ip, cluster.settings.masquerade_all,
                node.nfacct and scope.localhost)
-    for info in infos:
-        _write_service_port(w, info, how)
-    w.nat_rules += scope.rules()
     w.filter_rules += forward_rules(node.nfacct)
-    return RenderedRules(w.text(), w.notes)
+    return w, how, scope.rules()
+
+
+class ServicePortRules:
+    """kube-proxy's rules of one node, one service port at a time, for a ruleset that holds only what packets
+    ask for (the walk on a big cluster): `skeleton()` is every rule but the service ports', `lookup()` names the
+    service ports a destination can meet (its address, port and protocol: a cluster IP, external IP or LB IP; a
+    nodePort or healthCheckNodePort on any address), and `block()` renders one as `render_rules` does. The
+    skeleton and every block together are `render_rules`' rules, chain by chain in the same order once each
+    top chain's rules are ordered by service port (tests/test_kubeproxy_iptables.py checks it)."""
+
+    def __init__(self, cluster: Cluster, node_name: str) -> None:
+        if node_name not in cluster.node_by_name:
+            raise KeyError(f"no node named {node_name!r}")
+        self.cluster, self.node = cluster, node_name
+        self.index = service_port_index(cluster)
+        writer, self.how, self.tail = _skeleton(cluster, node_name, self.index.large)
+        self._skeleton = writer
+
+    def skeleton(self) -> RenderedRules:
+        w = self._skeleton
+        text = "\n".join(["*filter", *w.filter_chains, *w.filter_rules, "COMMIT",
+                          "*nat", *w.nat_chains, *w.nat_rules, *self.tail, "COMMIT"]) + "\n"
+        return RenderedRules(text, dict(w.notes))
+
+    def lookup(self, address: IPv4Address, port: int, proto: str) -> list[int]:
+        """The ordinals of the service ports a packet to `address:port/proto` can meet (in order, no repeats)."""
+        return self.index.lookup(address, port, proto)
+
+    def block(self, ordinal: int) -> RenderedRules:
+        """One service port's rules (its chains declared; the top chains' rules, which the skeleton declares)."""
+        service, port = self.index.ports[ordinal]
+        found = sorted(self.cluster.endpoints_for(service, port), key=endpoint_address)
+        info = ServicePortInfo(service, port, self.node, tuple(ep for ep in found if ep.ready),
+                               tuple(ep for ep in found if not ep.ready and ep.serving and ep.terminating))
+        w = _Writer(top=False)
+        _write_service_port(w, info, self.how)
+        return RenderedRules(w.text(), w.notes)
+
+
+def _used_endpoints(endpoints: tuple[Endpoint, ...], port: ServicePort) -> int:
+    """How many endpoints kube-proxy uses for one service port: the ready ones, else the serving-terminating."""
+    mine = [ep for ep in endpoints if ep.port_name == port.name and ep.protocol == port.protocol]
+    return sum(ep.ready for ep in mine) or sum(ep.serving and ep.terminating for ep in mine)
+
+
+class ServicePortIndex:
+    """Every proxied service port of a cluster by ordinal (`service_ports` order), found by destination: by a scan
+    of the service ports for the first few destinations asked for (a first trace asks for two or three), by
+    dictionaries built on the ninth (one pass: the price of about eight scans)."""
+
+    SCANS_BEFORE_INDEX = 8
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.ports: list[tuple[Service, ServicePort]] = []
+        self._places: list[tuple[tuple[IPv4Address, ...], int, str, int | None, int | None]] = []
+        """Per ordinal: the addresses, port, protocol, nodePort and healthCheckNodePort packets can use."""
+        by_service = cluster.endpoints_by_service
+        total = 0
+        external_types = (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
+        for service in cluster.services:
+            if service.cluster_ip is None or service.type == ServiceType.EXTERNAL_NAME:
+                continue
+            addresses = (service.cluster_ip, *service.external_ips,
+                         *(service.load_balancer_ips if service.type == ServiceType.LOAD_BALANCER else ()))
+            for port in service.ports:
+                self.ports.append((service, port))
+                if total <= LARGE_CLUSTER_ENDPOINTS:
+                    total += _used_endpoints(by_service.get(service.key, ()), port)
+                node_port = port.node_port if service.type in external_types else None
+                self._places.append((addresses, port.port, port.protocol.lower(), node_port or None,
+                                     service.health_check_node_port or None))
+        self.large = total > LARGE_CLUSTER_ENDPOINTS
+        """More endpoints in use than kube-proxy's large-cluster threshold (summed over the service ports)."""
+        self._scans = 0
+        self._by_destination: dict[tuple[IPv4Address, int, str], list[int]] | None = None
+        self._by_node_port: dict[tuple[int, str], list[int]] = {}
+
+    def lookup(self, address: IPv4Address, port: int, proto: str) -> list[int]:
+        """Ordinals of the service ports a packet to `address:port/proto` can meet: one of its addresses and its
+        port, or its nodePort (any address), or its healthCheckNodePort (TCP). In order, no repeats."""
+        if self._by_destination is None and self._scans < self.SCANS_BEFORE_INDEX:
+            self._scans += 1
+            return [i for i, (addresses, number, protocol, node_port, health) in enumerate(self._places)
+                    if (number == port and protocol == proto and address in addresses)
+                    or (node_port == port and protocol == proto) or (health == port and proto == "tcp")]
+        if self._by_destination is None:
+            self._build()
+        assert self._by_destination is not None
+        found = self._by_destination.get((address, port, proto), []) + self._by_node_port.get((port, proto), [])
+        return sorted(set(found))
+
+    def _build(self) -> None:
+        by_destination: dict[tuple[IPv4Address, int, str], list[int]] = {}
+        for i, (addresses, number, protocol, node_port, health) in enumerate(self._places):
+            for address in addresses:
+                by_destination.setdefault((address, number, protocol), []).append(i)
+            if node_port:
+                self._by_node_port.setdefault((node_port, protocol), []).append(i)
+            if health:
+                self._by_node_port.setdefault((health, "tcp"), []).append(i)
+        self._by_destination = by_destination
+
+    def destinations(self) -> list[tuple[IPv4Address, int, str]]:
+        """Every (address, port, protocol) some service port captures."""
+        return [(address, number, protocol) for addresses, number, protocol, _, _ in self._places
+                for address in addresses]
+
+    def node_ports(self) -> list[tuple[int, str]]:
+        """Every (nodePort, protocol) and (healthCheckNodePort, "tcp")."""
+        return [(n, p) for _, _, p, n, _ in self._places if n] + [(h, "tcp") for *_, h in self._places if h]
+
+
+def service_port_index(cluster: Cluster) -> ServicePortIndex:
+    """The cluster's `ServicePortIndex` (cached)."""
+    return cluster_cached(cluster, "kube-proxy-service-port-index", lambda: ServicePortIndex(cluster))
 
 
 def forward_rules(nfacct: bool) -> tuple[str, ...]:

@@ -11,12 +11,27 @@ from dataclasses import replace
 
 from webapp.engine.kubeproxy import ipvs, nftables, userspace
 from webapp.engine.kubeproxy.iptables import JUMP_RULES, nfacct_counters, render_iptables_restore
+from webapp.engine.policy_rules import render_policy_rules
 from webapp.model import Cluster, KubeProxyMode
 from webapp.variants import add_network_plugin_argument, apply_network_plugin
 
 
 def render_node_rules(cluster: Cluster, node_name: str, mode: KubeProxyMode | None = None,
                       listing: bool = False) -> str:
+    """kube-proxy's rules (`render_kube_proxy_rules`), then, on a plugin that enforces NetworkPolicy, its filter
+    chains (webapp.engine.policy_rules)."""
+    text = render_kube_proxy_rules(cluster, node_name, mode, listing)
+    policy = render_policy_rules(cluster, node_name)
+    if not policy.chains:
+        return text
+    return (f"{text}"
+            f"# {cluster.settings.network_plugin} (Calico Felix): the NetworkPolicy filter chains, iptables-restore "
+            f"--noflush input; the cali-FORWARD and cali-INPUT jumps go first in FORWARD and INPUT, the accept-mark "
+            f"rule last in FORWARD (docs/network-policy.md)\n{policy.restore_text()}")
+
+
+def render_kube_proxy_rules(cluster: Cluster, node_name: str, mode: KubeProxyMode | None = None,
+                            listing: bool = False) -> str:
     """A node's kube-proxy state as the node's tools would show it, for `mode` (default: the cluster's).
     `listing`: nftables mode as `nft list table` shows it instead of the `nft -f` transaction."""
     if node_name not in cluster.node_by_name:
@@ -46,7 +61,7 @@ def render_node_rules(cluster: Cluster, node_name: str, mode: KubeProxyMode | No
 
 
 def register_rules(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("rules", help="print the rules kube-proxy programs on a node",
+    parser = sub.add_parser("rules", help="print the rules kube-proxy (and an enforcing network plugin) program on a node",
                             description="Print a node's kube-proxy rules: iptables-restore input (iptables mode), "
                                         "ipvsadm -Ln and ipset list (IPVS), the KUBE-PORTALS rules (userspace), or "
                                         "the nft -f transaction of table ip kube-proxy (nftables).")
