@@ -771,10 +771,18 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     lx = width - EXT_W / 2
     canvas.box(lx - EXT_W / 2, ext_y - 0.55, lx + EXT_W / 2, ext_y + 0.55, LB_FILL)
     lb_detail = ", ".join(lb_ips[:2]) if lb_ips else word("lb.no_ip")
-    canvas.text(lx, ext_y + 0.22, f"<b>{word('lb')}</b>", N_LABEL)
-    canvas.text(lx, ext_y - 0.18, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
-    canvas.text(lx, ext_y + 0.2, f"<b>{word('lb.present')}</b>", P_NAME)
-    canvas.text(lx, ext_y - 0.25, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
+    modes = {str(s.load_balancer_mode or cluster.settings.load_balancer_mode) for s in cluster.services
+             if s.load_balancer_ips}
+    # How the load balancer reaches a node — the difference between the two models — on a line of its own.
+    lb_mode = (word(f"lb.mode.{modes.pop()}") if len(modes) == 1 else word("lb.mode.mixed")) if modes else ""
+    up = 0.08 if lb_mode else 0.0
+    canvas.text(lx, ext_y + 0.22 + up, f"<b>{word('lb')}</b>", N_LABEL)
+    canvas.text(lx, ext_y - 0.18 + up, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
+    canvas.text(lx, ext_y + 0.2 + up, f"<b>{word('lb.present')}</b>", P_NAME)
+    canvas.text(lx, ext_y - 0.25 + up, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
+    if lb_mode:
+        canvas.text(lx, ext_y - 0.4, _fit(lb_mode, EXT_W - 0.2, SMALL), N_SMALL)
+        canvas.text(lx, ext_y - 0.44, _fit(lb_mode, EXT_W - 0.2, P_SMALL), P_SMALL)
     canvas.line([(lx, ext_y + 0.55), (lx, underlay_y)], UPLINK)
     positions["external|loadbalancer"] = (lx, ext_y)
     positions["wire|"] = (width / 2, underlay_y)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import struct
 from dataclasses import dataclass
 
 from webapp.lab import netns as nx
@@ -55,6 +56,10 @@ def _failed(exc: OSError, local: str) -> Observation:
     return Observation("dropped", local, error=f"{exc.strerror or exc}")
 
 
+LINGER_S = 1
+"""Seconds a probe's close() may wait for the peer's acknowledgement of its FIN (SO_LINGER)."""
+
+
 def probe(netns: str, dst_ip: str, dst_port: int, proto: str = "tcp", *, src_ip: str | None = None,
           timeout: float = DEFAULT_TIMEOUT) -> Observation:
     """Connect (TCP; SCTP, one-to-one style) or send one datagram (UDP) from inside `netns` and read the
@@ -90,4 +95,8 @@ def probe(netns: str, dst_ip: str, dst_port: int, proto: str = "tcp", *, src_ip:
                 pass
         return _failed(exc, local)
     finally:
+        if kind == socket.SOCK_STREAM:
+            # Wait (at most LINGER_S) until the peer has acknowledged our FIN: the connection's last packets are
+            # then behind us, and cannot cross the underlay while the next flow's counters are armed.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, LINGER_S))
         sock.close()
