@@ -91,3 +91,18 @@ def test_kernel_agrees_with_both_load_balancer_models(tmp_path, capsys, mode):
     assert code == 0, out
     assert "3 flows: 3 agree, 0 disagree, 0 not verifiable here" in out
     assert "203.0.113.10 → 203.0.113.101:80  tcp    delivered at 10.244.1.3:8080 saw 203.0.113.10" in out
+
+
+@pytest.mark.lab
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nfacct") is None,
+                    reason="needs root, ip netns and Debian's nfacct")
+def test_kernel_agrees_on_nodes_that_count_with_nfacct(tmp_path, capsys):
+    """Issue 17 item 7: v1.31 nodes write `-m nfacct` rules; the lab creates the counters first, as kube-proxy
+    does, and the kernel's decisions are the engine's."""
+    path = tmp_path / "lb.yaml"
+    path.write_text(LOAD_BALANCERS.replace("  - name: node-1\n", "  - name: node-1\n    version: v1.31.2\n")
+                    .replace("  - name: node-2\n", "  - name: node-2\n    version: v1.31.2\n"))
+    code = main(["lab", "verify", str(path), "--lab", "46", "--type", "loadbalancer", "--type", "nodeport"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "9 flows: 9 agree, 0 disagree, 0 not verifiable here" in out
