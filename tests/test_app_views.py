@@ -286,3 +286,32 @@ def test_a_default_deny_shows_every_selecting_policy_with_its_pod_selector_highl
         ("  podSelector: {matchLabels: {app: api}}", True),                       # backend/api
         ("  podSelector: {}", True), ("  ingress: []", True)]                    # backend/default-deny
     assert policy_panel(cache.get(shop_key), SimpleNamespace(direction="egress", basis="not-selected")) is None
+
+
+def test_the_policy_hops_of_an_allowed_flow_show_the_rules_that_let_it_through(cache, shop_key):
+    from webapp.app.inspector import hop_panel
+
+    shop = cache.get(shop_key)
+    trace = state.trace(shop, "pod/frontend/web-1", "pod/backend/api-1:8080")
+    hops = [(i, hop) for i, hop in enumerate(trace.hops) if hop.kind == "policy"]
+    assert [(hop.policy.direction, hop.policy.policy, hop.policy.rule, hop.policy.port_rule) for _, hop in hops] == [
+        ("egress", "frontend/web", "spec.egress[0].to[0]", "spec.egress[0].ports[0]"),
+        ("ingress", "backend/api", "spec.ingress[0].from[0]", "spec.ingress[0].ports[0]")]
+    (_, egress), (i, ingress) = hops
+    panel = next(c for c in walk(hop_panel(ingress, trace.hops[i - 1], f"q{i}", shop))
+                 if getattr(c, "className", None) == "policy-panel")
+    assert words(panel.children[0]) == ("Allowed by backend/api (spec.ingress[0].from[0] spec.ingress[0].ports[0]): "
+                                        "the matching peer and port highlighted")
+    assert [line for line, matched in yaml_of(panel) if matched] == [
+        "    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: frontend}}",
+        "      podSelector: {matchLabels: {app: web}}", "    - {port: http-api, protocol: TCP}"]
+    # without the cluster (an export, say) the hop shows its rule and no policy
+    assert not [c for c in walk(hop_panel(ingress, trace.hops[i - 1], f"q{i}"))
+                if getattr(c, "className", None) == "policy-panel"]
+
+
+def test_a_udp_matrix_says_which_protocol_a_click_traces(cache, shop_key):
+    _, lines = matrix_view.view(cache, shop_key, None, ViewSettings(), 53, "UDP", None)
+    assert words(lines[0]) == "Port 53/UDP · 8 pods: 22 allowed, 42 denied, 0 would be denied but are not enforced"
+    assert words(lines[-1]) == ("The diagram traces a port with the protocol the destination pod declares for it: "
+                                "UDP when it declares the port only as UDP, else TCP.")

@@ -82,3 +82,4 @@ def test_the_kernel_agrees_with_every_flow_and_every_matrix_cell_and_flips_with_
     assert [str(c) for c in checks if not c.agrees] == []
     kernel_after = {(c.src, c.dst, c.port, c.protocol): c.observed != "dropped" for c in checks}
     assert {cell for cell in kernel_before if kernel_before[cell] != kernel_after[cell]} == flipped
+

@@ -107,3 +107,20 @@ def test_rules_prints_felixs_chains_after_kube_proxys_on_canal_only(capsys) -> N
     assert felix == render_policy_rules(load_sample("policy-shop"), "node-1").restore_text()
     assert main(["rules", "--sample", "policy-shop", "--node", "node-1", "--network-plugin", "flannel"]) == 0
     assert capsys.readouterr().out == kube_proxy
+
+
+def test_render_counts_each_ports_cells_and_lists_disagreements() -> None:
+    from webapp.engine.policy_matrix import CellState
+    from webapp.lab.matrix import CellCheck, render_matrix_checks
+    from webapp.model import Protocol
+
+    checks = [CellCheck("a/x", "b/y", 80, Protocol.TCP, CellState.DENIED, "dropped"),
+              CellCheck("b/y", "a/x", 80, Protocol.TCP, CellState.DENIED, "delivered"),
+              CellCheck("a/x", "b/y", 53, Protocol.UDP, CellState.NOT_ENFORCED, "rejected"),
+              CellCheck("b/y", "a/x", 53, Protocol.UDP, CellState.ALLOWED, "dropped")]
+    assert render_matrix_checks(checks) == (
+        "policy matrix 80/TCP: 2 cells (2 denied by the engine), 1 agree with the kernel, 1 disagree\n"
+        "policy matrix 53/UDP: 2 cells (0 denied by the engine, 1 would be denied, not enforced), 1 agree with the "
+        "kernel, 1 disagree\n"
+        "  DISAGREE b/y → a/x 80/TCP: engine denied, kernel delivered\n"
+        "  DISAGREE b/y → a/x 53/UDP: engine allowed, kernel dropped")

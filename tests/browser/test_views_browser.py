@@ -19,10 +19,12 @@ KUBE_PROXY_LABEL_JS = """() => {
 }"""
 
 
-def choose(page, dropdown: str, label: str) -> None:
-    """Open a dcc.Dropdown and click the option showing `label`."""
+def choose(page, dropdown: str, label: str, multi: bool = False) -> None:
+    """Open a dcc.Dropdown and click the option showing `label` (a multi-select stays open: Escape closes it)."""
     page.click(f"#{dropdown}")
     page.click(f".dash-dropdown-option:has-text('{label}')")
+    if multi:
+        page.keyboard.press("Escape")
 
 
 def kube_proxy_labels(page, mode: str) -> list[str]:
@@ -52,7 +54,8 @@ def test_switching_to_nftables_and_back_and_comparing_the_modes(page, server_url
 
     # The comparison: the same flow under the four modes, side by side.
     page.click("#modes-open")
-    page.wait_for_selector("#modes-panel.open .modes-table")
+    # the first opening grows the cluster to 5,000 services and renders each mode's rules for it: seconds of work
+    page.wait_for_selector("#modes-panel.open .modes-table", timeout=180_000)
     assert page.eval_on_selector_all(".modes-table thead th[data-mode]", "els => els.map(e => e.dataset.mode)") == [
         "iptables", "ipvs", "nftables", "userspace"]
 
@@ -130,8 +133,102 @@ def test_the_matrix_opens_and_a_denied_cell_traces_that_pair(page, server_url, a
 
     click_cell(page, "frontend/debug", "backend/api-1")
     page.wait_for_selector("#matrix-panel.open", state="detached")
-    page.wait_for_function("() => new URLSearchParams(location.search).get('dst') === 'pod/backend/api-1:8080'")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('src') === 'pod/frontend/debug'")
     params = page.evaluate("Object.fromEntries(new URLSearchParams(location.search))")
     assert (params["src"], params["dst"], params["type"]) == ("pod/frontend/debug", "pod/backend/api-1:8080",
                                                               "pod-to-pod-same-node")
+
+    # The trace stops at the policy hop: the debug pod's egress chain on the host side of its veth drops it.
+    reason = ("selected by frontend/allow-dns, frontend/default-deny (default deny): no rule allows port 8080/TCP "
+              "to backend/api-1")
+    page.wait_for_function("want => document.querySelector('#verdict').innerText === want", arg=f"Dropped: {reason}")
+    hops = page.eval_on_selector_all(".hop-list.request .hop", "els => els.map(e => e.innerText)")
+    assert hops[-1] == "veth43e7ab17 · host/node-1 · policy/drop"
+    assert page.eval_on_selector_all(".hop-list.reply", "els => els.length") == 0
+    last = f"q{len(hops) - 1}"
+    page.click(f'.hop[data-hop="{last}"]')
+    page.wait_for_selector(f'.hop-panel.current[data-hop="{last}"] .policy-panel')
+    panel = f'.hop-panel.current[data-hop="{last}"]'
+    assert page.inner_text(f"{panel} code.rule") == (
+        'filter -A cali-fw-veth43e7ab17 -m mark --mark 0x0/0x20000 -m comment --comment "Drop if no policies passed '
+        'packet" -j DROP')
+    assert page.inner_text(f"{panel} .policy-panel h3") == (
+        "The policies selecting frontend/debug for egress (their podSelector highlighted): none of their rules "
+        "allows it")
+    assert page.eval_on_selector_all(f"{panel} .policy-yaml .match", "els => els.map(e => e.innerText.trim())") == [
+        "podSelector: {}",                                          # frontend/allow-dns: every pod of frontend
+        "podSelector: {}", "egress: []"]                            # frontend/default-deny: no egress rule at all
+    assert page.inner_text(f'.hop-caption.current[data-hop="{last}"]') == (
+        "cali-fw-veth43e7ab17 on veth43e7ab17, the host side of frontend/debug's veth, checks the pod's egress: "
+        f"{reason}.")
+    page.screenshot(path=str(artifacts / "views-denied-flow.png"))
+    assert page.console_errors == []
+
+
+ALLOW_DEBUG = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-debug, namespace: backend}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress:
+    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: frontend}},
+              podSelector: {matchLabels: {app: debug}}}]
+      ports: [{port: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: debug-to-api, namespace: frontend}
+spec:
+  podSelector: {matchLabels: {app: debug}}
+  egress:
+    - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: backend}}}]
+      ports: [{port: 8080}]
+"""
+
+
+def test_what_ifs_a_policy_off_flannel_and_an_uploaded_policy_change_the_matrix(page, server_url, artifacts, tmp_path):
+    query = urlencode({"sample": "policy-shop", "type": "pod-to-pod-same-node", "src": "pod/frontend/debug",
+                       "dst": "pod/backend/api-1:8080"})
+    page.goto(f"{server_url}/?{query}")
+    wait_ready(page)
+    page.click("#matrix-open")
+    page.wait_for_selector("#matrix-panel.open .matrix-counts")
+
+    # backend/api switched off: the web pods lose the API, four cells framed.
+    choose(page, "setting-policies-off", "backend/api", multi=True)
+    page.wait_for_selector(".matrix-changed")
+    assert page.inner_text(".matrix-counts") == ("Port 8080/TCP · 8 pods: 10 allowed, 54 denied, 0 would be denied "
+                                                 "but are not enforced")
+    assert page.inner_text(".matrix-changed").startswith("4 cell(s) changed")
+    assert cell_states(page) == {"allowed": 10, "denied": 54}
+
+    # flannel: nothing is enforced; the same cells would be denied and are delivered.
+    choose(page, "setting-plugin", "flannel — enforces no NetworkPolicy")
+    page.wait_for_function("() => document.querySelector('.matrix-enforcement').innerText.startsWith('flannel')")
+    assert page.inner_text(".matrix-counts") == ("Port 8080/TCP · 8 pods: 10 allowed, 0 denied, 54 would be denied "
+                                                 "but are not enforced")
+    assert page.wait_for_selector(".matrix-changed")  # the changed cells are the same, now "not enforced"
+    page.screenshot(path=str(artifacts / "views-policy-matrix-flannel-what-if.png"))
+    params = page.evaluate("Object.fromEntries(new URLSearchParams(location.search))")
+    assert (params["plugin"], params["off"]) == ("flannel", "backend/api")
+
+    # Back to canal with every policy on, then two uploaded policies let the debug pod call the API.
+    page.click("#setting-plugin .dash-dropdown-clear")
+    page.click("#setting-policies-off .dash-dropdown-clear")
+    page.wait_for_function("() => !document.querySelector('.matrix-changed')")
+    policy = tmp_path / "allow-debug.yaml"
+    policy.write_text(ALLOW_DEBUG)
+    page.set_input_files("#matrix-upload input[type=file]", str(policy))
+    page.wait_for_selector(".matrix-changed")
+    assert page.inner_text("#matrix-upload-status") == (
+        "Added 2 policy(ies): backend/allow-debug, frontend/debug-to-api. The diagram traces with them; the matrix "
+        "frames the cells that changed.")
+    assert page.inner_text(".matrix-changed").startswith("2 cell(s) changed")
+    assert cell_states(page) == {"allowed": 16, "denied": 48}
+    page.screenshot(path=str(artifacts / "views-policy-matrix-upload.png"))
+    page.wait_for_function("() => new URLSearchParams(location.search).get('cluster') !== null")
+    assert "sample" not in page.evaluate("Object.fromEntries(new URLSearchParams(location.search))")
+    page.click("#matrix-close")
+    page.wait_for_function("() => document.querySelector('#verdict').innerText === 'Delivered'")
     assert page.console_errors == []

@@ -18,6 +18,7 @@ ENGLISH: Mapping[str, str] = {
     "sample.flannel-host-gw": "flannel host-gw",
     "sample.flannel-vxlan": "flannel VXLAN, three nodes",
     "sample.guestbook": "Guestbook (real manifests)",
+    "sample.policy-shop": "Shop with NetworkPolicies (Canal)",
     "upload.prompt": "Drop YAML/JSON files here or click to upload",
     "upload.paste.summary": "Paste YAML",
     "upload.paste.placeholder": "Paste a cluster YAML or Kubernetes manifests here…",
@@ -134,6 +135,8 @@ ENGLISH: Mapping[str, str] = {
     "matrix.click": "Rows: from, columns: to. Click a cell to trace that pair on port {port}.",
     "matrix.too_many": "{pods} pods are too many for one grid: choose a namespace (at most {max} pods).",
     "matrix.no_pods": "No pod on the pod network here.",
+    "matrix.click.protocol": ("The diagram traces a port with the protocol the destination pod declares for it: "
+                              "{proto} when it declares the port only as {proto}, else TCP."),
     "policy.panel.allowed": "Allowed by {policy} ({reference}): the matching peer and port highlighted",
     "policy.panel.denied": ("The policies selecting {pod} for {direction} (their podSelector highlighted): none of "
                             "their rules allows it"),
@@ -214,6 +217,7 @@ CHINESE: Mapping[str, str] = {
     "sample.flannel-host-gw": "flannel host-gw",
     "sample.flannel-vxlan": "flannel VXLAN，三个节点",
     "sample.guestbook": "Guestbook（真实的清单）",
+    "sample.policy-shop": "带 NetworkPolicy 的商店（Canal）",
     "upload.prompt": "把 YAML/JSON 文件拖到这里，或点击上传",
     "upload.paste.summary": "粘贴 YAML",
     "upload.paste.placeholder": "在这里粘贴集群 YAML 或 Kubernetes 清单…",
@@ -323,6 +327,7 @@ CHINESE: Mapping[str, str] = {
     "matrix.click": "行：从，列：到。点击一个格子，在端口 {port} 上追踪这一对。",
     "matrix.too_many": "{pods} 个 Pod 太多，一张表放不下：请选择一个命名空间（最多 {max} 个 Pod）。",
     "matrix.no_pods": "这里没有 Pod 网络上的 Pod。",
+    "matrix.click.protocol": "图中追踪的端口使用目的 Pod 为它声明的协议：只声明为 {proto} 时是 {proto}，否则是 TCP。",
     "policy.panel.allowed": "由 {policy} 允许（{reference}）：匹配的对端和端口已高亮",
     "policy.panel.denied": "为 {direction} 选中 {pod} 的策略（已高亮其 podSelector）：它们的规则都不允许它",
     "policy.panel.other_rules": "  # …… 另有 {count} 条 {direction} 规则",

@@ -150,6 +150,8 @@ def summary(matrix: PolicyMatrix, changed: int | None) -> list[Any]:
     if changed is not None:
         lines.append(html.Div(text("matrix.changed", count=changed), className="matrix-changed"))
     lines.append(html.Div(text("matrix.click", port=matrix.port), className="note"))
+    if matrix.protocol != Protocol.TCP:
+        lines.append(html.Div(text("matrix.click.protocol", proto=matrix.protocol), className="note"))
     return lines
 
 
@@ -275,6 +277,7 @@ def register(app: Dash, cache: ClusterCache) -> None:
         Output(Id.ADDED, "data"),
         Output(Id.UPLOAD_STATUS, "children"),
         Output(PageId.POLICIES_OFF, "options", allow_duplicate=True),
+        Output(PageId.SAMPLE, "value", allow_duplicate=True),
         Input(Id.UPLOAD, "contents"),
         Input(Id.CLEAR, "n_clicks"),
         State(Id.UPLOAD, "filename"),
@@ -287,15 +290,16 @@ def register(app: Dash, cache: ClusterCache) -> None:
         if ctx.triggered_id == Id.CLEAR:
             base = active_base(added, key)
             if base is None or cache.get(base) is None:
-                return no_update, None, "", no_update
-            return base, None, "", [{"label": k, "value": k} for k in policy_keys(cache.get(base))]
+                return no_update, None, "", no_update, no_update
+            return base, None, "", [{"label": k, "value": k} for k in policy_keys(cache.get(base))], no_update
         done = add_policies(cache, key, added, contents, filenames)
         status = done["status"]
         if isinstance(status, list):
             status = html.Ul([html.Li(line, className="problem error") for line in status], className="problems")
         if "key" not in done:
-            return no_update, no_update, status, no_update
-        return done["key"], done["added"], status, [{"label": k, "value": k} for k in done["policies"]]
+            return no_update, no_update, status, no_update, no_update
+        # the page now shows a cluster of its own (no sample's): the URL names it by its key
+        return done["key"], done["added"], status, [{"label": k, "value": k} for k in done["policies"]], None
 
 
 __all__ = ["Id", "add_policies", "cell_request", "default_port", "matrices", "open_button", "panel", "register",

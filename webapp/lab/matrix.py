@@ -96,8 +96,10 @@ def render_matrix_checks(checks: list[CellCheck]) -> str:
         by_port.setdefault((check.port, check.protocol), []).append(check)
     for (port, protocol), group in by_port.items():
         denied = sum(1 for c in group if c.predicted == CellState.DENIED)
+        unenforced = sum(1 for c in group if c.predicted == CellState.NOT_ENFORCED)
+        also = f", {unenforced} would be denied, not enforced" if unenforced else ""
         agree = sum(1 for c in group if c.agrees)
-        lines.append(f"policy matrix {port}/{protocol}: {len(group)} cells ({denied} denied by the engine), "
+        lines.append(f"policy matrix {port}/{protocol}: {len(group)} cells ({denied} denied by the engine{also}), "
                      f"{agree} agree with the kernel, {len(group) - agree} disagree")
     lines += [f"  DISAGREE {c}" for c in checks if not c.agrees]
     return "\n".join(lines)
