@@ -273,7 +273,7 @@ def kubernetes_limit(nodes: int = 5000) -> None:
     with tempfile.TemporaryDirectory() as cache:
         started = time.perf_counter()
         server = subprocess.Popen([sys.executable, "-m", "webapp", "serve", str(path), "--port", str(port),
-                                   "--cache", cache, "--max-upload-mb", str(int(size_mb) + 10)],
+                                   "--cache", cache, "--max-bytes", str(int(size_mb + 10) * 1_000_000)],
                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             url = f"http://127.0.0.1:{port}/"
@@ -322,7 +322,16 @@ def kubernetes_limit(nodes: int = 5000) -> None:
                       f"{metrics.get('JSHeapUsedSize', 0) / 2**20:.0f} MB used of "
                       f"{metrics.get('JSHeapTotalSize', 0) / 2**20:.0f} MB, largest renderer process "
                       f"{renderer_mb:.0f} MB resident")
-                page.screenshot(path=str(Path(tempfile.gettempdir()) / "netviz-limit-overview.png"))
+                shots = Path(tempfile.gettempdir())
+                page.screenshot(path=str(shots / "netviz-limit-flow-1920.png"))
+                page.goto(url)  # the overview again, at both screen sizes
+                for width, height in ((1920, 1080), (1366, 768)):
+                    page.set_viewport_size({"width": width, "height": height})
+                    page.wait_for_function("() => { const gd = document.querySelector('#diagram .js-plotly-plot');"
+                                           " return gd && gd.layout && gd.layout.meta && gd.layout.meta.cluster; }")
+                    page.wait_for_timeout(2_000)
+                    page.screenshot(path=str(shots / f"netviz-limit-overview-{width}.png"))
+                print(f"    screenshots: {shots}/netviz-limit-*.png")
                 browser.close()
         finally:
             server.terminate()
