@@ -279,14 +279,21 @@
     var ppu = Math.min(size.w / Math.abs(xr[1] - xr[0]), size.h / Math.abs(yr[1] - yr[0]));
     var scale = Math.max(FONT_MIN, Math.min(FONT_MAX, ppu / meta.pixels_per_unit));
     var factor = scale / meta.font_scale;
-    var indices = [], sizes = [];
+    var indices = [], sizes = [], hide = [], show = [], least = meta.min_label_px || 0;
     gd.data.forEach(function (trace, i) {
       if (trace.mode !== "text" || !trace.textfont) { return; }
       if (!baseFont.has(trace)) { baseFont.set(trace, trace.textfont.size); }
       var wanted = Math.round(baseFont.get(trace) * factor * 10) / 10;
       if (Math.abs(wanted - trace.textfont.size) >= 0.3) { indices.push(i); sizes.push(wanted); }
+      /* An overview draws no label under its least size (the box's tooltip says it); zooming in brings it. The
+         trace stays (transparent, not invisible): the player and the tests find traces by their drawn order. */
+      var hidden = trace.opacity === 0;
+      if (least && wanted < least && !hidden) { hide.push(i); }
+      else if ((!least || wanted >= least) && hidden) { show.push(i); }
     });
     if (indices.length) { window.Plotly.restyle(gd, { "textfont.size": sizes }, indices); }
+    if (hide.length) { window.Plotly.restyle(gd, { opacity: 0 }, hide); }
+    if (show.length) { window.Plotly.restyle(gd, { opacity: 1 }, show); }
   }
 
   /* Presentation mode on (true), off (false) or toggled (undefined); the URL says `present=1` while it is on. */
@@ -306,17 +313,24 @@
   }
   function togglePresent() { setPresent(); }
 
+  /* After every draw (a new figure, a zoom, a resize): the packet back where the player is, the labels fitted. */
+  function bindGraph(gd) {
+    if (!gd || gd.__netvizBound || !gd.on) { return; }
+    gd.__netvizBound = true;
+    gd.on("plotly_afterplot", function () {
+      var f = player.frames[player.index], k = traceIndex(gd, "packet");
+      if (f && k >= 0 && gd.data[k].x && gd.data[k].x[0] !== f.x) { commit(player.index); }
+      fitFonts(gd);
+    });
+    fitFonts(gd);
+  }
+  /* A diagram without a trace (a big cluster's first overview) never goes through `load`: bind it anyway. */
+  window.setInterval(function () { var gd = graphDiv(); if (gd && gd._fullLayout) { bindGraph(gd); } }, 300);
+
   function whenGraphReady(count, done, tries) {
     var gd = graphDiv();
     if (gd && gd.data && gd.data.length === count && traceIndex(gd, "packet") >= 0 && gd._fullLayout) {
-      if (!gd.__netvizBound && gd.on) {
-        gd.__netvizBound = true;
-        gd.on("plotly_afterplot", function () {
-          var f = player.frames[player.index], k = traceIndex(gd, "packet");
-          if (f && k >= 0 && gd.data[k].x && gd.data[k].x[0] !== f.x) { commit(player.index); }
-          fitFonts(gd);
-        });
-      }
+      bindGraph(gd);
       fitFonts(gd);
       done();
     } else if ((tries || 0) < 200) {
@@ -357,33 +371,159 @@
     button.blur();
   });
 
-  /* dcc.Upload(max_size) drops a file over the server's limit without a word: say which file, its size, the limit
-   * and how to raise it (the templates and the limit come from the page, see layout.py). The cluster stays. */
+  /* Uploads take the fast path (webapp/app/upload.py): the chosen files are posted as multipart/form-data, never
+   * read into a base64 data URL for a Dash callback. A file over the server's limit is refused here with a message
+   * (which file, its size, the limit and how to raise it; the templates and limits come from the page, see
+   * layout.py), as is a set of files over the request limit. The cluster on screen stays until the new one is drawn,
+   * greyed meanwhile; the progress line follows the upload, then the server's stages, then the drawing. */
   function formatMb(bytes) {
     var mb = bytes / 1e6;
     return mb > 0 && mb < 0.01 ? String(Number(mb.toPrecision(3))) : mb.toFixed(2).replace(/\.?0+$/, "");
   }
 
-  function checkUploadSizes(files, zone) {
-    var limits = zone ? zone.closest("[data-max-bytes]") : null;
-    if (!limits || !files) { return; }
-    var max = Number(limits.getAttribute("data-max-bytes"));
-    var messages = [];
-    Array.prototype.forEach.call(files, function (file) {
+  function html(type, props) { return { type: type, namespace: "dash_html_components", props: props }; }
+
+  function showRefusal(limits, messages) {
+    if (!window.dash_clientside || !window.dash_clientside.set_props) { return; }
+    var items = messages.map(function (m) { return html("Li", { children: m, className: "problem error" }); });
+    window.dash_clientside.set_props(ids().UPLOAD_STATUS, { children: [
+      html("Ul", { children: items, className: "problems too-big" }),
+      html("Div", { children: limits.getAttribute("data-kept"), className: "kept" })
+    ] });
+  }
+
+  function refusals(files, limits) {
+    var max = Number(limits.getAttribute("data-max-bytes")), total = 0, messages = [];
+    files.forEach(function (file) {
+      total += file.size;
       if (max > 0 && file.size > max) {
         messages.push(limits.getAttribute("data-too-big").replace("{file}", file.name)
           .replace("{size}", formatMb(file.size)).replace("{limit}", limits.getAttribute("data-limit-mb")));
       }
     });
-    if (!messages.length || !window.dash_clientside || !window.dash_clientside.set_props) { return; }
-    var items = messages.map(function (m) {
-      return { type: "Li", namespace: "dash_html_components", props: { children: m, className: "problem error" } };
-    });
-    window.dash_clientside.set_props(ids().UPLOAD_STATUS, { children: [
-      { type: "Ul", namespace: "dash_html_components", props: { children: items, className: "problems too-big" } },
-      { type: "Div", namespace: "dash_html_components",
-        props: { children: limits.getAttribute("data-kept"), className: "kept" } }
-    ] });
+    var request = Number(limits.getAttribute("data-request-bytes"));
+    if (!messages.length && request > 0 && total > request) {
+      messages.push(limits.getAttribute("data-request-too-big").replace("{size}", formatMb(total))
+        .replace("{limit}", limits.getAttribute("data-request-mb")));
+    }
+    return messages;
+  }
+
+  /* What the page's tests and benchmarks read: the stages seen, and the time from the files chosen to the new
+     cluster's diagram drawn. */
+  var upload = { pending: null, stages: [], started: 0, drawnMs: null, key: null, error: null, timer: 0 };
+  window.netvizUpload = upload;
+
+  function progressLine(limits, stage, fraction, fields) {
+    var box = document.getElementById(ids().UPLOAD_PROGRESS);
+    if (!box) { return; }
+    var bar = box.querySelector("progress"), label = box.querySelector(".stage");
+    var template = limits.getAttribute("data-stage-" + stage) || "";
+    Object.keys(fields || {}).forEach(function (k) { template = template.replace("{" + k + "}", fields[k]); });
+    box.hidden = false;
+    box.setAttribute("data-stage", stage);
+    if (bar) { bar.value = Math.round(Math.max(0, Math.min(1, fraction)) * 100); }
+    if (label) { label.textContent = template; }
+    if (upload.stages[upload.stages.length - 1] !== stage) { upload.stages.push(stage); }
+  }
+
+  function frame() { var d = document.getElementById(ids().DIAGRAM); return d ? d.closest(".diagram-frame") : null; }
+
+  function setStale(on, limits) {
+    var f = frame();
+    if (!f) { return; }
+    if (on) { f.setAttribute("data-stale-text", limits.getAttribute("data-stale")); f.classList.add("stale"); }
+    else { f.classList.remove("stale"); }
+  }
+
+  var NEWLINE = String.fromCharCode(10);  /* the stage lines' separator */
+  var STAGE_AT = { received: 0.5, parse: 0.55, read: 0.68, check: 0.8, store: 0.88 };
+
+  function finish(limits, drawn) {
+    window.clearInterval(upload.timer);
+    upload.pending = null;
+    setStale(false, limits);
+    if (drawn) {
+      upload.drawnMs = Math.round(performance.now() - upload.started);
+      progressLine(limits, "done", 1, { seconds: (upload.drawnMs / 1000).toFixed(1) });
+    } else {
+      var box = document.getElementById(ids().UPLOAD_PROGRESS);
+      if (box) { box.hidden = true; }
+    }
+  }
+
+  /* The new cluster's diagram is on screen once the figure says it is that cluster's (draw_view's meta.cluster). */
+  function awaitDrawn(limits, key) {
+    progressLine(limits, "draw", 0.93);
+    window.clearInterval(upload.timer);
+    upload.timer = window.setInterval(function () {
+      var gd = graphDiv();
+      if (gd && gd.layout && gd.layout.meta && gd.layout.meta.cluster === key && gd._fullLayout) {
+        finish(limits, true);
+      }
+    }, 40);
+  }
+
+  function handResult(result) {
+    result.at = Date.now();  /* the same file again is a new result */
+    if (window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props(ids().UPLOAD_RESULT, { data: result });
+    }
+  }
+
+  function sendFiles(files, limits) {
+    var messages = refusals(files, limits);
+    if (messages.length) { showRefusal(limits, messages); return; }
+    if (upload.pending) { upload.pending.abort(); }
+    var form = new FormData();
+    files.forEach(function (file) { form.append("file", file, file.name); });
+    var xhr = new XMLHttpRequest(), seen = 0, result = null;
+    upload.pending = xhr;
+    upload.stages = [];
+    upload.started = performance.now();
+    upload.drawnMs = null;
+    upload.key = null;
+    upload.error = null;
+    setStale(true, limits);
+    progressLine(limits, "send", 0, { percent: 0 });
+    var lang = new URLSearchParams(window.location.search).get("lang");
+    xhr.open("POST", limits.getAttribute("data-upload-url") + (lang ? "?lang=" + encodeURIComponent(lang) : ""));
+    xhr.upload.onprogress = function (ev) {
+      if (!ev.lengthComputable) { return; }
+      var share = ev.loaded / ev.total;
+      progressLine(limits, "send", share * 0.5, { percent: Math.round(share * 100) });
+    };
+    function readLines() {
+      var text = xhr.responseText, end = text.lastIndexOf(NEWLINE);
+      if (end < seen) { return; }
+      text.slice(seen, end).split(NEWLINE).forEach(function (line) {
+        if (!line.trim()) { return; }
+        var event;
+        try { event = JSON.parse(line); } catch (e) { return; }
+        if (event.stage) { progressLine(limits, event.stage, STAGE_AT[event.stage] || 0.5); }
+        if (event.result) { result = event.result; }
+      });
+      seen = end + 1;
+    }
+    xhr.onprogress = readLines;
+    xhr.onload = function () {
+      readLines();
+      if (xhr.status !== 200 || !result) {
+        upload.error = xhr.status ? "HTTP " + xhr.status : "no answer";
+        finish(limits, false);
+        showRefusal(limits, [limits.getAttribute("data-failed").replace("{error}", upload.error)]);
+        return;
+      }
+      upload.key = result.key;
+      handResult(result);
+      if (result.key) { awaitDrawn(limits, result.key); } else { finish(limits, false); }
+    };
+    xhr.onerror = function () {
+      upload.error = "network error";
+      finish(limits, false);
+      showRefusal(limits, [limits.getAttribute("data-failed").replace("{error}", upload.error)]);
+    };
+    xhr.send(form);
   }
 
   /* `target` when it sits inside the upload component, else null. */
@@ -392,13 +532,22 @@
     return zone && target && zone.contains(target) ? target : null;
   }
 
+  function take(ev, fileList, zone) {
+    var limits = zone.closest("[data-max-bytes]");
+    if (!limits || !limits.getAttribute("data-upload-url") || !fileList || !fileList.length) { return false; }
+    ev.stopPropagation();  /* dcc.Upload never sees these files: no base64 round trip */
+    ev.preventDefault();
+    sendFiles(Array.prototype.slice.call(fileList), limits);
+    return true;
+  }
+
   document.addEventListener("change", function (ev) {
     var t = ev.target;
-    if (t && t.type === "file" && uploadZone(t)) { checkUploadSizes(t.files, t); }
+    if (t && t.type === "file" && uploadZone(t) && take(ev, t.files, t)) { t.value = ""; }
   }, true);
   document.addEventListener("drop", function (ev) {
     var zone = uploadZone(ev.target);
-    if (zone && ev.dataTransfer) { checkUploadSizes(ev.dataTransfer.files, zone); }
+    if (zone && ev.dataTransfer) { take(ev, ev.dataTransfer.files, zone); }
   }, true);
 
   /* The URL mirrors the state (flow, settings, hop; in a lesson: lesson, step, hop and what differs from the
@@ -486,6 +635,7 @@
       if (downText) { free.push(["down", downText]); }
       if (offText) { free.push(["off", offText]); }
       if (view && view.expanded && view.expanded.length) { free.push(["expand", view.expanded.join(",")]); }
+      if (view && view.groups && view.groups.length) { free.push(["open", view.groups.join(",")]); }
       if (stepIndex) { free.push(["step", String(stepIndex)]); }
       urlState.free = free;
       urlState.lesson = null;

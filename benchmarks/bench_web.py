@@ -14,7 +14,15 @@
    hit); then resident memory over 400 what-if requests on a 50-node, 1,500-pod cluster cycling through more
    variants than the memo holds (after the first 10 and after all 400; issue 14 asks for ≤ 10% growth).
 
-Run: `python3 benchmarks/bench_web.py [--skip-browser] [--skip-1000] [--what-if-only]`.
+6. Uploads in real headless Chromium (issue 18), from the file chosen to the new cluster's diagram drawn (the
+   page's own clock, `window.netvizUpload.drawnMs`, and the benchmark's): a 100-node JSON dump (target ≤ 1 s), a
+   1,000-node dump as JSON and gzipped (≤ 5 s each).
+7. Kubernetes' limit (issue 18): `k8s-netviz serve PATH` on a 5,000-node, 150,000-pod, 15,000-service dump, from
+   the command started to the grouped overview drawn (≤ 30 s), then a search and a trace; the server's peak
+   resident memory (VmHWM) and the browser's (the page's JS heap and the renderer's resident memory).
+
+Run: `python3 benchmarks/bench_web.py [--skip-browser] [--skip-1000] [--what-if-only] [--uploads-only]
+[--limit-only]`.
 """
 
 from __future__ import annotations
@@ -202,21 +210,161 @@ def what_if(cache_dir: str, requests: int = 400) -> None:
           f"{rss[requests]:.0f} MB ({(rss[requests] / rss[10] - 1) * 100:+.1f} %)")
 
 
+UPLOAD_DRAWN_JS = "() => window.netvizUpload && (window.netvizUpload.drawnMs !== null || !!window.netvizUpload.error)"
+
+
+def uploads(cache_dir: str) -> None:
+    """Issue 18: each dump uploaded on a fresh page of one server, timed from the file chosen to the diagram drawn."""
+    import gzip as gz
+
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    from benchmarks.generate_cluster import cached_dump
+    from webapp.app import create_app
+
+    folder = Path(cache_dir).parent
+    files = [("100 nodes, JSON", cached_dump(100, "json")), ("1,000 nodes, JSON", cached_dump(1000, "json"))]
+    packed = folder / "cluster-1000.json.gz"
+    packed.write_bytes(gz.compress(files[1][1].read_bytes(), compresslevel=6))
+    files.append(("1,000 nodes, gzip", packed))
+    app = create_app(cache=cache_dir)
+    server = make_server("127.0.0.1", _free_port(), app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for label, path in files:
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            page = context.new_page()
+            page.set_default_timeout(300_000)
+            page.goto(url)
+            page.wait_for_selector('.hop-panel.current[data-hop="q0"]', state="attached", timeout=120_000)
+            started = time.perf_counter()
+            page.set_input_files("#upload input[type=file]", str(path))
+            page.wait_for_function(UPLOAD_DRAWN_JS)
+            outside = time.perf_counter() - started
+            record = page.evaluate("() => window.netvizUpload")
+            print(f"upload {label} ({path.stat().st_size / 1e6:.1f} MB): file chosen → overview drawn "
+                  f"{record['drawnMs'] / 1000:.2f} s (page clock), {outside:.2f} s (benchmark clock); "
+                  f"stages {', '.join(record['stages'])}; {page.inner_text('#upload-status')!r}")
+            context.close()
+        browser.close()
+    server.shutdown()
+
+
+def _peak_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
+def kubernetes_limit(nodes: int = 5000) -> None:
+    """Issue 18: `serve PATH` on Kubernetes' limit; times, peak memory of the server and of the browser."""
+    import subprocess
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from benchmarks.generate_cluster import cached_dump
+
+    path = cached_dump(nodes, "json")
+    size_mb = path.stat().st_size / 1e6
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as cache:
+        started = time.perf_counter()
+        server = subprocess.Popen([sys.executable, "-m", "webapp", "serve", str(path), "--port", str(port),
+                                   "--cache", cache, "--max-bytes", str(int(size_mb + 10) * 1_000_000)],
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=5).read()
+                    break
+                except OSError:
+                    if server.poll() is not None:
+                        print(f"serve failed: {server.stderr.read()[-2000:]}")
+                        return
+                    time.sleep(0.5)
+            serving = time.perf_counter() - started
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+                page.set_default_timeout(600_000)
+                page.goto(url)
+                page.wait_for_function("() => { const gd = document.querySelector('#diagram .js-plotly-plot');"
+                                       " return gd && gd.layout && gd.layout.meta && gd.layout.meta.cluster; }")
+                drawn = time.perf_counter() - started
+                print(f"Kubernetes' limit ({nodes} nodes, {size_mb:.0f} MB JSON): serve PATH started → page served "
+                      f"{serving:.1f} s, → grouped overview drawn {drawn:.1f} s; "
+                      f"{page.inner_text('#view-overview-note')!r}")
+                started = time.perf_counter()
+                page.fill("#view-search", "app-12345")
+                page.keyboard.press("Enter")
+                page.wait_for_function("() => { const r = document.querySelector('#diagram .js-plotly-plot')"
+                                       "._fullLayout.xaxis.range; return Math.abs(r[1] - r[0] - 24) < 0.01; }")
+                print(f"    search a pod by name → its group and node open, zoomed: {time.perf_counter() - started:.1f} s"
+                      f" ({page.inner_text('#view-search-result')!r})")
+                started = time.perf_counter()
+                page.click("#view-search-from")
+                page.wait_for_selector('.hop-panel.current[data-hop="q0"]', state="attached")
+                print(f"    use it as FROM → first flow traced and drawn: {time.perf_counter() - started:.1f} s "
+                      f"({page.inner_text('#flow-src')} → {page.inner_text('#flow-dst')}: "
+                      f"{page.inner_text('#verdict')})")
+                cdp = page.context.new_cdp_session(page)
+                cdp.send("Performance.enable")
+                metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+                renderers = subprocess.run(["ps", "-C", "chromium", "-o", "rss=,args="], capture_output=True,
+                                           text=True).stdout.splitlines()
+                renderer_mb = max((int(line.split()[0]) / 1024 for line in renderers if "--type=renderer" in line),
+                                  default=0.0)
+                print(f"    memory: server peak (VmHWM) {_peak_kb(server.pid) / 1024:.0f} MB; browser JS heap "
+                      f"{metrics.get('JSHeapUsedSize', 0) / 2**20:.0f} MB used of "
+                      f"{metrics.get('JSHeapTotalSize', 0) / 2**20:.0f} MB, largest renderer process "
+                      f"{renderer_mb:.0f} MB resident")
+                shots = Path(tempfile.gettempdir())
+                page.screenshot(path=str(shots / "netviz-limit-flow-1920.png"))
+                page.goto(url)  # the overview again, at both screen sizes
+                for width, height in ((1920, 1080), (1366, 768)):
+                    page.set_viewport_size({"width": width, "height": height})
+                    page.wait_for_function("() => { const gd = document.querySelector('#diagram .js-plotly-plot');"
+                                           " return gd && gd.layout && gd.layout.meta && gd.layout.meta.cluster; }")
+                    page.wait_for_timeout(2_000)
+                    page.screenshot(path=str(shots / f"netviz-limit-overview-{width}.png"))
+                print(f"    screenshots: {shots}/netviz-limit-*.png")
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="web benchmark")
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-1000", action="store_true")
     parser.add_argument("--what-if-only", action="store_true")
+    parser.add_argument("--uploads-only", action="store_true")
+    parser.add_argument("--limit-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         if args.what_if_only:
             what_if(str(Path(folder) / "what-if"))
+            return 0
+        if args.uploads_only:
+            uploads(str(Path(folder) / "uploads"))
+            return 0
+        if args.limit_only:
+            kubernetes_limit()
             return 0
         what_if(str(Path(folder) / "what-if"))
         if not args.skip_browser:
             page_load(str(Path(folder) / "page"))
         seed_figure()
         big_callbacks(str(Path(folder) / "big"), args.skip_1000)
+        if not args.skip_browser:
+            uploads(str(Path(folder) / "uploads"))
+            if not args.skip_1000:
+                kubernetes_limit()
     return 0
 
 

@@ -282,8 +282,10 @@ def _placements(nodes: int, pods_per_node: int, services_per_node: int) -> Itera
             yield n, slot, d % deployments
 
 
-def generate_dump(nodes: int, pods_per_node: int = 30, services_per_node: int = 3, seed: int = 0) -> dict:
-    """A `kind: List` of Nodes, Pods, Services and EndpointSlices, as kubectl prints them."""
+def generate_dump(nodes: int, pods_per_node: int = 30, services_per_node: int = 3, seed: int = 0,
+                  not_ready_pod_every: int = NOT_READY_POD_EVERY) -> dict:
+    """A `kind: List` of Nodes, Pods, Services and EndpointSlices, as kubectl prints them (every
+    `not_ready_pod_every`-th application pod not ready)."""
     if nodes < 1 or nodes > BIG_POD_NETWORK.num_addresses >> 8:
         raise ValueError(f"nodes must be between 1 and {BIG_POD_NETWORK.num_addresses >> 8}, got {nodes}")
     if not 1 <= pods_per_node <= 254:
@@ -336,7 +338,7 @@ def generate_dump(nodes: int, pods_per_node: int = 30, services_per_node: int = 
         )
     for index, (n, slot, d) in enumerate(_placements(nodes, pods_per_node, services_per_node)):
         node_ready = n % NOT_READY_NODE_EVERY != NOT_READY_NODE_EVERY - 1
-        ready = node_ready and index % NOT_READY_POD_EVERY != NOT_READY_POD_EVERY - 1
+        ready = node_ready and index % not_ready_pod_every != not_ready_pod_every - 1
         name = _deployment_name(d)
         pod_name = unique_name(f"{name}-{rs_hash[d]}-")
         pod_ip = str(node_pod_cidr(n, nodes).network_address + 1 + slot)  # host-local: .1 is the bridge, pods from .2
@@ -564,10 +566,10 @@ def cached_dump(nodes: int, fmt: str) -> Path:
 
 def write_dump(
     path: str | Path, nodes: int, fmt: str = "yaml", *, pods_per_node: int = 30, services_per_node: int = 3,
-    seed: int = 0,
+    seed: int = 0, not_ready_pod_every: int = NOT_READY_POD_EVERY,
 ) -> Path:
     """Generate and write one dump; returns its path."""
-    dump = generate_dump(nodes, pods_per_node, services_per_node, seed)
+    dump = generate_dump(nodes, pods_per_node, services_per_node, seed, not_ready_pod_every)
     text = dump_yaml(dump) if fmt == "yaml" else dump_json(dump)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

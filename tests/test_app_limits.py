@@ -62,7 +62,7 @@ def test_an_upload_while_the_worker_is_busy_gets_the_busy_error(monkeypatch, tmp
 
 
 def test_the_loader_version_is_in_every_cache_key():
-    assert loader_version().split("/")[1] == "2"
+    assert loader_version().split("/")[1] == "3"
 
 
 def test_the_page_lists_each_problem_with_its_code(tmp_path):

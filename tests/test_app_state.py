@@ -51,7 +51,8 @@ def test_netviz_js_takes_every_component_id_from_the_page():
     assert quoted & {str(member) for member in Id} == URL_PARAMETERS
     assert {f"#{member}" for member in Id} & quoted == set()
     used = set(re.findall(r"(?:ids\(\)|id)\.([A-Z_]+)", script))
-    assert used == {"DIAGRAM", "PLAY", "BACK", "FORWARD", "RESTART", "PRESENT", "STEP", "UPLOAD", "UPLOAD_STATUS"}
+    assert used == {"DIAGRAM", "PLAY", "BACK", "FORWARD", "RESTART", "PRESENT", "STEP", "UPLOAD", "UPLOAD_STATUS",
+                    "UPLOAD_PROGRESS", "UPLOAD_RESULT"}
     assert used <= {member.name for member in Id}
     table = json.loads(client_ids())
     assert table == {member.name: str(member) for member in Id}
@@ -68,7 +69,8 @@ def test_on_url_restores_the_flow_settings_view_and_step(cache, seed_key):
                                                      "pod/default/api-2:8080")
     assert (out["mode"], out["overlay"], out["policy"], out["down"]) == ("ipvs", None, "Local", ["default/web-1"])
     assert (out["namespace"], out["view"], out["initial_step"]) == ("kube-system",
-                                                                    {"expanded": ["node-1"], "focus": None}, 7)
+                                                                    {"expanded": ["node-1"], "focus": None,
+                                                                     "groups": []}, 7)
     assert "status" not in out
 
 
@@ -111,9 +113,9 @@ def test_on_click_toggles_nodes_filters_namespaces_and_picks_pods(cache, seed_ke
 
     view = {"expanded": ["node-1"], "focus": None}
     assert state.on_click(cache, seed_key, click("node:node-1"), None, None, view) == {
-        "view": {"expanded": [], "focus": None}}
+        "view": {"expanded": [], "focus": None, "groups": []}}
     assert state.on_click(cache, seed_key, click("node:node-2"), None, None, view) == {
-        "view": {"expanded": ["node-1", "node-2"], "focus": None}}
+        "view": {"expanded": ["node-1", "node-2"], "focus": None, "groups": []}}
     assert state.on_click(cache, seed_key, click("ns:kube-system"), None, None, view) == {"namespace": "kube-system"}
     assert state.on_click(cache, seed_key, {"points": [{}]}, None, None, view) == {}
     out = state.on_click(cache, seed_key, click("pod:default/api-2"), FlowType.POD_TO_POD_CROSS_NODE,

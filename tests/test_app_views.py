@@ -315,3 +315,16 @@ def test_a_udp_matrix_says_which_protocol_a_click_traces(cache, shop_key):
     assert words(lines[0]) == "Port 53/UDP · 8 pods: 22 allowed, 42 denied, 0 would be denied but are not enforced"
     assert words(lines[-1]) == ("The diagram traces a port with the protocol the destination pod declares for it: "
                                 "UDP when it declares the port only as UDP, else TCP.")
+
+
+def test_a_big_grid_leaves_the_reasons_to_the_trace():
+    from benchmarks.generate_cluster import dump_json, generate_dump
+    from webapp.figures.matrix import REASONS_MAX
+    from webapp.loaders import load_sources
+
+    big = load_sources([("g.json", dump_json(generate_dump(2, pods_per_node=29)).encode())]).cluster
+    matrix = policy_matrix(big, 80)
+    assert len(matrix.pods) > REASONS_MAX == 30
+    cells = matrix_figure(big, matrix).figure["data"][-1]
+    assert cells["name"] == "cells" and len(cells["hovertext"]) == len(matrix.pods) ** 2
+    assert all("<br>" not in hover for hover in cells["hovertext"])

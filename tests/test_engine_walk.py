@@ -506,12 +506,13 @@ def test_locally_generated_and_locally_delivered_hooks(monkeypatch):
 def lb_cluster():
     from ipaddress import IPv4Address
 
-    from webapp.model import ServiceType
+    from webapp.model import LoadBalancerMode, ServiceType
 
     base = two_node_cluster()
     web = base.services[0]
     lb = replace(web, type=ServiceType.LOAD_BALANCER, ports=(replace(web.ports[0], node_port=30080),),
-                 load_balancer_ips=(IPv4Address("203.0.113.100"),), external_ips=(IPv4Address("192.168.0.100"),))
+                 load_balancer_ips=(IPv4Address("203.0.113.100"),), external_ips=(IPv4Address("192.168.0.100"),),
+                 load_balancer_mode=LoadBalancerMode.PROXY)
     return replace(base, services=(lb,))
 
 

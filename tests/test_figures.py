@@ -3,6 +3,7 @@ landing on the device it names, overview of big clusters, namespace filter, focu
 
 import dataclasses
 import json
+from collections import Counter
 
 import plotly.graph_objects as go
 import pytest
@@ -274,8 +275,12 @@ def test_overview_tiles_say_pod_or_pods_and_what_is_not_ready():
     labels = texts(figure)
     assert labels.count("6 pods") == 11 and labels.count("1 pod") == 1
     assert [t for t in labels if "✖" in t] == [
-        "<b>12 nodes</b> · click a tile to expand it · red tile, ✖: node or pods not ready",
+        "<b>12 nodes</b> · click a tile to expand it · colour: share of pods not ready, ✖ dark red: node NotReady",
         "✖ NotReady", "✖ 2 not ready"]
+    # Colour by the share of pods not ready: node-1's 2 of 6 (33 %) is red; a NotReady node is dark red; the rest
+    # (all pods ready) green.
+    fills = Counter(s["fillcolor"] for s in figure["layout"]["shapes"])
+    assert (fills["#7f1d1d"], fills["#fca5a5"], fills["#dcfce7"]) == (1, 1, 10)
     hovers = [h for t in figure["data"] if t.get("name") == "targets" for h in t["hovertext"]]
     assert hovers[:3] == ["node node-0 (10.0.0.10): 6 pods, node NotReady — click to expand",
                           "node node-1 (10.0.0.11): 6 pods, 2 not ready — click to expand",

@@ -196,3 +196,11 @@ def test_duplicated_pod_ip_is_reported_at_its_line(fmt):
     victim_key = "{namespace}/{name}".format(**pods[-1]["metadata"])
     donor_key = next("{namespace}/{name}".format(**p["metadata"]) for p in pods if p["status"]["podIP"] == ip)
     assert result.errors[0].message == f"pod IP {ip} of {victim_key} is already used by {donor_key}"
+
+
+def test_every_nth_application_pod_can_be_made_not_ready():
+    """`not_ready_pod_every=17`: 1 application pod in 17 not ready (issue 18's colour test)."""
+    pods = [p for p in generate_dump(10, not_ready_pod_every=17)["items"] if p["kind"] == "Pod"
+            and not p["spec"].get("hostNetwork")]
+    not_ready = [p for p in pods if p["status"]["conditions"][0]["status"] != "True"]
+    assert (len(pods), len(not_ready)) == (290, 17)

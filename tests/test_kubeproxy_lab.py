@@ -53,3 +53,56 @@ def test_kernel_agrees_with_every_service_trace(tmp_path, capsys):
     # no endpoints rejects, internalTrafficPolicy Local drops off-node, affinity sticks to one backend
     assert "203.0.113.10 → node/node-2:30082" in out and "saw 203.0.113.10" in out
     assert "rejected (connection refused)" in out and "dropped (timeout)" in out
+
+
+LOAD_BALANCERS = """\
+name: lb-lab
+nodes:
+  - name: node-1
+    pods:
+      - {name: web-1, labels: {app: web}, containers: [{name: web, ports: [80]}]}
+  - name: node-2
+    pods:
+      - {name: web-2, labels: {app: web}, containers: [{name: web, ports: [80]}]}
+      - {name: api-2, labels: {app: api}, containers: [{name: api, ports: [8080]}]}
+services:
+  - {name: web, type: LoadBalancer, selector: {app: web}, ports: [80], loadBalancerIP: [203.0.113.100]}
+  - {name: api, type: LoadBalancer, selector: {app: api}, ports: [{port: 80, targetPort: 8080}],
+     loadBalancerIP: [203.0.113.101], externalTrafficPolicy: Local}
+  - {name: ranged, type: LoadBalancer, selector: {app: web}, ports: [{port: 81, targetPort: 80}],
+     loadBalancerIP: [203.0.113.102], loadBalancerSourceRanges: [198.51.100.0/24]}
+external:
+  - {name: client, ip: 203.0.113.10}
+"""
+
+
+@pytest.mark.lab
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("iptables-restore") is None,
+                    reason="needs root, ip netns and iptables-restore")
+@pytest.mark.parametrize("mode", ["passthrough", "proxy"])
+def test_kernel_agrees_with_both_load_balancer_models(tmp_path, capsys, mode):
+    """Issue 17 item 5: a passthrough load balancer (the lab's external namespace routes the LB IP and port to the
+    chosen node, unchanged) and a proxying one (DNAT to the nodePort): Cluster and Local policies, and source
+    ranges — enforced by the node's KUBE-FW chain in passthrough, by the load balancer in proxy mode."""
+    path = tmp_path / "lb.yaml"
+    path.write_text(LOAD_BALANCERS + f"loadBalancer: {{mode: {mode}}}\n")
+    code = main(["lab", "verify", str(path), "--lab", "46", "--type", "loadbalancer"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "3 flows: 3 agree, 0 disagree, 0 not verifiable here" in out
+    assert "203.0.113.10 → 203.0.113.101:80  tcp    delivered at 10.244.1.3:8080 saw 203.0.113.10" in out
+
+
+@pytest.mark.lab
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nfacct") is None,
+                    reason="needs root, ip netns and Debian's nfacct")
+def test_kernel_agrees_on_nodes_that_count_with_nfacct(tmp_path, capsys):
+    """Issue 17 item 7: v1.31 nodes write `-m nfacct` rules; the lab creates the counters first, as kube-proxy
+    does, and the kernel's decisions are the engine's."""
+    path = tmp_path / "lb.yaml"
+    path.write_text(LOAD_BALANCERS.replace("  - name: node-1\n", "  - name: node-1\n    version: v1.31.2\n")
+                    .replace("  - name: node-2\n", "  - name: node-2\n    version: v1.31.2\n"))
+    code = main(["lab", "verify", str(path), "--lab", "46", "--type", "loadbalancer", "--type", "nodeport"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "9 flows: 9 agree, 0 disagree, 0 not verifiable here" in out

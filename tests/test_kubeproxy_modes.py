@@ -13,7 +13,7 @@ from webapp.engine.netfilter import Hook, PacketContext, Verdict, traverse
 from webapp.engine.rulesets import node_ruleset
 from webapp.engine.services import load_balancer_prelude, local_service
 from webapp.engine.trace import Action, HopKind, Packet, SocketAddress
-from webapp.model import KubeProxyMode, ServiceType, SessionAffinity, TrafficPolicy
+from webapp.model import KubeProxyMode, LoadBalancerMode, ServiceType, SessionAffinity, TrafficPolicy
 
 
 def pkt(src: str, dst: str, proto: str = "tcp") -> Packet:
@@ -256,7 +256,8 @@ def test_source_ranges_admit_and_drop_in_cluster_clients_alike_in_iptables_and_i
 def test_load_balancer_local_policy_sends_only_to_nodes_with_an_endpoint():
     cluster = service_cluster(endpoints=3, type=ServiceType.LOAD_BALANCER, node_port=30080,
                               load_balancer_ips=(IPv4Address("198.51.100.10"),),
-                              external_traffic_policy=TrafficPolicy.LOCAL, health_check_node_port=32000)
+                              external_traffic_policy=TrafficPolicy.LOCAL, health_check_node_port=32000,
+                              load_balancer_mode=LoadBalancerMode.PROXY)
     cluster = replace(cluster, endpoints=tuple(e for e in cluster.endpoints if e.pod != "default/web-a"))
     svc, port = cluster.services[0], cluster.services[0].ports[0]
     pre = load_balancer_prelude(cluster, SocketAddress.parse("203.0.113.7:50000"), svc, port, "tcp")

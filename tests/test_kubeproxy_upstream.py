@@ -368,3 +368,112 @@ services:
     assert [line.split(" --dport ")[1].split()[0] for line in chain(text, "nat", "KUBE-NODEPORTS")] == [
         "30081", "30000"]
     assert '"default/web loadbalancer IP" -m tcp -p tcp -d 203.0.113.100 --dport 80' in text
+
+
+# --- issue 17 item 5: the load balancer's model -------------------------------------------------------------
+
+def lb_trace_cluster(mode=None, **service):
+    """TestExternalTrafficPolicyLocal's shape on our two-node factory: default/web as a LoadBalancer 198.51.100.10
+    with nodePort 30080, endpoints web-a (node-1) and web-b (node-2)."""
+    from dataclasses import replace
+    from ipaddress import IPv4Address
+
+    from factories import service_cluster
+    from webapp.model import ServiceType
+
+    cluster = service_cluster(type=ServiceType.LOAD_BALANCER, node_port=30080,
+                              load_balancer_ips=(IPv4Address("198.51.100.10"),), **service)
+    if mode is not None:
+        cluster = replace(cluster, settings=replace(cluster.settings, load_balancer_mode=mode))
+    return cluster
+
+
+def test_passthrough_is_the_default_and_the_node_captures_the_lb_ip():
+    """upstream: TestExternalTrafficPolicyLocal, "external to LB IP hits only local endpoint, unmasqueraded" — the
+    packet reaches the node still addressed to the LB IP; KUBE-SERVICES' "loadbalancer IP" rule takes it to
+    KUBE-EXT and KUBE-SVL, the client's address is kept. The proxy model instead reaches the nodePort."""
+    from webapp.engine.flows import trace_flow
+    from webapp.engine.trace import Action, HopKind
+    from webapp.model import LoadBalancerMode, TrafficPolicy
+
+    local = dict(external_traffic_policy=TrafficPolicy.LOCAL, health_check_node_port=32000)
+    trace = trace_flow(lb_trace_cluster(**local), "203.0.113.7", "198.51.100.10:80")
+    lb = next(h for h in trace.hops if h.kind == HopKind.LOADBALANCER)
+    assert (lb.action, str(lb.packet.dst), lb.alternatives) == (Action.FORWARD, "198.51.100.10:80", ())
+    assert lb.rule == ("198.51.100.10:80 → node node-1 (192.168.0.11), destination unchanged (passthrough), of 2 "
+                       "healthy node(s)")
+    choice = next(h for h in trace.hops if h.alternatives)
+    assert choice.explain.startswith("PREROUTING → KUBE-SERVICES → KUBE-EXT-CDGGSHYLG3RE2FKL → "
+                                     "KUBE-SVL-CDGGSHYLG3RE2FKL")
+    assert [str(a.dst) for a in choice.alternatives] == ["10.244.0.3:80"]  # only the local endpoint
+    assert (str(trace.disposition), str(trace.hops[-1].packet.dst)) == ("delivered", "10.244.0.3:80")
+    assert str(trace.hops[-1].packet.src.ip) == "203.0.113.7"  # unmasqueraded
+    assert str(trace.reply[-1].packet.src) == "198.51.100.10:80"  # the reply leaves the node from the LB IP
+    proxy = trace_flow(lb_trace_cluster(LoadBalancerMode.PROXY, **local), "203.0.113.7", "198.51.100.10:80")
+    lb = next(h for h in proxy.hops if h.kind == HopKind.LOADBALANCER)
+    assert (lb.action, str(lb.packet.dst)) == (Action.DNAT, "192.168.0.11:30080")
+
+
+def test_passthrough_with_source_ranges_is_filtered_by_the_node():
+    """upstream: TestLoadBalancer's source-range flows — a passthrough load balancer hands every client to a node;
+    KUBE-FW-… admits 203.0.113.0/25 and KUBE-PROXY-FIREWALL drops the rest, on the node."""
+    from ipaddress import IPv4Network
+
+    from webapp.engine.flows import trace_flow
+    from webapp.engine.trace import HopKind
+
+    cluster = lb_trace_cluster(load_balancer_source_ranges=(IPv4Network("203.0.113.0/25"),))
+    assert str(trace_flow(cluster, "203.0.113.7", "198.51.100.10:80").disposition) == "delivered"
+    trace = trace_flow(cluster, "203.0.113.200", "198.51.100.10:80")
+    assert str(trace.disposition) == "dropped"
+    last = trace.hops[-1]
+    assert (last.node, last.kind, last.rule.split(" -m ")[0]) == ("node-1", HopKind.NETFILTER,
+                                                                  "filter -A KUBE-PROXY-FIREWALL")
+
+
+def test_a_lb_without_node_ports_is_reachable_only_through_passthrough():
+    """allocateLoadBalancerNodePorts: false — no nodePort: the passthrough load balancer still delivers (the
+    node captures the LB IP); a proxying one has nowhere to send the connection."""
+    from webapp.engine.flows import trace_flow
+    from webapp.model import LoadBalancerMode
+
+    cluster = lb_trace_cluster(allocate_load_balancer_node_ports=False)
+    cluster = replace_port(cluster)
+    assert str(trace_flow(cluster, "203.0.113.7", "198.51.100.10:80").disposition) == "delivered"
+    from dataclasses import replace
+
+    proxy = replace(cluster, settings=replace(cluster.settings, load_balancer_mode=LoadBalancerMode.PROXY))
+    trace = trace_flow(proxy, "203.0.113.7", "198.51.100.10:80")
+    assert (str(trace.disposition), trace.reason) == (
+        "dropped", "the load balancer of default/web proxies to a nodePort (loadBalancer mode proxy), but port 80 "
+                   "has none (allocateLoadBalancerNodePorts: false)")
+
+
+def replace_port(cluster):
+    """default/web's port without its nodePort (as the loader leaves it with allocateLoadBalancerNodePorts false)."""
+    from dataclasses import replace
+
+    web = cluster.services[0]
+    return replace(cluster, services=(replace(web, ports=(replace(web.ports[0], node_port=None),)),
+                                      *cluster.services[1:]))
+
+
+def test_load_balancer_mode_from_yaml_and_annotation():
+    from webapp.loaders import load_sources
+    from webapp.model import LoadBalancerMode
+
+    yaml_text = (b"loadBalancer: {mode: proxy}\nservices:\n- {name: a, type: LoadBalancer, ports: [80]}\n"
+                 b"- {name: b, type: LoadBalancer, ports: [80], loadBalancerMode: passthrough}\n")
+    cluster = load_sources([("c.yaml", yaml_text)]).cluster
+    assert cluster.settings.load_balancer_mode == LoadBalancerMode.PROXY
+    assert {s.name: s.load_balancer_mode for s in cluster.services if s.namespace == "default"} == {
+        "a": None, "b": LoadBalancerMode.PASSTHROUGH, "kubernetes": None}
+    manifest = (b"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations:\n"
+                b"    k8s-netviz.io/load-balancer-mode: proxy\nspec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n")
+    loaded = load_sources([("s.yaml", manifest)]).cluster
+    assert loaded.settings.load_balancer_mode == LoadBalancerMode.PASSTHROUGH  # the default
+    assert loaded.service_by_key["default/web"].load_balancer_mode == LoadBalancerMode.PROXY
+    bad = load_sources([("s.yaml", manifest.replace(b"mode: proxy", b"mode: dsr"))])
+    assert [str(p) for p in bad.problems if p.severity == "error"] == [
+        "s.yaml:6:39: error: expected one of passthrough, proxy, got 'dsr' "
+        "(metadata.annotations.k8s-netviz.io/load-balancer-mode) (hint: expected one of: passthrough, proxy)"]

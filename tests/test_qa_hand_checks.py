@@ -354,7 +354,8 @@ def test_load_balancer_without_a_healthy_node_ends_at_the_load_balancer():
     """externalTrafficPolicy Local and no endpoint anywhere: no node answers healthCheckNodePort, the cloud load
     balancer has no backend and drops; from inside the cluster kube-proxy's KUBE-EXTERNAL-SERVICES rejects."""
     cluster = qa_cluster(extra_service=b"{name: lb, type: LoadBalancer, selector: {app: none}, externalTrafficPolicy: "
-                                       b"Local, loadBalancerIP: [198.51.100.50], ports: [{port: 80, nodePort: 30090}]}")
+                                       b"Local, loadBalancerIP: [198.51.100.50], ports: [{port: 80, nodePort: 30090}], "
+                                       b"loadBalancerMode: proxy}")
     trace = trace_flow(cluster, "203.0.113.10", "198.51.100.50:80")
     hc = cluster.service_by_key["default/lb"].health_check_node_port
     assert (trace.disposition, trace.reason) == (

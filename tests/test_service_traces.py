@@ -11,7 +11,7 @@ import pytest
 from factories import TRACED_MODES, service_cluster
 from webapp.engine.flows import trace_flow
 from webapp.engine.trace import Action, Disposition, HopKind, SocketAddress
-from webapp.model import KubeProxyMode, ServiceType, TrafficPolicy
+from webapp.model import KubeProxyMode, LoadBalancerMode, ServiceType, TrafficPolicy
 
 SEP_B = "KUBE-SEP-PBQ62IOVWGYEN623"
 
@@ -78,7 +78,8 @@ def test_nodeport_iptables_nat_rules():
 
 
 def test_load_balancer_nesting_and_local_policy_keeps_the_client_address():
-    cluster = full(external_traffic_policy=TrafficPolicy.LOCAL, health_check_node_port=32000)
+    cluster = full(external_traffic_policy=TrafficPolicy.LOCAL, health_check_node_port=32000,
+                   load_balancer_mode=LoadBalancerMode.PROXY)
     cluster = replace(cluster, endpoints=tuple(e for e in cluster.endpoints if e.pod != "default/web-a"))
     trace = trace_flow(cluster, "203.0.113.7", "svc/default/web:80")
     assert trace.flow.type == "loadbalancer" and trace.disposition == Disposition.DELIVERED
@@ -137,7 +138,8 @@ def test_dead_backend_iptables_cannot_retry_userspace_can():
 def test_load_balancer_source_ranges_turn_other_clients_away():
     from ipaddress import IPv4Network
 
-    cluster = full(load_balancer_source_ranges=(IPv4Network("203.0.113.0/24"),))
+    cluster = full(load_balancer_source_ranges=(IPv4Network("203.0.113.0/24"),),
+                   load_balancer_mode=LoadBalancerMode.PROXY)
     assert trace_flow(cluster, "203.0.113.7", "svc/default/web:80").disposition == Disposition.DELIVERED
     trace = trace_flow(cluster, "192.0.2.9", "svc/default/web:80")
     assert trace.disposition == Disposition.DROPPED
@@ -243,7 +245,8 @@ def test_dead_backend_ipvs_cannot_retry_either():
 
 def test_load_balancer_shows_the_nesting_of_service_types():
     """LoadBalancer ⊃ NodePort ⊃ ClusterIP: the LB hop, then the node's chains down to the cluster-IP chain."""
-    trace = trace_flow(full(), "203.0.113.7", "svc/default/web:80", backend="10.244.1.2")
+    trace = trace_flow(full(load_balancer_mode=LoadBalancerMode.PROXY), "203.0.113.7", "svc/default/web:80",
+                       backend="10.244.1.2")
     lb, choice = [h for h in trace.hops if h.alternatives]
     assert lb.kind == HopKind.LOADBALANCER and "(LoadBalancer ⊃ NodePort ⊃ ClusterIP)" in lb.explain
     assert choice.explain.startswith("PREROUTING → KUBE-SERVICES → KUBE-NODEPORTS → KUBE-EXT-CDGGSHYLG3RE2FKL → "

@@ -194,6 +194,12 @@ _EN: dict[str, str] = {
     "services.lb.forward": ("The cloud load balancer picks node {node} and sends the connection to its nodePort "
                             "{node_port} (LoadBalancer ⊃ NodePort ⊃ ClusterIP); the client's address is kept. "
                             "{check}."),
+    "services.lb.passthrough": ("The cloud load balancer (passthrough, as GCE's network load balancer or MetalLB) "
+                                "picks node {node} and delivers the packet to it unchanged: still addressed to "
+                                "{address}, which kube-proxy's KUBE-SERVICES captures on the node ('loadbalancer "
+                                "IP'). {check}."),
+    "services.lb.no_node_port": ("the load balancer of {service} proxies to a nodePort (loadBalancer mode proxy), "
+                                 "but port {port} has none (allocateLoadBalancerNodePorts: false)"),
     # --- services.py: DNS and backends marked down ------------------------------------------------------------
     "services.dns.cname": ("CoreDNS answers with a CNAME to {name}: an ExternalName service has no cluster IP and "
                            "nothing is proxied; the client then resolves and connects to the external name itself."),
@@ -414,6 +420,11 @@ _ZH: dict[str, str] = {
     "services.lb.unhealthy": "没有节点通过 {service} 的负载均衡器健康检查：{check}",
     "services.lb.forward": ("云负载均衡器选中节点 {node}，把连接发往它的 nodePort {node_port}"
                             "（LoadBalancer ⊃ NodePort ⊃ ClusterIP）；客户端的地址保持不变。{check}。"),
+    "services.lb.passthrough": ("云负载均衡器（直通模式，如 GCE 的网络负载均衡器或 MetalLB）选中节点 {node}，把数据包原样"
+                                "交给它：目的地址仍是 {address}，由节点上 kube-proxy 的 KUBE-SERVICES 链截获"
+                                "（'loadbalancer IP'）。{check}。"),
+    "services.lb.no_node_port": ("{service} 的负载均衡器转发到 nodePort（loadBalancer 模式 proxy），但端口 {port} 没有 "
+                                 "nodePort（allocateLoadBalancerNodePorts: false）"),
     # --- services.py: DNS and backends marked down ------------------------------------------------------------
     "services.dns.cname": ("CoreDNS 用一条指向 {name} 的 CNAME 记录应答：ExternalName 类型的 Service 没有 ClusterIP，"
                            "也不经过任何代理；客户端随后自己解析这个外部域名并连接它。"),

@@ -11,7 +11,8 @@ import pytest
 from helpers import click_target, current_hop, marker, pod_targets, wait_ready
 
 from benchmarks.generate_cluster import write_dump
-from webapp.engine.flows import candidate_flows, trace_flow
+from webapp.app import state
+from webapp.engine.flows import FlowType, candidate_flows, trace_flow
 from webapp.figures.diagram import PATH_NODE_MAX_PODS
 from webapp.loaders import load_paths
 
@@ -63,17 +64,12 @@ def _drawn_path_pods(cluster, src, dst) -> list[str]:
     return sorted(f"pod:{key}" for key in ends)
 
 
-PACKET_XS_JS = """() => {
-  const gd = document.querySelector('#diagram .js-plotly-plot');
-  return ['highlight', 'envelope', 'packet'].map(n => gd.data[gd.data.map(t => t.name).lastIndexOf(n)].x[0]);
-}"""
-
-
 def _upload(page, server_url, path, cluster) -> str:
     """Upload the dump over the default sample's playing flow; the cache key of the upload."""
     page.set_default_timeout(UPLOAD_TIMEOUT_MS)
     page.goto(server_url)
     wait_ready(page)
+    page.flow_type_before = parse_qs(urlparse(page.url).query)["type"][0]
     page.set_input_files("#upload input[type=file]", str(path))
     page.wait_for_selector(".upload-status .loaded")
     assert page.inner_text(".upload-status .loaded") == (
@@ -86,10 +82,14 @@ def _upload(page, server_url, path, cluster) -> str:
 def test_hundred_nodes_overview_expand_and_cross_node_flow(page, server_url, dump, artifacts):
     path, cluster = dump
     key = _upload(page, server_url, path, cluster)
-    # No flow is picked yet: no packet, envelope or highlight frame is left over from the sample's flow.
-    page.wait_for_function("() => document.getElementById('verdict').textContent.startsWith('Pick')")
-    page.wait_for_function(f"() => ({PACKET_XS_JS})().every(x => x === null)")
-    assert page.inner_text("#verdict") == "Pick a communication type, a source and a destination."
+    # FROM and TO hold the first valid flow of the type that was on screen, as after loading a sample; its trace
+    # is ready to play (no packet is left over from the sample's flow: the player sits on the new flow's first hop).
+    first = state.flow_outputs(cluster, candidate_flows(cluster), FlowType(page.flow_type_before), None, None)
+    page.wait_for_function("([src, dst]) => document.getElementById('flow-src').textContent === src"
+                           " && document.getElementById('flow-dst').textContent === dst", arg=[first["src"], first["dst"]])
+    wait_ready(page)
+    assert page.inner_text("#verdict") == "Delivered"
+    assert page.inner_text("#cluster-name") == f"cluster-{NODES}"
 
     # A flow between pods on two different nodes, neither of them the node expanded later.
     src, dst = next(

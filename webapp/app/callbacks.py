@@ -12,9 +12,10 @@ from dash.exceptions import PreventUpdate
 from webapp.app import state
 from webapp.app.cache import ClusterCache
 from webapp.app.catalog import text
-from webapp.app.inspector import nat_badge, render_trace, verdict
+from webapp.app.inspector import legend, nat_badge, render_trace, verdict
 from webapp.app.layout import Id
 from webapp.engine.flows import FlowType
+from webapp.figures.overview import is_grouped, node_groups
 from webapp.lessons.player import trace_notes
 from webapp.model import KubeProxyMode, Overlay
 from webapp.narration import current_language
@@ -93,10 +94,13 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "search": Input(Id.URL, "search"),
             "sample": Input(Id.SAMPLE, "value"),
             "contents": Input(Id.UPLOAD, "contents"),
+            "uploaded": Input(Id.UPLOAD_RESULT, "data"),
             "paste_clicks": Input(Id.PASTE_LOAD, "n_clicks"),
             "flow_type": Input(Id.FLOW_TYPE, "value"),
             "src": Input(Id.FLOW_SRC, "value"),
             "click": Input(Id.DIAGRAM, "clickData"),
+            "use_from": Input(Id.SEARCH_FROM, "n_clicks"),
+            "use_to": Input(Id.SEARCH_TO, "n_clicks"),
             "lesson": Input(Id.LESSON, "value"),
             "nav": Input(Id.LESSON_NAV, "data"),
             "request": Input(Id.FLOW_REQUEST, "data"),
@@ -107,21 +111,24 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "key": State(Id.CLUSTER_KEY, "data"),
             "dst": State(Id.FLOW_DST, "value"),
             "view": State(Id.VIEW, "data"),
+            "hit": State(Id.SEARCH_HIT, "data"),
         },
     )
-    def control(search, sample, contents, paste_clicks, flow_type, src, click, lesson, nav, request, filenames, paste,
-                key, dst,
-                view):
+    def control(search, sample, contents, uploaded, paste_clicks, flow_type, src, click, use_from, use_to, lesson, nav,
+                request, filenames, paste, key, dst, view, hit):
         """Loading (URL, sample, upload, paste) and the flow picker, in one place so their order is explicit; each
         trigger is one function of webapp.app.state."""
         kind = state.flow_type_of_value(flow_type)
         handlers = {
             Id.SAMPLE: lambda: state.on_sample(cache, sample, key, kind),
             Id.UPLOAD: lambda: state.on_upload(cache, contents, filenames, kind, max_upload_bytes),
+            Id.UPLOAD_RESULT: lambda: state.on_uploaded(cache, uploaded, kind),
             Id.PASTE_LOAD: lambda: state.on_paste(cache, paste, kind, max_upload_bytes),
             Id.DIAGRAM: lambda: state.on_click(cache, key, click, kind, src, view),
             Id.FLOW_TYPE: lambda: state.on_flow_type(cache, key, kind, src),
             Id.FLOW_SRC: lambda: state.on_source(cache, key, kind, src, dst),
+            Id.SEARCH_FROM: lambda: state.on_search_pick(cache, key, hit, "from", kind, src),
+            Id.SEARCH_TO: lambda: state.on_search_pick(cache, key, hit, "to", kind, src),
             Id.LESSON: lambda: state.on_lesson(cache, key, lesson, None),
             Id.LESSON_NAV: lambda: state.on_lesson(cache, key, (nav or {}).get("lesson"), nav),
             Id.FLOW_REQUEST: lambda: state.on_request(cache, key, request),
@@ -146,6 +153,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "badge_class": Output(Id.NAT_BADGE, "className"),
             "badge_title": Output(Id.NAT_BADGE, "title"),
             "note": Output(Id.OVERVIEW_NOTE, "children"),
+            "legend": Output(Id.LEGEND, "children"),
             "banner": Output(Id.ERROR_BANNER, "children"),
         },
         inputs={
@@ -181,21 +189,24 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
     @app.callback(
         Output(Id.VIEW, "data", allow_duplicate=True),
         Output(Id.SEARCH_RESULT, "children"),
+        Output(Id.SEARCH_HIT, "data"),
+        Output(Id.SEARCH_FROM, "hidden"),
+        Output(Id.SEARCH_TO, "hidden"),
         Input(Id.SEARCH, "value"),
         State(Id.CLUSTER_KEY, "data"),
         State(Id.VIEW, "data"),
         prevent_initial_call=True,
     )
     def search(query, key, view):
+        """A pod, node or service: its group and node opened, the diagram zoomed on it, offered as FROM or TO."""
         cluster = cache.get(key)
         if cluster is None or not (query or "").strip():
-            return no_update, ""
-        found = state.find_pod(cluster, query)
-        if found is None:
-            return no_update, text("view.search.none", query=query)
-        pod = cluster.pod_by_key[found]
-        expanded = list(dict.fromkeys([*((view or {}).get("expanded") or []), pod.node]))
-        return {"expanded": expanded, "focus": found}, text("view.search.found", pod=found, node=pod.node, ip=pod.pod_ip)
+            return no_update, "", None, True, True
+        hit = state.find(cluster, query)
+        if hit is None:
+            return no_update, text("view.search.none", query=query), None, True, True
+        return (state.view_for(cluster, hit, view), state.describe_hit(cluster, hit),
+                {"kind": hit.kind, "key": hit.key}, hit.kind == "svc", False)
 
     def _searched(found: list[tuple[str, str]], value: str | None) -> list[dict[str, str]]:
         """Matches as options (the IP in `search`, so the dropdown's own filter keeps them), the chosen value kept."""
@@ -234,6 +245,21 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
         if cluster is None or not (query or "").strip():
             raise PreventUpdate
         return _searched(state.search_destinations(cluster, state.flow_type_of_value(flow_type), src, query), dst)
+
+    @app.callback(
+        Output(Id.DOWN_PODS, "options", allow_duplicate=True),
+        Input(Id.DOWN_PODS, "search_value"),
+        State(Id.CLUSTER_KEY, "data"),
+        State(Id.DOWN_PODS, "value"),
+        prevent_initial_call=True,
+    )
+    def search_down(query, key, chosen):
+        """Pods down: backend pods searched by name (a big cluster lists only the first ones at first)."""
+        cluster = cache.get(key)
+        if cluster is None or not (query or "").strip():
+            raise PreventUpdate
+        chosen = [c for c in chosen or [] if isinstance(c, str)]
+        return [{"label": p, "value": p} for p in state.search_backend_pods(cluster, query, chosen)]
 
     @app.callback(
         Output(Id.LESSON_DATA, "data"),
@@ -289,7 +315,7 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: FlowType | None, 
     """The outputs of the diagram-plus-trace callback (a plain function so the benchmark can time it)."""
     out: dict[str, Any] = {"figure": no_update, "playback": None, "hops": [], "inspector": text("inspector.none"),
                            "caption": "", "verdict": "", "verdict_class": "verdict", "verdict_title": "", "badge": "",
-                           "badge_class": "badge", "badge_title": "", "note": "", "banner": ""}
+                           "badge_class": "badge", "badge_title": "", "note": "", "legend": None, "banner": ""}
     loaded = cache.get(key)
     if loaded is None:
         if key:
@@ -307,8 +333,14 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: FlowType | None, 
         out["verdict"] = text("flow.pick")
     diagram, data = state.diagram_and_playback(cluster, state.view_of(view, namespace), trace)
     out["figure"] = diagram.figure
+    diagram.figure["layout"]["meta"]["cluster"] = key  # assets/netviz.js: the new cluster's diagram is drawn
     if diagram.overview:
-        out["note"] = text("view.overview", nodes=len(cluster.nodes), pods=len(cluster.pods))
+        if is_grouped(cluster):
+            out["note"] = text("view.overview.groups", nodes=len(cluster.nodes), groups=len(node_groups(cluster)),
+                               pods=len(cluster.pods))
+        else:
+            out["note"] = text("view.overview", nodes=len(cluster.nodes), pods=len(cluster.pods))
+        out["legend"] = legend()
     if trace is not None:
         data["notes"] = trace_notes(trace, current_language())
         data["chosen_pod"] = state.chosen_pod(cluster, trace)

@@ -22,6 +22,7 @@ from webapp.app.language import serve_in_language
 from webapp.app.layout import Id, build_layout
 from webapp.app.state import builtin_lessons
 from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
+from webapp.app.upload import register_upload
 from webapp.paths import ASSETS_DIR
 
 
@@ -130,7 +131,7 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
                max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_bytes: int | None = None,
                warm: bool = True) -> Dash:
     """The app. `paths`: files or folders to open instead of the default sample, each file at most `max_bytes`
-    (default: the loaders' MAX_BYTES); `cache`: a ClusterCache, a folder, `redis://…`, or None for the on-disk
+    (default: the upload limit, at least the loaders' MAX_BYTES); `cache`: a ClusterCache, a folder, `redis://…`, or None for the on-disk
     default. `warm`: load the default cluster and trace its first flow now, so the first visitor does not wait."""
     from functools import partial
 
@@ -138,13 +139,15 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     from webapp.loaders.documents import MAX_BYTES
 
     cluster_cache = cache if isinstance(cache, ClusterCache) else open_cache(cache)
-    max_bytes = int(max_upload_mb * 1_000_000)
+    upload_bytes = int(max_upload_mb * 1_000_000)
     default = DEFAULT_SAMPLE
     if paths:
         from webapp.app.state import preload_paths
 
+        # `serve PATH`: each file up to --max-bytes (`max_bytes`), else as big as the page takes as an upload.
         default = preload_paths(cluster_cache, [Path(p) for p in paths],
-                                partial(load_paths, max_bytes=MAX_BYTES if max_bytes is None else max_bytes))
+                                partial(load_paths, max_bytes=max(upload_bytes, MAX_BYTES) if max_bytes is None
+                                        else max_bytes))
     app = Dash(
         __name__,
         title="k8s-netviz",
@@ -158,17 +161,18 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
     app.css.config.serve_locally = True
     # The browser refuses a file over the limit (dcc.Upload's max_size). Accepted files arrive base64-encoded (4/3)
     # in one JSON callback body: up to two files at the limit pass; a bigger body gets a message, not a bare 413.
-    app.server.config["MAX_CONTENT_LENGTH"] = request_limit(max_bytes)
+    app.server.config["MAX_CONTENT_LENGTH"] = request_limit(upload_bytes)
     app.server.register_error_handler(RequestEntityTooLarge, _request_too_large)
     enable_gzip(app.server)
     samples = [(s.name, s.title) for s in list_samples()]
     serve_in_language(app.server)
     views = (matrix_view, modes_view)
     app.layout = lambda: build_layout(  # per page load, in the page's language
-        [(name, sample_title(name, title)) for name, title in samples], max_bytes,
+        [(name, sample_title(name, title)) for name, title in samples], upload_bytes,
         tools=[*(view.open_button() for view in views), export_view.buttons()],
         overlays=[view.panel() for view in views], lessons=builtin_lessons())
-    register_callbacks(app, cluster_cache, default, max_bytes)
+    register_callbacks(app, cluster_cache, default, upload_bytes)
+    register_upload(app.server, cluster_cache, upload_bytes)
     for view in views:
         view.register(app, cluster_cache)
     export_view.register(app, cluster_cache)

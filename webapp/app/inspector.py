@@ -137,3 +137,14 @@ def verdict(trace: Trace) -> tuple[str, str]:
     if trace.disposition == Disposition.DELIVERED:
         return text(key), f"verdict {trace.disposition}"
     return text(key, reason=trace.reason or ""), f"verdict {trace.disposition}"
+
+
+def legend() -> html.Div:
+    """What an overview's colours say (webapp/figures/overview.py): the share of pods not ready, NotReady nodes."""
+    from webapp.figures.overview import legend_entries
+
+    items = [html.Li([html.Span(className="swatch", style={"background": fill, "borderColor": border,
+                                                            "borderWidth": "3px" if key.endswith("group_not_ready")
+                                                            else "1px"}),
+                      text(key)], **{"data-key": key}) for fill, border, key in legend_entries()]
+    return html.Div([html.Div(text("legend.title"), className="legend-title"), html.Ul(items)])

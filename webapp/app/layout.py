@@ -12,6 +12,7 @@ from dash import dcc, html
 from webapp.app.catalog import text
 from webapp.app.language import language_switch
 from webapp.app.limits import DEFAULT_MAX_UPLOAD_MB, megabytes
+from webapp.app.upload import UPLOAD_PATH, request_limit as upload_request_limit
 from webapp.model import KubeProxyMode, Overlay, TrafficPolicy
 from webapp.narration import current_language
 
@@ -27,6 +28,8 @@ GRAPH_CONFIG = {
 """plotly config: no logo link, no 'send to cloud' / Chart Studio buttons (offline first)."""
 
 SPEEDS = (0.5, 1.0, 2.0, 4.0)
+UPLOAD_STAGES = ("send", "received", "parse", "read", "check", "store", "draw", "done")
+"""The upload's stages as the progress line names them (assets/netviz.js reads each from `data-stage-…`)."""
 
 
 class Id(StrEnum):
@@ -46,6 +49,8 @@ class Id(StrEnum):
     PASTE = "paste-box"
     PASTE_LOAD = "paste-load"
     UPLOAD_STATUS = "upload-status"
+    UPLOAD_PROGRESS = "upload-progress"
+    UPLOAD_RESULT = "upload-result"
     FLOW_TYPE = "flow-type"
     FLOW_SRC = "flow-src"
     FLOW_DST = "flow-dst"
@@ -70,7 +75,11 @@ class Id(StrEnum):
     NAMESPACE = "view-namespace"
     SEARCH = "view-search"
     SEARCH_RESULT = "view-search-result"
+    SEARCH_HIT = "view-search-hit"
+    SEARCH_FROM = "view-search-from"
+    SEARCH_TO = "view-search-to"
     OVERVIEW_NOTE = "view-overview-note"
+    LEGEND = "view-legend"
     FLOW_REQUEST = "flow-request"
     """A flow a view asks for (`{"src": …, "dst": …}`): the controller picks it like a click in the diagram."""
     LESSON = "lesson-picker"
@@ -110,9 +119,15 @@ def build_layout(samples: list[tuple[str, str]],
     diagram. The browser refuses a file over
     `max_upload_bytes` (dcc.Upload's max_size) and netviz.js says so, from the limit and messages in the
     `data-*` attributes here; the server checks again (`state.decode_upload`)."""
+    request_bytes = upload_request_limit(max_upload_bytes)
     limits = {"data-max-bytes": str(max_upload_bytes), "data-limit-mb": megabytes(max_upload_bytes),
               "data-too-big": text("upload.too_big", file="{file}", size="{size}", limit="{limit}"),
-              "data-kept": text("upload.kept")}
+              "data-kept": text("upload.kept"), "data-upload-url": UPLOAD_PATH,
+              "data-request-bytes": str(request_bytes), "data-request-mb": megabytes(request_bytes),
+              "data-request-too-big": text("upload.request_too_big", size="{size}", limit="{limit}"),
+              "data-failed": text("upload.failed", error="{error}"), "data-stale": text("upload.stale"),
+              **{f"data-stage-{stage}": text(f"upload.stage.{stage}", percent="{percent}", seconds="{seconds}")
+                 for stage in UPLOAD_STAGES}}
     header = html.Header(className="header", children=[
         html.Div(className="brand", children=[
             html.H1(text("app.title")),
@@ -130,7 +145,10 @@ def build_layout(samples: list[tuple[str, str]],
             clearable=True, placeholder=text("lesson.none"), className="lesson-picker")),
         html.Div(className="loading", **limits, children=[
             dcc.Upload(id=Id.UPLOAD, multiple=True, max_size=max_upload_bytes, className="upload",
-                       children=html.Div(text("upload.prompt")), accept=".yaml,.yml,.json"),
+                       children=html.Div(text("upload.prompt")), accept=".yaml,.yml,.json,.gz"),
+            # assets/netviz.js posts chosen files to UPLOAD_PATH and shows the stages here (webapp/app/upload.py).
+            html.Div(id=Id.UPLOAD_PROGRESS, className="upload-progress", hidden=True, children=[
+                html.Progress(max="100", value="0"), html.Span(className="stage")]),
             html.Details(className="paste", children=[
                 html.Summary(text("upload.paste.summary")),
                 dcc.Textarea(id=Id.PASTE, placeholder=text("upload.paste.placeholder"), className="paste-box"),
@@ -194,16 +212,24 @@ def build_layout(samples: list[tuple[str, str]],
         html.Section(className="panel", children=[
             html.H2(text("view.title")),
             html.Div(id=Id.OVERVIEW_NOTE, className="note"),
+            html.Div(id=Id.LEGEND, className="legend"),
             _labelled(text("view.namespace"), dcc.Dropdown(id=Id.NAMESPACE, placeholder=text("view.namespace.all"))),
             dcc.Input(id=Id.SEARCH, type="search", debounce=True, placeholder=text("view.search"),
                       className="search"),
             html.Div(id=Id.SEARCH_RESULT, className="note"),
+            html.Div(className="search-use", children=[
+                html.Button(text("view.search.use_from"), id=Id.SEARCH_FROM, n_clicks=0, className="button",
+                            hidden=True),
+                html.Button(text("view.search.use_to"), id=Id.SEARCH_TO, n_clicks=0, className="button", hidden=True),
+            ]),
         ]),
     ])
     stores = [
         dcc.Location(id=Id.URL, refresh=False),
         dcc.Store(id=Id.CLUSTER_KEY),
-        dcc.Store(id=Id.VIEW, data={"expanded": [], "focus": None}),
+        dcc.Store(id=Id.UPLOAD_RESULT),
+        dcc.Store(id=Id.VIEW, data={"expanded": [], "focus": None, "groups": []}),
+        dcc.Store(id=Id.SEARCH_HIT),
         dcc.Store(id=Id.PLAYBACK),
         dcc.Store(id=Id.STEP, data=0),
         dcc.Store(id=Id.INITIAL_STEP),

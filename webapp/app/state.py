@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from webapp.app.cache import ClusterCache, cache_key, is_key
 from webapp.app.catalog import flow_type_label, text
 from webapp.app.limits import HEAVY_LOADS, ServerBusy, megabytes
 from webapp.engine.memo import drop_cached
+from webapp.loaders import Progress
 from webapp.engine.flows import (
     EXTERNAL_CLIENT, EXTERNAL_SERVER, KUBELET_PORT, FlowType, candidate_flows, resolve_flow, serving_port,
     trace_flow, written,
@@ -26,6 +28,8 @@ from webapp.engine.flows import (
 from webapp.engine.specs import End, Spec, SpecKind, parse_spec, resolve_source
 from webapp.engine.trace import SocketAddress, Trace
 from webapp.figures import Diagram, DiagramView, build_diagram, is_big, playback
+from webapp.figures.devices import netns_key
+from webapp.figures.overview import group_of, is_grouped, node_groups
 from webapp.figures.player import path_nodes, path_pods, path_services, trace_view
 from webapp.model import Cluster, Service, ServiceType
 from webapp.lessons import LOADED
@@ -83,7 +87,7 @@ def preload_paths(cache: ClusterCache, paths: Sequence[Path], load_paths) -> str
         raise LoadError(list(result.problems))
     files = [f for p in paths for f in ([p] if p.is_file() else sorted(x for x in p.rglob("*") if x.is_file()))]
     key = cache_key([(str(f), f.read_bytes()) for f in files])
-    cache.put(key, result.cluster)
+    cache.put(key, named_after(result.cluster, [str(p) for p in paths]))
     return key
 
 
@@ -99,8 +103,33 @@ def decode_upload(content: str, filename: str, max_bytes: int) -> tuple[bytes | 
         return None, text("upload.not_base64", file=filename)
 
 
-def load_upload_into(cache: ClusterCache, sources: Sequence[tuple[str, bytes]], max_bytes: int) -> LoadOutcome:
-    """Parse uploaded (name, bytes) and cache the cluster; on errors, no key and the problems."""
+DEFAULT_CLUSTER_NAME = "cluster"
+"""The loader's name for a cluster its input does not name (webapp.loaders.fill)."""
+INPUT_SUFFIXES = (".gz", ".json", ".yaml", ".yml")
+
+
+def file_title(filename: str) -> str:
+    """A file's name without its folders and its input suffixes: `dumps/prod-eu.json.gz` → `prod-eu`."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in INPUT_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return name or filename
+
+
+def named_after(cluster: Cluster, filenames: Sequence[str]) -> Cluster:
+    """The cluster named after its (first) file when its input gives it no name of its own (a cluster YAML's
+    `name`, a kubeconfig's current context)."""
+    if cluster.name != DEFAULT_CLUSTER_NAME or not filenames:
+        return cluster
+    title = file_title(filenames[0])
+    return dataclasses.replace(cluster, name=title) if title != cluster.name else cluster
+
+
+def load_upload_into(cache: ClusterCache, sources: Sequence[tuple[str, bytes]], max_bytes: int,
+                     progress: Progress | None = None) -> LoadOutcome:
+    """Parse uploaded (name, bytes) and cache the cluster, named after its file; on errors, no key and the
+    problems. `progress` hears the loader's stages, then `store`."""
     from webapp.loaders import load_sources
 
     key = cache_key(sources)
@@ -109,13 +138,16 @@ def load_upload_into(cache: ClusterCache, sources: Sequence[tuple[str, bytes]], 
         return LoadOutcome(key, cluster=cached)
     try:
         with HEAVY_LOADS.admit(sum(len(data) for _, data in sources)):
-            result = load_sources(sources, max_bytes=max_bytes)
+            result = load_sources(sources, max_bytes=max_bytes, progress=progress)
     except ServerBusy as busy:
         return LoadOutcome(None, (Problem(Severity.ERROR, sources[0][0], 1, 1, str(busy), code="E-SERVER-BUSY"),))
     if not result.ok or result.cluster is None:
         return LoadOutcome(None, result.problems)
-    cache.put(key, result.cluster)
-    return LoadOutcome(key, result.problems, cluster=result.cluster)
+    if progress is not None:
+        progress("store")
+    cluster = named_after(result.cluster, [name for name, _ in sources])
+    cache.put(key, cluster)
+    return LoadOutcome(key, result.problems, cluster=cluster)
 
 
 Choices = Mapping[FlowType, list[tuple[str, str]]]
@@ -195,8 +227,14 @@ def trace(cluster: Cluster, src: str, dst: str) -> Trace:
 
 def view_of(raw: Mapping[str, Any] | None, namespace: str | None) -> DiagramView:
     raw = raw or {}
-    return DiagramView(expanded=frozenset(raw.get("expanded") or ()), namespace=namespace or None,
-                       focus=raw.get("focus") or None)
+    return DiagramView(expanded=frozenset(_strings(raw.get("expanded"))), namespace=namespace or None,
+                       focus=raw.get("focus") if isinstance(raw.get("focus"), str) and raw.get("focus") else None,
+                       groups=frozenset(_strings(raw.get("groups"))), services=frozenset(_strings(raw.get("services"))))
+
+
+def _strings(raw: object) -> list[str]:
+    """The strings of a list the browser sent (anything else left out)."""
+    return [item for item in raw if isinstance(item, str)] if isinstance(raw, list) else []
 
 
 def diagram_and_playback(cluster: Cluster, view: DiagramView,
@@ -270,6 +308,85 @@ def find_pod(cluster: Cluster, query: str) -> str | None:
         if lowered in pod.name.lower():
             return pod.key
     return None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a search found: a pod (`ns/name`), a node (its name) or a service (`ns/name`)."""
+
+    kind: str
+    """`pod`, `node` or `svc` (the diagram's click refs: `pod:KEY` …)."""
+    key: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+
+def find(cluster: Cluster, query: str) -> Hit | None:
+    """A pod (`find_pod`), else a node or service by exact name, IP or `key=value` label, else by a name holding
+    the query."""
+    q = query.strip()
+    if not q:
+        return None
+    pod = find_pod(cluster, q)
+    if pod is not None:
+        return Hit("pod", pod)
+    if "=" in q:
+        k, _, v = q.partition("=")
+        pair = (k.strip(), v.strip())
+        return (next((Hit("node", n.name) for n in cluster.nodes if pair in n.labels), None)
+                or next((Hit("svc", s.key) for s in cluster.services if pair in s.labels), None))
+    for node in cluster.nodes:
+        if node.name == q or str(node.internal_ip) == q:
+            return Hit("node", node.name)
+    for svc in cluster.services:
+        addresses = {str(ip) for ip in (svc.cluster_ip, *svc.load_balancer_ips, *svc.external_ips) if ip is not None}
+        if svc.key == q or svc.name == q or q in addresses:
+            return Hit("svc", svc.key)
+    lowered = q.lower()
+    return (next((Hit("node", n.name) for n in cluster.nodes if lowered in n.name.lower()), None)
+            or next((Hit("svc", s.key) for s in cluster.services if lowered in s.key.lower()), None))
+
+
+def view_for(cluster: Cluster, hit: Hit, view: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The view that shows a search hit: its node expanded, that node's group open, the diagram zoomed on it (a
+    service drawn on its own in the services band)."""
+    raw = view or {}
+    expanded, groups, services = _strings(raw.get("expanded")), _strings(raw.get("groups")), []
+    node = cluster.pod_by_key[hit.key].node if hit.kind == "pod" else hit.key if hit.kind == "node" else None
+    if node:
+        expanded = list(dict.fromkeys([*expanded, node]))
+        group = group_of(cluster, node) if is_grouped(cluster) else None
+        if group is not None:
+            groups = list(dict.fromkeys([*groups, group.key]))
+    if hit.kind == "svc":
+        services = [hit.key]
+    focus = hit.key if hit.kind == "pod" else hit.ref
+    return {"expanded": expanded, "focus": focus, "groups": groups, "services": services}
+
+
+def describe_hit(cluster: Cluster, hit: Hit) -> str:
+    """The line under the search box."""
+    if hit.kind == "pod":
+        pod = cluster.pod_by_key[hit.key]
+        return text("view.search.found", pod=pod.key, node=pod.node, ip=pod.pod_ip)
+    if hit.kind == "node":
+        node = cluster.node_by_name[hit.key]
+        group = group_of(cluster, node.name) if is_grouped(cluster) else None
+        return text("view.search.found_node", node=node.name, ip=node.internal_ip,
+                    group=group.label if group is not None else "—")
+    svc = cluster.service_by_key[hit.key]
+    return text("view.search.found_service", service=svc.key, type=svc.type, ip=svc.cluster_ip or "—")
+
+
+def hit_of(cluster: Cluster, raw: object) -> Hit | None:
+    """A search hit as the browser sends it back (checked: it must name something in this cluster)."""
+    if not isinstance(raw, Mapping):
+        return None
+    kind, key = raw.get("kind"), raw.get("key")
+    known = {"pod": cluster.pod_by_key, "node": cluster.node_by_name, "svc": cluster.service_by_key}.get(kind)
+    return Hit(kind, key) if known is not None and isinstance(key, str) and key in known else None
 
 
 # --- flows outside the picker's initial lists: checked and searched on demand -----------------------------
@@ -577,15 +694,27 @@ def requested_flow(cluster: Cluster, choices: Choices, flow_type: FlowType | Non
     return flow_outputs(cluster, choices, flow_type, src, dst, auto=auto)
 
 
+DOWN_OPTIONS = 200
+"""At most this many backend pods listed in the "pods down" picker at once (a 1,000-node cluster has 27,000: a
+dropdown of them all keeps the browser busy for minutes); typing searches them all (`search_backend_pods`)."""
+
+
+def search_backend_pods(cluster: Cluster, query: str, chosen: Sequence[str]) -> list[str]:
+    """Backend pods holding every word of `query` (at most DOWN_OPTIONS), the chosen ones kept first."""
+    words = query.lower().split()
+    found = [p for p in backend_pods(cluster) if all(w in p.lower() for w in words)][:DOWN_OPTIONS]
+    return list(dict.fromkeys([*chosen, *found]))
+
+
 def _cluster_outputs(key: str, cluster: Cluster) -> Outputs:
     policies = sorted({str(s.external_traffic_policy) for s in cluster.services
                        if s.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)}) or ["-"]
     return {"mode_placeholder": text("settings.cluster_value", value=cluster.settings.kube_proxy_mode),
             "overlay_placeholder": text("settings.cluster_value", value=cluster.settings.overlay),
             "policy_placeholder": text("settings.cluster_value", value="/".join(policies)),
-            "key": key, "name": cluster.name, "down_options": _options(list(backend_pods(cluster))),
+            "key": key, "name": cluster.name, "down_options": _options(list(backend_pods(cluster))[:DOWN_OPTIONS]),
             "namespace_options": _options(list(cluster.namespaces)), "down": [], "namespace": None,
-            "view": {"expanded": [], "focus": None}, **_policy_outputs(cluster)}
+            "view": {"expanded": [], "focus": None, "groups": []}, **_policy_outputs(cluster)}
 
 
 def _policy_outputs(cluster: Cluster) -> Outputs:
@@ -639,8 +768,9 @@ def on_url(cache: ClusterCache, search: str | None, default_sample: str) -> Outp
                policies_off=sorted(set(settings.policies_off) & set(policy_keys(cluster))))
     namespace = _first(params, "ns")
     out["namespace"] = namespace if namespace in cluster.namespaces else None
+    group_keys = {g.key for g in node_groups(cluster)} if is_grouped(cluster) else set()
     out["view"] = {"expanded": [n for n in (_first(params, "expand") or "").split(",") if n in cluster.node_by_name],
-                   "focus": None}
+                   "focus": None, "groups": [g for g in (_first(params, "open") or "").split(",") if g in group_keys]}
     step = _first(params, "step")
     out["initial_step"] = int(step) if step and step.isdigit() else None
     out["lesson"], out["lesson_nav"] = None, None
@@ -753,11 +883,11 @@ def on_lesson(cache: ClusterCache, key: str | None, name: str | None, nav: Mappi
 
 
 def _loaded(cache: ClusterCache, outcome: LoadOutcome, flow_type: FlowType | None) -> Outputs:
-    """A new cluster on screen: its outputs and the picker's first flow of the current type."""
+    """A new cluster on screen: its outputs and the picker's first valid flow of the current type (else of the
+    first type), as on the samples, whatever the cluster's size."""
     assert outcome.key is not None and outcome.cluster is not None
     return {**_cluster_outputs(outcome.key, outcome.cluster),
-            **flow_outputs(outcome.cluster, flow_choices(outcome.key, outcome.cluster), flow_type, None, None,
-                           auto=not is_big(outcome.cluster)),
+            **flow_outputs(outcome.cluster, flow_choices(outcome.key, outcome.cluster), flow_type, None, None),
             "initial_step": None}
 
 
@@ -798,6 +928,37 @@ def on_upload(cache: ClusterCache, contents: Sequence[str] | None, filenames: Se
     return _load_sources(cache, sources, messages, flow_type, max_bytes)
 
 
+def problems_of(raw: object) -> tuple[Problem, ...]:
+    """Problems back from a result line the browser returns (hostile: anything malformed is left out)."""
+    found = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            found.append(Problem(Severity(item["severity"]), str(item["file"]), int(item["line"]), int(item["col"]),
+                                 str(item["message"]), str(item.get("path") or ""), str(item.get("hint") or ""),
+                                 code=str(item["code"])))
+        except (TypeError, ValueError, KeyError):
+            continue
+    return tuple(found)
+
+
+def on_uploaded(cache: ClusterCache, result: Mapping[str, Any] | None, flow_type: FlowType | None) -> Outputs:
+    """The fast upload path's result (webapp/app/upload.py, handed over by the browser): the loaded cluster on
+    screen, or why not (the cluster stays)."""
+    if not isinstance(result, Mapping):
+        return {}
+    problems = problems_of(result.get("problems"))
+    messages = tuple(str(m) for m in result.get("messages") or () if isinstance(m, str))
+    files = result.get("files") if isinstance(result.get("files"), int) else 0
+    key = result.get("key")
+    if key is None:
+        return {"status": Status(LoadOutcome(None, problems, messages or (text("upload.nothing"),)), files)}
+    cluster = cache.get(key)
+    if cluster is None:
+        return {"status": Status(warning=text("cache.expired"))}
+    outcome = LoadOutcome(key, problems, cluster=cluster)
+    return {"status": Status(outcome, files), **_loaded(cache, outcome, flow_type), "sample": None}
+
+
 def on_paste(cache: ClusterCache, paste: str | None, flow_type: FlowType | None, max_bytes: int) -> Outputs:
     """The paste box loaded, like a one-file upload."""
     messages = [] if (paste or "").strip() else [text("upload.empty")]
@@ -813,17 +974,73 @@ def on_click(cache: ClusterCache, key: str | None, click: Mapping[str, Any] | No
     ref = ((click or {}).get("points") or [{}])[0].get("customdata")
     if not isinstance(ref, str):
         return {}
+    groups = _strings((view or {}).get("groups"))
     if ref.startswith("node:"):
-        expanded = list((view or {}).get("expanded") or [])
+        expanded = _strings((view or {}).get("expanded"))
         node = ref[5:]
         expanded = [n for n in expanded if n != node] if node in expanded else [*expanded, node]
-        return {"view": {"expanded": expanded, "focus": None}}
+        return {"view": {"expanded": expanded, "focus": None, "groups": groups}}
+    if ref.startswith("group:"):
+        group = ref[6:]
+        groups = [g for g in groups if g != group] if group in groups else [*groups, group]
+        return {"view": {"expanded": _strings((view or {}).get("expanded")), "focus": None, "groups": groups}}
     if ref.startswith("ns:"):
         return {"namespace": ref[3:]}
     choices = flow_choices(key, cluster)
     picked = pick_anywhere(cluster, choices, flow_type, src, ref)
     if picked is None:
         return {}
+    return {**flow_outputs(cluster, choices, *picked), "initial_step": None}
+
+
+NODE_SOURCE_TYPES = (FlowType.NODE_TO_POD, FlowType.NODE_TO_SERVICE, FlowType.HOST_NETWORK)
+
+
+def _node_as(cluster: Cluster, choices: Choices, node: str, role: str, flow_type: FlowType | None,
+             src: str | None) -> tuple[FlowType, str, str] | None:
+    """A node as FROM (with its first destination) or as TO (its kubelet, from the current source)."""
+    found = cluster.node_by_name[node]
+    if role == "to":
+        dst = written(Spec.to_node, found, KUBELET_PORT)
+        if dst is None or not src:
+            return None
+        try:
+            return flow_type_of(cluster, src, dst.text), src, dst.text
+        except ValueError:
+            return None
+    source = written(Spec.of_node, found)
+    if source is None:
+        return None
+    for candidate in dict.fromkeys([flow_type, *NODE_SOURCE_TYPES]):
+        if candidate in NODE_SOURCE_TYPES:
+            first = search_destinations(cluster, candidate, source.text, "", 1)
+            if first:
+                return candidate, source.text, first[0][0]
+    return None
+
+
+def on_search_pick(cache: ClusterCache, key: str | None, raw_hit: object, role: str, flow_type: FlowType | None,
+                   src: str | None) -> Outputs:
+    """The search hit offered as FROM (`role` "from": it starts the flow, with its first destination) or TO
+    ("to": the current source's flow to it)."""
+    cluster = cache.get(key)
+    if cluster is None or key is None:
+        return {"status": Status(warning=text("cache.expired"))}
+    hit = hit_of(cluster, raw_hit)
+    if hit is None:
+        return {}
+    choices = flow_choices(key, cluster)
+    if hit.kind == "node":
+        picked = _node_as(cluster, choices, hit.key, role, flow_type, src)
+    elif role == "from" and hit.kind == "pod":
+        picked = pick_anywhere(cluster, choices, flow_type, None, hit.ref)
+    elif role == "to" and src:
+        picked = pick_anywhere(cluster, choices, flow_type, src, hit.ref)
+        picked = picked if picked is not None and spec_refers_to(picked[2], End.DESTINATION, hit.ref) else None
+    else:
+        picked = None
+    if picked is None:
+        return {"status": Status(warning=text(f"view.search.no_{role}", ref=hit.key))}
     return {**flow_outputs(cluster, choices, *picked), "initial_step": None}
 
 

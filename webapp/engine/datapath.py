@@ -411,9 +411,9 @@ class RemoteLeases:
 
     @cached_property
     def _sorted_routes(self) -> tuple[list[tuple[int, int, int]], list[Route], dict[str, int]]:
-        ordered = sorted(zip(self.owners, self.routes), key=lambda t: _route_order(t[1]))
-        return ([_route_order(r) for _, r in ordered], [r for _, r in ordered],
-                {owner: i for i, (owner, _) in enumerate(ordered)})
+        ordered = sorted((_route_order(r), i) for i, r in enumerate(self.routes))  # each route's order once
+        return ([key for key, _ in ordered], [self.routes[i] for _, i in ordered],
+                {self.owners[i]: at for at, (_, i) in enumerate(ordered)})
 
     def without(self, entries: tuple[_T, ...], owner: str) -> tuple[_T, ...]:
         """`entries` (in owner order) minus `owner`'s own."""

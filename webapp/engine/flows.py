@@ -20,7 +20,7 @@ from webapp.engine.specs import (
 from webapp.engine.trace import Action, Disposition, Flow, Hop, HopKind, Packet, SocketAddress, Trace
 from webapp.engine.sockets import ephemeral_port, source_address
 from webapp.engine.walk import Walker, WalkResult
-from webapp.model import Cluster, Node, Pod, Protocol, Service, ServicePort, ServiceType
+from webapp.model import Cluster, LoadBalancerMode, Node, Pod, Protocol, Service, ServicePort, ServiceType
 from webapp.narration import say
 
 CANDIDATE_LIMIT = 100
@@ -325,7 +325,8 @@ def _finish(flow: Flow, flow_type: FlowType, walker: Walker, result: WalkResult,
 
 def _trace_load_balancer(cluster: Cluster, flow: Flow, source: Source, target: Target, address: SocketAddress,
                          walker: Walker) -> Trace:
-    """External client → cloud load balancer (services.load_balancer_prelude) → a node's nodePort → walk."""
+    """External client → cloud load balancer (services.load_balancer_prelude) → a node: its nodePort (proxy mode)
+    or, still addressed to the LB IP, its NIC (passthrough mode) → walk."""
     service, sport = _service_for(cluster, target, address)
     assert source.ip is not None
     client = SocketAddress(source.ip, ephemeral_port(flow.src, flow.dst, flow.proto))
@@ -333,7 +334,10 @@ def _trace_load_balancer(cluster: Cluster, flow: Flow, source: Source, target: T
     first = prelude.hops[0].packet if prelude.hops else prelude.packet
     if prelude.node is None:
         return Trace(flow, Disposition.DROPPED, prelude.hops, (), prelude.reason, ())
-    result = walker.request_via(source.socket, first, prelude.hops, prelude.packet)
+    if prelude.mode == LoadBalancerMode.PASSTHROUGH:
+        result = walker.request_to_node(source.socket, first, prelude.hops, prelude.node)
+    else:
+        result = walker.request_via(source.socket, first, prelude.hops, prelude.packet)
     return _finish(flow, FlowType.LOADBALANCER, walker, result)
 
 

@@ -18,7 +18,8 @@ from webapp.engine.netfilter import PacketContext, Verdict
 from webapp.engine.sockets import EXTERNAL_NETNS, ephemeral_port, external_name, source_address
 from webapp.engine.trace import Action, Alternative, Hop, HopKind, Netns, NetnsKind, Packet, SocketAddress
 from webapp.model import (
-    Cluster, ExternalHost, KubeProxyMode, Service, ServicePort, ServiceType, SessionAffinity, TrafficPolicy,
+    Cluster, ExternalHost, KubeProxyMode, LoadBalancerMode, Service, ServicePort, ServiceType, SessionAffinity,
+    TrafficPolicy,
 )
 from webapp.narration import say
 
@@ -139,12 +140,19 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
 
 @dataclass(frozen=True)
 class LoadBalancerPrelude:
-    """The cloud load balancer's hop and the packet it sends to `node`'s NIC (node port), or why it cannot."""
+    """The cloud load balancer's hop and the packet it sends to `node`'s NIC (its nodePort in proxy mode, the LB
+    IP unchanged in passthrough mode), or why it cannot."""
 
     hops: tuple[Hop, ...]
     packet: Packet
     node: str | None
     reason: str | None = None
+    mode: LoadBalancerMode = LoadBalancerMode.PROXY
+
+
+def load_balancer_mode(cluster: Cluster, service: Service) -> LoadBalancerMode:
+    """The Service's own load balancer model, else the cluster's (`loadBalancer.mode`, default passthrough)."""
+    return service.load_balancer_mode or cluster.settings.load_balancer_mode
 
 
 def load_balancer_prelude(cluster: Cluster, client: SocketAddress, service: Service, port: ServicePort,
@@ -157,9 +165,13 @@ def load_balancer_prelude(cluster: Cluster, client: SocketAddress, service: Serv
     lb_ip = service.load_balancer_ips[0] if service.load_balancer_ips else None
     vip = SocketAddress(lb_ip, port.port) if lb_ip else None
     request = Packet(client, vip or client, proto)
-    if lb_ip is None or port.node_port is None:
+    mode = load_balancer_mode(cluster, service)
+    if lb_ip is None:
         reason = say("services.lb.no_ingress", service=service.key)
-        return LoadBalancerPrelude((), request, None, reason)
+        return LoadBalancerPrelude((), request, None, reason, mode)
+    if port.node_port is None and mode == LoadBalancerMode.PROXY:
+        reason = say("services.lb.no_node_port", service=service.key, port=port.port)
+        return LoadBalancerPrelude((), request, None, reason, mode)
     ready = [n for n in cluster.nodes if n.ready]
     local = service.external_traffic_policy == TrafficPolicy.LOCAL
     if local:
@@ -172,27 +184,36 @@ def load_balancer_prelude(cluster: Cluster, client: SocketAddress, service: Serv
     app = Hop(None, EXTERNAL_NETNS, external_name(cluster, client.ip), HopKind.APP, Action.SEND, request,
               explain=say("services.lb.client", address=vip))
     ranges = service.load_balancer_source_ranges
-    if ranges and not any(client.ip in net for net in ranges):
+    # A passthrough load balancer leaves loadBalancerSourceRanges to the nodes (kube-proxy's KUBE-FW chain).
+    if ranges and mode == LoadBalancerMode.PROXY and not any(client.ip in net for net in ranges):
         allowed = ", ".join(str(net) for net in ranges)
         reason = say("services.lb.source_ranges", service=service.key, allowed=allowed, client=client.ip)
         drop = Hop(None, EXTERNAL_NETNS, LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, request,
                    rule=f"loadBalancerSourceRanges {allowed}", explain=reason)
         return LoadBalancerPrelude((app, drop), request, None, reason)
+    where = f"nodePort {port.node_port}" if mode == LoadBalancerMode.PROXY else "destination unchanged (passthrough)"
     if not healthy:
         reason = say("services.lb.unhealthy", service=service.key, check=check)
         drop = Hop(None, EXTERNAL_NETNS, LB_DEVICE, HopKind.LOADBALANCER, Action.DROP, request,
-                   rule=f"{lb_ip}:{port.port} → nodePort {port.node_port} on 0 healthy node(s)", explain=reason)
-        return LoadBalancerPrelude((app, drop), request, None, reason)
-    candidates = [SocketAddress(n.internal_ip, port.node_port) for n in healthy]
+                   rule=f"{lb_ip}:{port.port} → {where} on 0 healthy node(s)", explain=reason)
+        return LoadBalancerPrelude((app, drop), request, None, reason, mode)
     chosen = 0
     if node is not None:
         chosen = next((i for i, n in enumerate(healthy) if n.name == node), 0)
+    if mode == LoadBalancerMode.PASSTHROUGH:
+        target = healthy[chosen]
+        lb = Hop(None, EXTERNAL_NETNS, LB_DEVICE, HopKind.LOADBALANCER, Action.FORWARD, request,
+                 rule=f"{lb_ip}:{port.port} → node {target.name} ({target.internal_ip}), {where}, of "
+                      f"{len(healthy)} healthy node(s)",
+                 explain=say("services.lb.passthrough", node=target.name, address=vip, check=check))
+        return LoadBalancerPrelude((app, lb), request, target.name, None, mode)
+    candidates = [SocketAddress(n.internal_ip, port.node_port) for n in healthy]
     forwarded = request.with_dst(candidates[chosen])
     lb = Hop(None, EXTERNAL_NETNS, LB_DEVICE, HopKind.LOADBALANCER, Action.DNAT, forwarded,
              rule=f"{lb_ip}:{port.port} → nodePort {port.node_port} on {len(healthy)} healthy node(s)",
              explain=say("services.lb.forward", node=healthy[chosen].name, node_port=port.node_port, check=check),
              alternatives=_equal_alternatives(candidates, chosen))
-    return LoadBalancerPrelude((app, lb), forwarded, healthy[chosen].name)
+    return LoadBalancerPrelude((app, lb), forwarded, healthy[chosen].name, None, mode)
 
 
 def service_fqdn(cluster: Cluster, service: Service) -> str:

@@ -146,6 +146,21 @@ class Walker:
             self.conntrack.append(ConntrackEntry(OUTSIDE, sent, arriving, rule, HopKind.LOADBALANCER, device))
         return self._until_end(lambda: self._router(arriving))
 
+    def request_to_node(self, source: Socket, sent: Packet, prelude: tuple[Hop, ...], node_name: str) -> WalkResult:
+        """A request a passthrough load balancer (`prelude`) hands to `node_name`'s NIC as it is, still addressed
+        to the load balancer's IP: the node's kube-proxy takes it from PREROUTING on."""
+        self.hops.extend(prelude)
+        self.legs.append(Leg(source, sent))
+        node = self.cluster.node_by_name[node_name]
+
+        def deliver() -> None:
+            self._hop(UNDERLAY_NETNS, "gateway", HopKind.WIRE, Action.FORWARD, sent, f"{sent.dst.ip} → node {node.name}",
+                      say("walk.router.to_node", address=sent.dst.ip, node=node.name, node_ip=node.internal_ip))
+            self.topology.ensure_node(node.name)
+            self._l2_receive(host_netns(node.name), node.nic, sent, node_nic_mac(node), None)
+
+        return self._until_end(deliver)
+
     def _until_end(self, step: Callable[[], None]) -> WalkResult:
         """Run the walk until it delivers, drops, rejects or finds no route (every path ends in `_End`)."""
         try:

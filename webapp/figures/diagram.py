@@ -18,6 +18,7 @@ from webapp.engine.policy import Direction, selecting_policies
 from webapp.figures.canvas import BoxStyle, Canvas, LineStyle, Point, TextStyle
 from webapp.model import OVS_VXLAN_PORT
 from webapp.figures.devices import HOST_NETNS, NodeDevices, node_devices
+from webapp.figures.overview import NodeGroup, health_style, is_grouped, node_groups, node_health
 from webapp.figures.words import word
 from webapp.model import Cluster, KubeProxyMode, Node, Overlay, Pod, Service, ServiceType
 
@@ -71,6 +72,20 @@ LB_FILL = BoxStyle("#e0e7ff", "#3730a3", 1.2)
 TILE_FILL = BoxStyle("#eef2f7", "#52606d", 1.0)
 TILE_NOTREADY = BoxStyle("#fde8e8", "#b91c1c", 1.2)
 TILE_BAD_TEXT = TextStyle(10, "#b91c1c")
+TILE_DARK_SMALL = TextStyle(10, "#ffffff")
+TILE_DARK_LABEL = TextStyle(11, "#ffffff")
+GROUP_W, GROUP_H, GROUP_GAP = 6.4, 3.2, 0.35
+GROUP_COLUMNS = 6
+GROUP_TITLE = TextStyle(14, "#111827")
+GROUP_TEXT = TextStyle(14, "#1f2933")
+GROUP_BAD = TextStyle(14, "#7f1d1d")
+GROUP_HEADER = TextStyle(14, "#334155", position="middle right")
+NS_TITLE = TextStyle(14, "#1f2933")
+NS_COUNT = TextStyle(14, "#713f12")
+"""A namespace's box of aggregated services."""
+MIN_LABEL_PX = 10
+"""In an overview, a label the browser would draw smaller than this is not drawn (its box's tooltip says it):
+assets/netviz.js fitFonts. Labels of 14 are never below it (the browser's smallest scale is 0.72)."""
 
 TITLE = TextStyle(13, "#111827")
 LABEL = TextStyle(11, "#1f2933")
@@ -97,14 +112,18 @@ P_SMALL = TextStyle(13, "#334155", mode="present")
 P_DOWN = TextStyle(15, "#b91c1c", mode="present")
 P_BRIDGE = TextStyle(13, "#065f46", position="middle right", mode="present")
 P_OVERLAY = TextStyle(15, "#9a3412", mode="present")
-P_OVERLAY_SMALL = TextStyle(12, "#9a3412", mode="present")
+P_OVERLAY_SMALL = TextStyle(13, "#9a3412", mode="present")
 P_PROXY = TextStyle(15, "#5b21b6", mode="present")
-P_PROXY_SMALL = TextStyle(12, "#5b21b6", mode="present")
+P_PROXY_SMALL = TextStyle(13, "#5b21b6", mode="present")
 P_NIC = TextStyle(13, "#075985", mode="present")
-P_SVC = TextStyle(12, "#713f12", mode="present")
+P_SVC = TextStyle(13, "#713f12", mode="present")
 P_SVC_NAME = TextStyle(14, "#1f2933", mode="present")
 P_NETWORK = TextStyle(16, "#334155", mode="present")
-P_TUNNEL = TextStyle(12, "#c2410c", mode="present")
+P_TUNNEL = TextStyle(13, "#c2410c", mode="present")
+P_ETH = TextStyle(13, "#075985", mode="present")
+ETH_TEXT = TextStyle(9, "#075985", mode="normal")
+INSIDE_STEP = 0.37
+"""Line spacing of the containers of a pod drawn with its shared namespace (`DiagramView.inside`)."""
 N_TITLE = dataclasses.replace(TITLE, mode="normal")
 N_LABEL = dataclasses.replace(LABEL, mode="normal")
 N_SMALL = dataclasses.replace(SMALL, mode="normal")
@@ -146,8 +165,13 @@ class DiagramView:
     path_nodes: frozenset[str] = frozenset()
     """Nodes a traced flow crosses: expanded in the overview like clicked ones."""
     path_pods: frozenset[str] = frozenset()
+    inside: frozenset[str] = frozenset()
+    """Pod keys whose shared network namespace — the pause container, the containers, `lo` — is drawn in
+    presentation mode too (a container-to-container flow's pod)."""
     """Pod keys a traced flow passes through. When given, a path node (not also clicked open) with more than
     PATH_NODE_MAX_PODS pods draws only these and a `+N more pods` box that expands it when clicked."""
+    groups: frozenset[str] = frozenset()
+    """Groups of a grouped overview (`overview.NodeGroup.key`) opened into their node tiles."""
 
 
 @dataclass
@@ -270,8 +294,9 @@ def _node_width(cols: int) -> float:
 
 
 def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float, positions: dict[str, Point],
-              node_name: str, eth: str) -> Point:
-    """A pod box with name, IP and containers (pause first). Returns its eth0 point (bottom centre)."""
+              node_name: str, eth: str, inside: bool = False) -> Point:
+    """A pod box with name, IP and containers (pause first). Returns its eth0 point (bottom centre). `inside`: the
+    pause container, the containers and `lo` are drawn in presentation mode too, a little further apart."""
     down = pod.key in cluster.down_pods or not pod.ready
     canvas.box(x0, top - POD_H, x0 + POD_W, top, POD_DOWN_FILL if down else POD_FILL)
     cx = x0 + POD_W / 2
@@ -281,28 +306,36 @@ def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float,
     names = pod.container_names
     shown = list(names[:MAX_CONTAINER_LINES])
     more = len(names) - len(shown)
+    first, step = (0.92, INSIDE_STEP) if inside else (1.0, 0.34)
+    lo = (x0 + POD_W - 0.35, top - first - step) if inside else (x0 + POD_W - 0.3, top - 1.17)
     for i, name in enumerate(shown):
-        y = top - 1.0 - i * 0.34
+        y = top - first - i * step
         label = "▢ pause" if i == 0 else f"▣ {_short(name, 20)}"
         canvas.text(cx, y, label, MINOR)
         positions[position_key(node_name, pod.key, name)] = (cx, y)
+        if inside:  # presentation: the shared namespace at projector size, clear of `lo`
+            canvas.text(cx - 0.25, y, _fit(label, POD_W - 0.9, P_SMALL), P_SMALL)
     if not pod.host_network:
-        canvas.text(x0 + POD_W - 0.3, top - 1.17, "lo", TextStyle(9, "#075985", mode="normal"))
-        positions[position_key(node_name, pod.key, "lo")] = (x0 + POD_W - 0.3, top - 1.17)
+        canvas.text(lo[0], lo[1], "lo", TextStyle(9, "#075985", mode="normal"))
+        positions[position_key(node_name, pod.key, "lo")] = lo
+        if inside:
+            canvas.text(lo[0], lo[1], "lo", P_ETH)
     if more:
-        canvas.text(cx, top - 1.0 - len(shown) * 0.34, word("pod.more_containers", count=more), MINOR)
+        canvas.text(cx, top - first - len(shown) * step, word("pod.more_containers", count=more), MINOR)
     # Presentation: name, IP and the app containers, larger (a box's whole width: no `lo` beside them).
     inner = POD_W - 0.12
-    canvas.text(cx, top - 0.4, f"<b>{_fit_pod_name(pod.name, inner, P_POD)}</b>", P_POD)
-    canvas.text(cx, top - 0.98, _fit(f"{pod.pod_ip}{status}", inner, P_TEXT), P_DOWN if down else P_TEXT)
+    canvas.text(cx, top - (0.36 if inside else 0.4), f"<b>{_fit_pod_name(pod.name, inner, P_POD)}</b>", P_POD)
+    if not inside:
+        canvas.text(cx, top - 0.98, _fit(f"{pod.pod_ip}{status}", inner, P_TEXT), P_DOWN if down else P_TEXT)
     apps = [c.name for c in pod.containers]
-    if apps:
+    if apps and not inside:
         extra = f" +{len(apps) - 1}" if len(apps) > 1 else ""
         app = _fit(f"▣ {apps[0]}", inner - _text_width(extra, P_SMALL.size), P_SMALL)
         canvas.text(cx, top - 1.52, app + extra, P_SMALL)
     eth_point = (cx, top - POD_H)
-    canvas.box(cx - 0.42, top - POD_H - 0.14, cx + 0.42, top - POD_H + 0.2, NIC_FILL)
-    canvas.text(cx, top - POD_H + 0.03, eth, TextStyle(9, "#075985"))
+    canvas.box(cx - 0.46, top - POD_H - 0.14, cx + 0.46, top - POD_H + 0.2, NIC_FILL)
+    canvas.text(cx, top - POD_H + 0.03, eth, ETH_TEXT)
+    canvas.text(cx, top - POD_H + 0.03, _fit(eth, 0.9, P_ETH), P_ETH)
     positions[position_key(node_name, pod.key, eth)] = eth_point
     positions[position_key(node_name, pod.key, "")] = (cx, top - 1.0)
     hover = word("pod.hover.host_network" if pod.host_network else "pod.hover", pod=pod.key, ip=pod.pod_ip,
@@ -327,7 +360,7 @@ def selecting(cluster: Cluster, pod: Pod) -> tuple[str, ...]:
 
 
 def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: float, namespace: str | None,
-                      positions: dict[str, Point]) -> float:
+                      positions: dict[str, Point], inside: frozenset[str] = frozenset()) -> float:
     """One node in detail. Returns the y of the node's bottom edge."""
     node, x0, width = frame.node, frame.x0, frame.width
     devices: NodeDevices = node_devices(cluster, node)
@@ -366,7 +399,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
         ptop = pods_top - row * (POD_H + 0.55)
         devs = veth_of.get(pod.key)
         eth = devs.eth if devs else "eth0"
-        ex, ey = _draw_pod(canvas, cluster, pod, px, ptop, positions, node.name, eth)
+        ex, ey = _draw_pod(canvas, cluster, pod, px, ptop, positions, node.name, eth, pod.key in inside)
         if pod.host_network:
             continue
         veth = devs.host_veth if devs else "veth"
@@ -539,10 +572,11 @@ def _services_band(canvas: Canvas, cluster: Cluster, view: DiagramView, x0: floa
             namespace = list(aggregated)[index - len(detailed)]
             canvas.box(sx, sy, sx + SVC_W, sy + SVC_H, SVC_FILL)
             count = aggregated[namespace]
-            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 + 0.2, f"<b>{_fit(namespace, SVC_W - 0.2, LABEL, True)}</b>",
-                        LABEL)
+            # Large enough to stay over an overview's 10 px least label size (MIN_LABEL_PX) at the smallest scale.
+            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 + 0.3,
+                        f"<b>{_fit(namespace, SVC_W - 0.2, NS_TITLE, True)}</b>", NS_TITLE)
             count_text = word("services.count.one") if count == 1 else word("services.count", count=count)
-            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 - 0.2, count_text, SVC_TEXT)
+            canvas.text(sx + SVC_W / 2, sy + SVC_H / 2 - 0.3, _fit(count_text, SVC_W - 0.2, NS_COUNT), NS_COUNT)
             canvas.target(sx + SVC_W / 2, sy + SVC_H / 2, f"ns:{namespace}",
                           word("services.namespace.hover", namespace=namespace, count=aggregated[namespace]))
 
@@ -569,12 +603,13 @@ def _draw_tiles(canvas: Canvas, cluster: Cluster, nodes: list[Node], namespace: 
         ty = top - row * (TILE_H + TILE_GAP)
         pods = _visible_pods(cluster, node.name, namespace)
         not_ready = sum(1 for p in pods if not p.ready)
-        canvas.box(tx, ty - TILE_H, tx + TILE_W, ty, TILE_FILL if node.ready and not not_ready else TILE_NOTREADY)
-        canvas.text(tx + TILE_W / 2, ty - 0.28, _fit(node.name, TILE_W - 0.15, SMALL), SMALL)
-        canvas.text(tx + TILE_W / 2, ty - 0.64, _pod_count(len(pods)), LABEL)
+        canvas.box(tx, ty - TILE_H, tx + TILE_W, ty, health_style(node_health(cluster, (node.name,), namespace)))
+        dark = not node.ready  # white on the NotReady node's dark red
+        canvas.text(tx + TILE_W / 2, ty - 0.28, _fit(node.name, TILE_W - 0.15, SMALL), TILE_DARK_SMALL if dark else SMALL)
+        canvas.text(tx + TILE_W / 2, ty - 0.64, _pod_count(len(pods)), TILE_DARK_LABEL if dark else LABEL)
         health = _tile_health(node.ready, not_ready)
         if health:
-            canvas.text(tx + TILE_W / 2, ty - 1.0, health, TILE_BAD_TEXT)
+            canvas.text(tx + TILE_W / 2, ty - 1.0, health, TILE_DARK_SMALL if dark else TILE_BAD_TEXT)
         center = (tx + TILE_W / 2, ty - TILE_H / 2)
         positions[position_key(node.name, HOST_NETNS, "")] = center
         canvas.target(center[0], center[1], f"node:{node.name}",
@@ -582,6 +617,62 @@ def _draw_tiles(canvas: Canvas, cluster: Cluster, nodes: list[Node], namespace: 
                            health=(word("tile.hover.health", health=health[2:]) if node.ready else
                                    word("tile.hover.node_not_ready")) if health else ""))
     return top - rows * (TILE_H + TILE_GAP)
+
+
+def _group_lines(cluster: Cluster, group: NodeGroup, namespace: str | None) -> tuple[str, str, str, str]:
+    """A group tile's title (with its name range), counts, health line and tooltip."""
+    health = node_health(cluster, group.nodes, namespace)
+    counts = word("group.counts", nodes=health.nodes, pods=health.pods)
+    percent = f"{health.share * 100:.0f}" if health.share >= 0.01 or not health.pods_not_ready else "<1"
+    unready = word("group.unready", percent=percent) if health.pods_not_ready else word("group.all_ready")
+    if health.nodes_not_ready:
+        unready = word("group.nodes_not_ready", count=health.nodes_not_ready) + " · " + unready
+    hover = word("group.hover", title=group.label, nodes=health.nodes, pods=health.pods,
+                 unready=health.pods_not_ready, percent=percent, not_ready=health.nodes_not_ready)
+    return group.label, counts, unready, hover
+
+
+def _draw_groups(canvas: Canvas, cluster: Cluster, nodes: list[Node], view: DiagramView, top: float,
+                 width: float, positions: dict[str, Point]) -> float:
+    """A grouped overview: closed groups as tiles (click: open), then each open group's node tiles under a header
+    (click: close). Returns the bottom y."""
+    shown = {n.name for n in nodes}
+    groups = [g for g in node_groups(cluster) if any(n in shown for n in g.nodes)]
+    closed = [g for g in groups if g.key not in view.groups]
+    columns = max(1, min(GROUP_COLUMNS, len(closed)))
+    y = top
+    for index, group in enumerate(closed):
+        row, col = divmod(index, columns)
+        gx = col * (GROUP_W + GROUP_GAP)
+        gy = top - row * (GROUP_H + GROUP_GAP)
+        canvas.box(gx, gy - GROUP_H, gx + GROUP_W, gy, health_style(node_health(cluster, group.nodes, view.namespace)))
+        _, counts, unready, hover = _group_lines(cluster, group, view.namespace)
+        inner = GROUP_W - 0.3
+        lines = [(f"<b>{_fit(group.title, inner, GROUP_TITLE, True)}</b>", GROUP_TITLE)]
+        if group.span:
+            lines.append((_fit(group.span, inner, GROUP_TEXT), GROUP_TEXT))
+        lines.append((_fit(counts, inner, GROUP_TEXT), GROUP_TEXT))
+        for part in unready.split(" · "):
+            lines.append((_fit(part, inner, GROUP_TEXT), GROUP_BAD if "✖" in part else GROUP_TEXT))
+        step = (GROUP_H - 0.3) / len(lines)
+        for number, (line, style) in enumerate(lines):
+            canvas.text(gx + GROUP_W / 2, gy - 0.15 - step * (number + 0.5), line, style)
+        center = (gx + GROUP_W / 2, gy - GROUP_H / 2)
+        positions[f"group|{group.key}"] = center
+        for name in group.nodes:
+            positions.setdefault(position_key(name, HOST_NETNS, ""), center)
+        canvas.target(center[0], center[1], f"group:{group.key}", hover)
+        y = gy - GROUP_H - GROUP_GAP
+    for group in groups:
+        if group.key not in view.groups:
+            continue
+        title, counts, unready, hover = _group_lines(cluster, group, view.namespace)
+        y -= 0.4
+        canvas.text(0.0, y - 0.3, f"<b>▾ {title}</b> · {counts} · {unready}", GROUP_HEADER)
+        canvas.target(0.4, y - 0.3, f"group:{group.key}", word("group.close", title=title))
+        members = [n for n in nodes if n.name in set(group.nodes)]
+        y = _draw_tiles(canvas, cluster, members, view.namespace, 0.0, y - 0.9, width, positions)
+    return y
 
 
 def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagram:
@@ -612,13 +703,17 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     rows = max((f.pod_rows for f in frames), default=1)
     frames = [dataclasses.replace(f, pod_rows=rows) for f in frames]
     detail_width = max(x - NODE_GAP, 0.0)
-    tile_width = max(detail_width, 12.0 if not tiles else min(60.0, math.sqrt(len(tiles)) * 1.5 * (TILE_W + TILE_GAP)))
+    if tiles and is_grouped(cluster):
+        tile_width = max(detail_width, GROUP_COLUMNS * (GROUP_W + GROUP_GAP) - GROUP_GAP)
+    else:
+        tile_width = max(detail_width, 12.0 if not tiles else
+                         min(60.0, math.sqrt(len(tiles)) * 1.5 * (TILE_W + TILE_GAP)))
     width = max(detail_width, tile_width if tiles else 0.0, 8.0)
 
     top = 0.0
     bottom = top
     for frame in frames:
-        bottom = min(bottom, _draw_detail_node(canvas, cluster, frame, top, view.namespace, positions))
+        bottom = min(bottom, _draw_detail_node(canvas, cluster, frame, top, view.namespace, positions, view.inside))
     underlay_y = bottom - 1.3
     tunnel_y = bottom - 0.6
 
@@ -653,14 +748,18 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
         positions["tunnel|"] = ((drops[0][0] + drops[-1][0]) / 2, tunnel_y)
 
     tiles_bottom = underlay_y
-    if tiles:
+    grouped = bool(tiles) and is_grouped(cluster)
+    if grouped:
+        canvas.text(width / 2, underlay_y - 2.2, word("overview.groups", count=len(cluster.nodes)), GROUP_TITLE)
+        tiles_bottom = _draw_groups(canvas, cluster, tiles, view, underlay_y - 2.8, width, positions)
+    elif tiles:
         canvas.text(width / 2, underlay_y - 2.2,
                     word("overview", count=len(tiles)),
                     TextStyle(11, "#334155"))
         tiles_bottom = _draw_tiles(canvas, cluster, tiles, view.namespace, 0.0, underlay_y - 2.55, width, positions)
-        for node in tiles:
-            tile = positions[position_key(node.name, HOST_NETNS, "")]
-            positions[f"wire|{node.name}"] = tile
+    for node in tiles:
+        tile = positions[position_key(node.name, HOST_NETNS, "")]
+        positions[f"wire|{node.name}"] = tile
 
     # The outside world, under the physical network: external hosts from the left, the cloud LB on the right.
     ext_y = underlay_y - 1.25
@@ -688,10 +787,18 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     lx = width - EXT_W / 2
     canvas.box(lx - EXT_W / 2, ext_y - 0.55, lx + EXT_W / 2, ext_y + 0.55, LB_FILL)
     lb_detail = ", ".join(lb_ips[:2]) if lb_ips else word("lb.no_ip")
-    canvas.text(lx, ext_y + 0.22, f"<b>{word('lb')}</b>", N_LABEL)
-    canvas.text(lx, ext_y - 0.18, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
-    canvas.text(lx, ext_y + 0.2, f"<b>{word('lb.present')}</b>", P_NAME)
-    canvas.text(lx, ext_y - 0.25, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
+    modes = {str(s.load_balancer_mode or cluster.settings.load_balancer_mode) for s in cluster.services
+             if s.load_balancer_ips}
+    # How the load balancer reaches a node — the difference between the two models — on a line of its own.
+    lb_mode = (word(f"lb.mode.{modes.pop()}") if len(modes) == 1 else word("lb.mode.mixed")) if modes else ""
+    up = 0.08 if lb_mode else 0.0
+    canvas.text(lx, ext_y + 0.22 + up, f"<b>{word('lb')}</b>", N_LABEL)
+    canvas.text(lx, ext_y - 0.18 + up, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
+    canvas.text(lx, ext_y + 0.2 + up, f"<b>{word('lb.present')}</b>", P_NAME)
+    canvas.text(lx, ext_y - 0.25 + up, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
+    if lb_mode:
+        canvas.text(lx, ext_y - 0.4, _fit(lb_mode, EXT_W - 0.2, SMALL), N_SMALL)
+        canvas.text(lx, ext_y - 0.44, _fit(lb_mode, EXT_W - 0.2, P_SMALL), P_SMALL)
     canvas.line([(lx, ext_y + 0.55), (lx, underlay_y)], UPLINK)
     positions["external|loadbalancer"] = (lx, ext_y)
     positions["wire|"] = (width / 2, underlay_y)
@@ -722,8 +829,7 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     x_range = [round(canvas.min_x - pad, 2), round(canvas.max_x + pad, 2)]
     y_range = [round(min(canvas.min_y, tiles_bottom) - pad, 2), round(canvas.max_y + pad, 2)]
     if view.focus:
-        pod = cluster.pod_by_key.get(view.focus)
-        point = positions.get(position_key(pod.node, view.focus, "")) if pod else None
+        point = _focus_point(cluster, view.focus, positions)
         if point:
             x_range = [round(point[0] - 12, 2), round(point[0] + 12, 2)]
             y_range = [round(point[1] - 7, 2), round(point[1] + 7, 2)]
@@ -739,11 +845,22 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
             "hovermode": "closest",
             "dragmode": "pan",
             "showlegend": False,
-            "uirevision": f"{cluster.name}|{view.focus}|{','.join(n.name for n in detail)}",
+            "uirevision": f"{cluster.name}|{view.focus}|{','.join(n.name for n in detail)}|{','.join(sorted(view.groups))}",
             # The browser rescales the labels to the plot's real size: a font of size s is drawn at
             # s / font_scale * (pixels per diagram unit) / pixels_per_unit (assets/netviz.js, fitFonts).
-            "meta": {"font_scale": round(font_scale, 4), "pixels_per_unit": PIXELS_PER_UNIT},
+            "meta": {"font_scale": round(font_scale, 4), "pixels_per_unit": PIXELS_PER_UNIT,
+                     **({"min_label_px": MIN_LABEL_PX} if big else {})},
         },
     }
     rounded = {key: (round(x, 3), round(y, 3)) for key, (x, y) in positions.items()}
     return Diagram(figure, rounded, big, tuple(n.name for n in detail))
+
+
+def _focus_point(cluster: Cluster, focus: str, positions: dict[str, Point]) -> Point | None:
+    """Where the searched thing is drawn: a pod (`ns/name`), `node:NAME` or `svc:ns/name`."""
+    if focus.startswith("node:"):
+        return positions.get(position_key(focus[5:], HOST_NETNS, ""))
+    if focus.startswith("svc:"):
+        return positions.get(f"svc|{focus[4:]}")
+    pod = cluster.pod_by_key.get(focus)
+    return positions.get(position_key(pod.node, focus, "")) if pod else None

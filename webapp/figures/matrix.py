@@ -23,6 +23,9 @@ GAP = 0.06
 MARKED_MAX = 40
 """Up to this many pods, each cell also carries its mark (✓ ✗ !), for readers who cannot tell the colours apart."""
 CELL_PIXELS = 26
+REASONS_MAX = 30
+"""Up to this many pods, each cell's hover also gives the reason (a bigger grid would send megabytes of them);
+beyond, the hover gives the state, and a click traces the pair, reason included."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def matrix_figure(cluster: Cluster, matrix: PolicyMatrix, before: PolicyMatrix |
                 changed.append((src, dst))
                 changed_squares.append(_square(x, y, GAP))
                 hover += "<br>" + word("matrix.cell.changed", before=word(f"matrix.state.{was}"))
-            if src != dst:
+            if src != dst and count <= REASONS_MAX:
                 hover += "<br>" + _wrap(matrix.reason(cluster, src, dst))
             xs.append(x + 0.5)
             ys.append(y - 0.5)

@@ -63,6 +63,11 @@ def _sysctl_in(netns: str, settings: tuple[tuple[str, str], ...]) -> None:
 
 
 def _load_iptables(ns: LabNetns, variant: str) -> None:
+    if ns.nfacct and shutil.which("nfacct") is None:
+        raise nx.LabError(f"node {ns.owner}'s kube-proxy rules count with nfacct: install Debian's nfacct "
+                          "package (or set the node's nfacct: false)")
+    for counter in ns.nfacct:  # kube-proxy creates its counters before its rules name them
+        nx.run(["nfacct", "add", counter], netns=ns.name)
     for text in ns.iptables:
         nx.run([nx.iptables_tool(variant, "restore"), "--noflush"], netns=ns.name, stdin=text)
 

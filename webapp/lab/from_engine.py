@@ -148,9 +148,13 @@ def _node_netns(cluster: Cluster, names: LabNames, node_name: str, port: str) ->
            if e.dev in made and not (e.master and e.permanent)]   # a port's own MAC: the kernel adds it
     neighbours = [LabNeighbour(str(n.ip), n.lladdr, n.dev) for n in node_dp.neighbours]
     routes = [_route(r) for r in node_dp.routes if r.proto != "kernel"]
+    from webapp.engine.kubeproxy import iptables as kp_iptables
+
+    counters = (kp_iptables.nfacct_counters(cluster, node_name)
+                if cluster.settings.kube_proxy_mode == KubeProxyMode.IPTABLES else ())
     return LabNetns(own, "node", node_name, tuple(devices), tuple(routes), tuple(neighbours),
                     tuple(fdb + ovs_fdb), NODE_SYSCTLS, node_restore_texts(cluster, node_name),
-                    node_nft_texts(cluster, node_name))
+                    node_nft_texts(cluster, node_name), counters)
 
 
 def _pod_netns(cluster: Cluster, names: LabNames, pod_key: str) -> LabNetns:

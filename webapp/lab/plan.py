@@ -169,6 +169,8 @@ class LabNetns:
     """iptables-restore inputs (kube-proxy's and the CNI's rules), loaded in order with `--noflush`."""
     nftables: tuple[str, ...] = ()
     """`nft -f` inputs (kube-proxy's table in nftables mode), loaded before the iptables rules."""
+    nfacct: tuple[str, ...] = ()
+    """nfacct counters kube-proxy creates before its rules name them (a node with nfacct, iptables mode)."""
 
 
 @dataclass(frozen=True)

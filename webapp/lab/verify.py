@@ -28,6 +28,11 @@ AFFINITY_TRIES = 4
 LB_CHAIN = "KNV-LB"
 OUTSIDE_ROUTE_PROTO = "99"
 """Routes the lab sets per flow in the external namespace carry this protocol number (flushed per flow)."""
+PASSTHROUGH_TABLE = "77"
+"""The external namespace's routing table for a passthrough load balancer's flow (the LB IP via the node)."""
+PASSTHROUGH_PREF = "50"
+LOCAL_RULE_PREF = "100"
+"""Where the local table's rule moves to, behind the passthrough rule (it is rule 0 in a new namespace)."""
 
 OK, DISAGREE, NOT_VERIFIABLE = "ok", "DISAGREE", "not verifiable here"
 
@@ -167,11 +172,18 @@ class LabVerifier:
         network delivers to, with the cloud load balancer's DNAT in front when the flow has one. Routes of the
         previous flow are flushed first (they carry their own protocol number)."""
         nx.run(["ip", "-n", self.names.external, "route", "flush", "proto", OUTSIDE_ROUTE_PROTO])
+        nx.run(["ip", "-n", self.names.external, "route", "flush", "table", PASSTHROUGH_TABLE], check=False)
+        while nx.run(["ip", "-n", self.names.external, "rule", "del", "pref", PASSTHROUGH_PREF],
+                     check=False).returncode == 0:
+            pass
         lines = ["*nat", f":{LB_CHAIN} - [0:0]"]
         if exp.client_netns == self.names.external and exp.load_balancer is not None:
             vip, target = exp.load_balancer.vip, exp.load_balancer.target
-            lines.append(f"-A {LB_CHAIN} -d {vip.ip}/32 -p {exp.proto} -m {exp.proto} --dport {vip.port} "
-                         f"-j DNAT --to-destination {target}")
+            if target == vip and exp.entry_node is not None:
+                self._pass_through(vip, exp.proto, self.cluster.node_by_name[exp.entry_node].internal_ip)
+            else:
+                lines.append(f"-A {LB_CHAIN} -d {vip.ip}/32 -p {exp.proto} -m {exp.proto} --dport {vip.port} "
+                             f"-j DNAT --to-destination {target}")
         lines.append("COMMIT")
         nx.run([nx.iptables_tool(self.variant, "restore"), "--noflush"], netns=self.names.external,
                stdin="\n".join(lines) + "\n")
@@ -181,6 +193,18 @@ class LabVerifier:
             node = self.cluster.node_by_name[exp.entry_node]
             nx.run(["ip", "-n", self.names.external, "route", "replace", f"{exp.dst.ip}/32", "via",
                     str(node.internal_ip), "proto", OUTSIDE_ROUTE_PROTO])
+
+    def _pass_through(self, vip: SocketAddress, proto: str, node_ip: IPv4Address) -> None:
+        """A passthrough load balancer: the flow's packets to the LB IP and port leave the external namespace,
+        which holds that IP, for the node unchanged — a policy route ahead of the local table (moved behind it
+        once), so only the forwarded port passes and any other still meets the load balancer's drop."""
+        ext = self.names.external
+        if nx.run(["ip", "-n", ext, "rule", "show", "pref", "0"], check=False).stdout.strip():
+            nx.run(["ip", "-n", ext, "rule", "add", "pref", LOCAL_RULE_PREF, "lookup", "local"])
+            nx.run(["ip", "-n", ext, "rule", "del", "pref", "0"])
+        nx.run(["ip", "-n", ext, "route", "replace", f"{vip.ip}/32", "via", str(node_ip), "table", PASSTHROUGH_TABLE])
+        nx.run(["ip", "-n", ext, "rule", "add", "pref", PASSTHROUGH_PREF, "to", f"{vip.ip}/32", "ipproto", proto,
+                "dport", str(vip.port), "lookup", PASSTHROUGH_TABLE])
 
     # --- one flow --------------------------------------------------------------------------------------------
 

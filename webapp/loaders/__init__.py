@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from webapp.loaders.cluster_yaml import is_cluster_yaml, read_cluster_yaml
 from webapp.loaders.documents import MAX_BYTES, ParsedFile, parse_file, size_problem
@@ -23,9 +23,10 @@ from webapp.paths import SAMPLES_DIR
 from webapp.problems import LoadError, Problem, Severity
 
 DEFAULT_SAMPLE = "seed-article"
-LOADER_VERSION = 2
+LOADER_VERSION = 3
 """Part of every cache key (webapp.app.cache): raise it when the loader's output may change. 2: names follow
-the API server's rules, aliases have a per-file budget, an empty input is an error (issue 14)."""
+the API server's rules, aliases have a per-file budget, an empty input is an error (issue 14). 3: a kubeconfig's
+current context names the cluster (issue 18)."""
 INPUT_SUFFIXES = (".yaml", ".yml", ".json")
 """Files read from a folder (a file named explicitly is read whatever its suffix)."""
 
@@ -64,10 +65,21 @@ class LoadResult:
         return self.cluster is not None and not self.errors
 
 
-def load_sources(sources: Sequence[tuple[str, bytes]], *, max_bytes: int = MAX_BYTES) -> LoadResult:
+Progress = Callable[[str], None]
+"""Told each stage of a load as it starts: `parse` (the files' text), `read` (the objects), `check` (the model)."""
+
+
+def load_sources(sources: Sequence[tuple[str, bytes]], *, max_bytes: int = MAX_BYTES,
+                 progress: Progress | None = None) -> LoadResult:
     """Load uploads: (file name, content) pairs, in the order given."""
+    tell = progress or _silent
     with _no_gc_pauses():
-        return _load([parse_file(name, content, max_bytes=max_bytes) for name, content in sources])
+        tell("parse")
+        return _load([parse_file(name, content, max_bytes=max_bytes) for name, content in sources], tell)
+
+
+def _silent(_stage: str) -> None:
+    """No progress wanted."""
 
 
 def load_paths(paths: Iterable[str | os.PathLike[str]], *, max_bytes: int = MAX_BYTES) -> LoadResult:
@@ -135,9 +147,10 @@ def _unreadable(name: str, message: str) -> ParsedFile:
     return ParsedFile([], [Problem(Severity.ERROR, name, 1, 1, message, code="E-FILE-UNREADABLE")])
 
 
-def _load(parsed: list[ParsedFile]) -> LoadResult:
+def _load(parsed: list[ParsedFile], tell: Progress = _silent) -> LoadResult:
     """Read every document that parsed, then fill and check the model from all that was read, so that the
     model's problems are reported together with the parse and reading errors (no cluster then)."""
+    tell("read")
     inputs = Inputs()
     manifests = ManifestReader(inputs)
     for pf in parsed:
@@ -155,6 +168,7 @@ def _load(parsed: list[ParsedFile]) -> LoadResult:
     anchor = next((pf.documents[0].file for pf in parsed if pf.documents), None)
     if anchor is None:
         anchor = next((p.file for pf in parsed for p in pf.problems), "<input>")
+    tell("check")
     cluster, problems = build_cluster(inputs, anchor)
     if cluster is not None:
         cluster.build_indexes()

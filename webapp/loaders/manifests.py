@@ -423,6 +423,20 @@ class ManifestReader:
         if backend.get("Port"):
             settings.set("vxlan_port", read_number(backend["Port"], at, "Backend.Port", 1, 65535), here)
 
+    def kubeconfig(self, data: dict[str, Any], origin: Origin) -> None:
+        """A kubeconfig (`kubectl config view --minify`): its current context names the cluster, unless a cluster
+        YAML's `name` or an earlier kubeconfig did. Nothing else in it is read (credentials stay unread)."""
+        context = data.get("current-context")
+        if context in (None, "") or self.inputs.name is not None:
+            return
+        if not isinstance(context, str) or len(context) > 253 or not context.isprintable():
+            self.inputs.problems.append(origin.problem(
+                Severity.WARNING, "W-CONTEXT-NAME",
+                f"current-context ignored: expected at most 253 printable characters, got {describe(context)}",
+                "current-context"))
+            return
+        self.inputs.name = context
+
     def kube_proxy_configuration(self, data: dict[str, Any], origin: Origin) -> None:
         mode = data.get("mode") or "iptables"
         modes = [str(m) for m in KubeProxyMode]
@@ -473,6 +487,7 @@ _HANDLERS: dict[str, Callable[[ManifestReader, dict[str, Any], Origin], None]] =
     "Namespace": ManifestReader.namespace,
     "ConfigMap": ManifestReader.configmap,
     "KubeProxyConfiguration": ManifestReader.kube_proxy_configuration,
+    "Config": ManifestReader.kubeconfig,
     **{kind: ManifestReader.workload for kind in WORKLOAD_KINDS},
 }
 
