@@ -572,7 +572,8 @@
     var lang = new URLSearchParams(window.location.search).get("lang");
     if (lang) { params.set("lang", lang); }  /* the page's language (netviz-language.js) */
     var query = params.toString();
-    window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
+    /* The #fragment is kept: the standalone lesson player (netviz-standalone.js) keeps its language and step there. */
+    window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : "") + window.location.hash);
   }
 
   if (new URLSearchParams(window.location.search).get("present") === "1") {

@@ -113,14 +113,18 @@ P_SMALL = TextStyle(13, "#334155", mode="present")
 P_DOWN = TextStyle(15, "#b91c1c", mode="present")
 P_BRIDGE = TextStyle(13, "#065f46", position="middle right", mode="present")
 P_OVERLAY = TextStyle(15, "#9a3412", mode="present")
-P_OVERLAY_SMALL = TextStyle(12, "#9a3412", mode="present")
+P_OVERLAY_SMALL = TextStyle(13, "#9a3412", mode="present")
 P_PROXY = TextStyle(15, "#5b21b6", mode="present")
-P_PROXY_SMALL = TextStyle(12, "#5b21b6", mode="present")
+P_PROXY_SMALL = TextStyle(13, "#5b21b6", mode="present")
 P_NIC = TextStyle(13, "#075985", mode="present")
-P_SVC = TextStyle(12, "#713f12", mode="present")
+P_SVC = TextStyle(13, "#713f12", mode="present")
 P_SVC_NAME = TextStyle(14, "#1f2933", mode="present")
 P_NETWORK = TextStyle(16, "#334155", mode="present")
-P_TUNNEL = TextStyle(12, "#c2410c", mode="present")
+P_TUNNEL = TextStyle(13, "#c2410c", mode="present")
+P_ETH = TextStyle(13, "#075985", mode="present")
+ETH_TEXT = TextStyle(9, "#075985", mode="normal")
+INSIDE_STEP = 0.37
+"""Line spacing of the containers of a pod drawn with its shared namespace (`DiagramView.inside`)."""
 N_TITLE = dataclasses.replace(TITLE, mode="normal")
 N_LABEL = dataclasses.replace(LABEL, mode="normal")
 N_SMALL = dataclasses.replace(SMALL, mode="normal")
@@ -162,6 +166,9 @@ class DiagramView:
     path_nodes: frozenset[str] = frozenset()
     """Nodes a traced flow crosses: expanded in the overview like clicked ones."""
     path_pods: frozenset[str] = frozenset()
+    inside: frozenset[str] = frozenset()
+    """Pod keys whose shared network namespace — the pause container, the containers, `lo` — is drawn in
+    presentation mode too (a container-to-container flow's pod)."""
     """Pod keys a traced flow passes through. When given, a path node (not also clicked open) with more than
     PATH_NODE_MAX_PODS pods draws only these and a `+N more pods` box that expands it when clicked."""
     groups: frozenset[str] = frozenset()
@@ -288,8 +295,9 @@ def _node_width(cols: int) -> float:
 
 
 def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float, positions: dict[str, Point],
-              node_name: str, eth: str) -> Point:
-    """A pod box with name, IP and containers (pause first). Returns its eth0 point (bottom centre)."""
+              node_name: str, eth: str, inside: bool = False) -> Point:
+    """A pod box with name, IP and containers (pause first). Returns its eth0 point (bottom centre). `inside`: the
+    pause container, the containers and `lo` are drawn in presentation mode too, a little further apart."""
     down = pod.key in cluster.down_pods or not pod.ready
     canvas.box(x0, top - POD_H, x0 + POD_W, top, POD_DOWN_FILL if down else POD_FILL)
     cx = x0 + POD_W / 2
@@ -299,28 +307,36 @@ def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float,
     names = pod.container_names
     shown = list(names[:MAX_CONTAINER_LINES])
     more = len(names) - len(shown)
+    first, step = (0.92, INSIDE_STEP) if inside else (1.0, 0.34)
+    lo = (x0 + POD_W - 0.35, top - first - step) if inside else (x0 + POD_W - 0.3, top - 1.17)
     for i, name in enumerate(shown):
-        y = top - 1.0 - i * 0.34
+        y = top - first - i * step
         label = "▢ pause" if i == 0 else f"▣ {_short(name, 20)}"
         canvas.text(cx, y, label, MINOR)
         positions[position_key(node_name, pod.key, name)] = (cx, y)
+        if inside:  # presentation: the shared namespace at projector size, clear of `lo`
+            canvas.text(cx - 0.25, y, _fit(label, POD_W - 0.9, P_SMALL), P_SMALL)
     if not pod.host_network:
-        canvas.text(x0 + POD_W - 0.3, top - 1.17, "lo", TextStyle(9, "#075985", mode="normal"))
-        positions[position_key(node_name, pod.key, "lo")] = (x0 + POD_W - 0.3, top - 1.17)
+        canvas.text(lo[0], lo[1], "lo", TextStyle(9, "#075985", mode="normal"))
+        positions[position_key(node_name, pod.key, "lo")] = lo
+        if inside:
+            canvas.text(lo[0], lo[1], "lo", P_ETH)
     if more:
-        canvas.text(cx, top - 1.0 - len(shown) * 0.34, word("pod.more_containers", count=more), MINOR)
+        canvas.text(cx, top - first - len(shown) * step, word("pod.more_containers", count=more), MINOR)
     # Presentation: name, IP and the app containers, larger (a box's whole width: no `lo` beside them).
     inner = POD_W - 0.12
-    canvas.text(cx, top - 0.4, f"<b>{_fit_pod_name(pod.name, inner, P_POD)}</b>", P_POD)
-    canvas.text(cx, top - 0.98, _fit(f"{pod.pod_ip}{status}", inner, P_TEXT), P_DOWN if down else P_TEXT)
+    canvas.text(cx, top - (0.36 if inside else 0.4), f"<b>{_fit_pod_name(pod.name, inner, P_POD)}</b>", P_POD)
+    if not inside:
+        canvas.text(cx, top - 0.98, _fit(f"{pod.pod_ip}{status}", inner, P_TEXT), P_DOWN if down else P_TEXT)
     apps = [c.name for c in pod.containers]
-    if apps:
+    if apps and not inside:
         extra = f" +{len(apps) - 1}" if len(apps) > 1 else ""
         app = _fit(f"▣ {apps[0]}", inner - _text_width(extra, P_SMALL.size), P_SMALL)
         canvas.text(cx, top - 1.52, app + extra, P_SMALL)
     eth_point = (cx, top - POD_H)
-    canvas.box(cx - 0.42, top - POD_H - 0.14, cx + 0.42, top - POD_H + 0.2, NIC_FILL)
-    canvas.text(cx, top - POD_H + 0.03, eth, TextStyle(9, "#075985"))
+    canvas.box(cx - 0.46, top - POD_H - 0.14, cx + 0.46, top - POD_H + 0.2, NIC_FILL)
+    canvas.text(cx, top - POD_H + 0.03, eth, ETH_TEXT)
+    canvas.text(cx, top - POD_H + 0.03, _fit(eth, 0.9, P_ETH), P_ETH)
     positions[position_key(node_name, pod.key, eth)] = eth_point
     positions[position_key(node_name, pod.key, "")] = (cx, top - 1.0)
     hover = word("pod.hover.host_network" if pod.host_network else "pod.hover", pod=pod.key, ip=pod.pod_ip,
@@ -345,7 +361,7 @@ def selecting(cluster: Cluster, pod: Pod) -> tuple[str, ...]:
 
 
 def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: float, namespace: str | None,
-                      positions: dict[str, Point]) -> float:
+                      positions: dict[str, Point], inside: frozenset[str] = frozenset()) -> float:
     """One node in detail. Returns the y of the node's bottom edge."""
     node, x0, width = frame.node, frame.x0, frame.width
     devices: NodeDevices = node_devices(cluster, node)
@@ -384,7 +400,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
         ptop = pods_top - row * (POD_H + 0.55)
         devs = veth_of.get(pod.key)
         eth = devs.eth if devs else "eth0"
-        ex, ey = _draw_pod(canvas, cluster, pod, px, ptop, positions, node.name, eth)
+        ex, ey = _draw_pod(canvas, cluster, pod, px, ptop, positions, node.name, eth, pod.key in inside)
         if pod.host_network:
             continue
         veth = devs.host_veth if devs else "veth"
@@ -706,7 +722,7 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     top = 0.0
     bottom = top
     for frame in frames:
-        bottom = min(bottom, _draw_detail_node(canvas, cluster, frame, top, view.namespace, positions))
+        bottom = min(bottom, _draw_detail_node(canvas, cluster, frame, top, view.namespace, positions, view.inside))
     underlay_y = bottom - 1.3
     tunnel_y = bottom - 0.6
 

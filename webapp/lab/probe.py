@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import socket
 import struct
 from dataclasses import dataclass
@@ -58,6 +59,26 @@ def _failed(exc: OSError, local: str) -> Observation:
 
 LINGER_S = 1
 """Seconds a probe's close() may wait for the peer's acknowledgement of its FIN (SO_LINGER)."""
+CLIENT_PORTS = range(20000, 30000)
+"""Client ports of the probes, taken in turn: below the kernel's ephemeral range (32768–60999) and the nodePorts.
+A port comes back only after 10,000 probes — far longer than conntrack keeps a closed connection (120 s) — so a
+new connection never meets a stale conntrack entry holding its reply tuple (the same client port to the same
+backend, reached earlier through a Service), which the kernel would resolve by silently remapping the source
+port (nf_nat's unique tuple): an outcome no engine predicts, and one that changes from run to run."""
+_next_port = itertools.cycle(CLIENT_PORTS)
+
+
+def _bind_client(sock: socket.socket, src_ip: str | None) -> None:
+    """Bind the probe to the next client port (skipping one a listener of the namespace holds)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for _ in range(64):
+        try:
+            sock.bind((src_ip or "0.0.0.0", next(_next_port)))
+            return
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    sock.bind((src_ip or "0.0.0.0", 0))
 
 
 def probe(netns: str, dst_ip: str, dst_port: int, proto: str = "tcp", *, src_ip: str | None = None,
@@ -71,8 +92,7 @@ def probe(netns: str, dst_ip: str, dst_port: int, proto: str = "tcp", *, src_ip:
     local = ""
     try:
         sock.settimeout(timeout)
-        if src_ip:
-            sock.bind((src_ip, 0))
+        _bind_client(sock, src_ip)
         sock.connect((dst_ip, dst_port))
         host, port = sock.getsockname()
         local = f"{host}:{port}"
