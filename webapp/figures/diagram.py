@@ -74,7 +74,8 @@ TILE_NOTREADY = BoxStyle("#fde8e8", "#b91c1c", 1.2)
 TILE_BAD_TEXT = TextStyle(10, "#b91c1c")
 TILE_DARK_SMALL = TextStyle(10, "#ffffff")
 TILE_DARK_LABEL = TextStyle(11, "#ffffff")
-GROUP_W, GROUP_H, GROUP_GAP = 6.4, 3.2, 0.35
+GROUP_W, GROUP_H, GROUP_GAP = 6.4, 3.3, 0.35
+GROUP_LINES = 4
 GROUP_COLUMNS = 6
 GROUP_TITLE = TextStyle(14, "#111827")
 GROUP_TEXT = TextStyle(14, "#1f2933")
@@ -646,17 +647,25 @@ def _draw_groups(canvas: Canvas, cluster: Cluster, nodes: list[Node], view: Diag
         gx = col * (GROUP_W + GROUP_GAP)
         gy = top - row * (GROUP_H + GROUP_GAP)
         canvas.box(gx, gy - GROUP_H, gx + GROUP_W, gy, health_style(node_health(cluster, group.nodes, view.namespace)))
-        _, counts, unready, hover = _group_lines(cluster, group, view.namespace)
+        _, _, _, hover = _group_lines(cluster, group, view.namespace)
+        health = node_health(cluster, group.nodes, view.namespace)
         inner = GROUP_W - 0.3
+        # At most 4 lines (the node count is in the range and the tooltip): at the browser's smallest scale a
+        # 10 px line, Chinese too, needs about 0.75 units of the tile.
         lines = [(f"<b>{_fit(group.title, inner, GROUP_TITLE, True)}</b>", GROUP_TITLE)]
         if group.span:
             lines.append((_fit(group.span, inner, GROUP_TEXT), GROUP_TEXT))
-        lines.append((_fit(counts, inner, GROUP_TEXT), GROUP_TEXT))
-        for part in unready.split(" · "):
-            lines.append((_fit(part, inner, GROUP_TEXT), GROUP_BAD if "✖" in part else GROUP_TEXT))
-        step = (GROUP_H - 0.3) / len(lines)
+        percent = f"{health.share * 100:.0f}" if health.share >= 0.01 or not health.pods_not_ready else "<1"
+        pods = (word("group.pods_unready", pods=health.pods, percent=percent) if health.pods_not_ready
+                else word("group.pods_ready", pods=health.pods))
+        lines.append((_fit(pods, inner, GROUP_TEXT), GROUP_TEXT))
+        if health.nodes_not_ready:
+            lines.append((_fit(word("group.nodes_not_ready", count=health.nodes_not_ready), inner, GROUP_BAD),
+                          GROUP_BAD))
+        step = (GROUP_H - 0.3) / GROUP_LINES
+        offset = (GROUP_LINES - len(lines)) * step / 2
         for number, (line, style) in enumerate(lines):
-            canvas.text(gx + GROUP_W / 2, gy - 0.15 - step * (number + 0.5), line, style)
+            canvas.text(gx + GROUP_W / 2, gy - 0.15 - offset - step * (number + 0.5), line, style)
         center = (gx + GROUP_W / 2, gy - GROUP_H / 2)
         positions[f"group|{group.key}"] = center
         for name in group.nodes:
