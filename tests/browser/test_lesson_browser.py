@@ -195,6 +195,12 @@ LAYOUT_JS = """() => {
 }"""
 
 
+FITS_FRAME_JS = """() => {
+  const frame = document.querySelector('.diagram-frame'), gd = document.querySelector('#diagram .js-plotly-plot');
+  return gd && gd._fullLayout && Math.abs(gd._fullLayout.height - frame.clientHeight) <= 2;
+}"""
+
+
 def test_presentation_layout_at_1920_every_seed_step(browser, server_url, artifacts):
     """At 1920×1080 in presentation mode, on every step of the seed lesson (a screenshot of each, for a person to
     look at): the smallest diagram label ≥ 20 px, the marker ≥ 28 px, captions ≥ 24 px, wrapped (scrollWidth ≤
@@ -214,7 +220,9 @@ def test_presentation_layout_at_1920_every_seed_step(browser, server_url, artifa
         if number > 1:
             page.keyboard.press("PageDown")
         wait_step(page, number, step["key"], step["land"])
-        page.wait_for_timeout(400)  # the resize and the label fitting after a new figure
+        # The plot follows its frame (the caption rows change height from step to step): never cut at the bottom.
+        page.wait_for_function(FITS_FRAME_JS)
+        page.wait_for_timeout(300)  # the label fitting after the resize
         layout = page.evaluate(LAYOUT_JS)
         page.screenshot(path=str(shots / f"step-{number:02d}.png"))
         assert layout["smallest"][0] >= 20, (number, layout["smallest"])
@@ -235,6 +243,7 @@ def test_presentation_layout_at_1920_every_seed_step(browser, server_url, artifa
     hop = resolve_step(lesson.steps[1]).trace.hops[dnat]
     while page.evaluate("() => window.netvizPlayer.index") < dnat:
         page.keyboard.press("ArrowRight")
+    page.wait_for_function(FITS_FRAME_JS)
     assert page.inner_text("#present-panel .cell-nat") == f"NAT dst 10.96.0.13:80 → {hop.packet.dst}"
     assert page.inner_text("#present-panel .cell-nat .after") == str(hop.packet.dst)
     assert page.evaluate("getComputedStyle(document.querySelector('#present-panel .cell-nat .after'))"
