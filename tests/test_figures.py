@@ -353,3 +353,12 @@ def test_an_external_name_to_an_undeclared_host_is_drawn_with_its_address_unknow
     assert trace.hops[-1].device == "db.example.com (address unknown)"
     assert playback(diagram, trace)["points"][-1] == diagram.positions["external|db.example.com (address unknown)"]
     assert diagram.positions["external|db.example.com (address unknown)"] != diagram.positions["external|client"]
+
+
+def test_the_load_balancer_box_names_its_model_in_normal_labels_and_keeps_two_lines_when_presenting(seed):
+    figure = build_diagram(seed).figure
+    normal, present = texts(figure), texts(figure, present=True)
+    assert "proxy → nodePort" in normal  # the seed cluster says loadBalancer.mode: proxy
+    assert "<b>cloud load balancer</b>" in normal and "203.0.113.100" in normal
+    assert "proxy → nodePort" not in present  # a third line would overlap the address at projector size
+    assert "<b>load balancer</b>" in present and "203.0.113.100" in present

@@ -803,11 +803,10 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     up = 0.08 if lb_mode else 0.0
     canvas.text(lx, ext_y + 0.22 + up, f"<b>{word('lb')}</b>", N_LABEL)
     canvas.text(lx, ext_y - 0.18 + up, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
-    canvas.text(lx, ext_y + 0.2 + up, f"<b>{word('lb.present')}</b>", P_NAME)
-    canvas.text(lx, ext_y - 0.25 + up, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
-    if lb_mode:
+    canvas.text(lx, ext_y + 0.2, f"<b>{word('lb.present')}</b>", P_NAME)
+    canvas.text(lx, ext_y - 0.25, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
+    if lb_mode:  # normal labels only: at projector size a third line does not fit the box
         canvas.text(lx, ext_y - 0.4, _fit(lb_mode, EXT_W - 0.2, SMALL), N_SMALL)
-        canvas.text(lx, ext_y - 0.44, _fit(lb_mode, EXT_W - 0.2, P_SMALL), P_SMALL)
     canvas.line([(lx, ext_y + 0.55), (lx, underlay_y)], UPLINK)
     positions["external|loadbalancer"] = (lx, ext_y)
     positions["wire|"] = (width / 2, underlay_y)
