@@ -572,8 +572,34 @@
     var lang = new URLSearchParams(window.location.search).get("lang");
     if (lang) { params.set("lang", lang); }  /* the page's language (netviz-language.js) */
     var query = params.toString();
-    window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
+    /* The #fragment is kept: the standalone lesson player (netviz-standalone.js) keeps its language and step there. */
+    window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : "") + window.location.hash);
   }
+
+  /* The diagram follows its frame's size, not only the window's: in presentation mode the caption rows under it
+     grow and shrink from hop to hop (a cut-off plot would hide the bottom of the drawing). */
+  var resizeQueued = false;
+  function followFrame() {
+    var frame = document.querySelector(".diagram-frame");
+    if (!frame || !window.ResizeObserver) { return false; }
+    new window.ResizeObserver(function () {
+      if (resizeQueued) { return; }
+      resizeQueued = true;
+      window.requestAnimationFrame(function () {
+        resizeQueued = false;
+        var gd = graphDiv();
+        if (gd && gd._fullLayout && window.Plotly) {
+          window.Plotly.Plots.resize(gd);
+          fitFonts(gd);
+          if (player.frames.length) { commit(player.index); }
+        }
+      });
+    }).observe(frame);
+    return true;
+  }
+  (function watchFrame(tries) {
+    if (!followFrame() && tries < 400) { window.setTimeout(function () { watchFrame(tries + 1); }, 50); }
+  })(0);
 
   if (new URLSearchParams(window.location.search).get("present") === "1") {
     document.body.classList.add("presenting");

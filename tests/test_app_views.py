@@ -128,12 +128,17 @@ def test_the_matrix_opens_on_the_flows_port_else_the_first_a_policy_names(cache,
     assert matrix_view.default_port(load_sample("seed-article"), None) == 8080  # no policy: the first pod port
 
 
-def test_a_click_on_a_cell_asks_for_the_pair_on_the_matrix_port():
+def test_a_click_on_a_cell_asks_for_the_pair_on_the_matrix_port(cache, shop_key):
+    shop = cache.get(shop_key)
     click = {"points": [{"customdata": ["frontend/debug", "backend/api-1"]}]}
-    assert matrix_view.cell_request(click, 8080) == {"src": "pod/frontend/debug", "dst": "pod/backend/api-1:8080"}
-    assert matrix_view.cell_request({"points": [{"customdata": ["a/b", "a/b"]}]}, 80) is None  # a pod to itself
-    assert matrix_view.cell_request({"points": [{"customdata": "pod:x"}]}, 80) is None
-    assert matrix_view.cell_request(None, 80) is None
+    assert matrix_view.cell_request(click, 8080, shop) == {"src": "pod/frontend/debug",
+                                                          "dst": "pod/backend/api-1:8080"}
+    assert matrix_view.cell_request({"points": [{"customdata": ["frontend/debug", "frontend/debug"]}]}, 80,
+                                    shop) is None  # a pod to itself
+    assert matrix_view.cell_request({"points": [{"customdata": ["frontend/debug", "a/gone"]}]}, 80, shop) is None
+    assert matrix_view.cell_request(click, 8080, None) is None  # the cluster left the cache
+    assert matrix_view.cell_request({"points": [{"customdata": "pod:x"}]}, 80, shop) is None
+    assert matrix_view.cell_request(None, 80, shop) is None
 
 
 def test_the_controller_picks_a_requested_pair_with_the_engines_flow_type(cache, shop_key):

@@ -477,3 +477,19 @@ def test_load_balancer_mode_from_yaml_and_annotation():
     assert [str(p) for p in bad.problems if p.severity == "error"] == [
         "s.yaml:6:39: error: expected one of passthrough, proxy, got 'dsr' "
         "(metadata.annotations.k8s-netviz.io/load-balancer-mode) (hint: expected one of: passthrough, proxy)"]
+
+
+@pytest.mark.parametrize(("nfacct", "drop"), [
+    (False, "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP"),
+    (True, "-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts "
+           "-j DROP"),
+])
+def test_drop_invalid_rule(nfacct, drop):
+    """upstream: TestDropInvalidRule (its cases without and with the nfacct counter; tcpLiberal is not modelled)."""
+    cluster = with_nfacct(overall_cluster()) if nfacct else overall_cluster()
+    assert chain(render_iptables_restore(cluster, TEST_NODE), "filter", "KUBE-FORWARD") == [
+        drop,
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate '
+        "RELATED,ESTABLISHED -j ACCEPT",
+    ]

@@ -130,7 +130,7 @@ def test_switching_the_language_keeps_the_flow_the_step_and_presentation_mode(pa
     page.wait_for_selector("body.presenting")
     assert page.inner_text("#present-toggle") == "Presentation mode (p)"
     switch_language(page, "zh", "q5")
-    assert page.evaluate("Object.fromEntries(new URLSearchParams(location.search))") == {**query, "lang": "zh"}
+    assert page.evaluate("Object.fromEntries(new URLSearchParams(location.search))") == {**query, "lang": "zh", "present": "1"}
     assert page.evaluate("document.body.classList.contains('presenting')")
     assert page.inner_text("#present-toggle") == "演示模式 (p)"
     assert page.inner_text(".hop-caption.current") == (

@@ -130,3 +130,141 @@ def test_the_lesson_picker_starts_a_lesson(page, server_url):
     assert page.inner_text(".lesson-counter") == f"1 / {len(bundle['steps'])}"
     assert params(page)["lesson"] == "seed-article"
     assert page.console_errors == []
+
+
+def test_quiz_answered_right_and_wrong_keeps_the_score(page, server_url):
+    """Keys 1–4 answer; the reveal shows the engine's explanation and plays on to the answer; the score counts."""
+    page.set_viewport_size(WIDE)
+    steps = lesson_bundle(builtin_lesson("seed-article"), "en")["steps"]
+    bridge, vxlan = steps[4], steps[5]  # "The bridge switches the frame", "flannel VXLAN"
+    page.goto(f"{server_url}/?lesson=seed-article&step=5&present=1")
+    wait_step(page, 5, bridge["key"], bridge["land"])
+    point = bridge["quiz"][0]
+    assert point["pause_after"] == bridge["land"] == 3 and not page.is_visible("#quiz .quiz-question")
+    page.keyboard.press(" ")  # sitting on a decision point: space asks first
+    page.wait_for_selector("#quiz .quiz-question")
+    assert page.inner_text("#quiz .quiz-question") == point["question"]
+    assert page.eval_on_selector_all("#quiz .answer", "els => els.map(e => e.textContent)") == [
+        f"{i + 1} {a}" for i, a in enumerate(point["answers"])]
+    wrong = next(i for i in range(len(point["answers"])) if i != point["right"])
+    page.keyboard.press(str(wrong + 1))
+    page.wait_for_selector("#quiz .quiz-verdict.wrong")
+    assert page.inner_text("#quiz .quiz-verdict") == f"Not quite: the engine says {point['answers'][point['right']]}."
+    assert page.inner_text("#quiz .quiz-explain") == " ".join(point["explain"])
+    assert page.inner_text("#quiz .quiz-score") == "Score: 0 / 1"
+    page.wait_for_function("n => window.netvizPlayer.index === n && !window.netvizPlayer.playing",
+                           arg=point["answer_hop"])
+    page.keyboard.press("PageDown")
+    wait_step(page, 6, vxlan["key"], vxlan["land"])
+    point = vxlan["quiz"][0]
+    assert point["question"] == ("flannel.1 is about to encapsulate the packet. Which destination will the outer UDP "
+                                 "header carry?") and point["answers"][point["right"]] == "192.168.0.12"
+    page.keyboard.press(" ")
+    page.wait_for_selector("#quiz .quiz-question")
+    page.keyboard.press(str(point["right"] + 1))
+    page.wait_for_selector("#quiz .quiz-verdict.right")
+    assert page.inner_text("#quiz .quiz-verdict") == "Right!"
+    assert page.inner_text("#quiz .quiz-score") == "Score: 1 / 2"
+    assert page.inner_text(".lesson-score") == "Score: 1 / 2"
+    page.wait_for_function("n => window.netvizPlayer.index === n", arg=point["answer_hop"])
+    outer = resolve_step(builtin_lesson("seed-article").steps[5]).trace.hops[point["answer_hop"]].packet.outer
+    assert outer.src.ip.exploded == "192.168.0.11" and str(outer.dst) == "192.168.0.12:8472"
+    assert page.inner_text("#present-panel .cell-outer") == f"Outer (tunnel) {outer.src} → {outer.dst} udp VNI 1"
+    assert page.console_errors == []
+
+
+LAYOUT_JS = """() => {
+  const visible = el => { for (let e = el; e && e !== document.body; e = e.parentElement) {
+      if (getComputedStyle(e).display === 'none') return false; } return true; };
+  const labels = Array.from(document.querySelectorAll('#diagram .textpoint text'))
+    .filter(t => t.textContent.trim() && visible(t) && t.getBoundingClientRect().width > 0)
+    .map(t => [parseFloat(getComputedStyle(t).fontSize), t.textContent]);
+  labels.sort((a, b) => a[0] - b[0]);
+  const gd = document.querySelector('#diagram .js-plotly-plot');
+  const packet = gd.querySelector('.scatterlayer').children[gd.data.map(t => t.name).lastIndexOf('packet')];
+  const marker = packet.querySelector('path.point').getBoundingClientRect();
+  const captions = ['.lesson-caption', '.hop-caption.current', '#verdict'].map(sel => {
+    const el = document.querySelector(sel);
+    return el && visible(el) ? {sel, text: el.innerText, size: parseFloat(getComputedStyle(el).fontSize),
+                                scroll: el.scrollWidth, client: el.clientWidth, height: el.scrollHeight,
+                                shown: el.clientHeight} : null; }).filter(Boolean);
+  const trail = gd.data[gd.data.map(t => t.name).indexOf('trail')];
+  return {smallest: labels[0], marker: [marker.width, marker.height], captions,
+          page: document.body.innerText, trail: trail.x.filter(x => x !== null).length,
+          strip: visible(document.querySelector('#present-panel .strip'))};
+}"""
+
+
+FITS_FRAME_JS = """() => {
+  const frame = document.querySelector('.diagram-frame'), gd = document.querySelector('#diagram .js-plotly-plot');
+  return gd && gd._fullLayout && Math.abs(gd._fullLayout.height - frame.clientHeight) <= 2;
+}"""
+
+
+def test_presentation_layout_at_1920_every_seed_step(browser, server_url, artifacts):
+    """At 1920×1080 in presentation mode, on every step of the seed lesson (a screenshot of each, for a person to
+    look at): the smallest diagram label ≥ 20 px, the marker ≥ 28 px, captions ≥ 24 px, wrapped (scrollWidth ≤
+    clientWidth, nothing hidden) and said once; the header strip shows; the trail stays after playback. On a DNAT
+    hop the strip has NAT before → after, on a tunnel hop the outer headers."""
+    lesson = builtin_lesson("seed-article")
+    steps = lesson_bundle(lesson, "en")["steps"]
+    context = browser.new_context(viewport=WIDE)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_default_timeout(30_000)
+    page.goto(f"{server_url}/?lesson=seed-article&present=1")
+    shots = artifacts / "lesson-seed-article"
+    shots.mkdir(exist_ok=True)
+    for number, step in enumerate(steps, 1):
+        if number > 1:
+            page.keyboard.press("PageDown")
+        wait_step(page, number, step["key"], step["land"])
+        # The plot follows its frame (the caption rows change height from step to step): never cut at the bottom.
+        page.wait_for_function(FITS_FRAME_JS)
+        page.wait_for_timeout(300)  # the label fitting after the resize
+        layout = page.evaluate(LAYOUT_JS)
+        page.screenshot(path=str(shots / f"step-{number:02d}.png"))
+        assert layout["smallest"][0] >= 20, (number, layout["smallest"])
+        assert min(layout["marker"]) >= 28, (number, layout["marker"])
+        assert layout["strip"], number
+        for caption in layout["captions"]:
+            if caption["sel"] != "#verdict":
+                assert caption["size"] >= 24, (number, caption)
+            assert caption["scroll"] <= caption["client"] and caption["height"] <= caption["shown"], (number, caption)
+            if caption["text"]:
+                assert layout["page"].count(caption["text"]) == 1, (number, caption["text"])
+    # A DNAT hop (step 2's second stop) and a tunnel hop (step 6's encapsulation): what the strip says.
+    page.keyboard.press("Home")
+    wait_step(page, 1, steps[0]["key"], steps[0]["land"])
+    page.keyboard.press("PageDown")
+    wait_step(page, 2, steps[1]["key"], steps[1]["land"])
+    dnat = steps[1]["stops"][1]
+    hop = resolve_step(lesson.steps[1]).trace.hops[dnat]
+    while page.evaluate("() => window.netvizPlayer.index") < dnat:
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(FITS_FRAME_JS)
+    assert page.inner_text("#present-panel .cell-nat") == f"NAT dst 10.96.0.13:80 → {hop.packet.dst}"
+    assert page.inner_text("#present-panel .cell-nat .after") == str(hop.packet.dst)
+    assert page.evaluate("getComputedStyle(document.querySelector('#present-panel .cell-nat .after'))"
+                         ".backgroundColor") == "rgb(253, 230, 138)"
+    chosen = next(a for a in hop.alternatives if a.chosen) if hop.alternatives else None
+    if chosen is not None:
+        assert page.inner_text("#present-panel .cell-endpoint").startswith(f"Endpoint {chosen.dst} (")
+    page.screenshot(path=str(shots / "dnat-hop.png"))
+    page.keyboard.press("End")
+    wait_step(page, len(steps), steps[-1]["key"], steps[-1]["land"])
+    # Played to the end, the trail stays drawn.
+    page.keyboard.press("Home")
+    wait_step(page, 1, steps[0]["key"], steps[0]["land"])
+    page.keyboard.press(" ")
+    page.wait_for_function("() => !window.netvizPlayer.playing && window.netvizPlayer.index > 0")
+    for _ in range(8):
+        if page.evaluate("() => window.netvizPlayer.index === window.netvizPlayer.frames.length - 1"):
+            break
+        page.keyboard.press(" ")
+        page.wait_for_function("() => !window.netvizPlayer.playing")
+    assert page.evaluate("() => window.netvizPlayer.index === window.netvizPlayer.frames.length - 1")
+    assert page.evaluate(LAYOUT_JS)["trail"] >= 8
+    assert errors == []
+    context.close()

@@ -118,8 +118,21 @@ def test_the_exported_lesson_walks_plays_and_quizzes_offline_in_both_languages(o
     walk(page, "en")
     page.keyboard.press("p")
     page.wait_for_function("() => document.body.classList.contains('presenting')")
+    count = len(english["steps"])
+    assert page.evaluate("location.hash") == f"#lang=en&step={count}"
     page.keyboard.press("Escape")
     page.wait_for_function("() => !document.body.classList.contains('presenting')")
+
+    with page.expect_download() as download:  # plotly.js's own image export, in the browser
+        page.click("#export-png")
+    assert download.value.suggested_filename == f"k8s-netviz-{LESSON}-step{count}-hop{english['steps'][-1]['land'] + 1}.png"
+    from PIL import Image
+
+    assert Image.open(download.value.path()).size == (1600, 900)
+    with page.expect_download() as download:
+        page.click("#export-json")
+    assert download.value.suggested_filename.startswith("k8s-netviz-") and \
+        download.value.suggested_filename.endswith("-trace.json")
 
     assert page.console_errors == []
     assert [url for url in page.asked if not url.startswith("file:")] == []

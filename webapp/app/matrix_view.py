@@ -19,7 +19,7 @@ from webapp.app.cache import ClusterCache, cache_key
 from webapp.app.catalog import text
 from webapp.app.layout import Id as PageId
 from webapp.engine.policy_matrix import CellState, PolicyMatrix, policy_matrix
-from webapp.engine.specs import End, SpecKind, parse_spec
+from webapp.engine.specs import End, Spec, SpecKind, parse_spec
 from webapp.figures.matrix import matrix_figure
 from webapp.model import Cluster, NetworkPolicy, Protocol
 from webapp.problems import Severity
@@ -170,13 +170,17 @@ def view(cache: ClusterCache, key: str | None, added: Mapping[str, Any] | None, 
     return drawn.figure, summary(matrix, len(drawn.changed) if before is not None else None)
 
 
-def cell_request(click: Mapping[str, Any] | None, port: int) -> dict[str, str] | None:
-    """The flow a click on a cell asks for: the source pod to the destination pod on the matrix's port."""
+def cell_request(click: Mapping[str, Any] | None, port: int, cluster: Cluster | None) -> dict[str, str] | None:
+    """The flow a click on a cell asks for: the source pod to the destination pod on the matrix's port (None for
+    a pod to itself, or pods the cluster does not hold)."""
     points = (click or {}).get("points") or [{}]
     pair = points[0].get("customdata")
     if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)) or pair[0] == pair[1]:
         return None
-    return {"src": f"pod/{pair[0]}", "dst": f"pod/{pair[1]}:{port}"}
+    pods = cluster.pod_by_key if cluster is not None else {}
+    if pair[0] not in pods or pair[1] not in pods:
+        return None
+    return {"src": str(Spec.of_pod(pods[pair[0]])), "dst": str(Spec.to_pod(pods[pair[1]], port))}
 
 
 def merged(cluster: Cluster, extra: tuple[NetworkPolicy, ...]) -> Cluster:
@@ -254,7 +258,7 @@ def register(app: Dash, cache: ClusterCache) -> None:
         if ctx.triggered_id == Id.CLOSE:
             return HIDDEN, *keep, None, no_update
         if ctx.triggered_id == Id.GRAPH:
-            request = cell_request(click, port) if isinstance(port, int) else None
+            request = cell_request(click, port, cache.get(key)) if isinstance(port, int) else None
             if request is None:
                 raise PreventUpdate
             return HIDDEN, *keep, None, request

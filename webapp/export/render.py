@@ -5,6 +5,7 @@ handout's steps). Nothing is fetched: kaleido loads plotly.js from the plotly pa
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 FORMATS = ("svg", "png")
@@ -33,7 +34,10 @@ def render(figures: Sequence[dict[str, Any]], fmt: str) -> list[bytes]:
                     for figure in figures]
 
     try:
-        return asyncio.run(run())
+        # A thread of its own: the caller's thread may already run an event loop (Playwright's sync API in the
+        # same process, an async server), where asyncio.run refuses to start.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaleido") as pool:
+            return pool.submit(asyncio.run, run()).result()
     except ChromeNotFoundError:
         raise RenderError("no Chromium found for the image export: install Debian's chromium "
                           "(scripts/install-test-deps.sh) or set BROWSER_PATH to a Chrome/Chromium") from None

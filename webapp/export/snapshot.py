@@ -220,9 +220,9 @@ def snapshot(diagram: Diagram, trace: Trace, all_frames: tuple[Frame, ...], inde
     ppu = min(plot_w / abs(x_range[1] - x_range[0]), plot_h / abs(y_range[1] - y_range[0]))
     scale = max(FONT_MIN, min(FONT_MAX, ppu / meta.get("pixels_per_unit", 34)))
     factor = scale / meta.get("font_scale", 1.0)
-    for trace_dict in data:
-        if trace_dict.get("mode") == "text" and "textfont" in trace_dict:
-            trace_dict["textfont"]["size"] = round(trace_dict["textfont"]["size"] * factor, 1)
+    for figure_trace in data:
+        if figure_trace.get("mode") == "text" and "textfont" in figure_trace:
+            figure_trace["textfont"]["size"] = round(figure_trace["textfont"]["size"] * factor, 1)
 
     by_name = {t.get("name"): t for t in data}
     color, symbol, label = marker_style(frame)

@@ -74,7 +74,8 @@ TILE_NOTREADY = BoxStyle("#fde8e8", "#b91c1c", 1.2)
 TILE_BAD_TEXT = TextStyle(10, "#b91c1c")
 TILE_DARK_SMALL = TextStyle(10, "#ffffff")
 TILE_DARK_LABEL = TextStyle(11, "#ffffff")
-GROUP_W, GROUP_H, GROUP_GAP = 6.4, 3.2, 0.35
+GROUP_W, GROUP_H, GROUP_GAP = 6.4, 3.3, 0.35
+GROUP_LINES = 4
 GROUP_COLUMNS = 6
 GROUP_TITLE = TextStyle(14, "#111827")
 GROUP_TEXT = TextStyle(14, "#1f2933")
@@ -83,6 +84,9 @@ GROUP_HEADER = TextStyle(14, "#334155", position="middle right")
 NS_TITLE = TextStyle(14, "#1f2933")
 NS_COUNT = TextStyle(14, "#713f12")
 """A namespace's box of aggregated services."""
+OVERVIEW_LABEL = TextStyle(14, "#1f2933")
+OVERVIEW_NETWORK = TextStyle(14, "#334155")
+"""An overview's outside world and physical network: one line each, never under MIN_LABEL_PX."""
 MIN_LABEL_PX = 10
 """In an overview, a label the browser would draw smaller than this is not drawn (its box's tooltip says it):
 assets/netviz.js fitFonts. Labels of 14 are never below it (the browser's smallest scale is 0.72)."""
@@ -112,14 +116,18 @@ P_SMALL = TextStyle(13, "#334155", mode="present")
 P_DOWN = TextStyle(15, "#b91c1c", mode="present")
 P_BRIDGE = TextStyle(13, "#065f46", position="middle right", mode="present")
 P_OVERLAY = TextStyle(15, "#9a3412", mode="present")
-P_OVERLAY_SMALL = TextStyle(12, "#9a3412", mode="present")
+P_OVERLAY_SMALL = TextStyle(13, "#9a3412", mode="present")
 P_PROXY = TextStyle(15, "#5b21b6", mode="present")
-P_PROXY_SMALL = TextStyle(12, "#5b21b6", mode="present")
+P_PROXY_SMALL = TextStyle(13, "#5b21b6", mode="present")
 P_NIC = TextStyle(13, "#075985", mode="present")
-P_SVC = TextStyle(12, "#713f12", mode="present")
+P_SVC = TextStyle(13, "#713f12", mode="present")
 P_SVC_NAME = TextStyle(14, "#1f2933", mode="present")
 P_NETWORK = TextStyle(16, "#334155", mode="present")
-P_TUNNEL = TextStyle(12, "#c2410c", mode="present")
+P_TUNNEL = TextStyle(13, "#c2410c", mode="present")
+P_ETH = TextStyle(13, "#075985", mode="present")
+ETH_TEXT = TextStyle(9, "#075985", mode="normal")
+INSIDE_STEP = 0.37
+"""Line spacing of the containers of a pod drawn with its shared namespace (`DiagramView.inside`)."""
 N_TITLE = dataclasses.replace(TITLE, mode="normal")
 N_LABEL = dataclasses.replace(LABEL, mode="normal")
 N_SMALL = dataclasses.replace(SMALL, mode="normal")
@@ -161,6 +169,9 @@ class DiagramView:
     path_nodes: frozenset[str] = frozenset()
     """Nodes a traced flow crosses: expanded in the overview like clicked ones."""
     path_pods: frozenset[str] = frozenset()
+    inside: frozenset[str] = frozenset()
+    """Pod keys whose shared network namespace — the pause container, the containers, `lo` — is drawn in
+    presentation mode too (a container-to-container flow's pod)."""
     """Pod keys a traced flow passes through. When given, a path node (not also clicked open) with more than
     PATH_NODE_MAX_PODS pods draws only these and a `+N more pods` box that expands it when clicked."""
     groups: frozenset[str] = frozenset()
@@ -287,8 +298,9 @@ def _node_width(cols: int) -> float:
 
 
 def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float, positions: dict[str, Point],
-              node_name: str, eth: str) -> Point:
-    """A pod box with name, IP and containers (pause first). Returns its eth0 point (bottom centre)."""
+              node_name: str, eth: str, inside: bool = False) -> Point:
+    """A pod box with name, IP and containers (pause first). Returns its eth0 point (bottom centre). `inside`: the
+    pause container, the containers and `lo` are drawn in presentation mode too, a little further apart."""
     down = pod.key in cluster.down_pods or not pod.ready
     canvas.box(x0, top - POD_H, x0 + POD_W, top, POD_DOWN_FILL if down else POD_FILL)
     cx = x0 + POD_W / 2
@@ -298,28 +310,36 @@ def _draw_pod(canvas: Canvas, cluster: Cluster, pod: Pod, x0: float, top: float,
     names = pod.container_names
     shown = list(names[:MAX_CONTAINER_LINES])
     more = len(names) - len(shown)
+    first, step = (0.92, INSIDE_STEP) if inside else (1.0, 0.34)
+    lo = (x0 + POD_W - 0.35, top - first - step) if inside else (x0 + POD_W - 0.3, top - 1.17)
     for i, name in enumerate(shown):
-        y = top - 1.0 - i * 0.34
+        y = top - first - i * step
         label = "▢ pause" if i == 0 else f"▣ {_short(name, 20)}"
         canvas.text(cx, y, label, MINOR)
         positions[position_key(node_name, pod.key, name)] = (cx, y)
+        if inside:  # presentation: the shared namespace at projector size, clear of `lo`
+            canvas.text(cx - 0.25, y, _fit(label, POD_W - 0.9, P_SMALL), P_SMALL)
     if not pod.host_network:
-        canvas.text(x0 + POD_W - 0.3, top - 1.17, "lo", TextStyle(9, "#075985", mode="normal"))
-        positions[position_key(node_name, pod.key, "lo")] = (x0 + POD_W - 0.3, top - 1.17)
+        canvas.text(lo[0], lo[1], "lo", TextStyle(9, "#075985", mode="normal"))
+        positions[position_key(node_name, pod.key, "lo")] = lo
+        if inside:
+            canvas.text(lo[0], lo[1], "lo", P_ETH)
     if more:
-        canvas.text(cx, top - 1.0 - len(shown) * 0.34, word("pod.more_containers", count=more), MINOR)
+        canvas.text(cx, top - first - len(shown) * step, word("pod.more_containers", count=more), MINOR)
     # Presentation: name, IP and the app containers, larger (a box's whole width: no `lo` beside them).
     inner = POD_W - 0.12
-    canvas.text(cx, top - 0.4, f"<b>{_fit_pod_name(pod.name, inner, P_POD)}</b>", P_POD)
-    canvas.text(cx, top - 0.98, _fit(f"{pod.pod_ip}{status}", inner, P_TEXT), P_DOWN if down else P_TEXT)
+    canvas.text(cx, top - (0.36 if inside else 0.4), f"<b>{_fit_pod_name(pod.name, inner, P_POD)}</b>", P_POD)
+    if not inside:
+        canvas.text(cx, top - 0.98, _fit(f"{pod.pod_ip}{status}", inner, P_TEXT), P_DOWN if down else P_TEXT)
     apps = [c.name for c in pod.containers]
-    if apps:
+    if apps and not inside:
         extra = f" +{len(apps) - 1}" if len(apps) > 1 else ""
         app = _fit(f"▣ {apps[0]}", inner - _text_width(extra, P_SMALL.size), P_SMALL)
         canvas.text(cx, top - 1.52, app + extra, P_SMALL)
     eth_point = (cx, top - POD_H)
-    canvas.box(cx - 0.42, top - POD_H - 0.14, cx + 0.42, top - POD_H + 0.2, NIC_FILL)
-    canvas.text(cx, top - POD_H + 0.03, eth, TextStyle(9, "#075985"))
+    canvas.box(cx - 0.46, top - POD_H - 0.14, cx + 0.46, top - POD_H + 0.2, NIC_FILL)
+    canvas.text(cx, top - POD_H + 0.03, eth, ETH_TEXT)
+    canvas.text(cx, top - POD_H + 0.03, _fit(eth, 0.9, P_ETH), P_ETH)
     positions[position_key(node_name, pod.key, eth)] = eth_point
     positions[position_key(node_name, pod.key, "")] = (cx, top - 1.0)
     hover = word("pod.hover.host_network" if pod.host_network else "pod.hover", pod=pod.key, ip=pod.pod_ip,
@@ -344,7 +364,7 @@ def selecting(cluster: Cluster, pod: Pod) -> tuple[str, ...]:
 
 
 def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: float, namespace: str | None,
-                      positions: dict[str, Point]) -> float:
+                      positions: dict[str, Point], inside: frozenset[str] = frozenset()) -> float:
     """One node in detail. Returns the y of the node's bottom edge."""
     node, x0, width = frame.node, frame.x0, frame.width
     devices: NodeDevices = node_devices(cluster, node)
@@ -383,7 +403,7 @@ def _draw_detail_node(canvas: Canvas, cluster: Cluster, frame: _NodeFrame, top: 
         ptop = pods_top - row * (POD_H + 0.55)
         devs = veth_of.get(pod.key)
         eth = devs.eth if devs else "eth0"
-        ex, ey = _draw_pod(canvas, cluster, pod, px, ptop, positions, node.name, eth)
+        ex, ey = _draw_pod(canvas, cluster, pod, px, ptop, positions, node.name, eth, pod.key in inside)
         if pod.host_network:
             continue
         veth = devs.host_veth if devs else "veth"
@@ -477,8 +497,8 @@ def _draw_service(canvas: Canvas, cluster: Cluster, svc: Service, x0: float, y0:
     if _text_width(svc.name + suffix, LABEL.size, True) > inner:
         suffix = ""  # the box's colour still says DNS
     name = _fit(svc.name, inner - _text_width(suffix, LABEL.size), LABEL, True)
-    canvas.text(cx, y0 + SVC_H - 0.25, f"<b>{name}</b>{suffix}", N_LABEL)
     if not big:
+        canvas.text(cx, y0 + SVC_H - 0.25, f"<b>{name}</b>{suffix}", N_LABEL)
         canvas.text(cx, y0 + SVC_H - 0.53, f"{svc.type}", N_SVC)
     lines: list[str] = []
     if svc.type == ServiceType.EXTERNAL_NAME:
@@ -492,10 +512,12 @@ def _draw_service(canvas: Canvas, cluster: Cluster, svc: Service, x0: float, y0:
         lines.append("NodePort " + ",".join(node_ports))
     extra = [f"LB {ip}" for ip in svc.load_balancer_ips[:1]] + [f"extIP {ip}" for ip in svc.external_ips[:1]]
     lines += extra
-    # A big diagram's labels are larger than its geometry: there the type goes and the lines get more room.
-    first_y, step = (0.7, 0.4) if big else (0.81, 0.27)
-    for i, line in enumerate(lines[:2] if big else lines[:3]):
-        canvas.text(cx, y0 + SVC_H - first_y - i * step, _fit(line, inner, SVC_TEXT), N_SVC)
+    if big:  # an overview's box: two legible lines (MIN_LABEL_PX), as the namespaces' boxes beside it
+        canvas.text(cx, y0 + SVC_H / 2 + 0.3, f"<b>{_fit(svc.name, SVC_W - 0.2, NS_TITLE, True)}</b>", NS_TITLE)
+        canvas.text(cx, y0 + SVC_H / 2 - 0.3, _fit(lines[0], SVC_W - 0.2, NS_COUNT), NS_COUNT)
+    else:
+        for i, line in enumerate(lines[:3]):
+            canvas.text(cx, y0 + SVC_H - 0.81 - i * 0.27, _fit(line, inner, SVC_TEXT), N_SVC)
     # Presentation: the name, the address, and the NodePort / LB / external address if any, else the type.
     inner = (SVC_W - 0.12) / (BIG_TEXT_GROWTH if big else 1.0)
     canvas.text(cx, y0 + SVC_H - 0.3, f"<b>{_fit(svc.name, inner, P_SVC_NAME, True)}</b>", P_SVC_NAME)
@@ -630,17 +652,25 @@ def _draw_groups(canvas: Canvas, cluster: Cluster, nodes: list[Node], view: Diag
         gx = col * (GROUP_W + GROUP_GAP)
         gy = top - row * (GROUP_H + GROUP_GAP)
         canvas.box(gx, gy - GROUP_H, gx + GROUP_W, gy, health_style(node_health(cluster, group.nodes, view.namespace)))
-        _, counts, unready, hover = _group_lines(cluster, group, view.namespace)
+        _, _, _, hover = _group_lines(cluster, group, view.namespace)
+        health = node_health(cluster, group.nodes, view.namespace)
         inner = GROUP_W - 0.3
+        # At most 4 lines (the node count is in the range and the tooltip): at the browser's smallest scale a
+        # 10 px line, Chinese too, needs about 0.75 units of the tile.
         lines = [(f"<b>{_fit(group.title, inner, GROUP_TITLE, True)}</b>", GROUP_TITLE)]
         if group.span:
             lines.append((_fit(group.span, inner, GROUP_TEXT), GROUP_TEXT))
-        lines.append((_fit(counts, inner, GROUP_TEXT), GROUP_TEXT))
-        for part in unready.split(" · "):
-            lines.append((_fit(part, inner, GROUP_TEXT), GROUP_BAD if "✖" in part else GROUP_TEXT))
-        step = (GROUP_H - 0.3) / len(lines)
+        percent = f"{health.share * 100:.0f}" if health.share >= 0.01 or not health.pods_not_ready else "<1"
+        pods = (word("group.pods_unready", pods=health.pods, percent=percent) if health.pods_not_ready
+                else word("group.pods_ready", pods=health.pods))
+        lines.append((_fit(pods, inner, GROUP_TEXT), GROUP_TEXT))
+        if health.nodes_not_ready:
+            lines.append((_fit(word("group.nodes_not_ready", count=health.nodes_not_ready), inner, GROUP_BAD),
+                          GROUP_BAD))
+        step = (GROUP_H - 0.3) / GROUP_LINES
+        offset = (GROUP_LINES - len(lines)) * step / 2
         for number, (line, style) in enumerate(lines):
-            canvas.text(gx + GROUP_W / 2, gy - 0.15 - step * (number + 0.5), line, style)
+            canvas.text(gx + GROUP_W / 2, gy - 0.15 - offset - step * (number + 0.5), line, style)
         center = (gx + GROUP_W / 2, gy - GROUP_H / 2)
         positions[f"group|{group.key}"] = center
         for name in group.nodes:
@@ -697,18 +727,19 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     top = 0.0
     bottom = top
     for frame in frames:
-        bottom = min(bottom, _draw_detail_node(canvas, cluster, frame, top, view.namespace, positions))
+        bottom = min(bottom, _draw_detail_node(canvas, cluster, frame, top, view.namespace, positions, view.inside))
     underlay_y = bottom - 1.3
     tunnel_y = bottom - 0.6
 
     # The physical network underneath and the overlay tunnel between nodes.
     canvas.line([(0.0, underlay_y), (width, underlay_y)], UNDERLAY)
     network = cluster.settings.node_network
-    canvas.text(width / 2, underlay_y - 0.3,
-                word("network.cidr", cidr=network) if network else word("network"),
-                TextStyle(11, "#334155", mode="normal"))
-    canvas.text(width / 2, underlay_y - 0.36,
-                word("network.cidr", cidr=network) if network else word("network"), P_NETWORK)
+    network_label = word("network.cidr", cidr=network) if network else word("network")
+    if big:
+        canvas.text(width / 2, underlay_y - 0.4, network_label, OVERVIEW_NETWORK)
+    else:
+        canvas.text(width / 2, underlay_y - 0.3, network_label, TextStyle(11, "#334155", mode="normal"))
+        canvas.text(width / 2, underlay_y - 0.36, network_label, P_NETWORK)
     for frame in frames:
         nic = positions.get(position_key(frame.node.name, HOST_NETNS, node_devices(cluster, frame.node).nic))
         if nic:
@@ -755,10 +786,13 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
         title = word("external.client") if offset == 0 else host.dns_name or host.name
         about = (word("external.unknown") if host in unknown else f"{host.name} {host.ip}"
                  if host and offset == 0 else str(host.ip) if host else word("external.internet"))
-        canvas.text(hx, ext_y + 0.22, f"<b>{_fit(title, EXT_W - 0.2, LABEL, True)}</b>", N_LABEL)
-        canvas.text(hx, ext_y - 0.18, _fit(about, EXT_W - 0.2, SMALL), N_SMALL)
-        canvas.text(hx, ext_y + 0.2, f"<b>{_fit(title, EXT_W - 0.2, P_NAME, True)}</b>", P_NAME)
-        canvas.text(hx, ext_y - 0.25, _fit(about, EXT_W - 0.2, P_SMALL), P_SMALL)
+        if big:  # an overview's boxes hold one legible line (MIN_LABEL_PX)
+            canvas.text(hx, ext_y, f"<b>{_fit(title, EXT_W - 0.2, OVERVIEW_LABEL, True)}</b>", OVERVIEW_LABEL)
+        else:
+            canvas.text(hx, ext_y + 0.22, f"<b>{_fit(title, EXT_W - 0.2, LABEL, True)}</b>", N_LABEL)
+            canvas.text(hx, ext_y - 0.18, _fit(about, EXT_W - 0.2, SMALL), N_SMALL)
+            canvas.text(hx, ext_y + 0.2, f"<b>{_fit(title, EXT_W - 0.2, P_NAME, True)}</b>", P_NAME)
+            canvas.text(hx, ext_y - 0.25, _fit(about, EXT_W - 0.2, P_SMALL), P_SMALL)
         canvas.line([(hx, ext_y + 0.55), (hx, underlay_y)], UPLINK)
         if offset == 0:
             positions["external|client"] = (hx, ext_y)
@@ -776,13 +810,16 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     # How the load balancer reaches a node — the difference between the two models — on a line of its own.
     lb_mode = (word(f"lb.mode.{modes.pop()}") if len(modes) == 1 else word("lb.mode.mixed")) if modes else ""
     up = 0.08 if lb_mode else 0.0
-    canvas.text(lx, ext_y + 0.22 + up, f"<b>{word('lb')}</b>", N_LABEL)
-    canvas.text(lx, ext_y - 0.18 + up, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
-    canvas.text(lx, ext_y + 0.2 + up, f"<b>{word('lb.present')}</b>", P_NAME)
-    canvas.text(lx, ext_y - 0.25 + up, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
-    if lb_mode:
+    if big:
+        canvas.text(lx, ext_y, f"<b>{_fit(word('lb.present'), EXT_W - 0.2, OVERVIEW_LABEL, True)}</b>",
+                    OVERVIEW_LABEL)
+    else:
+        canvas.text(lx, ext_y + 0.22 + up, f"<b>{word('lb')}</b>", N_LABEL)
+        canvas.text(lx, ext_y - 0.18 + up, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
+        canvas.text(lx, ext_y + 0.2, f"<b>{word('lb.present')}</b>", P_NAME)
+        canvas.text(lx, ext_y - 0.25, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
+    if lb_mode and not big:  # normal labels only: at projector size a third line does not fit the box
         canvas.text(lx, ext_y - 0.4, _fit(lb_mode, EXT_W - 0.2, SMALL), N_SMALL)
-        canvas.text(lx, ext_y - 0.44, _fit(lb_mode, EXT_W - 0.2, P_SMALL), P_SMALL)
     canvas.line([(lx, ext_y + 0.55), (lx, underlay_y)], UPLINK)
     positions["external|loadbalancer"] = (lx, ext_y)
     positions["wire|"] = (width / 2, underlay_y)

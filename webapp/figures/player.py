@@ -132,6 +132,9 @@ def path_services(cluster: Cluster, trace: Trace) -> frozenset[str]:
 
 def trace_view(cluster: Cluster, trace: Trace, view: DiagramView = DiagramView()) -> DiagramView:
     """`view` with the trace's nodes, pods and services drawn in detail (what the page shows for a flow; a service
-    the view already draws on its own, a searched one, stays)."""
-    return dataclasses.replace(view, services=view.services | path_services(cluster, trace), path_nodes=path_nodes(trace),
-                               path_pods=path_pods(cluster, trace))
+    the view already draws on its own, a searched one, stays), and a container-to-container flow's pod with its
+    shared namespace (`DiagramView.inside`)."""
+    inside = frozenset(netns_key(h.netns) for h in trace.hops if h.kind == HopKind.LOOPBACK) & set(cluster.pod_by_key)
+    return dataclasses.replace(view, services=view.services | path_services(cluster, trace),
+                               path_nodes=path_nodes(trace), path_pods=path_pods(cluster, trace),
+                               inside=frozenset(inside))

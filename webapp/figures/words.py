@@ -43,6 +43,8 @@ FIGURE_CATALOGS: Mapping[str, Mapping[str, str]] = {
         "group.counts": "{nodes} nodes · {pods} pods",
         "group.unready": "{percent} % pods not ready",
         "group.all_ready": "all pods ready",
+        "group.pods_unready": "{pods} pods · {percent} % not ready",
+        "group.pods_ready": "{pods} pods · all ready",
         "group.nodes_not_ready": "✖ {count} NotReady",
         "group.hover": ("{title}<br>{nodes} nodes, {pods} pods<br>{unready} pods not ready ({percent} %), "
                         "{not_ready} nodes NotReady<br>click to open"),
@@ -111,6 +113,8 @@ FIGURE_CATALOGS: Mapping[str, Mapping[str, str]] = {
         "group.counts": "{nodes} 个节点 · {pods} 个 Pod",
         "group.unready": "{percent} % 的 Pod 未就绪",
         "group.all_ready": "Pod 全部就绪",
+        "group.pods_unready": "{pods} 个 Pod · {percent} % 未就绪",
+        "group.pods_ready": "{pods} 个 Pod · 全部就绪",
         "group.nodes_not_ready": "✖ {count} 个 NotReady",
         "group.hover": ("{title}<br>{nodes} 个节点，{pods} 个 Pod<br>{unready} 个 Pod 未就绪（{percent} %），"
                         "{not_ready} 个节点 NotReady<br>点击打开"),
