@@ -362,3 +362,16 @@ def test_the_load_balancer_box_names_its_model_in_normal_labels_and_keeps_two_li
     assert "<b>cloud load balancer</b>" in normal and "203.0.113.100" in normal
     assert "proxy → nodePort" not in present  # a third line would overlap the address at projector size
     assert "<b>load balancer</b>" in present and "203.0.113.100" in present
+
+
+def test_an_overviews_outside_world_and_network_are_drawn_at_a_size_the_browser_keeps():
+    """assets/netviz.js hides an overview's labels under MIN_LABEL_PX; the ones naming the outside world, the load
+    balancer and the physical network are drawn at the tiles' size so they stay (a box is never left blank)."""
+    figure = build_diagram(big_cluster(12, 6)).figure
+    scale = figure["layout"]["meta"]["font_scale"]
+    design = {text: round(trace["textfont"]["size"] / scale) for trace in figure["data"]
+              if trace.get("mode") == "text" and not trace.get("uid", "").startswith("nvp") for text in trace["text"]}
+    assert design["<b>external client</b>"] == 14
+    assert design["<b>load balancer</b>"] == 14
+    assert design["physical network  10.0.0.0/16"] == 14
+    assert "internet" not in design  # the second line does not fit an overview's box

@@ -84,6 +84,9 @@ GROUP_HEADER = TextStyle(14, "#334155", position="middle right")
 NS_TITLE = TextStyle(14, "#1f2933")
 NS_COUNT = TextStyle(14, "#713f12")
 """A namespace's box of aggregated services."""
+OVERVIEW_LABEL = TextStyle(14, "#1f2933")
+OVERVIEW_NETWORK = TextStyle(14, "#334155")
+"""An overview's outside world and physical network: one line each, never under MIN_LABEL_PX."""
 MIN_LABEL_PX = 10
 """In an overview, a label the browser would draw smaller than this is not drawn (its box's tooltip says it):
 assets/netviz.js fitFonts. Labels of 14 are never below it (the browser's smallest scale is 0.72)."""
@@ -494,8 +497,8 @@ def _draw_service(canvas: Canvas, cluster: Cluster, svc: Service, x0: float, y0:
     if _text_width(svc.name + suffix, LABEL.size, True) > inner:
         suffix = ""  # the box's colour still says DNS
     name = _fit(svc.name, inner - _text_width(suffix, LABEL.size), LABEL, True)
-    canvas.text(cx, y0 + SVC_H - 0.25, f"<b>{name}</b>{suffix}", N_LABEL)
     if not big:
+        canvas.text(cx, y0 + SVC_H - 0.25, f"<b>{name}</b>{suffix}", N_LABEL)
         canvas.text(cx, y0 + SVC_H - 0.53, f"{svc.type}", N_SVC)
     lines: list[str] = []
     if svc.type == ServiceType.EXTERNAL_NAME:
@@ -509,10 +512,12 @@ def _draw_service(canvas: Canvas, cluster: Cluster, svc: Service, x0: float, y0:
         lines.append("NodePort " + ",".join(node_ports))
     extra = [f"LB {ip}" for ip in svc.load_balancer_ips[:1]] + [f"extIP {ip}" for ip in svc.external_ips[:1]]
     lines += extra
-    # A big diagram's labels are larger than its geometry: there the type goes and the lines get more room.
-    first_y, step = (0.7, 0.4) if big else (0.81, 0.27)
-    for i, line in enumerate(lines[:2] if big else lines[:3]):
-        canvas.text(cx, y0 + SVC_H - first_y - i * step, _fit(line, inner, SVC_TEXT), N_SVC)
+    if big:  # an overview's box: two legible lines (MIN_LABEL_PX), as the namespaces' boxes beside it
+        canvas.text(cx, y0 + SVC_H / 2 + 0.3, f"<b>{_fit(svc.name, SVC_W - 0.2, NS_TITLE, True)}</b>", NS_TITLE)
+        canvas.text(cx, y0 + SVC_H / 2 - 0.3, _fit(lines[0], SVC_W - 0.2, NS_COUNT), NS_COUNT)
+    else:
+        for i, line in enumerate(lines[:3]):
+            canvas.text(cx, y0 + SVC_H - 0.81 - i * 0.27, _fit(line, inner, SVC_TEXT), N_SVC)
     # Presentation: the name, the address, and the NodePort / LB / external address if any, else the type.
     inner = (SVC_W - 0.12) / (BIG_TEXT_GROWTH if big else 1.0)
     canvas.text(cx, y0 + SVC_H - 0.3, f"<b>{_fit(svc.name, inner, P_SVC_NAME, True)}</b>", P_SVC_NAME)
@@ -729,11 +734,12 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     # The physical network underneath and the overlay tunnel between nodes.
     canvas.line([(0.0, underlay_y), (width, underlay_y)], UNDERLAY)
     network = cluster.settings.node_network
-    canvas.text(width / 2, underlay_y - 0.3,
-                word("network.cidr", cidr=network) if network else word("network"),
-                TextStyle(11, "#334155", mode="normal"))
-    canvas.text(width / 2, underlay_y - 0.36,
-                word("network.cidr", cidr=network) if network else word("network"), P_NETWORK)
+    network_label = word("network.cidr", cidr=network) if network else word("network")
+    if big:
+        canvas.text(width / 2, underlay_y - 0.4, network_label, OVERVIEW_NETWORK)
+    else:
+        canvas.text(width / 2, underlay_y - 0.3, network_label, TextStyle(11, "#334155", mode="normal"))
+        canvas.text(width / 2, underlay_y - 0.36, network_label, P_NETWORK)
     for frame in frames:
         nic = positions.get(position_key(frame.node.name, HOST_NETNS, node_devices(cluster, frame.node).nic))
         if nic:
@@ -780,10 +786,13 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
         title = word("external.client") if offset == 0 else host.dns_name or host.name
         about = (word("external.unknown") if host in unknown else f"{host.name} {host.ip}"
                  if host and offset == 0 else str(host.ip) if host else word("external.internet"))
-        canvas.text(hx, ext_y + 0.22, f"<b>{_fit(title, EXT_W - 0.2, LABEL, True)}</b>", N_LABEL)
-        canvas.text(hx, ext_y - 0.18, _fit(about, EXT_W - 0.2, SMALL), N_SMALL)
-        canvas.text(hx, ext_y + 0.2, f"<b>{_fit(title, EXT_W - 0.2, P_NAME, True)}</b>", P_NAME)
-        canvas.text(hx, ext_y - 0.25, _fit(about, EXT_W - 0.2, P_SMALL), P_SMALL)
+        if big:  # an overview's boxes hold one legible line (MIN_LABEL_PX)
+            canvas.text(hx, ext_y, f"<b>{_fit(title, EXT_W - 0.2, OVERVIEW_LABEL, True)}</b>", OVERVIEW_LABEL)
+        else:
+            canvas.text(hx, ext_y + 0.22, f"<b>{_fit(title, EXT_W - 0.2, LABEL, True)}</b>", N_LABEL)
+            canvas.text(hx, ext_y - 0.18, _fit(about, EXT_W - 0.2, SMALL), N_SMALL)
+            canvas.text(hx, ext_y + 0.2, f"<b>{_fit(title, EXT_W - 0.2, P_NAME, True)}</b>", P_NAME)
+            canvas.text(hx, ext_y - 0.25, _fit(about, EXT_W - 0.2, P_SMALL), P_SMALL)
         canvas.line([(hx, ext_y + 0.55), (hx, underlay_y)], UPLINK)
         if offset == 0:
             positions["external|client"] = (hx, ext_y)
@@ -801,11 +810,15 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
     # How the load balancer reaches a node — the difference between the two models — on a line of its own.
     lb_mode = (word(f"lb.mode.{modes.pop()}") if len(modes) == 1 else word("lb.mode.mixed")) if modes else ""
     up = 0.08 if lb_mode else 0.0
-    canvas.text(lx, ext_y + 0.22 + up, f"<b>{word('lb')}</b>", N_LABEL)
-    canvas.text(lx, ext_y - 0.18 + up, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
-    canvas.text(lx, ext_y + 0.2, f"<b>{word('lb.present')}</b>", P_NAME)
-    canvas.text(lx, ext_y - 0.25, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
-    if lb_mode:  # normal labels only: at projector size a third line does not fit the box
+    if big:
+        canvas.text(lx, ext_y, f"<b>{_fit(word('lb.present'), EXT_W - 0.2, OVERVIEW_LABEL, True)}</b>",
+                    OVERVIEW_LABEL)
+    else:
+        canvas.text(lx, ext_y + 0.22 + up, f"<b>{word('lb')}</b>", N_LABEL)
+        canvas.text(lx, ext_y - 0.18 + up, _fit(lb_detail, EXT_W - 0.2, SMALL), N_SMALL)
+        canvas.text(lx, ext_y + 0.2, f"<b>{word('lb.present')}</b>", P_NAME)
+        canvas.text(lx, ext_y - 0.25, _fit(lb_detail, EXT_W - 0.2, P_SMALL), P_SMALL)
+    if lb_mode and not big:  # normal labels only: at projector size a third line does not fit the box
         canvas.text(lx, ext_y - 0.4, _fit(lb_mode, EXT_W - 0.2, SMALL), N_SMALL)
     canvas.line([(lx, ext_y + 0.55), (lx, underlay_y)], UPLINK)
     positions["external|loadbalancer"] = (lx, ext_y)
