@@ -375,3 +375,23 @@ def test_an_overviews_outside_world_and_network_are_drawn_at_a_size_the_browser_
     assert design["<b>load balancer</b>"] == 14
     assert design["physical network  10.0.0.0/16"] == 14
     assert "internet" not in design  # the second line does not fit an overview's box
+
+
+def test_a_container_to_container_flow_draws_its_pods_namespace_in_presentation_mode(seed):
+    """Issue 10: presentation mode kept only a pod's name, IP and first app, so container to container lost the
+    pause container and lo; the flow's pod now shows them at presentation size, where the packet stops."""
+    from webapp.figures.player import trace_view
+
+    trace = trace_flow(seed, "pod/default/web-1:log-agent", "localhost:80")
+    view = trace_view(seed, trace)
+    assert view.inside == frozenset({"default/web-1"})
+    diagram = build_diagram(seed, view)
+    present = [label for t in diagram.figure["data"] if t.get("mode") == "text" and t.get("uid", "").startswith("nvp")
+               for label in t["text"]]
+    assert ["▢ pause", "▣ nginx", "▣ log-agent"] == [x for x in present if x in ("▢ pause", "▣ nginx", "▣ log-agent")]
+    assert present.count("lo") == 1
+    pos = diagram.positions
+    assert pos["node-1|default/web-1|nginx"][1] - pos["node-1|default/web-1|log-agent"][1] == pytest.approx(0.37)
+    plain = build_diagram(seed, trace_view(seed, trace_flow(seed, "pod/default/api-1", "pod/default/web-1:80")))
+    assert "▢ pause" not in [label for t in plain.figure["data"] if t.get("uid", "").startswith("nvp")
+                             for label in t["text"]]
