@@ -375,3 +375,15 @@ def test_an_overviews_outside_world_and_network_are_drawn_at_a_size_the_browser_
     assert design["<b>load balancer</b>"] == 14
     assert design["physical network  10.0.0.0/16"] == 14
     assert "internet" not in design  # the second line does not fit an overview's box
+
+
+def test_every_label_of_a_tile_overview_is_drawn_at_a_size_the_browser_keeps():
+    """At the browser's smallest scale (0.72) a label of 14 is still 10 px (MIN_LABEL_PX): the tiles, their header
+    and the outside world never vanish at 1366×768. Only the services band's title may (its boxes say it)."""
+    figure = build_diagram(big_cluster(12, 6, services=30)).figure
+    scale = figure["layout"]["meta"]["font_scale"]
+    small = [trace["text"] for trace in figure["data"] if trace.get("mode") == "text"
+             and not trace.get("uid", "").startswith("nvp") and trace["textfont"]["size"] / scale < 14]
+    assert small == [["<b>Services</b>"]]
+    tile = [trace["text"] for trace in figure["data"] if trace.get("mode") == "text" and "<b>node-0</b>" in trace["text"]]
+    assert tile[0][:2] == ["<b>node-0</b>", "6 pods"]
