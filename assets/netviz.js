@@ -109,6 +109,9 @@
     var label = player.labels[f.hop.action] || (f.rewrites ? ACTION_LABELS[f.hop.action] : "") || "";
     if (f.dead) { label = deathLabel(f.reason); }
     else if (f.phase === "reply" && f.ref === "r0") { label = player.labels.reply || ""; }
+    /* At projector size a tag beside the marker lies over the box it stands in; the header strip under the diagram
+       says what the hop did (NAT before → after), the purple diamond that the packet is translated. */
+    if (presenting() && !f.dead) { label = ""; }
     // No label is a space, never "": once plotly has drawn an empty text it sometimes skips drawing the next one.
     return { color: color, symbol: f.dead ? "x" : f.nat ? "diamond" : "circle", label: label ? "<b>" + label + "</b>" : " " };
   }

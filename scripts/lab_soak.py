@@ -9,8 +9,8 @@ combination disagrees, 2 when the lab cannot run here.
 
 Slow: about 60 combinations × N verifies (1–30 s each). Needs root and `ip netns`.
 
-Run: python3 scripts/lab_soak.py [--runs 10] [--sample NAME ...] [--mode MODE ...] [--overlay OVERLAY ...]
-                                 [--timeout 1.0] [--lab s0]
+Run: python3 scripts/lab_soak.py [--runs 10] [--jobs N] [--sample NAME ...] [--mode MODE ...]
+                                 [--overlay OVERLAY ...] [--combo SAMPLE/MODE/OVERLAY ...] [--timeout 1.0] [--lab s]
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1.0, help="seconds before a probe counts as dropped")
     parser.add_argument("--lab", default="s", help="lab id prefix (namespaces knv<ID><n>-…)")
     parser.add_argument("--jobs", type=int, default=1, help="combinations verified side by side, each in its own lab")
+    parser.add_argument("--combo", action="append", default=[], metavar="SAMPLE/MODE/OVERLAY",
+                        help="only this combination (repeatable; instead of --sample/--mode/--overlay)")
     args = parser.parse_args(argv)
     reason = nx.lab_support()
     if reason:
@@ -78,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     modes = [KubeProxyMode(m) for m in args.mode] or list(KubeProxyMode)
     overlays = [Overlay(o) for o in args.overlay] or list(Overlay)
     combos = [(sample, mode, overlay) for sample in samples for mode in modes for overlay in overlays]
+    if args.combo:
+        combos = [(sample, KubeProxyMode(mode), Overlay(overlay))
+                  for sample, mode, overlay in (c.split("/") for c in args.combo)]
     started = time.monotonic()
     failed = 0
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from helpers import current_hop
+from helpers import PACKET_STYLE_JS, current_hop
 
 from webapp.lessons import builtin_lesson, list_lessons, resolve_step
 from webapp.lessons.player import lesson_bundle
@@ -244,6 +244,9 @@ def test_presentation_layout_at_1920_every_seed_step(browser, server_url, artifa
     while page.evaluate("() => window.netvizPlayer.index") < dnat:
         page.keyboard.press("ArrowRight")
     page.wait_for_function(FITS_FRAME_JS)
+    # No DNAT tag over the kube-proxy box at projector size (the strip says it); the marker is the NAT diamond.
+    style = page.evaluate(PACKET_STYLE_JS)
+    assert (style["text"], style["symbol"], style["color"]) == (" ", "diamond", "#7c3aed")
     assert page.inner_text("#present-panel .cell-nat") == f"NAT dst 10.96.0.13:80 → {hop.packet.dst}"
     assert page.inner_text("#present-panel .cell-nat .after") == str(hop.packet.dst)
     assert page.evaluate("getComputedStyle(document.querySelector('#present-panel .cell-nat .after'))"
@@ -268,3 +271,46 @@ def test_presentation_layout_at_1920_every_seed_step(browser, server_url, artifa
     assert page.evaluate(LAYOUT_JS)["trail"] >= 8
     assert errors == []
     context.close()
+
+
+VISIBLE_LABELS_JS = """() => Array.from(document.querySelectorAll('#diagram .textpoint text')).filter(t => {
+  for (let e = t; e && e !== document.body; e = e.parentElement) { if (getComputedStyle(e).display === 'none') return false; }
+  return t.getBoundingClientRect().width > 0; }).map(t => [t.textContent, parseFloat(getComputedStyle(t).fontSize)])"""
+
+
+def test_what_if_keys_and_the_pause_container_in_presentation_mode(page, server_url):
+    """m cycles kube-proxy's mode, o the overlay, d marks the chosen backend down: each re-traces, the URL keeps what
+    changed and the bar says the step's stops are set aside; container to container shows the pause container, the
+    containers and lo at projector size."""
+    page.set_viewport_size(WIDE)
+    steps = lesson_bundle(builtin_lesson("seed-article"), "en")["steps"]
+    page.goto(f"{server_url}/?lesson=seed-article&step=3&present=1")
+    wait_step(page, 3, steps[2]["key"], steps[2]["land"])
+    page.wait_for_function(FITS_FRAME_JS)
+    shown = dict(page.evaluate(VISIBLE_LABELS_JS))
+    for label in ("▢ pause", "▣ nginx", "▣ log-agent", "lo"):
+        assert shown.get(label, 0) >= 20, (label, shown.get(label))
+    assert page.is_visible(".lesson-legend")
+    assert page.inner_text(".lesson-legend").endswith(
+        "What if: m kube-proxy mode · o overlay · d mark the chosen backend down")
+    page.goto(f"{server_url}/?lesson=seed-article&step=15&present=1")
+    wait_step(page, 15, steps[14]["key"], steps[14]["land"])
+    assert "▢ pause" not in dict(page.evaluate(VISIBLE_LABELS_JS))
+    page.keyboard.press("m")  # iptables → ipvs
+    page.wait_for_function("() => new URLSearchParams(location.search).get('mode') === 'ipvs'")
+    page.wait_for_function("() => window.netvizPlayer.pb.trace.hops.some(h => h.kind === 'ipvs')")
+    page.wait_for_selector(".lesson-off-script")
+    assert page.inner_text(".lesson-off-script") == (
+        "What-if view: this is not the step's own trace, so its stops and questions are set aside.")
+    page.keyboard.press("d")  # the backend IPVS chose, marked down
+    page.wait_for_function("() => new URLSearchParams(location.search).has('down')")
+    down = params(page)["down"]
+    assert down in ("default/web-1", "default/web-2")
+    page.keyboard.press("o")  # the overlay: ovs-vxlan (the article's) → flannel-vxlan
+    page.wait_for_function("() => new URLSearchParams(location.search).get('overlay') === 'flannel-vxlan'")
+    assert params(page) == {"lesson": "seed-article", "step": "15", "present": "1", "mode": "ipvs", "down": down,
+                            "overlay": "flannel-vxlan", **({"hop": params(page)["hop"]} if "hop" in params(page) else {})}
+    page.reload()  # the changed settings come back with the step
+    page.wait_for_function("() => window.netvizPlayer.pb && window.netvizPlayer.pb.trace.hops.some(h => h.kind === 'ipvs')")
+    assert page.inner_text(".lesson-counter") == "15 / 27"
+    assert page.console_errors == []

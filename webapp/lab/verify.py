@@ -206,6 +206,15 @@ class LabVerifier:
         nx.run(["ip", "-n", ext, "rule", "add", "pref", PASSTHROUGH_PREF, "to", f"{vip.ip}/32", "ipproto", proto,
                 "dport", str(vip.port), "lookup", PASSTHROUGH_TABLE])
 
+    def _forget_connections(self) -> None:
+        """Every flow starts from empty conntrack tables in the nodes and the outside world, as a flow on a quiet
+        cluster would: an entry an earlier flow left (a masqueraded connection whose random port equals this
+        flow's client port) would make the kernel remap this flow's source port — an outcome of the order the
+        lab runs its flows in, not of the cluster."""
+        for node in self.cluster.nodes:
+            nx.flush_conntrack(self.names.node(node.name))
+        nx.flush_conntrack(self.names.external)
+
     # --- one flow --------------------------------------------------------------------------------------------
 
     def _send(self, exp: Expectation) -> Observation:
@@ -346,6 +355,7 @@ class LabVerifier:
         clash = port_clash(self.cluster, self.names, exp)
         if exp.unverifiable or clash:
             return FlowResult(spec, NOT_VERIFIABLE, describe_prediction(exp), "-", (exp.unverifiable or clash,))
+        self._forget_connections()
         self._route_outside(exp)
         # ExternalName: the DNS query first, before the counters are armed for the connection.
         query = exp.dns_query
