@@ -395,3 +395,15 @@ def test_a_container_to_container_flow_draws_its_pods_namespace_in_presentation_
     plain = build_diagram(seed, trace_view(seed, trace_flow(seed, "pod/default/api-1", "pod/default/web-1:80")))
     assert "▢ pause" not in [label for t in plain.figure["data"] if t.get("uid", "").startswith("nvp")
                              for label in t["text"]]
+
+
+def test_every_label_of_a_tile_overview_is_drawn_at_a_size_the_browser_keeps():
+    """At the browser's smallest scale (0.72) a label of 14 is still 10 px (MIN_LABEL_PX): the tiles, their header
+    and the outside world never vanish at 1366×768. Only the services band's title may (its boxes say it)."""
+    figure = build_diagram(big_cluster(12, 6, services=30)).figure
+    scale = figure["layout"]["meta"]["font_scale"]
+    small = [trace["text"] for trace in figure["data"] if trace.get("mode") == "text"
+             and not trace.get("uid", "").startswith("nvp") and trace["textfont"]["size"] / scale < 14]
+    assert small == [["<b>Services</b>"]]
+    tile = [trace["text"] for trace in figure["data"] if trace.get("mode") == "text" and "<b>node-0</b>" in trace["text"]]
+    assert tile[0][:2] == ["<b>node-0</b>", "6 pods"]

@@ -32,7 +32,8 @@ TARGET_HEIGHT_PIXELS = 560
 PIXELS_PER_UNIT = 34
 NODE_PAD, NODE_GAP = 0.35, 1.4
 SVC_W, SVC_H, SVC_GAP = 3.4, 1.6, 0.25
-TILE_W, TILE_H, TILE_GAP = 2.6, 1.3, 0.25
+TILE_W, TILE_H, TILE_GAP = 4.0, 2.0, 0.3
+"""A collapsed node: three lines at TILE_TEXT's size, which the browser never draws under MIN_LABEL_PX."""
 EXT_W = 4.2
 NIC_W = 4.0
 MAX_CONTAINER_LINES = 3
@@ -71,9 +72,9 @@ EXT_FILL = BoxStyle("#f1f5f9", "#334155", 1.2)
 LB_FILL = BoxStyle("#e0e7ff", "#3730a3", 1.2)
 TILE_FILL = BoxStyle("#eef2f7", "#52606d", 1.0)
 TILE_NOTREADY = BoxStyle("#fde8e8", "#b91c1c", 1.2)
-TILE_BAD_TEXT = TextStyle(10, "#b91c1c")
-TILE_DARK_SMALL = TextStyle(10, "#ffffff")
-TILE_DARK_LABEL = TextStyle(11, "#ffffff")
+TILE_TEXT = TextStyle(14, "#1f2933")
+TILE_BAD_TEXT = TextStyle(14, "#b91c1c")
+TILE_DARK_TEXT = TextStyle(14, "#ffffff")
 GROUP_W, GROUP_H, GROUP_GAP = 6.4, 3.3, 0.35
 GROUP_LINES = 4
 GROUP_COLUMNS = 6
@@ -592,7 +593,7 @@ def _pod_count(count: int) -> str:
 
 
 def _tile_health(ready: bool, not_ready: int) -> str:
-    """A tile's third line: what is wrong with the node, if anything (fits a tile at SMALL's size)."""
+    """A tile's third line: what is wrong with the node, if anything (fits a tile at TILE_TEXT's size)."""
     if not ready:
         return "✖ NotReady"
     return word("tile.not_ready", count=not_ready) if not_ready else ""
@@ -611,11 +612,13 @@ def _draw_tiles(canvas: Canvas, cluster: Cluster, nodes: list[Node], namespace: 
         not_ready = sum(1 for p in pods if not p.ready)
         canvas.box(tx, ty - TILE_H, tx + TILE_W, ty, health_style(node_health(cluster, (node.name,), namespace)))
         dark = not node.ready  # white on the NotReady node's dark red
-        canvas.text(tx + TILE_W / 2, ty - 0.28, _fit(node.name, TILE_W - 0.15, SMALL), TILE_DARK_SMALL if dark else SMALL)
-        canvas.text(tx + TILE_W / 2, ty - 0.64, _pod_count(len(pods)), TILE_DARK_LABEL if dark else LABEL)
+        style = TILE_DARK_TEXT if dark else TILE_TEXT
+        canvas.text(tx + TILE_W / 2, ty - 0.45, f"<b>{_fit(node.name, TILE_W - 0.2, TILE_TEXT, True)}</b>", style)
+        canvas.text(tx + TILE_W / 2, ty - 1.0, _fit(_pod_count(len(pods)), TILE_W - 0.2, TILE_TEXT), style)
         health = _tile_health(node.ready, not_ready)
         if health:
-            canvas.text(tx + TILE_W / 2, ty - 1.0, health, TILE_DARK_SMALL if dark else TILE_BAD_TEXT)
+            canvas.text(tx + TILE_W / 2, ty - 1.55, _fit(health, TILE_W - 0.2, TILE_TEXT),
+                        TILE_DARK_TEXT if dark else TILE_BAD_TEXT)
         center = (tx + TILE_W / 2, ty - TILE_H / 2)
         positions[position_key(node.name, HOST_NETNS, "")] = center
         canvas.target(center[0], center[1], f"node:{node.name}",
@@ -768,9 +771,8 @@ def build_diagram(cluster: Cluster, view: DiagramView = DiagramView()) -> Diagra
         canvas.text(width / 2, underlay_y - 2.2, word("overview.groups", count=len(cluster.nodes)), GROUP_TITLE)
         tiles_bottom = _draw_groups(canvas, cluster, tiles, view, underlay_y - 2.8, width, positions)
     elif tiles:
-        canvas.text(width / 2, underlay_y - 2.2,
-                    word("overview", count=len(tiles)),
-                    TextStyle(11, "#334155"))
+        canvas.text(width / 2, underlay_y - 2.2, _fit(word("overview", count=len(tiles)), width, OVERVIEW_NETWORK),
+                    OVERVIEW_NETWORK)
         tiles_bottom = _draw_tiles(canvas, cluster, tiles, view.namespace, 0.0, underlay_y - 2.55, width, positions)
     for node in tiles:
         tile = positions[position_key(node.name, HOST_NETNS, "")]
