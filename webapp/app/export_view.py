@@ -130,17 +130,20 @@ def register(app: Dash, cache: ClusterCache) -> None:
         State(PageId.OVERLAY, "value"),
         State(PageId.POLICY, "value"),
         State(PageId.DOWN_PODS, "value"),
+        State(PageId.PLUGIN, "value"),
+        State(PageId.POLICIES_OFF, "value"),
         State(PageId.NAMESPACE, "value"),
         State(PageId.VIEW, "data"),
         State(PageId.STEP, "data"),
         prevent_initial_call=True,
     )
-    def save_image(png, svg, key, flow_type, src, dst, mode, overlay, policy, down, namespace, view, step):
+    def save_image(png, svg, key, flow_type, src, dst, mode, overlay, policy, down, plugin, off, namespace, view,
+                   step):
         if not (png or svg):
             raise PreventUpdate
         fmt = "svg" if ctx.triggered_id == Id.SVG else "png"
-        made = picture(cache, key, flow_type, src, dst, ViewSettings.parse(mode, overlay, policy, down), namespace,
-                       view, step, fmt)
+        made = picture(cache, key, flow_type, src, dst, ViewSettings.parse(mode, overlay, policy, down, plugin, off),
+                       namespace, view, step, fmt)
         if isinstance(made, str):
             return no_update, made
         content, name = made
@@ -159,13 +162,15 @@ def register(app: Dash, cache: ClusterCache) -> None:
         State(PageId.OVERLAY, "value"),
         State(PageId.POLICY, "value"),
         State(PageId.DOWN_PODS, "value"),
+        State(PageId.PLUGIN, "value"),
+        State(PageId.POLICIES_OFF, "value"),
         prevent_initial_call=True,
     )
-    def save_lesson(clicks, lesson, key, flow_type, src, dst, mode, overlay, policy, down):
+    def save_lesson(clicks, lesson, key, flow_type, src, dst, mode, overlay, policy, down, plugin, off):
         if not clicks:
             raise PreventUpdate
         made = standalone_file(cache, lesson, key, flow_type, src, dst,
-                               ViewSettings.parse(mode, overlay, policy, down))
+                               ViewSettings.parse(mode, overlay, policy, down, plugin, off))
         if isinstance(made, str):
             return no_update, made
         content, name = made
