@@ -81,8 +81,9 @@ def _flow_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="dst", required=True, metavar="DST",
                         help="the destination, as in `trace`: IP:PORT | pod/… | svc/… | node/NAME:PORT | "
                              "localhost:PORT")
-    parser.add_argument("--proto", choices=("tcp", "udp"),
-                        help="default: the protocol the destination port is declared with (tcp if both or none)")
+    parser.add_argument("--proto", choices=("tcp", "udp", "sctp"),
+                        help="default: the protocol the destination port is declared with (tcp if it is among them or "
+                             "none is; else udp, else sctp)")
     parser.add_argument("--backend", metavar="IP", help="prefer this endpoint where a load balancer chooses")
     parser.add_argument("--mode", choices=[m.value for m in KubeProxyMode],
                         help="what if: kube-proxy in this mode (default: the cluster's)")
