@@ -59,7 +59,7 @@ def _problem_line(problem) -> html.Li:
     where = f"{problem.file}:{problem.line}"
     field = f" ({problem.path})" if problem.path else ""
     hint = f" — {problem.hint}" if problem.hint else ""
-    return html.Li([html.Code(where), f" {problem.message}{field}{hint}"],
+    return html.Li([html.Code(where), f" {problem.text}{field}{hint}"],
                    className=f"problem {problem.severity}", **{"data-code": problem.code})
 
 
