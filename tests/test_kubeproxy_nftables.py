@@ -1021,3 +1021,79 @@ def test_a_hostile_service_name_is_written_as_one_nft_token_and_one_string():
     assert not any(rule.unknown for c in table.chains.values() for rule in c.rules)
     out = run(cluster, "node-1", Hook.PREROUTING, "10.244.0.2:40000", "10.96.0.20:80", in_dev="cni0")
     assert str(out.packet.dst) in {"10.244.0.3:80", "10.244.1.2:80"}
+
+
+# --- nodePortAddresses (issue 17) -----------------------------------------------------------------------------
+
+NODEPORT_CHECK = "add rule ip kube-proxy nodeport-endpoints-check "
+SERVICES = "add rule ip kube-proxy services "
+BY_SET = "ip daddr @nodeport-ips meta l4proto . th dport vmap @"
+NODEPORT_SET = 'add set ip kube-proxy nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }'
+BOTH = "10.180.0.1:80, 10.180.2.1:80"
+
+
+@pytest.mark.parametrize(("case", "nodeport_lines", "answers"), [
+    # pkg/proxy/nftables/proxier_test.go TestNodePorts, case "ipv4" (NewFakeProxier's [192.168.0.2/32]): its flows
+    # "pod to cluster IP", "external to nodePort", "node to nodePort"; other local addresses ignore nodePorts.
+    ("ipv4", [NODEPORT_SET, f"{NODEPORT_CHECK}{BY_SET}no-endpoint-nodeports", f"{SERVICES}{BY_SET}service-nodeports",
+              "add element ip kube-proxy nodeport-ips { 192.168.0.2 }"],
+     {"192.168.0.2": (BOTH, True), "10.0.1.1": ("", False)}),
+    # setupNFTables with nodePortAddresses.MatchAll(): no set, `fib daddr type local` minus loopback.
+    ("match all", [f"{NODEPORT_CHECK}ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports",
+                   f"{SERVICES}fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap "
+                   "@service-nodeports"],
+     {"192.168.0.2": (BOTH, True), "10.0.1.1": (BOTH, True)}),
+    # CIDRs that hold flannel.1's 10.0.1.0 and cni0's 10.0.1.1 (GetNodeIPs) and 127.0.0.1 (left out).
+    ("pod network only", [NODEPORT_SET, f"{NODEPORT_CHECK}{BY_SET}no-endpoint-nodeports",
+                          f"{SERVICES}{BY_SET}service-nodeports",
+                          "add element ip kube-proxy nodeport-ips { 10.0.1.0 }",
+                          "add element ip kube-proxy nodeport-ips { 10.0.1.1 }"],
+     {"192.168.0.2": ("", False), "10.0.1.1": (BOTH, True)}),
+])
+def test_node_port_addresses_shape_the_nodeport_rules(case, nodeport_lines, answers):
+    from upstream import EXTERNAL_CLIENT, POD_CLIENT, TEST_NODE, flow, nft_node_ports_cluster
+
+    cluster = nft_node_ports_cluster(case)
+    text = render_nft_transaction(cluster, TEST_NODE)
+    assert [line for line in lines(text) if "nodeport-ips" in line or line.startswith((NODEPORT_CHECK, SERVICES))
+            and "nodeports" in line] == nodeport_lines
+    assert flow(cluster, POD_CLIENT, "172.30.0.41:80") == (BOTH, False)
+    for address, answer in answers.items():
+        assert flow(cluster, EXTERNAL_CLIENT, f"{address}:3001") == answer
+        assert flow(cluster, address, f"{address}:3001") == answer  # the node itself (OUTPUT)
+    assert flow(cluster, "127.0.0.1", "127.0.0.1:3001") == ("", False)  # localhost nodePorts: iptables mode only
+
+
+def test_a_trace_to_a_node_port_follows_node_port_addresses():
+    """The walk in nftables mode: by default (primary) an outside client's connection to node-1's nodePort is
+    DNATed to web's pod; with nodePortAddresses [10.244.0.0/16] the node's own address takes no nodePort."""
+    from webapp.engine.flows import trace_flow
+
+    seed = load_sample("seed-article")
+
+    def last_hop(node_port_addresses):
+        settings = replace(seed.settings, kube_proxy_mode=KubeProxyMode.NFTABLES,
+                           node_port_addresses=node_port_addresses)
+        hop = trace_flow(replace(seed, settings=settings), "203.0.113.10", "192.168.0.11:30080").hops[-1]
+        return hop.device, hop.explain
+
+    assert last_hop(()) == ("nginx", "nginx receives it from 10.244.1.1:17283 on 10.244.1.2:80.")
+    assert last_hop((IPv4Network("10.244.0.0/16"),)) == (
+        "socket", "socket receives it from 203.0.113.10:50730 on 192.168.0.11:30080.")
+
+
+@KERNEL
+@pytest.mark.parametrize("case", ["ipv4", "match all", "pod network only"])
+def test_the_kernel_loads_every_node_port_addresses_shape(case, tmp_path):
+    from upstream import TEST_NODE, nft_node_ports_cluster
+
+    cluster = nft_node_ports_cluster(case)
+    path = tmp_path / "kube-proxy.nft"
+    path.write_text(render_nft_transaction(cluster, TEST_NODE))
+    with Namespace() as ns:
+        checked = ns.nft("-c", "-f", str(path))
+        assert (checked.returncode, checked.stderr) == (0, "")
+        loaded = ns.nft("-f", str(path))
+        assert (loaded.returncode, loaded.stderr) == (0, "")
+        listed = ns.nft("list", "table", "ip", "kube-proxy")
+    assert sorted_elements(listed.stdout) == sorted_elements(render_nft_list(cluster, TEST_NODE))

@@ -83,6 +83,55 @@ services:
     ]
 
 
+BRIDGE_CLUSTER = b"""network: {bridge: docker0}
+nodes:
+  - name: n1
+    podCIDR: 10.244.1.0/24
+    pods:
+      - {name: a, ip: 10.244.1.1}
+      - {name: b, ip: 10.244.1.2}
+      - {name: h, ip: 10.244.1.1, hostNetwork: true}
+"""
+
+BRIDGE_MANIFESTS = b"""apiVersion: v1
+kind: Node
+metadata: {name: n1}
+spec: {podCIDR: 10.244.1.0/24}
+status:
+  addresses: [{type: InternalIP, address: 192.168.0.11}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: default}
+spec:
+  nodeName: n1
+  containers: [{name: app, image: nginx}]
+status: {podIP: 10.244.1.1}
+"""
+
+
+@pytest.mark.parametrize(("name", "text", "where", "bridge", "path"), [
+    ("c.yaml", BRIDGE_CLUSTER, "c.yaml:6:23", "docker0", "nodes[0].pods[0].ip"),
+    ("dump.yaml", BRIDGE_MANIFESTS, "dump.yaml:14:17", "cni0", "status.podIP"),
+])
+def test_a_pod_ip_equal_to_its_nodes_bridge_address_is_refused(name, text, where, bridge, path) -> None:
+    """The bridge holds the podCIDR's first address as the pods' gateway (host-local never hands it out): a pod
+    given it — in our YAML or as a Pod's status.podIP — is an error at that address, in English and in Chinese. A
+    hostNetwork pod's own `ip` is not its address (it has the node's)."""
+    from webapp.narration import narration_language
+
+    result = load_sources([(name, text)])
+    assert [p.code for p in result.errors] == ["E-POD-IP-BRIDGE"] and result.cluster is None
+    problem = result.errors[0]
+    assert str(problem) == (
+        f"{where}: error: pod IP 10.244.1.1 of default/a is n1's bridge address: {bridge} holds the first address of "
+        f"the podCIDR 10.244.1.0/24 as the pods' gateway, and host-local never gives it to a pod ({path})")
+    with narration_language("zh"):
+        assert str(problem) == (
+            f"{where}: error: default/a 的 Pod IP 10.244.1.1 是节点 n1 的网桥地址：{bridge} 以 podCIDR 10.244.1.0/24 的"
+            f"第一个地址作为 Pod 的网关，host-local 从不把它分给 Pod ({path})")
+
+
 def test_unsafe_tag_is_never_constructed(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     text = f'name: x\ndescription: !!python/object/apply:os.system ["touch {marker}"]\n'.encode()

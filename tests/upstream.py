@@ -186,6 +186,23 @@ def node_ports_cluster(case: str) -> Cluster:
     return upstream_cluster((service,), endpoints, name="node-ports", **NODE_PORTS_CASES[case])
 
 
+NFT_NODE_PORTS_CASES: dict[str, tuple[IPv4Network, ...]] = {
+    # pkg/proxy/nftables/proxier_test.go TestNodePorts' IPv4 cases: NewFakeProxier's nodePortAddresses
+    # [192.168.0.2/32] ("ipv4"); plus the other shapes setupNFTables writes: a list that matches all (0.0.0.0/0),
+    # and one that holds only the bridge's and flannel.1's addresses and loopback (left out of the set).
+    "ipv4": (IPv4Network("192.168.0.2/32"),),
+    "match all": (IPv4Network("0.0.0.0/0"),),
+    "pod network only": (IPv4Network("10.0.1.0/24"), IPv4Network("127.0.0.0/8")),
+}
+
+
+def nft_node_ports_cluster(case: str) -> Cluster:
+    """TestNodePorts (nftables) ns1/svc1 on test-node in nftables mode, with the case's nodePortAddresses."""
+    return replace(node_ports_cluster("ipv4, localhost-nodeports enabled"), name=f"nft-node-ports-{case}",
+                   settings=upstream_settings(kube_proxy_mode=KubeProxyMode.NFTABLES,
+                                              node_port_addresses=NFT_NODE_PORTS_CASES[case]))
+
+
 UPSTREAM_CASES: dict[str, Callable[[], tuple[Cluster, str]]] = {
     **{f"TestNodePorts/{case}": (lambda case=case: (node_ports_cluster(case), TEST_NODE)) for case in NODE_PORTS_CASES},
     "TestOverallIPTablesRules": lambda: (with_nfacct(overall_cluster()), TEST_NODE),

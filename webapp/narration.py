@@ -286,6 +286,9 @@ _EN: dict[str, str] = {
     "trace.text.ports": "ports: {changes} (the address is kept)",
     "trace.text.note": "note: {note}",
     "trace.text.reply": "reply:",
+    # --- load problems (webapp.problems.worded) ---
+    "load.pod_ip_is_bridge": "pod IP {ip} of {pod} is {node}'s bridge address: {bridge} holds the first address "
+                             "of the podCIDR {cidr} as the pods' gateway, and host-local never gives it to a pod",
 }
 
 _ZH: dict[str, str] = {
@@ -509,6 +512,9 @@ _ZH: dict[str, str] = {
     "policy.hop.reply": "{device} 上的 {chain}：这是已建立连接的应答；conntrack（ESTABLISHED,RELATED）在任何策略之前就放行它。",
     "policy.not_enforced": "{reason}；但 {plugin} 并不实现 NetworkPolicy：本应被拒绝，却没有执行",
     "policy.established": "已建立连接的应答：conntrack 放行它",
+    # --- load problems (webapp.problems.worded) ---
+    "load.pod_ip_is_bridge": "{pod} 的 Pod IP {ip} 是节点 {node} 的网桥地址：{bridge} 以 podCIDR {cidr} 的第一个地址作为 "
+                             "Pod 的网关，host-local 从不把它分给 Pod",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

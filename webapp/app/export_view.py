@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 import threading
 from enum import StrEnum
+from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from webapp.app import state
+from webapp.app import state, view_settings
 from webapp.app.cache import ClusterCache
 from webapp.app.catalog import text
 from webapp.app.layout import Id as PageId
@@ -115,66 +116,44 @@ def standalone_file(cache: ClusterCache, lesson: str | None, key: str | None, fl
     return page.encode("utf-8"), f"{name}.html"
 
 
+_FLOW = {"key": State(PageId.CLUSTER_KEY, "data"), "flow_type": State(PageId.FLOW_TYPE, "value"),
+         "src": State(PageId.FLOW_SRC, "value"), "dst": State(PageId.FLOW_DST, "value")}
+"""The cluster and the flow on screen, read by both download callbacks."""
+
+
+def _sent(made: tuple[bytes, str] | str) -> tuple[Any, str]:
+    """A download and an empty error banner, or no download and what went wrong."""
+    if isinstance(made, str):
+        return no_update, made
+    content, name = made
+    return dcc.send_bytes(content, name), ""
+
+
 def register(app: Dash, cache: ClusterCache) -> None:
 
     @app.callback(
-        Output(Id.DOWNLOAD, "data"),
-        Output(PageId.ERROR_BANNER, "children", allow_duplicate=True),
-        Input(Id.PNG, "n_clicks"),
-        Input(Id.SVG, "n_clicks"),
-        State(PageId.CLUSTER_KEY, "data"),
-        State(PageId.FLOW_TYPE, "value"),
-        State(PageId.FLOW_SRC, "value"),
-        State(PageId.FLOW_DST, "value"),
-        State(PageId.MODE, "value"),
-        State(PageId.OVERLAY, "value"),
-        State(PageId.POLICY, "value"),
-        State(PageId.DOWN_PODS, "value"),
-        State(PageId.PLUGIN, "value"),
-        State(PageId.POLICIES_OFF, "value"),
-        State(PageId.NAMESPACE, "value"),
-        State(PageId.VIEW, "data"),
-        State(PageId.STEP, "data"),
+        output=[Output(Id.DOWNLOAD, "data"), Output(PageId.ERROR_BANNER, "children", allow_duplicate=True)],
+        inputs={"png": Input(Id.PNG, "n_clicks"), "svg": Input(Id.SVG, "n_clicks")},
+        state={**_FLOW, "namespace": State(PageId.NAMESPACE, "value"), "view": State(PageId.VIEW, "data"),
+               "step": State(PageId.STEP, "data"), "settings": view_settings.STATES},
         prevent_initial_call=True,
     )
-    def save_image(png, svg, key, flow_type, src, dst, mode, overlay, policy, down, plugin, off, namespace, view,
-                   step):
+    def save_image(png, svg, key, flow_type, src, dst, namespace, view, step, settings):
         if not (png or svg):
             raise PreventUpdate
         fmt = "svg" if ctx.triggered_id == Id.SVG else "png"
-        made = picture(cache, key, flow_type, src, dst, ViewSettings.parse(mode, overlay, policy, down, plugin, off),
-                       namespace, view, step, fmt)
-        if isinstance(made, str):
-            return no_update, made
-        content, name = made
-        return dcc.send_bytes(content, name), ""
+        return _sent(picture(cache, key, flow_type, src, dst, view_settings.of(settings), namespace, view, step, fmt))
 
     @app.callback(
-        Output(Id.LESSON_DOWNLOAD, "data"),
-        Output(PageId.ERROR_BANNER, "children", allow_duplicate=True),
-        Input(Id.LESSON, "n_clicks"),
-        State(PageId.LESSON, "value"),
-        State(PageId.CLUSTER_KEY, "data"),
-        State(PageId.FLOW_TYPE, "value"),
-        State(PageId.FLOW_SRC, "value"),
-        State(PageId.FLOW_DST, "value"),
-        State(PageId.MODE, "value"),
-        State(PageId.OVERLAY, "value"),
-        State(PageId.POLICY, "value"),
-        State(PageId.DOWN_PODS, "value"),
-        State(PageId.PLUGIN, "value"),
-        State(PageId.POLICIES_OFF, "value"),
+        output=[Output(Id.LESSON_DOWNLOAD, "data"), Output(PageId.ERROR_BANNER, "children", allow_duplicate=True)],
+        inputs={"clicks": Input(Id.LESSON, "n_clicks")},
+        state={"lesson": State(PageId.LESSON, "value"), **_FLOW, "settings": view_settings.STATES},
         prevent_initial_call=True,
     )
-    def save_lesson(clicks, lesson, key, flow_type, src, dst, mode, overlay, policy, down, plugin, off):
+    def save_lesson(clicks, lesson, key, flow_type, src, dst, settings):
         if not clicks:
             raise PreventUpdate
-        made = standalone_file(cache, lesson, key, flow_type, src, dst,
-                               ViewSettings.parse(mode, overlay, policy, down, plugin, off))
-        if isinstance(made, str):
-            return no_update, made
-        content, name = made
-        return dcc.send_bytes(content, name), ""
+        return _sent(standalone_file(cache, lesson, key, flow_type, src, dst, view_settings.of(settings)))
 
     app.clientside_callback(
         ClientsideFunction("netvizExport", "traceJson"),

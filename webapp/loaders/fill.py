@@ -40,7 +40,7 @@ from webapp.model import (
     TrafficPolicy,
     version_at_least,
 )
-from webapp.problems import Problem, Severity
+from webapp.problems import Problem, Severity, worded
 
 DEFAULT_NODE_NETWORK = IPv4Network("192.168.0.0/24")
 FIRST_NODE_HOST = 11
@@ -79,8 +79,8 @@ class Filler:
             self.problems.append(Problem(Severity.NOTICE, self.anchor, 1, 1, message, hint=hint, code=code))
 
     def report(self, origin: Origin, severity: Severity, code: str, message: str, *path: str | int,
-               hint: str = "") -> None:
-        self.problems.append(origin.problem(severity, code, message, *path, hint=hint))
+               hint: str = "", message_zh: str = "") -> None:
+        self.problems.append(origin.problem(severity, code, message, *path, hint=hint, message_zh=message_zh))
 
     # ------------------------------------------------------------------------------------------ settings
 
@@ -274,7 +274,7 @@ class Filler:
                                 f"{owner} and {container.name}; containers of a pod share one network namespace "
                                 f"(the pause container's), so only one can listen on it", *port_at(c, p))
 
-    def pods(self, nodes: list[Node], schedulable: set[str]) -> list[Pod]:
+    def pods(self, nodes: list[Node], schedulable: set[str], bridge: str = "cni0") -> list[Pod]:
         by_name = {n.name: n for n in nodes}
         drafts = self._unique(self.inputs.pods, lambda p: p.key, "pod")
         load: dict[str, int] = {n.name: 0 for n in nodes}
@@ -297,9 +297,9 @@ class Filler:
             target = min(targets, key=lambda name: load[name])  # least loaded, ties: node order
             load[target] += 1
             placed.append((draft, target))
-        return self._address(placed, by_name)
+        return self._address(placed, by_name, bridge)
 
-    def _address(self, placed: list[tuple[PodDraft, str]], by_name: dict[str, Node]) -> list[Pod]:
+    def _address(self, placed: list[tuple[PodDraft, str]], by_name: dict[str, Node], bridge: str) -> list[Pod]:
         """Pod IPs: hostNetwork pods share the node IP; others keep theirs or get host-local's next free one."""
         used: dict[str, set[int]] = defaultdict(set)
         for draft, node in placed:
@@ -339,10 +339,11 @@ class Filler:
                 owner=draft.owner,
                 source=draft.origin.source_ref(),
             ))
-        self._check_pod_ips(pods, placed, by_name)
+        self._check_pod_ips(pods, placed, by_name, bridge)
         return pods
 
-    def _check_pod_ips(self, pods: list[Pod], placed: list[tuple[PodDraft, str]], by_name: dict[str, Node]) -> None:
+    def _check_pod_ips(self, pods: list[Pod], placed: list[tuple[PodDraft, str]], by_name: dict[str, Node],
+                       bridge: str) -> None:
         drafts = {d.key: d for d, _ in placed}
         given_cidr = {d.name for d in self.inputs.nodes if d.pod_cidr is not None}
         owner_of_ip: dict[IPv4Address, str] = {}
@@ -357,6 +358,13 @@ class Filler:
                 self.report(draft.origin, Severity.ERROR, "E-POD-IP-OUTSIDE",
                             f"pod IP {pod.pod_ip} of {pod.key} is outside {node.name}'s podCIDR {node.pod_cidr}",
                             *draft.ip_at)
+            if pod.pod_ip == node.bridge_ip and draft.pod_ip is not None and sure:
+                # The bridge (cni0, docker0, cbr0) holds the podCIDR's first address as the pods' gateway; host-local
+                # IPAM never hands it out, so a pod with it would answer for its own node's gateway.
+                english, chinese = worded("load.pod_ip_is_bridge", ip=pod.pod_ip, pod=pod.key, node=node.name,
+                                          bridge=bridge, cidr=node.pod_cidr)
+                self.report(draft.origin, Severity.ERROR, "E-POD-IP-BRIDGE", english, *draft.ip_at,
+                            message_zh=chinese)
             first = owner_of_ip.setdefault(pod.pod_ip, pod.key)
             if first != pod.key:
                 self.report(draft.origin, Severity.ERROR, "E-DUP-POD-IP",
@@ -589,7 +597,7 @@ def build_cluster(inputs: Inputs, anchor: str) -> tuple[Cluster | None, list[Pro
     if filler.complete:  # else what the loader would add might clash with what was not read
         filler.well_known(settings, nodes)
     schedulable = {d.name for d in inputs.nodes if d.schedulable} if inputs.nodes else {n.name for n in nodes}
-    pods = filler.pods(nodes, schedulable)
+    pods = filler.pods(nodes, schedulable, settings.bridge)
     services = filler.services(settings)
     # endpoints only warn (a selector matching nothing, a port name no pod has): not judged with input missing
     endpoints = filler.endpoints(services, pods, nodes) if filler.complete else []
