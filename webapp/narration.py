@@ -289,6 +289,10 @@ _EN: dict[str, str] = {
     # --- load problems (webapp.problems.worded) ---
     "load.pod_ip_is_bridge": "pod IP {ip} of {pod} is {node}'s bridge address: {bridge} holds the first address "
                              "of the podCIDR {cidr} as the pods' gateway, and host-local never gives it to a pod",
+    "load.iptables_only.localhost_node_ports": "iptables.localhostNodePorts applies to kube-proxy's iptables mode "
+                                               "only: in {mode} mode it is ignored",
+    "load.iptables_only.nfacct": "nfacct on node {node} has no effect: kube-proxy writes nfacct counters in "
+                                 "iptables mode only, and this cluster runs it in {mode} mode",
 }
 
 _ZH: dict[str, str] = {
@@ -515,6 +519,10 @@ _ZH: dict[str, str] = {
     # --- load problems (webapp.problems.worded) ---
     "load.pod_ip_is_bridge": "{pod} 的 Pod IP {ip} 是节点 {node} 的网桥地址：{bridge} 以 podCIDR {cidr} 的第一个地址作为 "
                              "Pod 的网关，host-local 从不把它分给 Pod",
+    "load.iptables_only.localhost_node_ports": "iptables.localhostNodePorts 只对 kube-proxy 的 iptables 模式有效："
+                                               "{mode} 模式忽略它",
+    "load.iptables_only.nfacct": "节点 {node} 的 nfacct 不起作用：kube-proxy 只在 iptables 模式下写 nfacct 计数器，"
+                                 "而本集群以 {mode} 模式运行它",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

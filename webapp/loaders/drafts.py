@@ -77,6 +77,7 @@ class NodeDraft:
     """Given explicitly; None: on from v1.31 (model.NFACCT_SINCE)."""
     ip_at: Path = ("ip",)
     pod_cidr_at: Path = ("podCIDR",)
+    nfacct_at: Path = ("nfacct",)
 
 
 @dataclass

@@ -145,6 +145,12 @@ class Filler:
                             f"nodeCIDRMask /{settings.node_cidr_mask} is wider than the "
                                                     f"pod network {settings.pod_cidr}")
             settings = replace(settings, node_cidr_mask=settings.pod_cidr.prefixlen)
+        origin = self.inputs.settings.origins.get("localhost_node_ports")
+        if origin is not None and settings.kube_proxy_mode != KubeProxyMode.IPTABLES:
+            # KubeProxyIPTablesConfiguration.LocalhostNodePorts: only the iptables proxier reads it (the flag's
+            # help: "This only applies to iptables mode and ipv4").
+            english, chinese = worded("load.iptables_only.localhost_node_ports", mode=settings.kube_proxy_mode)
+            self.report(origin, Severity.WARNING, "W-IPTABLES-ONLY", english, message_zh=chinese)
         if settings.enforces_policy and settings.overlay == Overlay.OVS_VXLAN and self.settings_known:
             origin = self.inputs.settings.origins["network_plugin"]
             self.report(origin, Severity.ERROR, "E-CANAL-OVS-OVERLAY", "canal runs flannel's datapath: it cannot draw the ovs-vxlan overlay",
@@ -203,6 +209,13 @@ class Filler:
                 nfacct=draft.nfacct if draft.nfacct is not None else version_at_least(draft.version, NFACCT_SINCE),
             ))
         self._check_nodes(nodes, {d.name: d for d in drafts}, settings)
+        if settings.kube_proxy_mode != KubeProxyMode.IPTABLES:
+            for draft in drafts:
+                if draft.nfacct:  # pkg/proxy/iptables only: no other proxier writes nfacct counters
+                    english, chinese = worded("load.iptables_only.nfacct", node=draft.name,
+                                              mode=settings.kube_proxy_mode)
+                    self.report(draft.origin, Severity.WARNING, "W-IPTABLES-ONLY", english, *draft.nfacct_at,
+                                message_zh=chinese)
         return nodes
 
     def _check_nodes(self, nodes: list[Node], drafts: dict[str, NodeDraft], settings: NetworkSettings) -> None:

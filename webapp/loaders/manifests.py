@@ -190,7 +190,7 @@ class ManifestReader:
             external_ip=external, version=version if isinstance(version, str) else None,
             nfacct=self.field(_annotated_bool, _annotation(data, NFACCT_ANNOTATION),
                               ("metadata", "annotations", NFACCT_ANNOTATION)),
-            ip_at=internal_at, pod_cidr_at=cidr_at,
+            ip_at=internal_at, pod_cidr_at=cidr_at, nfacct_at=("metadata", "annotations", NFACCT_ANNOTATION),
         ))
 
     def pod(self, data: dict[str, Any], origin: Origin) -> None:

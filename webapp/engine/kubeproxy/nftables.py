@@ -184,7 +184,8 @@ def render_rules(cluster: Cluster, node_name: str) -> RenderedRules:
     node_ip = cluster.node_by_name[node_name].internal_ip
     services, nodeports = table.maps["service-ips"][1], table.maps["service-nodeports"][1]
     for info in service_ports(cluster, node_name):
-        _write_service_port(table, info, pod_cidr, info.source_ranges_hold(node_ip), services, nodeports)
+        _write_service_port(table, info, pod_cidr, info.source_ranges_hold(node_ip), services, nodeports,
+                            cluster.settings.masquerade_all)
     return RenderedRules(table.text(), table.notes)
 
 
@@ -252,7 +253,7 @@ def nodeport_ips(cluster: Cluster, node_name: str) -> tuple[IPv4Address, ...] | 
 
 
 def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, allow_from_node: bool,
-                        services: dict[str, None], nodeports: dict[str, None]) -> None:
+                        services: dict[str, None], nodeports: dict[str, None], masquerade_all: bool = False) -> None:
     """One service port, in `syncProxyRules` order: elements, then its chains' rules."""
     base = chain_name_base(info)
     cluster_chain, local_chain = f"service-{base}", f"local-{base}"
@@ -313,9 +314,12 @@ def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, all
         if not info.has_external_endpoints:
             no_endpoints("no-endpoint-nodeports", f"{proto} . {info.node_port}", external_verdict)
 
-    # Internal traffic: masquerade what comes from outside the pod network (LocalDetector, ClusterCIDR).
+    # Internal traffic: masquerade what comes from outside the pod network (LocalDetector, ClusterCIDR) — or,
+    # with masqueradeAll, everything: syncProxyRules' "Set up internal traffic handling" writes the same rule
+    # without the local detector's `ip saddr != CIDR` when proxier.masqueradeAll is set.
     if info.has_internal_endpoints:
-        table.rule(internal_chain, f"ip daddr {svc.cluster_ip} ip saddr != {pod_cidr} jump mark-for-masquerade")
+        not_local = "" if masquerade_all else f" ip saddr != {pod_cidr}"
+        table.rule(internal_chain, f"ip daddr {svc.cluster_ip}{not_local} jump mark-for-masquerade")
     if uses_external_chain:
         if not info.external_local:
             table.rule(external_chain, "jump mark-for-masquerade")
