@@ -77,6 +77,7 @@ def test_the_view_button_ends_the_picker_row_and_the_view_opens_over_the_diagram
 # --- the reachability matrix (webapp.app.matrix_view, webapp.figures.matrix) ----------------------------------
 
 import base64  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from webapp.app import matrix_view, state  # noqa: E402
 from webapp.app.cache import open_cache  # noqa: E402
@@ -84,26 +85,8 @@ from webapp.figures.matrix import matrix_figure  # noqa: E402
 from webapp.engine.policy_matrix import policy_matrix  # noqa: E402
 from webapp.variants import ViewSettings  # noqa: E402
 
-ALLOW_DEBUG = b"""\
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: allow-debug, namespace: backend}
-spec:
-  podSelector: {matchLabels: {app: api}}
-  ingress:
-    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: frontend}},
-              podSelector: {matchLabels: {app: debug}}}]
-      ports: [{port: 8080}]
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: debug-to-api, namespace: frontend}
-spec:
-  podSelector: {matchLabels: {app: debug}}
-  egress:
-    - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: backend}}}]
-      ports: [{port: 8080}]
-"""
+ALLOW_DEBUG = (Path(__file__).parent / "data" / "policies" / "allow-debug.yaml").read_bytes()
+"""Two policies that let frontend/debug call backend/api on 8080 (the browser test uploads the same file)."""
 
 
 @pytest.fixture(scope="module")

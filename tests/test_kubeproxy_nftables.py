@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from factories import service_cluster
+from upstream import overall_cluster
 from webapp.engine.flows import FlowType
 from webapp.engine.kubeproxy.chains import service_ports
 from webapp.engine.kubeproxy.nftables import (
@@ -28,10 +29,7 @@ from webapp.engine.nft import (
 )
 from webapp.engine.trace import Packet, SocketAddress
 from webapp.loaders import list_samples, load_sample
-from webapp.model import (
-    Cluster, Endpoint, KubeProxyMode, NetworkSettings, Node, Protocol, Service, ServicePort, ServiceType,
-    SessionAffinity, TrafficPolicy,
-)
+from webapp.model import Cluster, KubeProxyMode, ServiceType, SessionAffinity, TrafficPolicy
 
 
 def lb_cluster() -> Cluster:
@@ -409,35 +407,9 @@ add element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 comment 
 
 
 def upstream_overall_cluster() -> Cluster:
-    """TestOverallNFTablesRules' services and EndpointSlices, on its fake node (test-node, 192.168.0.2; pods
-    10.0.0.0/8; services 172.30.0.0/16)."""
-    def svc(ns, name, kind, ip, node_port=None, **extra):
-        return Service(ns, name, kind, IPv4Address(ip), (ServicePort(80, 80, Protocol.TCP, "p80", node_port),),
-                       **extra)
-
-    def ep(service, ip, node=None):
-        return Endpoint(service, "p80", IPv4Address(ip), 80, node=node)
-
-    services = (
-        svc("ns1", "svc1", ServiceType.CLUSTER_IP, "172.30.0.41"),
-        svc("ns2", "svc2", ServiceType.LOAD_BALANCER, "172.30.0.42", 3001,
-            external_traffic_policy=TrafficPolicy.LOCAL, load_balancer_ips=(IPv4Address("1.2.3.4"),),
-            external_ips=(IPv4Address("192.168.99.22"),), health_check_node_port=30000),
-        svc("ns3", "svc3", ServiceType.NODE_PORT, "172.30.0.43", 3003),
-        svc("ns4", "svc4", ServiceType.NODE_PORT, "172.30.0.44", external_ips=(IPv4Address("192.168.99.33"),)),
-        svc("ns5", "svc5", ServiceType.LOAD_BALANCER, "172.30.0.45", 3002,
-            load_balancer_ips=(IPv4Address("5.6.7.8"),), health_check_node_port=30000,
-            load_balancer_source_ranges=(IPv4Network("203.0.113.0/25"),),
-            session_affinity=SessionAffinity.CLIENT_IP, session_affinity_timeout=10800),
-        svc("ns6", "svc6", ServiceType.CLUSTER_IP, "172.30.0.46"),
-    )
-    endpoints = (ep("ns1/svc1", "10.180.0.1"), ep("ns2/svc2", "10.180.0.2"), ep("ns3/svc3", "10.180.0.3"),
-                 ep("ns4/svc4", "10.180.0.4"), ep("ns4/svc4", "10.180.0.5", "test-node"),
-                 ep("ns5/svc5", "10.180.0.3"))
-    settings = NetworkSettings(pod_cidr=IPv4Network("10.0.0.0/8"), service_cidr=IPv4Network("172.30.0.0/16"),
-                               kube_proxy_mode=KubeProxyMode.NFTABLES)
-    node = Node("test-node", IPv4Address("192.168.0.2"), IPv4Network("10.180.0.0/24"))
-    return Cluster("upstream", settings, (node,), (), services, endpoints)
+    """TestOverallNFTablesRules' services and EndpointSlices (TestOverallIPTablesRules' too) on its fake node
+    (test-node, 192.168.0.2; pods 10.0.0.0/8; services 172.30.0.0/16), in nftables mode."""
+    return overall_cluster(kube_proxy_mode=KubeProxyMode.NFTABLES)
 
 
 def test_upstream_overall_nftables_rules():
