@@ -223,6 +223,8 @@ UPSTREAM_CASES: dict[str, Callable[[], tuple[Cluster, str]]] = {
     "localhostNodePorts false with nfacct": lambda: (
         with_nfacct(overall_cluster(localhost_node_ports=False)), TEST_NODE),
     "masqueradeAll": lambda: (overall_cluster(masquerade_all=True), TEST_NODE),
+    "masqueradeAll in IPVS mode": lambda: (
+        overall_cluster(masquerade_all=True, kube_proxy_mode=KubeProxyMode.IPVS), TEST_NODE),
     **{f"TestTerminatingEndpointsTrafficPolicyLocal/{case}":
        (lambda case=case: (terminating_cluster(TrafficPolicy.LOCAL, case), TEST_NODE))
        for case in TERMINATING_LOCAL_CASES},
