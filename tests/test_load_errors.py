@@ -493,3 +493,12 @@ status:
     assert [str(p) for p in load_sources([("n.yaml", clash)]).errors] == [
         "n.yaml:9:33: error: address 10.244.1.9 of node n1 is in the pod network 10.244.0.0/16 "
         "(status.addresses[2].address) (hint: a node's address is on its NIC, outside the pod and service networks)"]
+
+
+def test_show_lists_a_nodes_further_addresses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("nodes:\n  - {name: n1, ip: 192.168.0.11, addresses: [192.168.1.11, 192.168.2.11]}\n")
+    assert main(["show", str(path), "--node", "n1", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "  n1  192.168.0.11 +192.168.1.11 +192.168.2.11 (eth0)  podCIDR 10.244.0.0/24\n" in out
+    assert "eth0             UP             192.168.0.11/24 192.168.1.11/32 192.168.2.11/32\n" in out
