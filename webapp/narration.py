@@ -48,6 +48,11 @@ _EN: dict[str, str] = {
     "walk.route.onlink": "Routing table: {address} goes out {dev} directly (on-link).",
     "walk.route.local_delivery": "Routing table: {address} is this node's own address; delivered locally.",
     "walk.loopback": "{address} is an address of this namespace: the packet loops back over lo.",
+    "walk.proxy.dial_failed": ("kube-proxy's connection to backend {backend} is not answered ({reason}): the "
+                               "userspace proxy dials the next backend."),
+    "walk.proxy.all_failed.reason": ("kube-proxy's connection to every backend of service {service} failed (the "
+                                     "last: {last}); it closes the client's connection"),
+    "walk.proxy.all_failed": "No backend answered: kube-proxy closes the client's connection ({reason}).",
     "walk.pod.no_forward": "A pod does not forward packets that are not addressed to it.",
     "walk.pod.no_forward.reason": "{netns} received a packet for {address}, which it does not own",
     "walk.netfilter.drops": "{hook} on {node} drops the packet",
@@ -313,6 +318,9 @@ _ZH: dict[str, str] = {
     "walk.route.onlink": "路由表：去往 {address} 的数据包直接从 {dev} 发出（on-link，直连）。",
     "walk.route.local_delivery": "路由表：{address} 是本节点自己的地址，交给本机。",
     "walk.loopback": "{address} 是本命名空间自己的地址：数据包经 lo 环回。",
+    "walk.proxy.dial_failed": "kube-proxy 到后端 {backend} 的连接没有得到响应（{reason}）：userspace 代理改连下一个后端。",
+    "walk.proxy.all_failed.reason": "kube-proxy 到 Service {service} 每个后端的连接都失败了（最后一次：{last}）；它关闭客户端的连接",
+    "walk.proxy.all_failed": "没有后端响应：kube-proxy 关闭客户端的连接（{reason}）。",
     "walk.pod.no_forward": "Pod 不转发目的地址不是它自己的数据包。",
     "walk.pod.no_forward.reason": "{netns} 收到一个发往 {address} 的数据包，而这个地址不属于它",
     "walk.netfilter.drops": "{node} 上的 {hook} 丢弃了数据包",
