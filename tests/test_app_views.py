@@ -77,6 +77,7 @@ def test_the_view_button_ends_the_picker_row_and_the_view_opens_over_the_diagram
 # --- the reachability matrix (webapp.app.matrix_view, webapp.figures.matrix) ----------------------------------
 
 import base64  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from webapp.app import matrix_view, state  # noqa: E402
 from webapp.app.cache import open_cache  # noqa: E402
@@ -84,26 +85,8 @@ from webapp.figures.matrix import matrix_figure  # noqa: E402
 from webapp.engine.policy_matrix import policy_matrix  # noqa: E402
 from webapp.variants import ViewSettings  # noqa: E402
 
-ALLOW_DEBUG = b"""\
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: allow-debug, namespace: backend}
-spec:
-  podSelector: {matchLabels: {app: api}}
-  ingress:
-    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: frontend}},
-              podSelector: {matchLabels: {app: debug}}}]
-      ports: [{port: 8080}]
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: debug-to-api, namespace: frontend}
-spec:
-  podSelector: {matchLabels: {app: debug}}
-  egress:
-    - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: backend}}}]
-      ports: [{port: 8080}]
-"""
+ALLOW_DEBUG = (Path(__file__).parent / "data" / "policies" / "allow-debug.yaml").read_bytes()
+"""Two policies that let frontend/debug call backend/api on 8080 (the browser test uploads the same file)."""
 
 
 @pytest.fixture(scope="module")
@@ -333,3 +316,37 @@ def test_a_big_grid_leaves_the_reasons_to_the_trace():
     cells = matrix_figure(big, matrix).figure["data"][-1]
     assert cells["name"] == "cells" and len(cells["hovertext"]) == len(matrix.pods) ** 2
     assert all("<br>" not in hover for hover in cells["hovertext"])
+
+
+# --- the page's view settings, one group for every callback (webapp.app.view_settings) ------------------------------
+
+from webapp.app import view_settings  # noqa: E402
+from webapp.app.factory import create_app  # noqa: E402
+from webapp.model import KubeProxyMode, NetworkPlugin, Overlay, TrafficPolicy  # noqa: E402
+
+
+def test_the_view_settings_group_reads_into_view_settings():
+    assert view_settings.of({"mode": "ipvs", "overlay": "flannel-host-gw", "policy": "Local", "down": ["a/b", ""],
+                             "plugin": "canal", "policies_off": ["backend/api"]}) == ViewSettings(
+        KubeProxyMode.IPVS, Overlay.FLANNEL_HOST_GW, TrafficPolicy.LOCAL, frozenset({"a/b"}), NetworkPlugin.CANAL,
+        frozenset({"backend/api"}))
+    assert view_settings.of({"plugin": "flannel", "policies_off": None}) == ViewSettings(
+        network_plugin=NetworkPlugin.FLANNEL)
+
+
+def test_every_callback_that_draws_or_exports_the_flow_reads_every_what_if(tmp_path):
+    """The diagram and both export buttons take all six settings; the mode comparison all but the mode it varies;
+    the matrix the two that change who may reach whom."""
+    app = create_app(cache=str(tmp_path), warm=False)
+
+    def settings_of(output: str) -> list[str]:
+        [spec] = [spec for out, spec in app.callback_map.items() if out.startswith(output)]
+        return [d["id"] for d in (*spec["inputs"], *spec["state"]) if d["id"].startswith("setting-")]
+
+    every = ["setting-mode", "setting-overlay", "setting-policy", "setting-down", "setting-plugin",
+             "setting-policies-off"]
+    assert settings_of("..diagram.figure") == every
+    assert settings_of("..export-download.data") == every
+    assert settings_of("..export-lesson-download.data") == every
+    assert settings_of("..modes-panel.className...modes-body") == every[1:]
+    assert settings_of("..matrix-panel.className...matrix-graph") == ["setting-plugin", "setting-policies-off"]

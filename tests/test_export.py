@@ -340,3 +340,59 @@ def test_the_mp4_is_h264_of_the_asked_size_and_lasts_the_timeline(tmp_path):
         decoded = sum(1 for _ in container.decode(stream))
         assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 640, 360)
     assert decoded == sum(round(s.duration_ms * MP4_FPS / 1000) for s in stills) == 5 * 12 + 50
+
+
+# --- SCTP (issue 17) -----------------------------------------------------------------------------------------
+
+SCTP_CLUSTER = """\
+name: sctp
+network: {overlay: flannel-vxlan, podCIDR: 10.244.0.0/16, nodeNetwork: 192.168.0.0/24}
+nodes:
+  - name: node-1
+    pods:
+      - {name: client-1, containers: [{name: app}]}
+  - name: node-2
+    pods:
+      - {name: sig-1, labels: {app: sig}, containers: [{name: m3ua, ports: [{port: 2905, protocol: SCTP}]}]}
+services:
+  - {name: sig, selector: {app: sig}, ports: [{port: 2905, protocol: SCTP}]}
+"""
+
+
+def test_every_proto_option_takes_sctp():
+    """Every command that takes a protocol takes the three kube-proxy renders rules for, as `trace` does."""
+    import argparse
+
+    from webapp.cli import build_parser
+
+    found: dict[str, tuple[str, ...]] = {}
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, child in action.choices.items():
+                    walk(child, f"{name} {sub}".strip())
+            elif "--proto" in action.option_strings:
+                found[name] = tuple(action.choices)
+
+    walk(build_parser(), "")
+    every = ("tcp", "udp", "sctp")
+    assert found == {"trace": every, "policy": every, "lab verify": every, "export image": every,
+                     "export animation": every}
+
+
+@pytest.mark.parametrize(("proto", "hops"), [("sctp", 21), ("udp", 10)])
+def test_export_image_traces_the_protocol_asked(proto, hops, tmp_path, capsys):
+    """`export image --proto sctp` walks the SCTP connection across nodes (DNATed by kube-proxy's `-m sctp` rule);
+    `--proto udp` to the same port finds no Service port and ends sooner. Step 99 is past either end, so the
+    command answers with the request's length and draws nothing."""
+    from webapp.cli import main
+
+    path = tmp_path / "sctp.yaml"
+    path.write_text(SCTP_CLUSTER)
+    out = tmp_path / "hop.svg"
+    code = main(["export", "image", str(path), "--from", "pod/client-1", "--to", "svc/sig:2905", "--proto", proto,
+                 "--step", "99", "-o", str(out)])
+    assert (code, capsys.readouterr().err) == (2, f"k8s-netviz export: step 99: the request has {hops} hops "
+                                                  f"(1–{hops})\n")
+    assert not out.exists()

@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from factories import service_cluster
+from upstream import overall_cluster
 from webapp.engine.flows import FlowType
 from webapp.engine.kubeproxy.chains import service_ports
 from webapp.engine.kubeproxy.nftables import (
@@ -28,10 +29,7 @@ from webapp.engine.nft import (
 )
 from webapp.engine.trace import Packet, SocketAddress
 from webapp.loaders import list_samples, load_sample
-from webapp.model import (
-    Cluster, Endpoint, KubeProxyMode, NetworkSettings, Node, Protocol, Service, ServicePort, ServiceType,
-    SessionAffinity, TrafficPolicy,
-)
+from webapp.model import Cluster, KubeProxyMode, ServiceType, SessionAffinity, TrafficPolicy
 
 
 def lb_cluster() -> Cluster:
@@ -409,35 +407,9 @@ add element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 comment 
 
 
 def upstream_overall_cluster() -> Cluster:
-    """TestOverallNFTablesRules' services and EndpointSlices, on its fake node (test-node, 192.168.0.2; pods
-    10.0.0.0/8; services 172.30.0.0/16)."""
-    def svc(ns, name, kind, ip, node_port=None, **extra):
-        return Service(ns, name, kind, IPv4Address(ip), (ServicePort(80, 80, Protocol.TCP, "p80", node_port),),
-                       **extra)
-
-    def ep(service, ip, node=None):
-        return Endpoint(service, "p80", IPv4Address(ip), 80, node=node)
-
-    services = (
-        svc("ns1", "svc1", ServiceType.CLUSTER_IP, "172.30.0.41"),
-        svc("ns2", "svc2", ServiceType.LOAD_BALANCER, "172.30.0.42", 3001,
-            external_traffic_policy=TrafficPolicy.LOCAL, load_balancer_ips=(IPv4Address("1.2.3.4"),),
-            external_ips=(IPv4Address("192.168.99.22"),), health_check_node_port=30000),
-        svc("ns3", "svc3", ServiceType.NODE_PORT, "172.30.0.43", 3003),
-        svc("ns4", "svc4", ServiceType.NODE_PORT, "172.30.0.44", external_ips=(IPv4Address("192.168.99.33"),)),
-        svc("ns5", "svc5", ServiceType.LOAD_BALANCER, "172.30.0.45", 3002,
-            load_balancer_ips=(IPv4Address("5.6.7.8"),), health_check_node_port=30000,
-            load_balancer_source_ranges=(IPv4Network("203.0.113.0/25"),),
-            session_affinity=SessionAffinity.CLIENT_IP, session_affinity_timeout=10800),
-        svc("ns6", "svc6", ServiceType.CLUSTER_IP, "172.30.0.46"),
-    )
-    endpoints = (ep("ns1/svc1", "10.180.0.1"), ep("ns2/svc2", "10.180.0.2"), ep("ns3/svc3", "10.180.0.3"),
-                 ep("ns4/svc4", "10.180.0.4"), ep("ns4/svc4", "10.180.0.5", "test-node"),
-                 ep("ns5/svc5", "10.180.0.3"))
-    settings = NetworkSettings(pod_cidr=IPv4Network("10.0.0.0/8"), service_cidr=IPv4Network("172.30.0.0/16"),
-                               kube_proxy_mode=KubeProxyMode.NFTABLES)
-    node = Node("test-node", IPv4Address("192.168.0.2"), IPv4Network("10.180.0.0/24"))
-    return Cluster("upstream", settings, (node,), (), services, endpoints)
+    """TestOverallNFTablesRules' services and EndpointSlices (TestOverallIPTablesRules' too) on its fake node
+    (test-node, 192.168.0.2; pods 10.0.0.0/8; services 172.30.0.0/16), in nftables mode."""
+    return overall_cluster(kube_proxy_mode=KubeProxyMode.NFTABLES)
 
 
 def test_upstream_overall_nftables_rules():
@@ -1021,3 +993,198 @@ def test_a_hostile_service_name_is_written_as_one_nft_token_and_one_string():
     assert not any(rule.unknown for c in table.chains.values() for rule in c.rules)
     out = run(cluster, "node-1", Hook.PREROUTING, "10.244.0.2:40000", "10.96.0.20:80", in_dev="cni0")
     assert str(out.packet.dst) in {"10.244.0.3:80", "10.244.1.2:80"}
+
+
+# --- nodePortAddresses (issue 17) -----------------------------------------------------------------------------
+
+NODEPORT_CHECK = "add rule ip kube-proxy nodeport-endpoints-check "
+SERVICES = "add rule ip kube-proxy services "
+BY_SET = "ip daddr @nodeport-ips meta l4proto . th dport vmap @"
+NODEPORT_SET = 'add set ip kube-proxy nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }'
+BOTH = "10.180.0.1:80, 10.180.2.1:80"
+
+
+@pytest.mark.parametrize(("case", "nodeport_lines", "answers"), [
+    # pkg/proxy/nftables/proxier_test.go TestNodePorts, case "ipv4" (NewFakeProxier's [192.168.0.2/32]): its flows
+    # "pod to cluster IP", "external to nodePort", "node to nodePort", "secondary nodeIP ignores NodePorts"; other
+    # local addresses ignore them too.
+    ("ipv4", [NODEPORT_SET, f"{NODEPORT_CHECK}{BY_SET}no-endpoint-nodeports", f"{SERVICES}{BY_SET}service-nodeports",
+              "add element ip kube-proxy nodeport-ips { 192.168.0.2 }"],
+     {"192.168.0.2": (BOTH, True), "192.168.1.2": ("", False), "10.0.1.1": ("", False)}),
+    # TestNodePorts "ipv4, multiple nodeport-addresses" [192.168.0.0/24, 192.168.1.0/24]: "external to nodePort on
+    # secondary IP" is accepted and masqueraded too.
+    ("ipv4, multiple nodeport-addresses",
+     [NODEPORT_SET, f"{NODEPORT_CHECK}{BY_SET}no-endpoint-nodeports", f"{SERVICES}{BY_SET}service-nodeports",
+      "add element ip kube-proxy nodeport-ips { 192.168.0.2 }", "add element ip kube-proxy nodeport-ips { 192.168.1.2 }"],
+     {"192.168.0.2": (BOTH, True), "192.168.1.2": (BOTH, True), "10.0.1.1": ("", False)}),
+    # setupNFTables with nodePortAddresses.MatchAll(): no set, `fib daddr type local` minus loopback.
+    ("match all", [f"{NODEPORT_CHECK}ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports",
+                   f"{SERVICES}fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap "
+                   "@service-nodeports"],
+     {"192.168.0.2": (BOTH, True), "192.168.1.2": (BOTH, True), "10.0.1.1": (BOTH, True)}),
+    # CIDRs that hold flannel.1's 10.0.1.0 and cni0's 10.0.1.1 (GetNodeIPs) and 127.0.0.1 (left out).
+    ("pod network only", [NODEPORT_SET, f"{NODEPORT_CHECK}{BY_SET}no-endpoint-nodeports",
+                          f"{SERVICES}{BY_SET}service-nodeports",
+                          "add element ip kube-proxy nodeport-ips { 10.0.1.0 }",
+                          "add element ip kube-proxy nodeport-ips { 10.0.1.1 }"],
+     {"192.168.0.2": ("", False), "192.168.1.2": ("", False), "10.0.1.1": (BOTH, True)}),
+])
+def test_node_port_addresses_shape_the_nodeport_rules(case, nodeport_lines, answers):
+    from upstream import EXTERNAL_CLIENT, POD_CLIENT, TEST_NODE, flow, nft_node_ports_cluster
+
+    cluster = nft_node_ports_cluster(case)
+    text = render_nft_transaction(cluster, TEST_NODE)
+    assert [line for line in lines(text) if "nodeport-ips" in line or line.startswith((NODEPORT_CHECK, SERVICES))
+            and "nodeports" in line] == nodeport_lines
+    assert flow(cluster, POD_CLIENT, "172.30.0.41:80") == (BOTH, False)
+    for address, answer in answers.items():
+        assert flow(cluster, EXTERNAL_CLIENT, f"{address}:3001") == answer
+        assert flow(cluster, address, f"{address}:3001") == answer  # the node itself (OUTPUT)
+    assert flow(cluster, "127.0.0.1", "127.0.0.1:3001") == ("", False)  # localhost nodePorts: iptables mode only
+
+
+def test_a_trace_to_a_node_port_follows_node_port_addresses():
+    """The walk in nftables mode: by default (primary) an outside client's connection to node-1's nodePort is
+    DNATed to web's pod; with nodePortAddresses [10.244.0.0/16] the node's own address takes no nodePort."""
+    from webapp.engine.flows import trace_flow
+
+    seed = load_sample("seed-article")
+
+    def last_hop(node_port_addresses):
+        settings = replace(seed.settings, kube_proxy_mode=KubeProxyMode.NFTABLES,
+                           node_port_addresses=node_port_addresses)
+        hop = trace_flow(replace(seed, settings=settings), "203.0.113.10", "192.168.0.11:30080").hops[-1]
+        return hop.device, hop.explain
+
+    assert last_hop(()) == ("nginx", "nginx receives it from 10.244.1.1:17283 on 10.244.1.2:80.")
+    assert last_hop((IPv4Network("10.244.0.0/16"),)) == (
+        "socket", "socket receives it from 203.0.113.10:50730 on 192.168.0.11:30080.")
+
+
+def test_masquerade_all_marks_every_connection_to_a_cluster_ip():
+    """masqueradeAll in nftables mode (pkg/proxy/nftables/proxier.go syncProxyRules, "Set up internal traffic
+    handling": `if proxier.masqueradeAll` writes the cluster-IP rule without the local detector's match), on
+    TestOverallNFTablesRules' services: a pod's connection is masqueraded too; without it only off-cluster ones."""
+    from upstream import EXTERNAL_CLIENT, POD_CLIENT, TEST_NODE, flow, overall_cluster
+
+    cluster = overall_cluster(kube_proxy_mode=KubeProxyMode.NFTABLES, masquerade_all=True)
+    svc1 = "service-ULMVA6XW-ns1/svc1/tcp/p80"
+    assert [line for line in lines(render_nft_transaction(cluster, TEST_NODE)) if line.startswith(
+        f"add rule ip kube-proxy {svc1} ")] == [
+        f"add rule ip kube-proxy {svc1} ip daddr 172.30.0.41 jump mark-for-masquerade",
+        f"add rule ip kube-proxy {svc1} numgen random mod 1 vmap {{ 0 : goto "
+        "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 }"]
+    assert flow(cluster, POD_CLIENT, "172.30.0.41:80") == ("10.180.0.1:80", True)
+    assert flow(cluster, EXTERNAL_CLIENT, "172.30.0.41:80") == ("10.180.0.1:80", True)
+    plain = overall_cluster(kube_proxy_mode=KubeProxyMode.NFTABLES)
+    assert flow(plain, POD_CLIENT, "172.30.0.41:80") == ("10.180.0.1:80", False)
+    assert flow(plain, EXTERNAL_CLIENT, "172.30.0.41:80") == ("10.180.0.1:80", True)
+
+
+@pytest.mark.parametrize("mode", [KubeProxyMode.IPTABLES, KubeProxyMode.NFTABLES, KubeProxyMode.IPVS])
+def test_with_masquerade_all_the_backend_sees_the_node_in_every_mode(mode):
+    """A whole trace: api-1's connection to web's cluster IP reaches nginx from api-1's own address, and with
+    masqueradeAll from docker0's (the node's address towards the pod), in iptables, nftables and IPVS mode alike
+    (IPVS: pkg/proxy/ipvs/proxier.go marks KUBE-CLUSTER-IP matches without `! -s CIDR` under masqueradeAll)."""
+    from webapp.engine.flows import trace_flow
+
+    seed = load_sample("seed-article")
+
+    def seen(masquerade_all):
+        settings = replace(seed.settings, kube_proxy_mode=mode, masquerade_all=masquerade_all)
+        return trace_flow(replace(seed, settings=settings), "pod/default/api-1", "svc/default/web:80").hops[-1].explain
+
+    assert seen(False) == "nginx receives it from 10.244.1.3:51990 on 10.244.1.2:80."
+    assert seen(True) == "nginx receives it from 10.244.1.1:32371 on 10.244.1.2:80."
+
+
+def test_ipvs_masquerade_all_rule():
+    from upstream import TEST_NODE, overall_cluster
+    from webapp.engine.kubeproxy.ipvs import render_iptables_restore as ipvs_restore
+
+    rule = ('-A KUBE-SERVICES {}-m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" '
+            "-m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ")
+    for masquerade_all, not_local in ((False, "! -s 10.0.0.0/8 "), (True, "")):
+        text = ipvs_restore(overall_cluster(kube_proxy_mode=KubeProxyMode.IPVS, masquerade_all=masquerade_all),
+                            TEST_NODE)
+        assert [line for line in lines(text) if "KUBE-MARK-MASQ" in line and "KUBE-CLUSTER-IP" in line] == [
+            rule.format(not_local)]
+
+
+@KERNEL
+@pytest.mark.parametrize("case", ["ipv4", "ipv4, multiple nodeport-addresses", "match all", "pod network only",
+                                  "masqueradeAll"])
+def test_the_kernel_loads_every_node_port_addresses_shape(case, tmp_path):
+    from upstream import TEST_NODE, nft_node_ports_cluster, overall_cluster
+
+    cluster = (overall_cluster(kube_proxy_mode=KubeProxyMode.NFTABLES, masquerade_all=True) if case == "masqueradeAll"
+               else nft_node_ports_cluster(case))
+    path = tmp_path / "kube-proxy.nft"
+    path.write_text(render_nft_transaction(cluster, TEST_NODE))
+    with Namespace() as ns:
+        checked = ns.nft("-c", "-f", str(path))
+        assert (checked.returncode, checked.stderr) == (0, "")
+        loaded = ns.nft("-f", str(path))
+        assert (loaded.returncode, loaded.stderr) == (0, "")
+        listed = ns.nft("list", "table", "ip", "kube-proxy")
+    assert sorted_elements(listed.stdout) == sorted_elements(render_nft_list(cluster, TEST_NODE))
+
+
+# --- iptables-only fields in another mode (issue 17) -------------------------------------------------------------
+
+KUBE_PROXY_NFTABLES = b"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: nftables
+iptables: {localhostNodePorts: false}
+nftables: {masqueradeAll: true}
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: n1
+  annotations: {k8s-netviz.io/nfacct: "true"}
+spec: {podCIDR: 10.244.1.0/24}
+status:
+  addresses: [{type: InternalIP, address: 192.168.0.11}]
+"""
+
+
+def test_iptables_only_fields_in_nftables_mode_are_warned_about():
+    """kube-proxy reads iptables.localhostNodePorts in iptables mode only (the flag: "This only applies to iptables
+    mode"), and only its iptables proxier writes nfacct counters: set in nftables mode, each gets a warning at its
+    place, in English and Chinese. masqueradeAll under `nftables:` is nftables mode's own and is read."""
+    from webapp.loaders import load_sources
+    from webapp.narration import narration_language
+
+    result = load_sources([("kp.yaml", KUBE_PROXY_NFTABLES)])
+    assert result.cluster is not None and result.cluster.settings.masquerade_all
+    warnings = [p for p in result.problems if p.severity == "warning"]
+    assert [(p.code, str(p)) for p in warnings] == [
+        ("W-IPTABLES-ONLY", "kp.yaml:4:32: warning: iptables.localhostNodePorts applies to kube-proxy's iptables mode "
+                            "only: in nftables mode it is ignored (iptables.localhostNodePorts)"),
+        ("W-IPTABLES-ONLY", "kp.yaml:11:39: warning: nfacct on node n1 has no effect: kube-proxy writes nfacct "
+                            "counters in iptables mode only, and this cluster runs it in nftables mode "
+                            "(metadata.annotations.k8s-netviz.io/nfacct)")]
+    with narration_language("zh"):
+        assert [str(p) for p in warnings] == [
+            "kp.yaml:4:32: warning: iptables.localhostNodePorts 只对 kube-proxy 的 iptables 模式有效：nftables 模式忽略它 "
+            "(iptables.localhostNodePorts)",
+            "kp.yaml:11:39: warning: 节点 n1 的 nfacct 不起作用：kube-proxy 只在 iptables 模式下写 nfacct 计数器，而本集群以 "
+            "nftables 模式运行它 (metadata.annotations.k8s-netviz.io/nfacct)"]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("ipvs", ["c.yaml:1:48: warning: iptables.localhostNodePorts applies to kube-proxy's iptables mode only: in ipvs "
+              "mode it is ignored (network.localhostNodePorts)",
+              "c.yaml:3:24: warning: nfacct on node n1 has no effect: kube-proxy writes nfacct counters in iptables "
+              "mode only, and this cluster runs it in ipvs mode (nodes[0].nfacct)"]),
+    ("iptables", []),
+])
+def test_cluster_yaml_iptables_only_fields_warn_outside_iptables_mode(mode, expected):
+    """In our YAML too; `nfacct: false` (nothing to ignore) and iptables mode give no warning."""
+    from webapp.loaders import load_sources
+
+    text = (f"network: {{kubeProxy: {mode}, localhostNodePorts: true}}\nnodes:\n  - {{name: n1, nfacct: true}}\n"
+            "  - {name: n2, nfacct: false}\n").encode()
+    result = load_sources([("c.yaml", text)])
+    assert [str(p) for p in result.problems if p.severity == "warning"] == expected

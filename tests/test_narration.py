@@ -15,7 +15,9 @@ import pytest
 from webapp.narration import LANGUAGE, MESSAGES, fields, say
 
 ENGINE = Path(__file__).resolve().parent.parent / "webapp" / "engine"
-KEY = re.compile(r"^(walk|services|netfilter|flows|kubeproxy|policy|trace)(\.[a-z0-9_]+)+$")
+LOADERS = Path(__file__).resolve().parent.parent / "webapp" / "loaders"
+"""The loaders word a few problems from the catalogue too (`webapp.problems.worded`, keys `load.…`)."""
+KEY = re.compile(r"^(walk|services|netfilter|flows|kubeproxy|policy|trace|load)(\.[a-z0-9_]+)+$")
 NARRATED = frozenset({"explain", "reason", "problem", "check", "affinity", "what", "why", "notes"})
 """Names (keywords, variables) that carry narration in the engine."""
 
@@ -25,9 +27,15 @@ def engine_trees() -> list[tuple[str, ast.Module]]:
             for path in sorted(ENGINE.rglob("*.py"))]
 
 
+def catalogue_users() -> list[tuple[str, ast.Module]]:
+    """The engine's modules and the loaders': every module that takes words from the catalogue."""
+    return engine_trees() + [(str(path.relative_to(LOADERS.parent)), ast.parse(path.read_text(), str(path)))
+                             for path in sorted(LOADERS.rglob("*.py"))]
+
+
 def say_calls(tree: ast.AST):
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "say":
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("say", "worded"):
             yield node
 
 
@@ -114,7 +122,7 @@ def test_conditional_sentences_keep_their_text(key, values, expected):
 
 def test_every_message_id_in_the_engine_is_defined_and_every_template_is_used():
     used: set[str] = set()
-    for name, tree in engine_trees():
+    for name, tree in catalogue_users():
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and KEY.match(node.value):
                 assert node.value in MESSAGES["en"], f"{name}:{node.lineno}: {node.value} is not in the catalogue"
@@ -124,7 +132,7 @@ def test_every_message_id_in_the_engine_is_defined_and_every_template_is_used():
 
 def test_every_say_call_passes_exactly_the_template_fields():
     checked = 0
-    for name, tree in engine_trees():
+    for name, tree in catalogue_users():
         names = assigned_keys(tree)
         for call in say_calls(tree):
             given = {k.arg for k in call.keywords}

@@ -83,3 +83,31 @@ def test_the_kernel_agrees_with_every_flow_and_every_matrix_cell_and_flips_with_
     kernel_after = {(c.src, c.dst, c.port, c.protocol): c.observed != "dropped" for c in checks}
     assert {cell for cell in kernel_before if kernel_before[cell] != kernel_after[cell]} == flipped
 
+
+
+@pytest.mark.parametrize("overlay", ["flannel-vxlan", "flannel-host-gw"])
+def test_the_userspace_proxy_dials_past_a_backend_whose_policy_drops_the_node(lab_id, overlay):
+    """Userspace mode on Canal: kube-proxy's own connection comes from the node, which a backend's policy polices
+    unless the backend is on that node. The kernel (Felix's chains, the lab's proxy) dials past api-1 from node-2
+    and ends at api-2, and closes node-1's clients' connections to the database (the engine's reasons:
+    tests/test_policy_walk.py). The soak found these six flows disagreeing before the engine modelled the retry."""
+    from webapp.model import KubeProxyMode, Overlay
+    from webapp.variants import ViewSettings, apply_view_settings
+
+    shop = apply_view_settings(load_sample("policy-shop"), ViewSettings(kube_proxy_mode=KubeProxyMode.USERSPACE,
+                                                                        overlay=Overlay(overlay)))
+    prepared = prepare(shop, lab_id)
+    flows = [f for f in prepared.flows if f.dst in ("svc/backend/api:8080", "svc/database/db:5432")
+             and (f.src.startswith("node/") or "coredns" in f.src)]
+    up(prepared)
+    report = verify(prepared, flows, timeout=1.0)
+    assert [f"{r.spec}: {r.problems}" for r in report.disagreements] == []
+    c1, c2 = "pod/kube-system/coredns-868cd75d4-2mcc9", "pod/kube-system/coredns-868cd75d4-9v5v2"
+    api, db = "svc/backend/api:8080", "svc/database/db:5432"
+    at_api_1 = ("delivered at 10.244.0.3:8080|10.244.1.3:8080 saw 10.244.0.1", "delivered at 10.244.0.3:8080 saw 10.244.0.1")
+    at_api_2 = ("delivered at 10.244.0.3:8080|10.244.1.3:8080 saw 10.244.1.1", "delivered at 10.244.1.3:8080 saw 10.244.1.1")
+    at_db = ("delivered at 10.244.1.4:5432 saw 10.244.1.1", "delivered at 10.244.1.4:5432 saw 10.244.1.1")
+    closed = ("rejected", "rejected (accepted, then closed with no answer)")
+    assert {(r.spec.src, r.spec.dst): (r.predicted, r.observed) for r in report.results} == {
+        (c1, api): at_api_1, ("node/node-1", api): at_api_1, (c2, api): at_api_2, ("node/node-2", api): at_api_2,
+        (c1, db): closed, ("node/node-1", db): closed, (c2, db): at_db, ("node/node-2", db): at_db}

@@ -239,3 +239,54 @@ def test_every_kube_proxy_mode_polices_the_service_backend(shop, mode) -> None:
     assert (denied.disposition, denied.reason) == (Disposition.DROPPED, (
         "selected by frontend/allow-dns, frontend/default-deny, frontend/web (default deny): no rule allows port "
         "5432/TCP to database/db-0"))
+
+
+def _userspace(shop, overlay: str):
+    from webapp.model import KubeProxyMode, Overlay
+    from webapp.variants import ViewSettings, apply_view_settings
+
+    return apply_view_settings(shop, ViewSettings(kube_proxy_mode=KubeProxyMode.USERSPACE, overlay=Overlay(overlay)))
+
+
+@pytest.mark.parametrize("overlay, node_1, node_2", [("flannel-vxlan", "10.244.0.0", "10.244.1.0"),
+                                                     ("flannel-host-gw", "192.168.0.11", "192.168.0.12")])
+def test_the_userspace_proxy_dials_past_a_backend_whose_policy_drops_the_node(shop, overlay, node_1, node_2) -> None:
+    """Userspace mode: kube-proxy's own connection leaves the node (flannel.1's address through VXLAN, the
+    InternalIP with host-gw), so a backend's ingress policy sees a node, not the client pod. A pod's own node is
+    never policed (Felix leaves host → local workload alone); another node is, like any address. A dial the policy
+    drops times out and kube-proxy dials the next backend (TryConnectEndpoints); when none answers it closes the
+    client's connection. The lab's kernel found these flows (lab_soak.py, policy-shop userspace)."""
+    c = _userspace(shop, overlay)
+    api_1_denied = (f"selected by backend/allow-dns, backend/api, backend/default-deny (default deny): no rule allows "
+                    f"port 8080/TCP from node/node-2 ({node_2})")
+    # node-2's proxy dials api-1 on node-1 first: dropped; then api-2 on its own node: delivered
+    for src in ("node/node-2", "pod/kube-system/coredns-868cd75d4-9v5v2"):
+        trace = trace_flow(c, src, "svc/backend/api:8080", backend="10.244.0.3")
+        assert trace.disposition == Disposition.DELIVERED, src
+        drop = next(h for h in trace.hops if h.action == "drop")
+        assert (drop.node, drop.kind, str(drop.packet.src.ip), str(drop.packet.dst), drop.policy.reason) == (
+            "node-1", "policy", node_2, "10.244.0.3:8080", api_1_denied)
+        retry = trace.hops[trace.hops.index(drop) + 1]
+        assert (retry.node, retry.device, retry.action, retry.explain) == (
+            "node-2", "kube-proxy", "proxy", f"kube-proxy's connection to backend 10.244.0.3:8080 is not answered "
+            f"({api_1_denied}): the userspace proxy dials the next backend.")
+        assert (trace.hops[-1].netns, str(trace.hops[-1].packet)) == (
+            "pod/backend/api-2", f"tcp 10.244.1.1:{trace.hops[-1].packet.src.port} → 10.244.1.3:8080")
+        # either backend chosen first, the client ends at api-2
+        assert trace_flow(c, src, "svc/backend/api:8080").hops[-1].netns == "pod/backend/api-2", src
+    # db-0, the only backend, is on node-2: node-1's proxy is dropped, and closes the client's connection
+    db_denied = (f"selected by database/allow-dns, database/db, database/default-deny (default deny): no rule allows "
+                 f"port 5432/TCP from node/node-1 ({node_1})")
+    for src in ("node/node-1", "pod/kube-system/coredns-868cd75d4-2mcc9"):
+        trace = trace_flow(c, src, "svc/database/db:5432")
+        assert (trace.disposition, trace.reason) == (Disposition.REJECTED, (
+            f"kube-proxy's connection to every backend of service database/db failed (the last: {db_denied}); it "
+            "closes the client's connection")), src
+        assert [(h.node, h.device, h.action) for h in trace.hops[-3:]] == [
+            ("node-2", veth_name("database/db-0"), "drop"), ("node-1", "kube-proxy", "proxy"),
+            ("node-1", "kube-proxy", "reject")], src
+        assert trace.reply == ()
+    # the proxy's connection to a pod of its own node is not policed: node-1 → api-1 is delivered first try
+    trace = trace_flow(c, "node/node-1", "svc/backend/api:8080", backend="10.244.0.3")
+    assert [h.action for h in trace.hops if h.kind == "proxy"] == ["proxy"]
+    assert trace.hops[-1].netns == "pod/backend/api-1"

@@ -287,12 +287,14 @@ def test_userspace_proxy_under_host_gw_the_backend_sees_the_node_ip():
     assert str(trace.reply[-1].packet) == f"tcp 10.96.0.11:3306 → 10.244.0.3:{client_port(src, dst)}"
 
 
-def test_userspace_proxy_whose_only_backend_is_down_ends_in_a_drop_hop():
+def test_userspace_proxy_whose_only_backend_is_down_closes_the_clients_connection():
+    """kube-proxy accepted the client's TCP connection before it dialled: when no backend answers it closes it,
+    which the client sees at once (rejected), not as a time-out."""
     cluster = view("seed-article", KubeProxyMode.USERSPACE, down=frozenset({"default/db-1"}))
     trace = trace_flow(cluster, "pod/default/api-1", "svc/default/db")
     assert (trace.disposition, trace.reason) == (
-        Disposition.DROPPED, "every backend of service default/db is down; kube-proxy's retries all failed")
-    assert steps(trace.hops)[-2:] == ["host/node-1 kube-proxy proxy/proxy", "host/node-1 kube-proxy proxy/drop"]
+        Disposition.REJECTED, "every backend of service default/db is down; kube-proxy's retries all failed")
+    assert steps(trace.hops)[-2:] == ["host/node-1 kube-proxy proxy/proxy", "host/node-1 kube-proxy proxy/reject"]
     assert trace.hops[-1].packet == trace.hops[-2].packet
 
 

@@ -48,6 +48,11 @@ _EN: dict[str, str] = {
     "walk.route.onlink": "Routing table: {address} goes out {dev} directly (on-link).",
     "walk.route.local_delivery": "Routing table: {address} is this node's own address; delivered locally.",
     "walk.loopback": "{address} is an address of this namespace: the packet loops back over lo.",
+    "walk.proxy.dial_failed": ("kube-proxy's connection to backend {backend} is not answered ({reason}): the "
+                               "userspace proxy dials the next backend."),
+    "walk.proxy.all_failed.reason": ("kube-proxy's connection to every backend of service {service} failed (the "
+                                     "last: {last}); it closes the client's connection"),
+    "walk.proxy.all_failed": "No backend answered: kube-proxy closes the client's connection ({reason}).",
     "walk.pod.no_forward": "A pod does not forward packets that are not addressed to it.",
     "walk.pod.no_forward.reason": "{netns} received a packet for {address}, which it does not own",
     "walk.netfilter.drops": "{hook} on {node} drops the packet",
@@ -281,6 +286,13 @@ _EN: dict[str, str] = {
     "trace.text.ports": "ports: {changes} (the address is kept)",
     "trace.text.note": "note: {note}",
     "trace.text.reply": "reply:",
+    # --- load problems (webapp.problems.worded) ---
+    "load.pod_ip_is_bridge": "pod IP {ip} of {pod} is {node}'s bridge address: {bridge} holds the first address "
+                             "of the podCIDR {cidr} as the pods' gateway, and host-local never gives it to a pod",
+    "load.iptables_only.localhost_node_ports": "iptables.localhostNodePorts applies to kube-proxy's iptables mode "
+                                               "only: in {mode} mode it is ignored",
+    "load.iptables_only.nfacct": "nfacct on node {node} has no effect: kube-proxy writes nfacct counters in "
+                                 "iptables mode only, and this cluster runs it in {mode} mode",
 }
 
 _ZH: dict[str, str] = {
@@ -306,6 +318,9 @@ _ZH: dict[str, str] = {
     "walk.route.onlink": "路由表：去往 {address} 的数据包直接从 {dev} 发出（on-link，直连）。",
     "walk.route.local_delivery": "路由表：{address} 是本节点自己的地址，交给本机。",
     "walk.loopback": "{address} 是本命名空间自己的地址：数据包经 lo 环回。",
+    "walk.proxy.dial_failed": "kube-proxy 到后端 {backend} 的连接没有得到响应（{reason}）：userspace 代理改连下一个后端。",
+    "walk.proxy.all_failed.reason": "kube-proxy 到 Service {service} 每个后端的连接都失败了（最后一次：{last}）；它关闭客户端的连接",
+    "walk.proxy.all_failed": "没有后端响应：kube-proxy 关闭客户端的连接（{reason}）。",
     "walk.pod.no_forward": "Pod 不转发目的地址不是它自己的数据包。",
     "walk.pod.no_forward.reason": "{netns} 收到一个发往 {address} 的数据包，而这个地址不属于它",
     "walk.netfilter.drops": "{node} 上的 {hook} 丢弃了数据包",
@@ -501,6 +516,13 @@ _ZH: dict[str, str] = {
     "policy.hop.reply": "{device} 上的 {chain}：这是已建立连接的应答；conntrack（ESTABLISHED,RELATED）在任何策略之前就放行它。",
     "policy.not_enforced": "{reason}；但 {plugin} 并不实现 NetworkPolicy：本应被拒绝，却没有执行",
     "policy.established": "已建立连接的应答：conntrack 放行它",
+    # --- load problems (webapp.problems.worded) ---
+    "load.pod_ip_is_bridge": "{pod} 的 Pod IP {ip} 是节点 {node} 的网桥地址：{bridge} 以 podCIDR {cidr} 的第一个地址作为 "
+                             "Pod 的网关，host-local 从不把它分给 Pod",
+    "load.iptables_only.localhost_node_ports": "iptables.localhostNodePorts 只对 kube-proxy 的 iptables 模式有效："
+                                               "{mode} 模式忽略它",
+    "load.iptables_only.nfacct": "节点 {node} 的 nfacct 不起作用：kube-proxy 只在 iptables 模式下写 nfacct 计数器，"
+                                 "而本集群以 {mode} 模式运行它",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from webapp.narration import current_language, narration_language, say
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -27,11 +29,18 @@ class Problem:
     code: str = field(kw_only=True)
     """A stable id of the kind of problem, as yamllint's rule ids: `E-…` errors, `W-…` warnings, `N-…` notices
     (e.g. `E-DUP-POD-IP`, `E-NAME-DNS1123`). Tests and the page match on it, not on the message text."""
+    message_zh: str = field(default="", kw_only=True)
+    """The message in Chinese, for a problem whose words come from the narration catalogue (`worded`)."""
+
+    @property
+    def text(self) -> str:
+        """The message in the narration language (English when the problem has no Chinese)."""
+        return self.message_zh if self.message_zh and current_language() == "zh" else self.message
 
     def __str__(self) -> str:
         where = f" ({self.path})" if self.path else ""
         hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}{where}{hint}"
+        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.text}{where}{hint}"
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -53,3 +62,11 @@ class LoadError(Exception):
         self.problems = problems
         errors = [p for p in problems if p.severity == Severity.ERROR]
         super().__init__("\n".join(str(p) for p in errors) or "load failed")
+
+
+def worded(key: str, /, **values: object) -> tuple[str, str]:
+    """A problem's message from the narration catalogue: (English, Chinese)."""
+    with narration_language("en"):
+        english = say(key, **values)
+    with narration_language("zh"):
+        return english, say(key, **values)

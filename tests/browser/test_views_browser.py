@@ -3,6 +3,7 @@ NetworkPolicy reachability matrix (issue 13)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -165,29 +166,10 @@ def test_the_matrix_opens_and_a_denied_cell_traces_that_pair(page, server_url, a
     assert page.console_errors == []
 
 
-ALLOW_DEBUG = """\
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: allow-debug, namespace: backend}
-spec:
-  podSelector: {matchLabels: {app: api}}
-  ingress:
-    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: frontend}},
-              podSelector: {matchLabels: {app: debug}}}]
-      ports: [{port: 8080}]
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: debug-to-api, namespace: frontend}
-spec:
-  podSelector: {matchLabels: {app: debug}}
-  egress:
-    - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: backend}}}]
-      ports: [{port: 8080}]
-"""
+ALLOW_DEBUG = Path(__file__).parents[1] / "data" / "policies" / "allow-debug.yaml"
 
 
-def test_what_ifs_a_policy_off_flannel_and_an_uploaded_policy_change_the_matrix(page, server_url, artifacts, tmp_path):
+def test_what_ifs_a_policy_off_flannel_and_an_uploaded_policy_change_the_matrix(page, server_url, artifacts):
     query = urlencode({"sample": "policy-shop", "type": "pod-to-pod-same-node", "src": "pod/frontend/debug",
                        "dst": "pod/backend/api-1:8080"})
     page.goto(f"{server_url}/?{query}")
@@ -217,9 +199,7 @@ def test_what_ifs_a_policy_off_flannel_and_an_uploaded_policy_change_the_matrix(
     page.click("#setting-plugin .dash-dropdown-clear")
     page.click("#setting-policies-off .dash-dropdown-clear")
     page.wait_for_function("() => !document.querySelector('.matrix-changed')")
-    policy = tmp_path / "allow-debug.yaml"
-    policy.write_text(ALLOW_DEBUG)
-    page.set_input_files("#matrix-upload input[type=file]", str(policy))
+    page.set_input_files("#matrix-upload input[type=file]", str(ALLOW_DEBUG))
     page.wait_for_selector(".matrix-changed")
     assert page.inner_text("#matrix-upload-status") == (
         "Added 2 policy(ies): backend/allow-debug, frontend/debug-to-api. The diagram traces with them; the matrix "

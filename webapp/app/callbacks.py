@@ -11,7 +11,7 @@ from typing import Any
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
-from webapp.app import state
+from webapp.app import state, view_settings
 from webapp.app.cache import ClusterCache
 from webapp.app.catalog import text
 from webapp.app.inspector import legend, nat_badge, render_trace, verdict
@@ -62,7 +62,7 @@ def _problem_line(problem) -> html.Li:
     where = f"{problem.file}:{problem.line}"
     field = f" ({problem.path})" if problem.path else ""
     hint = f" — {problem.hint}" if problem.hint else ""
-    return html.Li([html.Code(where), f" {problem.message}{field}{hint}"],
+    return html.Li([html.Code(where), f" {problem.text}{field}{hint}"],
                    className=f"problem {problem.severity}", **{"data-code": problem.code})
 
 
@@ -167,17 +167,12 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
             "flow_type": Input(Id.FLOW_TYPE, "value"),
             "src": Input(Id.FLOW_SRC, "value"),
             "dst": Input(Id.FLOW_DST, "value"),
-            "mode": Input(Id.MODE, "value"),
-            "overlay": Input(Id.OVERLAY, "value"),
-            "policy": Input(Id.POLICY, "value"),
-            "down": Input(Id.DOWN_PODS, "value"),
             "namespace": Input(Id.NAMESPACE, "value"),
             "view": Input(Id.VIEW, "data"),
-            "plugin": Input(Id.PLUGIN, "value"),
-            "off": Input(Id.POLICIES_OFF, "value"),
+            "settings": view_settings.inputs(),
         },
     )
-    def draw(key, flow_type, src, dst, mode, overlay, policy, down, namespace, view, plugin, off):
+    def draw(key, flow_type, src, dst, namespace, view, settings):
         """Apply the live settings, trace the chosen flow, draw the diagram around it."""
         loaded = cache.get(key)
         kind = state.flow_type_of_value(flow_type)
@@ -189,8 +184,7 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
                 found = kind  # an invalid pair: draw_view says what is wrong with it
             if found != kind:
                 raise PreventUpdate  # the picker is mid-change: `control` is about to send a valid (src, dst)
-        return draw_view(cache, key, kind, src, dst, ViewSettings.parse(mode, overlay, policy, down, plugin, off),
-                         namespace, view)
+        return draw_view(cache, key, kind, src, dst, view_settings.of(settings), namespace, view)
 
     @app.callback(
         Output(Id.VIEW, "data", allow_duplicate=True),

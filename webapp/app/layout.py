@@ -97,7 +97,8 @@ class Id(StrEnum):
     QUIZ = "quiz"
 
 
-TEXT_KEYS = ("lesson.counter", "lesson.keys", "lesson.whatif_keys", "lesson.off_script", "strip.where",
+TEXT_KEYS = ("lesson.counter", "lesson.keys", "lesson.whatif_keys", "lesson.quiz_keys", "lesson.quiz_off",
+             "lesson.off_script", "strip.where",
              "strip.inner", "strip.outer", "strip.nat", "strip.endpoint", "strip.rule", "strip.none", "why.title",
              "principles.title", "principles.holds", "principles.broken", "principles.none", "quiz.title",
              "quiz.keys", "quiz.right", "quiz.wrong", "quiz.score")

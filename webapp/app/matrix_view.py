@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from webapp.app import state
+from webapp.app import state, view_settings
 from webapp.app.cache import ClusterCache, cache_key
 from webapp.app.catalog import text
 from webapp.app.layout import Id as PageId
@@ -231,28 +231,19 @@ def add_policies(cache: ClusterCache, key: str | None, added: Mapping[str, Any] 
 
 def register(app: Dash, cache: ClusterCache) -> None:
     @app.callback(
-        Output(Id.PANEL, "className"),
-        Output(Id.GRAPH, "figure"),
-        Output(Id.SUMMARY, "children"),
-        Output(Id.PORT, "value"),
-        Output(Id.NAMESPACE, "options"),
-        Output(Id.GRAPH, "clickData"),
-        Output(PageId.FLOW_REQUEST, "data"),
-        Input(Id.OPEN, "n_clicks"),
-        Input(Id.CLOSE, "n_clicks"),
-        Input(Id.GRAPH, "clickData"),
-        Input(Id.PORT, "value"),
-        Input(Id.PROTO, "value"),
-        Input(Id.NAMESPACE, "value"),
-        Input(Id.ADDED, "data"),
-        Input(PageId.CLUSTER_KEY, "data"),
-        Input(PageId.PLUGIN, "value"),
-        Input(PageId.POLICIES_OFF, "value"),
-        State(Id.PANEL, "className"),
-        State(PageId.FLOW_DST, "value"),
+        output=[Output(Id.PANEL, "className"), Output(Id.GRAPH, "figure"), Output(Id.SUMMARY, "children"),
+                Output(Id.PORT, "value"), Output(Id.NAMESPACE, "options"), Output(Id.GRAPH, "clickData"),
+                Output(PageId.FLOW_REQUEST, "data")],
+        inputs={"_open": Input(Id.OPEN, "n_clicks"), "_close": Input(Id.CLOSE, "n_clicks"),
+                "click": Input(Id.GRAPH, "clickData"), "port": Input(Id.PORT, "value"),
+                "proto": Input(Id.PROTO, "value"), "namespace": Input(Id.NAMESPACE, "value"),
+                "added": Input(Id.ADDED, "data"), "key": Input(PageId.CLUSTER_KEY, "data"),
+                # the settings that change who may reach whom
+                "settings": view_settings.inputs("plugin", "policies_off")},
+        state={"shown": State(Id.PANEL, "className"), "dst": State(PageId.FLOW_DST, "value")},
         prevent_initial_call=True,
     )
-    def show(_open, _close, click, port, proto, namespace, added, key, plugin, off, shown, dst):
+    def show(_open, _close, click, port, proto, namespace, added, key, settings, shown, dst):
         """Open (computing the matrix), close, trace a clicked cell, or follow the settings while open."""
         keep = (no_update,) * 4
         if ctx.triggered_id == Id.CLOSE:
@@ -272,8 +263,8 @@ def register(app: Dash, cache: ClusterCache) -> None:
         namespaces = [{"label": n, "value": n} for n in sorted({p.namespace for p in cluster.pods})]
         if namespace not in {o["value"] for o in namespaces}:
             namespace = None
-        settings = ViewSettings.parse(None, None, None, (), plugin, off)
-        figure, lines = view(cache, key, added, settings, port, proto or str(Protocol.TCP), namespace)
+        figure, lines = view(cache, key, added, view_settings.of(settings), port, proto or str(Protocol.TCP),
+                             namespace)
         return SHOWN, figure, lines, port, namespaces, None, no_update
 
     @app.callback(

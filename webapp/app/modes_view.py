@@ -11,7 +11,7 @@ from typing import Any
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from webapp.app import state
+from webapp.app import state, view_settings
 from webapp.app.cache import ClusterCache
 from webapp.app.catalog import text
 from webapp.app.inspector import hop_label, verdict
@@ -129,28 +129,22 @@ def body(cache: ClusterCache, key: str | None, src: str | None, dst: str | None,
 
 def register(app: Dash, cache: ClusterCache) -> None:
     @app.callback(
-        Output(Id.PANEL, "className"),
-        Output(Id.BODY, "children"),
-        Input(Id.OPEN, "n_clicks"),
-        Input(Id.CLOSE, "n_clicks"),
-        Input(PageId.CLUSTER_KEY, "data"),
-        Input(PageId.FLOW_SRC, "value"),
-        Input(PageId.FLOW_DST, "value"),
-        Input(PageId.OVERLAY, "value"),
-        Input(PageId.POLICY, "value"),
-        Input(PageId.DOWN_PODS, "value"),
-        Input(PageId.PLUGIN, "value"),
-        Input(PageId.POLICIES_OFF, "value"),
-        State(Id.PANEL, "className"),
+        output=[Output(Id.PANEL, "className"), Output(Id.BODY, "children")],
+        inputs={"_open": Input(Id.OPEN, "n_clicks"), "_close": Input(Id.CLOSE, "n_clicks"),
+                "key": Input(PageId.CLUSTER_KEY, "data"), "src": Input(PageId.FLOW_SRC, "value"),
+                "dst": Input(PageId.FLOW_DST, "value"),
+                # every setting but the mode: the view shows each mode
+                "settings": view_settings.inputs("overlay", "policy", "down", "plugin", "policies_off")},
+        state={"shown": State(Id.PANEL, "className")},
         prevent_initial_call=True,
     )
-    def show(_open, _close, key, src, dst, overlay, policy, down, plugin, off, shown):
+    def show(_open, _close, key, src, dst, settings, shown):
         """Open (computing the comparison), close, or follow the flow and settings while open."""
         if ctx.triggered_id == Id.CLOSE:
             return HIDDEN, no_update
         if ctx.triggered_id != Id.OPEN and shown != SHOWN:
             raise PreventUpdate
-        return SHOWN, body(cache, key, src, dst, ViewSettings.parse(None, overlay, policy, down, plugin, off))
+        return SHOWN, body(cache, key, src, dst, view_settings.of(settings))
 
     @app.callback(
         Output(PageId.MODE, "value", allow_duplicate=True),

@@ -760,12 +760,7 @@ def on_url(cache: ClusterCache, search: str | None, default_sample: str) -> Outp
     settings = ViewSettings.parse(_first(params, "mode"), _first(params, "overlay"), _first(params, "etp"),
                                   (_first(params, "down") or "").split(","), _first(params, "plugin"),
                                   (_first(params, "off") or "").split(","))
-    out.update(mode=settings.kube_proxy_mode and str(settings.kube_proxy_mode),
-               overlay=settings.overlay and str(settings.overlay),
-               policy=settings.external_traffic_policy and str(settings.external_traffic_policy),
-               down=sorted(settings.down_pods),
-               plugin=settings.network_plugin and str(settings.network_plugin),
-               policies_off=sorted(set(settings.policies_off) & set(policy_keys(cluster))))
+    out.update(settings.values(), policies_off=sorted(set(settings.policies_off) & set(policy_keys(cluster))))
     namespace = _first(params, "ns")
     out["namespace"] = namespace if namespace in cluster.namespaces else None
     group_keys = {g.key for g in node_groups(cluster)} if is_grouped(cluster) else set()
@@ -856,12 +851,7 @@ def lesson_step_outputs(cache: ClusterCache, key: str | None, name: str | None, 
         _first(params, "etp") or (view.external_traffic_policy and str(view.external_traffic_policy)),
         (_first(params, "down") or ",".join(sorted(view.down_pods))).split(","), _first(params, "plugin"),
         (_first(params, "off") or "").split(","))
-    out.update(plugin=settings.network_plugin and str(settings.network_plugin),
-               policies_off=sorted(settings.policies_off),
-               mode=settings.kube_proxy_mode and str(settings.kube_proxy_mode),
-               overlay=settings.overlay and str(settings.overlay),
-               policy=settings.external_traffic_policy and str(settings.external_traffic_policy),
-               down=sorted(settings.down_pods), namespace=None, view={"expanded": [], "focus": None})
+    out.update(settings.values(), namespace=None, view={"expanded": [], "focus": None})
     flow = step.flow
     out.update(requested_flow(cluster, flow_choices(key, cluster),
                               flow_type_of_value(_first(params, "type")) or flow.type,

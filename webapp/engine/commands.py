@@ -43,6 +43,16 @@ def add_max_bytes(parser: argparse.ArgumentParser) -> None:
     add(parser)
 
 
+def cluster_of_arguments(args: argparse.Namespace, command: str) -> Cluster | int:
+    """The cluster of the command's PATHs or --sample, --network-plugin applied; or an exit code after saying why
+    not (1: it does not load, 2: the plugin cannot run it)."""
+    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
+    if cluster is None:
+        return 1
+    cluster = apply_network_plugin(cluster, args, command)
+    return 2 if cluster is None else cluster
+
+
 def load_cluster(paths: list[str], sample: str | None, max_bytes: int | None = None) -> Cluster | None:
     """The cluster of PATHs or of a sample; prints each problem (but notices) once to stderr and returns None
     when it does not load. `max_bytes`: the size limit of one file (default: the loaders' MAX_BYTES)."""
@@ -72,12 +82,9 @@ def load_cluster(paths: list[str], sample: str | None, max_bytes: int | None = N
 def run_trace(args: argparse.Namespace) -> int:
     from webapp.engine.flows import trace_flow
 
-    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
-    if cluster is None:
-        return 1
-    cluster = apply_network_plugin(cluster, args, "k8s-netviz trace")
-    if cluster is None:
-        return 2
+    cluster = cluster_of_arguments(args, "k8s-netviz trace")
+    if isinstance(cluster, int):
+        return cluster
     try:
         trace = trace_flow(cluster, args.src, args.dst, args.proto, backend=args.backend)
     except ValueError as error:

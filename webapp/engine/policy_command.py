@@ -6,7 +6,7 @@ import argparse
 import json
 from webapp.engine.policy_matrix import CellState, PolicyMatrix, policy_matrix
 from webapp.model import Cluster
-from webapp.variants import add_network_plugin_argument, apply_network_plugin
+from webapp.variants import add_network_plugin_argument
 
 SYMBOL = {CellState.ALLOWED: "+", CellState.DENIED: "x", CellState.NOT_ENFORCED: "~"}
 MAX_LISTED = 400
@@ -32,14 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_policy(args: argparse.Namespace) -> int:
-    from webapp.engine.commands import load_cluster
+    from webapp.engine.commands import cluster_of_arguments
 
-    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
-    if cluster is None:
-        return 1
-    cluster = apply_network_plugin(cluster, args, "k8s-netviz policy")
-    if cluster is None:
-        return 2
+    cluster = cluster_of_arguments(args, "k8s-netviz policy")
+    if isinstance(cluster, int):
+        return cluster
     if not 1 <= args.port <= 65535:
         print(f"--port {args.port}: expected a port number (1-65535)")
         return 2

@@ -41,6 +41,34 @@ class LocalServiceOutcome:
     locally_generated: bool
     verdict: Verdict = Verdict.ACCEPT
     reason: str | None = None
+    dial: ProxyDial | None = None
+    """The userspace proxy's TCP connection: what it does when the connection to `packet`'s backend fails."""
+
+
+USERSPACE_DIAL_ATTEMPTS = 4
+"""Backends the userspace proxy dials for one client connection before it gives up: one per step of
+`EndpointDialTimeouts` (250 ms, 500 ms, 1 s, 2 s) in the removed pkg/proxy/userspace proxysocket.go, whose
+`TryConnectEndpoints` asks the round-robin for the next endpoint after every failed dial."""
+
+
+@dataclass(frozen=True)
+class ProxyAttempt:
+    """A backend the userspace proxy dials after the one before failed: the hops that lead to it (backends
+    skipped as down, then its `proxy` hop) and the proxy's new connection."""
+
+    hops: tuple[Hop, ...]
+    packet: Packet
+
+
+@dataclass(frozen=True)
+class ProxyDial:
+    """The userspace proxy's TCP dial (a connection can fail, and kube-proxy notices): the next backends it
+    tries, the hops of backends skipped as down after the last of them, and where it sits."""
+
+    retries: tuple[ProxyAttempt, ...]
+    exhausted: tuple[Hop, ...]
+    service: str
+    rule: str
 
 
 def local_service(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalServiceOutcome | None:
@@ -108,31 +136,39 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
                                         explain=reason),), packet, True, Verdict.REJECT, reason)
     candidates = [SocketAddress(ep.ip, ep.port) for ep in info.endpoints]
     first = _preferred(candidates, ctx.backend)
-    hops: list[Hop] = []
     sticky = info.service.session_affinity == SessionAffinity.CLIENT_IP
     rule = f"{info.name} proxy port {portal.proxy_port} (round-robin{', sessionAffinity ClientIP' if sticky else ''})"
-    for attempt in range(len(candidates)):
+    attempts: list[ProxyAttempt] = []
+    pending: list[Hop] = []
+    for attempt in range(min(len(candidates), USERSPACE_DIAL_ATTEMPTS)):
         index = (first + attempt) % len(candidates)
         backend, endpoint = candidates[index], info.endpoints[index]
         src = SocketAddress(source_address(cluster, host_netns(node_name), backend.ip),
                             ephemeral_port("kube-proxy", node_name, str(packet.src), str(backend)))
         new = Packet(src, backend, packet.proto)
-        down = endpoint.pod in cluster.down_pods
-        if down:
-            hops.append(Hop(*where, Action.PROXY, new, rule=rule, alternatives=_equal_alternatives(candidates, index),
-                            explain=say("services.userspace.backend_down", backend=backend, pod=endpoint.pod)))
+        if endpoint.pod in cluster.down_pods:
+            pending.append(Hop(*where, Action.PROXY, new, rule=rule, alternatives=_equal_alternatives(candidates, index),
+                               explain=say("services.userspace.backend_down", backend=backend, pod=endpoint.pod)))
             continue
         explain = say("services.userspace.proxy", port=portal.proxy_port, src=src.ip, backend=backend)
         if sticky:
             explain += say("services.userspace.affinity", client=packet.src.ip, backend=backend,
                            timeout=info.service.session_affinity_timeout)
-        hops.append(Hop(*where, Action.PROXY, new, rule=rule, alternatives=_equal_alternatives(candidates, index),
-                        explain=explain))
-        return LocalServiceOutcome(tuple(hops), new, True)
+        pending.append(Hop(*where, Action.PROXY, new, rule=rule, alternatives=_equal_alternatives(candidates, index),
+                           explain=explain))
+        attempts.append(ProxyAttempt(tuple(pending), new))
+        pending = []
+    if attempts:
+        # TCP: a dial that fails (a NetworkPolicy drops the SYN, a REJECT) sends kube-proxy to the next backend.
+        # UDP has no connection to fail: the datagram goes to the first live backend, answered or not.
+        dial = ProxyDial(tuple(attempts[1:]), tuple(pending), info.name, rule) if packet.proto == "tcp" else None
+        return LocalServiceOutcome(attempts[0].hops, attempts[0].packet, True, dial=dial)
+    # Every backend down: a TCP client's connection, accepted, is closed (REJECT); a UDP datagram goes unanswered.
     reason = say("services.userspace.all_down.reason", service=info.name)
-    hops.append(Hop(*where, Action.DROP, hops[-1].packet, rule=rule,
-                    explain=say("services.userspace.all_down", reason=reason)))
-    return LocalServiceOutcome(tuple(hops), packet, True, Verdict.DROP, reason)
+    tcp = packet.proto == "tcp"
+    pending.append(Hop(*where, Action.REJECT if tcp else Action.DROP, pending[-1].packet, rule=rule,
+                       explain=say("services.userspace.all_down", reason=reason)))
+    return LocalServiceOutcome(tuple(pending), packet, True, Verdict.REJECT if tcp else Verdict.DROP, reason)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -369,6 +369,8 @@ class Walker:
             # The userspace proxy: this connection ends at kube-proxy, which opens a new one to the backend.
             proxy = Socket(netns, node, "kube-proxy", HopKind.PROXY)
             self.legs[-1].end, self.legs[-1].delivered = proxy, packet
+            if outcome.dial is not None:
+                self._proxy_dial(netns, proxy, outcome.packet, outcome.dial)
             self.legs.append(Leg(proxy, outcome.packet))
             self.mark = 0
             self._local_out(netns, outcome.packet)
@@ -389,6 +391,33 @@ class Walker:
             self._ipvs_forwarded_policy(netns, node, new, device, route.dev)
         new = self._netfilter(netns, Hook.POSTROUTING, new, None, route.dev)
         self._output(netns, route, new)
+
+    def _proxy_dial(self, netns: str, proxy: Socket, packet: Packet, dial: services.ProxyDial) -> NoReturn:
+        """The userspace proxy's TCP connection to `packet`'s backend, walked like any; when it fails (a
+        NetworkPolicy of the backend drops it: the node is not its own node's pod's), kube-proxy dials the next
+        backend (`TryConnectEndpoints`), and when none answers it closes the client's connection. The failed
+        attempts stay in the trace: their packets did leave the node."""
+        legs, conntrack = len(self.legs), len(self.conntrack)
+        failed: _End | None = None
+        for hops, attempt in ((), packet), *((a.hops, a.packet) for a in dial.retries):
+            self.hops.extend(hops)
+            del self.legs[legs:], self.conntrack[conntrack:]
+            self.legs.append(Leg(proxy, attempt))
+            self.mark = 0
+            try:
+                self._local_out(netns, attempt)
+            except _End as end:
+                if end.disposition == Disposition.DELIVERED:
+                    raise
+                failed = end
+            self._hop(netns, proxy.app, HopKind.PROXY, Action.PROXY, attempt, dial.rule,
+                      say("walk.proxy.dial_failed", backend=attempt.dst, reason=failed.reason if failed else ""))
+        del self.legs[legs:], self.conntrack[conntrack:]
+        self.hops.extend(dial.exhausted)
+        reason = say("walk.proxy.all_failed.reason", service=dial.service, last=failed.reason if failed else "")
+        self._hop(netns, proxy.app, HopKind.PROXY, Action.REJECT, self.hops[-1].packet, dial.rule,
+                  say("walk.proxy.all_failed", reason=reason))
+        raise _End(Disposition.REJECTED, reason)
 
     def _ipvs_forwarded_policy(self, netns: str, node: str, packet: Packet, in_dev: str, out_dev: str) -> None:
         """A pod's packet IPVS forwarded: the plugin polices it as if it had been forwarded (Felix's OUTPUT

@@ -9,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+from webapp.lessons.commands import add_lesson_arguments, lesson_of_arguments
+from webapp.lessons.model import Lesson
 from webapp.loaders.commands import add_max_bytes
 from webapp.model import Cluster, KubeProxyMode, Overlay
-from webapp.variants import add_network_plugin_argument, apply_network_plugin
+from webapp.variants import add_network_plugin_argument
 
 DEFAULT_SIZE = (1600, 900)
 ANIMATION_SIZE = (1280, 720)
@@ -51,9 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     animation.set_defaults(run=run_animation)
 
     handout = sub.add_parser("handout", help="a lesson as Markdown with a PNG of every stop, captions and hop tables")
-    handout.add_argument("lesson", metavar="FILE|NAME", help="a lesson file, or a built-in lesson's name")
-    handout.add_argument("--cluster", nargs="+", metavar="PATH",
-                         help="the cluster the `loaded` steps play on (files, folders or a sample name)")
+    add_lesson_arguments(handout)
     handout.add_argument("-o", "--output", required=True, metavar="FILE",
                          help="the Markdown file to write; the pictures go to FILE's folder, in <name>_files/")
     add_max_bytes(handout)
@@ -65,9 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                         "with the lecture keys, presentation mode, the header strip and the quiz, "
                                         "in both languages; plotly.js inlined. It opens from file:// with no "
                                         "network and requests nothing.")
-    lesson.add_argument("lesson", metavar="FILE|NAME", help="a lesson file, or a built-in lesson's name")
-    lesson.add_argument("--cluster", nargs="+", metavar="PATH",
-                        help="the cluster the `loaded` steps play on (files, folders or a sample name)")
+    add_lesson_arguments(lesson)
     lesson.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write")
     add_max_bytes(lesson)
     lesson.set_defaults(run=run_lesson)
@@ -81,8 +79,9 @@ def _flow_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="dst", required=True, metavar="DST",
                         help="the destination, as in `trace`: IP:PORT | pod/… | svc/… | node/NAME:PORT | "
                              "localhost:PORT")
-    parser.add_argument("--proto", choices=("tcp", "udp"),
-                        help="default: the protocol the destination port is declared with (tcp if both or none)")
+    parser.add_argument("--proto", choices=("tcp", "udp", "sctp"),
+                        help="default: the protocol the destination port is declared with (tcp if it is among them or "
+                             "none is; else udp, else sctp)")
     parser.add_argument("--backend", metavar="IP", help="prefer this endpoint where a load balancer chooses")
     parser.add_argument("--mode", choices=[m.value for m in KubeProxyMode],
                         help="what if: kube-proxy in this mode (default: the cluster's)")
@@ -114,25 +113,27 @@ def _size_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _format(args: argparse.Namespace, choices: tuple[str, ...]) -> str | None:
-    if args.format:
-        return args.format
+def _format(args: argparse.Namespace, choices: tuple[str, str]) -> str | int:
+    """The picture's format (--format, else the -o file's ending), or an exit code after saying what is wrong with it
+    or with --width/--height."""
     suffix = Path(args.output).suffix.lower().lstrip(".")
-    return suffix if suffix in choices else None
+    fmt = args.format or (suffix if suffix in choices else None)
+    if fmt is None:
+        one, other = choices
+        return _fail(f"{args.output}: give --format {one} or {other} (or a file name ending in .{one} or .{other})", 2)
+    problem = _size_problem(args)
+    return _fail(problem, 2) if problem else fmt
 
 
 def _traced(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """(cluster, trace) of the command's flow, or an exit code after saying what is wrong."""
-    from webapp.engine.commands import load_cluster
+    from webapp.engine.commands import cluster_of_arguments
     from webapp.engine.flows import trace_flow
     from webapp.variants import ViewSettings, apply_view_settings
 
-    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
-    if cluster is None:
-        return 1
-    cluster = apply_network_plugin(cluster, args, "k8s-netviz export")
-    if cluster is None:
-        return 2
+    cluster = cluster_of_arguments(args, "k8s-netviz export")
+    if isinstance(cluster, int):
+        return cluster
     settings = ViewSettings(KubeProxyMode(args.mode) if args.mode else None,
                             Overlay(args.overlay) if args.overlay else None)
     cluster = apply_view_settings(cluster, settings)
@@ -153,11 +154,8 @@ def run_image(args: argparse.Namespace) -> int:
     from webapp.export.snapshot import flow_diagram, frame_index, frames, snapshot
 
     fmt = _format(args, ("svg", "png"))
-    if fmt is None:
-        return _fail(f"{args.output}: give --format svg or png (or a file name ending in .svg or .png)", 2)
-    problem = _size_problem(args)
-    if problem:
-        return _fail(problem, 2)
+    if isinstance(fmt, int):
+        return fmt
     traced = _traced(args)
     if isinstance(traced, int):
         return traced
@@ -194,11 +192,8 @@ def run_animation(args: argparse.Namespace) -> int:
     from webapp.export.snapshot import flow_diagram, frames
 
     fmt = _format(args, ("gif", "mp4"))
-    if fmt is None:
-        return _fail(f"{args.output}: give --format gif or mp4 (or a file name ending in .gif or .mp4)", 2)
-    problem = _size_problem(args)
-    if problem:
-        return _fail(problem, 2)
+    if isinstance(fmt, int):
+        return fmt
     if not 0 <= args.tween <= 12 or not 100 <= args.hop_ms <= 10000:
         return _fail("--tween takes 0 to 12 frames and --hop-ms 100 to 10000 milliseconds", 2)
     traced = _traced(args)
@@ -224,25 +219,13 @@ def run_animation(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lesson(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _lesson(args: argparse.Namespace) -> tuple[Lesson, Cluster | None] | int:
     """(lesson, loaded cluster) of the command's lesson and --cluster, or an exit code after saying what is wrong."""
-    from webapp.lessons.loader import list_lessons, load_lesson
-    from webapp.loaders.commands import load_arguments, print_problems
-
-    loaded: Cluster | None = None
-    if args.cluster:
-        result = load_arguments(args.cluster, args.max_bytes)
-        if result.cluster is None:
-            print_problems(result, sys.stdout)
-            return 1
-        loaded = result.cluster
-    builtin = {info.name: info.path for info in list_lessons()}
-    lessons = load_lesson(builtin.get(args.lesson, args.lesson), loaded=loaded, max_bytes=args.max_bytes)
-    for found in lessons.problems:
-        print(found, file=sys.stderr)
-    if lessons.lesson is None:
-        return 1
-    return lessons.lesson, loaded
+    found = lesson_of_arguments(args, sys.stderr)
+    if isinstance(found, int):
+        return found
+    result, loaded = found
+    return 1 if result.lesson is None else (result.lesson, loaded)
 
 
 def run_lesson(args: argparse.Namespace) -> int:

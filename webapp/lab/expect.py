@@ -87,6 +87,8 @@ class Expectation:
     """A part of the trace the lab takes from the engine instead of checking it (e.g. the DNS answer)."""
     dns_query: Expectation | None = None
     """ExternalName: the query to kube-dns, checked as a flow of its own before the connection."""
+    first_choice: SocketAddress | None = None
+    """The backend the first load-balancing hop chose — not `backend` when the userspace proxy dialled past it."""
 
 
 def _on_wire(hops: tuple[Hop, ...], index: int) -> bool:
@@ -171,8 +173,12 @@ def expectation(trace: Trace, names: LabNames) -> Expectation:
                 disposition=str(trace.disposition), crossings=_crossings(trace), entry_node=entry_node,
                 load_balancer=load_balancer, bind_source=first.netns == "external", unverifiable=unverifiable,
                 caveat=caveat, dns_query=expectation(query, names) if query is not None else None)
-    alternatives = tuple(a.dst for hop in trace.hops for a in hop.alternatives
-                         if hop.kind != HopKind.LOADBALANCER)
+    # every backend a load-balancing hop may choose, once (the userspace proxy's retries list them again)
+    alternatives = tuple(dict.fromkeys(a.dst for hop in trace.hops for a in hop.alternatives
+                                       if hop.kind != HopKind.LOADBALANCER))
+    first_choice = next((a.dst for hop in trace.hops if hop.kind != HopKind.LOADBALANCER
+                         for a in hop.alternatives if a.chosen), None)
+    base["first_choice"] = first_choice
     if trace.disposition != Disposition.DELIVERED:
         # a drop after a load-balancing choice (a NetworkPolicy of the chosen backend): the other backends
         # may fare otherwise, and the lab checks each

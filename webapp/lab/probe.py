@@ -19,7 +19,9 @@ class Observation:
 
     disposition: str
     """`delivered`, `rejected` (connection refused / ICMP port unreachable), `dropped` (timeout) or
-    `no-route` (network or host unreachable)."""
+    `no-route` (network or host unreachable). A stream the peer accepts and closes without a byte is `rejected`
+    too: the client is told at once that no one will answer (kube-proxy's userspace proxy closing the client's
+    connection when no backend answers); every lab listener answers before it closes."""
     local: str = ""
     """The client's own address for this probe (`ip:port`)."""
     pod: str = ""
@@ -57,6 +59,7 @@ def _failed(exc: OSError, local: str) -> Observation:
     return Observation("dropped", local, error=f"{exc.strerror or exc}")
 
 
+CLOSED_UNANSWERED = "accepted, then closed with no answer"
 LINGER_S = 1
 """Seconds a probe's close() may wait for the peer's acknowledgement of its FIN (SO_LINGER)."""
 CLIENT_PORTS = range(20000, 30000)
@@ -105,6 +108,8 @@ def probe(netns: str, dst_ip: str, dst_port: int, proto: str = "tcp", *, src_ip:
             if not chunk:
                 break
             answer += chunk
+        if not answer:
+            return Observation("rejected", local, error=CLOSED_UNANSWERED)
         return _observed(local, answer)
     except OSError as exc:
         if not local:

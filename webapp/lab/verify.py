@@ -301,7 +301,11 @@ class LabVerifier:
     def _arm_counters(self, spec: FlowSpec, exp: Expectation) -> tuple[dict[SocketAddress, Expectation], list[Crossing]]:
         """The engine's trace for each backend a load-balancing hop may choose, and the underlay counters
         armed for every crossing any of them makes."""
-        by_backend = {alt: exp if alt == exp.backend else expectation(trace_for(self.cluster, spec, alt.ip), self.names)
+        # (the flow's own trace stands for its backend unless the userspace proxy reached it by dialling past
+        # the one it chose first)
+        same = exp.first_choice in (None, exp.backend)
+        by_backend = {alt: exp if alt == exp.backend and same else
+                      expectation(trace_for(self.cluster, spec, alt.ip), self.names)
                       for alt in exp.alternatives}
         variants = [exp, *by_backend.values()]
         order: list[Crossing] = []
@@ -333,6 +337,11 @@ class LabVerifier:
             predicted += [c for c in used.crossings if c not in predicted]
             if obs.disposition != Disposition.DELIVERED:
                 possible += [c for alt in covered for c in by_backend[alt].crossings if c not in possible]
+            else:
+                # a backend the engine says hands over to the one that answered (the userspace proxy dialled it
+                # first, and its packets crossed before the retry) may have been tried too
+                possible += [c for alt in covered - {used.backend} for c in by_backend[alt].crossings
+                             if c not in possible]
             answered |= covered
             if found or (not affinity and distinct and answered >= distinct):
                 break

@@ -32,11 +32,12 @@ class Origin:
         return data
 
     def problem(self, severity: Severity, code: str, message: str, *sub: str | int, hint: str = "",
-                key: bool = False) -> Problem:
+                key: bool = False, message_zh: str = "") -> Problem:
         """A problem located at `sub` below this object (the deepest part of it that exists; its key with `key`)."""
         path = self.prefix + sub
         line, col = self.doc.locate(path, key)
-        return Problem(severity, self.doc.file, line, col, message, render_path(path), hint, code=code)
+        return Problem(severity, self.doc.file, line, col, message, render_path(path), hint, code=code,
+                       message_zh=message_zh)
 
     @property
     def added_by_loader(self) -> bool:
@@ -76,6 +77,10 @@ class NodeDraft:
     """Given explicitly; None: on from v1.31 (model.NFACCT_SINCE)."""
     ip_at: Path = ("ip",)
     pod_cidr_at: Path = ("podCIDR",)
+    nfacct_at: Path = ("nfacct",)
+    addresses: tuple[IPv4Address, ...] = ()
+    """More addresses on the NIC (ours: `addresses`; a Node's further InternalIPs)."""
+    addresses_at: tuple[Path, ...] = ()
 
 
 @dataclass

@@ -40,9 +40,15 @@ from webapp.model import (
     TrafficPolicy,
     version_at_least,
 )
-from webapp.problems import Problem, Severity
+from webapp.problems import Problem, Severity, worded
 
 DEFAULT_NODE_NETWORK = IPv4Network("192.168.0.0/24")
+
+
+def _unicast(address: IPv4Address) -> bool:
+    """An address a NIC can hold and others reach: not 0.0.0.0, loopback, link-local, multicast or broadcast."""
+    return not (address.is_unspecified or address.is_loopback or address.is_link_local or address.is_multicast
+                or address == IPv4Address("255.255.255.255"))
 FIRST_NODE_HOST = 11
 """Default node InternalIPs start at .11 of the node network (node-1 = 192.168.0.11)."""
 DEFAULT_NODES = ("node-1", "node-2")
@@ -79,8 +85,8 @@ class Filler:
             self.problems.append(Problem(Severity.NOTICE, self.anchor, 1, 1, message, hint=hint, code=code))
 
     def report(self, origin: Origin, severity: Severity, code: str, message: str, *path: str | int,
-               hint: str = "") -> None:
-        self.problems.append(origin.problem(severity, code, message, *path, hint=hint))
+               hint: str = "", message_zh: str = "") -> None:
+        self.problems.append(origin.problem(severity, code, message, *path, hint=hint, message_zh=message_zh))
 
     # ------------------------------------------------------------------------------------------ settings
 
@@ -145,6 +151,12 @@ class Filler:
                             f"nodeCIDRMask /{settings.node_cidr_mask} is wider than the "
                                                     f"pod network {settings.pod_cidr}")
             settings = replace(settings, node_cidr_mask=settings.pod_cidr.prefixlen)
+        origin = self.inputs.settings.origins.get("localhost_node_ports")
+        if origin is not None and settings.kube_proxy_mode != KubeProxyMode.IPTABLES:
+            # KubeProxyIPTablesConfiguration.LocalhostNodePorts: only the iptables proxier reads it (the flag's
+            # help: "This only applies to iptables mode and ipv4").
+            english, chinese = worded("load.iptables_only.localhost_node_ports", mode=settings.kube_proxy_mode)
+            self.report(origin, Severity.WARNING, "W-IPTABLES-ONLY", english, message_zh=chinese)
         if settings.enforces_policy and settings.overlay == Overlay.OVS_VXLAN and self.settings_known:
             origin = self.inputs.settings.origins["network_plugin"]
             self.report(origin, Severity.ERROR, "E-CANAL-OVS-OVERLAY", "canal runs flannel's datapath: it cannot draw the ovs-vxlan overlay",
@@ -201,8 +213,16 @@ class Filler:
                 source=draft.origin.source_ref(),
                 version=draft.version,
                 nfacct=draft.nfacct if draft.nfacct is not None else version_at_least(draft.version, NFACCT_SINCE),
+                addresses=tuple(IPv4Address(a) for a in draft.addresses),
             ))
         self._check_nodes(nodes, {d.name: d for d in drafts}, settings)
+        if settings.kube_proxy_mode != KubeProxyMode.IPTABLES:
+            for draft in drafts:
+                if draft.nfacct:  # pkg/proxy/iptables only: no other proxier writes nfacct counters
+                    english, chinese = worded("load.iptables_only.nfacct", node=draft.name,
+                                              mode=settings.kube_proxy_mode)
+                    self.report(draft.origin, Severity.WARNING, "W-IPTABLES-ONLY", english, *draft.nfacct_at,
+                                message_zh=chinese)
         return nodes
 
     def _check_nodes(self, nodes: list[Node], drafts: dict[str, NodeDraft], settings: NetworkSettings) -> None:
@@ -218,6 +238,23 @@ class Filler:
                 self.report(drafts[node.name].origin, Severity.ERROR, "E-NODE-CIDR-OUTSIDE",
                             f"podCIDR {node.pod_cidr} of node {node.name} is outside the pod network "
                             f"{settings.pod_cidr}", *drafts[node.name].pod_cidr_at)
+        for node in nodes:  # its further addresses: unique too, and a unicast address outside the cluster's ranges
+            draft = drafts[node.name]
+            for address, at in zip(node.addresses, draft.addresses_at):
+                first = owner_of_ip.get(address)
+                if address == node.internal_ip or first is not None:
+                    owner = "its InternalIP" if address == node.internal_ip else f"node {first}"
+                    self.report(draft.origin, Severity.ERROR, "E-DUP-NODE-IP",
+                                f"address {address} of node {node.name} is already used by {owner}", *at)
+                    continue
+                owner_of_ip[address] = node.name
+                inside = next((f"in the {what} network {net}" for what, net in (("pod", settings.pod_cidr),
+                                                                            ("service", settings.service_cidr))
+                               if address in net and self.settings_known), None)
+                if inside is not None or not _unicast(address):
+                    self.report(draft.origin, Severity.ERROR, "E-NODE-ADDRESS",
+                                f"address {address} of node {node.name} is {inside or 'not a unicast address'}", *at,
+                                hint="a node's address is on its NIC, outside the pod and service networks")
         reach: tuple[int, Node] | None = None
         for node in sorted(nodes, key=lambda n: (int(n.pod_cidr.network_address), -n.pod_cidr.num_addresses)):
             start = int(node.pod_cidr.network_address)
@@ -274,7 +311,7 @@ class Filler:
                                 f"{owner} and {container.name}; containers of a pod share one network namespace "
                                 f"(the pause container's), so only one can listen on it", *port_at(c, p))
 
-    def pods(self, nodes: list[Node], schedulable: set[str]) -> list[Pod]:
+    def pods(self, nodes: list[Node], schedulable: set[str], bridge: str = "cni0") -> list[Pod]:
         by_name = {n.name: n for n in nodes}
         drafts = self._unique(self.inputs.pods, lambda p: p.key, "pod")
         load: dict[str, int] = {n.name: 0 for n in nodes}
@@ -297,9 +334,9 @@ class Filler:
             target = min(targets, key=lambda name: load[name])  # least loaded, ties: node order
             load[target] += 1
             placed.append((draft, target))
-        return self._address(placed, by_name)
+        return self._address(placed, by_name, bridge)
 
-    def _address(self, placed: list[tuple[PodDraft, str]], by_name: dict[str, Node]) -> list[Pod]:
+    def _address(self, placed: list[tuple[PodDraft, str]], by_name: dict[str, Node], bridge: str) -> list[Pod]:
         """Pod IPs: hostNetwork pods share the node IP; others keep theirs or get host-local's next free one."""
         used: dict[str, set[int]] = defaultdict(set)
         for draft, node in placed:
@@ -339,10 +376,11 @@ class Filler:
                 owner=draft.owner,
                 source=draft.origin.source_ref(),
             ))
-        self._check_pod_ips(pods, placed, by_name)
+        self._check_pod_ips(pods, placed, by_name, bridge)
         return pods
 
-    def _check_pod_ips(self, pods: list[Pod], placed: list[tuple[PodDraft, str]], by_name: dict[str, Node]) -> None:
+    def _check_pod_ips(self, pods: list[Pod], placed: list[tuple[PodDraft, str]], by_name: dict[str, Node],
+                       bridge: str) -> None:
         drafts = {d.key: d for d, _ in placed}
         given_cidr = {d.name for d in self.inputs.nodes if d.pod_cidr is not None}
         owner_of_ip: dict[IPv4Address, str] = {}
@@ -357,6 +395,13 @@ class Filler:
                 self.report(draft.origin, Severity.ERROR, "E-POD-IP-OUTSIDE",
                             f"pod IP {pod.pod_ip} of {pod.key} is outside {node.name}'s podCIDR {node.pod_cidr}",
                             *draft.ip_at)
+            if pod.pod_ip == node.bridge_ip and draft.pod_ip is not None and sure:
+                # The bridge (cni0, docker0, cbr0) holds the podCIDR's first address as the pods' gateway; host-local
+                # IPAM never hands it out, so a pod with it would answer for its own node's gateway.
+                english, chinese = worded("load.pod_ip_is_bridge", ip=pod.pod_ip, pod=pod.key, node=node.name,
+                                          bridge=bridge, cidr=node.pod_cidr)
+                self.report(draft.origin, Severity.ERROR, "E-POD-IP-BRIDGE", english, *draft.ip_at,
+                            message_zh=chinese)
             first = owner_of_ip.setdefault(pod.pod_ip, pod.key)
             if first != pod.key:
                 self.report(draft.origin, Severity.ERROR, "E-DUP-POD-IP",
@@ -589,7 +634,7 @@ def build_cluster(inputs: Inputs, anchor: str) -> tuple[Cluster | None, list[Pro
     if filler.complete:  # else what the loader would add might clash with what was not read
         filler.well_known(settings, nodes)
     schedulable = {d.name for d in inputs.nodes if d.schedulable} if inputs.nodes else {n.name for n in nodes}
-    pods = filler.pods(nodes, schedulable)
+    pods = filler.pods(nodes, schedulable, settings.bridge)
     services = filler.services(settings)
     # endpoints only warn (a selector matching nothing, a port name no pod has): not judged with input missing
     endpoints = filler.endpoints(services, pods, nodes) if filler.complete else []

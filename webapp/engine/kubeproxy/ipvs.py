@@ -165,6 +165,7 @@ def render_iptables_restore(cluster: Cluster, node_name: str) -> str:
 def render_rules(cluster: Cluster, node_name: str) -> RenderedRules:
     """`render_iptables_restore`'s text, with a note on the rules that drop (source ranges) or reject (VIP ports)."""
     cidr = cluster.settings.pod_cidr
+    not_local = "" if cluster.settings.masquerade_all else f"! -s {cidr} "
     nat_chains = ("KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER", "KUBE-MARK-MASQ")
     comment = {name: c for name, _, c in SET_INFO}
 
@@ -176,7 +177,9 @@ def render_rules(cluster: Cluster, node_name: str) -> RenderedRules:
         *POSTROUTING_RULES,
         MARK_MASQ_RULE,
         f"-A KUBE-SERVICES {match('KUBE-LOAD-BALANCER', 'dst,dst')} -j KUBE-LOAD-BALANCER",
-        f"-A KUBE-SERVICES ! -s {cidr} {match('KUBE-CLUSTER-IP', 'dst,dst')} -j KUBE-MARK-MASQ",
+        # pkg/proxy/ipvs/proxier.go writeIptablesRules: masqueradeAll marks every connection to a cluster IP,
+        # else only those from outside the cluster CIDR (the local detector).
+        f"-A KUBE-SERVICES {not_local}{match('KUBE-CLUSTER-IP', 'dst,dst')} -j KUBE-MARK-MASQ",
         f"-A KUBE-SERVICES {match('KUBE-EXTERNAL-IP-LOCAL', 'dst,dst')} -j ACCEPT",
         f"-A KUBE-SERVICES {match('KUBE-EXTERNAL-IP', 'dst,dst')} -j KUBE-MARK-MASQ",
         f"-A KUBE-SERVICES {match('KUBE-EXTERNAL-IP', 'dst,dst')} -j ACCEPT",

@@ -17,10 +17,12 @@ import base64
 import hashlib
 import re
 from functools import lru_cache
+from ipaddress import IPv4Address
 
 from webapp.engine.kubeproxy.chains import (
     MASQUERADE_MARK, DropCause, RenderedRules, RuleNote, ServicePortInfo, endpoint_address, service_ports,
 )
+from webapp.engine.datapath import node_datapath
 from webapp.engine.nft import NftRuleset, list_table
 from webapp.model import Cluster, Endpoint, SessionAffinity
 
@@ -58,6 +60,9 @@ JUMP_CHAINS = (
     ("cluster-ips-check", "filter-forward", "ct state new"),
     ("cluster-ips-check", "filter-output", "ct state new"),
 )
+
+NO_LOCALHOST = "ip daddr != 127.0.0.0/8"
+"""`noLocalhost` of setupNFTables (IPv4)."""
 
 _SERVICE_KEY = "ipv4_addr . inet_proto . inet_service : verdict"
 _NODEPORT_KEY = "inet_proto . inet_service : verdict"
@@ -179,7 +184,8 @@ def render_rules(cluster: Cluster, node_name: str) -> RenderedRules:
     node_ip = cluster.node_by_name[node_name].internal_ip
     services, nodeports = table.maps["service-ips"][1], table.maps["service-nodeports"][1]
     for info in service_ports(cluster, node_name):
-        _write_service_port(table, info, pod_cidr, info.source_ranges_hold(node_ip), services, nodeports)
+        _write_service_port(table, info, pod_cidr, info.source_ranges_hold(node_ip), services, nodeports,
+                            cluster.settings.masquerade_all)
     return RenderedRules(table.text(), table.notes)
 
 
@@ -209,19 +215,45 @@ def _setup(table: _Table, cluster: Cluster, node_name: str) -> None:
                f'{unallocated} comment "Drop traffic to unallocated ClusterIPs"')
     table.notes[invalid_port] = RuleNote(DropCause.CLUSTER_IP_PORT)
     table.notes[unallocated] = RuleNote(DropCause.UNALLOCATED_CLUSTER_IP)
-    # nodePortAddresses defaults to the node's primary IP in nftables mode (loopback is never added).
-    table.sets["nodeport-ips"][1][str(cluster.node_by_name[node_name].internal_ip)] = None
+    addresses = nodeport_ips(cluster, node_name)
+    if addresses is None:
+        # setupNFTables with nodePortAddresses.MatchAll(): the set is added and deleted in the same transaction
+        # (so a full sync leaves none), nodeport-endpoints-check (jumped to from filter-input only, so the
+        # destination is local already) skips loopback, and services matches every local address but loopback.
+        del table.sets["nodeport-ips"]
+        nodeport_check = f"{NO_LOCALHOST} meta l4proto . th dport vmap @no-endpoint-nodeports"
+        nodeport_dispatch = f"fib daddr type local {NO_LOCALHOST} meta l4proto . th dport vmap @service-nodeports"
+    else:
+        # Otherwise the set holds the node's addresses inside the CIDRs (GetNodeIPs), loopback ones left out
+        # ("localhost NodePorts are not supported"), and both rules match `ip daddr @nodeport-ips`.
+        table.sets["nodeport-ips"][1].update(dict.fromkeys(str(a) for a in addresses))
+        nodeport_check = "ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports"
+        nodeport_dispatch = "ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports"
     table.rule("reject-chain", "reject")
     table.rule("service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services")
-    table.rule("nodeport-endpoints-check",
-               "ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports")
+    table.rule("nodeport-endpoints-check", nodeport_check)
     table.rule("firewall-check", "ip daddr . meta l4proto . th dport vmap @firewall-ips")
-    table.rule("services", "ip daddr . meta l4proto . th dport vmap @service-ips",
-               "ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports")
+    table.rule("services", "ip daddr . meta l4proto . th dport vmap @service-ips", nodeport_dispatch)
+
+
+def nodeport_ips(cluster: Cluster, node_name: str) -> tuple[IPv4Address, ...] | None:
+    """The elements of `nodeport-ips` on one node, or None when nodePorts answer on every local address.
+
+    kube-proxy (cmd/kube-proxy, nftables mode) treats an unset nodePortAddresses as `primary`: the node's
+    InternalIP/32. `proxyutil.NodePortAddresses` matches all when a CIDR is 0.0.0.0/0; otherwise `GetNodeIPs`
+    returns the node's interface addresses inside the CIDRs, and `setupNFTables` leaves loopback ones out."""
+    settings, node = cluster.settings, cluster.node_by_name[node_name]
+    if settings.node_port_addresses_primary or not settings.node_port_addresses:
+        return (node.internal_ip,)
+    cidrs = settings.node_port_addresses
+    if any(c.prefixlen == 0 for c in cidrs):
+        return None
+    local = node_datapath(cluster, node_name).local_addresses | {node.internal_ip}
+    return tuple(sorted(a for a in local if not a.is_loopback and any(a in c for c in cidrs)))
 
 
 def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, allow_from_node: bool,
-                        services: dict[str, None], nodeports: dict[str, None]) -> None:
+                        services: dict[str, None], nodeports: dict[str, None], masquerade_all: bool = False) -> None:
     """One service port, in `syncProxyRules` order: elements, then its chains' rules."""
     base = chain_name_base(info)
     cluster_chain, local_chain = f"service-{base}", f"local-{base}"
@@ -282,9 +314,12 @@ def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, all
         if not info.has_external_endpoints:
             no_endpoints("no-endpoint-nodeports", f"{proto} . {info.node_port}", external_verdict)
 
-    # Internal traffic: masquerade what comes from outside the pod network (LocalDetector, ClusterCIDR).
+    # Internal traffic: masquerade what comes from outside the pod network (LocalDetector, ClusterCIDR) — or,
+    # with masqueradeAll, everything: syncProxyRules' "Set up internal traffic handling" writes the same rule
+    # without the local detector's `ip saddr != CIDR` when proxier.masqueradeAll is set.
     if info.has_internal_endpoints:
-        table.rule(internal_chain, f"ip daddr {svc.cluster_ip} ip saddr != {pod_cidr} jump mark-for-masquerade")
+        not_local = "" if masquerade_all else f" ip saddr != {pod_cidr}"
+        table.rule(internal_chain, f"ip daddr {svc.cluster_ip}{not_local} jump mark-for-masquerade")
     if uses_external_chain:
         if not info.external_local:
             table.rule(external_chain, "jump mark-for-masquerade")

@@ -13,7 +13,7 @@ from webapp.engine.kubeproxy import ipvs, nftables, userspace
 from webapp.engine.kubeproxy.iptables import JUMP_RULES, nfacct_counters, render_iptables_restore
 from webapp.engine.policy_rules import render_policy_rules
 from webapp.model import Cluster, KubeProxyMode
-from webapp.variants import add_network_plugin_argument, apply_network_plugin
+from webapp.variants import add_network_plugin_argument
 
 
 def render_node_rules(cluster: Cluster, node_name: str, mode: KubeProxyMode | None = None,
@@ -80,14 +80,11 @@ def register_rules(sub: argparse._SubParsersAction) -> None:
 
 
 def run_rules(args: argparse.Namespace) -> int:
-    from webapp.engine.commands import load_cluster
+    from webapp.engine.commands import cluster_of_arguments
 
-    cluster = load_cluster(args.paths, args.sample, args.max_bytes)
-    if cluster is None:
-        return 1
-    cluster = apply_network_plugin(cluster, args, "k8s-netviz rules")
-    if cluster is None:
-        return 2
+    cluster = cluster_of_arguments(args, "k8s-netviz rules")
+    if isinstance(cluster, int):
+        return cluster
     mode = KubeProxyMode(args.mode) if args.mode else None
     if mode is not None and mode != cluster.settings.kube_proxy_mode:
         cluster = replace(cluster, settings=replace(cluster.settings, kube_proxy_mode=mode))
