@@ -23,6 +23,14 @@
 
   var ns = (window.dash_clientside = window.dash_clientside || {});
   ns.netvizExport = {
+    /* The PNG or SVG button (the one whose count went up): the picture asked for, with the page's presentation
+       mode now, for the server callback that makes it (webapp/app/export_view.py). */
+    imageRequest: function (png, svg, previous) {
+      if (!png && !svg) { return ns.no_update; }
+      var before = previous || {};
+      return { format: (svg || 0) > (before.svg || 0) ? "svg" : "png", png: png || 0, svg: svg || 0,
+               present: document.body.classList.contains("presenting") };
+    },
     traceJson: function (clicks, pb) {
       if (!clicks || !pb || !pb.trace) { return ns.no_update; }
       var file = traceFile(pb.trace);

@@ -9,7 +9,7 @@
 
   var lesson = {
     bundle: null, nav: null, pb: null, onScript: false, score: { right: 0, asked: 0 }, answered: {}, quiz: null,
-    revealTo: null, navigate: null
+    revealTo: null, navigate: null, autoQuiz: true  /* false: only the step's own questions (key q) */
   };
 
   function holderJson(attr) {
@@ -72,7 +72,11 @@
     var parts = [head, node("p", "lesson-caption", [step.caption])];
     (step.problems || []).forEach(function (p) { parts.push(node("p", "lesson-problem", [p])); });
     if (lesson.pb && !lesson.onScript) { parts.push(node("p", "lesson-off-script", [say("lesson.off_script")])); }
-    parts.push(node("div", "lesson-legend", [say("lesson.keys"), " · ", say("lesson.whatif_keys")]));
+    /* A lesson written with autoQuiz: false has no automatic questions to switch (webapp/lessons/player.py). */
+    var switchable = lesson.bundle.autoQuiz !== false;
+    if (switchable && !lesson.autoQuiz) { parts.push(node("p", "lesson-quiz-off", [say("lesson.quiz_off")])); }
+    parts.push(node("div", "lesson-legend", [say("lesson.keys"), " · "].concat(
+      switchable ? [say("lesson.quiz_keys"), " · "] : [], [say("lesson.whatif_keys")])));
     fill(bar, parts);
   }
 
@@ -145,6 +149,7 @@
     if (!lesson.onScript || !step || !frame || frame.phase !== "request") { return null; }
     for (var i = 0; i < step.quiz.length; i++) {
       var q = step.quiz[i];
+      if (!lesson.autoQuiz && !q.own) { continue; }
       if (Math.max(q.pause_after, 0) === frame.index && !lesson.answered[i]) { return { point: q, n: i }; }
     }
     return null;
@@ -201,6 +206,15 @@
 
   function closeQuiz() {
     if (lesson.quiz) { lesson.quiz = null; renderQuiz(); }
+  }
+
+  /* Key q: the automatic questions off (only a step's own are asked) or on again; an automatic question on
+     screen and not answered yet goes away. */
+  function toggleAutoQuiz() {
+    lesson.autoQuiz = !lesson.autoQuiz;
+    var q = lesson.quiz;
+    if (!lesson.autoQuiz && q && !q.point.own && q.choice === undefined) { closeQuiz(); }
+    renderBar();
   }
 
   /* ---------------------------------------------------------------- hooks into the packet player */
@@ -300,6 +314,7 @@
     }
     if (/^[mod]$/.test(key)) { ev.preventDefault(); whatIf(key); return; }
     if (!currentStep()) { return; }
+    if (key === "q" && lesson.bundle.autoQuiz !== false) { ev.preventDefault(); toggleAutoQuiz(); return; }
     var pl = player();
     if (key === " " || key === "Spacebar" || key === "ArrowRight") {
       /* Sitting on a question not answered yet: ask it instead of moving on. */

@@ -144,6 +144,31 @@
     return [xs, ys];
   }
 
+  /* Plotly.restyle of several traces at once, from {trace index: {attribute: value}}: one call is one redraw (x, y
+     and font sizes are `calc` attributes, so each restyle redraws the whole figure). A trace takes the n-th value of
+     each attribute's array; undefined leaves that attribute of that trace as it is. */
+  function restyleTraces(gd, changes) {
+    var indices = Object.keys(changes).map(Number), update = {};
+    if (!indices.length) { return; }
+    indices.forEach(function (index, n) {
+      Object.keys(changes[index]).forEach(function (name) {
+        if (!update[name]) { update[name] = indices.map(function () { return undefined; }); }
+        update[name][n] = changes[index][name];
+      });
+    });
+    window.Plotly.restyle(gd, update, indices);
+  }
+
+  /* The labels' sizes and visibility (fontPlan) as restyleTraces changes, added to `changes`. */
+  function fontChanges(gd, changes) {
+    var plan = fontPlan(gd);
+    function at(i) { return (changes[i] = changes[i] || {}); }
+    plan.indices.forEach(function (i, n) { at(i)["textfont.size"] = plan.sizes[n]; });
+    plan.hide.forEach(function (i) { at(i).opacity = 0; });
+    plan.show.forEach(function (i) { at(i).opacity = 1; });
+    return changes;
+  }
+
   function commit(i) {
     var gd = graphDiv();
     var f = player.frames[i];
@@ -154,24 +179,28 @@
     var style = frameStyle(f);
     var ex = f.outer ? f.x : null, ey = f.outer ? f.y : null;
     var sizes = presenting() ? SIZES.presenting : SIZES.normal;
-    var update = {
-      x: [[f.x], [ex], [f.x]], y: [[f.y], [ey], [f.y]],
-      "marker.color": [COLORS.highlight, COLORS.envelope, style.color],
-      "marker.symbol": ["square-open", "square", style.symbol],
-      "marker.size": sizes,
-      text: [[""], [""], [style.label]], "textfont.color": ["#000", "#000", style.color],
-      "textfont.size": [14, 14, presenting() ? 24 : 14],
-      textposition: ["top center", "top center", labelPosition(gd, f.x)]
-    };
+    var changes = {};
+    changes[h] = { x: [f.x], y: [f.y], "marker.color": COLORS.highlight, "marker.symbol": "square-open",
+                   "marker.size": sizes[0], text: [""], "textfont.color": "#000", "textfont.size": 14,
+                   textposition: "top center" };
+    changes[e] = { x: [ex], y: [ey], "marker.color": COLORS.envelope, "marker.symbol": "square",
+                   "marker.size": sizes[1], text: [""], "textfont.color": "#000", "textfont.size": 14,
+                   textposition: "top center" };
+    changes[k] = { x: [f.x], y: [f.y], "marker.color": style.color, "marker.symbol": style.symbol,
+                   "marker.size": sizes[2], text: [style.label], "textfont.color": style.color,
+                   "textfont.size": presenting() ? 24 : 14, textposition: labelPosition(gd, f.x) };
     var t = traceIndex(gd, "trail");
     if (t >= 0) {
       var path = trail(i);
-      window.Plotly.restyle(gd, {
-        x: [path[0]], y: [path[1]], "line.width": presenting() ? 8 : 5,
-        "line.color": f.phase === "reply" ? "rgba(22,163,74,0.45)" : "rgba(37,99,235,0.45)"
-      }, [t]);
+      changes[t] = { x: path[0], y: path[1], "line.width": presenting() ? 8 : 5,
+                     "line.color": f.phase === "reply" ? "rgba(22,163,74,0.45)" : "rgba(37,99,235,0.45)" };
     }
-    window.Plotly.restyle(gd, update, [h, e, k]);
+    /* The markers, the trail and the labels' sizes in one redraw; the markers not again when this figure shows
+       exactly them already. */
+    var signature = JSON.stringify(changes), done = gd.__netvizCommitted;
+    if (done && done.trace === gd.data[k] && done.signature === signature) { changes = {}; }
+    restyleTraces(gd, fontChanges(gd, changes));
+    gd.__netvizCommitted = { trace: gd.data[k], signature: signature };
   }
 
   /* No trace: no packet, no envelope, no highlight frame (a stale one would sit on whatever is drawn there now). */
@@ -181,10 +210,12 @@
     var h = traceIndex(gd, "highlight"), e = traceIndex(gd, "envelope"), k = traceIndex(gd, "packet");
     if (h < 0 || e < 0 || k < 0) { return; }
     clearShift(gd);
-    window.Plotly.restyle(gd, { x: [[null], [null], [null]], y: [[null], [null], [null]], text: [[""], [""], [" "]] },
-                          [h, e, k]);
-    var t = traceIndex(gd, "trail");
-    if (t >= 0) { window.Plotly.restyle(gd, { x: [[null]], y: [[null]] }, [t]); }
+    gd.__netvizCommitted = null;
+    var t = traceIndex(gd, "trail"), traces = t >= 0 ? [h, e, k, t] : [h, e, k];
+    function empty(i) { return !gd.data[i].x || gd.data[i].x.every(function (v) { return v === null || v === undefined; }); }
+    if (traces.every(empty)) { return; }  /* nothing drawn (a new figure without a trace): no redraw */
+    var none = traces.map(function () { return [null]; });
+    window.Plotly.restyle(gd, { x: none, y: none, text: [[""], [""], [" "], undefined] }, traces);  /* one redraw */
   }
 
   function shift(from, to, s) {
@@ -274,30 +305,31 @@
   /* The figure's label sizes are in pixels, chosen for a design size (layout.meta: `font_scale` at
    * `pixels_per_unit`). Rescale them to the plot's real pixels per diagram unit, so labels keep fitting their boxes
    * and grow with the plot: on a big screen, in presentation mode, when zoomed in. */
-  function fitFonts(gd) {
-    if (!gd || !gd.data || !gd.layout || !gd.layout.meta || !gd._fullLayout || !window.Plotly) { return; }
+  function fontPlan(gd) {
+    var plan = { indices: [], sizes: [], hide: [], show: [] };
+    if (!gd || !gd.data || !gd.layout || !gd.layout.meta || !gd._fullLayout || !window.Plotly) { return plan; }
     var meta = gd.layout.meta, full = gd._fullLayout, size = full._size;
     var xr = full.xaxis.range, yr = full.yaxis.range;
-    if (!size || !xr || !yr || !meta.font_scale || !meta.pixels_per_unit) { return; }
+    if (!size || !xr || !yr || !meta.font_scale || !meta.pixels_per_unit) { return plan; }
     var ppu = Math.min(size.w / Math.abs(xr[1] - xr[0]), size.h / Math.abs(yr[1] - yr[0]));
     var scale = Math.max(FONT_MIN, Math.min(FONT_MAX, ppu / meta.pixels_per_unit));
     var factor = scale / meta.font_scale;
-    var indices = [], sizes = [], hide = [], show = [], least = meta.min_label_px || 0;
+    var least = meta.min_label_px || 0;
     gd.data.forEach(function (trace, i) {
       if (trace.mode !== "text" || !trace.textfont) { return; }
       if (!baseFont.has(trace)) { baseFont.set(trace, trace.textfont.size); }
       var wanted = Math.round(baseFont.get(trace) * factor * 10) / 10;
-      if (Math.abs(wanted - trace.textfont.size) >= 0.3) { indices.push(i); sizes.push(wanted); }
+      if (Math.abs(wanted - trace.textfont.size) >= 0.3) { plan.indices.push(i); plan.sizes.push(wanted); }
       /* An overview draws no label under its least size (the box's tooltip says it); zooming in brings it. The
          trace stays (transparent, not invisible): the player and the tests find traces by their drawn order. */
       var hidden = trace.opacity === 0;
-      if (least && wanted < least && !hidden) { hide.push(i); }
-      else if ((!least || wanted >= least) && hidden) { show.push(i); }
+      if (least && wanted < least && !hidden) { plan.hide.push(i); }
+      else if ((!least || wanted >= least) && hidden) { plan.show.push(i); }
     });
-    if (indices.length) { window.Plotly.restyle(gd, { "textfont.size": sizes }, indices); }
-    if (hide.length) { window.Plotly.restyle(gd, { opacity: 0 }, hide); }
-    if (show.length) { window.Plotly.restyle(gd, { opacity: 1 }, show); }
+    return plan;
   }
+
+  function fitFonts(gd) { if (window.Plotly) { restyleTraces(gd, fontChanges(gd, {})); } }
 
   /* Presentation mode on (true), off (false) or toggled (undefined); the URL says `present=1` while it is on. */
   function setPresent(on) {
@@ -309,36 +341,61 @@
       var gd = graphDiv();
       if (gd && window.Plotly) {
         window.Plotly.Plots.resize(gd);
-        fitFonts(gd);
-        if (player.frames.length) { commit(player.index); }
+        if (player.frames.length) { commit(player.index); } else { fitFonts(gd); }
       }
     }, 60);
   }
   function togglePresent() { setPresent(); }
 
-  /* After every draw (a new figure, a zoom, a resize): the packet back where the player is, the labels fitted. */
+  /* After every draw (a new figure, a zoom, a resize): the packet back where the player is, the labels fitted. Not on
+     the greyed old diagram while a new cluster loads (`afterDraw` runs once the new one is drawn), and not before a
+     new trace's frames are shown (`tryReady` commits them, with the labels, in one redraw). */
+  function playerOwns(gd) {
+    var meta = (gd.layout && gd.layout.meta) || {};
+    return !meta.draw || !!(player.pb && player.pb.draw === meta.draw);
+  }
+  function afterDraw(gd) {
+    if (isStale()) { return; }
+    if (ready) { tryReady(); return; }
+    var f = player.frames[player.index], k = traceIndex(gd, "packet");
+    /* A figure from the diagram callback names its drawing (`meta.draw`, webapp/app/callbacks.py); the trace the
+       player holds is for that drawing when its playback says so. A new drawing whose trace has not reached the player
+       yet (`load` runs after the figure is drawn) waits for it: committing the old trace's frames would cost a redraw
+       for nothing. */
+    if (f && playerOwns(gd) && k >= 0 && gd.data[k].x && gd.data[k].x[0] !== f.x) { commit(player.index); } else { fitFonts(gd); }
+  }
   function bindGraph(gd) {
     if (!gd || gd.__netvizBound || !gd.on) { return; }
     gd.__netvizBound = true;
     gd.on("plotly_afterplot", function () {
-      var f = player.frames[player.index], k = traceIndex(gd, "packet");
-      if (f && k >= 0 && gd.data[k].x && gd.data[k].x[0] !== f.x) { commit(player.index); }
-      fitFonts(gd);
+      drawnCheck();
+      window.setTimeout(function () { afterDraw(gd); }, 0);  /* after the draw callback's other outputs (`load`) */
     });
     fitFonts(gd);
   }
   /* A diagram without a trace (a big cluster's first overview) never goes through `load`: bind it anyway. */
   window.setInterval(function () { var gd = graphDiv(); if (gd && gd._fullLayout) { bindGraph(gd); } }, 300);
 
-  function whenGraphReady(count, done, tries) {
+  /* The trace `load` waits to show: its trace count and what to do once the graph has drawn it. */
+  var ready = null;
+  function tryReady() {
     var gd = graphDiv();
-    if (gd && gd.data && gd.data.length === count && traceIndex(gd, "packet") >= 0 && gd._fullLayout) {
-      bindGraph(gd);
-      fitFonts(gd);
-      done();
-    } else if ((tries || 0) < 200) {
-      window.setTimeout(function () { whenGraphReady(count, done, (tries || 0) + 1); }, 50);
+    if (!ready || !gd || !gd.data || gd.data.length !== ready.count || traceIndex(gd, "packet") < 0 || !gd._fullLayout) {
+      return false;
     }
+    var meta = gd.layout && gd.layout.meta;
+    if (ready.draw && meta && meta.draw && meta.draw !== ready.draw) { return false; }  /* not its drawing yet */
+    var done = ready.done;
+    ready = null;
+    bindGraph(gd);
+    done();  /* arrive → commit, which fits the labels too */
+    return true;
+  }
+  function whenGraphReady(count, draw, done) {
+    ready = { count: count, draw: draw, done: done };
+    (function poll(tries) {
+      if (ready && !tryReady() && tries < 200) { window.setTimeout(function () { poll(tries + 1); }, 50); }
+    })(0);
   }
 
   document.addEventListener("keydown", function (ev) {
@@ -414,7 +471,8 @@
 
   /* What the page's tests and benchmarks read: the stages seen, and the time from the files chosen to the new
      cluster's diagram drawn. */
-  var upload = { pending: null, stages: [], started: 0, drawnMs: null, key: null, error: null, timer: 0 };
+  var upload = { pending: null, stages: [], at: {}, started: 0, drawnMs: null, key: null, error: null, timer: 0,
+                 awaiting: null };
   window.netvizUpload = upload;
 
   function progressLine(limits, stage, fraction, fields) {
@@ -427,16 +485,22 @@
     box.setAttribute("data-stage", stage);
     if (bar) { bar.value = Math.round(Math.max(0, Math.min(1, fraction)) * 100); }
     if (label) { label.textContent = template; }
-    if (upload.stages[upload.stages.length - 1] !== stage) { upload.stages.push(stage); }
+    if (upload.stages[upload.stages.length - 1] !== stage) {
+      upload.stages.push(stage);
+      upload.at[stage] = Math.round(performance.now() - upload.started);  /* ms from the files chosen */
+    }
   }
 
   function frame() { var d = document.getElementById(ids().DIAGRAM); return d ? d.closest(".diagram-frame") : null; }
+  function isStale() { var f = frame(); return !!f && f.classList.contains("stale"); }
 
   function setStale(on, limits) {
     var f = frame();
     if (!f) { return; }
-    if (on) { f.setAttribute("data-stale-text", limits.getAttribute("data-stale")); f.classList.add("stale"); }
-    else { f.classList.remove("stale"); }
+    if (on) { f.setAttribute("data-stale-text", limits.getAttribute("data-stale")); f.classList.add("stale"); return; }
+    if (!f.classList.contains("stale")) { return; }
+    f.classList.remove("stale");
+    window.setTimeout(function () { var gd = graphDiv(); if (gd && gd._fullLayout) { afterDraw(gd); } }, 0);
   }
 
   var NEWLINE = String.fromCharCode(10);  /* the stage lines' separator */
@@ -444,6 +508,7 @@
 
   function finish(limits, drawn) {
     window.clearInterval(upload.timer);
+    upload.awaiting = null;
     upload.pending = null;
     setStale(false, limits);
     if (drawn) {
@@ -459,12 +524,65 @@
   function awaitDrawn(limits, key) {
     progressLine(limits, "draw", 0.93);
     window.clearInterval(upload.timer);
-    upload.timer = window.setInterval(function () {
-      var gd = graphDiv();
-      if (gd && gd.layout && gd.layout.meta && gd.layout.meta.cluster === key && gd._fullLayout) {
-        finish(limits, true);
-      }
-    }, 40);
+    upload.awaiting = { limits: limits, key: key };
+    upload.timer = window.setInterval(drawnCheck, 40);  /* plotly_afterplot checks too (bindGraph) */
+  }
+  function drawnCluster() {
+    var gd = graphDiv();
+    return gd && gd._fullLayout && gd.layout && gd.layout.meta ? gd.layout.meta.cluster : undefined;
+  }
+  function drawnCheck() {
+    var wanted = upload.awaiting, drawn = drawnCluster();
+    if (wanted && drawn === wanted.key) {
+      upload.awaiting = null;
+      finish(wanted.limits, true);
+    }
+    if (loading.key && drawn === loading.key) { loadingDone(); }
+  }
+
+  /* A sample chosen, YAML pasted (or a lesson step's or the URL's cluster): the old diagram is greyed from the click
+     until the controller's answer (Id.CLUSTER_LOADED) names the cluster now on screen and that cluster's diagram is
+     drawn; an answer naming the cluster already drawn (the same sample, a paste with errors) ungreys it at once. */
+  var LOADING_MAX_MS = 60000;  /* never greyed for good: a draw that fails says so in its banner */
+  var loading = { key: null, timer: 0, poll: 0 };
+  function loadingStart() {
+    var limits = document.querySelector("[data-stale]");
+    if (limits) { setStale(true, limits); }
+    window.clearTimeout(loading.timer);
+    loading.timer = window.setTimeout(loadingDone, LOADING_MAX_MS);
+  }
+  function loadingDone() {
+    loading.key = null;
+    window.clearTimeout(loading.timer);
+    window.clearInterval(loading.poll);
+    if (!upload.pending && !upload.awaiting) { setStale(false); }
+  }
+  /* The start of a load, by hand: Load clicked under pasted YAML, or a sample chosen (the picker shows another
+     value right after a click or a key in it). */
+  function watchLoads(ev) {
+    var picker = document.getElementById(ids().SAMPLE);
+    if (!picker || !ids().CLUSTER_LOADED) { return; }
+    var paste = document.getElementById(ids().PASTE);
+    var load = ev.type === "click" && ev.target && ev.target.closest ? ev.target.closest("#" + ids().PASTE_LOAD) : null;
+    if (load && paste && paste.value.trim() && drawnCluster() !== undefined) { loadingStart(); return; }
+    var before = picker.textContent;
+    window.setTimeout(function () {
+      var now = document.getElementById(ids().SAMPLE);
+      if (now && now.textContent !== before && drawnCluster() !== undefined) { loadingStart(); }
+    }, 0);
+  }
+  document.addEventListener("click", watchLoads, true);
+  document.addEventListener("keydown", function (ev) { if (ev.key === "Enter") { watchLoads(ev); } }, true);
+
+  function loadingAnswered(answer) {
+    var key = answer && answer.key;
+    var drawn = drawnCluster();
+    if (!key || key === drawn) { loadingDone(); return; }
+    if (drawn === undefined && !isStale()) { return; }  /* the page's first diagram: nothing old to grey */
+    if (!isStale()) { loadingStart(); }
+    loading.key = key;
+    window.clearInterval(loading.poll);
+    loading.poll = window.setInterval(drawnCheck, 100);  /* plotly_afterplot checks too, once the graph is bound */
   }
 
   function handResult(result) {
@@ -483,6 +601,7 @@
     var xhr = new XMLHttpRequest(), seen = 0, result = null;
     upload.pending = xhr;
     upload.stages = [];
+    upload.at = {};
     upload.started = performance.now();
     upload.drawnMs = null;
     upload.key = null;
@@ -581,23 +700,25 @@
 
   /* The diagram follows its frame's size, not only the window's: in presentation mode the caption rows under it
      grow and shrink from hop to hop (a cut-off plot would hide the bottom of the drawing). */
+  /* While a new cluster loads the old diagram is greyed (`stale`); the header's progress and status lines resize the
+     frame meanwhile. The old diagram follows the frame (so the new one is drawn at the right size, with no redraw
+     after it), but the player and the labels are not refitted on it (afterDraw): each refit redraws the whole
+     figure, on the critical path of the new one. */
   var resizeQueued = false;
+  function refit() {
+    if (resizeQueued) { return; }
+    resizeQueued = true;
+    window.requestAnimationFrame(function () {
+      resizeQueued = false;
+      var gd = graphDiv();
+      /* Its redraw ends in plotly_afterplot: afterDraw puts the packet back and fits the labels (not while stale). */
+      if (gd && gd._fullLayout && window.Plotly) { window.Plotly.Plots.resize(gd); }
+    });
+  }
   function followFrame() {
     var frame = document.querySelector(".diagram-frame");
     if (!frame || !window.ResizeObserver) { return false; }
-    new window.ResizeObserver(function () {
-      if (resizeQueued) { return; }
-      resizeQueued = true;
-      window.requestAnimationFrame(function () {
-        resizeQueued = false;
-        var gd = graphDiv();
-        if (gd && gd._fullLayout && window.Plotly) {
-          window.Plotly.Plots.resize(gd);
-          fitFonts(gd);
-          if (player.frames.length) { commit(player.index); }
-        }
-      });
-    }).observe(frame);
+    new window.ResizeObserver(refit).observe(frame);
     return true;
   }
   (function watchFrame(tries) {
@@ -627,6 +748,7 @@
       player.pb = pb || null;
       player.traceSignature = pb ? JSON.stringify(pb.trace) : null;
       if (!pb) {
+        ready = null;
         player.index = 0;
         clearMarker();
         markCurrent("");
@@ -642,7 +764,12 @@
       }
       player.initialUsed = true;
       player.onLoad.forEach(function (hook) { hook(pb); });
-      whenGraphReady(pb.trace_count, function () { arrive(start); });
+      whenGraphReady(pb.trace_count, pb.draw, function () { arrive(start); });
+      return window.dash_clientside.no_update;
+    },
+    /* The controller answered a load (Id.CLUSTER_LOADED): ungrey now, or once that cluster's diagram is drawn. */
+    loadingCluster: function (loaded) {
+      loadingAnswered(loaded);
       return window.dash_clientside.no_update;
     },
     setSpeed: function (speed) {

@@ -52,7 +52,7 @@ def test_netviz_js_takes_every_component_id_from_the_page():
     assert {f"#{member}" for member in Id} & quoted == set()
     used = set(re.findall(r"(?:ids\(\)|id)\.([A-Z_]+)", script))
     assert used == {"DIAGRAM", "PLAY", "BACK", "FORWARD", "RESTART", "PRESENT", "STEP", "UPLOAD", "UPLOAD_STATUS",
-                    "UPLOAD_PROGRESS", "UPLOAD_RESULT"}
+                    "UPLOAD_PROGRESS", "UPLOAD_RESULT", "SAMPLE", "PASTE", "PASTE_LOAD", "CLUSTER_LOADED"}
     assert used <= {member.name for member in Id}
     table = json.loads(client_ids())
     assert table == {member.name: str(member) for member in Id}

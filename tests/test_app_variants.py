@@ -24,6 +24,15 @@ def test_parse_ignores_unknown_values():
     assert ViewSettings.parse(None, None, None, None).is_default
 
 
+def test_values_are_the_pages_values_and_parse_back():
+    settings = ViewSettings.parse("nftables", "ovs-vxlan", "Cluster", ["b/y", "a/x"], "canal", ["ns/p"])
+    assert settings.values() == {"mode": "nftables", "overlay": "ovs-vxlan", "policy": "Cluster",
+                                 "down": ["a/x", "b/y"], "plugin": "canal", "policies_off": ["ns/p"]}
+    assert ViewSettings.parse(**settings.values()) == settings
+    assert ViewSettings().values() == {"mode": None, "overlay": None, "policy": None, "down": [], "plugin": None,
+                                       "policies_off": []}
+
+
 def test_kube_proxy_mode_changes_the_hops(seed):
     ipvs = apply_view_settings(seed, ViewSettings(kube_proxy_mode=KubeProxyMode.IPVS))
     assert ipvs.settings.kube_proxy_mode == KubeProxyMode.IPVS

@@ -14,12 +14,14 @@ import pytest
 from factories import big_cluster
 from webapp.app import create_app, state
 from webapp.app.cache import open_cache
+from webapp.app.callbacks import draw_view
 from webapp.app.upload import UPLOAD_PATH, gunzip, request_limit
 from webapp.figures import DiagramView, build_diagram
 from webapp.figures.overview import (
     GROUP_FROM_NODES, SHARE_SCALE, group_of, health_style, node_groups, node_health, share_fill,
 )
 from webapp.paths import SAMPLES_DIR
+from webapp.variants import ViewSettings
 
 GUESTBOOK = SAMPLES_DIR / "guestbook" / "guestbook-all-in-one.yaml"
 
@@ -45,6 +47,27 @@ def test_the_upload_endpoint_streams_each_stage_then_the_result(client):
     out = state.on_uploaded(_cache_of(client), result, None)
     assert out["name"] == "guestbook-all-in-one" and out["sample"] is None  # named after its file, without .yaml.gz
     assert out["src"] is not None and out["dst"] is not None  # FROM and TO: a first valid flow
+
+
+def test_serve_path_of_a_big_cluster_opens_on_a_first_flow_as_an_upload_does(tmp_path):
+    """`serve PATH` (the page's default cluster is the preloaded key) and an upload of the same big cluster fill the
+    picker alike: the first valid flow of the engine's bounded choices, traced on the grouped overview."""
+    cluster = big_cluster(GROUP_FROM_NODES, 2)
+    cache = open_cache(tmp_path)
+    served, uploaded = cache.put("a" * 64, cluster), cache.put("b" * 64, cluster)
+    opened = state.on_url(cache, "", served)
+    dropped = state.on_uploaded(cache, {"key": uploaded, "files": 1, "problems": [], "messages": []}, None)
+    picker = ("type", "type_options", "src", "src_options", "dst", "dst_options")
+    assert {name: opened[name] for name in picker} == {name: dropped[name] for name in picker}
+    assert (opened["type"], opened["src"], opened["dst"]) == (
+        "pod-to-pod-same-node", "pod/ns-0/pod-0-0", "pod/ns-1/pod-0-1:8080")
+    assert len(opened["src_options"]) == 64  # flows.CANDIDATE_SCOPE: bounded, whatever the cluster's size
+    out = draw_view(cache, served, state.flow_type_of_value(opened["type"]), opened["src"], opened["dst"],
+                    ViewSettings(), None, opened["view"])
+    assert out["verdict"] == "Delivered"
+    assert out["note"] == ("Overview: 200 nodes in 10 groups, 400 pods. Click a group to open it, then a node to "
+                           "expand it.")
+    assert out["playback"]["draw"] == out["figure"]["layout"]["meta"]["draw"]  # the player's trace is this drawing's
 
 
 def _cache_of(client):

@@ -152,3 +152,35 @@ def test_the_pages_lesson_button_refuses_what_it_cannot_export_with_a_message(tm
                                     none)
     assert name == "k8s-netviz-pod-to-service-flow.html"
     assert content.startswith(b"<!DOCTYPE html>\n<html lang=\"en\">")
+
+
+def test_the_pages_picture_has_the_presentation_labels_while_the_page_presents(tmp_path):
+    """The PNG/SVG buttons send the page's presentation mode: the still then carries the presentation label set
+    (fewer, larger labels), as `export image --present` does; otherwise the page's normal labels."""
+    from webapp.app import state
+    from webapp.app.cache import open_cache
+    from webapp.app.export_view import still
+    from webapp.engine.flows import trace_flow
+    from webapp.export.snapshot import NORMAL, PRESENT, flow_diagram, frames, snapshot
+    from webapp.loaders import load_sample
+    from webapp.variants import ViewSettings
+
+    cache = open_cache(str(tmp_path))
+    key = state.load_sample_into(cache, "seed-article").key
+    src, dst = "pod/default/api-1", "svc/default/web:80"
+    view = {"expanded": [], "focus": None}
+    presenting, stem = still(cache, key, "pod-to-service", src, dst, ViewSettings(), None, view, 6, present=True)
+    normal, same_stem = still(cache, key, "pod-to-service", src, dst, ViewSettings(), None, view, 6)
+    assert stem == same_stem == "k8s-netviz-pod-to-service-hop7"
+    cluster = load_sample("seed-article")
+    trace = trace_flow(cluster, src, dst)
+    diagram = flow_diagram(cluster, trace)
+    all_frames = frames(diagram, trace)
+    assert presenting == snapshot(diagram, trace, all_frames, 6, width=1600, height=900, labels=PRESENT)
+    assert normal == snapshot(diagram, trace, all_frames, 6, width=1600, height=900, labels=NORMAL)
+
+    def texts(figure):
+        return {label for t in figure["data"] if t.get("mode") == "text" for label in t.get("text") or []}
+
+    assert "▣ api +1" in texts(presenting) and "▣ api +1" not in texts(normal)
+    assert "<b>node-1</b>  podCIDR 10.244.1.0/24" in texts(normal) - texts(presenting)

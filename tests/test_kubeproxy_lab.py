@@ -106,3 +106,40 @@ def test_kernel_agrees_on_nodes_that_count_with_nfacct(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "9 flows: 9 agree, 0 disagree, 0 not verifiable here" in out
+
+
+SECOND_NODE_IP = """\
+name: second-ip
+network: {overlay: flannel-vxlan, kubeProxy: nftables, nodePortAddresses: [192.168.0.0/24, 192.168.1.0/24]}
+nodes:
+  - name: node-1
+    ip: 192.168.0.11
+    addresses: [192.168.1.11]
+    pods:
+      - {name: web-1, labels: {app: web}, containers: [{name: web, ports: [80]}]}
+  - name: node-2
+    ip: 192.168.0.12
+    pods:
+      - {name: web-2, labels: {app: web}, containers: [{name: web, ports: [80]}]}
+services:
+  - {name: web, type: NodePort, selector: {app: web}, ports: [{port: 80, nodePort: 30081}]}
+external:
+  - {name: client, ip: 203.0.113.10}
+"""
+
+
+@pytest.mark.lab
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nft") is None,
+                    reason="needs root, ip netns and nft")
+def test_kernel_agrees_on_a_node_port_at_a_nodes_second_address(tmp_path, capsys):
+    """Issue 17: a node's further address (`addresses`) is on its NIC in the lab and routed to it by the outside
+    router; nodePortAddresses that select it (nftables TestNodePorts "external to nodePort on secondary IP") make
+    kube-proxy's nodeport-ips hold it, and the kernel DNATs and masquerades as the engine says."""
+    path = tmp_path / "second-ip.yaml"
+    path.write_text(SECOND_NODE_IP)
+    code = main(["lab", "verify", str(path), "--lab", "47", "--from", "203.0.113.10", "--to", "192.168.1.11:30081"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert ("1  nodeport   203.0.113.10 → 192.168.1.11:30081  tcp    delivered at 10.244.0.2:80|10.244.1.2:80 saw "
+            "10.244.0.1") in out
+    assert "1 flows: 1 agree, 0 disagree, 0 not verifiable here" in out

@@ -1006,21 +1006,28 @@ BOTH = "10.180.0.1:80, 10.180.2.1:80"
 
 @pytest.mark.parametrize(("case", "nodeport_lines", "answers"), [
     # pkg/proxy/nftables/proxier_test.go TestNodePorts, case "ipv4" (NewFakeProxier's [192.168.0.2/32]): its flows
-    # "pod to cluster IP", "external to nodePort", "node to nodePort"; other local addresses ignore nodePorts.
+    # "pod to cluster IP", "external to nodePort", "node to nodePort", "secondary nodeIP ignores NodePorts"; other
+    # local addresses ignore them too.
     ("ipv4", [NODEPORT_SET, f"{NODEPORT_CHECK}{BY_SET}no-endpoint-nodeports", f"{SERVICES}{BY_SET}service-nodeports",
               "add element ip kube-proxy nodeport-ips { 192.168.0.2 }"],
-     {"192.168.0.2": (BOTH, True), "10.0.1.1": ("", False)}),
+     {"192.168.0.2": (BOTH, True), "192.168.1.2": ("", False), "10.0.1.1": ("", False)}),
+    # TestNodePorts "ipv4, multiple nodeport-addresses" [192.168.0.0/24, 192.168.1.0/24]: "external to nodePort on
+    # secondary IP" is accepted and masqueraded too.
+    ("ipv4, multiple nodeport-addresses",
+     [NODEPORT_SET, f"{NODEPORT_CHECK}{BY_SET}no-endpoint-nodeports", f"{SERVICES}{BY_SET}service-nodeports",
+      "add element ip kube-proxy nodeport-ips { 192.168.0.2 }", "add element ip kube-proxy nodeport-ips { 192.168.1.2 }"],
+     {"192.168.0.2": (BOTH, True), "192.168.1.2": (BOTH, True), "10.0.1.1": ("", False)}),
     # setupNFTables with nodePortAddresses.MatchAll(): no set, `fib daddr type local` minus loopback.
     ("match all", [f"{NODEPORT_CHECK}ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports",
                    f"{SERVICES}fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap "
                    "@service-nodeports"],
-     {"192.168.0.2": (BOTH, True), "10.0.1.1": (BOTH, True)}),
+     {"192.168.0.2": (BOTH, True), "192.168.1.2": (BOTH, True), "10.0.1.1": (BOTH, True)}),
     # CIDRs that hold flannel.1's 10.0.1.0 and cni0's 10.0.1.1 (GetNodeIPs) and 127.0.0.1 (left out).
     ("pod network only", [NODEPORT_SET, f"{NODEPORT_CHECK}{BY_SET}no-endpoint-nodeports",
                           f"{SERVICES}{BY_SET}service-nodeports",
                           "add element ip kube-proxy nodeport-ips { 10.0.1.0 }",
                           "add element ip kube-proxy nodeport-ips { 10.0.1.1 }"],
-     {"192.168.0.2": ("", False), "10.0.1.1": (BOTH, True)}),
+     {"192.168.0.2": ("", False), "192.168.1.2": ("", False), "10.0.1.1": (BOTH, True)}),
 ])
 def test_node_port_addresses_shape_the_nodeport_rules(case, nodeport_lines, answers):
     from upstream import EXTERNAL_CLIENT, POD_CLIENT, TEST_NODE, flow, nft_node_ports_cluster
@@ -1105,7 +1112,8 @@ def test_ipvs_masquerade_all_rule():
 
 
 @KERNEL
-@pytest.mark.parametrize("case", ["ipv4", "match all", "pod network only", "masqueradeAll"])
+@pytest.mark.parametrize("case", ["ipv4", "ipv4, multiple nodeport-addresses", "match all", "pod network only",
+                                  "masqueradeAll"])
 def test_the_kernel_loads_every_node_port_addresses_shape(case, tmp_path):
     from upstream import TEST_NODE, nft_node_ports_cluster, overall_cluster
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from dash import html
 
 from webapp.app import state
 from webapp.app.inspector import nat_badge, render_trace
 from webapp.engine.flows import trace_flow
-from webapp.lessons import builtin_lesson, resolve_step
+from webapp.lessons import builtin_lesson, load_lesson_text, resolve_step
 from webapp.lessons.player import lesson_bundle, trace_key, trace_notes
 from webapp.loaders import load_sample
 from webapp.variants import ViewSettings, apply_view_settings
@@ -72,6 +75,34 @@ def test_the_bundle_holds_every_step_with_the_engine_stops_and_questions():
     vxlan = bundle["steps"][5]
     assert vxlan["whatIf"]["overlay"] == "flannel-vxlan" and vxlan["land"] == 4
     assert [q["own"] for q in vxlan["quiz"]] == [True]
+
+
+def test_a_lesson_with_auto_quiz_false_asks_only_its_steps_own_questions():
+    lesson = builtin_lesson("seed-article")
+    quiet = dataclasses.replace(lesson, auto_quiz=False)
+    every, own = lesson_bundle(lesson, "en"), lesson_bundle(quiet, "en")
+    assert (every["autoQuiz"], own["autoQuiz"]) == (True, False)
+    assert sum(len(s["quiz"]) for s in every["steps"]) == 52
+    assert [(n, [q["own"] for q in s["quiz"]]) for n, s in enumerate(own["steps"], 1) if s["quiz"]] == [(6, [True])]
+    assert own["steps"][5]["quiz"] == every["steps"][5]["quiz"] and own["steps"][5]["land"] == 4
+    assert [s["land"] for s in own["steps"]] == [s["land"] for s in every["steps"]]
+
+
+def test_auto_quiz_is_read_from_the_lesson_file():
+    text = (Path(__file__).parent / "data" / "lessons" / "example.yaml").read_text()
+    cluster = load_sample("flannel-vxlan")
+    asking = load_lesson_text("example.yaml", text, loaded=cluster).lesson
+    assert asking.auto_quiz is True
+    assert [[(q["own"], q["decision"]) for q in s["quiz"]] for s in lesson_bundle(asking, "en", cluster)["steps"]] == [
+        [(True, "encapsulation")], [(False, "bridge_or_route")]]
+    quiet = load_lesson_text("example.yaml", text.replace("steps:\n", "autoQuiz: false\nsteps:\n", 1),
+                             loaded=cluster)
+    assert quiet.lesson.auto_quiz is False
+    bundle = lesson_bundle(quiet.lesson, "en", cluster)
+    assert [[q["own"] for q in s["quiz"]] for s in bundle["steps"]] == [[True], []]
+    wrong = load_lesson_text("example.yaml", text.replace("steps:\n", "autoQuiz: sometimes\nsteps:\n", 1))
+    assert [str(p) for p in wrong.problems] == [
+        "example.yaml:8:11: error: expected true or false, got 'sometimes' (autoQuiz)"]
 
 
 def test_a_lesson_url_puts_the_step_on_screen(tmp_path):

@@ -80,6 +80,21 @@ def test_a_steps_own_quiz_replaces_the_point_it_overlaps() -> None:
                                    " UDP header carry?")
 
 
+def test_without_automatic_points_only_the_steps_own_question_is_asked() -> None:
+    step = builtin_lesson("seed-article").steps[7]  # Open vSwitch VXLAN: three automatic points, no own quiz
+    resolved = resolve_step(step)
+    assert [p.decision for p in quiz_points(resolved.trace, resolved.cluster)] == [
+        Decision.BRIDGE_OR_ROUTE, Decision.ENCAPSULATION, Decision.BRIDGE_OR_ROUTE]
+    assert quiz_points(resolved.trace, resolved.cluster, automatic=False) == ()
+    step = builtin_lesson("seed-article").steps[5]  # flannel VXLAN: its own question at the encapsulation
+    resolved = resolve_step(step)
+    found = quiz_points(resolved.trace, resolved.cluster, step.quiz, automatic=False)
+    assert found == quiz_points(resolved.trace, resolved.cluster, step.quiz)
+    assert [summary(p) for p in found] == [
+        (Decision.ENCAPSULATION, 4, 8, ["192.168.0.12", "192.168.0.11", "10.96.0.11", "10.244.2.2"], 0)]
+    assert found[0].asked is step.quiz.question
+
+
 def test_the_same_trace_gives_the_same_quiz() -> None:
     assert points("pod/default/api-1", "pod/default/web-2:80") == points("pod/default/api-1", "pod/default/web-2:80")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+from ipaddress import IPv4Address
 import tracemalloc
 from pathlib import Path
 
@@ -441,3 +442,63 @@ def test_a_file_is_read_up_to_20_broken_documents(big: bool) -> None:
         "(hint: fix the first ones and validate again)"
     )
     assert len(result.errors) == 21
+
+
+def test_a_nodes_further_addresses_are_read_and_checked() -> None:
+    """`addresses` (ours) and a Node's further InternalIPs: more addresses on the node's NIC. Each is unique among
+    the nodes' addresses, and a unicast address outside the pod and service networks."""
+    good = load_sources([("c.yaml", b"nodes:\n  - {name: n1, ip: 192.168.0.11, addresses: [192.168.1.11]}\n")])
+    assert [str(a) for a in good.cluster.nodes[0].addresses] == ["192.168.1.11"]
+    assert good.cluster.node_by_ip[IPv4Address("192.168.1.11")].name == "n1"
+    text = b"""nodes:
+  - name: n1
+    ip: 192.168.0.11
+    addresses: [192.168.1.2, 192.168.0.12, 10.244.5.5, 127.0.0.2, 192.168.0.11, 192.168.1.2]
+  - name: n2
+    ip: 192.168.0.12
+    addresses: [10.96.0.5]
+"""
+    hint = " (hint: a node's address is on its NIC, outside the pod and service networks)"
+    assert [str(p) for p in load_sources([("c.yaml", text)]).errors] == [
+        "c.yaml:4:30: error: address 192.168.0.12 of node n1 is already used by node n2 (nodes[0].addresses[1])",
+        "c.yaml:4:44: error: address 10.244.5.5 of node n1 is in the pod network 10.244.0.0/16 "
+        f"(nodes[0].addresses[2]){hint}",
+        f"c.yaml:4:56: error: address 127.0.0.2 of node n1 is not a unicast address (nodes[0].addresses[3]){hint}",
+        "c.yaml:4:67: error: address 192.168.0.11 of node n1 is already used by its InternalIP "
+        "(nodes[0].addresses[4])",
+        "c.yaml:4:81: error: address 192.168.1.2 of node n1 is already used by node n1 (nodes[0].addresses[5])",
+        f"c.yaml:7:17: error: address 10.96.0.5 of node n2 is in the service network 10.96.0.0/12 "
+        f"(nodes[1].addresses[0]){hint}",
+    ]
+
+
+def test_a_nodes_second_internal_ip_is_a_further_address() -> None:
+    """status.addresses: the first IPv4 InternalIP is the node's IP, later IPv4 InternalIPs are further addresses
+    (IPv6 ones and ExternalIP are not on our NIC)."""
+    text = b"""apiVersion: v1
+kind: Node
+metadata: {name: n1}
+spec: {podCIDR: 10.244.1.0/24}
+status:
+  addresses:
+  - {type: InternalIP, address: 192.168.0.11}
+  - {type: InternalIP, address: "fd00::11"}
+  - {type: InternalIP, address: 192.168.1.2}
+  - {type: ExternalIP, address: 203.0.113.50}
+"""
+    node = load_sources([("n.yaml", text)]).cluster.nodes[0]
+    assert (str(node.internal_ip), [str(a) for a in node.addresses], str(node.external_ip)) == (
+        "192.168.0.11", ["192.168.1.2"], "203.0.113.50")
+    clash = text.replace(b"192.168.1.2}", b"10.244.1.9}")
+    assert [str(p) for p in load_sources([("n.yaml", clash)]).errors] == [
+        "n.yaml:9:33: error: address 10.244.1.9 of node n1 is in the pod network 10.244.0.0/16 "
+        "(status.addresses[2].address) (hint: a node's address is on its NIC, outside the pod and service networks)"]
+
+
+def test_show_lists_a_nodes_further_addresses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("nodes:\n  - {name: n1, ip: 192.168.0.11, addresses: [192.168.1.11, 192.168.2.11]}\n")
+    assert main(["show", str(path), "--node", "n1", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "  n1  192.168.0.11 +192.168.1.11 +192.168.2.11 (eth0)  podCIDR 10.244.0.0/24\n" in out
+    assert "eth0             UP             192.168.0.11/24 192.168.1.11/32 192.168.2.11/32\n" in out

@@ -168,8 +168,8 @@ def health_check_cluster(**settings: object) -> Cluster:
 
 
 NODE_PORTS_CASES: dict[str, dict[str, object]] = {
-    # TestNodePorts' IPv4 cases: localhostNodePorts and nodePortAddresses (the alternate node IP they also use
-    # is not modelled: our node has one address on its NIC)
+    # iptables TestNodePorts' IPv4 cases: localhostNodePorts and nodePortAddresses (its flows use the node's
+    # InternalIP and loopback only; the nftables TestNodePorts, NFT_NODE_PORTS_CASES, checks the second address)
     "ipv4, localhost-nodeports enabled": {"localhost_node_ports": True},
     "ipv4, localhost-nodeports disabled": {"localhost_node_ports": False},
     "ipv4, localhost-nodeports disabled, localhost in nodeport-addresses": {
@@ -188,17 +188,25 @@ def node_ports_cluster(case: str) -> Cluster:
 
 NFT_NODE_PORTS_CASES: dict[str, tuple[IPv4Network, ...]] = {
     # pkg/proxy/nftables/proxier_test.go TestNodePorts' IPv4 cases: NewFakeProxier's nodePortAddresses
-    # [192.168.0.2/32] ("ipv4"); plus the other shapes setupNFTables writes: a list that matches all (0.0.0.0/0),
-    # and one that holds only the bridge's and flannel.1's addresses and loopback (left out of the set).
+    # [192.168.0.2/32] ("ipv4") and a list that selects the node's second IP too; plus the other shapes
+    # setupNFTables writes: a list that matches all (0.0.0.0/0), and one that holds only the bridge's and
+    # flannel.1's addresses and loopback (left out of the set).
     "ipv4": (IPv4Network("192.168.0.2/32"),),
+    "ipv4, multiple nodeport-addresses": (IPv4Network("192.168.0.0/24"), IPv4Network("192.168.1.0/24")),
     "match all": (IPv4Network("0.0.0.0/0"),),
     "pod network only": (IPv4Network("10.0.1.0/24"), IPv4Network("127.0.0.0/8")),
 }
 
 
+TEST_NODE_IP_ALT = "192.168.1.2"  # proxier_test.go testNodeIPAlt: the fake node's second address on eth0
+
+
 def nft_node_ports_cluster(case: str) -> Cluster:
-    """TestNodePorts (nftables) ns1/svc1 on test-node in nftables mode, with the case's nodePortAddresses."""
-    return replace(node_ports_cluster("ipv4, localhost-nodeports enabled"), name=f"nft-node-ports-{case}",
+    """TestNodePorts (nftables) ns1/svc1 on test-node in nftables mode, with the case's nodePortAddresses; the
+    node holds testNodeIPAlt besides its InternalIP, as NewFakeProxier's eth0 does."""
+    cluster = node_ports_cluster("ipv4, localhost-nodeports enabled")
+    test_node = replace(cluster.nodes[0], addresses=(IPv4Address(TEST_NODE_IP_ALT),))
+    return replace(cluster, name=f"nft-node-ports-{case}", nodes=(test_node, *cluster.nodes[1:]),
                    settings=upstream_settings(kube_proxy_mode=KubeProxyMode.NFTABLES,
                                               node_port_addresses=NFT_NODE_PORTS_CASES[case]))
 
@@ -215,6 +223,8 @@ UPSTREAM_CASES: dict[str, Callable[[], tuple[Cluster, str]]] = {
     "localhostNodePorts false with nfacct": lambda: (
         with_nfacct(overall_cluster(localhost_node_ports=False)), TEST_NODE),
     "masqueradeAll": lambda: (overall_cluster(masquerade_all=True), TEST_NODE),
+    "masqueradeAll in IPVS mode": lambda: (
+        overall_cluster(masquerade_all=True, kube_proxy_mode=KubeProxyMode.IPVS), TEST_NODE),
     **{f"TestTerminatingEndpointsTrafficPolicyLocal/{case}":
        (lambda case=case: (terminating_cluster(TrafficPolicy.LOCAL, case), TEST_NODE))
        for case in TERMINATING_LOCAL_CASES},

@@ -173,6 +173,9 @@ class Node:
     """The node's Kubernetes version (`status.nodeInfo.kubeletVersion`, e.g. v1.31.2), when known."""
     nfacct: bool = False
     """kube-proxy on this node counts with nfacct (`-m nfacct` in its rules): on by default from v1.31."""
+    addresses: tuple[IPv4Address, ...] = ()
+    """More addresses on the node's NIC besides its InternalIP (as /32s), e.g. a second IP that kube-proxy's
+    nodePortAddresses may or may not select; the network outside routes each to the node."""
 
     @property
     def bridge_ip(self) -> IPv4Address:
@@ -499,7 +502,7 @@ class Cluster:
 
     @cached_property
     def node_by_ip(self) -> dict[IPv4Address, Node]:
-        return {n.internal_ip: n for n in self.nodes}
+        return {ip: n for n in self.nodes for ip in (n.internal_ip, *n.addresses)}
 
     @cached_property
     def service_by_key(self) -> dict[str, Service]:

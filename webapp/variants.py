@@ -45,6 +45,14 @@ class ViewSettings:
         return cls(pick(KubeProxyMode, mode), pick(Overlay, overlay), pick(TrafficPolicy, policy), down_pods,
                    pick(NetworkPlugin, plugin), off)
 
+    def values(self) -> dict[str, str | list[str] | None]:
+        """The web page's values of these settings, by `parse`'s parameter names (`parse(**values())` is them)."""
+        def named(value: object) -> str | None:
+            return str(value) if value is not None else None
+        return {"mode": named(self.kube_proxy_mode), "overlay": named(self.overlay),
+                "policy": named(self.external_traffic_policy), "down": sorted(self.down_pods),
+                "plugin": named(self.network_plugin), "policies_off": sorted(self.policies_off)}
+
 
 def apply_view_settings(cluster: Cluster, view: ViewSettings) -> Cluster:
     """`cluster` as it would be with `view`'s settings; the same object when nothing changes."""

@@ -68,6 +68,29 @@ def test_png_and_svg_show_the_current_hop(on_the_dnat):
     svg = open(download.value.path(), encoding="utf-8").read()
     assert svg.startswith("<svg ") and 'width="1600" height="900"' in svg
     assert "Hop 7 of 12 · iptables in host/node-1" in svg
+    assert "podCIDR 10.244.1.0/24" in svg and "▣ api +1" not in svg  # the page's normal labels
+    assert page.inner_text("#error-banner") == ""
+    assert page.console_errors == []
+
+
+def test_the_picture_follows_the_pages_presentation_mode(on_the_dnat):
+    """In presentation mode the SVG has the presentation labels (the pods' `▣ api +1`, no `podCIDR`), and after
+    leaving it the normal ones again."""
+    page = on_the_dnat
+    page.keyboard.press("p")
+    page.wait_for_selector("body.presenting")
+    with page.expect_download(timeout=90_000) as download:
+        page.click("#export-svg")
+    assert download.value.suggested_filename == "k8s-netviz-pod-to-service-hop7.svg"
+    svg = open(download.value.path(), encoding="utf-8").read()
+    assert "Hop 7 of 12 · iptables in host/node-1" in svg
+    assert "▣ api +1" in svg and "podCIDR" not in svg
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.body.classList.contains('presenting')")
+    with page.expect_download(timeout=90_000) as download:
+        page.click("#export-svg")
+    svg = open(download.value.path(), encoding="utf-8").read()
+    assert "podCIDR 10.244.1.0/24" in svg and "▣ api +1" not in svg
     assert page.inner_text("#error-banner") == ""
     assert page.console_errors == []
 

@@ -173,6 +173,61 @@ def test_quiz_answered_right_and_wrong_keeps_the_score(page, server_url):
     assert page.console_errors == []
 
 
+def test_quiz_answered_with_the_mouse_and_automatic_questions_switched_off_with_q(page, server_url):
+    """A click on an answer answers it; q switches the automatic questions off (a step's own are still asked) and on."""
+    page.set_viewport_size(WIDE)
+    steps = lesson_bundle(builtin_lesson("seed-article"), "en")["steps"]
+    bridge, vxlan = steps[4], steps[5]
+    page.goto(f"{server_url}/?lesson=seed-article&step=5&present=1")
+    wait_step(page, 5, bridge["key"], bridge["land"])
+    point = bridge["quiz"][0]
+    assert not point["own"] and point["pause_after"] == bridge["land"] == 3
+    assert page.inner_text(".lesson-legend") == (
+        "PageDown/PageUp step · Home/End first/last · → / ← hop · space play to the next stop · Esc leave "
+        "presentation · q automatic questions on/off · What if: m kube-proxy mode · o overlay · d mark the chosen "
+        "backend down")
+    page.keyboard.press(" ")
+    page.wait_for_selector("#quiz .quiz-question")
+    wrong = next(i for i in range(len(point["answers"])) if i != point["right"])
+    page.click(f'#quiz button[data-answer="{wrong + 1}"]')
+    page.wait_for_selector("#quiz .quiz-verdict.wrong")
+    assert page.inner_text("#quiz .quiz-verdict") == f"Not quite: the engine says {point['answers'][point['right']]}."
+    assert page.inner_text("#quiz .quiz-score") == "Score: 0 / 1"
+    assert page.inner_text(".lesson-score") == "Score: 0 / 1"
+    page.wait_for_function("n => window.netvizPlayer.index === n && !window.netvizPlayer.playing",
+                           arg=point["answer_hop"])
+
+    page.keyboard.press("PageDown")
+    wait_step(page, 6, vxlan["key"], vxlan["land"])
+    page.keyboard.press("q")
+    page.wait_for_selector(".lesson-quiz-off")
+    assert page.inner_text(".lesson-quiz-off") == (
+        "Automatic questions are off: only the step's own questions are asked (q turns them back on).")
+    point = vxlan["quiz"][0]
+    assert point["own"]
+    page.keyboard.press(" ")  # the step's own question is still asked
+    page.wait_for_selector("#quiz .quiz-question")
+    page.click(f'#quiz button[data-answer="{point["right"] + 1}"]')
+    page.wait_for_selector("#quiz .quiz-verdict.right")
+    assert page.inner_text("#quiz .quiz-verdict") == "Right!"
+    assert page.inner_text("#quiz .quiz-score") == "Score: 1 / 2"
+    assert page.inner_text(".lesson-score") == "Score: 1 / 2"
+
+    page.keyboard.press("PageUp")  # step 5 again: its automatic question is not asked now
+    wait_step(page, 5, bridge["key"], bridge["land"])
+    page.keyboard.press(" ")
+    page.wait_for_function("n => window.netvizPlayer.index === n && !window.netvizPlayer.playing",
+                           arg=bridge["stops"][1])
+    assert not page.is_visible("#quiz .quiz-question")
+    assert page.inner_text(".lesson-score") == "Score: 1 / 2"
+    page.keyboard.press("q")
+    page.wait_for_function("() => !document.querySelector('.lesson-quiz-off')")
+    page.keyboard.press("ArrowLeft")  # on again: back on its decision point, it is asked
+    page.wait_for_selector("#quiz .quiz-question")
+    assert page.inner_text("#quiz .quiz-question") == bridge["quiz"][0]["question"]
+    assert page.console_errors == []
+
+
 LAYOUT_JS = """() => {
   const visible = el => { for (let e = el; e && e !== document.body; e = e.parentElement) {
       if (getComputedStyle(e).display === 'none') return false; } return true; };

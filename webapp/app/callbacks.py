@@ -4,6 +4,8 @@ else about a session is kept on the server."""
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, html, no_update
@@ -52,6 +54,7 @@ CONTROLLER_OUTPUTS = {
     "initial_step": Output(Id.INITIAL_STEP, "data"),
     "lesson": Output(Id.LESSON, "value"),
     "lesson_nav": Output(Id.LESSON_NAV, "data"),
+    "loaded": Output(Id.CLUSTER_LOADED, "data"),
 }
 
 
@@ -135,6 +138,9 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
         }
         handler = handlers.get(ctx.triggered_id, lambda: state.on_url(cache, search, default_sample))
         changed = handler()
+        if ctx.triggered_id in (Id.SAMPLE, Id.PASTE_LOAD, Id.UPLOAD) or "key" in changed or "sample" in changed:
+            # assets/netviz.js: the old diagram stays greyed until this cluster's is drawn (the same key: at once)
+            changed["loaded"] = {"key": changed.get("key", key), "at": time.time()}
         if "status" in changed:
             changed["status"] = _render_status(changed["status"])
         return {name: changed.get(name, no_update) for name in CONTROLLER_OUTPUTS}
@@ -276,6 +282,12 @@ def register_callbacks(app: Dash, cache: ClusterCache, default_sample: str, max_
         Input(Id.PLAYBACK, "data"),
         State(Id.INITIAL_STEP, "data"),
     )
+    app.clientside_callback(  # the end of a load; its start is a click, watched in assets/netviz.js (Dash holds a
+        ClientsideFunction("netviz", "loadingCluster"),  # callback on the sample or the paste button until the
+        Output(Id.LOADING_SINK, "data"),  # controller has answered)
+        Input(Id.CLUSTER_LOADED, "data"),
+        prevent_initial_call=True,
+    )
     app.clientside_callback(
         ClientsideFunction("netviz", "setSpeed"),
         Output(Id.SPEED_SINK, "data"),
@@ -328,6 +340,10 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: FlowType | None, 
     diagram, data = state.diagram_and_playback(cluster, state.view_of(view, namespace), trace)
     out["figure"] = diagram.figure
     diagram.figure["layout"]["meta"]["cluster"] = key  # assets/netviz.js: the new cluster's diagram is drawn
+    # assets/netviz.js: the player shows a trace on the drawing it came with (never the last trace on a new drawing)
+    drawing = hashlib.blake2b(repr((key, flow_type, src, dst, settings, namespace, view)).encode(),
+                              digest_size=6).hexdigest()
+    diagram.figure["layout"]["meta"]["draw"] = drawing
     if diagram.overview:
         if is_grouped(cluster):
             out["note"] = text("view.overview.groups", nodes=len(cluster.nodes), groups=len(node_groups(cluster)),
@@ -341,6 +357,7 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: FlowType | None, 
         data["settings"] = {"mode": str(cluster.settings.kube_proxy_mode), "overlay": str(cluster.settings.overlay),
                             "down": sorted(settings.down_pods), "modes": [str(m) for m in KubeProxyMode],
                             "overlays": [str(o) for o in Overlay]}
+        data["draw"] = drawing
         out["playback"] = data
         out["hops"], out["inspector"], out["caption"] = render_trace(trace, cluster)
         out["verdict"], out["verdict_class"] = verdict(trace)

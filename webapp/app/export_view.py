@@ -1,5 +1,6 @@
 """The page's export buttons: the diagram at the current hop as PNG or SVG (the still of `k8s-netviz export image`,
-rendered on the server by plotly's image export) and the current trace as JSON (`Trace.to_dict()`, the player's
+with the presentation mode's labels while the page is in presentation mode, rendered on the server by plotly's
+image export) and the current trace as JSON (`Trace.to_dict()`, the player's
 own copy, saved by the browser without a server round trip). Their ids are declared here."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import threading
 from enum import StrEnum
 from typing import Any
 
-from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from webapp.app import state, view_settings
@@ -35,6 +36,10 @@ class Id(StrEnum):
     LESSON_DOWNLOAD = "export-lesson-download"
     DOWNLOAD = "export-download"
     JSON_DOWNLOAD = "export-json-download"
+    IMAGE_REQUEST = "export-image-request"
+    """The picture asked for: `{"format": "png"|"svg", "present": bool, "png": clicks, "svg": clicks}`, written by
+    the browser on a click (assets/netviz-export.js: imageRequest) with the page's presentation mode at that
+    moment."""
 
 
 def buttons() -> html.Div:
@@ -48,6 +53,7 @@ def buttons() -> html.Div:
         dcc.Download(id=Id.DOWNLOAD),
         dcc.Download(id=Id.JSON_DOWNLOAD),
         dcc.Download(id=Id.LESSON_DOWNLOAD),
+        dcc.Store(id=Id.IMAGE_REQUEST),
     ])
 
 
@@ -56,12 +62,12 @@ def file_stem(flow_type: str, hop: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]+", "-", f"k8s-netviz-{flow_type}-{hop}").strip("-")
 
 
-def picture(cache: ClusterCache, key: str | None, flow_type: str | None, src: str | None, dst: str | None,
-            settings: ViewSettings, namespace: str | None, view: dict | None, step: int | None,
-            fmt: str) -> tuple[bytes, str] | str:
-    """The still of the flow on screen at player frame `step`, as (content, file name); or what went wrong."""
-    from webapp.export.render import RenderError, render
-    from webapp.export.snapshot import frames, snapshot
+def still(cache: ClusterCache, key: str | None, flow_type: str | None, src: str | None, dst: str | None,
+          settings: ViewSettings, namespace: str | None, view: dict | None, step: int | None, *,
+          present: bool = False) -> tuple[dict[str, Any], str] | str:
+    """The figure of the flow on screen at player frame `step` — with the presentation mode's labels when the page
+    is `present`ing — and its file name without the extension; or what went wrong."""
+    from webapp.export.snapshot import NORMAL, PRESENT, frames, snapshot
 
     loaded = cache.get(key)
     if loaded is None or not (flow_type and src and dst):
@@ -74,7 +80,23 @@ def picture(cache: ClusterCache, key: str | None, flow_type: str | None, src: st
     diagram, _ = state.diagram_and_playback(cluster, state.view_of(view, namespace), trace)
     all_frames = frames(diagram, trace)
     index = max(0, min(step if isinstance(step, int) else 0, len(all_frames) - 1))
-    figure = snapshot(diagram, trace, all_frames, index, width=IMAGE_SIZE[0], height=IMAGE_SIZE[1])
+    figure = snapshot(diagram, trace, all_frames, index, width=IMAGE_SIZE[0], height=IMAGE_SIZE[1],
+                      labels=PRESENT if present else NORMAL)
+    frame = all_frames[index]
+    hop = f"{'reply-' if frame.phase == 'reply' else ''}hop{frame.number}"
+    return figure, file_stem(trace.flow.type, hop)
+
+
+def picture(cache: ClusterCache, key: str | None, flow_type: str | None, src: str | None, dst: str | None,
+            settings: ViewSettings, namespace: str | None, view: dict | None, step: int | None,
+            fmt: str, *, present: bool = False) -> tuple[bytes, str] | str:
+    """The still of the flow on screen (`still`) rendered as `fmt`, as (content, file name); or what went wrong."""
+    from webapp.export.render import RenderError, render
+
+    made = still(cache, key, flow_type, src, dst, settings, namespace, view, step, present=present)
+    if isinstance(made, str):
+        return made
+    figure, stem = made
     if not _renderer.acquire(timeout=RENDER_WAIT_S):
         return text("export.busy")
     try:
@@ -83,9 +105,7 @@ def picture(cache: ClusterCache, key: str | None, flow_type: str | None, src: st
         return text("export.failed", error=error)
     finally:
         _renderer.release()
-    frame = all_frames[index]
-    hop = f"{'reply-' if frame.phase == 'reply' else ''}hop{frame.number}"
-    return content, f"{file_stem(trace.flow.type, hop)}.{fmt}"
+    return content, f"{stem}.{fmt}"
 
 
 def standalone_file(cache: ClusterCache, lesson: str | None, key: str | None, flow_type: str | None,
@@ -131,18 +151,28 @@ def _sent(made: tuple[bytes, str] | str) -> tuple[Any, str]:
 
 def register(app: Dash, cache: ClusterCache) -> None:
 
+    app.clientside_callback(
+        ClientsideFunction("netvizExport", "imageRequest"),
+        Output(Id.IMAGE_REQUEST, "data"),
+        Input(Id.PNG, "n_clicks"),
+        Input(Id.SVG, "n_clicks"),
+        State(Id.IMAGE_REQUEST, "data"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         output=[Output(Id.DOWNLOAD, "data"), Output(PageId.ERROR_BANNER, "children", allow_duplicate=True)],
-        inputs={"png": Input(Id.PNG, "n_clicks"), "svg": Input(Id.SVG, "n_clicks")},
+        inputs={"request": Input(Id.IMAGE_REQUEST, "data")},
         state={**_FLOW, "namespace": State(PageId.NAMESPACE, "value"), "view": State(PageId.VIEW, "data"),
                "step": State(PageId.STEP, "data"), "settings": view_settings.STATES},
         prevent_initial_call=True,
     )
-    def save_image(png, svg, key, flow_type, src, dst, namespace, view, step, settings):
-        if not (png or svg):
+    def save_image(request, key, flow_type, src, dst, namespace, view, step, settings):
+        if not isinstance(request, dict):
             raise PreventUpdate
-        fmt = "svg" if ctx.triggered_id == Id.SVG else "png"
-        return _sent(picture(cache, key, flow_type, src, dst, view_settings.of(settings), namespace, view, step, fmt))
+        fmt = "svg" if request.get("format") == "svg" else "png"
+        return _sent(picture(cache, key, flow_type, src, dst, view_settings.of(settings), namespace, view, step, fmt,
+                             present=request.get("present") is True))
 
     @app.callback(
         output=[Output(Id.LESSON_DOWNLOAD, "data"), Output(PageId.ERROR_BANNER, "children", allow_duplicate=True)],

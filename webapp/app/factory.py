@@ -185,23 +185,19 @@ def create_app(paths: Sequence[str | Path] | None = None, cache: ClusterCache | 
 
 
 def _warm(cache: ClusterCache, default: str) -> None:
-    """Load the default cluster into this process, trace its first flow (not on a big cluster, whose page opens
-    untraced) and encode its diagram once (fills the engine's caches and the encoder's lazy imports before the first
-    visitor)."""
+    """Load the default cluster into this process, trace the first flow its page opens on (`state.on_url`'s, on a big
+    cluster too) and encode that diagram once (fills the engine's caches and the encoder's lazy imports before the
+    first visitor)."""
     import plotly.io.json
 
     from webapp.app import state
     from webapp.app.cache import is_key
-    from webapp.figures import is_big
 
     key = default if is_key(default) else state.load_sample_into(cache, default).key
     cluster = cache.get(key)
     if cluster is None:
         return
-    trace = None
-    choices = list(state.flow_choices(key, cluster).values())[:1]
-    if not is_big(cluster):  # a big cluster's page opens on its overview, untraced: warm that
-        for pairs in choices:
-            trace = state.trace(cluster, *pairs[0])
+    picked = state.flow_outputs(cluster, state.flow_choices(key, cluster), None, None, None)
+    trace = state.trace(cluster, picked["src"], picked["dst"]) if picked["src"] and picked["dst"] else None
     diagram, _ = state.diagram_and_playback(cluster, state.view_of(None, None), trace)
     plotly.io.json.to_json_plotly(diagram.figure)

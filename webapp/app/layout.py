@@ -51,6 +51,11 @@ class Id(StrEnum):
     UPLOAD_STATUS = "upload-status"
     UPLOAD_PROGRESS = "upload-progress"
     UPLOAD_RESULT = "upload-result"
+    CLUSTER_LOADED = "cluster-loaded"
+    """The controller's answer to a load (a sample, a paste, an upload, the URL): `{"key": …}`, the cluster now on
+    screen (the same one when nothing new was loaded); assets/netviz.js greys the old diagram until that one is drawn."""
+    LOADING_SINK = "loading-sink"
+    DIAGRAM_FRAME = "diagram-frame"
     FLOW_TYPE = "flow-type"
     FLOW_SRC = "flow-src"
     FLOW_DST = "flow-dst"
@@ -92,7 +97,8 @@ class Id(StrEnum):
     QUIZ = "quiz"
 
 
-TEXT_KEYS = ("lesson.counter", "lesson.keys", "lesson.whatif_keys", "lesson.off_script", "strip.where",
+TEXT_KEYS = ("lesson.counter", "lesson.keys", "lesson.whatif_keys", "lesson.quiz_keys", "lesson.quiz_off",
+             "lesson.off_script", "strip.where",
              "strip.inner", "strip.outer", "strip.nat", "strip.endpoint", "strip.rule", "strip.none", "why.title",
              "principles.title", "principles.holds", "principles.broken", "principles.none", "quiz.title",
              "quiz.keys", "quiz.right", "quiz.wrong", "quiz.score")
@@ -182,7 +188,7 @@ def build_layout(samples: list[tuple[str, str]],
         picker,
         html.Div(id=Id.ERROR_BANNER, className="error-banner", role="alert"),
         # The frame takes the height the page leaves (CSS flex); dcc.Graph's own inline height is 100% of it.
-        html.Div(className="diagram-frame", children=[dcc.Graph(
+        html.Div(id=Id.DIAGRAM_FRAME, className="diagram-frame", children=[dcc.Graph(
             id=Id.DIAGRAM, config=GRAPH_CONFIG, className="diagram", clear_on_unhover=True, style={"height": "100%"},
             figure={"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}}}),
             *overlays]),
@@ -228,6 +234,8 @@ def build_layout(samples: list[tuple[str, str]],
         dcc.Location(id=Id.URL, refresh=False),
         dcc.Store(id=Id.CLUSTER_KEY),
         dcc.Store(id=Id.UPLOAD_RESULT),
+        dcc.Store(id=Id.CLUSTER_LOADED),
+        dcc.Store(id=Id.LOADING_SINK),
         dcc.Store(id=Id.VIEW, data={"expanded": [], "focus": None, "groups": []}),
         dcc.Store(id=Id.SEARCH_HIT),
         dcc.Store(id=Id.PLAYBACK),

@@ -95,8 +95,10 @@ def lesson_data(lesson: Lesson, language: str, loaded: Cluster | None = None) ->
                 views[lang].append({"playback": data, "hops": to_html(hops), "panels": to_html(panels),
                                     "captions": to_html(captions), "verdict": list(verdict(resolved.trace)),
                                     "badge": list(nat_badge(resolved.trace))})
-                steps.append({**step_json(step, lang, loaded), "figure": figures.add(figure)})
-            lessons[lang] = {"name": lesson.name, "title": lesson.title.get(lang), "steps": steps}
+                steps.append({**step_json(step, lang, loaded, auto_quiz=lesson.auto_quiz),
+                              "figure": figures.add(figure)})
+            lessons[lang] = {"name": lesson.name, "title": lesson.title.get(lang), "autoQuiz": lesson.auto_quiz,
+                             "steps": steps}
     for index in range(len(lesson.steps)):  # a step's trace in both languages: one entry, shared by equal steps
         entry = {field: {lang: views[lang][index][field] for lang in LANGUAGES} for field in views[LANGUAGES[0]][0]}
         position = traces.add(entry)

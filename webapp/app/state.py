@@ -27,7 +27,7 @@ from webapp.engine.flows import (
 )
 from webapp.engine.specs import End, Spec, SpecKind, parse_spec, resolve_source
 from webapp.engine.trace import SocketAddress, Trace
-from webapp.figures import Diagram, DiagramView, build_diagram, is_big, playback
+from webapp.figures import Diagram, DiagramView, build_diagram, playback
 from webapp.figures.devices import netns_key
 from webapp.figures.overview import group_of, is_grouped, node_groups
 from webapp.figures.player import path_nodes, path_pods, path_services, trace_view
@@ -661,8 +661,8 @@ def _type_options(types: list[FlowType], flow_type: FlowType | None) -> list[dic
 def flow_outputs(cluster: Cluster, choices: Choices, flow_type: FlowType | None, src: str | None,
                  dst: str | None, *, auto: bool = True) -> Outputs:
     """The picker outputs: keep each chosen value when it is still valid — in the initial lists or, checked on
-    demand, anywhere in the cluster — else take the first valid one (`auto=False`: leave the source empty, so a
-    big cluster first shows its overview, untraced)."""
+    demand, anywhere in the cluster — else take the first valid one (`auto=False`: leave the source empty). The
+    lists are the engine's bounded `candidate_flows`, so a first flow costs the same on any cluster size."""
     types = list(choices)
     known = flow_type in choices or (flow_type is not None and source_fits(cluster, flow_type, src))
     if not known:
@@ -756,16 +756,11 @@ def on_url(cache: ClusterCache, search: str | None, default_sample: str) -> Outp
     assert key is not None and cluster is not None
     out.update(_cluster_outputs(key, cluster))
     out.update(requested_flow(cluster, flow_choices(key, cluster), flow_type_of_value(_first(params, "type")),
-                              _first(params, "src"), _first(params, "dst"), auto=not is_big(cluster)))
+                              _first(params, "src"), _first(params, "dst"), auto=True))
     settings = ViewSettings.parse(_first(params, "mode"), _first(params, "overlay"), _first(params, "etp"),
                                   (_first(params, "down") or "").split(","), _first(params, "plugin"),
                                   (_first(params, "off") or "").split(","))
-    out.update(mode=settings.kube_proxy_mode and str(settings.kube_proxy_mode),
-               overlay=settings.overlay and str(settings.overlay),
-               policy=settings.external_traffic_policy and str(settings.external_traffic_policy),
-               down=sorted(settings.down_pods),
-               plugin=settings.network_plugin and str(settings.network_plugin),
-               policies_off=sorted(set(settings.policies_off) & set(policy_keys(cluster))))
+    out.update(settings.values(), policies_off=sorted(set(settings.policies_off) & set(policy_keys(cluster))))
     namespace = _first(params, "ns")
     out["namespace"] = namespace if namespace in cluster.namespaces else None
     group_keys = {g.key for g in node_groups(cluster)} if is_grouped(cluster) else set()
@@ -856,12 +851,7 @@ def lesson_step_outputs(cache: ClusterCache, key: str | None, name: str | None, 
         _first(params, "etp") or (view.external_traffic_policy and str(view.external_traffic_policy)),
         (_first(params, "down") or ",".join(sorted(view.down_pods))).split(","), _first(params, "plugin"),
         (_first(params, "off") or "").split(","))
-    out.update(plugin=settings.network_plugin and str(settings.network_plugin),
-               policies_off=sorted(settings.policies_off),
-               mode=settings.kube_proxy_mode and str(settings.kube_proxy_mode),
-               overlay=settings.overlay and str(settings.overlay),
-               policy=settings.external_traffic_policy and str(settings.external_traffic_policy),
-               down=sorted(settings.down_pods), namespace=None, view={"expanded": [], "focus": None})
+    out.update(settings.values(), namespace=None, view={"expanded": [], "focus": None})
     flow = step.flow
     out.update(requested_flow(cluster, flow_choices(key, cluster),
                               flow_type_of_value(_first(params, "type")) or flow.type,

@@ -525,7 +525,8 @@ def _build_node_datapath(cluster: Cluster, node: Node) -> NodeDatapath:
     devices = [
         LOOPBACK,
         Device(node.nic, DeviceKind.NIC, settings.mtu, node_nic_mac(node), 2,
-               (IPv4Interface((node.internal_ip, underlay.prefixlen)),)),
+               (IPv4Interface((node.internal_ip, underlay.prefixlen)),
+                *(IPv4Interface((address, 32)) for address in node.addresses))),
         Device(bridge, DeviceKind.BRIDGE, pod_mtu, bridge_mac(cluster, node), 3,
                (IPv4Interface((node.bridge_ip, node.pod_cidr.prefixlen)),)),
     ]

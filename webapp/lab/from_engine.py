@@ -280,7 +280,11 @@ def plan_for_cluster(cluster: Cluster, lab_id: str, *, outside: Iterable[IPv4Add
         LabDevice("eth0", "veth", peer_netns=names.underlay, peer="port-ext", addresses=tuple(gateways)),
         LabDevice("lo", "loopback", addresses=tuple(f"{ip}/32" for ip in clients)),
     )
-    namespaces.append(LabNetns(names.external, "external", "", external_devices, sysctls=ROUTER_SYSCTLS,
+    # A node's further addresses (Node.addresses): the router sends each to the node, as it would a static route.
+    extra_routes = tuple(LabRoute(f"{address}/32", "eth0", str(node.internal_ip))
+                         for node in cluster.nodes for address in node.addresses)
+    namespaces.append(LabNetns(names.external, "external", "", external_devices, extra_routes,
+                               sysctls=ROUTER_SYSCTLS,
                                iptables=tuple(LOAD_BALANCER_RULES.format(ip=ip) for ip in balancers)))
     listeners = _listeners(cluster, names, receivers)
     return LabPlan(lab_id, tuple(namespaces), listeners, tuple(notes), cluster_digest(cluster))

@@ -186,24 +186,22 @@ async def serve(pod: str, tcp: dict[int, str], udp: dict[int, str], ready: str,
     for port, backends in (proxy_udp or {}).items():
         sock = _udp_socket(port)
         loop.add_reader(sock.fileno(), _on_proxy_datagram, sock, backends)
+
+    def answering(container: str):
+        """A TCP connection's or an SCTP association's handler: `container`'s answer, then close."""
+        async def on_connect(reader, writer):
+            sock = writer.get_extra_info("socket")
+            writer.write(answer(pod, container, sock.getsockname(), sock.getpeername()))
+            try:
+                await writer.drain()
+            finally:
+                writer.close()
+        return on_connect
+
     for port, container in tcp.items():
-        async def on_connect(reader, writer, container=container):
-            sock = writer.get_extra_info("socket")
-            writer.write(answer(pod, container, sock.getsockname(), sock.getpeername()))
-            try:
-                await writer.drain()
-            finally:
-                writer.close()
-        servers.append(await asyncio.start_server(on_connect, "0.0.0.0", port, reuse_address=True))
+        servers.append(await asyncio.start_server(answering(container), "0.0.0.0", port, reuse_address=True))
     for port, container in (sctp or {}).items():
-        async def on_association(reader, writer, container=container):
-            sock = writer.get_extra_info("socket")
-            writer.write(answer(pod, container, sock.getsockname(), sock.getpeername()))
-            try:
-                await writer.drain()
-            finally:
-                writer.close()
-        servers.append(await asyncio.start_server(on_association, sock=_sctp_socket(port)))
+        servers.append(await asyncio.start_server(answering(container), sock=_sctp_socket(port)))
     for port, container in udp.items():
         sock = _udp_socket(port)
         loop.add_reader(sock.fileno(), _udp_answer, sock, pod, container)

@@ -51,6 +51,8 @@ OBJECTS: dict[str, ObjectSpec] = {
         "cluster": Scalar("string", "Default cluster of the steps: a built-in sample's name, or `loaded`.",
                           default="seed-article"),
         "steps": ListOf(Obj("step", "One slide: a flow, where to stop, what to say."), "The steps, in order."),
+        "autoQuiz": Scalar("boolean", "Ask a question at every decision point of every step (false: only the "
+                                      "steps' own `quiz`).", default=True),
     }, required=("name", "title", "steps"), doc="A lesson: an ordered list of steps, each a traced flow."),
     "text": ObjectSpec("text", {
         "en": Scalar("string", "English."),
@@ -162,7 +164,8 @@ def _read(doc: Document, loaded: Cluster | None) -> tuple[Lesson | None, list[Pr
         elif cluster is not None:
             problems += check_step(step, cluster)[1]
     lesson = Lesson(data["name"], _text(data["title"]), steps,
-                    _text(data["description"]) if "description" in data else None, doc.file)
+                    _text(data["description"]) if "description" in data else None, doc.file,
+                    auto_quiz=data.get("autoQuiz", True))
     return lesson, problems
 
 

@@ -131,6 +131,8 @@ class Lesson:
     steps: tuple[LessonStep, ...]
     description: Text | None = None
     file: str = "<lesson>"
+    auto_quiz: bool = True
+    """Ask the automatic questions at every decision point (`autoQuiz`); False: only the steps' own `quiz`."""
 
 
 @dataclass(frozen=True)

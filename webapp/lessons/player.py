@@ -76,10 +76,11 @@ def quiz_json(point: QuizPoint, language: str) -> dict[str, Any]:
             "explain": list(point.explain), "decision": str(point.decision)}
 
 
-def step_json(step: LessonStep, language: str, loaded: Cluster | None = None) -> dict[str, Any]:
+def step_json(step: LessonStep, language: str, loaded: Cluster | None = None, *,
+              auto_quiz: bool = True) -> dict[str, Any]:
     """One step for the player: what it shows and says, the trace it was written for (`key`), the stop hops
-    (0-based) and its questions. A `loaded` step without a cluster, or one that no longer resolves, carries its
-    problems instead of stops."""
+    (0-based) and its questions (the step's own only, when not `auto_quiz`). A `loaded` step without a cluster, or
+    one that no longer resolves, carries its problems instead of stops."""
     view = step.view
     out: dict[str, Any] = {
         "title": step.title.get(language),
@@ -105,7 +106,7 @@ def step_json(step: LessonStep, language: str, loaded: Cluster | None = None) ->
     out["stops"] = list(resolved.stops)
     own = step.quiz.at.find(resolved.trace.hops) if step.quiz is not None else None
     out["quiz"] = [{**quiz_json(p, language), "own": p.answer_hop == own}
-                   for p in quiz_points(resolved.trace, resolved.cluster, step.quiz)]
+                   for p in quiz_points(resolved.trace, resolved.cluster, step.quiz, automatic=auto_quiz)]
     # The hop the player shows first: the first stop, or the step's own question if it comes earlier.
     out["land"] = min([*out["stops"][:1], *(max(q["pause_after"], 0) for q in out["quiz"] if q["own"])], default=0)
     return out
@@ -113,5 +114,5 @@ def step_json(step: LessonStep, language: str, loaded: Cluster | None = None) ->
 
 def lesson_bundle(lesson: Lesson, language: str = "en", loaded: Cluster | None = None) -> dict[str, Any]:
     """The whole lesson for the player, in one language."""
-    return {"name": lesson.name, "title": lesson.title.get(language),
-            "steps": [step_json(step, language, loaded) for step in lesson.steps]}
+    return {"name": lesson.name, "title": lesson.title.get(language), "autoQuiz": lesson.auto_quiz,
+            "steps": [step_json(step, language, loaded, auto_quiz=lesson.auto_quiz) for step in lesson.steps]}

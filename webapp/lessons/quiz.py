@@ -189,24 +189,23 @@ def _decision_at(cluster: Cluster, trace: Trace, index: int) -> QuizPoint | None
     return None
 
 
-def quiz_points(trace: Trace, cluster: Cluster, quiz: Quiz | None = None) -> tuple[QuizPoint, ...]:
-    """The questions of `trace` on `cluster` (the cluster it was traced on), in hop order: one per decision point,
-    and the step's own `quiz`, which replaces the automatic points it overlaps. Points never overlap: each pauses
-    at or after the previous one's answer."""
+def quiz_points(trace: Trace, cluster: Cluster, quiz: Quiz | None = None, *,
+                automatic: bool = True) -> tuple[QuizPoint, ...]:
+    """The questions of `trace` on `cluster` (the cluster it was traced on), in hop order: one per decision point
+    (unless `automatic` is False), and the step's own `quiz`, which replaces the automatic points it overlaps.
+    Points never overlap: each pauses at or after the previous one's answer."""
     points: list[QuizPoint] = []
     for index in range(len(trace.hops)):
         point = _decision_at(cluster, trace, index)
         if point is not None:
             points.append(point)
-    if quiz is not None:
-        at = quiz.at.find(trace.hops)
-        if at is not None:
-            own = next((p for p in points if p.answer_hop == at), None) or _asked_next_hop(cluster, trace, at)
-            if own is not None:
-                own = replace(own, asked=quiz.question)
-                points = [p for p in points if p.answer_hop <= own.pause_after or p.pause_after >= own.answer_hop]
-                points.append(own)
-                points.sort(key=lambda p: p.pause_after)
+    own = _own_point(cluster, trace, points, quiz)
+    if not automatic:
+        points = []
+    if own is not None:
+        points = [p for p in points if p.answer_hop <= own.pause_after or p.pause_after >= own.answer_hop]
+        points.append(own)
+        points.sort(key=lambda p: p.pause_after)
     kept: list[QuizPoint] = []
     for point in points:
         if kept and point.pause_after < kept[-1].answer_hop:
@@ -216,6 +215,16 @@ def quiz_points(trace: Trace, cluster: Cluster, quiz: Quiz | None = None) -> tup
             point = replace(point, pause_after=start, explain=_explained(trace, start, point.answer_hop))
         kept.append(point)
     return tuple(kept)
+
+
+def _own_point(cluster: Cluster, trace: Trace, points: list[QuizPoint], quiz: Quiz | None) -> QuizPoint | None:
+    """The step's own question: the decision point whose answer is its hop `at` (else "what comes next?"), asked
+    in its words."""
+    at = quiz.at.find(trace.hops) if quiz is not None else None
+    if quiz is None or at is None:
+        return None
+    own = next((p for p in points if p.answer_hop == at), None) or _asked_next_hop(cluster, trace, at)
+    return replace(own, asked=quiz.question) if own is not None else None
 
 
 def _asked_next_hop(cluster: Cluster, trace: Trace, at: int) -> QuizPoint | None:

@@ -90,6 +90,8 @@ def read_cluster_yaml(doc: Document, inputs: Inputs) -> None:
             external_ip=node.get("externalIP"),
             version=node.get("version"),
             nfacct=node.get("nfacct"),
+            addresses=tuple(node.get("addresses", ())),
+            addresses_at=tuple(("addresses", j) for j in range(len(node.get("addresses", ())))),
         ))
         node_namespace = node.get("namespace", namespace)
         for j, pod in enumerate(node.get("pods", [])):

@@ -108,7 +108,8 @@ def render_summary(cluster: Cluster) -> str:
     ]
     for node in cluster.nodes:
         state = "" if node.ready else "  (NotReady)"
-        lines.append(f"  {node.name}  {node.internal_ip} ({node.nic})  podCIDR {node.pod_cidr}{state}")
+        more = "".join(f" +{address}" for address in node.addresses)  # the NIC's further addresses
+        lines.append(f"  {node.name}  {node.internal_ip}{more} ({node.nic})  podCIDR {node.pod_cidr}{state}")
         for pod in cluster.pods_by_node.get(node.name, ()):
             flags = [f for f, on in (("hostNetwork", pod.host_network), ("not ready", not pod.ready),
                                      ("down", pod.key in cluster.down_pods)) if on]

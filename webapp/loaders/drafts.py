@@ -78,6 +78,9 @@ class NodeDraft:
     ip_at: Path = ("ip",)
     pod_cidr_at: Path = ("podCIDR",)
     nfacct_at: Path = ("nfacct",)
+    addresses: tuple[IPv4Address, ...] = ()
+    """More addresses on the NIC (ours: `addresses`; a Node's further InternalIPs)."""
+    addresses_at: tuple[Path, ...] = ()
 
 
 @dataclass

@@ -43,6 +43,12 @@ from webapp.model import (
 from webapp.problems import Problem, Severity, worded
 
 DEFAULT_NODE_NETWORK = IPv4Network("192.168.0.0/24")
+
+
+def _unicast(address: IPv4Address) -> bool:
+    """An address a NIC can hold and others reach: not 0.0.0.0, loopback, link-local, multicast or broadcast."""
+    return not (address.is_unspecified or address.is_loopback or address.is_link_local or address.is_multicast
+                or address == IPv4Address("255.255.255.255"))
 FIRST_NODE_HOST = 11
 """Default node InternalIPs start at .11 of the node network (node-1 = 192.168.0.11)."""
 DEFAULT_NODES = ("node-1", "node-2")
@@ -207,6 +213,7 @@ class Filler:
                 source=draft.origin.source_ref(),
                 version=draft.version,
                 nfacct=draft.nfacct if draft.nfacct is not None else version_at_least(draft.version, NFACCT_SINCE),
+                addresses=tuple(IPv4Address(a) for a in draft.addresses),
             ))
         self._check_nodes(nodes, {d.name: d for d in drafts}, settings)
         if settings.kube_proxy_mode != KubeProxyMode.IPTABLES:
@@ -231,6 +238,23 @@ class Filler:
                 self.report(drafts[node.name].origin, Severity.ERROR, "E-NODE-CIDR-OUTSIDE",
                             f"podCIDR {node.pod_cidr} of node {node.name} is outside the pod network "
                             f"{settings.pod_cidr}", *drafts[node.name].pod_cidr_at)
+        for node in nodes:  # its further addresses: unique too, and a unicast address outside the cluster's ranges
+            draft = drafts[node.name]
+            for address, at in zip(node.addresses, draft.addresses_at):
+                first = owner_of_ip.get(address)
+                if address == node.internal_ip or first is not None:
+                    owner = "its InternalIP" if address == node.internal_ip else f"node {first}"
+                    self.report(draft.origin, Severity.ERROR, "E-DUP-NODE-IP",
+                                f"address {address} of node {node.name} is already used by {owner}", *at)
+                    continue
+                owner_of_ip[address] = node.name
+                inside = next((f"in the {what} network {net}" for what, net in (("pod", settings.pod_cidr),
+                                                                            ("service", settings.service_cidr))
+                               if address in net and self.settings_known), None)
+                if inside is not None or not _unicast(address):
+                    self.report(draft.origin, Severity.ERROR, "E-NODE-ADDRESS",
+                                f"address {address} of node {node.name} is {inside or 'not a unicast address'}", *at,
+                                hint="a node's address is on its NIC, outside the pod and service networks")
         reach: tuple[int, Node] | None = None
         for node in sorted(nodes, key=lambda n: (int(n.pod_cidr.network_address), -n.pod_cidr.num_addresses)):
             start = int(node.pod_cidr.network_address)

@@ -161,11 +161,18 @@ class ManifestReader:
         status = mapping_of(data, "status")
         internal = external = None
         internal_at: tuple[str | int, ...] = ("status", "addresses")
+        more: list[IPv4Address] = []
+        more_at: list[tuple[str | int, ...]] = []
         for i, address in enumerate(list_of(status, "addresses", ("status",))):
             if not isinstance(address, dict):
                 continue
             kind = address.get("type")
-            if kind == "InternalIP" and internal is None and is_ipv4(address.get("address")):
+            if kind == "InternalIP" and internal is not None and is_ipv4(address.get("address")):
+                extra = self.field(read_ip, address.get("address"), ("status", "addresses", i, "address"))
+                if extra is not None and extra != internal and extra not in more:
+                    more.append(extra)
+                    more_at.append(("status", "addresses", i, "address"))
+            elif kind == "InternalIP" and internal is None and is_ipv4(address.get("address")):
                 internal = self.field(read_ip, address.get("address"), ("status", "addresses", i, "address"))
                 internal_at = ("status", "addresses", i, "address")
             elif kind == "ExternalIP" and external is None and is_ipv4(address.get("address")):
@@ -191,6 +198,7 @@ class ManifestReader:
             nfacct=self.field(_annotated_bool, _annotation(data, NFACCT_ANNOTATION),
                               ("metadata", "annotations", NFACCT_ANNOTATION)),
             ip_at=internal_at, pod_cidr_at=cidr_at, nfacct_at=("metadata", "annotations", NFACCT_ANNOTATION),
+            addresses=tuple(more), addresses_at=tuple(more_at),
         ))
 
     def pod(self, data: dict[str, Any], origin: Origin) -> None:

@@ -140,6 +140,9 @@ OBJECTS: dict[str, ObjectSpec] = {
         "podCIDR": Scalar("cidr", "Node pod subnet (default: next free /nodeCIDRMask of podCIDR)."),
         "nic": _named(NameRule.INTERFACE, "NIC name (default: network.nic)."),
         "externalIP": Scalar("ipv4", "ExternalIP."),
+        "addresses": ListOf(Scalar("ipv4", "An address."),
+                            "More addresses on the node's NIC besides ip (each /32; the outside network routes it to "
+                            "the node), e.g. a second IP kube-proxy's nodePortAddresses may select."),
         "labels": _LABELS,
         "ready": Scalar("boolean", "Node Ready condition.", default=True),
         "schedulable": Scalar("boolean", "Pods without a node may be scheduled here.", default=True),
