@@ -290,3 +290,17 @@ def test_the_userspace_proxy_dials_past_a_backend_whose_policy_drops_the_node(sh
     trace = trace_flow(c, "node/node-1", "svc/backend/api:8080", backend="10.244.0.3")
     assert [h.action for h in trace.hops if h.kind == "proxy"] == ["proxy"]
     assert trace.hops[-1].netns == "pod/backend/api-1"
+
+
+def test_the_userspace_proxy_does_not_retry_a_udp_datagram(shop) -> None:
+    """A UDP "dial" cannot fail: kube-proxy sends the datagram to the backend it chose, and one that goes
+    unanswered is lost (the lab's proxy does the same; the soak of policy-shop userspace on ovs-vxlan found the
+    lab retrying). On ovs-vxlan Felix drops node-2's datagram to coredns on node-1 (it comes off cni0 from an
+    address no workload has), so that choice ends there, with no retry hop."""
+    c = _userspace(shop, "ovs-vxlan")
+    trace = trace_flow(c, "node/node-2", "svc/kube-system/kube-dns:dns", "udp", backend="10.244.0.5")
+    assert (trace.disposition, trace.reason) == (Disposition.DROPPED, "cali-from-wl-dispatch drops it: Unknown interface")
+    assert [(h.node, h.action, str(h.packet.dst)) for h in trace.hops if h.kind == "proxy"] == [
+        ("node-2", "proxy", "10.244.0.5:53")]
+    local = trace_flow(c, "node/node-2", "svc/kube-system/kube-dns:dns", "udp", backend="10.244.1.5")
+    assert (local.disposition, local.hops[-1].netns) == (Disposition.DELIVERED, "pod/kube-system/coredns-868cd75d4-9v5v2")

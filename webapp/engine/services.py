@@ -146,7 +146,8 @@ def _userspace(cluster: Cluster, node_name: str, ctx: PacketContext) -> LocalSer
         src = SocketAddress(source_address(cluster, host_netns(node_name), backend.ip),
                             ephemeral_port("kube-proxy", node_name, str(packet.src), str(backend)))
         new = Packet(src, backend, packet.proto)
-        if endpoint.pod in cluster.down_pods:
+        if endpoint.pod in cluster.down_pods and packet.proto == "tcp":
+            # (UDP: the datagram goes to the chosen backend, down or not — the walk drops it at the pod)
             pending.append(Hop(*where, Action.PROXY, new, rule=rule, alternatives=_equal_alternatives(candidates, index),
                                explain=say("services.userspace.backend_down", backend=backend, pod=endpoint.pod)))
             continue

@@ -133,21 +133,23 @@ def _receive(sock: socket.socket) -> tuple[bytes, str, tuple] | None:
 
 
 async def _proxy_udp(sock: socket.socket, backends: RoundRobin, data: bytes, local_ip: str, client: tuple) -> None:
+    """One datagram to the next backend, its answer back to the client. No retry: a UDP "dial" cannot fail, so
+    kube-proxy's TryConnectEndpoints took the first endpoint and a datagram that goes unanswered is lost (the
+    client times out)."""
     loop = asyncio.get_running_loop()
-    for host, port in backends.order(client[0]):
-        upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        upstream.setblocking(False)
-        try:
-            upstream.connect((host, port))
-            await loop.sock_sendall(upstream, data)
-            reply = await asyncio.wait_for(loop.sock_recv(upstream, 65535), PROXY_TIMEOUT)
-        except (OSError, asyncio.TimeoutError):
-            continue
-        finally:
-            upstream.close()
-        backends.answered(client[0], (host, port))
-        sock.sendmsg([reply], _pktinfo(local_ip), 0, client)
+    host, port = backends.order(client[0])[0]
+    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upstream.setblocking(False)
+    try:
+        upstream.connect((host, port))
+        await loop.sock_sendall(upstream, data)
+        reply = await asyncio.wait_for(loop.sock_recv(upstream, 65535), PROXY_TIMEOUT)
+    except (OSError, asyncio.TimeoutError):
         return
+    finally:
+        upstream.close()
+    backends.answered(client[0], (host, port))
+    sock.sendmsg([reply], _pktinfo(local_ip), 0, client)
 
 
 def _on_proxy_datagram(sock: socket.socket, backends: RoundRobin) -> None:
