@@ -211,6 +211,14 @@ def what_if(cache_dir: str, requests: int = 400) -> None:
 
 
 UPLOAD_DRAWN_JS = "() => window.netvizUpload && (window.netvizUpload.drawnMs !== null || !!window.netvizUpload.error)"
+PLAYER_SETTLED_JS = """() => {
+  const gd = document.querySelector('#diagram .js-plotly-plot'), player = window.netvizPlayer;
+  const k = gd && gd.data ? gd.data.map(t => t.name).lastIndexOf('packet') : -1;
+  const done = !player.frames.length || (k >= 0 && gd.__netvizCommitted && gd.__netvizCommitted.trace === gd.data[k]);
+  return done ? performance.now() - window.netvizUpload.started : false;
+}"""
+"""Ms from the files chosen until the player shows the new trace's first hop on the new diagram (assets/netviz.js
+`commit`), or the diagram has no trace."""
 
 
 def uploads(cache_dir: str) -> None:
@@ -245,9 +253,12 @@ def uploads(cache_dir: str) -> None:
             page.wait_for_function(UPLOAD_DRAWN_JS)
             outside = time.perf_counter() - started
             record = page.evaluate("() => window.netvizUpload")
-            print(f"upload {label} ({path.stat().st_size / 1e6:.1f} MB): file chosen → overview drawn "
-                  f"{record['drawnMs'] / 1000:.2f} s (page clock), {outside:.2f} s (benchmark clock); "
-                  f"stages {', '.join(record['stages'])}; {page.inner_text('#upload-status')!r}")
+            settled = page.wait_for_function(PLAYER_SETTLED_JS).json_value()
+            stages = ", ".join(f"{stage} {record['at'][stage] / 1000:.2f}" for stage in record["stages"])
+            print(f"upload {label} ({path.stat().st_size / 1e6:.1f} MB, load average {os.getloadavg()[0]:.1f}): "
+                  f"file chosen → overview drawn {record['drawnMs'] / 1000:.2f} s (page clock), {outside:.2f} s "
+                  f"(benchmark clock), the packet on its first hop {settled / 1000:.2f} s; stages at (s) {stages}; "
+                  f"{page.inner_text('#upload-status')!r}")
             context.close()
         browser.close()
     server.shutdown()
