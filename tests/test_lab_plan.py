@@ -319,3 +319,30 @@ def test_an_ipvs_hop_is_unverifiable_for_the_reason_that_holds_on_this_machine(m
     monkeypatch.setattr(expect, "IPVS_PROC", present)
     assert expect.ipvs_unverifiable() == (
         "the lab does not program IPVS virtual servers (ipvsadm): only iptables and the CNI are built")
+
+
+def test_the_labs_userspace_proxy_closes_both_connections_when_one_direction_ends():
+    """As kube-proxy's copyBytes: the backend's EOF closes the client's connection and the backend's own, so the
+    backend's connection is not left closing after the client has gone (its last packets would then cross the
+    underlay during the next flow)."""
+    import asyncio
+    import socket
+
+    from webapp.lab.listener import _pipe
+
+    async def scenario() -> tuple[bytes, bytes]:
+        client, proxy_side = socket.socketpair()
+        backend, proxy_up = socket.socketpair()
+        down_reader, down_writer = await asyncio.open_connection(sock=proxy_side)
+        up_reader, up_writer = await asyncio.open_connection(sock=proxy_up)
+        backend.sendall(b"pod=a/b container=c at=1.2.3.4:80 saw=5.6.7.8:9\n")
+        backend.shutdown(socket.SHUT_WR)                      # the backend answers and closes
+        await asyncio.wait_for(asyncio.gather(_pipe(down_reader, up_writer, down_writer),
+                                              _pipe(up_reader, down_writer, up_writer)), 2)
+        client.settimeout(1)
+        backend.settimeout(1)
+        got = b"".join(iter(lambda: client.recv(512), b""))   # the answer, then EOF
+        return got, backend.recv(512)                         # EOF: the proxy closed its backend side too
+
+    got, from_proxy = asyncio.run(scenario())
+    assert (got, from_proxy) == (b"pod=a/b container=c at=1.2.3.4:80 saw=5.6.7.8:9\n", b"")

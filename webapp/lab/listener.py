@@ -86,7 +86,10 @@ def parse_proxy_ports(items: list[str]) -> dict[int, RoundRobin]:
     return out
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, other: asyncio.StreamWriter) -> None:
+    """Copy one direction; when it ends, close both connections — as kube-proxy's copyBytes did (the removed
+    pkg/proxy/userspace proxysocket.go closes dest and src), so the backend's connection is torn down together
+    with the client's, not whenever the client gets round to closing."""
     try:
         while data := await reader.read(65536):
             writer.write(data)
@@ -95,6 +98,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         writer.close()
+        other.close()
 
 
 async def _proxy_tcp(reader, writer, backends: RoundRobin) -> None:
@@ -105,7 +109,7 @@ async def _proxy_tcp(reader, writer, backends: RoundRobin) -> None:
         except (OSError, asyncio.TimeoutError):
             continue
         backends.answered(client, (host, port))
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        await asyncio.gather(_pipe(reader, up_writer, writer), _pipe(up_reader, writer, up_writer))
         return
     writer.close()
 

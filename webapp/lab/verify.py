@@ -20,8 +20,10 @@ from webapp.lab.matrix import CellCheck, render_matrix_checks
 from webapp.lab.plan import LabNames
 from webapp.lab.probe import DEFAULT_TIMEOUT, Observation, probe
 from webapp.lab.underlay import ANY_ENCAPSULATED, UnderlayCounters
-from webapp.model import OVS_VXLAN_PORT, Cluster, SessionAffinity, Service
+from webapp.model import OVS_VXLAN_PORT, Cluster, KubeProxyMode, SessionAffinity, Service
 
+SETTLE_S = 2.0
+"""Longest wait for the previous flow's closing connections in the nodes (userspace mode: the proxy's own)."""
 COVERAGE_TRIES = 12
 """Attempts per alternative: a backend chosen with probability 1/n is missed in 12n tries with p ≈ e^-12."""
 AFFINITY_TRIES = 4
@@ -206,6 +208,20 @@ class LabVerifier:
         nx.run(["ip", "-n", ext, "rule", "add", "pref", PASSTHROUGH_PREF, "to", f"{vip.ip}/32", "ipproto", proto,
                 "dport", str(vip.port), "lookup", PASSTHROUGH_TABLE])
 
+    def _settle(self) -> None:
+        """Userspace mode: wait (at most SETTLE_S) until no node has a TCP connection still closing (our FIN not yet
+        acknowledged). The probe waits for its own connection's FIN, but the proxy's connection to the backend is
+        torn down on its own; flushing conntrack under it would make its last packets INVALID (Felix drops them)
+        and their retransmissions would cross the underlay during the next flows."""
+        if self.cluster.settings.kube_proxy_mode != KubeProxyMode.USERSPACE:
+            return
+        deadline = time.monotonic() + SETTLE_S
+        for node in self.cluster.nodes:
+            while time.monotonic() < deadline and nx.run(
+                    ["ss", "-Htn", "state", "fin-wait-1", "state", "closing", "state", "last-ack"],
+                    netns=self.names.node(node.name), check=False).stdout.strip():
+                time.sleep(0.01)
+
     def _forget_connections(self) -> None:
         """Every flow starts from empty conntrack tables in the nodes and the outside world, as a flow on a quiet
         cluster would: an entry an earlier flow left (a masqueraded connection whose random port equals this
@@ -364,6 +380,7 @@ class LabVerifier:
         clash = port_clash(self.cluster, self.names, exp)
         if exp.unverifiable or clash:
             return FlowResult(spec, NOT_VERIFIABLE, describe_prediction(exp), "-", (exp.unverifiable or clash,))
+        self._settle()
         self._forget_connections()
         self._route_outside(exp)
         # ExternalName: the DNS query first, before the counters are armed for the connection.
