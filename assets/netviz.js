@@ -350,6 +350,10 @@
   /* After every draw (a new figure, a zoom, a resize): the packet back where the player is, the labels fitted. Not on
      the greyed old diagram while a new cluster loads (`afterDraw` runs once the new one is drawn), and not before a
      new trace's frames are shown (`tryReady` commits them, with the labels, in one redraw). */
+  /* A figure from the diagram callback names its drawing (`meta.draw`, webapp/app/callbacks.py); the trace the
+     player holds is for that drawing when its playback says so. A new drawing whose trace has not reached the player
+     yet (`load` runs after the figure is drawn) waits for it: committing the old trace's frames, or fitting labels
+     that `load`'s commit fits anyway, would cost a redraw for nothing. */
   function playerOwns(gd) {
     var meta = (gd.layout && gd.layout.meta) || {};
     return !meta.draw || !!(player.pb && player.pb.draw === meta.draw);
@@ -357,11 +361,12 @@
   function afterDraw(gd) {
     if (isStale()) { return; }
     if (ready) { tryReady(); return; }
+    var meta = (gd.layout && gd.layout.meta) || {};
+    if (meta.draw && !playerOwns(gd)) {  /* a new drawing, drawn before its trace reached the player (`load`) */
+      if (!meta.traced) { fitFonts(gd); }  /* none comes: fit the labels now (`load(null)` leaves them) */
+      return;  /* else `load` shows its first hop and fits the labels, in one redraw */
+    }
     var f = player.frames[player.index], k = traceIndex(gd, "packet");
-    /* A figure from the diagram callback names its drawing (`meta.draw`, webapp/app/callbacks.py); the trace the
-       player holds is for that drawing when its playback says so. A new drawing whose trace has not reached the player
-       yet (`load` runs after the figure is drawn) waits for it: committing the old trace's frames would cost a redraw
-       for nothing. */
     if (f && playerOwns(gd) && k >= 0 && gd.data[k].x && gd.data[k].x[0] !== f.x) { commit(player.index); } else { fitFonts(gd); }
   }
   function bindGraph(gd) {
@@ -545,9 +550,10 @@
      drawn; an answer naming the cluster already drawn (the same sample, a paste with errors) ungreys it at once. */
   var LOADING_MAX_MS = 60000;  /* never greyed for good: a draw that fails says so in its banner */
   var loading = { key: null, timer: 0, poll: 0 };
+  function keepStatusLine(limits) { limits.classList.add("keep-status"); }
   function loadingStart() {
     var limits = document.querySelector("[data-stale]");
-    if (limits) { setStale(true, limits); }
+    if (limits) { keepStatusLine(limits); setStale(true, limits); }
     window.clearTimeout(loading.timer);
     loading.timer = window.setTimeout(loadingDone, LOADING_MAX_MS);
   }
@@ -606,6 +612,7 @@
     upload.drawnMs = null;
     upload.key = null;
     upload.error = null;
+    keepStatusLine(limits);
     setStale(true, limits);
     progressLine(limits, "send", 0, { percent: 0 });
     var lang = new URLSearchParams(window.location.search).get("lang");

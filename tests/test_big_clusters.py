@@ -68,6 +68,8 @@ def test_serve_path_of_a_big_cluster_opens_on_a_first_flow_as_an_upload_does(tmp
     assert out["note"] == ("Overview: 200 nodes in 10 groups, 400 pods. Click a group to open it, then a node to "
                            "expand it.")
     assert out["playback"]["draw"] == out["figure"]["layout"]["meta"]["draw"]  # the player's trace is this drawing's
+    named = state.on_url(cache, f"?cluster={served}", served)  # a URL naming it without a flow: its overview
+    assert (named["src"], named["dst"]) == (None, None)
 
 
 def _cache_of(client):

@@ -344,6 +344,7 @@ def draw_view(cache: ClusterCache, key: str | None, flow_type: FlowType | None, 
     drawing = hashlib.blake2b(repr((key, flow_type, src, dst, settings, namespace, view)).encode(),
                               digest_size=6).hexdigest()
     diagram.figure["layout"]["meta"]["draw"] = drawing
+    diagram.figure["layout"]["meta"]["traced"] = trace is not None
     if diagram.overview:
         if is_grouped(cluster):
             out["note"] = text("view.overview.groups", nodes=len(cluster.nodes), groups=len(node_groups(cluster)),

@@ -27,7 +27,7 @@ from webapp.engine.flows import (
 )
 from webapp.engine.specs import End, Spec, SpecKind, parse_spec, resolve_source
 from webapp.engine.trace import SocketAddress, Trace
-from webapp.figures import Diagram, DiagramView, build_diagram, playback
+from webapp.figures import Diagram, DiagramView, build_diagram, is_big, playback
 from webapp.figures.devices import netns_key
 from webapp.figures.overview import group_of, is_grouped, node_groups
 from webapp.figures.player import path_nodes, path_pods, path_services, trace_view
@@ -731,7 +731,10 @@ def _first(params: dict[str, list[str]], name: str) -> str | None:
 
 
 def on_url(cache: ClusterCache, search: str | None, default_sample: str) -> Outputs:
-    """The page opened (or its URL changed): the URL's cluster (or sample), flow, settings, view and step."""
+    """The page opened (or its URL changed): the URL's cluster (or sample), flow, settings, view and step. Without
+    a flow in the URL, the picker takes the cluster's first valid flow, as after an upload (`serve PATH` too, on a big
+    cluster) — except for a big cluster the URL names (`?cluster=KEY`) without a flow: that is its overview,
+    untraced."""
     from webapp.loaders import DEFAULT_SAMPLE
 
     params = parse_qs((search or "").lstrip("?"))
@@ -756,7 +759,8 @@ def on_url(cache: ClusterCache, search: str | None, default_sample: str) -> Outp
     assert key is not None and cluster is not None
     out.update(_cluster_outputs(key, cluster))
     out.update(requested_flow(cluster, flow_choices(key, cluster), flow_type_of_value(_first(params, "type")),
-                              _first(params, "src"), _first(params, "dst"), auto=True))
+                              _first(params, "src"), _first(params, "dst"),
+                              auto=not (is_big(cluster) and _first(params, "cluster"))))
     settings = ViewSettings.parse(_first(params, "mode"), _first(params, "overlay"), _first(params, "etp"),
                                   (_first(params, "down") or "").split(","), _first(params, "plugin"),
                                   (_first(params, "off") or "").split(","))
