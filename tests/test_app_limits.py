@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from webapp.app import limits, state
-from webapp.app.cache import loader_version, open_cache
+from webapp.app.cache import cache_key, loader_version, open_cache
 from webapp.app.limits import BUSY_MESSAGE, HEAVY_LOAD_BYTES, LoadGate, ServerBusy
 
 BIG = HEAVY_LOAD_BYTES
@@ -61,8 +61,13 @@ def test_an_upload_while_the_worker_is_busy_gets_the_busy_error(monkeypatch, tmp
     assert limits.HEAVY_LOADS is not gate  # the worker's own gate was left alone
 
 
-def test_the_loader_version_is_in_every_cache_key():
-    assert loader_version().split("/")[1] == "3"
+def test_the_loader_version_is_in_every_cache_key(monkeypatch):
+    from webapp import loaders
+    assert loader_version().split("/")[1] == str(loaders.LOADER_VERSION) == "4"
+    before = cache_key([("c.yaml", b"nodes: []")])
+    monkeypatch.setattr(loaders, "LOADER_VERSION", 5)
+    assert loader_version().split("/")[1] == "5"
+    assert cache_key([("c.yaml", b"nodes: []")]) != before
 
 
 def test_the_page_lists_each_problem_with_its_code(tmp_path):

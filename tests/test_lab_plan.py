@@ -344,5 +344,7 @@ def test_the_labs_userspace_proxy_closes_both_connections_when_one_direction_end
         got = b"".join(iter(lambda: client.recv(512), b""))   # the answer, then EOF
         return got, backend.recv(512)                         # EOF: the proxy closed its backend side too
 
-    got, from_proxy = asyncio.run(scenario())
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as own_thread:   # the browser tests' Playwright loop may be running in this one
+        got, from_proxy = own_thread.submit(asyncio.run, scenario()).result(timeout=10)
     assert (got, from_proxy) == (b"pod=a/b container=c at=1.2.3.4:80 saw=5.6.7.8:9\n", b"")
