@@ -66,6 +66,7 @@ from factories import TRACED_MODES
 from webapp.engine import commands, nft, rulesets
 from webapp.engine.datapath import node_datapath, pod_datapath, underlay_network
 from webapp.engine.flows import FlowType, candidate_flows, resolve_flow, trace_flow
+from webapp.engine.node_listeners import node_listeners
 from webapp.engine.trace import Action, Disposition, Hop, HopKind, Trace
 from webapp.loaders import load_sample
 from webapp.model import Cluster, KubeProxyMode, Overlay, TrafficPolicy
@@ -80,19 +81,20 @@ LOCAL_PORT_RANGE = range(32768, 61000)
 """net.ipv4.ip_local_port_range default (32768 60999): Linux hashes VXLAN source ports into it."""
 
 COMPONENTS: dict[str, frozenset[HopKind]] = {
-    "socket": frozenset({HopKind.APP}),                     # a node's own process
+    "socket": frozenset({HopKind.APP}),                     # a node's own client (a source)
     "iptables": frozenset({HopKind.NETFILTER}),             # a rule that decided
     "nftables": frozenset({HopKind.NETFILTER}),             # an nftables rule or map element that decided
     "conntrack": frozenset({HopKind.NETFILTER, HopKind.IPVS}),  # NAT undone on the reply
-    "kube-proxy": frozenset({HopKind.PROXY}),               # the userspace proxy
+    "kube-proxy": frozenset({HopKind.PROXY, HopKind.APP}),  # the userspace proxy; its health servers
     "kube-dns": frozenset({HopKind.DNS}),                   # CoreDNS answering
     "cloud-load-balancer": frozenset({HopKind.LOADBALANCER}),
     "gateway": frozenset({HopKind.WIRE}),                   # the node network's router
 }
 """The named non-device components the engine uses (docs/trace-contract.md, `device`). Besides these: a
 container's name for an app hop in a pod (or a hostNetwork pod's container on its node) and for a dns hop of its
-own resolver (an ExternalName whose host has no known address), the external host's name (or address) for an app
-hop outside, and the node network's CIDR for a wire hop."""
+own resolver (an ExternalName whose host has no known address), a node's listening process for an app hop on a
+node (webapp.engine.node_listeners: kubelet, kube-apiserver, a hostNetwork pod's container), the external host's
+name (or address) for an app hop outside, and the node network's CIDR for a wire hop."""
 
 NO_NAT_TYPES = (FlowType.POD_TO_POD_SAME_NODE, FlowType.POD_TO_POD_CROSS_NODE, FlowType.CONTAINER_TO_CONTAINER,
                 FlowType.NODE_TO_POD)
@@ -223,6 +225,7 @@ def device_violations(cluster: Cluster, hop: Hop, where: str) -> list[str]:
         node = netns[5:]
         names = {d.name for d in node_datapath(cluster, node).devices}
         containers = {c.name for p in cluster.pods_by_node.get(node, ()) if p.host_network for c in p.containers}
+        containers |= {lis.app for lis in node_listeners(cluster, node)}  # kubelet, kube-apiserver…
         if device not in names and not (kind == HopKind.APP and device in containers):
             out.append(f"I11 {where}: {device} is not a device of {netns}")
     elif netns.startswith("pod/"):

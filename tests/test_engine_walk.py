@@ -253,7 +253,7 @@ def test_node_to_pod_over_host_gw_keeps_the_node_address():
 def test_pod_to_own_node_is_not_masqueraded():
     trace = trace_flow(two_node_cluster(), "pod/client", "node/node-1:10250")
     assert trace.flow.type == "pod-to-node"
-    assert steps(trace.hops)[-2:] == ["host/node-1 cni0 bridge/receive", "host/node-1 socket app/deliver"]
+    assert steps(trace.hops)[-2:] == ["host/node-1 cni0 bridge/receive", "host/node-1 kubelet app/deliver"]
     assert trace.nat == ()
 
 
@@ -576,12 +576,12 @@ def test_pod_to_its_own_node_exact_path_both_ways():
         "pod/default/client eth0 interface/send",
         f"host/node-1 {CLIENT_VETH} interface/forward",
         "host/node-1 cni0 bridge/receive",
-        "host/node-1 socket app/deliver",
+        "host/node-1 kubelet app/deliver",
     ]
     assert set(packets(trace.hops)) == {f"tcp 10.244.0.2:{port} → 192.168.0.11:10250"}
     assert trace.hops[1].rule == "default via 10.244.0.1 dev eth0"
     assert steps(trace.reply) == [
-        "host/node-1 socket app/send",
+        "host/node-1 kubelet app/send",
         "host/node-1 cni0 route/lookup",
         "host/node-1 cni0 bridge/forward",
         f"host/node-1 {CLIENT_VETH} interface/send",

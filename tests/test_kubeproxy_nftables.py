@@ -1045,7 +1045,8 @@ def test_node_port_addresses_shape_the_nodeport_rules(case, nodeport_lines, answ
 
 def test_a_trace_to_a_node_port_follows_node_port_addresses():
     """The walk in nftables mode: by default (primary) an outside client's connection to node-1's nodePort is
-    DNATed to web's pod; with nodePortAddresses [10.244.0.0/16] the node's own address takes no nodePort."""
+    DNATed to web's pod; with nodePortAddresses [10.244.0.0/16] the node's own address takes no nodePort, and as no
+    process of the node listens on 30080 the kernel refuses the connection."""
     from webapp.engine.flows import trace_flow
 
     seed = load_sample("seed-article")
@@ -1058,7 +1059,9 @@ def test_a_trace_to_a_node_port_follows_node_port_addresses():
 
     assert last_hop(()) == ("nginx", "nginx receives it from 10.244.1.1:17283 on 10.244.1.2:80.")
     assert last_hop((IPv4Network("10.244.0.0/16"),)) == (
-        "socket", "socket receives it from 203.0.113.10:50730 on 192.168.0.11:30080.")
+        "eth0", "No process of node node-1 listens on 192.168.0.11 port 30080/TCP (listening: kube-apiserver "
+                "6443/TCP, kubelet 10250/TCP, kube-proxy 10256/TCP), so the kernel answers a TCP RST; 30080/TCP is "
+                "a nodePort of default/web-nodeport, but kube-proxy does not answer it on 192.168.0.11.")
 
 
 def test_masquerade_all_marks_every_connection_to_a_cluster_ip():

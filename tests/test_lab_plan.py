@@ -160,7 +160,9 @@ def test_prepare_adds_listeners_and_outside_clients_the_traces_need(vxlan):
     listeners = {(l.netns, l.owner): (l.tcp, l.udp) for l in prepared.plan.listeners}
     assert listeners[("knvu1-pod-kube-system.coredns-868cd75d4-2mcc9", "kube-system/coredns-868cd75d4-2mcc9")] == (
         ((53, "coredns"), (9153, "coredns")), ((53, "coredns"),))
-    assert listeners[("knvu1-node-node-1", "node/node-1")] == (((6443, "socket"), (10250, "socket")), ())
+    assert listeners[("knvu1-node-node-1", "node/node-1")] == (
+        ((6443, "kube-apiserver"), (10250, "kubelet"), (10256, "kube-proxy")), ())
+    assert listeners[("knvu1-node-node-2", "node/node-2")] == (((10250, "kubelet"), (10256, "kube-proxy")), ())
     assert listeners[("knvu1-external", "external")] == (((443, "client"),), ())
     external = prepared.plan.by_owner("external", "")
     assert external.devices[0].addresses == ("192.168.0.1/24",)
@@ -348,3 +350,64 @@ def test_the_labs_userspace_proxy_closes_both_connections_when_one_direction_end
     with ThreadPoolExecutor(1) as own_thread:   # the browser tests' Playwright loop may be running in this one
         got, from_proxy = own_thread.submit(asyncio.run, scenario()).result(timeout=10)
     assert (got, from_proxy) == (b"pod=a/b container=c at=1.2.3.4:80 saw=5.6.7.8:9\n", b"")
+
+
+NODE_PORT_ADDRESSES = """\
+name: node-listeners
+network: {overlay: flannel-vxlan, kubeProxy: nftables, nodePortAddresses: [192.168.0.0/24]}
+nodes:
+  - name: node-1
+    ip: 192.168.0.11
+    addresses: [192.168.1.11]
+    pods:
+      - {name: web-1, labels: {app: web}, containers: [{name: web, ports: [80]}]}
+  - name: node-2
+    ip: 192.168.0.12
+    pods:
+      - {name: exporter, hostNetwork: true, containers: [{name: node-exporter, ports: [9100]}]}
+services:
+  - {name: web, type: LoadBalancer, externalTrafficPolicy: Local, selector: {app: web},
+     ports: [{port: 80, nodePort: 30081}], loadBalancerIP: [203.0.113.100]}
+"""
+
+
+def test_each_node_listens_where_the_engine_says_and_nowhere_else():
+    """A node's listeners are the engine's node_listeners, whatever flows are verified: kubelet, kube-proxy's
+    healthz, and its health-check server bound to the nodePortAddresses' address only (healthCheckNodePort 30000,
+    the range's first port); a hostNetwork pod's port stays the pod's own listener."""
+    from webapp.loaders import load_sources
+
+    cluster = load_sources([("cluster.yaml", NODE_PORT_ADDRESSES.encode())]).cluster
+    plan = plan_for_cluster(cluster, "u1")
+    listeners = {(l.netns, l.owner): (l.tcp, l.udp, l.bound) for l in plan.listeners}
+    assert listeners[("knvu1-node-node-1", "node/node-1")] == (
+        ((6443, "kube-apiserver"), (10250, "kubelet"), (10256, "kube-proxy")), (),
+        (("tcp", "192.168.0.11", 30000, "kube-proxy"),))
+    assert listeners[("knvu1-node-node-2", "node/node-2")] == (
+        ((10250, "kubelet"), (10256, "kube-proxy")), (), (("tcp", "192.168.0.12", 30000, "kube-proxy"),))
+    assert listeners[("knvu1-node-node-2", "default/exporter")] == (((9100, "node-exporter"),), (), ())
+
+
+def test_the_listener_binds_a_port_to_one_address_when_told():
+    from webapp.lab.listener import _port_map
+
+    assert _port_map(["80=web", "192.168.0.11:30000=kube-proxy"]) == {
+        ("0.0.0.0", 80): "web", ("192.168.0.11", 30000): "kube-proxy"}
+
+
+def test_verify_compares_the_process_that_answered_on_a_node(vxlan):
+    """kubelet is the engine's; another process answering on the node's port is a disagreement."""
+    from webapp.lab.probe import Observation
+    from webapp.lab.verify import LabVerifier
+
+    trace = trace_for(vxlan, FlowSpec("pod-to-node", "pod/default/frontend-1", "node/node-2:10250"))
+    exp = expectation(trace, LabNames("u1"))
+    verifier = object.__new__(LabVerifier)
+    seen = f"{exp.saw.ip}:{exp.saw.port}" if exp.saw else ""
+
+    def problems(container: str) -> list[str]:
+        obs = Observation("delivered", f"{exp.sent}", "node/node-2", container, "192.168.0.12:10250", seen)
+        return verifier._check_one(exp, {}, obs)[0]
+
+    assert problems("kubelet") == []
+    assert problems("kube-proxy") == ["engine delivers to kubelet on node node-2, kube-proxy answered"]

@@ -35,7 +35,7 @@ EXPECTED = [
      []),
     (10, "node-to-pod", "delivered", [(1, 'app/send', 'socket'), (15, 'app/deliver', 'nginx')],
      []),
-    (11, "pod-to-node", "delivered", [(7, 'netfilter/masquerade', 'iptables'), (11, 'app/deliver', 'socket')],
+    (11, "pod-to-node", "delivered", [(7, 'netfilter/masquerade', 'iptables'), (11, 'app/deliver', 'kubelet')],
      ['src 10.244.1.3:49885 → 192.168.0.11:49885']),
     (12, "pod-to-external", "delivered", [(7, 'netfilter/masquerade', 'iptables'), (11, 'app/deliver', 'client')],
      ['src 10.244.1.3:47346 → 192.168.0.11:47346']),

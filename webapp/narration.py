@@ -41,6 +41,12 @@ _EN: dict[str, str] = {
                           "container's network namespace, so only one can bind the port"),
     "walk.listen.phrase.and": " and ",
     "walk.listen.nothing": "nothing listens on {port}/{proto} in pod {pod} (its containers declare {declared})",
+    "walk.node.no_listener": ("No process of node {node} listens on {address} port {port} (listening: {listening}), "
+                              "so the kernel answers {answer}{hint}."),
+    "walk.node.no_listener.reason": ("nothing listens on {address}:{port} on node {node}, so the kernel answers "
+                                     "{answer}{hint}"),
+    "walk.node.phrase.node_port": ("; {port} is a nodePort of {services}, but kube-proxy does not answer it on "
+                                   "{address}"),
     # --- walk.py: routing, netfilter fallback, conntrack ----------------------------------------------------
     "walk.route.none": "No route to {address}.",
     "walk.route.none.reason": "{netns} has no route to {address}",
@@ -311,6 +317,9 @@ _ZH: dict[str, str] = {
                           "所以只有一个能绑定这个端口"),
     "walk.listen.phrase.and": " 和 ",
     "walk.listen.nothing": "Pod {pod} 中没有进程监听 {port}/{proto}（它的容器声明的端口是 {declared}）",
+    "walk.node.no_listener": "节点 {node} 上没有进程监听 {address} 的端口 {port}（在监听的有：{listening}），所以内核回以 {answer}{hint}。",
+    "walk.node.no_listener.reason": "节点 {node} 上没有进程监听 {address}:{port}，所以内核回以 {answer}{hint}",
+    "walk.node.phrase.node_port": "；{port} 是 {services} 的 nodePort，但 kube-proxy 不在 {address} 上应答它",
     # --- walk.py: routing, netfilter fallback, conntrack ----------------------------------------------------
     "walk.route.none": "没有去往 {address} 的路由。",
     "walk.route.none.reason": "{netns} 没有去往 {address} 的路由",

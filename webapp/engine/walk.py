@@ -26,10 +26,11 @@ from webapp.engine.datapath import (
 )
 from webapp.engine.memo import cluster_cached
 from webapp.engine.netfilter import Hook, PacketContext, Verdict
+from webapp.engine.node_listeners import find_listener, node_listeners
 from webapp.engine.sockets import EXTERNAL_NETNS, external_name, netns_of, netns_tables as _tables
 from webapp.engine.topology import Topology, topology
 from webapp.engine.trace import Action, Disposition, Hop, HopKind, Netns, NetnsKind, OuterHeader, Packet, SocketAddress
-from webapp.model import Cluster, Node, Overlay, Pod, Protocol
+from webapp.model import Cluster, Node, Overlay, Pod, Protocol, ServiceType
 from webapp.narration import say
 
 UNDERLAY_NETNS = str(Netns(NetnsKind.UNDERLAY))
@@ -48,7 +49,8 @@ class Socket:
     netns: str
     node: str | None
     app: str
-    """Container name, `socket` for a node's own process, `kube-proxy`, or the external host's name."""
+    """Container name, a node's process (`kubelet`, `kube-proxy`, `kube-apiserver`; `socket` for a node's
+    unnamed client), or the external host's name."""
     kind: HopKind = HopKind.APP
 
 
@@ -343,7 +345,7 @@ class Walker:
             node = where.name
             self._local_service(netns, node, packet, device)
             self._no_virtual_server(netns, packet)
-            socket = self._host_socket(node, packet)
+            socket = self._host_socket(node, packet, device)
         else:
             socket = self._pod_socket(where.name, packet, device)
         self._arrive(socket, packet)
@@ -439,8 +441,7 @@ class Walker:
         ip = packet.dst.ip
         if ip not in tables.service_vips or ip in tables.local_addresses:
             return
-        answer = say({"tcp": "walk.ipvs.phrase.tcp_rst", "sctp": "walk.ipvs.phrase.sctp_abort"}.get(
-            packet.proto, "walk.ipvs.phrase.icmp_unreachable"))
+        answer = _kernel_answer(packet.proto)
         where = f"{packet.dst.port}/{packet.proto.upper()}"
         self._hop(netns, IPVS_DUMMY, HopKind.IPVS, Action.REJECT, packet,
                   f"no virtual server {packet.proto} {packet.dst}",
@@ -460,12 +461,28 @@ class Walker:
             self._hop(pod_netns(pod_key), device, HopKind.APP, action, packet, explain=end.reason or "")
             raise
 
-    def _host_socket(self, node: str, packet: Packet) -> Socket:
+    def _host_socket(self, node: str, packet: Packet, device: str) -> Socket:
+        """The process of the node the packet's port reaches (webapp.engine.node_listeners); when none listens
+        there, the kernel refuses the packet (TCP RST, ICMP port unreachable, SCTP ABORT)."""
         proto = Protocol(packet.proto.upper())
         for pod in self.cluster.pods_by_node.get(node, ()):
             if pod.host_network and pod.find_port(packet.dst.port, proto):
                 return Socket(host_netns(node), node, listener(pod, packet))
-        return Socket(host_netns(node), node, "socket")
+        dst = packet.dst
+        found = find_listener(self.cluster, node, packet.proto, dst.ip, dst.port)
+        if found is not None:
+            return Socket(host_netns(node), node, found.app)
+        answer, where = _kernel_answer(packet.proto), f"{dst.port}/{proto}"
+        listening = ", ".join(str(lis) for lis in node_listeners(self.cluster, node))
+        services = ", ".join(s.key for s in self.cluster.services if s.type in (ServiceType.NODE_PORT,
+                             ServiceType.LOAD_BALANCER) and any(p.node_port == dst.port and p.protocol == proto
+                                                                for p in s.ports))
+        hint = say("walk.node.phrase.node_port", port=where, services=services, address=dst.ip) if services else ""
+        self._hop(host_netns(node), device, HopKind.APP, Action.REJECT, packet, f"no socket {packet.proto} {dst}",
+                  say("walk.node.no_listener", node=node, address=dst.ip, port=where, listening=listening,
+                      answer=answer, hint=hint))
+        raise _End(Disposition.REJECTED, say("walk.node.no_listener.reason", node=node, address=dst.ip, port=where,
+                                             answer=answer, hint=hint))
 
     # --- devices -----------------------------------------------------------------------------------------
 
@@ -732,6 +749,12 @@ class Walker:
         if any(address in svc.external_ips for svc in self.cluster.services):
             return next((n for n in self.cluster.nodes if n.ready), None)
         return None
+
+
+def _kernel_answer(proto: str) -> str:
+    """What the kernel sends back for a packet no socket takes (see `_no_virtual_server`)."""
+    return say({"tcp": "walk.ipvs.phrase.tcp_rst", "sctp": "walk.ipvs.phrase.sctp_abort"}.get(
+        proto, "walk.ipvs.phrase.icmp_unreachable"))
 
 
 def listener(pod: Pod, packet: Packet) -> str:

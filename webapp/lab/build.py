@@ -81,6 +81,7 @@ def _start_listener(lab_id: str, listener: LabListener) -> tuple[int, Path]:
     argv += [f"--tcp={port}={container}" for port, container in listener.tcp]
     argv += [f"--udp={port}={container}" for port, container in listener.udp]
     argv += [f"--sctp={port}={container}" for port, container in listener.sctp]
+    argv += [f"--{proto}={ip}:{port}={app}" for proto, ip, port, app in listener.bound]
     affinity = dict(listener.proxy_affinity)
     for flag, proxies in (("--proxy-tcp", listener.proxy_tcp), ("--proxy-udp", listener.proxy_udp)):
         argv += [f"{flag}={port}={','.join(backends)}" + (f";affinity={affinity[port]}" if port in affinity else "")

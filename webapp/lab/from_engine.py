@@ -21,6 +21,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Iterable
 
 from webapp.engine import datapath as dp
+from webapp.engine.node_listeners import node_listeners
 from webapp.lab import netns as nx
 from webapp.lab.expect import ipvs_unverifiable
 from webapp.lab.plan import LabDevice, LabFdb, LabListener, LabNames, LabNeighbour, LabNetns, LabPlan, LabRoute, \
@@ -181,35 +182,50 @@ def _declared_ports(pod) -> dict[tuple[str, int], str]:
 
 def _listeners(cluster: Cluster, names: LabNames,
                receivers: Iterable[tuple[str, str, int, str]]) -> tuple[LabListener, ...]:
-    """One listener per (namespace, owner): each pod on its declared ports, plus every (engine netns, proto,
-    port, app) where an engine trace delivers (a node's own socket, an outside host, an undeclared pod port)."""
+    """One listener per (namespace, owner): each pod on its declared ports; on each node every process the engine
+    says listens there (node_listeners: kubelet, kube-proxy, the API server…) — and nothing else, so a port the
+    engine refuses is refused by the kernel too; plus every (engine netns, proto, port, app) where an engine
+    trace delivers (an outside host, an undeclared pod port)."""
     wanted: dict[tuple[str, str], dict[tuple[str, int], str]] = {}
+    bound: dict[tuple[str, str], list[tuple[str, str, int, str]]] = {}
     for pod in cluster.pods:
         netns = names.node(pod.node) if pod.host_network else names.pod(pod.key)
         wanted.setdefault((netns, pod.key), {}).update(_declared_ports(pod))
+
+    def taken(netns: str, proto: str, port: int) -> bool:
+        return any((proto, port) in ports for (ns, _), ports in wanted.items() if ns == netns)
+
+    for node in cluster.nodes:
+        key = (names.node(node.name), f"node/{node.name}")
+        for lis in node_listeners(cluster, node.name):
+            proto = str(lis.protocol).lower()
+            if taken(key[0], proto, lis.port):
+                continue
+            if lis.addresses is None:
+                wanted.setdefault(key, {})[(proto, lis.port)] = lis.app
+            else:
+                bound.setdefault(key, []).extend((proto, str(ip), lis.port, lis.app) for ip in lis.addresses)
     for engine_netns, proto, port, app in receivers:
         kind, _, rest = engine_netns.partition("/")
         if kind == "pod":
             key = (names.pod(rest), rest)
-        elif kind == "host":
-            pod = next((p for p in cluster.pods_by_node.get(rest, ()) if p.host_network
-                        and (proto, port) in _declared_ports(p)), None)
-            key = (names.node(rest), pod.key if pod else f"node/{rest}")
         elif engine_netns == "external":
             key = (names.external, "external")
         else:
-            continue
-        taken = any((proto, port) in ports for (ns, _), ports in wanted.items() if ns == key[0])
-        if not taken:
+            continue  # a node's: every listener the engine knows is there already
+        if not taken(key[0], proto, port):
             wanted.setdefault(key, {})[(proto, port)] = app
     listeners = list(_userspace_proxies(cluster, names))
-    for (netns, owner), ports in wanted.items():
+    sctp_ok = nx.sctp_support() is None
+    for netns, owner in dict.fromkeys([*wanted, *bound]):
+        ports = wanted.get((netns, owner), {})
         tcp = tuple(sorted((port, app) for (proto, port), app in ports.items() if proto == "tcp"))
         udp = tuple(sorted((port, app) for (proto, port), app in ports.items() if proto == "udp"))
         sctp = tuple(sorted((port, app) for (proto, port), app in ports.items() if proto == "sctp")) \
-            if nx.sctp_support() is None else ()
-        if tcp or udp or sctp:
-            listeners.append(LabListener(netns, owner, tcp, udp, sctp))
+            if sctp_ok else ()
+        at = tuple(b for b in bound.get((netns, owner), ()) if b[0] != "sctp" or sctp_ok)
+        if tcp or udp or sctp or at:
+            listeners.append(LabListener(netns, owner, tcp, udp, sctp, bound=at))
     return tuple(listeners)
 
 

@@ -8,7 +8,7 @@ it accepts on the proxy port, opens a new connection to the next backend (round-
 does not answer, retries the next one, as the removed pkg/proxy/userspace proxier did; `;affinity=SECONDS`
 after the backends is the service's sessionAffinity ClientIP timeout.
 
-Usage: listener.py --pod OWNER --ready FILE [--tcp PORT=CONTAINER ...] [--udp PORT=CONTAINER ...] [--sctp ...]
+Usage: listener.py --pod OWNER --ready FILE [--tcp [IP:]PORT=CONTAINER ...] [--udp [IP:]PORT=CONTAINER ...] [--sctp ...]
                    [--proxy-tcp PORT=BACKENDS[;affinity=SECONDS] ...] [--proxy-udp ...]
 """
 
@@ -32,11 +32,13 @@ def answer(pod: str, container: str, local: tuple, peer: tuple) -> bytes:
     return f"pod={pod} container={container} at={local[0]}:{local[1]} saw={peer[0]}:{peer[1]}\n".encode()
 
 
-def _port_map(items: list[str]) -> dict[int, str]:
-    out: dict[int, str] = {}
+def _port_map(items: list[str]) -> dict[tuple[str, int], str]:
+    """`PORT=CONTAINER` (every local address) or `IP:PORT=CONTAINER` (that address only) → {(ip, port): name}."""
+    out: dict[tuple[str, int], str] = {}
     for item in items:
-        port, _, container = item.partition("=")
-        out[int(port)] = container or "-"
+        where, _, container = item.partition("=")
+        ip, _, port = where.rpartition(":")
+        out[(ip or "0.0.0.0", int(port))] = container or "-"
     return out
 
 
@@ -159,27 +161,27 @@ def _on_proxy_datagram(sock: socket.socket, backends: RoundRobin) -> None:
         asyncio.ensure_future(_proxy_udp(sock, backends, data, local_ip, client))
 
 
-def _udp_socket(port: int) -> socket.socket:
+def _udp_socket(port: int, ip: str = "0.0.0.0") -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     sock.setblocking(False)
-    sock.bind(("0.0.0.0", port))
+    sock.bind((ip, port))
     return sock
 
 
-def _sctp_socket(port: int) -> socket.socket:
+def _sctp_socket(port: int, ip: str) -> socket.socket:
     """A one-to-one SCTP socket (SOCK_STREAM, RFC 6458): accept, read and write as with TCP."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("0.0.0.0", port))
+    sock.bind((ip, port))
     sock.listen(64)
     sock.setblocking(False)
     return sock
 
 
-async def serve(pod: str, tcp: dict[int, str], udp: dict[int, str], ready: str,
+async def serve(pod: str, tcp: dict[tuple[str, int], str], udp: dict[tuple[str, int], str], ready: str,
                 proxy_tcp: dict[int, RoundRobin] | None = None, proxy_udp: dict[int, RoundRobin] | None = None,
-                sctp: dict[int, str] | None = None) -> None:
+                sctp: dict[tuple[str, int], str] | None = None) -> None:
     loop = asyncio.get_running_loop()
     servers = []
     for port, backends in (proxy_tcp or {}).items():
@@ -200,12 +202,12 @@ async def serve(pod: str, tcp: dict[int, str], udp: dict[int, str], ready: str,
                 writer.close()
         return on_connect
 
-    for port, container in tcp.items():
-        servers.append(await asyncio.start_server(answering(container), "0.0.0.0", port, reuse_address=True))
-    for port, container in (sctp or {}).items():
-        servers.append(await asyncio.start_server(answering(container), sock=_sctp_socket(port)))
-    for port, container in udp.items():
-        sock = _udp_socket(port)
+    for (ip, port), container in tcp.items():
+        servers.append(await asyncio.start_server(answering(container), ip, port, reuse_address=True))
+    for (ip, port), container in (sctp or {}).items():
+        servers.append(await asyncio.start_server(answering(container), sock=_sctp_socket(port, ip)))
+    for (ip, port), container in udp.items():
+        sock = _udp_socket(port, ip)
         loop.add_reader(sock.fileno(), _udp_answer, sock, pod, container)
     with open(ready, "w") as out:
         out.write("ready\n")

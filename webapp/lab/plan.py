@@ -184,6 +184,9 @@ class LabListener:
     udp: tuple[tuple[int, str], ...] = ()
     sctp: tuple[tuple[int, str], ...] = ()
     """Only where the kernel has SCTP (netns.sctp_support)."""
+    bound: tuple[tuple[str, str, int, str], ...] = ()
+    """(protocol, address, port, app): a socket bound to one local address, not 0.0.0.0 (kube-proxy's
+    health-check server under nodePortAddresses)."""
     proxy_tcp: tuple[tuple[int, tuple[str, ...]], ...] = ()
     """kube-proxy userspace mode: proxy port → backends (`ip:port`, kube-proxy's order)."""
     proxy_udp: tuple[tuple[int, tuple[str, ...]], ...] = ()

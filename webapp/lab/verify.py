@@ -272,6 +272,9 @@ class LabVerifier:
             problems.append(f"engine delivers to pod {backend_ns[4:]}, pod {obs.pod} answered")
         elif backend_ns.startswith("pod/") and exp.backend_app and obs.container != exp.backend_app:
             problems.append(f"engine delivers to container {exp.backend_app}, container {obs.container} answered")
+        elif backend_ns.startswith("host/") and exp.backend_app and obs.container != exp.backend_app:
+            problems.append(f"engine delivers to {exp.backend_app} on node {backend_ns[5:]}, {obs.container} "
+                            f"answered")
         saw = _addr(obs.saw)
         if exp.saw is not None and saw is not None:
             if saw.ip != exp.saw.ip:
