@@ -143,3 +143,81 @@ def test_kernel_agrees_on_a_node_port_at_a_nodes_second_address(tmp_path, capsys
     assert ("1  nodeport   203.0.113.10 → 192.168.1.11:30081  tcp    delivered at 10.244.0.2:80|10.244.1.2:80 saw "
             "10.244.0.1") in out
     assert "1 flows: 1 agree, 0 disagree, 0 not verifiable here" in out
+
+
+NODE_LISTENERS = """\
+name: node-listeners
+network: {overlay: flannel-vxlan, kubeProxy: MODE, nodePortAddresses: [192.168.0.0/24]}
+nodes:
+  - name: node-1
+    ip: 192.168.0.11
+    addresses: [192.168.1.11]
+    pods:
+      - {name: web-1, labels: {app: web}, containers: [{name: web, ports: [80]}]}
+  - name: node-2
+    ip: 192.168.0.12
+    pods:
+      - {name: web-2, labels: {app: web}, containers: [{name: web, ports: [80]}]}
+services:
+  - {name: web, type: LoadBalancer, externalTrafficPolicy: Local, selector: {app: web},
+     ports: [{port: 80, nodePort: 30081}], loadBalancerIP: [203.0.113.100]}
+external:
+  - {name: client, ip: 203.0.113.10}
+"""
+
+
+def _verify_flows(cluster, lab: str, flows) -> list[tuple[str, str, str, str]]:
+    """Build the lab, verify `flows`, take it down: (to, proto, status, what the kernel did) per flow."""
+    from webapp.lab import build
+    from webapp.lab.runner import prepare, up, verify
+
+    prepared = prepare(cluster, lab, flows)
+    try:
+        up(prepared)
+        report = verify(prepared, flows)
+    finally:
+        build.lab_down(lab)
+    return [(r.spec.dst, r.spec.proto, r.status, r.observed) for r in report.results]
+
+
+@pytest.mark.lab
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nft") is None
+                    or shutil.which("iptables-restore") is None, reason="needs root, ip netns, nft and iptables")
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_a_node_refuses_what_no_process_listens_on_as_the_engine_says(mode):
+    """Issue 17, traces and the kernel: a nodePort on the address nodePortAddresses leaves out is refused (TCP RST),
+    kube-proxy's health-check server (healthCheckNodePort 30000, the range's first) answers on the selected
+    address only, kubelet and kube-proxy's healthz answer on every node, and a port nothing listens on is refused
+    (UDP: ICMP port unreachable)."""
+    from webapp.lab.verify import FlowSpec
+    from webapp.loaders import load_sources
+
+    cluster = load_sources([("cluster.yaml", NODE_LISTENERS.replace("MODE", mode).encode())]).cluster
+    flows = [FlowSpec("nodeport", "203.0.113.10", "192.168.1.11:30081"),
+             FlowSpec("nodeport", "203.0.113.10", "192.168.0.11:30081"),
+             FlowSpec("host-network", "203.0.113.10", "192.168.0.11:30000"),
+             FlowSpec("host-network", "203.0.113.10", "192.168.1.11:30000"),
+             FlowSpec("host-network", "203.0.113.10", "192.168.1.11:10256"),
+             FlowSpec("pod-to-node", "pod/default/web-1", "node/node-2:10250"),
+             FlowSpec("host-network", "203.0.113.10", "192.168.0.12:30099", "udp")]
+    rows = _verify_flows(cluster, "48", flows)
+    assert [(dst, proto, status) for dst, proto, status, _ in rows] == [
+        (f.dst, f.proto, "ok") for f in flows], rows
+    assert [observed.split(" saw ")[0] for _, _, _, observed in rows] == [
+        "rejected (connection refused)", "delivered at 10.244.0.2:80", "delivered at 192.168.0.11:30000",
+        "rejected (connection refused)", "delivered at 192.168.1.11:10256", "delivered at 192.168.0.12:10250",
+        "rejected (connection refused)"]
+
+
+@pytest.mark.lab
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("iptables-restore") is None,
+                    reason="needs root, ip netns and iptables-restore")
+def test_the_seed_articles_node_refuses_a_port_that_is_no_node_port():
+    """203.0.113.10 → node-1:30099 (no Service has that nodePort): the kernel refuses TCP and UDP alike."""
+    from webapp.lab.verify import FlowSpec
+    from webapp.loaders import load_sample
+
+    flows = [FlowSpec("host-network", "203.0.113.10", "192.168.0.11:30099", proto) for proto in ("tcp", "udp")]
+    assert _verify_flows(load_sample("seed-article"), "49", flows) == [
+        ("192.168.0.11:30099", "tcp", "ok", "rejected (connection refused)"),
+        ("192.168.0.11:30099", "udp", "ok", "rejected (connection refused)")]
