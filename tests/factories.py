@@ -120,3 +120,36 @@ def service_cluster(mode: KubeProxyMode = KubeProxyMode.IPTABLES, endpoints: int
                         pod="kube-system/coredns-0"))
     ext = Service("default", "ext", ServiceType.EXTERNAL_NAME, None, external_name="example.com")
     return replace(base, pods=(*base.pods, web_c, coredns), services=(svc, dns, ext), endpoints=tuple(eps))
+
+
+NODE_LISTENERS_YAML = """\
+name: node-listeners
+network: {overlay: flannel-vxlan, kubeProxy: MODE, nodePortAddresses: [192.168.0.0/24]}
+nodes:
+  - name: node-1
+    ip: 192.168.0.11
+    addresses: [192.168.1.11]
+    pods:
+      - {name: web-1, labels: {app: web}, containers: [{name: web, ports: [80]}]}
+  - name: node-2
+    ip: 192.168.0.12
+    pods:
+      - {name: web-2, labels: {app: web}, containers: [{name: web, ports: [80]}]}
+      - {name: exporter, hostNetwork: true, containers: [{name: node-exporter, ports: [9100]}]}
+services:
+  - {name: web, type: LoadBalancer, externalTrafficPolicy: Local, selector: {app: web},
+     ports: [{port: 80, nodePort: 30081}], loadBalancerIP: [203.0.113.100]}
+external:
+  - {name: client, ip: 203.0.113.10}
+"""
+"""Node listeners (issue 17): node-1 has a second address that nodePortAddresses leaves out, node-2 a hostNetwork
+node-exporter on 9100; web's healthCheckNodePort is the range's first port, 30000. `MODE`: kube-proxy's mode."""
+
+
+def node_listeners_cluster(mode: str = "iptables") -> Cluster:
+    """NODE_LISTENERS_YAML loaded, in kube-proxy mode `mode`."""
+    from webapp.loaders import load_sources
+
+    result = load_sources([("cluster.yaml", NODE_LISTENERS_YAML.replace("MODE", mode).encode())])
+    assert result.cluster is not None, [str(p) for p in result.errors]
+    return result.cluster

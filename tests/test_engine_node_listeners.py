@@ -3,45 +3,27 @@ other port of a node's address (issue 17, "traces and the kernel")."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 
 from webapp.engine.flows import trace_flow
 from webapp.engine.node_listeners import NodeListener, node_listeners
 from webapp.engine.trace import Action, Disposition, HopKind
-from webapp.loaders import load_sample, load_sources
-from webapp.model import Cluster, Endpoint, KubeProxyMode, Protocol, Service, ServicePort, ServiceType
+from webapp.loaders import load_sample
+from webapp.model import Endpoint, Protocol, Service, ServicePort, ServiceType
 from webapp.narration import narration_language
 
-LISTENERS = """\
-name: node-listeners
-network: {overlay: flannel-vxlan, kubeProxy: iptables, nodePortAddresses: [192.168.0.0/24]}
-nodes:
-  - name: node-1
-    ip: 192.168.0.11
-    addresses: [192.168.1.11]
-    pods:
-      - {name: web-1, labels: {app: web}, containers: [{name: web, ports: [80]}]}
-  - name: node-2
-    ip: 192.168.0.12
-    pods:
-      - {name: web-2, labels: {app: web}, containers: [{name: web, ports: [80]}]}
-      - {name: exporter, hostNetwork: true, containers: [{name: node-exporter, ports: [9100]}]}
-services:
-  - {name: web, type: LoadBalancer, externalTrafficPolicy: Local, selector: {app: web},
-     ports: [{port: 80, nodePort: 30081}], loadBalancerIP: [203.0.113.100]}
-external:
-  - {name: client, ip: 203.0.113.10}
-"""
+sys.path.insert(0, str(Path(__file__).parent))
+from factories import node_listeners_cluster  # noqa: E402
+
 TCP = Protocol.TCP
 
 
-def cluster(mode: str = "iptables") -> Cluster:
-    result = load_sources([("cluster.yaml", LISTENERS.encode())])
-    assert result.cluster is not None, [str(p) for p in result.errors]
-    return replace(result.cluster, settings=replace(result.cluster.settings, kube_proxy_mode=KubeProxyMode(mode)))
+cluster = node_listeners_cluster
 
 
 def end(trace) -> tuple[str, str, str]:

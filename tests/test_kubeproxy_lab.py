@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
 from webapp.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
+from factories import node_listeners_cluster  # noqa: E402
 
 POLICIES = """\
 name: policies
@@ -145,27 +150,6 @@ def test_kernel_agrees_on_a_node_port_at_a_nodes_second_address(tmp_path, capsys
     assert "1 flows: 1 agree, 0 disagree, 0 not verifiable here" in out
 
 
-NODE_LISTENERS = """\
-name: node-listeners
-network: {overlay: flannel-vxlan, kubeProxy: MODE, nodePortAddresses: [192.168.0.0/24]}
-nodes:
-  - name: node-1
-    ip: 192.168.0.11
-    addresses: [192.168.1.11]
-    pods:
-      - {name: web-1, labels: {app: web}, containers: [{name: web, ports: [80]}]}
-  - name: node-2
-    ip: 192.168.0.12
-    pods:
-      - {name: web-2, labels: {app: web}, containers: [{name: web, ports: [80]}]}
-services:
-  - {name: web, type: LoadBalancer, externalTrafficPolicy: Local, selector: {app: web},
-     ports: [{port: 80, nodePort: 30081}], loadBalancerIP: [203.0.113.100]}
-external:
-  - {name: client, ip: 203.0.113.10}
-"""
-
-
 def _verify_flows(cluster, lab: str, flows) -> list[tuple[str, str, str, str]]:
     """Build the lab, verify `flows`, take it down: (to, proto, status, what the kernel did) per flow."""
     from webapp.lab import build
@@ -190,9 +174,8 @@ def test_a_node_refuses_what_no_process_listens_on_as_the_engine_says(mode):
     address only, kubelet and kube-proxy's healthz answer on every node, and a port nothing listens on is refused
     (UDP: ICMP port unreachable)."""
     from webapp.lab.verify import FlowSpec
-    from webapp.loaders import load_sources
 
-    cluster = load_sources([("cluster.yaml", NODE_LISTENERS.replace("MODE", mode).encode())]).cluster
+    cluster = node_listeners_cluster(mode)
     flows = [FlowSpec("nodeport", "203.0.113.10", "192.168.1.11:30081"),
              FlowSpec("nodeport", "203.0.113.10", "192.168.0.11:30081"),
              FlowSpec("host-network", "203.0.113.10", "192.168.0.11:30000"),

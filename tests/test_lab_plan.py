@@ -27,7 +27,7 @@ from webapp.loaders import load_sample
 from webapp.model import KubeProxyMode
 
 sys.path.insert(0, str(Path(__file__).parent))
-from factories import service_cluster  # noqa: E402
+from factories import node_listeners_cluster, service_cluster  # noqa: E402
 
 A = IPv4Address
 
@@ -352,33 +352,11 @@ def test_the_labs_userspace_proxy_closes_both_connections_when_one_direction_end
     assert (got, from_proxy) == (b"pod=a/b container=c at=1.2.3.4:80 saw=5.6.7.8:9\n", b"")
 
 
-NODE_PORT_ADDRESSES = """\
-name: node-listeners
-network: {overlay: flannel-vxlan, kubeProxy: nftables, nodePortAddresses: [192.168.0.0/24]}
-nodes:
-  - name: node-1
-    ip: 192.168.0.11
-    addresses: [192.168.1.11]
-    pods:
-      - {name: web-1, labels: {app: web}, containers: [{name: web, ports: [80]}]}
-  - name: node-2
-    ip: 192.168.0.12
-    pods:
-      - {name: exporter, hostNetwork: true, containers: [{name: node-exporter, ports: [9100]}]}
-services:
-  - {name: web, type: LoadBalancer, externalTrafficPolicy: Local, selector: {app: web},
-     ports: [{port: 80, nodePort: 30081}], loadBalancerIP: [203.0.113.100]}
-"""
-
-
 def test_each_node_listens_where_the_engine_says_and_nowhere_else():
     """A node's listeners are the engine's node_listeners, whatever flows are verified: kubelet, kube-proxy's
     healthz, and its health-check server bound to the nodePortAddresses' address only (healthCheckNodePort 30000,
     the range's first port); a hostNetwork pod's port stays the pod's own listener."""
-    from webapp.loaders import load_sources
-
-    cluster = load_sources([("cluster.yaml", NODE_PORT_ADDRESSES.encode())]).cluster
-    plan = plan_for_cluster(cluster, "u1")
+    plan = plan_for_cluster(node_listeners_cluster("nftables"), "u1")
     listeners = {(l.netns, l.owner): (l.tcp, l.udp, l.bound) for l in plan.listeners}
     assert listeners[("knvu1-node-node-1", "node/node-1")] == (
         ((6443, "kube-apiserver"), (10250, "kubelet"), (10256, "kube-proxy")), (),
