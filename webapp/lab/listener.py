@@ -8,8 +8,9 @@ it accepts on the proxy port, opens a new connection to the next backend (round-
 does not answer, retries the next one, as the removed pkg/proxy/userspace proxier did; `;affinity=SECONDS`
 after the backends is the service's sessionAffinity ClientIP timeout.
 
-Usage: listener.py --pod OWNER --ready FILE [--tcp [IP:]PORT=CONTAINER ...] [--udp [IP:]PORT=CONTAINER ...] [--sctp ...]
-                   [--proxy-tcp PORT=BACKENDS[;affinity=SECONDS] ...] [--proxy-udp ...]
+Usage: listener.py --pod OWNER --ready FILE [--tcp [IP:]PORT=CONTAINER ...] [--udp [IP:]PORT=CONTAINER ...]
+                   [--sctp ...] [--proxy-tcp PORT=BACKENDS[;affinity=SECONDS] ...] [--proxy-udp ...]
+(`IP:` binds the port to that address only, as kube-proxy's health-check server under nodePortAddresses.)
 """
 
 from __future__ import annotations
