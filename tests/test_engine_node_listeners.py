@@ -144,3 +144,31 @@ def test_an_endpoint_written_by_hand_at_a_node_address_listens_on_that_address_o
     assert node_listeners(c, "node-2")[1] == NodeListener("metrics", 9200, TCP, (IPv4Address("192.168.0.12"),))
     assert end(trace_flow(c, "pod/default/web-1", "svc/default/metrics:9200"))[:2] == (
         "delivered", "host/node-2 metrics app/deliver")
+
+
+def test_ipvs_gives_every_selected_node_address_a_node_port_virtual_server():
+    """pkg/proxy/ipvs/proxier.go syncProxyRules: a nodePortAddresses that matches all (unset in IPVS mode) gives
+    every address of every device but kube-ipvs0 (`GetAllLocalAddressesExcept(defaultDummyDevice)`) a virtual
+    server per nodePort, loopback ones left out; CIDRs give the node's addresses inside them."""
+    from webapp.engine.kubeproxy.ipvs import node_port_addresses, render_ipvsadm
+    from webapp.loaders import load_sources
+    from factories import NODE_LISTENERS_YAML
+
+    every = load_sources([("c.yaml", NODE_LISTENERS_YAML.replace("MODE", "ipvs").replace(
+        ", nodePortAddresses: [192.168.0.0/24]", "").encode())]).cluster
+    assert every.settings.node_port_addresses == ()
+    assert node_port_addresses(every, "node-1") == (
+        IPv4Address("10.244.0.0"), IPv4Address("10.244.0.1"), IPv4Address("192.168.0.11"), IPv4Address("192.168.1.11"))
+    assert [line for line in render_ipvsadm(every, "node-1").splitlines() if ":30081 " in line] == [
+        "TCP  10.244.0.0:30081 rr", "TCP  10.244.0.1:30081 rr", "TCP  192.168.0.11:30081 rr",
+        "TCP  192.168.1.11:30081 rr"]
+    second = trace_flow(every, "203.0.113.10", "192.168.1.11:30081")
+    assert second.disposition == Disposition.DELIVERED
+    assert [h.rule for h in second.hops if h.kind == HopKind.IPVS] == ["TCP 192.168.1.11:30081 rr -> 10.244.0.2:80 Masq"]
+
+    selected = cluster("ipvs")
+    assert node_port_addresses(selected, "node-1") == (IPv4Address("192.168.0.11"),)
+    left_out = trace_flow(selected, "203.0.113.10", "192.168.1.11:30081")
+    assert (left_out.disposition, left_out.reason) == (
+        Disposition.REJECTED, "nothing listens on 192.168.1.11:30081/TCP on node node-1, so the kernel answers a TCP "
+        "RST; 30081/TCP is a nodePort of default/web, but kube-proxy does not answer it on 192.168.1.11")

@@ -38,6 +38,13 @@ def test_ipvsadm_listing():
         "TCP  10.96.0.20:80 rr persistent 10800\n"
         "  -> 10.244.0.3:80                Masq    1      0          0\n"
         "  -> 10.244.1.2:80                Masq    1      0          0\n"
+        # the nodePort on every address of the node's devices but kube-ipvs0: flannel.1's, cni0's, eth0's
+        "TCP  10.244.0.0:30080 rr persistent 10800\n"
+        "  -> 10.244.0.3:80                Masq    1      0          0\n"
+        "  -> 10.244.1.2:80                Masq    1      0          0\n"
+        "TCP  10.244.0.1:30080 rr persistent 10800\n"
+        "  -> 10.244.0.3:80                Masq    1      0          0\n"
+        "  -> 10.244.1.2:80                Masq    1      0          0\n"
         "TCP  192.168.0.11:30080 rr persistent 10800\n"
         "  -> 10.244.0.3:80                Masq    1      0          0\n"
         "  -> 10.244.1.2:80                Masq    1      0          0\n"

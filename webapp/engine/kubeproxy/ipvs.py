@@ -18,7 +18,7 @@ from webapp.engine.kubeproxy.chains import (
     FORWARD_RULES, MARK, MARK_MASQ_RULE, POSTROUTING_RULES, DropCause, RenderedRules, RuleNote, ServicePortInfo,
     service_ports,
 )
-from webapp.engine.kubeproxy.iptables import JumpRule
+from webapp.engine.kubeproxy.iptables import JumpRule, node_port_scope
 from webapp.engine.memo import cluster_cached
 from webapp.engine.netfilter import IPSet
 from webapp.model import Cluster, Endpoint, SessionAffinity
@@ -90,10 +90,24 @@ class VirtualServer:
         return svc.session_affinity_timeout if svc.session_affinity == SessionAffinity.CLIENT_IP else None
 
 
-def virtual_servers(cluster: Cluster, node_name: str) -> list[VirtualServer]:
-    """Every virtual server kube-proxy creates on this node (nodePorts on the node's IP)."""
+def node_port_addresses(cluster: Cluster, node_name: str) -> tuple[IPv4Address, ...]:
+    """The addresses that get a virtual server for every nodePort on this node: with a `nodePortAddresses` that
+    matches all (unset, as IPVS mode leaves it, or 0.0.0.0/0), every address of every device but kube-ipvs0 —
+    the NIC's, cni0's, flannel.1's — else the node's addresses inside the CIDRs; loopback addresses never
+    (pkg/proxy/ipvs/proxier.go syncProxyRules: `GetAllLocalAddressesExcept(defaultDummyDevice)` /
+    `nodePortAddresses.GetNodeIPs`, skipping `IsLoopback()` ones)."""
+    scope = node_port_scope(cluster, node_name)
     node = cluster.node_by_name[node_name]
+    local = node_datapath(cluster, node_name).local_addresses | {node.internal_ip}
+    addresses = local if scope.match_all else scope.addresses
+    return tuple(sorted(a for a in addresses if not a.is_loopback))
+
+
+def virtual_servers(cluster: Cluster, node_name: str) -> list[VirtualServer]:
+    """Every virtual server kube-proxy creates on this node (nodePorts on each address `node_port_addresses`
+    gives)."""
     out: list[VirtualServer] = []
+    node_ips = node_port_addresses(cluster, node_name)
     for info in service_ports(cluster, node_name):
         proto = str(info.port.protocol)
 
@@ -108,7 +122,7 @@ def virtual_servers(cluster: Cluster, node_name: str) -> list[VirtualServer]:
         for lbip in info.load_balancer_ips:
             out.append(VirtualServer(proto, lbip, info.port.port, info, reals(external), "load balancer IP"))
         if info.node_port:
-            out.append(VirtualServer(proto, node.internal_ip, info.node_port, info, reals(external), "node port"))
+            out += [VirtualServer(proto, ip, info.node_port, info, reals(external), "node port") for ip in node_ips]
     return out
 
 
