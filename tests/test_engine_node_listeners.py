@@ -13,12 +13,12 @@ import pytest
 from webapp.engine.flows import trace_flow
 from webapp.engine.node_listeners import NodeListener, node_listeners
 from webapp.engine.trace import Action, Disposition, HopKind
-from webapp.loaders import load_sample
+from webapp.loaders import load_sample, load_sources
 from webapp.model import Endpoint, Protocol, Service, ServicePort, ServiceType
 from webapp.narration import narration_language
 
 sys.path.insert(0, str(Path(__file__).parent))
-from factories import node_listeners_cluster  # noqa: E402
+from factories import NODE_LISTENERS_YAML, node_listeners_cluster  # noqa: E402
 
 TCP = Protocol.TCP
 
@@ -51,6 +51,20 @@ def test_the_health_check_server_listens_where_node_port_addresses_say(mode):
         "delivered", "host/node-1 kube-proxy app/deliver", "")
     assert end(trace_flow(c, "203.0.113.10", "192.168.1.11:30000")) == (
         "rejected", "host/node-1 eth0 app/reject", "no socket tcp 192.168.1.11:30000")
+
+
+@pytest.mark.parametrize("mode", ["iptables", "ipvs", "nftables"])
+def test_a_declared_health_check_node_port_is_where_kube_proxy_answers(mode):
+    """`healthCheckNodePort: 31234` in the cluster YAML: kube-proxy's health-check server listens there, and no
+    longer on the range's first port, which the loader would otherwise have given web."""
+    text = NODE_LISTENERS_YAML.replace("MODE", mode).replace(
+        "ports: [{port: 80, nodePort: 30081}]", "ports: [{port: 80, nodePort: 30081}], healthCheckNodePort: 31234")
+    c = load_sources([("cluster.yaml", text.encode())]).cluster
+    assert c.service_by_key["default/web"].health_check_node_port == 31234
+    assert end(trace_flow(c, "203.0.113.10", "node/node-1:31234")) == (
+        "delivered", "host/node-1 kube-proxy app/deliver", "")
+    assert end(trace_flow(c, "203.0.113.10", "node/node-1:30000")) == (
+        "rejected", "host/node-1 eth0 app/reject", "no socket tcp 192.168.0.11:30000")
 
 
 def test_without_node_port_addresses_the_health_check_server_listens_on_every_address():

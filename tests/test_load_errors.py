@@ -502,3 +502,110 @@ def test_show_lists_a_nodes_further_addresses(tmp_path: Path, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert "  n1  192.168.0.11 +192.168.1.11 +192.168.2.11 (eth0)  podCIDR 10.244.0.0/24\n" in out
     assert "eth0             UP             192.168.0.11/24 192.168.1.11/32 192.168.2.11/32\n" in out
+
+
+HEALTH_PORTS_CLUSTER = b"""services:
+  - {name: a, type: LoadBalancer, externalTrafficPolicy: Local, ports: [{port: 80, nodePort: 30080}],
+     healthCheckNodePort: 29999}
+  - {name: b, type: LoadBalancer, externalTrafficPolicy: Local, ports: [{port: 80, nodePort: 30081}],
+     healthCheckNodePort: 30080}
+  - {name: c, type: LoadBalancer, externalTrafficPolicy: Local, ports: [{port: 80, nodePort: 30082}],
+     healthCheckNodePort: 30082}
+  - {name: d, type: LoadBalancer, externalTrafficPolicy: Local, ports: [80], healthCheckNodePort: 30090}
+  - {name: e, type: LoadBalancer, externalTrafficPolicy: Local, ports: [80], healthCheckNodePort: 30090}
+  - {name: f, type: NodePort, ports: [{port: 80, nodePort: 30090}]}
+  - {name: g, type: LoadBalancer, ports: [80], healthCheckNodePort: 30091}
+  - {name: h, type: NodePort, externalTrafficPolicy: Local, ports: [80], healthCheckNodePort: 30092}
+"""
+
+
+def test_a_given_health_check_node_port_is_checked_as_the_api_server_does() -> None:
+    """healthCheckNodePort: in the nodePort range, on no nodePort (not even its own Service's) and no other
+    Service's health port, and only on a LoadBalancer with externalTrafficPolicy Local — each at the field, with
+    its Chinese message."""
+    from webapp.narration import narration_language
+
+    result = load_sources([("c.yaml", HEALTH_PORTS_CLUSTER)])
+    assert result.cluster is None
+    assert [p.code for p in result.errors] == [
+        "E-NODE-PORT-RANGE", "E-DUP-NODE-PORT", "E-DUP-NODE-PORT", "E-DUP-NODE-PORT", "E-DUP-NODE-PORT",
+        "E-HEALTH-CHECK-NODE-PORT-TYPE", "E-HEALTH-CHECK-NODE-PORT-TYPE"]
+    only = "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"
+    assert [str(p) for p in result.errors] == [
+        "c.yaml:3:27: error: healthCheckNodePort 29999 is outside the range 30000-32767 "
+        "(services[0].healthCheckNodePort) (hint: pick a port in the range, or change network.nodePortRange)",
+        "c.yaml:5:27: error: healthCheckNodePort 30080 is already used by default/a (services[1].healthCheckNodePort)",
+        "c.yaml:7:27: error: healthCheckNodePort 30082 is already used by default/c (services[2].healthCheckNodePort)",
+        "c.yaml:9:99: error: healthCheckNodePort 30090 is already used by default/d "
+        "(services[4].healthCheckNodePort)",
+        "c.yaml:10:60: error: nodePort 30090 is already used by default/d (services[5].ports[0].nodePort)",
+        f"c.yaml:11:69: error: healthCheckNodePort {only} (services[6].healthCheckNodePort)",
+        f"c.yaml:12:95: error: healthCheckNodePort {only} (services[7].healthCheckNodePort)",
+    ]
+    with narration_language("zh"):
+        assert [str(p) for p in result.errors if p.code != "E-DUP-NODE-PORT" or "health" in p.path] == [
+            "c.yaml:3:27: error: healthCheckNodePort 29999 不在范围 30000-32767 内 (services[0].healthCheckNodePort) "
+            "(hint: pick a port in the range, or change network.nodePortRange)",
+            "c.yaml:5:27: error: healthCheckNodePort 30080 已被 default/a 使用 (services[1].healthCheckNodePort)",
+            "c.yaml:7:27: error: healthCheckNodePort 30082 已被 default/c 使用 (services[2].healthCheckNodePort)",
+            "c.yaml:9:99: error: healthCheckNodePort 30090 已被 default/d 使用 (services[4].healthCheckNodePort)",
+            "c.yaml:11:69: error: 只有 `type` 为 'LoadBalancer' 且 `externalTrafficPolicy` 为 'Local' 时才能设置 "
+            "healthCheckNodePort (services[6].healthCheckNodePort)",
+            "c.yaml:12:95: error: 只有 `type` 为 'LoadBalancer' 且 `externalTrafficPolicy` 为 'Local' 时才能设置 "
+            "healthCheckNodePort (services[7].healthCheckNodePort)",
+        ]
+
+
+def test_a_given_health_check_node_port_is_kept_and_the_allocator_passes_it_by() -> None:
+    text = b"""services:
+  - {name: a, type: LoadBalancer, externalTrafficPolicy: Local, ports: [{port: 80, nodePort: 30001}],
+     healthCheckNodePort: 30000}
+  - {name: b, type: LoadBalancer, externalTrafficPolicy: Local, ports: [80]}
+"""
+    result = load_sources([("c.yaml", text)])
+    assert result.errors == ()
+    ports = {s.name: (s.health_check_node_port, [p.node_port for p in s.ports]) for s in result.cluster.services
+             if s.name in ("a", "b")}
+    assert ports == {"a": (30000, [30001]), "b": (30003, [30002])}
+
+
+HEALTH_PORTS_MANIFESTS = b"""apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  ports: [{port: 80, nodePort: 30080}]
+  healthCheckNodePort: 29999
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  ports: [{port: 80}]
+  healthCheckNodePort: 30080
+---
+apiVersion: v1
+kind: Service
+metadata: {name: c}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Cluster
+  ports: [{port: 80}]
+  healthCheckNodePort: 30100
+"""
+
+
+def test_a_manifests_health_check_node_port_is_checked_at_its_field() -> None:
+    result = load_sources([("svc.yaml", HEALTH_PORTS_MANIFESTS)])
+    assert [p.code for p in result.errors] == [
+        "E-NODE-PORT-RANGE", "E-DUP-NODE-PORT", "E-HEALTH-CHECK-NODE-PORT-TYPE"]
+    assert [str(p) for p in result.errors] == [
+        "svc.yaml:8:24: error: healthCheckNodePort 29999 is outside the range 30000-32767 "
+        "(spec.healthCheckNodePort) (hint: pick a port in the range, or change network.nodePortRange)",
+        "svc.yaml:17:24: error: healthCheckNodePort 30080 is already used by default/a (spec.healthCheckNodePort)",
+        "svc.yaml:26:24: error: healthCheckNodePort may only be set when `type` is 'LoadBalancer' and "
+        "`externalTrafficPolicy` is 'Local' (spec.healthCheckNodePort)",
+    ]

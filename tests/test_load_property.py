@@ -36,7 +36,7 @@ BASES: dict[str, dict[str, Any]] = {
             "status": {"podIP": "10.244.0.5", "podIPs": [{"ip": "10.244.0.5"}], "phase": "Running",
                        "conditions": [{"type": "Ready", "status": "True"}]}},
     "Service": {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
-                "spec": {"type": "NodePort", "clusterIP": "10.96.0.20", "selector": {"app": "web"},
+                "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.20", "selector": {"app": "web"},
                          "ports": [{"name": "http", "port": 80, "targetPort": "http", "nodePort": 30080}],
                          "externalIPs": ["203.0.113.9"], "externalName": "example.com",
                          "sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}},
@@ -71,7 +71,9 @@ BASES: dict[str, dict[str, Any]] = {
                                      "containers": [{"name": "web", "ports": [80, {"port": 81, "name": "alt"}]}]}]}],
                 "pods": [{"name": "free", "node": "node-1"}],
                 "services": [{"name": "web", "selector": {"app": "web"}, "ports": [80, {"port": 81, "targetPort": "alt"}],
-                              "type": "ExternalName", "externalName": "example.com"}],
+                              "type": "ExternalName", "externalName": "example.com"},
+                             {"name": "lb", "type": "LoadBalancer", "externalTrafficPolicy": "Local",
+                              "ports": [{"port": 80, "nodePort": 30080}], "healthCheckNodePort": 30081}],
                 "external": [{"name": "client", "ip": "203.0.113.10", "dnsName": "example.com"}]},
 }
 BASES["List"] = {"apiVersion": "v1", "kind": "List", "items": [BASES["Pod"], BASES["Service"], BASES["Node"]]}

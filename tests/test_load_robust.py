@@ -54,6 +54,8 @@ services = st.fixed_dictionaries(
     {"name": st.sampled_from(["s", "t", "kubernetes"])},
     optional={"type": st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]),
               "clusterIP": st.one_of(ips, st.just("None")), "selector": st.just({"app": "x"}),
+              "externalTrafficPolicy": st.sampled_from(["Cluster", "Local"]),
+              "healthCheckNodePort": st.integers(29990, 30010),
               "ports": st.lists(st.one_of(st.integers(1, 65535), st.fixed_dictionaries(
                   {"port": st.integers(1, 65535)}, optional={"nodePort": st.integers(29990, 30010),
                                                              "targetPort": st.sampled_from([80, "http"])})),

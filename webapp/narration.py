@@ -299,6 +299,10 @@ _EN: dict[str, str] = {
                                                "only: in {mode} mode it is ignored",
     "load.iptables_only.nfacct": "nfacct on node {node} has no effect: kube-proxy writes nfacct counters in "
                                  "iptables mode only, and this cluster runs it in {mode} mode",
+    "load.health_check_node_port.range": "healthCheckNodePort {port} is outside the range {low}-{high}",
+    "load.health_check_node_port.used": "healthCheckNodePort {port} is already used by {owner}",
+    "load.health_check_node_port.not_local": "healthCheckNodePort may only be set when `type` is 'LoadBalancer' "
+                                             "and `externalTrafficPolicy` is 'Local'",
 }
 
 _ZH: dict[str, str] = {
@@ -532,6 +536,10 @@ _ZH: dict[str, str] = {
                                                "{mode} 模式忽略它",
     "load.iptables_only.nfacct": "节点 {node} 的 nfacct 不起作用：kube-proxy 只在 iptables 模式下写 nfacct 计数器，"
                                  "而本集群以 {mode} 模式运行它",
+    "load.health_check_node_port.range": "healthCheckNodePort {port} 不在范围 {low}-{high} 内",
+    "load.health_check_node_port.used": "healthCheckNodePort {port} 已被 {owner} 使用",
+    "load.health_check_node_port.not_local": "只有 `type` 为 'LoadBalancer' 且 `externalTrafficPolicy` 为 'Local' "
+                                             "时才能设置 healthCheckNodePort",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

@@ -23,11 +23,12 @@ from webapp.paths import SAMPLES_DIR
 from webapp.problems import LoadError, Problem, Severity
 
 DEFAULT_SAMPLE = "seed-article"
-LOADER_VERSION = 4
+LOADER_VERSION = 5
 """Part of every cache key (webapp.app.cache): raise it when the loader's output may change. 2: names follow
 the API server's rules, aliases have a per-file budget, an empty input is an error (issue 14). 3: a kubeconfig's
 current context names the cluster (issue 18). 4: Node.addresses, Problem.message_zh, a pod IP on the bridge
-address refused (issue 17)."""
+address refused (issue 17). 5: the cluster YAML's healthCheckNodePort; a given one is checked against the nodePort
+range, the other nodePorts and the Service's type and externalTrafficPolicy."""
 INPUT_SUFFIXES = (".yaml", ".yml", ".json")
 """Files read from a folder (a file named explicitly is read whatever its suffix)."""
 

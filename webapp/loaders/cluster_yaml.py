@@ -209,6 +209,7 @@ def _service(service: dict[str, Any], origin: Origin, namespace: str) -> Service
             internal_traffic_policy=TrafficPolicy(service.get("internalTrafficPolicy", "Cluster")),
             session_affinity=SessionAffinity(service.get("sessionAffinity", "None")),
             session_affinity_timeout=service.get("sessionAffinityTimeout", 10800),
+            health_check_node_port=service.get("healthCheckNodePort"),
             source=origin.source_ref(),
             allocate_load_balancer_node_ports=service.get("allocateLoadBalancerNodePorts", True),
             load_balancer_mode=LoadBalancerMode(service["loadBalancerMode"]) if "loadBalancerMode" in service else None,

@@ -123,6 +123,7 @@ class ServiceDraft:
     cluster_ip_at: Path = ("clusterIP",)
     ports_at: Path = ("ports",)
     selector_at: Path = ("selector",)
+    health_check_node_port_at: Path = ("healthCheckNodePort",)
 
     @property
     def key(self) -> str:

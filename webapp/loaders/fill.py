@@ -512,8 +512,11 @@ class Filler:
                     own_ports[node_port] = port.protocol
                 ports.append(replace(port, node_port=node_port) if node_port != port.node_port else port)
             health_port = service.health_check_node_port
-            if (health_port is None and service.type == ServiceType.LOAD_BALANCER
-                    and service.external_traffic_policy == TrafficPolicy.LOCAL):
+            wants_health_port = (service.type == ServiceType.LOAD_BALANCER
+                                 and service.external_traffic_policy == TrafficPolicy.LOCAL)
+            if health_port is not None:
+                self._given_health_port(draft, health_port, wants_health_port, (low, high), owner_of_port, own_ports)
+            elif wants_health_port:
                 while next_port in used_ports:
                     next_port += 1
                 health_port = next_port
@@ -521,6 +524,29 @@ class Filler:
             services.append(replace(service, cluster_ip=cluster_ip, ports=tuple(ports),
                                     health_check_node_port=health_port))
         return services
+
+    def _given_health_port(self, draft: ServiceDraft, port: int, wanted: bool, node_port_range: tuple[int, int],
+                           owner_of_port: dict[int, str], own_ports: dict[int, Protocol]) -> None:
+        """Check a given healthCheckNodePort as the API server does. pkg/apis/core/validation/validation.go
+        (ValidateService): it "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is
+        'Local'"; pkg/registry/core/service/storage/alloc.go (allocHealthCheckNodePort) takes it from the nodePort
+        allocator (pkg/registry/core/service/portallocator), so it lies in the nodePort range and no nodePort or
+        other healthCheckNodePort may hold it."""
+        at = draft.health_check_node_port_at
+        if not wanted:
+            english, chinese = worded("load.health_check_node_port.not_local")
+            self.report(draft.origin, Severity.ERROR, "E-HEALTH-CHECK-NODE-PORT-TYPE", english, *at,
+                        message_zh=chinese)
+            return
+        low, high = node_port_range
+        if not low <= port <= high and self.settings_known:
+            english, chinese = worded("load.health_check_node_port.range", port=port, low=low, high=high)
+            self.report(draft.origin, Severity.ERROR, "E-NODE-PORT-RANGE", english, *at,
+                        hint="pick a port in the range, or change network.nodePortRange", message_zh=chinese)
+        first = owner_of_port.setdefault(port, draft.key)
+        if first != draft.key or port in own_ports:
+            english, chinese = worded("load.health_check_node_port.used", port=port, owner=first)
+            self.report(draft.origin, Severity.ERROR, "E-DUP-NODE-PORT", english, *at, message_zh=chinese)
 
     # ----------------------------------------------------------------------------------------- endpoints
 

@@ -305,7 +305,7 @@ class ManifestReader:
                     _lb_mode, _annotation(data, LB_MODE_ANNOTATION), ("metadata", "annotations", LB_MODE_ANNOTATION)),
             ),
             origin, headless=headless, cluster_ip_at=("spec", "clusterIP"), ports_at=("spec", "ports"),
-            selector_at=("spec", "selector"),
+            selector_at=("spec", "selector"), health_check_node_port_at=("spec", "healthCheckNodePort"),
         ))
 
     def endpoints(self, data: dict[str, Any], origin: Origin) -> None:

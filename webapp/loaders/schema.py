@@ -200,6 +200,8 @@ OBJECTS: dict[str, ObjectSpec] = {
         "sessionAffinity": _enum(SessionAffinity, "sessionAffinity.", "None"),
         "sessionAffinityTimeout": Scalar("integer", "ClientIP affinity timeout, s.", minimum=1, maximum=86400,
                                          default=10800),
+        "healthCheckNodePort": Scalar("port", "kube-proxy's health-check port of a LoadBalancer with "
+                                              "externalTrafficPolicy Local, in nodePortRange (default: allocated)."),
         "allocateLoadBalancerNodePorts": Scalar("boolean", "A LoadBalancer gets nodePorts (false: none, unless "
                                                            "given).", default=True),
         "loadBalancerMode": _enum(LoadBalancerMode, "This LoadBalancer's load balancer model (default: the "
