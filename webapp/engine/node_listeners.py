@@ -18,9 +18,9 @@ too: no flow of the engine goes to a node's 127.0.0.1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 
-from webapp.engine.datapath import node_datapath
+from webapp.engine.kubeproxy.iptables import node_addresses_in, node_port_cidrs
 from webapp.engine.memo import cluster_cached
 from webapp.model import Cluster, KubeProxyMode, Protocol, ServiceType, TrafficPolicy
 
@@ -98,14 +98,6 @@ def _node_listeners(cluster: Cluster, node_name: str) -> tuple[NodeListener, ...
 
 def health_check_addresses(cluster: Cluster, node_name: str) -> tuple[IPv4Address, ...] | None:
     """Where kube-proxy's ServiceHealthServer listens on `node_name`: 0.0.0.0 (None) when nodePortAddresses
-    matches all, else the node's addresses inside it (pkg/proxy/healthcheck/service_health.go,
-    newServiceHealthServer: `nodePortAddresses.MatchAll()` / `GetNodeIPs`). `primary`, and an unset value in
-    nftables mode (cmd/kube-proxy options), stand for the node's InternalIP/32."""
-    settings, node = cluster.settings, cluster.node_by_name[node_name]
-    cidrs = settings.node_port_addresses
-    if settings.node_port_addresses_primary or (not cidrs and settings.kube_proxy_mode == KubeProxyMode.NFTABLES):
-        cidrs = (IPv4Network(f"{node.internal_ip}/32"),)
-    if not cidrs or any(c.prefixlen == 0 for c in cidrs):
-        return None
-    local = node_datapath(cluster, node_name).local_addresses | {node.internal_ip}
-    return tuple(sorted(a for a in local if any(a in c for c in cidrs)))
+    matches all, else the node's addresses it selects (pkg/proxy/healthcheck/service_health.go,
+    newServiceHealthServer: `nodePortAddresses.MatchAll()` / `GetNodeIPs`)."""
+    return node_addresses_in(cluster, node_name, node_port_cidrs(cluster, node_name))

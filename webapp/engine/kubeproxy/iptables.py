@@ -21,7 +21,7 @@ from webapp.engine.kubeproxy.chains import (
 )
 from webapp.engine.datapath import node_datapath
 from webapp.engine.memo import cluster_cached
-from webapp.model import Cluster, Endpoint, Service, ServicePort, ServiceType, SessionAffinity
+from webapp.model import Cluster, Endpoint, KubeProxyMode, Service, ServicePort, ServiceType, SessionAffinity
 
 LARGE_CLUSTER_ENDPOINTS = 1000
 """kube-proxy's `largeClusterEndpointsThreshold`: above it, per-endpoint comments are left out."""
@@ -56,19 +56,35 @@ class NodePortScope:
                 if self.localhost or not address.is_loopback]
 
 
-def node_port_scope(cluster: Cluster, node_name: str) -> NodePortScope:
-    """`nodePortAddresses` of the cluster on one node: none or 0.0.0.0/0 → every local address; `primary` → the
-    node's InternalIP/32 (cmd/kube-proxy server.go); CIDRs → the node's addresses inside them."""
+def node_port_cidrs(cluster: Cluster, node_name: str, mode: KubeProxyMode | None = None) -> tuple[IPv4Network, ...]:
+    """`nodePortAddresses` as kube-proxy in `mode` (default: the cluster's) reads it on one node; () matches all.
+    `primary` is the node's InternalIP/32 (cmd/kube-proxy server.go), and so is an unset value in nftables mode
+    (its default)."""
     settings, node = cluster.settings, cluster.node_by_name[node_name]
-    cidrs = (IPv4Network(f"{node.internal_ip}/32"),) if settings.node_port_addresses_primary else (
-        settings.node_port_addresses)
-    match_all = not cidrs or any(c.prefixlen == 0 for c in cidrs)
-    holds_loopback = match_all or any(c.network_address.is_loopback or LOOPBACK.network_address in c for c in cidrs)
-    localhost = settings.localhost_node_ports and holds_loopback
-    if match_all:
-        return NodePortScope(True, (), localhost)
-    local = node_datapath(cluster, node_name).local_addresses | {node.internal_ip}
-    return NodePortScope(False, tuple(sorted(a for a in local if any(a in c for c in cidrs))), localhost)
+    if settings.node_port_addresses_primary or (
+            not settings.node_port_addresses and (mode or settings.kube_proxy_mode) == KubeProxyMode.NFTABLES):
+        return (IPv4Network(f"{node.internal_ip}/32"),)
+    return settings.node_port_addresses
+
+
+def node_addresses_in(cluster: Cluster, node_name: str, cidrs: tuple[IPv4Network, ...]
+                      ) -> tuple[IPv4Address, ...] | None:
+    """The node's addresses inside `cidrs` (sorted, loopback ones included), or None when they match all
+    (proxyutil.NodePortAddresses: no CIDR, or 0.0.0.0/0; `GetNodeIPs`: the interface addresses inside them)."""
+    if not cidrs or any(c.prefixlen == 0 for c in cidrs):
+        return None
+    local = node_datapath(cluster, node_name).local_addresses | {cluster.node_by_name[node_name].internal_ip}
+    return tuple(sorted(a for a in local if any(a in c for c in cidrs)))
+
+
+def node_port_scope(cluster: Cluster, node_name: str) -> NodePortScope:
+    """`nodePortAddresses` of the cluster on one node (`node_port_cidrs`), with `iptables.localhostNodePorts`."""
+    cidrs = node_port_cidrs(cluster, node_name)
+    addresses = node_addresses_in(cluster, node_name, cidrs)
+    holds_loopback = addresses is None or any(
+        c.network_address.is_loopback or LOOPBACK.network_address in c for c in cidrs)
+    localhost = cluster.settings.localhost_node_ports and holds_loopback
+    return NodePortScope(addresses is None, addresses or (), localhost)
 
 
 @dataclass(frozen=True)

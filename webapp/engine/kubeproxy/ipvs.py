@@ -18,7 +18,7 @@ from webapp.engine.kubeproxy.chains import (
     FORWARD_RULES, MARK, MARK_MASQ_RULE, POSTROUTING_RULES, DropCause, RenderedRules, RuleNote, ServicePortInfo,
     service_ports,
 )
-from webapp.engine.kubeproxy.iptables import JumpRule, node_port_scope
+from webapp.engine.kubeproxy.iptables import JumpRule, node_addresses_in, node_port_cidrs
 from webapp.engine.memo import cluster_cached
 from webapp.engine.netfilter import IPSet
 from webapp.model import Cluster, Endpoint, SessionAffinity
@@ -96,11 +96,11 @@ def node_port_addresses(cluster: Cluster, node_name: str) -> tuple[IPv4Address, 
     the NIC's, cni0's, flannel.1's — else the node's addresses inside the CIDRs; loopback addresses never
     (pkg/proxy/ipvs/proxier.go syncProxyRules: `GetAllLocalAddressesExcept(defaultDummyDevice)` /
     `nodePortAddresses.GetNodeIPs`, skipping `IsLoopback()` ones)."""
-    scope = node_port_scope(cluster, node_name)
-    node = cluster.node_by_name[node_name]
-    local = node_datapath(cluster, node_name).local_addresses | {node.internal_ip}
-    addresses = local if scope.match_all else scope.addresses
-    return tuple(sorted(a for a in addresses if not a.is_loopback))
+    addresses = node_addresses_in(cluster, node_name, node_port_cidrs(cluster, node_name))
+    if addresses is None:
+        addresses = tuple(sorted(node_datapath(cluster, node_name).local_addresses
+                                 | {cluster.node_by_name[node_name].internal_ip}))
+    return tuple(a for a in addresses if not a.is_loopback)
 
 
 def virtual_servers(cluster: Cluster, node_name: str) -> list[VirtualServer]:

@@ -22,9 +22,9 @@ from ipaddress import IPv4Address
 from webapp.engine.kubeproxy.chains import (
     MASQUERADE_MARK, DropCause, RenderedRules, RuleNote, ServicePortInfo, endpoint_address, service_ports,
 )
-from webapp.engine.datapath import node_datapath
+from webapp.engine.kubeproxy.iptables import node_addresses_in, node_port_cidrs
 from webapp.engine.nft import NftRuleset, list_table
-from webapp.model import Cluster, Endpoint, SessionAffinity
+from webapp.model import Cluster, Endpoint, KubeProxyMode, SessionAffinity
 
 TABLE = "kube-proxy"
 FAMILY = "ip"
@@ -237,19 +237,11 @@ def _setup(table: _Table, cluster: Cluster, node_name: str) -> None:
 
 
 def nodeport_ips(cluster: Cluster, node_name: str) -> tuple[IPv4Address, ...] | None:
-    """The elements of `nodeport-ips` on one node, or None when nodePorts answer on every local address.
-
-    kube-proxy (cmd/kube-proxy, nftables mode) treats an unset nodePortAddresses as `primary`: the node's
-    InternalIP/32. `proxyutil.NodePortAddresses` matches all when a CIDR is 0.0.0.0/0; otherwise `GetNodeIPs`
-    returns the node's interface addresses inside the CIDRs, and `setupNFTables` leaves loopback ones out."""
-    settings, node = cluster.settings, cluster.node_by_name[node_name]
-    if settings.node_port_addresses_primary or not settings.node_port_addresses:
-        return (node.internal_ip,)
-    cidrs = settings.node_port_addresses
-    if any(c.prefixlen == 0 for c in cidrs):
-        return None
-    local = node_datapath(cluster, node_name).local_addresses | {node.internal_ip}
-    return tuple(sorted(a for a in local if not a.is_loopback and any(a in c for c in cidrs)))
+    """The elements of `nodeport-ips` on one node, or None when nodePorts answer on every local address: the node's
+    addresses `nodePortAddresses` selects (unset: `primary`, nftables mode's default), loopback ones left out by
+    `setupNFTables`."""
+    addresses = node_addresses_in(cluster, node_name, node_port_cidrs(cluster, node_name, KubeProxyMode.NFTABLES))
+    return None if addresses is None else tuple(a for a in addresses if not a.is_loopback)
 
 
 def _write_service_port(table: _Table, info: ServicePortInfo, pod_cidr: str, allow_from_node: bool,
